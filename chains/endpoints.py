@@ -1,0 +1,290 @@
+"""Endpoint failover, back-off, health and rate limits, plus a small JSON-RPC-over-HTTP client.
+
+Every adapter reaches the network through ``EndpointPool.call`` so failover, 429 handling and
+error classification behave the same on every chain, and tests patch one place.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable, Sequence, TypeVar
+
+import httpx
+
+from chains.base import ChainError, EndpointConfig, MalformedResponse, RateLimited, RateLimiter
+
+T = TypeVar("T")
+
+MAX_RETRY_AFTER_S = 30.0
+
+
+class LocalRateLimiter:
+    """Token bucket per key, shared by the threads of one process (the default outside Celery)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._clock, self._sleep = clock, sleep
+        self._next_free: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str, rate_per_s: float) -> None:
+        if not rate_per_s or rate_per_s <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next_free.get(key, now))
+            self._next_free[key] = slot + 1.0 / rate_per_s
+        if slot > now:
+            self._sleep(slot - now)
+
+
+@dataclass
+class _Health:
+    failures: int = 0
+    down_until: float = 0.0
+
+
+class EndpointHealth:
+    """Process-wide memory of failing endpoints: after ``threshold`` failures in a row an endpoint is
+    tried last for ``cooldown_s`` seconds."""
+
+    def __init__(self, threshold: int = 3, cooldown_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.threshold, self.cooldown_s, self._clock = threshold, cooldown_s, clock
+        self._state: dict[str, _Health] = {}
+        self._lock = threading.Lock()
+
+    def is_healthy(self, url: str) -> bool:
+        with self._lock:
+            state = self._state.get(url)
+            return state is None or state.down_until <= self._clock()
+
+    def record_success(self, url: str) -> None:
+        with self._lock:
+            self._state.pop(url, None)
+
+    def record_failure(self, url: str) -> None:
+        with self._lock:
+            state = self._state.setdefault(url, _Health())
+            state.failures += 1
+            if state.failures >= self.threshold:
+                state.down_until = self._clock() + self.cooldown_s
+
+    def reset(self) -> None:
+        with self._lock:
+            self._state.clear()
+
+
+HEALTH = EndpointHealth()
+LOCAL_LIMITER = LocalRateLimiter()
+
+
+class EndpointPool:
+    """Tries endpoints by priority (lowest number first; unhealthy ones last), honours 429 Retry-After
+    with capped, jittered back-off, and raises a transient ``ChainError`` naming the last failure when
+    no endpoint answers. Permanent errors are raised at once, without trying other endpoints.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[EndpointConfig],
+        *,
+        limiter: RateLimiter | None = None,
+        health: EndpointHealth | None = None,
+        rate_limit_retries: int = 2,
+        backoff_base_s: float = 0.25,
+        backoff_cap_s: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not endpoints:
+            raise ChainError("no RPC endpoint is configured for this chain", permanent=True)
+        self.endpoints = sorted(endpoints, key=lambda e: e.priority)
+        self.limiter = limiter or LOCAL_LIMITER
+        self.health = health or HEALTH
+        self.rate_limit_retries = rate_limit_retries
+        self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        self._sleep = sleep
+        self.request_count = 0
+        self.last_endpoint: EndpointConfig | None = None
+
+    def ordered(self) -> list[EndpointConfig]:
+        healthy = [e for e in self.endpoints if self.health.is_healthy(e.url)]
+        return healthy + [e for e in self.endpoints if e not in healthy]
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before attempt ``attempt`` (1-based): Retry-After if given, else exponential
+        with full jitter, both capped."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
+        return random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1)))
+
+    def call(self, method: str, fn: Callable[[EndpointConfig], T]) -> T:
+        """Run ``fn(endpoint)`` on the first endpoint that answers; ``method`` names the call in errors.
+
+        ``fn`` raises ``ChainError``: transient ones move on to the next endpoint, permanent ones and
+        ones that carry an answer (``answered``, e.g. a JSON-RPC error object) propagate at once.
+        """
+        last: ChainError | None = None
+        for endpoint in self.ordered():
+            attempt = 0
+            while True:
+                attempt += 1
+                if endpoint.rate_per_s:
+                    self.limiter.acquire(endpoint.url, endpoint.rate_per_s)
+                self.request_count += 1
+                try:
+                    result = fn(endpoint)
+                except RateLimited as exc:
+                    last = exc
+                    if attempt <= self.rate_limit_retries:
+                        self._sleep(self.backoff(attempt, exc.retry_after))
+                        continue
+                    self.health.record_failure(endpoint.url)
+                    break
+                except ChainError as exc:
+                    if exc.permanent or exc.answered:
+                        self.last_endpoint = endpoint
+                        raise
+                    last = exc
+                    self.health.record_failure(endpoint.url)
+                    break
+                self.health.record_success(endpoint.url)
+                self.last_endpoint = endpoint
+                return result
+        raise ChainError(
+            f"no endpoint answered; last error: {last.detail if last else 'none'}",
+            permanent=False,
+            method=method,
+            endpoint=last.endpoint if last else None,
+        )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class RpcError(ChainError):
+    """A well-formed JSON-RPC error object: the endpoint answered, so the pool does not fail over.
+    Transient by default; callers that know better (``execution reverted``, "too many results")
+    catch it and decide."""
+
+    answered = True
+
+    def __init__(self, code: int | None, message: str, data: Any = None, **kwargs: Any) -> None:
+        self.code, self.rpc_message, self.data = code, message, data
+        super().__init__(f"JSON-RPC error {code}: {message}", **kwargs)
+
+
+def classify_http_response(response: httpx.Response, endpoint: EndpointConfig, method: str) -> Any:
+    """Turn an HTTP response into parsed JSON, or raise the right ``ChainError``."""
+    if response.status_code == 429:
+        raise RateLimited(
+            "rate limited (HTTP 429)",
+            endpoint=endpoint.url,
+            method=method,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+    if response.status_code >= 400:
+        raise ChainError(f"HTTP {response.status_code}", endpoint=endpoint.url, method=method)
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        raise MalformedResponse("answer is not JSON", endpoint=endpoint.url, method=method) from None
+
+
+def _unwrap(reply: Any, endpoint: EndpointConfig, method: str) -> Any:
+    if not isinstance(reply, dict) or ("result" not in reply and "error" not in reply):
+        raise MalformedResponse("answer is not a JSON-RPC response", endpoint=endpoint.url, method=method)
+    if "error" in reply and reply["error"] is not None:
+        err = reply["error"]
+        if not isinstance(err, dict):
+            raise MalformedResponse("malformed JSON-RPC error", endpoint=endpoint.url, method=method)
+        raise RpcError(err.get("code"), str(err.get("message", ""))[:300], err.get("data"), endpoint=endpoint.url, method=method)
+    return reply["result"]
+
+
+class JsonRpcClient:
+    """JSON-RPC 2.0 over HTTP through an ``EndpointPool``: single calls and batches.
+
+    Transport failures (timeout, refused connection, 429, 5xx, non-JSON) fail over to the next
+    endpoint; JSON-RPC error objects are raised as ``RpcError`` from the endpoint that answered.
+    """
+
+    def __init__(self, pool: EndpointPool, *, http: httpx.Client | None = None) -> None:
+        self.pool = pool
+        self.http = http or httpx.Client(follow_redirects=False)
+        self._ids = 0
+
+    @property
+    def request_count(self) -> int:
+        return self.pool.request_count
+
+    @property
+    def endpoint_label(self) -> str:
+        ep = self.pool.last_endpoint or self.pool.endpoints[0]
+        return ep.label
+
+    def _post(self, endpoint: EndpointConfig, payload: Any, method: str) -> Any:
+        try:
+            response = self.http.post(
+                endpoint.url, json=payload, headers=dict(endpoint.headers), timeout=endpoint.timeout_s
+            )
+        except httpx.TimeoutException:
+            raise ChainError("timed out", endpoint=endpoint.url, method=method) from None
+        except httpx.HTTPError as exc:
+            raise ChainError(f"connection failed: {type(exc).__name__}", endpoint=endpoint.url, method=method) from None
+        return classify_http_response(response, endpoint, method)
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def request(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
+        """One call; returns ``result`` or raises ``RpcError`` / ``ChainError``."""
+        payload = {"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": params if params is not None else []}
+
+        def attempt(endpoint: EndpointConfig) -> Any:
+            reply = self._post(endpoint, payload, method)
+            return _unwrap(reply, endpoint, method)
+
+        return self.pool.call(method, attempt)
+
+    def batch(self, calls: Sequence[tuple[str, list[Any] | dict[str, Any]]]) -> list[Any | RpcError]:
+        """Several calls in one HTTP request; each item is the result or an ``RpcError`` (not raised)."""
+        if not calls:
+            return []
+        ids = [self._next_id() for _ in calls]
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls)]
+        label = f"batch[{len(calls)}]:{calls[0][0]}"
+
+        def attempt(endpoint: EndpointConfig) -> list[Any]:
+            replies = self._post(endpoint, payload, label)
+            if not isinstance(replies, list):
+                if isinstance(replies, dict) and "error" in replies:
+                    _unwrap(replies, endpoint, label)  # raises the endpoint's error for the batch
+                raise MalformedResponse("batch answer is not a list", endpoint=endpoint.url, method=label)
+            by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
+            out: list[Any] = []
+            for i, (m, _) in zip(ids, calls):
+                if i not in by_id:
+                    raise MalformedResponse("batch answer misses an id", endpoint=endpoint.url, method=label)
+                try:
+                    out.append(_unwrap(by_id[i], endpoint, m))
+                except RpcError as exc:
+                    out.append(exc)
+            return out
+
+        return self.pool.call(label, attempt)

@@ -1,0 +1,30 @@
+"""Chain family -> adapter class. Adding a family is one folder under chains/ and one line here."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Sequence
+
+from chains.base import ChainAdapter, ChainConfig, EndpointConfig, RateLimiter, UnsupportedChain
+
+ADAPTERS: dict[str, str] = {
+    "evm": "chains.evm.adapter.EvmAdapter",
+    "bitcoin": "chains.bitcoin.adapter.BitcoinAdapter",
+    "solana": "chains.solana.adapter.SolanaAdapter",
+}
+
+
+def adapter_class(family: str) -> type:
+    try:
+        dotted = ADAPTERS[family]
+    except KeyError:
+        raise UnsupportedChain(f"unsupported chain family {family!r}") from None
+    module, _, name = dotted.rpartition(".")
+    return getattr(import_module(module), name)
+
+
+def adapter_for(
+    chain: ChainConfig, endpoints: Sequence[EndpointConfig] = (), *, limiter: RateLimiter | None = None
+) -> ChainAdapter:
+    """Build the adapter for ``chain``. Raises ``UnsupportedChain`` for an unknown family."""
+    return adapter_class(chain.family)(chain, endpoints, limiter=limiter)

@@ -1,0 +1,54 @@
+"""Small helpers shared by the devnet launchers: free ports, waiting for a node, paths."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVNET = ROOT / "devnet"
+NODE_MODULES = DEVNET / "node_modules"
+VAR = ROOT / "var"
+STATE_FILE = VAR / "devnet.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, *, timeout_s: float = 30.0, interval_s: float = 0.05, what: str = "service") -> Any:
+    """Call ``check()`` until it returns a truthy value (exceptions count as not yet)."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - anything means "not ready yet"
+            last = exc
+        time.sleep(interval_s)
+    raise TimeoutError(f"{what} not ready after {timeout_s}s: {last!r}")
+
+
+def rpc(url: str, method: str, params: list | dict | None = None, *, timeout_s: float = 30.0) -> Any:
+    """One JSON-RPC call for scenario scripts (the adapters use chains.endpoints instead)."""
+    reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=timeout_s).json()
+    if reply.get("error"):
+        raise RuntimeError(f"{method}: {reply['error']}")
+    return reply["result"]
+
+
+def write_state(section: str, data: dict[str, Any]) -> None:
+    """Merge one devnet's URLs and expectations into var/devnet.json."""
+    VAR.mkdir(parents=True, exist_ok=True)
+    state = json.loads(STATE_FILE.read_text()) if STATE_FILE.exists() else {}
+    state[section] = data
+    STATE_FILE.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
