@@ -178,6 +178,21 @@ class AssetRef:
 
 
 @dataclass(frozen=True)
+class ParsedAddress:
+    """Canonical form of what a user typed, from ``chains.<family>.address.parse_address``.
+
+    ``kind`` is ``address`` or ``extended_key`` (Bitcoin xpub/ypub/zpub...); ``networks`` lists the
+    networks it is valid on (empty: every network of the family, e.g. an EVM address);
+    ``script_type`` is Bitcoin's p2pkh | p2sh-p2wpkh | p2wpkh | p2wsh | p2tr (detected or implied).
+    """
+
+    address: str
+    kind: str = "address"
+    networks: tuple[str, ...] = ()
+    script_type: str | None = None
+
+
+@dataclass(frozen=True)
 class WalletRef:
     """One watched wallet: an address, or (Bitcoin) an extended public key with its script type."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Sequence
 
-from chains.base import ChainAdapter, ChainConfig, EndpointConfig, RateLimiter, UnsupportedChain
+from chains.base import ChainAdapter, ChainConfig, EndpointConfig, ParsedAddress, RateLimiter, UnsupportedChain
 
 ADAPTERS: dict[str, str] = {
     "evm": "chains.evm.adapter.EvmAdapter",
@@ -21,6 +21,21 @@ def adapter_class(family: str) -> type:
         raise UnsupportedChain(f"unsupported chain family {family!r}") from None
     module, _, name = dotted.rpartition(".")
     return getattr(import_module(module), name)
+
+
+def parse_address(family: str, text: str) -> ParsedAddress:
+    """Validate a watch-only address or extended public key of ``family`` (no network access).
+
+    Raises ``SecretRefused`` for anything that looks like a private key or seed phrase, whatever the
+    family (the message never repeats the input), and ``InvalidAddress`` for anything else invalid.
+    """
+    from chains.secrets import refuse_secrets
+
+    refuse_secrets(text)
+    if family not in ADAPTERS:
+        raise UnsupportedChain(f"unsupported chain family {family!r}")
+    module = import_module(f"chains.{family}.address")
+    return module.parse_address(text.strip())
 
 
 def adapter_for(
