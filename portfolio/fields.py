@@ -1,0 +1,114 @@
+"""Exact numeric fields: uint256-sized integers and decimals that never pass through float.
+
+PostgreSQL stores them as NUMERIC (exact). SQLite's NUMERIC affinity turns large values into
+8-byte floats, so there they are stored as TEXT and converted in Python (rotki does the same).
+Sums over these columns on SQLite must be done in Python (see ``queries.exact_sum``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+UINT256_MAX = 2**256 - 1
+AMOUNT_DIGITS = 78  # len(str(2**256 - 1))
+
+
+class AmountField(models.Field):
+    """An integer in base units (wei, satoshi, lamport...), signed, up to 78 digits."""
+
+    description = "Exact integer amount in base units (up to uint256)"
+
+    def db_type(self, connection):
+        if connection.vendor == "postgresql":
+            return f"numeric({AMOUNT_DIGITS},0)"
+        return "text"
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        return int(Decimal(value)) if not isinstance(value, int) else value
+
+    def to_python(self, value):
+        if value is None or isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            raise ValidationError("amounts must not be floats")
+        try:
+            dec = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationError(f"{value!r} is not an integer amount") from None
+        if dec != dec.to_integral_value():
+            raise ValidationError(f"{value!r} is not an integer amount")
+        return int(dec)
+
+    def get_prep_value(self, value):
+        value = self.to_python(super().get_prep_value(value))
+        if value is not None and abs(value) >= 10**AMOUNT_DIGITS:
+            raise ValidationError("amount has more than 78 digits")
+        return value
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None:
+            return None
+        return Decimal(value) if connection.vendor == "postgresql" else str(value)
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        return forms.CharField(**kwargs)
+
+
+class ExactDecimalField(models.Field):
+    """A Decimal (prices, values, FX rates) stored exactly: NUMERIC(p,s) on PostgreSQL, TEXT on SQLite."""
+
+    description = "Exact decimal"
+
+    def __init__(self, *args, max_digits: int = 40, decimal_places: int = 18, **kwargs):
+        self.max_digits, self.decimal_places = max_digits, decimal_places
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["max_digits"], kwargs["decimal_places"] = self.max_digits, self.decimal_places
+        return name, path, args, kwargs
+
+    def db_type(self, connection):
+        if connection.vendor == "postgresql":
+            return f"numeric({self.max_digits},{self.decimal_places})"
+        return "text"
+
+    def from_db_value(self, value, expression, connection):
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+    def to_python(self, value):
+        if value is None or isinstance(value, Decimal):
+            return value
+        if isinstance(value, float):
+            raise ValidationError("decimal values must not be floats")
+        try:
+            return Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationError(f"{value!r} is not a decimal number") from None
+
+    def get_prep_value(self, value):
+        return self.to_python(super().get_prep_value(value))
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is None:
+            return None
+        value = value.quantize(Decimal(1).scaleb(-self.decimal_places)) if value.as_tuple().exponent < -self.decimal_places else value
+        return value if connection.vendor == "postgresql" else format(value, "f")
+
+    def formfield(self, **kwargs):
+        from django import forms
+
+        return forms.DecimalField(max_digits=self.max_digits, decimal_places=self.decimal_places, **kwargs)

@@ -1,0 +1,395 @@
+"""The data model: chains and endpoints (admin), assets, wallets and portfolios (users), synced state,
+prices and value history. Amounts are exact integers in base units (see fields.py)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from chains.base import AssetRef, ChainConfig, EndpointConfig, WalletRef
+from portfolio.fields import AmountField, ExactDecimalField
+
+FAMILY_CHOICES = [("evm", "EVM"), ("bitcoin", "Bitcoin"), ("solana", "Solana")]
+NETWORK_CHOICES = [("mainnet", "Mainnet"), ("testnet", "Testnet"), ("regtest", "Regtest"), ("devnet", "Devnet")]
+
+
+class Chain(models.Model):
+    """A network the app can read. A new EVM chain is one of these rows plus an RpcEndpoint."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=80)
+    family = models.CharField(max_length=10, choices=FAMILY_CHOICES)
+    chain_id = models.BigIntegerField(null=True, blank=True, help_text="EVM chain id (eth_chainId).")
+    network = models.CharField(max_length=10, choices=NETWORK_CHOICES, default="mainnet")
+    native_symbol = models.CharField(max_length=16)
+    native_name = models.CharField(max_length=60, blank=True)
+    native_decimals = models.PositiveSmallIntegerField(default=18)
+    native_coingecko_id = models.CharField(max_length=100, blank=True)
+    coingecko_platform = models.CharField(max_length=100, blank=True, help_text="CoinGecko asset platform id for contract lookups.")
+    explorer_address_url = models.CharField(max_length=200, blank=True, help_text="e.g. https://etherscan.io/address/{address}")
+    explorer_tx_url = models.CharField(max_length=200, blank=True, help_text="e.g. https://etherscan.io/tx/{tx}")
+    explorer_token_url = models.CharField(max_length=200, blank=True, help_text="e.g. https://etherscan.io/token/{token}")
+    enabled = models.BooleanField(default=True)
+    sync_interval = models.DurationField(default=timedelta(minutes=10))
+    multicall_address = models.CharField(max_length=42, blank=True, default="0xcA11bde05977b3631167028862bE2a173976CA11")
+    log_scan_start = models.BigIntegerField(
+        null=True, blank=True, help_text="EVM: first block of a wallet's first log scan. Empty: the latest 100,000 blocks."
+    )
+    log_range = models.PositiveIntegerField(default=10_000, help_text="EVM: blocks per eth_getLogs request (shrinks on errors).")
+    sort_order = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain_id"], condition=Q(family="evm"), name="unique_evm_chain_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def to_config(self) -> ChainConfig:
+        return ChainConfig(
+            slug=self.slug,
+            family=self.family,
+            network=self.network,
+            chain_id=self.chain_id,
+            native_symbol=self.native_symbol,
+            native_name=self.native_name or self.native_symbol,
+            native_decimals=self.native_decimals,
+            multicall_address=self.multicall_address or ChainConfig.multicall_address,
+            log_scan_start=self.log_scan_start,
+            log_range=self.log_range,
+            ipfs_gateway=settings.IPFS_GATEWAY,
+        )
+
+    def endpoint_configs(self) -> list[EndpointConfig]:
+        return [e.to_config() for e in self.endpoints.filter(enabled=True).order_by("priority", "id")]
+
+    def explorer_link(self, kind: str, value: str) -> str:
+        template = {"address": self.explorer_address_url, "tx": self.explorer_tx_url, "token": self.explorer_token_url}[kind]
+        return template.replace("{" + kind + "}", value) if template else ""
+
+
+class RpcEndpoint(models.Model):
+    """One RPC URL of a chain. API keys never live here: name the environment variable that holds one."""
+
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="endpoints")
+    url = models.URLField(max_length=300)
+    priority = models.PositiveSmallIntegerField(default=10, help_text="Lower is tried first.")
+    enabled = models.BooleanField(default=True)
+    rate_per_s = ExactDecimalField(max_digits=10, decimal_places=3, null=True, blank=True, help_text="Requests per second, shared by all workers.")
+    auth_header_name = models.CharField(max_length=60, blank=True, help_text="e.g. Authorization or x-api-key")
+    auth_header_env = models.CharField(max_length=80, blank=True, help_text="Environment variable holding the header value.")
+    timeout_s = models.PositiveSmallIntegerField(default=10)
+
+    class Meta:
+        ordering = ["chain", "priority", "id"]
+        constraints = [models.UniqueConstraint(fields=["chain", "url"], name="unique_chain_endpoint")]
+
+    def __str__(self) -> str:
+        return f"{self.chain.slug}: {self.label}"
+
+    @property
+    def label(self) -> str:
+        from chains.base import redact_url
+
+        return redact_url(self.url)
+
+    def to_config(self) -> EndpointConfig:
+        headers = {}
+        if self.auth_header_name and self.auth_header_env and os.environ.get(self.auth_header_env):
+            headers[self.auth_header_name] = os.environ[self.auth_header_env]
+        return EndpointConfig(
+            url=self.url,
+            priority=self.priority,
+            rate_per_s=float(self.rate_per_s) if self.rate_per_s else None,
+            headers=headers,
+            timeout_s=float(self.timeout_s),
+        )
+
+
+class Asset(models.Model):
+    """A native coin, fungible token or NFT collection on one chain."""
+
+    NATIVE, FUNGIBLE, NFT_COLLECTION = "native", "fungible", "nft_collection"
+    KIND_CHOICES = [(NATIVE, "Native"), (FUNGIBLE, "Token"), (NFT_COLLECTION, "NFT collection")]
+
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="assets")
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
+    address = models.CharField(max_length=100, blank=True, help_text="Contract or mint; empty for the native asset.")
+    standard = models.CharField(max_length=16, default="native", help_text="native, erc20, erc721, erc1155, spl, token2022")
+    symbol = models.CharField(max_length=64)
+    name = models.CharField(max_length=200, blank=True)
+    decimals = models.PositiveSmallIntegerField(default=0)
+    logo_url = models.URLField(max_length=500, blank=True)
+    listed = models.BooleanField(default=False, help_text="In the chain's token list: balances are read even without a transfer seen.")
+    is_spam = models.BooleanField(default=False)
+    spam_reason = models.CharField(max_length=200, blank=True)
+    coingecko_id = models.CharField(max_length=100, blank=True)
+    oracle_address = models.CharField(max_length=100, blank=True, help_text="Chainlink-style price feed (USD) on the same chain.")
+    price_sources = models.JSONField(default=list, blank=True, help_text='Order to try, e.g. ["oracle", "coingecko", "manual"]. Empty: the default order.')
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["chain", "symbol"]
+        constraints = [models.UniqueConstraint(fields=["chain", "address"], name="unique_chain_asset")]
+        indexes = [models.Index(fields=["chain", "kind", "listed"])]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} ({self.chain.slug})"
+
+    def to_ref(self) -> AssetRef:
+        return AssetRef(
+            kind=self.kind,
+            address=self.address or None,
+            symbol=self.symbol,
+            name=self.name,
+            decimals=self.decimals,
+            standard=self.standard,
+            logo_url=self.logo_url,
+            oracle=self.oracle_address or None,
+        )
+
+
+class Profile(models.Model):
+    """Per-user preferences."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    quote_currency = models.CharField(max_length=3, default="USD")
+    dust_threshold = ExactDecimalField(max_digits=20, decimal_places=2, default=Decimal("1.00"))
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"
+
+
+class Wallet(models.Model):
+    """A watch-only address or extended public key. An EVM address is tracked on every enabled EVM chain."""
+
+    ADDRESS, EXTENDED_KEY = "address", "extended_key"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wallets")
+    family = models.CharField(max_length=10, choices=FAMILY_CHOICES)
+    address = models.CharField(max_length=200, help_text="Canonical address or extended public key.")
+    kind = models.CharField(max_length=16, default=ADDRESS, choices=[(ADDRESS, "Address"), (EXTENDED_KEY, "Extended public key")])
+    script_type = models.CharField(max_length=16, blank=True)
+    gap_limit = models.PositiveSmallIntegerField(default=20)
+    label = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["family", "label", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "family", "address"], name="unique_owner_wallet")]
+
+    def __str__(self) -> str:
+        return self.label or self.short_address
+
+    @property
+    def short_address(self) -> str:
+        a = self.address
+        return a if len(a) <= 16 else f"{a[:8]}…{a[-6:]}"
+
+    def to_ref(self) -> WalletRef:
+        return WalletRef(address=self.address, script_type=self.script_type or None, gap_limit=self.gap_limit)
+
+
+class Portfolio(models.Model):
+    """A named bundle of a user's wallets. "All wallets" is virtual (no row)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portfolios")
+    name = models.CharField(max_length=80)
+    wallets = models.ManyToManyField(Wallet, related_name="portfolios", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_owner_portfolio")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WalletChain(models.Model):
+    """One wallet on one chain: the unit of sync and of data freshness."""
+
+    IDLE, QUEUED, RUNNING, OK, FAILED = "idle", "queued", "running", "ok", "failed"
+    STATUS_CHOICES = [(IDLE, "Never synced"), (QUEUED, "Queued"), (RUNNING, "Running"), (OK, "OK"), (FAILED, "Failed")]
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="wallet_chains")
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="wallet_chains")
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=IDLE)
+    next_due_at = models.DateTimeField(default=timezone.now, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    height = models.BigIntegerField(null=True, blank=True)
+    endpoint = models.CharField(max_length=300, blank=True, help_text="Redacted label of the endpoint that answered.")
+    cursors = models.JSONField(default=dict, blank=True)
+    problems = models.JSONField(default=list, blank=True, help_text="Partial failures of the last good sync.")
+
+    class Meta:
+        ordering = ["wallet", "chain"]
+        constraints = [models.UniqueConstraint(fields=["wallet", "chain"], name="unique_wallet_chain")]
+
+    def __str__(self) -> str:
+        return f"{self.wallet} on {self.chain.slug}"
+
+
+class Holding(models.Model):
+    """A balance of one asset in one WalletChain, replaced as a set on each successful sync."""
+
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="holdings")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="holdings")
+    amount = AmountField(help_text="Confirmed amount in base units.")
+    unconfirmed = AmountField(default=0, help_text="Pending change in base units (Bitcoin mempool).")
+    height = models.BigIntegerField(null=True, blank=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wallet_chain", "asset"], name="unique_holding")]
+
+
+class NftItem(models.Model):
+    """One NFT (or an ERC-1155 amount of one id) held in one WalletChain."""
+
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="nfts")
+    collection = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="nft_items")
+    token_id = models.CharField(max_length=100)
+    amount = AmountField(default=1)
+    name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    image_url = models.TextField(blank=True)
+    metadata_url = models.TextField(blank=True)
+    height = models.BigIntegerField(null=True, blank=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wallet_chain", "collection", "token_id"], name="unique_nft_item")]
+
+
+class Position(models.Model):
+    """A DeFi or staking position in one WalletChain (legs in PositionLeg)."""
+
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="positions")
+    protocol = models.CharField(max_length=60)
+    kind = models.CharField(max_length=20, help_text="staking, lending, liquidity, vault")
+    ref = models.CharField(max_length=120, help_text="Stable id: account or contract.")
+    label = models.CharField(max_length=200, blank=True)
+    health_factor = ExactDecimalField(max_digits=40, decimal_places=18, null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    height = models.BigIntegerField(null=True, blank=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wallet_chain", "protocol", "ref"], name="unique_position")]
+
+
+class PositionLeg(models.Model):
+    SUPPLIED, BORROWED, REWARD, STAKED, PENDING = "supplied", "borrowed", "reward", "staked", "pending"
+
+    position = models.ForeignKey(Position, on_delete=models.CASCADE, related_name="legs")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="position_legs")
+    amount = AmountField()
+    role = models.CharField(max_length=12)
+
+    @property
+    def sign(self) -> int:
+        return -1 if self.role == self.BORROWED else 1
+
+
+class SyncRun(models.Model):
+    """One requested sync (a wallet, a portfolio, or a scheduled batch) and its outcome."""
+
+    QUEUED, RUNNING, OK, PARTIAL, FAILED = "queued", "running", "ok", "partial", "failed"
+    STATUS_CHOICES = [(QUEUED, "Queued"), (RUNNING, "Running"), (OK, "OK"), (PARTIAL, "Partial"), (FAILED, "Failed")]
+    MANUAL, SCHEDULE = "manual", "schedule"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sync_runs", null=True, blank=True)
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_runs")
+    wallet = models.ForeignKey(Wallet, on_delete=models.SET_NULL, null=True, blank=True, related_name="sync_runs")
+    trigger = models.CharField(max_length=10, default=MANUAL, choices=[(MANUAL, "Manual"), (SCHEDULE, "Schedule")])
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=QUEUED)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class SyncRunItem(models.Model):
+    """The outcome of one WalletChain inside a SyncRun."""
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="items")
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="run_items")
+    status = models.CharField(max_length=10, choices=SyncRun.STATUS_CHOICES, default=SyncRun.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    endpoint = models.CharField(max_length=300, blank=True)
+    height = models.BigIntegerField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "wallet_chain"], name="unique_run_item")]
+
+
+class PricePoint(models.Model):
+    """The price of one whole unit of an asset in a currency at a time, with its source."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="prices")
+    at = models.DateTimeField(default=timezone.now)
+    currency = models.CharField(max_length=3, default="USD")
+    price = ExactDecimalField(max_digits=50, decimal_places=18)
+    source = models.CharField(max_length=120, help_text="oracle:<feed>, coingecko, manual")
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["asset", "currency", "-at"], name="price_latest")]
+
+
+class FxRate(models.Model):
+    """Units of ``currency`` per 1 USD at a time."""
+
+    at = models.DateTimeField(default=timezone.now)
+    currency = models.CharField(max_length=3)
+    rate = ExactDecimalField(max_digits=30, decimal_places=12)
+    source = models.CharField(max_length=60)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["currency", "-at"], name="fx_latest")]
+
+
+class ValuePoint(models.Model):
+    """A snapshot of one asset in one wallet on one chain at a time: amount, price, value (in USD, with
+    the FX rate of the moment kept so history is never re-priced), and the flow/market split of the
+    change since the previous point of the same series."""
+
+    HOURLY, DAILY = "hourly", "daily"
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="value_points")
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="value_points")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="value_points")
+    at = models.DateTimeField()
+    resolution = models.CharField(max_length=6, default=HOURLY)
+    amount = AmountField()
+    price = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
+    value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
+    flow_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
+    market_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    price_source = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wallet", "chain", "asset", "at"], name="unique_value_point")]
+        indexes = [models.Index(fields=["wallet", "at"], name="value_wallet_at"), models.Index(fields=["at"], name="value_at")]
