@@ -1,13 +1,15 @@
-"""URL routes."""
+"""URL routes, grouped by area (each area's views live in portfolio/views/<area>.py)."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import path
 
-from portfolio import views
+from portfolio.views import dashboard, ops
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
-    path("readyz", views.readyz, name="readyz"),
+    # operations
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("", views.dashboard, name="dashboard"),
+    # dashboard and holdings
+    path("", dashboard.dashboard, name="dashboard"),
 ]

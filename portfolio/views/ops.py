@@ -1,11 +1,10 @@
-"""Views: check access, call one service or query, render a page or a fragment."""
+"""Operational endpoints: liveness and readiness, no sign-in, no internal detail."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -46,7 +45,3 @@ def _broker_ok() -> bool:
         return True
     except Exception:
         return False
-
-
-def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "portfolio/dashboard.html", {})

@@ -1,0 +1,1 @@
+"""Services: the do_<verb> functions that own transactions and side effects."""
