@@ -1,0 +1,290 @@
+"""Demo state on the LiteSVM devnet: wallets with SOL, SPL and Token-2022 tokens, NFTs and stake accounts.
+
+Everything is created over JSON-RPC: real transactions (airdrop, create mint, create ATA, mint_to,
+Token-2022 mint with the metadata extension) where LiteSVM has the program, and the devnet-only
+``devnet_setAccount`` for Metaplex metadata and stake accounts (those programs are not loaded).
+Keys come from fixed seeds so every run yields the same addresses; secret keys never leave here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from typing import Any
+
+from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.system_program import ID as SYSTEM_PROGRAM
+from solders.system_program import CreateAccountParams, create_account
+from solders.token.associated import get_associated_token_address
+from solders.transaction import Transaction
+
+from devnet.common import rpc
+
+TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
+ATA_PROGRAM = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
+METADATA_PROGRAM = Pubkey.from_string("metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s")
+STAKE_PROGRAM = Pubkey.from_string("Stake11111111111111111111111111111111111111")
+LAMPORTS_PER_SOL = 1_000_000_000
+U64_MAX = 2**64 - 1
+METADATA_ACCOUNT_SIZE = 679  # Metaplex allocates the maximum size and zero-pads
+STAKE_ACCOUNT_SIZE = 200
+TOKEN_METADATA_INITIALIZE = hashlib.sha256(b"spl_token_metadata_interface:initialize_account").digest()[:8]
+PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+CHAIN = {"slug": "solana-local", "name": "Solana (local)", "network": "devnet", "native_symbol": "SOL",
+         "native_name": "Solana", "native_decimals": 9}
+
+
+def keypair(name: str) -> Keypair:
+    """A fixed keypair for ``name`` (devnet only: the seed is public)."""
+    return Keypair.from_seed(hashlib.sha256(f"chainfolio-solana-devnet:{name}".encode()).digest())
+
+
+def borsh_string(text: str, pad_to: int | None = None) -> bytes:
+    raw = text.encode()
+    if pad_to is not None:
+        raw = raw.ljust(pad_to, b"\0")  # Metaplex pads name/symbol/uri with NULs
+    return struct.pack("<I", len(raw)) + raw
+
+
+def metadata_pda(mint: Pubkey) -> Pubkey:
+    return Pubkey.find_program_address([b"metadata", bytes(METADATA_PROGRAM), bytes(mint)], METADATA_PROGRAM)[0]
+
+
+def metaplex_metadata(*, update_authority: Pubkey, mint: Pubkey, name: str, symbol: str, uri: str,
+                      token_standard: int, collection: Pubkey | None = None, creator: Pubkey | None = None) -> bytes:
+    """A Metaplex Token Metadata account (MetadataV1, Borsh), as the program writes it."""
+    out = bytes([4]) + bytes(update_authority) + bytes(mint)
+    out += borsh_string(name, 32) + borsh_string(symbol, 10) + borsh_string(uri, 200)
+    out += struct.pack("<H", 500)
+    out += (bytes([1]) + struct.pack("<I", 1) + bytes(creator) + bytes([1, 100])) if creator else bytes([0])
+    out += bytes([0, 1])  # primary_sale_happened, is_mutable
+    out += bytes([1, 255])  # edition_nonce Some(255)
+    out += bytes([1, token_standard])
+    out += (bytes([1, 1]) + bytes(collection)) if collection else bytes([0])
+    out += bytes([0, 0, 0])  # uses, collection_details, programmable_config: None
+    return out.ljust(METADATA_ACCOUNT_SIZE, b"\0")
+
+
+def stake_account(*, staker: Pubkey, withdrawer: Pubkey, rent_reserve: int, vote: Pubkey | None = None,
+                  delegated: int = 0, activation_epoch: int = 0) -> bytes:
+    """StakeStateV2 (bincode): Initialized(Meta) or Stake(Meta, Stake, StakeFlags), 200 bytes."""
+    meta = struct.pack("<Q", rent_reserve) + bytes(staker) + bytes(withdrawer) + struct.pack("<qQ", 0, 0) + bytes(32)
+    if vote is None:
+        return (struct.pack("<I", 1) + meta).ljust(STAKE_ACCOUNT_SIZE, b"\0")
+    stake = bytes(vote) + struct.pack("<QQQd", delegated, activation_epoch, U64_MAX, 0.25) + struct.pack("<Q", 0)
+    return (struct.pack("<I", 2) + meta + stake + bytes([0])).ljust(STAKE_ACCOUNT_SIZE, b"\0")
+
+
+class _Builder:
+    """Sends transactions paid and signed by one authority keypair."""
+
+    def __init__(self, url: str, payer: Keypair) -> None:
+        self.url, self.payer = url, payer
+
+    def send(self, instructions: list[Instruction], extra_signers: tuple[Keypair, ...] = ()) -> str:
+        blockhash = Hash.from_string(rpc(self.url, "getLatestBlockhash")["value"]["blockhash"])
+        message = Message.new_with_blockhash(instructions, self.payer.pubkey(), blockhash)
+        tx = Transaction([self.payer, *extra_signers], message, blockhash)
+        return rpc(self.url, "sendTransaction", [base64.b64encode(bytes(tx)).decode(), {"encoding": "base64"}])
+
+    def rent(self, size: int) -> int:
+        return rpc(self.url, "getMinimumBalanceForRentExemption", [size])
+
+    def set_account(self, key: Pubkey, data: bytes, owner: Pubkey, lamports: int | None = None) -> None:
+        rpc(self.url, "devnet_setAccount", [str(key), {
+            "lamports": lamports if lamports is not None else self.rent(len(data)),
+            "data": [base64.b64encode(data).decode(), "base64"], "owner": str(owner)}])
+
+    def create_mint(self, mint: Keypair, decimals: int, program: Pubkey = TOKEN_PROGRAM) -> None:
+        self.send([
+            create_account(CreateAccountParams(from_pubkey=self.payer.pubkey(), to_pubkey=mint.pubkey(),
+                                               lamports=self.rent(82), space=82, owner=program)),
+            initialize_mint2(mint.pubkey(), decimals, self.payer.pubkey(), program),
+        ], (mint,))
+
+    def create_token2022_with_metadata(self, mint: Keypair, decimals: int, name: str, symbol: str, uri: str) -> None:
+        base_len = 165 + 1 + 4 + 64  # base, account type, MetadataPointer TLV
+        fields = borsh_string(name) + borsh_string(symbol) + borsh_string(uri)
+        full_len = base_len + 4 + 64 + len(fields) + 4
+        authority = self.payer.pubkey()
+        self.send([
+            create_account(CreateAccountParams(from_pubkey=authority, to_pubkey=mint.pubkey(),
+                                               lamports=self.rent(full_len), space=base_len, owner=TOKEN_2022_PROGRAM)),
+            # InitializeMetadataPointer(authority, metadata address = the mint itself)
+            Instruction(TOKEN_2022_PROGRAM, bytes([39, 0]) + bytes(authority) + bytes(mint.pubkey()),
+                        [AccountMeta(mint.pubkey(), False, True)]),
+            initialize_mint2(mint.pubkey(), decimals, authority, TOKEN_2022_PROGRAM),
+            Instruction(TOKEN_2022_PROGRAM, TOKEN_METADATA_INITIALIZE + fields, [
+                AccountMeta(mint.pubkey(), False, True), AccountMeta(authority, False, False),
+                AccountMeta(mint.pubkey(), False, False), AccountMeta(authority, True, False)]),
+        ], (mint,))
+
+    def mint_to_ata(self, mint: Pubkey, owner: Pubkey, amount: int, program: Pubkey = TOKEN_PROGRAM) -> Pubkey:
+        ata = get_associated_token_address(owner, mint, program)
+        self.send([
+            Instruction(ATA_PROGRAM, bytes([1]), [  # CreateIdempotent
+                AccountMeta(self.payer.pubkey(), True, True), AccountMeta(ata, False, True),
+                AccountMeta(owner, False, False), AccountMeta(mint, False, False),
+                AccountMeta(SYSTEM_PROGRAM, False, False), AccountMeta(program, False, False)]),
+            mint_to(mint, ata, self.payer.pubkey(), amount, program),
+        ])
+        return ata
+
+    def mint_to_new_account(self, mint: Pubkey, owner: Pubkey, amount: int, account: Keypair,
+                            program: Pubkey = TOKEN_PROGRAM) -> None:
+        """A second, non-associated token account of the same mint (balances must sum per mint)."""
+        self.send([
+            create_account(CreateAccountParams(from_pubkey=self.payer.pubkey(), to_pubkey=account.pubkey(),
+                                               lamports=self.rent(165), space=165, owner=program)),
+            Instruction(program, bytes([18]) + bytes(owner), [  # InitializeAccount3
+                AccountMeta(account.pubkey(), False, True), AccountMeta(mint, False, False)]),
+            mint_to(mint, account.pubkey(), self.payer.pubkey(), amount, program),
+        ], (account,))
+
+
+def initialize_mint2(mint: Pubkey, decimals: int, authority: Pubkey, program: Pubkey) -> Instruction:
+    return Instruction(program, bytes([20, decimals]) + bytes(authority) + bytes([0]), [AccountMeta(mint, False, True)])
+
+
+def mint_to(mint: Pubkey, dest: Pubkey, authority: Pubkey, amount: int, program: Pubkey) -> Instruction:
+    return Instruction(program, bytes([7]) + struct.pack("<Q", amount), [
+        AccountMeta(mint, False, True), AccountMeta(dest, False, True), AccountMeta(authority, True, False)])
+
+
+def data_uri(obj: dict[str, Any]) -> str:
+    return "data:application/json;base64," + base64.b64encode(json.dumps(obj).encode()).decode()
+
+
+def run_scenario(url: str) -> dict[str, Any]:
+    """Create the demo state on the devnet at ``url`` and return what a correct adapter must read.
+
+    Raises ``RuntimeError`` if the devnet rejects a call (see ``devnet.common.rpc``).
+    """
+    b = _Builder(url, keypair("authority"))
+    authority = b.payer.pubkey()
+    alice, bob, carol = (keypair(n).pubkey() for n in ("alice", "bob", "carol"))
+    rpc(url, "requestAirdrop", [str(authority), 1_000 * LAMPORTS_PER_SOL])
+    native = {alice: 12_500_000_000, bob: 3_000_000_000, carol: 750_000_000}
+    for who, lamports in native.items():
+        rpc(url, "requestAirdrop", [str(who), lamports])
+
+    assets: list[dict[str, Any]] = []
+    balances: dict[Pubkey, dict[str, str]] = {w: {"native": str(v)} for w, v in native.items()}
+
+    def add_balance(who: Pubkey, mint: Pubkey, amount: int) -> None:
+        key = str(mint)
+        balances[who][key] = str(int(balances[who].get(key, "0")) + amount)
+
+    # Two SPL tokens with Metaplex metadata (6 and 9 decimals).
+    for seed, decimals, name, symbol in (("dusd", 6, "Demo Dollar", "DUSD"), ("dnine", 9, "Demo Nine", "DNINE")):
+        mint = keypair(f"mint:{seed}")
+        b.create_mint(mint, decimals)
+        b.set_account(metadata_pda(mint.pubkey()), metaplex_metadata(
+            update_authority=authority, mint=mint.pubkey(), name=name, symbol=symbol,
+            uri=data_uri({"name": name, "symbol": symbol}), token_standard=2), METADATA_PROGRAM)
+        assets.append({"address": str(mint.pubkey()), "symbol": symbol, "name": name, "decimals": decimals,
+                       "kind": "fungible", "standard": "spl", "listed": True})
+    dusd, dnine = keypair("mint:dusd").pubkey(), keypair("mint:dnine").pubkey()
+    for who, mint, amount in ((alice, dusd, 1_234_567_890), (bob, dusd, 5_000_000), (alice, dnine, 42_000_000_001)):
+        b.mint_to_ata(mint, who, amount)
+        add_balance(who, mint, amount)
+    b.mint_to_new_account(dusd, bob, 250_000, keypair("bob:dusd-extra"))
+    add_balance(bob, dusd, 250_000)
+
+    # An SPL token without any metadata: the adapter falls back to the first 6 characters of the mint.
+    bare = keypair("mint:bare")
+    b.create_mint(bare, 2)
+    assets.append({"address": str(bare.pubkey()), "symbol": str(bare.pubkey())[:6], "name": "", "decimals": 2,
+                   "kind": "fungible", "standard": "spl", "listed": True})
+    b.mint_to_ata(bare.pubkey(), bob, 12_345)
+    add_balance(bob, bare.pubkey(), 12_345)
+
+    # A Token-2022 token whose metadata lives in the mint (metadata pointer + TokenMetadata extensions).
+    t22 = keypair("mint:d22")
+    b.create_token2022_with_metadata(t22, 9, "Demo Twenty-Two", "D22", "https://example.invalid/d22.json")
+    assets.append({"address": str(t22.pubkey()), "symbol": "D22", "name": "Demo Twenty-Two", "decimals": 9,
+                   "kind": "fungible", "standard": "token2022", "listed": True})
+    for who, amount in ((alice, 7_000_000_000), (bob, 1)):
+        b.mint_to_ata(t22.pubkey(), who, amount, TOKEN_2022_PROGRAM)
+        add_balance(who, t22.pubkey(), amount)
+
+    # NFTs: one in a verified collection (alice), one standalone (bob).
+    nfts: dict[Pubkey, list[dict[str, str]]] = {alice: [], bob: [], carol: []}
+    collection = keypair("mint:collection")
+    b.create_mint(collection, 0)
+    b.mint_to_ata(collection.pubkey(), authority, 1)
+    b.set_account(metadata_pda(collection.pubkey()), metaplex_metadata(
+        update_authority=authority, mint=collection.pubkey(), name="Demo Collection", symbol="DEMO",
+        uri=data_uri({"name": "Demo Collection"}), token_standard=0), METADATA_PROGRAM)
+    assets.append({"address": str(collection.pubkey()), "symbol": "DEMO", "name": "Demo Collection", "decimals": 0,
+                   "kind": "nft_collection", "standard": "spl", "listed": True})
+    for seed, who, name, symbol, in_collection in (("nft:demo-1", alice, "Demo Collectible #1", "DEMO", True),
+                                                   ("nft:kitten", bob, "Lonely Kitten", "KIT", False)):
+        mint = keypair(seed)
+        b.create_mint(mint, 0)
+        b.mint_to_ata(mint.pubkey(), who, 1)
+        uri = data_uri({"name": name, "description": f"{name} on the devnet", "image": f"data:image/png;base64,{PIXEL_PNG}"})
+        b.set_account(metadata_pda(mint.pubkey()), metaplex_metadata(
+            update_authority=authority, mint=mint.pubkey(), name=name, symbol=symbol, uri=uri, token_standard=0,
+            collection=collection.pubkey() if in_collection else None, creator=authority), METADATA_PROGRAM)
+        collection_mint = str(collection.pubkey()) if in_collection else str(mint.pubkey())
+        if not in_collection:
+            assets.append({"address": collection_mint, "symbol": symbol, "name": name, "decimals": 0,
+                           "kind": "nft_collection", "standard": "spl", "listed": True})
+        nfts[who].append({"collection": collection_mint, "token_id": str(mint.pubkey()), "amount": "1", "name": name})
+
+    # Native stake: alice delegates (staker = withdrawer = alice); bob withdraws an undelegated account.
+    rent_reserve = b.rent(STAKE_ACCOUNT_SIZE)
+    vote = keypair("vote").pubkey()
+    positions: dict[Pubkey, list[dict[str, Any]]] = {alice: [], bob: [], carol: []}
+    s1, s2 = keypair("stake:alice").pubkey(), keypair("stake:bob").pubkey()
+    delegated, spare = 5 * LAMPORTS_PER_SOL, 100_000_000
+    b.set_account(s1, stake_account(staker=alice, withdrawer=alice, rent_reserve=rent_reserve, vote=vote,
+                                    delegated=delegated), STAKE_PROGRAM, lamports=rent_reserve + delegated + spare)
+    positions[alice].append({"protocol": "solana-stake", "ref": str(s1), "vote_account": str(vote), "state": "delegated",
+                             "legs": [{"asset": "native", "amount": str(delegated), "role": "staked"},
+                                      {"asset": "native", "amount": str(rent_reserve + spare), "role": "pending"}]})
+    b.set_account(s2, stake_account(staker=authority, withdrawer=bob, rent_reserve=rent_reserve), STAKE_PROGRAM,
+                  lamports=rent_reserve + 2 * LAMPORTS_PER_SOL)
+    positions[bob].append({"protocol": "solana-stake", "ref": str(s2), "vote_account": None, "state": "initialized",
+                           "legs": [{"asset": "native", "amount": str(rent_reserve + 2 * LAMPORTS_PER_SOL), "role": "pending"}]})
+
+    labels = {alice: "Alice (tokens, NFT, delegated stake)", bob: "Bob (two DUSD accounts, NFT, undelegated stake)",
+              carol: "Carol (SOL only)"}
+    return {
+        "family": "solana",
+        "url": url,
+        "chain": dict(CHAIN),
+        "assets": assets,
+        "wallets": [{"address": str(w), "label": labels[w], "balances": balances[w], "nfts": nfts[w],
+                     "positions": positions[w]} for w in (alice, bob, carol)],
+        "height": rpc(url, "getSlot"),
+    }
+
+
+def fund_wallets(url: str, count: int, *, mint: Pubkey | None = None) -> list[str]:
+    """Benchmark helper: ``count`` more wallets (fixed seeds ``bench:<i>``) with SOL and, when ``mint``
+    (a 6-decimal SPL mint of the scenario authority) is given, one token account each."""
+    b = _Builder(url, keypair("authority"))
+    out = []
+    for i in range(count):
+        who = keypair(f"bench:{i}").pubkey()
+        rpc(url, "requestAirdrop", [str(who), LAMPORTS_PER_SOL + i])
+        if mint is not None:
+            b.mint_to_ata(mint, who, 1_000_000 + i)
+        out.append(str(who))
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(json.dumps(run_scenario(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8899"), indent=2))
