@@ -54,7 +54,7 @@ contract DemoMulti {
     address public minter;
     string internal baseUri;
     mapping(uint256 => string) internal idUris;
-    mapping(uint256 => mapping(address => uint256)) public balanceOf;
+    mapping(uint256 => mapping(address => uint256)) internal balances;
 
     event TransferSingle(address indexed operator, address indexed from, address indexed to, uint256 id, uint256 value);
     event TransferBatch(address indexed operator, address indexed from, address indexed to, uint256[] ids, uint256[] values);
@@ -65,6 +65,8 @@ contract DemoMulti {
     }
 
     function supportsInterface(bytes4 id) external pure returns (bool) { return id == 0xd9b67a26 || id == 0x0e89341c || id == 0x01ffc9a7; }
+
+    function balanceOf(address account, uint256 id) external view returns (uint256) { return balances[id][account]; }
 
     function uri(uint256 id) external view returns (string memory) {
         return bytes(idUris[id]).length > 0 ? idUris[id] : baseUri;
@@ -78,20 +80,20 @@ contract DemoMulti {
 
     function mint(address to, uint256 id, uint256 amount) external {
         require(msg.sender == minter, "not minter");
-        balanceOf[id][to] += amount;
+        balances[id][to] += amount;
         emit TransferSingle(msg.sender, address(0), to, id, amount);
     }
 
     function mintBatch(address to, uint256[] calldata ids, uint256[] calldata amounts) external {
         require(msg.sender == minter && ids.length == amounts.length, "bad mint");
-        for (uint256 i = 0; i < ids.length; i++) balanceOf[ids[i]][to] += amounts[i];
+        for (uint256 i = 0; i < ids.length; i++) balances[ids[i]][to] += amounts[i];
         emit TransferBatch(msg.sender, address(0), to, ids, amounts);
     }
 
     function safeTransferFrom(address from, address to, uint256 id, uint256 amount, bytes calldata) external {
         require(msg.sender == from, "not owner");
-        balanceOf[id][from] -= amount;
-        balanceOf[id][to] += amount;
+        balances[id][from] -= amount;
+        balances[id][to] += amount;
         emit TransferSingle(msg.sender, from, to, id, amount);
     }
 }

@@ -1,0 +1,165 @@
+"""Hand-rolled ABI encoding/decoding for the few calls the adapter makes (fast for thousands of calls)."""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from eth_abi import decode as abi_decode
+from eth_utils import function_signature_to_4byte_selector, keccak
+
+from chains.base import MalformedResponse
+
+
+def selector(signature: str) -> bytes:
+    return function_signature_to_4byte_selector(signature)
+
+
+BALANCE_OF = selector("balanceOf(address)")
+BALANCE_OF_1155 = selector("balanceOf(address,uint256)")
+GET_ETH_BALANCE = selector("getEthBalance(address)")
+NAME = selector("name()")
+SYMBOL = selector("symbol()")
+DECIMALS = selector("decimals()")
+OWNER_OF = selector("ownerOf(uint256)")
+TOKEN_URI = selector("tokenURI(uint256)")
+URI = selector("uri(uint256)")
+LATEST_ROUND_DATA = selector("latestRoundData()")
+AGGREGATE3 = selector("aggregate3((address,bool,bytes)[])")
+
+TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+TRANSFER_SINGLE_TOPIC = "0x" + keccak(text="TransferSingle(address,address,address,uint256,uint256)").hex()
+TRANSFER_BATCH_TOPIC = "0x" + keccak(text="TransferBatch(address,address,address,uint256[],uint256[])").hex()
+
+_ZERO12 = b"\0" * 12
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_TEXT = 200
+
+
+def address_word(address: str) -> bytes:
+    """32-byte ABI word of a ``0x`` address."""
+    return _ZERO12 + bytes.fromhex(address[2:])
+
+
+def uint_word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def topic_for(address: str) -> str:
+    """An address as an indexed-event topic (lowercase, 32 bytes)."""
+    return "0x" + "0" * 24 + address[2:].lower()
+
+
+def call_with_address(sel: bytes, address: str) -> bytes:
+    return sel + address_word(address)
+
+
+def call_with_uint(sel: bytes, value: int) -> bytes:
+    return sel + uint_word(value)
+
+
+def _pad32(n: int) -> int:
+    return (n + 31) // 32 * 32
+
+
+def encode_aggregate3(calls: Sequence[tuple[str, bytes]], allow_failure: bool = True) -> bytes:
+    """Calldata of ``aggregate3(Call3[])`` for ``(target, calldata)`` pairs."""
+    n = len(calls)
+    heads: list[bytes] = []
+    tails: list[bytes] = []
+    offset = 32 * n
+    flag = uint_word(1 if allow_failure else 0)
+    for target, data in calls:
+        heads.append(uint_word(offset))
+        padded = data + b"\0" * (_pad32(len(data)) - len(data))
+        tail = address_word(target) + flag + uint_word(96) + uint_word(len(data)) + padded
+        tails.append(tail)
+        offset += len(tail)
+    return AGGREGATE3 + uint_word(32) + uint_word(n) + b"".join(heads) + b"".join(tails)
+
+
+def _word(data: bytes, pos: int) -> int:
+    if pos < 0 or pos + 32 > len(data):
+        raise ValueError("out of bounds")
+    return int.from_bytes(data[pos:pos + 32], "big")
+
+
+def decode_aggregate3(data: bytes, expected: int) -> list[tuple[bool, bytes]]:
+    """Decode ``(bool success, bytes returnData)[]``. Raises ``MalformedResponse`` on anything else."""
+    try:
+        base = _word(data, 0)
+        n = _word(data, base)
+        if n != expected:
+            raise ValueError(f"{n} results for {expected} calls")
+        start = base + 32
+        out: list[tuple[bool, bytes]] = []
+        for i in range(n):
+            item = start + _word(data, start + 32 * i)
+            ok = _word(data, item)
+            if ok > 1:
+                raise ValueError("bad bool")
+            pos = item + _word(data, item + 32)
+            length = _word(data, pos)
+            if pos + 32 + length > len(data):
+                raise ValueError("out of bounds")
+            out.append((bool(ok), data[pos + 32:pos + 32 + length]))
+        return out
+    except ValueError as exc:
+        raise MalformedResponse(f"undecodable aggregate3 answer: {exc}") from None
+
+
+def decode_uint(data: bytes) -> int | None:
+    """A ``uint256`` return value, or None when the data is not exactly one word."""
+    return int.from_bytes(data, "big") if len(data) == 32 else None
+
+
+def decode_address(data: bytes) -> str | None:
+    if len(data) != 32 or any(data[:12]):
+        return None
+    return "0x" + data[12:].hex()
+
+
+def clean_text(text: str) -> str:
+    """Strip control characters and cap the length (names come from arbitrary contracts)."""
+    return _CONTROL.sub("", text).strip()[:MAX_TEXT]
+
+
+def decode_text(data: bytes) -> str | None:
+    """A ``string`` return value, or a ``bytes32`` one (MKR-style); None when neither decodes."""
+    if len(data) == 32:
+        return clean_text(data.rstrip(b"\0").decode("utf-8", errors="replace"))
+    if len(data) >= 64:
+        try:
+            (value,) = abi_decode(["string"], data)
+        except Exception:  # noqa: BLE001 - any decoding failure means "not a string"
+            return None
+        return clean_text(value)
+    return None
+
+
+def decode_long_text(data: bytes, limit: int = 100_000) -> str | None:
+    """A ``string`` return value that may be long (token URIs, data: URIs included)."""
+    if len(data) < 64:
+        return None
+    try:
+        (value,) = abi_decode(["string"], data)
+    except Exception:  # noqa: BLE001
+        return None
+    return value.strip()[:limit]
+
+
+def decode_round_data(data: bytes) -> tuple[int, int] | None:
+    """``latestRoundData()`` -> (answer, updatedAt), None when malformed."""
+    if len(data) != 160:
+        return None
+    answer = int.from_bytes(data[32:64], "big", signed=True)
+    return answer, int.from_bytes(data[96:128], "big")
+
+
+def decode_uint_array_pair(data: bytes) -> tuple[list[int], list[int]] | None:
+    """TransferBatch data ``(uint256[] ids, uint256[] values)``."""
+    try:
+        ids, values = abi_decode(["uint256[]", "uint256[]"], data)
+    except Exception:  # noqa: BLE001
+        return None
+    return list(ids), list(values)

@@ -1,0 +1,477 @@
+"""EvmAdapter: balances, discovered tokens, NFTs and oracle prices of many wallets, pinned to one block."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import httpx
+
+from chains.base import (
+    FUNGIBLE,
+    NATIVE,
+    NFT_COLLECTION,
+    AssetRef,
+    ChainConfig,
+    ChainError,
+    EndpointConfig,
+    FetchRequest,
+    FetchResult,
+    MalformedResponse,
+    NftHolding,
+    PriceQuote,
+    Problem,
+    RateLimiter,
+    TokenBalance,
+    WalletRef,
+)
+from chains.endpoints import EndpointHealth, EndpointPool, JsonRpcClient, RpcError
+from chains.evm import abi
+from chains.evm.address import parse_address, to_checksum
+from chains.evm.discovery import LogScanner, ScanFindings
+from chains.evm.multicall import DEFAULT_CHUNK_SIZE, CallResult, MulticallReader
+from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
+
+NFT_STANDARDS = ("erc721", "erc1155")
+# Problems that mean part of the holdings could not be read (FetchResult.complete = False).
+INCOMPLETE = {"native_balance_failed", "balance_call_failed", "balance_bad_return", "log_scan_failed", "nft_ownership_failed"}
+METADATA_RETRY_S = 6 * 3600
+PRICE_CURRENCY = "USD"
+
+
+class _Plan:
+    """The reads of one fetch, deduplicated: equal (target, calldata) pairs are called once."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bytes]] = []
+        self._index: dict[tuple[str, bytes], int] = {}
+        self.results: list[CallResult] = []
+
+    def add(self, target: str, data: bytes) -> int:
+        key = (target, data)
+        if key not in self._index:
+            self._index[key] = len(self.calls)
+            self.calls.append(key)
+        return self._index[key]
+
+    def __getitem__(self, i: int) -> CallResult:
+        return self.results[i]
+
+
+@dataclass
+class _WalletState:
+    """One wallet during a fetch: what its cursor said plus what the scan found."""
+
+    ref_key: str  # WalletRef.address as the caller gave it (cursor key)
+    address: str  # checksummed
+    cursor: Mapping[str, Any]
+    from_block: int | None = None
+    scanned_to: int | None = None
+    erc20: set[str] = field(default_factory=set)
+    erc721: dict[str, set[int]] = field(default_factory=dict)
+    erc1155: dict[str, set[int]] = field(default_factory=dict)
+    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nft_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class EvmAdapter:
+    """One adapter for every EVM chain (mainnet, L2s, anvil), configured by ``ChainConfig`` and endpoints.
+
+    Knobs (keyword arguments, or ``ChainConfig.extra``): ``chunk_size`` / ``multicall_chunk_size``
+    calls per ``eth_call`` (default 500); ``log_address_chunk`` wallets per log filter (100);
+    ``nft_metadata_per_fetch`` metadata documents fetched per call (50); ``native_oracle`` a price
+    feed for the native coin when ``known_assets`` carries no native ``AssetRef`` with an oracle.
+    ``metadata_fetcher(uri) -> dict`` is injectable (tests); ``sleep``, ``health`` and ``http`` go to
+    the endpoint pool and JSON-RPC client.
+    """
+
+    family = "evm"
+
+    def __init__(
+        self,
+        chain: ChainConfig,
+        endpoints: Sequence[EndpointConfig],
+        *,
+        limiter: RateLimiter | None = None,
+        chunk_size: int | None = None,
+        metadata_fetcher: MetadataFetcher | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        health: EndpointHealth | None = None,
+        http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.chain = chain
+        self.pool = EndpointPool(endpoints, limiter=limiter, health=health, sleep=sleep)
+        self.client = JsonRpcClient(self.pool, http=http)
+        extra = chain.extra or {}
+        self.chunk_size = int(chunk_size or extra.get("multicall_chunk_size") or DEFAULT_CHUNK_SIZE)
+        self.multicall_address = to_checksum(chain.multicall_address)
+        self.address_chunk = int(extra.get("log_address_chunk") or 100)
+        self.metadata_per_fetch = int(extra.get("nft_metadata_per_fetch") or 50)
+        self.metadata_fetcher = metadata_fetcher or default_fetcher(chain.ipfs_gateway)
+        self._clock = clock
+        self._chain_id_ok = False
+        self.last_scan: ScanFindings | None = None  # for tests and diagnostics
+        self.last_eth_calls = 0
+
+    # ------------------------------------------------------------------ addresses
+
+    def normalize_address(self, text: str) -> WalletRef:
+        """Checksummed ``WalletRef``. Raises ``InvalidAddress`` / ``SecretRefused``."""
+        return WalletRef(address=parse_address(text).address)
+
+    # ------------------------------------------------------------------ fetch
+
+    def fetch(self, request: FetchRequest) -> FetchResult:
+        """Read native and ERC-20 balances, discovered tokens, NFTs and oracle prices at one block.
+
+        Raises ``InvalidAddress`` (permanent) for a bad wallet address, a permanent ``ChainError`` when
+        the endpoint serves another chain id or the chain has no Multicall3, and a transient
+        ``ChainError`` (including ``MalformedResponse`` / ``RateLimited``) when no endpoint gives a
+        usable answer. Broken tokens, failed log ranges and metadata are ``problems``, not errors.
+        """
+        start_requests = self.pool.request_count
+        wallets = self._wallet_states(request)
+        height = self._head()
+        problems: list[Problem] = []
+
+        native_ref, fungibles, collections, oracle_assets = self._known(request.known_assets)
+        self._scan(wallets, height, problems)
+
+        # Everything that is read at ``height``, in as few eth_calls as possible.
+        plan = _Plan()
+        native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
+        balance_idx: dict[tuple[str, str], int] = {}
+        for w in wallets:
+            for token in sorted(set(fungibles) | w.erc20):
+                balance_idx[(w.address, token)] = plan.add(token, abi.call_with_address(abi.BALANCE_OF, w.address))
+        meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
+        oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
+        nft_idx = self._plan_nfts(plan, wallets) if request.include_nfts else {}
+
+        reader = MulticallReader(self.client, self.multicall_address, self.chunk_size)
+        plan.results = reader.run(plan.calls, height)
+        self.last_eth_calls = reader.eth_calls
+
+        discovered_meta = self._read_metadata(plan, meta_idx, meta_cache, problems)
+        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_idx, discovered_meta, problems)
+        prices = self._prices(plan, oracle_assets, oracle_idx, height, problems)
+        nfts = self._nfts(plan, wallets, nft_idx, collections, discovered_meta, problems) if request.include_nfts else []
+
+        cursors = {w.ref_key: self._cursor(w, discovered_meta) for w in wallets}
+        return FetchResult(
+            balances=tuple(balances),
+            height=height,
+            endpoint=self.client.endpoint_label,
+            nfts=tuple(nfts),
+            prices=tuple(prices),
+            cursors=cursors,
+            problems=tuple(problems),
+            request_count=self.pool.request_count - start_requests,
+            complete=not any(p.code in INCOMPLETE for p in problems),
+        )
+
+    # ------------------------------------------------------------------ steps
+
+    def _wallet_states(self, request: FetchRequest) -> list[_WalletState]:
+        states: dict[str, _WalletState] = {}
+        for ref in request.wallets:
+            address = parse_address(ref.address).address
+            if address in states:
+                continue
+            cursor = request.cursors.get(ref.address) or request.cursors.get(address) or {}
+            states[address] = _WalletState(ref_key=ref.address, address=address, cursor=cursor if isinstance(cursor, Mapping) else {})
+        return list(states.values())
+
+    def _head(self) -> int:
+        """Check the chain id (once per adapter) and read the block number every read is pinned to."""
+        if self._chain_id_ok or self.chain.chain_id is None:
+            return _hex_int(self.client.request("eth_blockNumber", []), "eth_blockNumber")
+        chain_id, number = self.client.batch([("eth_chainId", []), ("eth_blockNumber", [])])
+        for reply in (chain_id, number):
+            if isinstance(reply, RpcError):
+                raise ChainError(f"node refused {reply.rpc_message}", method="eth_chainId", endpoint=self.pool.last_endpoint.url if self.pool.last_endpoint else None)
+        actual = _hex_int(chain_id, "eth_chainId")
+        if actual != self.chain.chain_id:
+            raise ChainError(
+                f"endpoint serves chain id {actual}, but {self.chain.slug} is chain id {self.chain.chain_id}",
+                permanent=True, method="eth_chainId",
+                endpoint=self.pool.last_endpoint.url if self.pool.last_endpoint else None,
+            )
+        self._chain_id_ok = True
+        return _hex_int(number, "eth_blockNumber")
+
+    def _known(self, assets: Iterable[AssetRef]) -> tuple[AssetRef, dict[str, AssetRef], dict[str, AssetRef], dict[str, AssetRef]]:
+        native_ref: AssetRef | None = None
+        fungibles: dict[str, AssetRef] = {}
+        collections: dict[str, AssetRef] = {}
+        for asset in assets:
+            if asset.kind == NATIVE or asset.address is None:
+                native_ref = native_ref or asset
+            elif asset.kind == NFT_COLLECTION or asset.standard in NFT_STANDARDS:
+                collections[to_checksum(asset.address)] = asset
+            elif asset.kind == FUNGIBLE:
+                fungibles[to_checksum(asset.address)] = asset
+        if native_ref is None:
+            native_ref = AssetRef(
+                kind=NATIVE, address=None, symbol=self.chain.native_symbol,
+                name=self.chain.native_name or self.chain.native_symbol, decimals=self.chain.native_decimals,
+                standard="native", oracle=(self.chain.extra or {}).get("native_oracle"),
+            )
+        oracle_assets: dict[str, AssetRef] = {}
+        for asset in [native_ref, *fungibles.values(), *collections.values()]:
+            if asset.oracle:
+                oracle_assets.setdefault(to_checksum(asset.oracle), asset)
+        return native_ref, fungibles, collections, oracle_assets
+
+    def _scan(self, wallets: list[_WalletState], height: int, problems: list[Problem]) -> None:
+        """Decide each wallet's first block, scan logs, merge findings into the wallet states."""
+        groups: dict[int, list[str]] = {}
+        for w in wallets:
+            last = w.cursor.get("last_scanned_block")
+            if isinstance(last, int) and 0 <= last <= height:
+                w.from_block = last + 1
+                w.erc20 = {to_checksum(c) for c in w.cursor.get("erc20", []) if _is_address(c)}
+                for name in ("erc721", "erc1155"):
+                    ids = w.cursor.get("nft_ids", {})
+                    getattr(w, name).update({
+                        to_checksum(c): {int(i) for i in ids.get(c, [])}
+                        for c in w.cursor.get(name, []) if _is_address(c)
+                    })
+                w.tokens = {to_checksum(c): dict(m) for c, m in w.cursor.get("tokens", {}).items() if _is_address(c)}
+                w.nft_meta = {k: dict(v) for k, v in w.cursor.get("nft_meta", {}).items() if isinstance(v, Mapping)}
+            else:
+                # First scan, or the chain went backwards (devnet reset, deep reorg): start over.
+                start = self.chain.log_scan_start
+                w.from_block = start if start is not None else max(0, height - self.chain.log_scan_default_depth)
+            if w.from_block > height:
+                w.scanned_to = height
+            else:
+                groups.setdefault(w.from_block, []).append(w.address)
+        if not groups:
+            self.last_scan = ScanFindings()
+            return
+        scanner = LogScanner(self.client, log_range=self.chain.log_range, address_chunk=self.address_chunk)
+        found = scanner.scan(groups, height)
+        self.last_scan = found
+        problems.extend(found.problems)
+        for w in wallets:
+            if w.address in found.scanned_to:
+                w.scanned_to = found.scanned_to[w.address]
+            w.erc20 |= found.erc20.get(w.address, set())
+            for contract, ids in found.erc721.get(w.address, {}).items():
+                w.erc721.setdefault(contract, set()).update(ids)
+            for contract, ids in found.erc1155.get(w.address, {}).items():
+                w.erc1155.setdefault(contract, set()).update(ids)
+
+    def _plan_metadata(self, plan: _Plan, wallets: list[_WalletState], fungibles: Mapping[str, AssetRef],
+                       collections: Mapping[str, AssetRef]) -> tuple[dict[str, tuple[str, dict[str, int]]], dict[str, dict[str, Any]]]:
+        """name/symbol(/decimals) of contracts seen in logs that neither the token list nor a cursor describes."""
+        cached: dict[str, dict[str, Any]] = {}
+        for w in wallets:
+            cached.update(w.tokens)
+        wanted: dict[str, str] = {}
+        for w in wallets:
+            for c in w.erc20:
+                wanted.setdefault(c, "erc20")
+            for c in w.erc721:
+                wanted[c] = "erc721"
+            for c in w.erc1155:
+                wanted[c] = "erc1155"
+        out: dict[str, tuple[str, dict[str, int]]] = {}
+        for contract, standard in sorted(wanted.items()):
+            if contract in fungibles or contract in collections:
+                continue
+            if contract in cached and cached[contract].get("standard") == standard:
+                out[contract] = (standard, {})
+                continue
+            idx = {"name": plan.add(contract, abi.NAME), "symbol": plan.add(contract, abi.SYMBOL)}
+            if standard == "erc20":
+                idx["decimals"] = plan.add(contract, abi.DECIMALS)
+            out[contract] = (standard, idx)
+        return out, cached
+
+    def _plan_nfts(self, plan: _Plan, wallets: list[_WalletState]) -> dict[tuple[str, str, int], tuple[str, int, int]]:
+        idx: dict[tuple[str, str, int], tuple[str, int, int]] = {}
+        for w in wallets:
+            for contract, ids in sorted(w.erc721.items()):
+                for token_id in sorted(ids):
+                    idx[(w.address, contract, token_id)] = (
+                        "erc721",
+                        plan.add(contract, abi.call_with_uint(abi.OWNER_OF, token_id)),
+                        plan.add(contract, abi.call_with_uint(abi.TOKEN_URI, token_id)),
+                    )
+            for contract, ids in sorted(w.erc1155.items()):
+                for token_id in sorted(ids):
+                    idx[(w.address, contract, token_id)] = (
+                        "erc1155",
+                        plan.add(contract, abi.BALANCE_OF_1155 + abi.address_word(w.address) + abi.uint_word(token_id)),
+                        plan.add(contract, abi.call_with_uint(abi.URI, token_id)),
+                    )
+        return idx
+
+    def _read_metadata(self, plan: _Plan, meta_idx: Mapping[str, tuple[str, dict[str, int]]],
+                       cached: Mapping[str, Mapping[str, Any]], problems: list[Problem]) -> dict[str, AssetRef]:
+        out: dict[str, AssetRef] = {}
+        for contract, (standard, idx) in meta_idx.items():
+            if not idx:
+                m = cached[contract]
+                name, symbol, decimals = str(m.get("name", "")), str(m.get("symbol", "?")), int(m.get("decimals", 0))
+            else:
+                name = _text(plan[idx["name"]]) or ""
+                symbol = _text(plan[idx["symbol"]]) or "?"
+                decimals = 0
+                if "decimals" in idx:
+                    value = abi.decode_uint(plan[idx["decimals"]].data) if plan[idx["decimals"]].ok else None
+                    if value is None or value > 255:
+                        problems.append(Problem("token_metadata", "decimals() failed or is out of range; using 0", contract))
+                    else:
+                        decimals = value
+            kind = FUNGIBLE if standard == "erc20" else NFT_COLLECTION
+            out[contract] = AssetRef(kind=kind, address=contract, symbol=symbol, name=name, decimals=decimals, standard=standard)
+        return out
+
+    def _balances(self, plan: _Plan, wallets: list[_WalletState], native_ref: AssetRef, native_idx: Mapping[str, int],
+                  fungibles: Mapping[str, AssetRef], balance_idx: Mapping[tuple[str, str], int],
+                  discovered: Mapping[str, AssetRef], problems: list[Problem]) -> list[TokenBalance]:
+        out: list[TokenBalance] = []
+        failed: dict[tuple[str, str], list[str]] = {}
+        for w in wallets:
+            result = plan[native_idx[w.address]]
+            amount = abi.decode_uint(result.data) if result.ok else None
+            if amount is None:
+                problems.append(Problem("native_balance_failed", f"getEthBalance failed: {result.error or 'bad return data'}", w.address))
+            else:
+                out.append(TokenBalance(owner=w.address, asset=native_ref, amount=amount))
+        for (wallet, token), i in balance_idx.items():
+            result = plan[i]
+            amount = abi.decode_uint(result.data) if result.ok else None
+            if amount is None:
+                code = "balance_call_failed" if not result.ok else "balance_bad_return"
+                failed.setdefault((code, token), []).append(wallet)
+                continue
+            if amount == 0:
+                continue
+            asset = fungibles.get(token) or discovered.get(token)
+            if asset is None:
+                continue
+            out.append(TokenBalance(owner=wallet, asset=asset, amount=amount))
+        by_wallet = {w.address: w for w in wallets}
+        for (code, token), owners in failed.items():
+            what = "balanceOf reverted" if code == "balance_call_failed" else "balanceOf returned data that is not one uint256"
+            problems.append(Problem(code, f"{what} for {len(owners)} wallet(s); token skipped", token))
+            if token not in fungibles:
+                # A discovered contract that does not behave like an ERC-20: stop reading it.
+                for owner in owners:
+                    by_wallet[owner].erc20.discard(token)
+        return out
+
+    def _prices(self, plan: _Plan, oracle_assets: Mapping[str, AssetRef], oracle_idx: Mapping[str, tuple[int, int]],
+                height: int, problems: list[Problem]) -> list[PriceQuote]:
+        out: list[PriceQuote] = []
+        for feed, (dec_i, round_i) in oracle_idx.items():
+            decimals = abi.decode_uint(plan[dec_i].data) if plan[dec_i].ok else None
+            round_data = abi.decode_round_data(plan[round_i].data) if plan[round_i].ok else None
+            if decimals is None or decimals > 77 or round_data is None or round_data[0] <= 0:
+                problems.append(Problem("oracle_failed", "price feed did not return a positive answer", feed))
+                continue
+            price = Decimal(round_data[0]).scaleb(-decimals)
+            out.append(PriceQuote(asset=oracle_assets[feed], price=price, currency=PRICE_CURRENCY,
+                                  source=f"chainlink:{feed}", at_height=height))
+        return out
+
+    def _nfts(self, plan: _Plan, wallets: list[_WalletState], nft_idx: Mapping[tuple[str, str, int], tuple[str, int, int]],
+              collections: Mapping[str, AssetRef], discovered: Mapping[str, AssetRef], problems: list[Problem]) -> list[NftHolding]:
+        out: list[NftHolding] = []
+        by_wallet = {w.address: w for w in wallets}
+        fetches_left = self.metadata_per_fetch
+        for (wallet, contract, token_id), (standard, own_i, uri_i) in nft_idx.items():
+            w = by_wallet[wallet]
+            ids = (w.erc721 if standard == "erc721" else w.erc1155)[contract]
+            own = plan[own_i]
+            if not own.ok and own.error != "reverted":
+                problems.append(Problem("nft_ownership_failed", f"could not check token {token_id}: {own.error}", contract))
+                continue
+            if standard == "erc721":
+                owner = abi.decode_address(own.data) if own.ok else None
+                amount = 1 if owner is not None and owner == wallet.lower() else 0
+            else:
+                amount = (abi.decode_uint(own.data) or 0) if own.ok else 0
+            if amount <= 0:
+                ids.discard(token_id)  # sold, burned or never ours: a new Transfer log brings it back
+                continue
+            key = f"{contract}:{token_id}"
+            uri_result = plan[uri_i]
+            uri = abi.decode_long_text(uri_result.data) if uri_result.ok else None
+            meta: dict[str, Any] = {}
+            if uri:
+                uri = expand_uri(uri, token_id) if standard == "erc1155" else uri
+                meta = w.nft_meta.get(key, {})
+                stale = meta.get("uri") != uri or ("error" in meta and self._clock() >= meta.get("retry_at", 0))
+                if stale and fetches_left > 0:
+                    fetches_left -= 1
+                    try:
+                        meta = load_metadata(uri, self.metadata_fetcher, self.chain.ipfs_gateway).as_cursor()
+                    except Exception as exc:  # noqa: BLE001 - any metadata failure is a problem, never fatal
+                        detail = getattr(exc, "detail", None) or type(exc).__name__
+                        problems.append(Problem("nft_metadata", f"token {token_id}: {detail}", contract))
+                        meta = {"uri": uri, "error": str(detail)[:200], "retry_at": self._clock() + METADATA_RETRY_S}
+                elif stale:
+                    meta = {}
+                if meta:
+                    w.nft_meta[key] = meta
+            else:
+                problems.append(Problem("nft_metadata", f"token {token_id}: tokenURI/uri failed", contract))
+            collection = collections.get(contract) or discovered.get(contract) or AssetRef(
+                kind=NFT_COLLECTION, address=contract, symbol="?", name="", decimals=0, standard=standard)
+            out.append(NftHolding(
+                owner=wallet, collection=collection, token_id=str(token_id), amount=amount,
+                name=str(meta.get("name", "")), image_url=str(meta.get("image", "")),
+                metadata_url=display_url(uri or ""), description=str(meta.get("description", "")),
+            ))
+        for w in wallets:  # keep only metadata of items still held
+            held = {f"{n.collection.address}:{n.token_id}" for n in out if n.owner == w.address}
+            w.nft_meta = {k: v for k, v in w.nft_meta.items() if k in held}
+        return out
+
+    def _cursor(self, w: _WalletState, discovered: Mapping[str, AssetRef]) -> dict[str, Any]:
+        """The JSON-serialisable cursor the caller stores per wallet and passes back next time."""
+        last = w.scanned_to
+        if last is None:  # scan failed: keep the old position so nothing is skipped
+            old = w.cursor.get("last_scanned_block")
+            last = old if isinstance(old, int) else (w.from_block - 1 if w.from_block else None)
+        erc721 = {c: ids for c, ids in w.erc721.items() if ids}
+        erc1155 = {c: ids for c, ids in w.erc1155.items() if ids}
+        contracts = w.erc20 | set(erc721) | set(erc1155)
+        tokens = {c: m for c, m in w.tokens.items() if c in contracts}
+        for c, asset in discovered.items():
+            if c in contracts:
+                tokens[c] = {"symbol": asset.symbol, "name": asset.name, "decimals": asset.decimals, "standard": asset.standard}
+        return {
+            "last_scanned_block": last,
+            "erc20": sorted(w.erc20),
+            "erc721": sorted(erc721),
+            "erc1155": sorted(erc1155),
+            "nft_ids": {c: [str(i) for i in sorted(ids)] for c, ids in sorted({**erc721, **erc1155}.items())},
+            "tokens": dict(sorted(tokens.items())),
+            "nft_meta": dict(sorted(w.nft_meta.items())),
+        }
+
+
+def _hex_int(value: Any, method: str) -> int:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise MalformedResponse(f"expected a hex quantity, got {str(value)[:40]!r}", method=method)
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise MalformedResponse(f"expected a hex quantity, got {value[:40]!r}", method=method) from None
+
+
+def _is_address(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 42 and value.startswith("0x")
+
+
+def _text(result: CallResult) -> str | None:
+    return abi.decode_text(result.data) if result.ok else None
