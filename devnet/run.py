@@ -1,0 +1,104 @@
+"""Start the three local chains, run their demo scenarios, write var/devnet.json, and wait for Ctrl-C.
+
+`make run` runs this (through the Procfile) before the web server's `manage.py demo --wait` reads the
+file. Ports default to those seeded in portfolio/seed.py; a taken port falls back to a free one (the
+demo command takes the URLs from var/devnet.json, not from the seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+from devnet.common import STATE_FILE, VAR, free_port
+
+DEFAULT_PORTS = {"evm": 8545, "bitcoin": 18443, "solana": 8899}
+
+
+def _port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def _start(family: str, port: int) -> tuple[Any, Callable[[], dict]]:
+    if family == "evm":
+        from devnet.evm.node import start_anvil
+        from devnet.evm.scenario import run_scenario
+
+        node = start_anvil(port)
+        return node, lambda: run_scenario(node.url)
+    if family == "bitcoin":
+        from devnet.bitcoin.node import start_bcoin
+        from devnet.bitcoin.scenario import run_scenario
+
+        node = start_bcoin(port)
+        return node, lambda: run_scenario(node.url, wallet_url=node.wallet_url)
+    if family == "solana":
+        from devnet.solana.node import start_solana
+        from devnet.solana.scenario import run_scenario
+
+        node = start_solana(port)
+        return node, lambda: run_scenario(node.url)
+    raise ValueError(family)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=sorted(DEFAULT_PORTS), help="start only these chains")
+    parser.add_argument("--no-wait", action="store_true", help="exit after writing var/devnet.json (stops the chains)")
+    args = parser.parse_args(argv)
+
+    VAR.mkdir(parents=True, exist_ok=True)
+    STATE_FILE.unlink(missing_ok=True)  # the demo command waits for a fresh file
+    families = args.only or list(DEFAULT_PORTS)
+    nodes: list[Any] = []
+    state: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+
+    def run(family: str) -> None:
+        try:
+            node, scenario = _start(family, _port(DEFAULT_PORTS[family]))
+            nodes.append(node)
+            started = time.monotonic()
+            state[family] = scenario()
+            print(f"devnet: {family} ready at {node.url} (scenario {time.monotonic() - started:.1f}s)", flush=True)
+        except Exception as exc:  # report and keep the other chains
+            errors[family] = f"{type(exc).__name__}: {exc}"
+            print(f"devnet: {family} FAILED: {errors[family]}", file=sys.stderr, flush=True)
+
+    threads = [threading.Thread(target=run, args=(f,), name=f"devnet-{f}") for f in families]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    tmp = STATE_FILE.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**state, "errors": errors}, indent=2, sort_keys=True) + "\n")
+    tmp.replace(STATE_FILE)  # atomic: readers never see half a file
+    print(f"devnet: wrote {STATE_FILE}", flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not args.no_wait and not stop.is_set():
+            stop.wait(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for node in nodes:
+            node.stop()
+    return 1 if errors and not state else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
