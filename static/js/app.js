@@ -1,0 +1,135 @@
+/* Small progressive enhancements. Pages work without this file; no inline scripts anywhere (CSP). */
+(function () {
+  "use strict";
+
+  function css(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function palette() {
+    var out = [];
+    for (var i = 1; i <= 8; i++) out.push(css("--chart-" + i));
+    return out;
+  }
+
+  function readJson(id) {
+    var el = document.getElementById(id);
+    if (!el) return null;
+    try { return JSON.parse(el.textContent); } catch (e) { return null; }
+  }
+
+  // Values arrive as decimal strings; Chart.js needs numbers only to draw (display text stays server-side).
+  function toNumber(s) { return s === null || s === undefined ? null : Number(s); }
+
+  function destroyOn(canvas) {
+    if (window.Chart) {
+      var existing = window.Chart.getChart(canvas);
+      if (existing) existing.destroy();
+    }
+  }
+
+  function drawLine(canvas) {
+    var data = readJson(canvas.dataset.source);
+    if (!data || !window.Chart) return;
+    destroyOn(canvas);
+    var accent = css("--accent");
+    var grid = css("--border");
+    var muted = css("--muted");
+    var ctx = canvas.getContext("2d");
+    var gradient = ctx.createLinearGradient(0, 0, 0, canvas.clientHeight || 260);
+    gradient.addColorStop(0, accent + "33");
+    gradient.addColorStop(1, accent + "00");
+    new window.Chart(canvas, {
+      type: "line",
+      data: {
+        labels: data.labels,
+        datasets: [{
+          data: data.values.map(toNumber), borderColor: accent, backgroundColor: gradient, fill: true,
+          borderWidth: 2, pointRadius: 0, pointHoverRadius: 3, tension: 0.25, spanGaps: true
+        }]
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        interaction: { mode: "index", intersect: false },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            displayColors: false,
+            callbacks: {
+              label: function (item) { return data.display[item.dataIndex] + " " + (data.currency || ""); }
+            }
+          }
+        },
+        scales: {
+          x: { grid: { display: false }, ticks: { color: muted, maxTicksLimit: 6, maxRotation: 0, autoSkip: true }, border: { color: grid } },
+          y: { position: "right", grid: { color: grid }, border: { display: false },
+               ticks: { color: muted, maxTicksLimit: 5, callback: function (v) { return compact(v); } } }
+        }
+      }
+    });
+  }
+
+  function drawDoughnut(canvas) {
+    var data = readJson(canvas.dataset.source);
+    if (!data || !window.Chart) return;
+    destroyOn(canvas);
+    var colors = palette();
+    new window.Chart(canvas, {
+      type: "doughnut",
+      data: {
+        labels: data.labels,
+        datasets: [{ data: data.values.map(toNumber), backgroundColor: data.labels.map(function (_, i) { return colors[i % colors.length]; }),
+                     borderColor: css("--surface"), borderWidth: 2 }]
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false, cutout: "68%",
+        plugins: { legend: { display: false }, tooltip: { callbacks: { label: function (item) { return data.labels[item.dataIndex] + ": " + data.display[item.dataIndex]; } } } }
+      }
+    });
+  }
+
+  function compact(v) {
+    var abs = Math.abs(v);
+    if (abs >= 1e9) return (v / 1e9).toFixed(1) + "B";
+    if (abs >= 1e6) return (v / 1e6).toFixed(1) + "M";
+    if (abs >= 1e3) return (v / 1e3).toFixed(1) + "k";
+    return String(Math.round(v * 100) / 100);
+  }
+
+  function drawCharts(root) {
+    (root || document).querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      if (canvas.dataset.chart === "line") drawLine(canvas);
+      else if (canvas.dataset.chart === "doughnut") drawDoughnut(canvas);
+    });
+  }
+
+  // Auto-submit controls marked data-autosubmit when JS is on (the form still has a submit button without JS).
+  function wireAutosubmit(root) {
+    (root || document).querySelectorAll("[data-autosubmit]").forEach(function (el) {
+      if (el.dataset.wired) return;
+      el.dataset.wired = "1";
+      el.addEventListener("change", function () {
+        var form = el.form;
+        if (form) { if (form.requestSubmit) form.requestSubmit(); else form.submit(); }
+      });
+    });
+    (root || document).querySelectorAll("[data-js-hide]").forEach(function (el) { el.hidden = true; });
+  }
+
+  // Portfolio switcher: a select that navigates (a plain form GET without JS).
+  function wireSwitcher(root) {
+    (root || document).querySelectorAll("select[data-navigate]").forEach(function (sel) {
+      if (sel.dataset.wired) return;
+      sel.dataset.wired = "1";
+      sel.addEventListener("change", function () { if (sel.value) window.location.href = sel.value; });
+    });
+  }
+
+  function init(root) { drawCharts(root); wireAutosubmit(root); wireSwitcher(root); }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:afterSettle", function (evt) { init(evt.target); });
+  if (window.matchMedia) {
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () { drawCharts(document); });
+  }
+})();
