@@ -137,9 +137,11 @@ def decode_segwit(text: str) -> tuple[str, int, bytes]:
     return hrp, version, program
 
 
-def encode_segwit(hrp: str, version: int, program: bytes) -> str:
+def encode_segwit(hrp: str, version: int, program: bytes, *, legacy_bech32: bool = False) -> str:
+    """Encode a segwit address; ``legacy_bech32`` uses BIP-173 bech32 for every version, as
+    pre-BIP-350 software (bcoin 1.0.2) does for witness v1+."""
     data = [version] + _convertbits(program, 8, 5, True)
-    const = BECH32_CONST if version == 0 else BECH32M_CONST
+    const = BECH32_CONST if version == 0 or legacy_bech32 else BECH32M_CONST
     polymod = _polymod(_hrp_expand(hrp) + data + [0] * 6) ^ const
     checksum = [(polymod >> 5 * (5 - i)) & 31 for i in range(6)]
     return hrp + "1" + "".join(BECH32_CHARSET[d] for d in data + checksum)

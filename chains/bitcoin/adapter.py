@@ -1,0 +1,295 @@
+"""Bitcoin adapter: balances of addresses and extended public keys (gap-limit scan with cursors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from chains.base import (
+    NATIVE,
+    AssetRef,
+    ChainConfig,
+    ChainError,
+    EndpointConfig,
+    FetchRequest,
+    FetchResult,
+    InvalidAddress,
+    ParsedAddress,
+    RateLimiter,
+    TokenBalance,
+    WalletRef,
+)
+from chains.bitcoin.address import SCRIPT_TYPES, parse_address
+from chains.bitcoin.backends import AddressStats, Backend
+from chains.bitcoin.derivation import CHANGE, RECEIVE, account_key
+
+CURSOR_VERSION = 1
+BRANCHES = {"receive": RECEIVE, "change": CHANGE}
+DEFAULT_FULL_RESCAN_EVERY = 24  # incremental scans skip unused addresses below used_max; catch up now and then
+
+
+def _networks_match(parsed: ParsedAddress, network: str) -> bool:
+    return network in parsed.networks or (network == "signet" and "testnet" in parsed.networks)
+
+
+@dataclass
+class _Branch:
+    """One derivation chain (0 = receive, 1 = change) of one extended key during a scan."""
+
+    number: int
+    gap: int
+    addresses: list[str] = field(default_factory=list)  # derived so far, index = position
+    used_max: int = -1
+    scanned_to: int = 0  # every index below was asked in this scan (or is trusted from the cursor)
+    window: int = 0
+    asked: dict[int, AddressStats] = field(default_factory=dict)
+
+    def done(self) -> bool:
+        return self.scanned_to > self.used_max + self.gap
+
+    def absorb(self) -> None:
+        """Walk answered indexes in order: an index with history extends the chain only if it is
+        within ``gap`` of the last used one (BIP-44 gap rule: the first ``gap`` unused addresses
+        in a row end the account)."""
+        for index in sorted(self.asked):
+            if index > self.used_max + self.gap:
+                break
+            if self.asked[index].has_history:
+                self.used_max = max(self.used_max, index)
+
+
+class _HdScan:
+    """Scan state of one extended key: which addresses to ask next, and what was found."""
+
+    def __init__(self, wallet: WalletRef, network: str, cursor: Mapping[str, Any] | None, batch_size: int, full_every: int) -> None:
+        self.wallet = wallet
+        self.key = account_key(wallet.address, network, wallet.script_type)
+        self.gap = max(1, int(wallet.gap_limit or 20))
+        self.batch_size = batch_size
+        self.branches = {name: _Branch(number, self.gap, window=self.gap) for name, number in BRANCHES.items()}
+        self.history: set[str] = set()
+        self.incremental_runs = 0
+        self.mode = "full"
+        self.recheck: dict[str, tuple[str, int]] = {}  # address -> (branch, index) asked again from the cursor
+        if cursor and self._cursor_fits(cursor) and int(cursor.get("incremental_runs", 0)) + 1 < full_every:
+            self.mode = "incremental"
+            self.incremental_runs = int(cursor.get("incremental_runs", 0)) + 1
+            with_history = set(cursor.get("with_history", ()))
+            for name, branch in self.branches.items():
+                saved = cursor[name]
+                branch.addresses = list(saved["addresses"])
+                branch.used_max = int(saved["used_max"])
+                branch.scanned_to = branch.used_max + 1  # re-ask the tail past the last used index
+                for index, address in enumerate(branch.addresses[: branch.scanned_to]):
+                    if address in with_history:
+                        self.recheck[address] = (name, index)
+
+    def _cursor_fits(self, cursor: Mapping[str, Any]) -> bool:
+        try:
+            if cursor.get("v") != CURSOR_VERSION or cursor.get("script_type") != self.key.script_type:
+                return False
+            if cursor.get("gap_limit") != self.gap:
+                return False
+            for name, number in BRANCHES.items():
+                saved = cursor[name]
+                if not isinstance(saved["addresses"], list) or int(saved["used_max"]) >= len(saved["addresses"]):
+                    return False
+                if saved["addresses"] and saved["addresses"][0] != self.key.address(number, 0):
+                    return False  # a cursor of another key or network
+            return True
+        except (KeyError, TypeError, ValueError):
+            return False
+
+    def _address(self, branch: _Branch, index: int) -> str:
+        while len(branch.addresses) <= index:
+            branch.addresses.append(self.key.address(branch.number, len(branch.addresses)))
+        return branch.addresses[index]
+
+    def next_round(self, first: bool) -> dict[str, tuple[str, int]]:
+        """Addresses to ask in this round -> (branch name, index)."""
+        ask: dict[str, tuple[str, int]] = dict(self.recheck) if first else {}
+        for name, branch in self.branches.items():
+            if branch.done():
+                continue
+            end = max(branch.used_max + self.gap + 1, branch.scanned_to + branch.window)
+            for index in range(branch.scanned_to, end):
+                ask[self._address(branch, index)] = (name, index)
+            branch.scanned_to = end
+            branch.window = min(self.batch_size, branch.window * 2)
+        return ask
+
+    def absorb(self, asked: Mapping[str, tuple[str, int]], stats: Mapping[str, AddressStats]) -> None:
+        for address, (name, index) in asked.items():
+            self.branches[name].asked[index] = stats[address]
+        for branch in self.branches.values():
+            branch.absorb()
+
+    def done(self) -> bool:
+        return all(b.done() for b in self.branches.values())
+
+    def found(self) -> dict[str, tuple[str, int, AddressStats]]:
+        """Addresses of the account with history (within the gap rule) -> (branch, index, stats)."""
+        out = {}
+        for name, branch in self.branches.items():
+            for index, st in branch.asked.items():
+                if index <= branch.used_max and st.has_history:
+                    out[branch.addresses[index]] = (name, index, st)
+        return out
+
+    def cursor(self) -> dict[str, Any]:
+        found = self.found()
+        cursor: dict[str, Any] = {"v": CURSOR_VERSION, "script_type": self.key.script_type, "gap_limit": self.gap}
+        for name, branch in self.branches.items():
+            keep = branch.used_max + self.gap + 1  # the tail we will re-ask next time
+            cursor[name] = {"used_max": branch.used_max, "addresses": [self._address(branch, i) for i in range(keep)]}
+        cursor["with_history"] = sorted(found)
+        cursor["incremental_runs"] = self.incremental_runs
+        return cursor
+
+
+class BitcoinAdapter:
+    """Watch-only Bitcoin: native BTC balance of each wallet (an address, or an extended public key
+    scanned over its receive and change chains), confirmed and pending kept apart.
+
+    Backends: ``bcoin`` (the HTTP API of a bcoin node; default on regtest) or ``esplora`` (default on
+    mainnet/testnet: the given endpoints, or the providers in bitcoinlib's list). Choose with
+    ``chain.extra["backend"]``; ``chain.extra["providers"]`` names bitcoinlib providers to use;
+    ``chain.extra["batch_size"]`` (default 100) addresses per bcoin request.
+    """
+
+    family = "bitcoin"
+
+    def __init__(
+        self,
+        chain: ChainConfig,
+        endpoints: Sequence[EndpointConfig] = (),
+        *,
+        limiter: RateLimiter | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        """Raises ``ChainError`` (permanent) for an unknown backend or no usable endpoint."""
+        self.chain = chain
+        self.network = chain.network or "mainnet"
+        self.batch_size = int(chain.extra.get("batch_size", 100))
+        self.full_every = int(chain.extra.get("full_rescan_every", DEFAULT_FULL_RESCAN_EVERY))
+        self.asset = AssetRef(
+            kind=NATIVE, address=None, symbol=chain.native_symbol or "BTC", name=chain.native_name or "Bitcoin", decimals=8
+        )
+        self._endpoints, self._limiter = list(endpoints), limiter
+        self._backend = backend
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            kind = self.chain.extra.get("backend") or ("bcoin" if self.network == "regtest" else "esplora")
+            if kind == "bcoin":
+                from chains.bitcoin.backends.bcoin import BcoinBackend
+
+                self._backend = BcoinBackend(self._endpoints, limiter=self._limiter, batch_size=self.batch_size)
+            elif kind == "esplora":
+                from chains.bitcoin.backends.esplora import EsploraBackend, provider_endpoints
+
+                endpoints = self._endpoints or provider_endpoints(self.network, self.chain.extra.get("providers"))
+                self._backend = EsploraBackend(self.network, endpoints, limiter=self._limiter)
+            else:
+                raise ChainError(f"unknown bitcoin backend {kind!r}", permanent=True)
+        return self._backend
+
+    def normalize_address(self, text: str) -> WalletRef:
+        """Canonical ``WalletRef`` for an address or extended public key of this chain's network.
+
+        Raises ``SecretRefused`` (extended private key) or ``InvalidAddress``."""
+        parsed = parse_address(text)
+        if not _networks_match(parsed, self.network):
+            raise InvalidAddress(f"this is a {'/'.join(parsed.networks)} address, not {self.network}")
+        return WalletRef(address=parsed.address, script_type=parsed.script_type)
+
+    def _check(self, wallet: WalletRef) -> ParsedAddress:
+        parsed = parse_address(wallet.address)
+        if not _networks_match(parsed, self.network):
+            raise InvalidAddress(f"this is a {'/'.join(parsed.networks)} address, not {self.network}")
+        if parsed.kind == "extended_key" and wallet.script_type and wallet.script_type not in SCRIPT_TYPES:
+            raise InvalidAddress(f"unsupported script type {wallet.script_type!r} (use one of {', '.join(SCRIPT_TYPES)})")
+        return parsed
+
+    def fetch(self, request: FetchRequest) -> FetchResult:
+        """Balances of every wallet in ``request`` at the tip height read first.
+
+        Raises ``SecretRefused`` / ``InvalidAddress`` (permanent) for bad wallets before any request,
+        and a transient ``ChainError`` when the backend fails or answers garbage: never partial zeros.
+        """
+        parsed = {w.address: self._check(w) for w in request.wallets}
+        backend = self.backend
+        start_count = backend.request_count
+        height = backend.tip_height()
+
+        singles = [w for w in request.wallets if parsed[w.address].kind == "address"]
+        scans = {
+            w.address: _HdScan(w, self.network, request.cursors.get(w.address), self.batch_size, self.full_every)
+            for w in request.wallets
+            if parsed[w.address].kind == "extended_key"
+        }
+        single_stats: dict[str, AddressStats] = {}
+        first = True
+        while first or not all(s.done() for s in scans.values()):
+            rounds = {key: scan.next_round(first) for key, scan in scans.items()}
+            ask = [parsed[w.address].address for w in singles] if first else []
+            for asked in rounds.values():
+                ask.extend(asked)
+            stats = backend.address_stats(ask) if ask else {}
+            if first:
+                single_stats = {w.address: stats[parsed[w.address].address] for w in singles}
+            for key, scan in scans.items():
+                scan.absorb(rounds[key], stats)
+            first = False
+
+        balances = []
+        cursors: dict[str, Any] = {}
+        for wallet in request.wallets:
+            if wallet.address in scans:
+                scan = scans[wallet.address]
+                found = scan.found()
+                total = _sum(st for _, _, st in found.values())
+                details = {
+                    **total,
+                    "script_type": scan.key.script_type,
+                    "scan": scan.mode,
+                    "receive_used_max": scan.branches["receive"].used_max,
+                    "change_used_max": scan.branches["change"].used_max,
+                    "addresses": {
+                        a: {"path": f"{BRANCHES[b]}/{i}", "confirmed": st.confirmed, "unconfirmed": st.unconfirmed, "utxo_count": st.utxo_count}
+                        for a, (b, i, st) in sorted(found.items(), key=lambda kv: (kv[1][0] != "receive", kv[1][1]))
+                    },
+                }
+                cursors[wallet.address] = scan.cursor()
+            else:
+                total = _sum([single_stats[wallet.address]])
+                details = {**total, "script_type": parsed[wallet.address].script_type}
+            confirmed, unconfirmed = details.pop("confirmed"), details.pop("unconfirmed")
+            balances.append(TokenBalance(owner=wallet.address, asset=self.asset, amount=confirmed, unconfirmed=unconfirmed, details=details))
+        return FetchResult(
+            balances=tuple(balances),
+            height=height,
+            endpoint=backend.label,
+            cursors=cursors,
+            request_count=backend.request_count - start_count,
+        )
+
+
+def _sum(stats) -> dict[str, Any]:
+    confirmed = unconfirmed = utxos = counted = 0
+    txids: set[str] = set()
+    exact = True
+    for st in stats:
+        confirmed += st.confirmed
+        unconfirmed += st.unconfirmed
+        utxos += st.utxo_count
+        if st.txids is None:
+            exact = False
+            counted += st.tx_count
+        else:
+            txids |= st.txids
+    out = {"confirmed": confirmed, "unconfirmed": unconfirmed, "utxo_count": utxos, "tx_count": len(txids) + counted}
+    if not exact:
+        out["tx_count_is_upper_bound"] = True  # Esplora counts per address: a tx touching two of them counts twice
+    return out

@@ -1,0 +1,37 @@
+"""Backends the Bitcoin adapter reads address balances from: bcoin's HTTP API (batched) and Esplora."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+
+@dataclass
+class AddressStats:
+    """What one address holds: confirmed sats, pending change from the mempool (may be negative),
+    unspent outputs (mempool included), and the ids of the transactions touching it (``txids``) or,
+    when the backend only gives a count, ``tx_count``."""
+
+    confirmed: int = 0
+    unconfirmed: int = 0
+    utxo_count: int = 0
+    txids: set[str] | None = field(default_factory=set)
+    tx_count: int = 0
+
+    @property
+    def has_history(self) -> bool:
+        return bool(self.txids) or self.tx_count > 0
+
+
+class Backend(Protocol):
+    """Reads chain state for many addresses. Every method raises ``ChainError`` (transient when no
+    endpoint answered properly) and never returns partial results."""
+
+    label: str
+    request_count: int
+
+    def tip_height(self) -> int: ...
+
+    def address_stats(self, addresses: Sequence[str]) -> dict[str, AddressStats]:
+        """Stats for every address asked (an address without history gets empty stats)."""
+        ...

@@ -1,0 +1,148 @@
+"""bcoin node HTTP API backend: address stats for up to ``batch_size`` addresses per request.
+
+bitcoinlib's ``BcoinClient`` asks one address at a time (and opens a new ``Service`` per address in
+``getbalance``), so it cannot batch; this talks to the two bulk endpoints directly."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import httpx
+
+from chains.base import ChainError, EndpointConfig, MalformedResponse, RateLimiter
+from chains.bitcoin.backends import AddressStats
+from chains.bitcoin.codec import CodecError, decode_segwit, encode_segwit
+from chains.endpoints import EndpointPool, classify_http_response
+
+
+def bcoin_form(address: str) -> str:
+    """bcoin 1.0.2 predates BIP-350: it reads and writes witness v1+ addresses (taproot) in bech32."""
+    try:
+        hrp, version, program = decode_segwit(address)
+    except CodecError:
+        return address
+    return encode_segwit(hrp, version, program, legacy_bech32=True) if version else address
+
+
+def _int(value: Any, what: str, endpoint: EndpointConfig) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedResponse(f"{what} is not an integer number of satoshis", endpoint=endpoint.url, method="tx/address")
+    return value
+
+
+class BcoinBackend:
+    """Reads balances from bcoin nodes (``EndpointConfig.url`` = HTTP API base) with failover.
+
+    One ``POST /tx/address`` per ``batch_size`` addresses gives every transaction (chain and mempool)
+    touching them, with the spent coins of their inputs: enough for confirmed and pending amounts,
+    unspent outputs and transaction ids without a second request."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[EndpointConfig],
+        *,
+        limiter: RateLimiter | None = None,
+        batch_size: int = 100,
+        http: httpx.Client | None = None,
+        pool: EndpointPool | None = None,
+    ) -> None:
+        self.pool = pool or EndpointPool(endpoints, limiter=limiter)
+        self.batch_size = batch_size
+        self.http = http or httpx.Client(follow_redirects=False)
+
+    @property
+    def request_count(self) -> int:
+        return self.pool.request_count
+
+    @property
+    def label(self) -> str:
+        return (self.pool.last_endpoint or self.pool.endpoints[0]).label
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        def attempt(endpoint: EndpointConfig) -> Any:
+            url = endpoint.url.rstrip("/") + path
+            try:
+                if body is None:
+                    response = self.http.get(url, headers=dict(endpoint.headers), timeout=endpoint.timeout_s)
+                else:
+                    response = self.http.post(url, json=body, headers=dict(endpoint.headers), timeout=endpoint.timeout_s)
+            except httpx.TimeoutException:
+                raise ChainError("timed out", endpoint=endpoint.url, method=method) from None
+            except httpx.HTTPError as exc:
+                raise ChainError(f"connection failed: {type(exc).__name__}", endpoint=endpoint.url, method=method) from None
+            return endpoint, classify_http_response(response, endpoint, method)
+
+        return self.pool.call(method, attempt)
+
+    def tip_height(self) -> int:
+        """Height of the node's best block. Raises ``ChainError``."""
+
+        endpoint, info = self._request("info", "/")
+        try:
+            height = info["chain"]["height"]
+        except (TypeError, KeyError):
+            raise MalformedResponse("node info has no chain height", endpoint=endpoint.url, method="info") from None
+        return _int(height, "chain height", endpoint)
+
+    def address_stats(self, addresses: Sequence[str]) -> dict[str, AddressStats]:
+        """Stats of every address, ``batch_size`` per request. Raises ``ChainError``."""
+        out: dict[str, AddressStats] = {}
+        unique = list(dict.fromkeys(addresses))
+        for start in range(0, len(unique), self.batch_size):
+            out.update(self._chunk(unique[start : start + self.batch_size]))
+        return out
+
+    def _chunk(self, addresses: list[str]) -> dict[str, AddressStats]:
+        wire = {bcoin_form(a): a for a in addresses}
+        endpoint, txs = self._request("tx/address", "/tx/address", {"addresses": list(wire)})
+        if not isinstance(txs, list):
+            raise MalformedResponse("tx list expected", endpoint=endpoint.url, method="tx/address")
+        stats = {a: AddressStats() for a in addresses}
+        created: dict[tuple[str, int], tuple[str, bool]] = {}
+        spent: set[tuple[str, int]] = set()
+        seen: set[str] = set()
+        try:
+            for tx in txs:
+                txid = tx["hash"]
+                if not isinstance(txid, str) or txid in seen:
+                    continue  # bcoin lists a tx once per address it touches in some versions
+                seen.add(txid)
+                height = tx.get("height")
+                confirmed = isinstance(height, int) and not isinstance(height, bool) and height >= 0
+                for index, output in enumerate(tx["outputs"]):
+                    owner = wire.get(output.get("address") or "")
+                    if owner is None:
+                        continue
+                    value = _int(output["value"], "output value", endpoint)
+                    st = stats[owner]
+                    if confirmed:
+                        st.confirmed += value
+                    else:
+                        st.unconfirmed += value
+                    st.txids.add(txid)
+                    created[(txid, index)] = (owner, confirmed)
+                for inp in tx["inputs"]:
+                    coin = inp.get("coin")
+                    prevout = inp.get("prevout") or {}
+                    if coin:
+                        spent.add((prevout.get("hash"), prevout.get("index")))
+                    owner = wire.get((coin or {}).get("address") or "")
+                    if owner is None:
+                        continue
+                    value = _int(coin["value"], "input value", endpoint)
+                    st = stats[owner]
+                    if confirmed:
+                        st.confirmed -= value
+                    else:
+                        st.unconfirmed -= value
+                    st.txids.add(txid)
+        except (KeyError, TypeError, AttributeError):
+            raise MalformedResponse("tx list has an unexpected shape", endpoint=endpoint.url, method="tx/address") from None
+        for outpoint, (owner, _) in created.items():
+            if outpoint not in spent:
+                stats[owner].utxo_count += 1
+        for owner, st in stats.items():
+            st.tx_count = len(st.txids)
+            if st.confirmed < 0:
+                raise MalformedResponse("negative confirmed balance: incomplete history", endpoint=endpoint.url, method="tx/address")
+        return stats

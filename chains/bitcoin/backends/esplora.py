@@ -1,0 +1,128 @@
+"""Esplora / mempool.space backend through bitcoinlib's provider clients (mainnet and testnet).
+
+Esplora has no multi-address endpoint, so this is one ``GET /address/:a`` per address; what the
+batched scan saves here is the addresses it does not ask again (cursors)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Sequence
+
+from chains.base import ChainError, EndpointConfig, MalformedResponse, RateLimited, RateLimiter
+from chains.bitcoin import bcl
+from chains.bitcoin.backends import AddressStats
+from chains.endpoints import EndpointPool, parse_retry_after
+
+ESPLORA_PROVIDERS = {"blockstream", "mempool"}  # bitcoinlib provider types that speak Esplora's API
+BCL_NETWORK = {"mainnet": "bitcoin", "testnet": "testnet", "signet": "testnet"}
+
+
+def provider_endpoints(network: str, names: Sequence[str] | None = None) -> list[EndpointConfig]:
+    """Endpoints from bitcoinlib's provider list (var/bitcoinlib/providers.json) for ``network``, in
+    its priority order; ``names`` restricts and orders them. Raises ``ChainError`` (permanent) when
+    none fits."""
+    bcl.setup()
+    providers = json.loads((bcl.DATA_DIR / "providers.json").read_text())
+    wanted = BCL_NETWORK.get(network)
+    chosen = []
+    for name, p in providers.items():
+        if p.get("network") != wanted or p.get("provider") not in ESPLORA_PROVIDERS:
+            continue
+        if names is not None and name not in names:
+            continue
+        rank = list(names).index(name) if names is not None else -int(p.get("priority", 0))
+        chosen.append((rank, p["url"]))
+    if not chosen:
+        raise ChainError(f"no Esplora provider configured for bitcoin {network}", permanent=True)
+    return [EndpointConfig(url=url, priority=i) for i, (_, url) in enumerate(sorted(chosen))]
+
+
+class EsploraBackend:
+    """Reads address stats from Esplora-compatible providers with failover, using bitcoinlib's
+    ``BlockstreamClient`` for the HTTP requests (``EndpointConfig.url`` = API base ending in ``/``)."""
+
+    def __init__(
+        self,
+        network: str,
+        endpoints: Sequence[EndpointConfig],
+        *,
+        limiter: RateLimiter | None = None,
+        pool: EndpointPool | None = None,
+    ) -> None:
+        bcl.setup()
+        self.network = BCL_NETWORK.get(network, "bitcoin")
+        self.pool = pool or EndpointPool(endpoints, limiter=limiter)
+        self._clients: dict[str, Any] = {}
+
+    @property
+    def request_count(self) -> int:
+        return self.pool.request_count
+
+    @property
+    def label(self) -> str:
+        return (self.pool.last_endpoint or self.pool.endpoints[0]).label
+
+    def _client(self, endpoint: EndpointConfig):
+        if endpoint.url not in self._clients:
+            from bitcoinlib.services.blockstream import BlockstreamClient
+
+            base = endpoint.url if endpoint.url.endswith("/") else endpoint.url + "/"
+            timeout = int(max(1, endpoint.timeout_s))
+            client = BlockstreamClient(self.network, base, 1, "", "", {}, timeout)
+            self._clients[endpoint.url] = client
+        return self._clients[endpoint.url]
+
+    def _get(self, method: str, *path: str) -> tuple[EndpointConfig, Any]:
+        def attempt(endpoint: EndpointConfig) -> tuple[EndpointConfig, Any]:
+            from bitcoinlib.services.baseclient import ClientError
+
+            client = self._client(endpoint)
+            client.resp = None
+            try:
+                return endpoint, client.compose_request(*path)
+            except ClientError:
+                resp = getattr(client, "resp", None)
+                status = getattr(resp, "status_code", None)
+                if status == 429:
+                    raise RateLimited("rate limited (HTTP 429)", endpoint=endpoint.url, method=method,
+                                      retry_after=parse_retry_after(resp.headers.get("retry-after"))) from None
+                raise ChainError(f"HTTP {status}" if status else "request failed", endpoint=endpoint.url, method=method) from None
+            except Exception as exc:  # requests' connection errors and timeouts
+                raise ChainError(f"connection failed: {type(exc).__name__}", endpoint=endpoint.url, method=method) from None
+
+        return self.pool.call(method, attempt)
+
+    def tip_height(self) -> int:
+        """Raises ``ChainError``."""
+        endpoint, value = self._get("blocks/tip/height", "blocks", "tip", "height")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MalformedResponse("tip height is not an integer", endpoint=endpoint.url, method="blocks/tip/height")
+        return value
+
+    def address_stats(self, addresses: Sequence[str]) -> dict[str, AddressStats]:
+        """One request per address. Raises ``ChainError``."""
+        return {a: self._one(a) for a in dict.fromkeys(addresses)}
+
+    def _one(self, address: str) -> AddressStats:
+        endpoint, data = self._get("address", "address", address)
+        try:
+            chain, pool = _stats(data["chain_stats"]), _stats(data["mempool_stats"])
+        except (KeyError, TypeError, ValueError):
+            raise MalformedResponse("address answer has an unexpected shape", endpoint=endpoint.url, method="address") from None
+        return AddressStats(
+            confirmed=chain["funded_txo_sum"] - chain["spent_txo_sum"],
+            unconfirmed=pool["funded_txo_sum"] - pool["spent_txo_sum"],
+            utxo_count=chain["funded_txo_count"] + pool["funded_txo_count"] - chain["spent_txo_count"] - pool["spent_txo_count"],
+            txids=None,
+            tx_count=chain["tx_count"] + pool["tx_count"],
+        )
+
+
+def _stats(raw: Mapping[str, Any]) -> dict[str, int]:
+    out = {}
+    for key in ("funded_txo_sum", "spent_txo_sum", "funded_txo_count", "spent_txo_count", "tx_count"):
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(key)
+        out[key] = value
+    return out
