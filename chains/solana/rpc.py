@@ -1,0 +1,125 @@
+"""solana-py's AsyncClient behind the shared endpoint rules: failover, 429 back-off, error classification.
+
+One AsyncClient per endpoint, created inside the event loop of one fetch and closed with it. Every call
+goes through ``SolanaRpc.call``, which follows ``chains.endpoints.EndpointPool`` (same priority order,
+health memory, limiter, Retry-After handling and request counter) and maps solana-py / solders / httpx2
+exceptions onto ``ChainError``. No solana-py or solders type leaves ``chains.solana``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, TypeVar
+
+import httpx2
+from solana.exceptions import SolanaRpcException
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Commitment
+from solana.rpc.core import RPCException, RPCNoResultException
+from solders.errors import SerdeJSONError
+
+from chains.base import ChainError, EndpointConfig, MalformedResponse, RateLimited
+from chains.endpoints import EndpointPool, RpcError, parse_retry_after
+
+T = TypeVar("T")
+
+
+def _is_panic(exc: BaseException) -> bool:
+    # solders parsers are Rust; a shape they do not expect can surface as pyo3's PanicException,
+    # which derives from BaseException.
+    return type(exc).__name__ == "PanicException"
+
+
+class SolanaRpc:
+    """Async JSON-RPC calls through an ``EndpointPool`` (shared request counter and last endpoint)."""
+
+    def __init__(self, pool: EndpointPool, *, commitment: str = "confirmed",
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.pool = pool
+        self.commitment = Commitment(commitment)
+        self._sleep = sleep
+        self._clients: dict[str, AsyncClient] = {}
+        self.slots: list[int] = []
+
+    def client(self, endpoint: EndpointConfig) -> AsyncClient:
+        if endpoint.url not in self._clients:
+            self._clients[endpoint.url] = AsyncClient(
+                endpoint.url, commitment=self.commitment, timeout=endpoint.timeout_s,
+                extra_headers=dict(endpoint.headers) or None, http2=False, max_transport_retries=0,
+            )
+        return self._clients[endpoint.url]
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+    async def _attempt(self, endpoint: EndpointConfig, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
+        try:
+            response = await fn(self.client(endpoint))
+        except SolanaRpcException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, httpx2.HTTPStatusError):
+                status = cause.response.status_code
+                if status == 429:
+                    raise RateLimited("rate limited (HTTP 429)", endpoint=endpoint.url, method=method,
+                                      retry_after=parse_retry_after(cause.response.headers.get("retry-after"))) from None
+                raise ChainError(f"HTTP {status}", endpoint=endpoint.url, method=method) from None
+            if isinstance(cause, httpx2.TimeoutException):
+                raise ChainError("timed out", endpoint=endpoint.url, method=method) from None
+            raise ChainError(f"connection failed: {type(cause).__name__}", endpoint=endpoint.url, method=method) from None
+        except RPCException as exc:
+            err = exc.args[0] if exc.args else None
+            code = getattr(err, "code", None)
+            message = str(getattr(err, "message", err))
+            raise RpcError(code, message[:300], endpoint=endpoint.url, method=method) from None
+        except (RPCNoResultException, SerdeJSONError, ValueError, TypeError, KeyError):
+            raise MalformedResponse("answer is not a valid JSON-RPC response", endpoint=endpoint.url, method=method) from None
+        except BaseException as exc:
+            if _is_panic(exc):
+                raise MalformedResponse("answer does not match the method's schema", endpoint=endpoint.url, method=method) from None
+            raise
+        slot = getattr(getattr(response, "context", None), "slot", None)
+        if isinstance(slot, int):
+            self.slots.append(slot)
+        return response
+
+    async def call(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
+        """Run ``fn(client)`` on the first endpoint that answers; the async twin of ``EndpointPool.call``.
+
+        Raises ``RpcError`` (the endpoint answered with an error object: no failover), a permanent
+        ``ChainError`` at once, or a transient ``ChainError`` when no endpoint answered.
+        """
+        pool = self.pool
+        last: ChainError | None = None
+        for endpoint in pool.ordered():
+            attempt = 0
+            while True:
+                attempt += 1
+                if endpoint.rate_per_s:
+                    await asyncio.to_thread(pool.limiter.acquire, endpoint.url, endpoint.rate_per_s)
+                pool.request_count += 1
+                try:
+                    result = await self._attempt(endpoint, method, fn)
+                except RateLimited as exc:
+                    last = exc
+                    if attempt <= pool.rate_limit_retries:
+                        await self._sleep(pool.backoff(attempt, exc.retry_after))
+                        continue
+                    pool.health.record_failure(endpoint.url)
+                    break
+                except ChainError as exc:
+                    if exc.permanent or exc.answered:
+                        pool.last_endpoint = endpoint
+                        raise
+                    last = exc
+                    pool.health.record_failure(endpoint.url)
+                    break
+                pool.health.record_success(endpoint.url)
+                pool.last_endpoint = endpoint
+                return result
+        raise ChainError(
+            f"no endpoint answered; last error: {last.detail if last else 'none'}",
+            permanent=False, method=method, endpoint=last.endpoint if last else None,
+        )
+
