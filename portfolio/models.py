@@ -393,3 +393,42 @@ class ValuePoint(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wallet", "chain", "asset", "at"], name="unique_value_point")]
         indexes = [models.Index(fields=["wallet", "at"], name="value_wallet_at"), models.Index(fields=["at"], name="value_at")]
+
+
+class WalletValue(models.Model):
+    """A wallet's total at one snapshot time (the sum of its ValuePoints, in USD): the series summed
+    for a portfolio without a materialised ScopeValue. ``fx_rates`` keeps the rate of every quote
+    currency at that moment ({"EUR": "0.92"}, units per USD) so history is never re-priced."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="value_totals")
+    at = models.DateTimeField()
+    resolution = models.CharField(max_length=6, default=ValuePoint.HOURLY)
+    value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    unpriced = models.PositiveIntegerField(default=0, help_text="Assets held but without a price at this time.")
+    fx_rates = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wallet", "at"], name="unique_wallet_value")]
+
+
+class ScopeValue(models.Model):
+    """A materialised total of one set of an owner's wallets ("All wallets" or a portfolio) at one
+    snapshot time, so a dashboard series is one short query however many wallets and holdings there
+    are. ``scope_key`` is a digest of the sorted wallet ids; ``breakdown`` holds the allocation (by
+    asset, chain, wallet, kind) and the unpriced list of the latest point only."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scope_values")
+    scope_key = models.CharField(max_length=40)
+    at = models.DateTimeField()
+    resolution = models.CharField(max_length=6, default=ValuePoint.HOURLY)
+    value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    unpriced = models.PositiveIntegerField(default=0)
+    fx_rates = models.JSONField(default=dict, blank=True)
+    breakdown = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "scope_key", "at"], name="unique_scope_value")]
