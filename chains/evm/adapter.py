@@ -231,7 +231,7 @@ class EvmAdapter:
         groups: dict[int, list[str]] = {}
         for w in wallets:
             last = w.cursor.get("last_scanned_block")
-            if isinstance(last, int) and 0 <= last <= height:
+            if isinstance(last, int) and not isinstance(last, bool) and -1 <= last <= height:
                 w.from_block = last + 1
                 w.erc20 = {to_checksum(c) for c in w.cursor.get("erc20", []) if _is_address(c)}
                 for name in ("erc721", "erc1155"):
@@ -441,7 +441,7 @@ class EvmAdapter:
         last = w.scanned_to
         if last is None:  # scan failed: keep the old position so nothing is skipped
             old = w.cursor.get("last_scanned_block")
-            last = old if isinstance(old, int) else (w.from_block - 1 if w.from_block else None)
+            last = old if isinstance(old, int) else (w.from_block - 1 if w.from_block is not None else None)
         erc721 = {c: ids for c, ids in w.erc721.items() if ids}
         erc1155 = {c: ids for c, ids in w.erc1155.items() if ids}
         contracts = w.erc20 | set(erc721) | set(erc1155)

@@ -8,11 +8,25 @@ import json
 import sys
 from typing import Any
 
+import httpx
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
-from devnet.common import rpc
 from devnet.evm.node import CHAIN_ID, artifact
+
+_CLIENT: httpx.Client | None = None
+
+
+def rpc(url: str, method: str, params: list | None = None) -> Any:
+    """JSON-RPC over one kept-alive connection (the scenario sends ~60 requests). Raises ``RuntimeError``."""
+    global _CLIENT
+    if _CLIENT is None:
+        _CLIENT = httpx.Client(timeout=30)
+    reply = _CLIENT.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).json()
+    if reply.get("error"):
+        raise RuntimeError(f"{method}: {reply['error']}")
+    return reply["result"]
+
 
 # Well-known anvil dev accounts (mnemonic "test test ... junk"): unlocked on every anvil.
 DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
