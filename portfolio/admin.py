@@ -1,7 +1,236 @@
-"""Django admin: chains, endpoints, assets, wallets, sync state and prices."""
+"""Django admin (staff only): chains and endpoints, assets, wallets, sync state, prices. Never shows a secret."""
 
-from django.contrib import admin
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
 
 from portfolio import models
+from portfolio.services.wallets import ensure_wallet_chains
 
-admin.site.register(models.Chain)
+
+def _enable_chains(request: HttpRequest, chains) -> None:
+    created = sum(ensure_wallet_chains(chain) for chain in chains)
+    if created:
+        messages.info(request, f"{created} existing wallet(s) are now tracked on the enabled chain(s).")
+
+
+class RpcEndpointInline(admin.TabularInline):
+    model = models.RpcEndpoint
+    extra = 0
+    fields = ("url", "priority", "enabled", "rate_per_s", "auth_header_name", "auth_header_env", "timeout_s")
+
+
+@admin.register(models.Chain)
+class ChainAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "family", "network", "chain_id", "native_symbol", "enabled", "sync_interval", "wallet_count")
+    list_filter = ("family", "network", "enabled")
+    search_fields = ("name", "slug", "native_symbol", "chain_id")
+    list_editable = ("enabled",)
+    ordering = ("sort_order", "name")
+    inlines = [RpcEndpointInline]
+    actions = ["enable_chains", "disable_chains"]
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "family", "network", "chain_id", "enabled", "sort_order")}),
+        ("Native asset", {"fields": ("native_symbol", "native_name", "native_decimals", "native_coingecko_id", "coingecko_platform")}),
+        ("Explorer links", {"fields": ("explorer_address_url", "explorer_tx_url", "explorer_token_url")}),
+        ("Sync", {"fields": ("sync_interval", "multicall_address", "log_scan_start", "log_range")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_wallet_count=Count("wallet_chains"))
+
+    @admin.display(description="wallets", ordering="_wallet_count")
+    def wallet_count(self, obj: models.Chain) -> int:
+        return obj._wallet_count
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if obj.enabled:
+            _enable_chains(request, [obj])
+
+    @admin.action(description="Enable selected chains (existing wallets get tracked on them)")
+    def enable_chains(self, request: HttpRequest, queryset: QuerySet) -> None:
+        queryset.update(enabled=True)
+        _enable_chains(request, queryset.model.objects.filter(pk__in=queryset.values("pk")))
+        self.message_user(request, "Chains enabled.", messages.SUCCESS)
+
+    @admin.action(description="Disable selected chains")
+    def disable_chains(self, request: HttpRequest, queryset: QuerySet) -> None:
+        n = queryset.update(enabled=False)
+        self.message_user(request, f"{n} chain(s) disabled.", messages.SUCCESS)
+
+
+@admin.register(models.RpcEndpoint)
+class RpcEndpointAdmin(admin.ModelAdmin):
+    list_display = ("chain", "endpoint_label", "priority", "enabled", "rate_per_s", "auth_header_env")
+    list_filter = ("enabled", "chain__family", "chain")
+    search_fields = ("url", "chain__name", "chain__slug", "auth_header_env")
+    list_select_related = ("chain",)
+    actions = ["enable_endpoints", "disable_endpoints"]
+    fields = ("chain", "url", "priority", "enabled", "rate_per_s", "auth_header_name", "auth_header_env", "timeout_s")
+
+    @admin.display(description="URL (credentials hidden)")
+    def endpoint_label(self, obj: models.RpcEndpoint) -> str:
+        return obj.label
+
+    @admin.action(description="Enable selected endpoints")
+    def enable_endpoints(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.message_user(request, f"{queryset.update(enabled=True)} endpoint(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description="Disable selected endpoints")
+    def disable_endpoints(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self.message_user(request, f"{queryset.update(enabled=False)} endpoint(s) disabled.", messages.SUCCESS)
+
+
+@admin.register(models.Asset)
+class AssetAdmin(admin.ModelAdmin):
+    list_display = ("symbol", "name", "chain", "kind", "standard", "address", "decimals", "listed", "is_spam", "coingecko_id")
+    list_filter = ("kind", "standard", "listed", "is_spam", "chain")
+    search_fields = ("symbol", "name", "address", "coingecko_id")
+    list_select_related = ("chain",)
+    actions = ["mark_spam", "mark_not_spam"]
+
+    @admin.action(description="Mark as spam (hidden from totals)")
+    def mark_spam(self, request: HttpRequest, queryset: QuerySet) -> None:
+        n = queryset.update(is_spam=True, spam_reason="marked by an administrator")
+        self.message_user(request, f"{n} asset(s) marked as spam.", messages.SUCCESS)
+
+    @admin.action(description="Mark as not spam")
+    def mark_not_spam(self, request: HttpRequest, queryset: QuerySet) -> None:
+        n = queryset.update(is_spam=False, spam_reason="")
+        self.message_user(request, f"{n} asset(s) marked as not spam.", messages.SUCCESS)
+
+
+class WalletChainInline(admin.TabularInline):
+    model = models.WalletChain
+    extra = 0
+    fields = ("chain", "status", "last_ok_at", "height", "endpoint", "last_error")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "owner", "family", "kind", "short_address", "script_type", "created_at")
+    list_filter = ("family", "kind", "script_type")
+    search_fields = ("label", "address", "owner__username", "owner__email")
+    list_select_related = ("owner",)
+    readonly_fields = ("owner", "family", "address", "kind", "created_at")
+    fields = ("owner", "family", "address", "kind", "script_type", "gap_limit", "label", "created_at")
+    inlines = [WalletChainInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # wallets are added by their owners, through the validating form
+
+
+@admin.register(models.Portfolio)
+class PortfolioAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "created_at")
+    search_fields = ("name", "owner__username")
+    list_select_related = ("owner",)
+    filter_horizontal = ("wallets",)
+
+
+@admin.register(models.WalletChain)
+class WalletChainAdmin(admin.ModelAdmin):
+    list_display = ("wallet", "chain", "status", "last_ok_at", "last_attempt_at", "height", "next_due_at")
+    list_filter = ("status", "chain")
+    search_fields = ("wallet__label", "wallet__address", "wallet__owner__username")
+    list_select_related = ("wallet", "chain")
+    readonly_fields = ("wallet", "chain", "last_ok_at", "last_attempt_at", "claimed_at", "height", "endpoint", "cursors", "problems", "last_error")
+    actions = ["sync_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # created with their wallet, or when a chain is enabled
+
+    @admin.action(description="Make due now")
+    def sync_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from django.utils import timezone
+
+        n = queryset.update(next_due_at=timezone.now())
+        self.message_user(request, f"{n} wallet chain(s) are due at the next fan-out.", messages.SUCCESS)
+
+
+class SyncRunItemInline(admin.TabularInline):
+    model = models.SyncRunItem
+    extra = 0
+    fields = ("wallet_chain", "status", "attempts", "started_at", "finished_at", "height", "endpoint", "error")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(models.SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "portfolio", "wallet", "trigger", "status", "created_at", "finished_at")
+    list_filter = ("status", "trigger")
+    search_fields = ("owner__username", "error")
+    list_select_related = ("owner", "portfolio", "wallet")
+    date_hierarchy = "created_at"
+    inlines = [SyncRunItemInline]
+
+
+@admin.register(models.PricePoint)
+class PricePointAdmin(admin.ModelAdmin):
+    """Manual prices are added here (source "manual")."""
+
+    list_display = ("asset", "currency", "price", "source", "at")
+    list_filter = ("currency", "source", "asset__chain")
+    search_fields = ("asset__symbol", "asset__name", "source")
+    list_select_related = ("asset", "asset__chain")
+    autocomplete_fields = ("asset",)
+    date_hierarchy = "at"
+
+    def get_changeform_initial_data(self, request):
+        return {"source": "manual", **super().get_changeform_initial_data(request)}
+
+
+@admin.register(models.FxRate)
+class FxRateAdmin(admin.ModelAdmin):
+    list_display = ("currency", "rate", "source", "at")
+    list_filter = ("currency", "source")
+    date_hierarchy = "at"
+
+
+@admin.register(models.Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "quote_currency", "dust_threshold")
+    list_filter = ("quote_currency",)
+    search_fields = ("user__username", "user__email")
+
+
+class ProfileInline(admin.StackedInline):
+    model = models.Profile
+    can_delete = False
+    extra = 0
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class PortfolioUserAdmin(UserAdmin):
+    list_display = ("username", "email", "is_staff", "is_active", "wallet_count", "last_login", "date_joined")
+    inlines = [ProfileInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_wallet_count=Count("wallets"))
+
+    def get_inline_instances(self, request, obj=None):
+        return super().get_inline_instances(request, obj) if obj else []  # the signal creates the Profile
+
+    @admin.display(description="wallets", ordering="_wallet_count")
+    def wallet_count(self, obj) -> int:
+        return obj._wallet_count

@@ -7,3 +7,6 @@ class PortfolioConfig(AppConfig):
     name = "portfolio"
     verbose_name = "Portfolio"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from portfolio.services import accounts  # noqa: F401  (connects the Profile signal)

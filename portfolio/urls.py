@@ -1,15 +1,27 @@
 """URL routes, grouped by area (each area's views live in portfolio/views/<area>.py)."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from portfolio.views import dashboard, ops
+from portfolio.views import accounts, dashboard, ops, wallets
 
 urlpatterns = [
     # operations
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    # accounts (Django's auth views: login, logout, password_change*, password_reset*)
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    # wallets and portfolios
+    path("wallets/", wallets.wallet_list, name="wallets"),
+    path("wallets/<int:wallet_id>/", wallets.wallet_detail, name="wallet_detail"),
+    path("wallets/<int:wallet_id>/edit/", wallets.wallet_edit, name="wallet_edit"),
+    path("wallets/<int:wallet_id>/delete/", wallets.wallet_delete, name="wallet_delete"),
+    path("portfolios/", wallets.portfolio_list, name="portfolios"),
+    path("portfolios/<int:portfolio_id>/", wallets.portfolio_detail, name="portfolio_detail"),
+    path("portfolios/<int:portfolio_id>/edit/", wallets.portfolio_edit, name="portfolio_edit"),
+    path("portfolios/<int:portfolio_id>/delete/", wallets.portfolio_delete, name="portfolio_delete"),
     # dashboard and holdings
     path("", dashboard.dashboard, name="dashboard"),
 ]

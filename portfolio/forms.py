@@ -1,0 +1,138 @@
+"""Forms: sign-up, wallets and portfolios. Wallet input is validated by the services (never echoed if secret)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import ValidationError
+
+from portfolio.models import FAMILY_CHOICES, Portfolio, Wallet
+from portfolio.services.wallets import BITCOIN_SCRIPT_TYPES, MAX_GAP_LIMIT, parse_watch_only, refuse_secret_text
+
+SCRIPT_TYPE_CHOICES = [
+    ("", "As the key's prefix says (xpub: p2pkh, ypub: p2sh-p2wpkh, zpub: p2wpkh)"),
+    ("p2pkh", "Legacy (p2pkh, BIP-44)"),
+    ("p2sh-p2wpkh", "Nested SegWit (p2sh-p2wpkh, BIP-49)"),
+    ("p2wpkh", "Native SegWit (p2wpkh, BIP-84)"),
+    ("p2tr", "Taproot (p2tr, BIP-86)"),
+]
+assert {c for c, _ in SCRIPT_TYPE_CHOICES if c} == set(BITCOIN_SCRIPT_TYPES)
+
+
+class SignUpForm(UserCreationForm):
+    email = forms.EmailField(required=True, help_text="Used only for password reset.")
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")
+
+
+class SecretBlankingForm(forms.Form):
+    """A form whose fields listed in ``secret_checked`` are blanked on re-render when they held a secret,
+    so a pasted private key or seed phrase is never sent back to the browser."""
+
+    secret_checked: tuple[str, ...] = ()
+
+    def _blank(self, name: str) -> None:
+        data = self.data.copy()
+        data[self.add_prefix(name)] = ""
+        self.data = data
+
+    def add_service_error(self, exc: ValidationError, field: str | None = None) -> None:
+        """Show a service's ``ValidationError`` on ``field`` (blanking it if it held a secret)."""
+        for error in exc.error_list:
+            self.add_error(field, error)
+            if error.code == "secret" and field:
+                self._blank(field)
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        for name in self.secret_checked:
+            if any(e.code == "secret" for e in self.errors.as_data().get(name, [])):
+                self._blank(name)
+
+
+class WalletAddForm(SecretBlankingForm):
+    family = forms.ChoiceField(choices=FAMILY_CHOICES, initial="evm", label="Chain family")
+    address = forms.CharField(
+        max_length=200,
+        label="Address or extended public key",
+        help_text="Watch-only: a public address, or an xpub/ypub/zpub (tpub/upub/vpub on test networks). Never a private key or seed phrase.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"}),
+    )
+    label = forms.CharField(max_length=80, required=False)
+    portfolios = forms.ModelMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    script_type = forms.ChoiceField(
+        choices=SCRIPT_TYPE_CHOICES, required=False, label="Script type (Bitcoin extended keys)",
+        help_text="For an xpub exported from a SegWit account, pick the account's type.",
+    )
+    gap_limit = forms.IntegerField(
+        min_value=1, max_value=MAX_GAP_LIMIT, initial=20, label="Gap limit (Bitcoin extended keys)",
+        help_text="How many unused addresses in a row end the scan.",
+    )
+    secret_checked = ("address", "label")
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.fields["portfolios"].queryset = Portfolio.objects.filter(owner=owner)
+
+    def clean_address(self) -> str:
+        family = self.data.get(self.add_prefix("family"))
+        text = self.cleaned_data["address"]
+        if family in dict(FAMILY_CHOICES):
+            self.parsed = parse_watch_only(family, text)
+        else:
+            from chains.secrets import refuse_secrets  # no family yet: still never accept a secret
+            try:
+                refuse_secrets(text)
+            except Exception:
+                from chains.secrets import WATCH_ONLY_MESSAGE
+                raise ValidationError(WATCH_ONLY_MESSAGE, code="secret") from None
+        return text
+
+    def clean_label(self) -> str:
+        label = self.cleaned_data["label"]
+        refuse_secret_text(label)
+        return label
+
+
+class WalletEditForm(SecretBlankingForm):
+    label = forms.CharField(max_length=80, required=False)
+    portfolios = forms.ModelMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    gap_limit = forms.IntegerField(min_value=1, max_value=MAX_GAP_LIMIT, label="Gap limit (Bitcoin extended keys)")
+    secret_checked = ("label",)
+
+    def __init__(self, *args, wallet: Wallet, **kwargs):
+        kwargs.setdefault(
+            "initial", {"label": wallet.label, "portfolios": list(wallet.portfolios.all()), "gap_limit": wallet.gap_limit}
+        )
+        super().__init__(*args, **kwargs)
+        self.wallet = wallet
+        self.fields["portfolios"].queryset = Portfolio.objects.filter(owner_id=wallet.owner_id)
+        if wallet.kind != Wallet.EXTENDED_KEY:
+            del self.fields["gap_limit"]
+
+    def clean_label(self) -> str:
+        label = self.cleaned_data["label"]
+        refuse_secret_text(label)
+        return label
+
+
+class PortfolioForm(SecretBlankingForm):
+    name = forms.CharField(max_length=80)
+    wallets = forms.ModelMultipleChoiceField(queryset=Wallet.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    secret_checked = ("name",)
+
+    def __init__(self, *args, owner, portfolio: Portfolio | None = None, **kwargs):
+        if portfolio is not None:
+            kwargs.setdefault("initial", {"name": portfolio.name, "wallets": list(portfolio.wallets.all())})
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.fields["wallets"].queryset = Wallet.objects.filter(owner=owner)
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        refuse_secret_text(name)
+        return name
