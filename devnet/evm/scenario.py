@@ -12,6 +12,7 @@ import httpx
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
+from devnet.common import wait_until
 from devnet.evm.node import CHAIN_ID, artifact
 
 _CLIENT: httpx.Client | None = None
@@ -60,7 +61,9 @@ def _send(url: str, sender: str, data: bytes, to: str | None = None, value: int 
     if value:
         tx["value"] = hex(value)
     tx_hash = rpc(url, "eth_sendTransaction", [tx])
-    receipt = rpc(url, "eth_getTransactionReceipt", [tx_hash])
+    # anvil automines, but the receipt can show up a moment after the hash under load.
+    receipt = wait_until(lambda: rpc(url, "eth_getTransactionReceipt", [tx_hash]), timeout_s=15, interval_s=0.01,
+                         what=f"receipt of {tx_hash}")
     if not receipt or receipt.get("status") != "0x1":
         raise RuntimeError(f"transaction failed: {tx_hash} {receipt}")
     return receipt
