@@ -1,0 +1,255 @@
+"""Price services: store oracle quotes from a sync, refresh prices and FX from the HTTP source, set
+manual prices, and read the latest usable price of many assets in one query."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from portfolio.fields import ExactDecimalField
+from portfolio.models import Asset, Chain, FxRate, Holding, PositionLeg, PricePoint
+from portfolio.pricing.base import PriceRateLimited, PricingError
+from portfolio.pricing.coingecko import CoinGeckoClient, CoinGeckoSource
+from portfolio.pricing.fx import USD
+from portfolio.pricing.registry import SOURCES, get_source, source_order
+from portfolio.valuation import exact
+
+log = logging.getLogger(__name__)
+
+
+def stale_after() -> timedelta:
+    """A price older than this is "stale": the next source in the asset's order is preferred."""
+    return timedelta(seconds=int(getattr(settings, "PRICE_STALE_AFTER_SECONDS", 24 * 3600)))
+
+
+def fresh_for() -> timedelta:
+    """do_refresh_prices skips an asset whose chosen price is younger than this."""
+    return timedelta(seconds=int(getattr(settings, "PRICE_FRESH_SECONDS", 300)))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def store_quotes(chain: Chain, quotes: Iterable, *, at: datetime | None = None) -> int:
+    """Store oracle prices read during a sync (``chains.base.PriceQuote``) as PricePoints with source
+    ``oracle:<adapter source>`` (e.g. ``oracle:chainlink:0xFeed``). Quotes for assets not in the
+    database (by chain and address, native = empty address) are skipped. Returns the number stored."""
+    quotes = list(quotes)
+    if not quotes:
+        return 0
+    at = at or timezone.now()
+    addresses = {q.asset.address or "" for q in quotes}
+    assets = {a.address.lower(): a.id for a in Asset.objects.filter(chain=chain, address__in=addresses)}
+    rows = []
+    for q in quotes:
+        asset_id = assets.get((q.asset.address or "").lower())
+        if asset_id is None or q.price is None or q.price < 0:
+            continue
+        source = q.source if q.source.startswith("oracle:") else f"oracle:{q.source}"
+        rows.append(PricePoint(asset_id=asset_id, at=at, currency=(q.currency or USD).upper(), price=q.price, source=source[:120]))
+    PricePoint.objects.bulk_create(rows)
+    return len(rows)
+
+
+def set_manual_price(asset: Asset, price: Decimal, *, currency: str = USD, at: datetime | None = None) -> PricePoint:
+    """An admin's price for ``asset`` (per whole unit, in ``currency``). Raises ValueError for a negative price."""
+    if price < 0:
+        raise ValueError("a price cannot be negative")
+    return PricePoint.objects.create(asset=asset, price=price, currency=currency.upper(), source="manual", at=at or timezone.now())
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Price:
+    """The price chosen for an asset: per whole unit, in USD (converted at the current FX rate when it
+    was entered in another currency), the stored source (``coingecko``, ``oracle:chainlink:0x..``,
+    ``manual``), its time and whether it is older than ``stale_after()``."""
+
+    usd: Decimal
+    source: str
+    source_name: str
+    at: datetime
+    stale: bool
+
+
+def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: dict[str, Decimal] | None = None,
+                  orders: dict[int, Sequence[str]] | None = None) -> dict[int, Price]:
+    """The usable price of each asset, by its source order: the first source with a fresh price, else
+    the first with any price (flagged stale). Assets with no price at all are absent (= unpriced).
+
+    One query (a correlated subquery per source on the ``price_latest`` index) however many assets.
+    ``orders`` maps asset id -> source order when the caller already has Asset.price_sources; else it
+    is read in the same query.
+    """
+    ids = sorted(set(asset_ids))
+    if not ids:
+        return {}
+    now = now or timezone.now()
+    fx = fx if fx is not None else latest_fx_rates()
+    annotations = {}
+    for name in SOURCES:
+        prefixes = get_source(name).stored_prefixes
+        match = Q()
+        for prefix in prefixes:
+            match |= Q(source__startswith=prefix)
+        latest = PricePoint.objects.filter(match, asset=OuterRef("pk")).order_by("-at", "-id")
+        annotations[f"{name}__price"] = Subquery(latest.values("price")[:1], output_field=ExactDecimalField())
+        annotations[f"{name}__at"] = Subquery(latest.values("at")[:1])
+        annotations[f"{name}__src"] = Subquery(latest.values("source")[:1])
+        annotations[f"{name}__cur"] = Subquery(latest.values("currency")[:1])
+    rows = Asset.objects.filter(pk__in=ids).annotate(**annotations).values("pk", "price_sources", *annotations)
+    limit = now - stale_after()
+    out: dict[int, Price] = {}
+    with exact():
+        for row in rows:
+            order = (orders or {}).get(row["pk"]) or source_order(row["price_sources"])
+            candidates = []
+            for name in order:
+                price, at = row[f"{name}__price"], row[f"{name}__at"]
+                if price is None:
+                    continue
+                currency = row[f"{name}__cur"] or USD
+                rate = Decimal(1) if currency == USD else fx.get(currency)
+                if not rate:
+                    continue  # a manual EUR price with no EUR rate known: cannot be used
+                usd = price if currency == USD else price / rate
+                stale = not get_source(name).never_stale and at < limit
+                candidates.append(Price(usd, row[f"{name}__src"], name, at, stale))
+            fresh = [c for c in candidates if not c.stale]
+            if fresh or candidates:
+                out[row["pk"]] = (fresh or candidates)[0]
+    return out
+
+
+def latest_fx_rates(at: datetime | None = None) -> dict[str, Decimal]:
+    """Units per USD of every quote currency with a rate, as of ``at`` (default now). Two queries."""
+    qs = FxRate.objects.all()
+    if at is not None:
+        qs = qs.filter(at__lte=at)
+    last = list(qs.values("currency").annotate(last=Max("at")))
+    if not last:
+        return {}
+    match = Q()
+    for row in last:
+        match |= Q(currency=row["currency"], at=row["last"])
+    rates: dict[str, Decimal] = {}
+    for currency, rate in FxRate.objects.filter(match).order_by("id").values_list("currency", "rate"):
+        rates[currency] = rate
+    return rates
+
+
+# --------------------------------------------------------------------------- refreshing
+
+
+@dataclass
+class RefreshReport:
+    """What a refresh did: prices stored, assets asked, assets skipped as fresh, and a problem if any."""
+
+    stored: int = 0
+    asked: int = 0
+    skipped_fresh: int = 0
+    requests: int = 0
+    rate_limited: bool = False
+    retry_after: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def held_asset_ids() -> set[int]:
+    """Assets held (non-zero) in any wallet, as a balance or a position leg."""
+    held = set(Holding.objects.exclude(amount=0).values_list("asset_id", flat=True).distinct())
+    held |= set(PositionLeg.objects.exclude(amount=0).values_list("asset_id", flat=True).distinct())
+    return held
+
+
+def do_refresh_prices(asset_ids: Iterable[int] | None = None, *, now: datetime | None = None,
+                      client: CoinGeckoClient | None = None) -> RefreshReport:
+    """Fetch prices from the HTTP source for held assets (or ``asset_ids``) that have no fresh price
+    from a source ranked before it, and store them as PricePoints. Spam assets are never priced.
+
+    Stops at a 429 and keeps what was fetched before it (``report.rate_limited``, ``retry_after``);
+    other failures are logged into ``report.errors``. A no-op when COINGECKO_API_URL is empty.
+    """
+    now = now or timezone.now()
+    report = RefreshReport()
+    client = client or CoinGeckoClient.from_settings()
+    if client is None:
+        return report
+    ids = set(asset_ids) if asset_ids is not None else held_asset_ids()
+    assets = list(Asset.objects.filter(pk__in=ids, is_spam=False).exclude(kind=Asset.NFT_COLLECTION).select_related("chain"))
+    current = latest_prices([a.id for a in assets], now=now)
+    due = []
+    for asset in assets:
+        order = source_order(asset.price_sources)
+        if "coingecko" not in order:
+            continue
+        chosen = current.get(asset.id)
+        ahead = order[: order.index("coingecko") + 1]
+        if chosen and chosen.source_name in ahead and not chosen.stale and now - chosen.at < fresh_for():
+            report.skipped_fresh += 1
+            continue
+        if chosen and chosen.source_name in ahead and chosen.source_name != "coingecko" and not chosen.stale:
+            report.skipped_fresh += 1  # a higher-ranked source (an oracle) has a usable price
+            continue
+        due.append(asset)
+    report.asked = len(due)
+    if not due:
+        return report
+    source = get_source("coingecko")
+    assert isinstance(source, CoinGeckoSource)
+    before = client.request_count
+    try:
+        found = source.refresh(due, now=now, client=client)
+    except PriceRateLimited as exc:
+        report.rate_limited, report.retry_after = True, exc.retry_after
+        report.errors.append(str(exc))
+        found = []
+    except PricingError as exc:
+        report.errors.append(str(exc))
+        log.warning("price refresh failed: %s", exc)
+        found = []
+    report.requests = client.request_count - before
+    with transaction.atomic():
+        PricePoint.objects.bulk_create(
+            [PricePoint(asset_id=p.asset_id, at=p.at, currency=p.currency, price=p.price, source=p.source) for p in found]
+        )
+    report.stored = len(found)
+    return report
+
+
+def do_refresh_fx(*, now: datetime | None = None, client: CoinGeckoClient | None = None) -> int:
+    """Store the current rate of each configured quote currency (settings.QUOTE_CURRENCIES) from
+    /exchange_rates as FxRate rows (source "coingecko"). Returns the number stored (0 when off).
+    Raises PricingError when the API fails (the caller, a task, decides on retry)."""
+    client = client or CoinGeckoClient.from_settings()
+    if client is None:
+        return 0
+    now = now or timezone.now()
+    rates = client.exchange_rates()
+    rows = [FxRate(at=now, currency=c, rate=rates[c], source="coingecko")
+            for c in settings.QUOTE_CURRENCIES if c != USD and c in rates]
+    FxRate.objects.bulk_create(rows)
+    return len(rows)
+
+
+def do_import_price_history(asset: Asset, *, days: int = 365, client: CoinGeckoClient | None = None) -> int:
+    """Store an asset's price history (/coins/{id}/market_chart) as coingecko PricePoints, skipping
+    times already stored. Needs a coingecko id (or the chain's native id). Returns rows stored."""
+    client = client or CoinGeckoClient.from_settings()
+    coin = asset.coingecko_id or (asset.chain.native_coingecko_id if asset.kind == Asset.NATIVE else "")
+    if client is None or not coin:
+        return 0
+    history = client.market_chart(coin, days)
+    known = set(PricePoint.objects.filter(asset=asset, source="coingecko").values_list("at", flat=True))
+    rows = [PricePoint(asset=asset, at=at, price=price, currency=USD, source="coingecko") for at, price in history if at not in known]
+    PricePoint.objects.bulk_create(rows)
+    return len(rows)
