@@ -1,16 +1,30 @@
-"""The Celery app: settings from Django (CELERY_*), one queue per chain family."""
+"""The Celery app: settings from Django (CELERY_*), one queue per chain family, and the beat schedule rows."""
 
 from __future__ import annotations
 
 import os
 
 from celery import Celery
+from django.db.models.signals import post_migrate
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
 
 app = Celery("portfolio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# One queue per chain family so workers can be scaled per family (`celery worker -Q evm`).
 app.conf.task_queues = (Queue("default"), Queue("evm"), Queue("bitcoin"), Queue("solana"))
 app.conf.task_default_queue = "default"
 app.autodiscover_tasks()
+
+
+def _ensure_periodic_tasks(sender, **kwargs) -> None:
+    """After `migrate`: create the missing PeriodicTask rows (idempotent; admins edit them later)."""
+    if getattr(sender, "name", None) != "portfolio":
+        return
+    from portfolio.services.sync import ensure_periodic_tasks
+
+    ensure_periodic_tasks()
+
+
+post_migrate.connect(_ensure_periodic_tasks, dispatch_uid="portfolio.ensure_periodic_tasks")

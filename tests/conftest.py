@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.bitcoin",
     "tests.fixtures.solana",
     "tests.fixtures.users",
+    "tests.fixtures.celery",
 ]

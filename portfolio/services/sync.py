@@ -1,0 +1,616 @@
+"""Syncing wallets: fetch through the chain adapter, replace a WalletChain's stored state atomically,
+record SyncRun outcomes, claim due WalletChains for the scheduler, and report progress."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Iterable, Sequence
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from chains.base import AssetRef, ChainError, FetchRequest, FetchResult, NATIVE, NFT_COLLECTION
+from chains.registry import adapter_for
+from portfolio.models import (
+    Asset,
+    Chain,
+    Holding,
+    NftItem,
+    Portfolio,
+    Position,
+    PositionLeg,
+    PricePoint,
+    SyncRun,
+    SyncRunItem,
+    Wallet,
+    WalletChain,
+)
+
+log = logging.getLogger(__name__)
+
+FINISHED = (SyncRun.OK, SyncRun.PARTIAL, SyncRun.FAILED)
+# Problem codes that mean an asset's balance could not be read: its previous amount is kept.
+UNREAD_CODES = {"balance_call_failed", "balance_bad_return", "native_balance_failed"}
+
+
+class SyncError(Exception):
+    """A sync that cannot run at all (the WalletChain or its chain is gone or disabled). Permanent."""
+
+
+@dataclass
+class SyncOutcome:
+    """What one WalletChain's sync did (returned to the task, and to tests)."""
+
+    wallet_chain_id: int
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+    skipped: bool = False
+
+
+# --------------------------------------------------------------------------- spam heuristics
+
+_URLISH = re.compile(r"(?i)(https?://|www\.|\b[a-z0-9-]+\.(com|io|org|net|xyz|app|site|top|finance|fi|co|me|gift|link|pro|vip|club|info)\b|t\.me/)")
+_BAIT = re.compile(r"(?i)\b(claim|visit|reward|rewards|airdrop|voucher|bonus|free)\b")
+_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e", "\u202d"}
+
+
+def spam_reason(symbol: str, name: str) -> str:
+    """Why a discovered token looks like spam ("" when it does not): URLs or bait words in its name,
+    invisible characters, or letters from another script posing as Latin (homoglyphs)."""
+    text = f"{symbol} {name}"
+    if _URLISH.search(text):
+        return "name or symbol contains a web address"
+    if _BAIT.search(text):
+        return "name or symbol contains bait words (claim, visit, reward, airdrop...)"
+    if any(ch in _INVISIBLE or unicodedata.category(ch) == "Cf" for ch in text):
+        return "name or symbol contains invisible characters"
+    scripts = set()
+    for ch in text:
+        if ch.isalpha():
+            script = unicodedata.name(ch, "UNKNOWN").split(" ")[0]
+            scripts.add(script)
+    if "LATIN" in scripts and scripts & {"CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE", "FULLWIDTH", "MATHEMATICAL"}:
+        return "name or symbol mixes Latin with look-alike letters (homoglyphs)"
+    if scripts & {"FULLWIDTH", "MATHEMATICAL"}:
+        return "name or symbol uses look-alike letters (homoglyphs)"
+    return ""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _now():
+    return timezone.now()
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _safe_error(exc: BaseException) -> str:
+    """An error text safe to store and show: ChainError is redacted; anything else shows its type only."""
+    if isinstance(exc, ChainError):
+        return str(exc)[:2000]
+    if isinstance(exc, SyncError):
+        return str(exc)
+    return f"internal error ({type(exc).__name__}); see the worker log"
+
+
+def _asset_key(address: str | None) -> str:
+    return address or ""
+
+
+def known_assets(chain: Chain, wallet_chains: Sequence[WalletChain]) -> list[AssetRef]:
+    """The assets to read: the chain's listed ones plus every asset these WalletChains held before."""
+    ids = [wc.id for wc in wallet_chains]
+    held = Q(id__in=Holding.objects.filter(wallet_chain_id__in=ids).values("asset_id"))
+    held |= Q(id__in=NftItem.objects.filter(wallet_chain_id__in=ids).values("collection_id"))
+    assets = Asset.objects.filter(chain=chain).filter(Q(listed=True) | Q(kind=Asset.NATIVE) | held)
+    return [a.to_ref() for a in assets]
+
+
+def build_adapter(chain: Chain):
+    """The chain's adapter with its enabled endpoints and the limiter shared by all workers."""
+    from portfolio.ratelimit import shared_limiter
+
+    return adapter_for(chain.to_config(), chain.endpoint_configs(), limiter=shared_limiter())
+
+
+def _upsert_assets(chain: Chain, refs: Iterable[AssetRef]) -> dict[str, Asset]:
+    """Asset rows for ``refs`` by key ("" for native), creating discovered ones (spam-checked)."""
+    wanted: dict[str, AssetRef] = {}
+    for ref in refs:
+        wanted.setdefault(_asset_key(ref.address), ref)
+    rows = {a.address: a for a in Asset.objects.filter(chain=chain, address__in=list(wanted))}
+    missing = []
+    for key, ref in wanted.items():
+        if key in rows:
+            continue
+        reason = "" if ref.kind == NATIVE else spam_reason(ref.symbol, ref.name)
+        missing.append(
+            Asset(
+                chain=chain, kind=ref.kind, address=key, standard=ref.standard or "native",
+                symbol=(ref.symbol or "?")[:64], name=(ref.name or "")[:200], decimals=ref.decimals,
+                logo_url=(ref.logo_url or "")[:500] if (ref.logo_url or "").startswith(("http://", "https://")) else "",
+                listed=False, is_spam=bool(reason), spam_reason=reason[:200],
+                oracle_address=ref.oracle or "",
+            )
+        )
+    if missing:
+        Asset.objects.bulk_create(missing, ignore_conflicts=True)
+        rows.update({a.address: a for a in Asset.objects.filter(chain=chain, address__in=[m.address for m in missing])})
+    return rows
+
+
+def _owner_index(wallet_chains: Sequence[WalletChain]) -> dict[str, WalletChain]:
+    index: dict[str, WalletChain] = {}
+    for wc in wallet_chains:
+        index[wc.wallet.address] = wc
+        index[wc.wallet.address.lower()] = wc
+    return index
+
+
+def _owner_wc(index: dict[str, WalletChain], owner: str, single: WalletChain | None) -> WalletChain | None:
+    return index.get(owner) or index.get(owner.lower()) or single
+
+
+def store_price_quotes(chain: Chain, quotes, assets: dict[str, Asset]) -> int:
+    """Store on-chain oracle quotes through the valuation service, or as PricePoints when it is absent."""
+    if not quotes:
+        return 0
+    try:
+        from portfolio.services.prices import store_quotes
+    except ImportError:
+        store_quotes = None
+    if store_quotes is not None:
+        store_quotes(chain, list(quotes))
+        return len(quotes)
+    now = _now()
+    points = [
+        PricePoint(asset=assets[_asset_key(q.asset.address)], at=now, currency=q.currency, price=q.price, source=q.source[:120])
+        for q in quotes
+        if _asset_key(q.asset.address) in assets
+    ]
+    PricePoint.objects.bulk_create(points)
+    return len(points)
+
+
+# --------------------------------------------------------------------------- one sync
+
+
+def _start(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem]) -> None:
+    now = _now()
+    WalletChain.objects.filter(id__in=[wc.id for wc in wallet_chains]).update(status=WalletChain.RUNNING, last_attempt_at=now)
+    if items:
+        item_ids = [i.id for i in items.values()]
+        SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.RUNNING, attempts=F("attempts") + 1)
+        SyncRunItem.objects.filter(id__in=item_ids, started_at__isnull=True).update(started_at=now)
+        run_ids = {i.run_id for i in items.values()}
+        SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
+
+
+def _replace(wc: WalletChain, result: FetchResult, assets: dict[str, Asset], index, single, now) -> dict[str, int]:
+    """Replace one WalletChain's holdings, NFTs and positions with ``result``'s (inside the caller's atomic)."""
+    mine = lambda owner: _owner_wc(index, owner, single) is wc  # noqa: E731
+
+    amounts: dict[int, list] = {}
+    for b in result.balances:
+        if not mine(b.owner):
+            continue
+        asset = assets[_asset_key(b.asset.address)]
+        row = amounts.setdefault(asset.id, [asset, 0, 0, {}])
+        row[1] += b.amount
+        row[2] += b.unconfirmed
+        row[3] = dict(b.details) if not row[3] else row[3]
+
+    # Keep the last good amount of an asset whose read failed this time (a reverting call, a flaky
+    # node): dropping it would show a balance that vanished.
+    unread = {p.subject for p in result.problems if p.code in UNREAD_CODES}
+    carried = []
+    if unread:
+        wallet_keys = {wc.wallet.address, wc.wallet.address.lower()}
+        for old in wc.holdings.select_related("asset"):
+            subject_matches = old.asset.address in unread or (old.asset.kind == Asset.NATIVE and unread & wallet_keys)
+            if subject_matches and old.asset_id not in amounts:
+                carried.append(Holding(wallet_chain=wc, asset=old.asset, amount=old.amount, unconfirmed=old.unconfirmed,
+                                       height=old.height, fetched_at=old.fetched_at, details={**old.details, "stale": True}))
+
+    nfts: dict[tuple[int, str], NftItem] = {}
+    for n in result.nfts:
+        if not mine(n.owner):
+            continue
+        collection = assets[_asset_key(n.collection.address)]
+        key = (collection.id, n.token_id)
+        if key in nfts:
+            nfts[key].amount += n.amount
+            continue
+        nfts[key] = NftItem(
+            wallet_chain=wc, collection=collection, token_id=n.token_id[:100], amount=n.amount, name=n.name[:200],
+            description=n.description, image_url=n.image_url, metadata_url=n.metadata_url, height=result.height, fetched_at=now,
+        )
+
+    positions = [p for p in result.positions if mine(p.owner)]
+
+    wc.holdings.all().delete()
+    wc.nfts.all().delete()
+    wc.positions.all().delete()  # legs cascade
+    Holding.objects.bulk_create(
+        [Holding(wallet_chain=wc, asset=a, amount=amt, unconfirmed=unc, height=result.height, fetched_at=now, details=d)
+         for a, amt, unc, d in amounts.values()] + carried
+    )
+    NftItem.objects.bulk_create(list(nfts.values()))
+    seen_refs: set[tuple[str, str]] = set()
+    legs = []
+    for p in positions:
+        if (p.protocol, p.ref) in seen_refs:
+            continue
+        seen_refs.add((p.protocol, p.ref))
+        row = Position.objects.create(
+            wallet_chain=wc, protocol=p.protocol[:60], kind=p.kind[:20], ref=p.ref[:120], label=p.label[:200],
+            health_factor=p.health_factor, details=dict(p.details), height=result.height, fetched_at=now,
+        )
+        legs += [PositionLeg(position=row, asset=assets[_asset_key(leg.asset.address)], amount=leg.amount, role=leg.role)
+                 for leg in p.legs]
+    PositionLeg.objects.bulk_create(legs)
+    return {"balances": len(amounts), "nfts": len(nfts), "positions": len(seen_refs), "stale": len(carried)}
+
+
+def _problems_for(wc: WalletChain, result: FetchResult, others: set[str]) -> list[dict[str, str]]:
+    """The problems that concern this wallet (those naming another wallet of the batch are theirs)."""
+    return [
+        {"code": p.code, "message": p.message[:500], "subject": p.subject}
+        for p in result.problems
+        if not (p.subject and p.subject in others)
+    ][:100]
+
+
+def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutcome]:
+    """One transaction per WalletChain: readers see the old or the new state, never a mix."""
+    chain = wallet_chains[0].chain
+    now = _now()
+    index = _owner_index(wallet_chains)
+    single = wallet_chains[0] if len(wallet_chains) == 1 else None
+    refs: list[AssetRef] = [b.asset for b in result.balances] + [n.collection for n in result.nfts]
+    refs += [leg.asset for p in result.positions for leg in p.legs] + [q.asset for q in result.prices]
+    outcomes = []
+    with transaction.atomic():
+        assets = _upsert_assets(chain, refs)
+    for wc in wallet_chains:
+        others = {w.wallet.address for w in wallet_chains if w is not wc}
+        with transaction.atomic():
+            if _is_postgres():
+                WalletChain.objects.select_for_update().filter(id=wc.id).first()
+            counts = _replace(wc, result, assets, index, single, now)
+            cursor = result.cursors.get(wc.wallet.address)
+            if cursor is None:
+                cursor = result.cursors.get(wc.wallet.address.lower())
+            if cursor is None and single is not None and len(result.cursors) == 1:
+                cursor = next(iter(result.cursors.values()))
+            WalletChain.objects.filter(id=wc.id).update(
+                status=WalletChain.OK, last_ok_at=now, last_error="", height=result.height,
+                endpoint=(result.endpoint or "")[:300], cursors=dict(cursor) if cursor is not None else wc.cursors,
+                problems=_problems_for(wc, result, others),
+            )
+            item = items.get(wc.id)
+            if item is not None:
+                counts["requests"] = result.request_count
+                counts["problems"] = len(result.problems)
+                SyncRunItem.objects.filter(id=item.id).update(
+                    status=SyncRun.OK, finished_at=now, error="", endpoint=(result.endpoint or "")[:300],
+                    height=result.height, counts=counts,
+                )
+        outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
+    try:
+        with transaction.atomic():
+            store_price_quotes(chain, result.prices, assets)
+    except Exception:  # prices are a by-product: never fail a good sync over them
+        log.exception("storing oracle prices of %s failed", chain.slug)
+    return outcomes
+
+
+def _record_failure(wallet_chains, items, exc: BaseException, *, final: bool) -> list[SyncOutcome]:
+    """Keep the last good data; store the (redacted) error. Items fail only when no retry follows."""
+    now = _now()
+    error = _safe_error(exc)
+    ids = [wc.id for wc in wallet_chains]
+    with transaction.atomic():
+        WalletChain.objects.filter(id__in=ids).update(status=WalletChain.FAILED if final else WalletChain.QUEUED, last_error=error)
+        if items:
+            item_ids = [i.id for i in items.values()]
+            if final:
+                SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.FAILED, finished_at=now, error=error)
+            else:
+                SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.QUEUED, error=f"retrying: {error}")
+    return [SyncOutcome(i, SyncRun.FAILED if final else SyncRun.QUEUED, error=error) for i in ids]
+
+
+def do_sync_wallet_chains(
+    wallet_chain_ids: Sequence[int], run_id: int | None = None, *, final_attempt: bool = True
+) -> list[SyncOutcome]:
+    """Sync several WalletChains of ONE chain with a single adapter fetch (EVM packs them into the same
+    Multicall batches), then store each one's result in its own transaction.
+
+    Idempotent: items of ``run_id`` already finished are skipped, so a redelivered task does nothing
+    twice. Raises ``ChainError`` after recording it (the task decides on a retry; with
+    ``final_attempt`` False, run items go back to queued instead of failed).
+    """
+    wallet_chains = list(WalletChain.objects.select_related("wallet", "chain").filter(id__in=wallet_chain_ids))
+    items: dict[int, SyncRunItem] = {}
+    if run_id is not None:
+        items = {i.wallet_chain_id: i for i in SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__in=wallet_chain_ids)}
+        done = {wc_id for wc_id, i in items.items() if i.status in FINISHED}
+        skipped = [SyncOutcome(wc_id, items[wc_id].status, skipped=True) for wc_id in done]
+        wallet_chains = [wc for wc in wallet_chains if wc.id not in done]
+        items = {k: v for k, v in items.items() if k not in done}
+    else:
+        skipped = []
+    if not wallet_chains:
+        return skipped
+    chains = {wc.chain_id for wc in wallet_chains}
+    if len(chains) != 1:
+        raise ValueError("do_sync_wallet_chains syncs WalletChains of one chain at a time")
+    chain = wallet_chains[0].chain
+
+    _start(wallet_chains, items)
+    try:
+        if not chain.enabled:
+            raise SyncError(f"{chain.name} is disabled")
+        adapter = build_adapter(chain)
+        request = FetchRequest(
+            wallets=tuple(wc.wallet.to_ref() for wc in wallet_chains),
+            known_assets=tuple(known_assets(chain, wallet_chains)),
+            cursors={wc.wallet.address: wc.cursors for wc in wallet_chains if wc.cursors},
+        )
+        result = adapter.fetch(request)
+    except (ChainError, SyncError) as exc:
+        permanent = isinstance(exc, SyncError) or exc.permanent
+        outcomes = _record_failure(wallet_chains, items, exc, final=final_attempt or permanent)
+        if final_attempt or permanent:
+            finish_runs({i.run_id for i in items.values()})
+        raise
+    except Exception as exc:
+        log.exception("sync of %s failed unexpectedly", [wc.id for wc in wallet_chains])
+        _record_failure(wallet_chains, items, exc, final=True)
+        finish_runs({i.run_id for i in items.values()})
+        raise
+    outcomes = _record_success(wallet_chains, items, result)
+    finish_runs({i.run_id for i in items.values()})
+    return skipped + outcomes
+
+
+def do_sync_wallet_chain(wallet_chain_id: int, run_item_id: int | None = None, *, final_attempt: bool = True) -> SyncOutcome:
+    """Fetch one wallet on one chain and replace its stored holdings, NFTs and positions atomically.
+
+    Raises ``ChainError`` (after recording it) when the chain could not be read: a failed sync keeps
+    the last good data. Returns a skipped outcome when the run item is already finished (redelivery).
+    """
+    run_id = None
+    if run_item_id is not None:
+        run_id = SyncRunItem.objects.filter(id=run_item_id).values_list("run_id", flat=True).first()
+    outcomes = do_sync_wallet_chains([wallet_chain_id], run_id, final_attempt=final_attempt)
+    return outcomes[0] if outcomes else SyncOutcome(wallet_chain_id, "missing", skipped=True)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def finish_runs(run_ids: Iterable[int]) -> None:
+    """Close every run whose items are all finished: ok, partial (some failed) or failed (all failed).
+    The conditional UPDATE makes exactly one caller the closer; it triggers the snapshot."""
+    for run_id in run_ids:
+        statuses = list(SyncRunItem.objects.filter(run_id=run_id).values_list("status", flat=True))
+        if any(s not in FINISHED for s in statuses):
+            continue
+        failed = sum(s == SyncRun.FAILED for s in statuses)
+        status = SyncRun.OK if not failed else (SyncRun.FAILED if failed == len(statuses) else SyncRun.PARTIAL)
+        closed = SyncRun.objects.filter(id=run_id, finished_at__isnull=True).update(
+            status=status, finished_at=_now(),
+            error=f"{failed} of {len(statuses)} chain syncs failed" if failed else "",
+        )
+        if closed:
+            _after_run(run_id)
+
+
+def _after_run(run_id: int) -> None:
+    run = SyncRun.objects.get(id=run_id)
+    if run.trigger != SyncRun.MANUAL:
+        return  # scheduled batches are covered by the hourly snapshot
+    wallet_ids = sorted(set(SyncRunItem.objects.filter(run_id=run_id).values_list("wallet_chain__wallet_id", flat=True)))
+    try:
+        from portfolio.services.snapshots import do_snapshot
+    except ImportError:
+        return
+    try:
+        do_snapshot(wallet_ids)
+    except Exception:  # a snapshot failure must not turn a finished sync into a failed task
+        log.exception("snapshot after sync run %s failed", run_id)
+
+
+def _wallet_chains_for(owner, *, portfolio: Portfolio | None, wallet: Wallet | None):
+    qs = WalletChain.objects.filter(wallet__owner=owner, chain__enabled=True).select_related("chain")
+    if wallet is not None:
+        qs = qs.filter(wallet=wallet)
+    elif portfolio is not None:
+        qs = qs.filter(wallet__portfolios=portfolio)
+    return list(qs.order_by("chain__sort_order", "wallet_id"))
+
+
+def queue_for(chain: Chain) -> str:
+    return chain.family if chain.family in ("evm", "bitcoin", "solana") else "default"
+
+
+def do_request_sync(owner, *, portfolio: Portfolio | None = None, wallet: Wallet | None = None) -> SyncRun:
+    """Create a SyncRun for the owner's wallet, portfolio or all wallets, and enqueue one task per
+    (wallet, chain) after the transaction commits. Objects of another owner raise ``PermissionError``."""
+    if portfolio is not None and portfolio.owner_id != owner.id:
+        raise PermissionError("not your portfolio")
+    if wallet is not None and wallet.owner_id != owner.id:
+        raise PermissionError("not your wallet")
+    now = _now()
+    with transaction.atomic():
+        wallet_chains = _wallet_chains_for(owner, portfolio=portfolio, wallet=wallet)
+        run = SyncRun.objects.create(owner=owner, portfolio=portfolio, wallet=wallet, trigger=SyncRun.MANUAL)
+        items = SyncRunItem.objects.bulk_create([SyncRunItem(run=run, wallet_chain=wc) for wc in wallet_chains])
+        items = list(SyncRunItem.objects.filter(run=run).select_related("wallet_chain__chain"))
+        if not items:
+            SyncRun.objects.filter(id=run.id).update(status=SyncRun.OK, started_at=now, finished_at=now)
+            run.refresh_from_db()
+            return run
+        for wc in wallet_chains:  # a manual sync counts as the scheduled one
+            WalletChain.objects.filter(id=wc.id).update(
+                status=WalletChain.QUEUED, next_due_at=now + wc.chain.sync_interval, claimed_at=now
+            )
+        jobs = [(i.wallet_chain_id, i.id, queue_for(i.wallet_chain.chain)) for i in items]
+        transaction.on_commit(lambda: _enqueue_items(jobs))
+    return run
+
+
+def _enqueue_items(jobs) -> None:
+    from portfolio.tasks import sync_wallet_chain_task
+
+    for wc_id, item_id, queue in jobs:
+        sync_wallet_chain_task.apply_async(args=(wc_id, item_id), queue=queue)
+
+
+# --------------------------------------------------------------------------- scheduling
+
+
+def group_size(chain: Chain) -> int:
+    """WalletChains of one chain synced by one task when many are due (EVM batches them well)."""
+    if chain.family == "evm":
+        return int(getattr(settings, "SYNC_EVM_GROUP_SIZE", 100))
+    return 1
+
+
+def claim_due_wallet_chains(*, limit: int = 5000) -> list[WalletChain]:
+    """Claim due WalletChains so that two beats or many workers never sync one twice.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` then an UPDATE of exactly those rows. Elsewhere:
+    one conditional ``UPDATE ... WHERE id = X AND next_due_at <= now`` per row; only rows whose update
+    returned 1 are ours."""
+    now = _now()
+    due = WalletChain.objects.filter(chain__enabled=True, next_due_at__lte=now).exclude(wallet__isnull=True)
+    claimed: list[WalletChain] = []
+    if _is_postgres():
+        with transaction.atomic():
+            rows = list(due.select_for_update(skip_locked=True, of=("self",)).select_related("chain").order_by("next_due_at")[:limit])
+            by_interval: dict[timedelta, list[int]] = {}
+            for wc in rows:
+                by_interval.setdefault(wc.chain.sync_interval, []).append(wc.id)
+            for interval, ids in by_interval.items():
+                WalletChain.objects.filter(id__in=ids).update(next_due_at=now + interval, claimed_at=now, status=WalletChain.QUEUED)
+            claimed = rows
+    else:
+        for wc in due.select_related("chain").order_by("next_due_at")[:limit]:
+            won = WalletChain.objects.filter(id=wc.id, next_due_at__lte=now).update(
+                next_due_at=now + wc.chain.sync_interval, claimed_at=now, status=WalletChain.QUEUED
+            )
+            if won == 1:
+                claimed.append(wc)
+    return claimed
+
+
+def do_fanout_due() -> tuple[SyncRun | None, list[tuple[list[int], int, str]]]:
+    """Claim due WalletChains, record them as one scheduled SyncRun and return the jobs to enqueue:
+    (wallet_chain_ids, run_id, queue), grouped per chain."""
+    claimed = claim_due_wallet_chains()
+    if not claimed:
+        return None, []
+    with transaction.atomic():
+        run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED)
+        SyncRunItem.objects.bulk_create([SyncRunItem(run=run, wallet_chain_id=wc.id) for wc in claimed])
+    by_chain: dict[int, list[WalletChain]] = {}
+    for wc in claimed:
+        by_chain.setdefault(wc.chain_id, []).append(wc)
+    jobs = []
+    for wcs in by_chain.values():
+        size = max(1, group_size(wcs[0].chain))
+        for i in range(0, len(wcs), size):
+            jobs.append(([wc.id for wc in wcs[i:i + size]], run.id, queue_for(wcs[0].chain)))
+    return run, jobs
+
+
+# --------------------------------------------------------------------------- progress
+
+
+ITEM_STATE = {SyncRun.QUEUED: "queued", SyncRun.RUNNING: "running", SyncRun.OK: "done", SyncRun.PARTIAL: "done", SyncRun.FAILED: "failed"}
+
+
+def sync_status(run: SyncRun) -> dict[str, Any]:
+    """Progress of a run for the status fragment and JSON: one entry per (wallet, chain)."""
+    items = (
+        SyncRunItem.objects.filter(run=run)
+        .select_related("wallet_chain__wallet", "wallet_chain__chain")
+        .order_by("wallet_chain__chain__sort_order", "wallet_chain__wallet__label", "id")
+    )
+    rows = []
+    for i in items:
+        wc = i.wallet_chain
+        rows.append({
+            "id": i.id,
+            "wallet_id": wc.wallet_id,
+            "wallet": str(wc.wallet),
+            "chain": wc.chain.name,
+            "chain_slug": wc.chain.slug,
+            "state": ITEM_STATE.get(i.status, i.status),
+            "status": i.status,
+            "error": i.error,
+            "endpoint": i.endpoint,
+            "height": i.height,
+            "counts": i.counts,
+            "attempts": i.attempts,
+            "last_ok_at": wc.last_ok_at.isoformat() if wc.last_ok_at else None,
+            "finished_at": i.finished_at.isoformat() if i.finished_at else None,
+        })
+    done = sum(r["state"] in ("done", "failed") for r in rows)
+    return {
+        "id": run.id,
+        "status": run.status,
+        "finished": run.status in FINISHED,
+        "created_at": run.created_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "error": run.error,
+        "total": len(rows),
+        "done": done,
+        "items": rows,
+    }
+
+
+# --------------------------------------------------------------------------- beat schedule
+
+PERIODIC_TASKS = [
+    # name, task, schedule kind, schedule value
+    ("chainfolio: sync due wallets", "portfolio.tasks.fanout_due_task", "every_s", "SYNC_FANOUT_SECONDS"),
+    ("chainfolio: value snapshot", "portfolio.tasks.snapshot_task", "every_min", "SNAPSHOT_INTERVAL_MINUTES"),
+    ("chainfolio: downsample history", "portfolio.tasks.downsample_task", "daily", "03:15"),
+    ("chainfolio: refresh prices", "portfolio.tasks.refresh_prices_task", "every_min", 5),
+]
+
+
+def ensure_periodic_tasks() -> int:
+    """Create the beat schedule rows (django-celery-beat) that are missing; never touch existing ones,
+    so an admin's edits (interval, enabled) survive migrations. Returns how many were created."""
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    created = 0
+    for name, task, kind, value in PERIODIC_TASKS:
+        if PeriodicTask.objects.filter(name=name).exists():
+            continue
+        if kind == "daily":
+            hour, minute = value.split(":")
+            crontab, _ = CrontabSchedule.objects.get_or_create(minute=minute, hour=hour, day_of_week="*", day_of_month="*", month_of_year="*")
+            PeriodicTask.objects.create(name=name, task=task, crontab=crontab, queue="default")
+        else:
+            amount = getattr(settings, value) if isinstance(value, str) else value
+            period = IntervalSchedule.SECONDS if kind == "every_s" else IntervalSchedule.MINUTES
+            interval, _ = IntervalSchedule.objects.get_or_create(every=int(amount), period=period)
+            PeriodicTask.objects.create(name=name, task=task, interval=interval, queue="default")
+        created += 1
+    return created

@@ -1,0 +1,136 @@
+"""The sync service against the EVM devnet, in-process (no Celery): what a user would see stored."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chains.base import ChainError
+from portfolio.models import Asset, Holding, NftItem, PricePoint, SyncRun, SyncRunItem, WalletChain
+from portfolio.services import sync
+from tests.fixtures.celery import add_scenario_wallets, expected_state, seed_chain, stored_state
+
+pytestmark = [pytest.mark.devnet, pytest.mark.django_db]
+
+
+@pytest.fixture
+def evm_wallets(owner, evm_devnet):
+    chain = seed_chain(evm_devnet.scenario)
+    return chain, add_scenario_wallets(owner, evm_devnet.scenario, chain)
+
+
+def _wc(wallet):
+    return WalletChain.objects.get(wallet=wallet)
+
+
+def test_a_sync_stores_exactly_what_the_scenario_put_on_chain(evm_devnet, evm_wallets):
+    chain, wallets = evm_wallets
+    for wallet, expected in zip(wallets, evm_devnet.scenario["wallets"]):
+        outcome = sync.do_sync_wallet_chain(_wc(wallet).id)
+        assert outcome.status == SyncRun.OK
+        assert stored_state(wallet) == expected_state(expected), wallet.label
+        wc = _wc(wallet)
+        assert wc.status == WalletChain.OK and wc.last_error == ""
+        assert wc.height >= evm_devnet.scenario["height"]
+        assert wc.endpoint.startswith("http://127.0.0.1:")
+        assert wc.cursors  # the log-scan position is kept for the next sync
+    assert all(h.height for h in Holding.objects.all())
+
+
+def test_oracle_prices_read_during_the_sync_are_stored(evm_devnet, evm_wallets):
+    _chain, wallets = evm_wallets
+    sync.do_sync_wallet_chain(_wc(wallets[0]).id)
+    demo = Asset.objects.get(symbol="DEMO")
+    latest = PricePoint.objects.filter(asset=demo).first()
+    assert latest is not None and str(latest.price).startswith("12.34")
+    native = Asset.objects.get(chain__slug="anvil", address="")
+    assert PricePoint.objects.filter(asset=native).first().price == 2500
+
+
+def test_a_second_sync_replaces_the_first_without_duplicates(evm_wallets):
+    _chain, wallets = evm_wallets
+    alice = wallets[0]
+    sync.do_sync_wallet_chain(_wc(alice).id)
+    first = stored_state(alice)
+    count = Holding.objects.count(), NftItem.objects.count()
+    sync.do_sync_wallet_chain(_wc(alice).id)
+    assert stored_state(alice) == first
+    assert (Holding.objects.count(), NftItem.objects.count()) == count
+
+
+def test_discovered_tokens_are_added_and_bait_tokens_marked_as_spam(evm_devnet, evm_wallets):
+    _chain, wallets = evm_wallets
+    sync.do_sync_wallet_chain(_wc(wallets[0]).id)
+    disc = Asset.objects.get(symbol="DISC")
+    claim = Asset.objects.get(symbol="CLAIM")
+    assert not disc.listed and not disc.is_spam
+    assert claim.is_spam and "web address" in claim.spam_reason
+
+
+def test_a_failed_sync_keeps_the_last_good_holdings_and_a_redacted_error(evm_wallets):
+    chain, wallets = evm_wallets
+    alice = wallets[0]
+    sync.do_sync_wallet_chain(_wc(alice).id)
+    before = stored_state(alice)
+    secret = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    chain.endpoints.update(url=f"http://127.0.0.1:9/v2/{secret}", timeout_s=1)
+    with pytest.raises(ChainError):
+        sync.do_sync_wallet_chain(_wc(alice).id)
+    wc = _wc(alice)
+    assert wc.status == WalletChain.FAILED
+    assert wc.last_error and secret not in wc.last_error
+    assert wc.last_ok_at is not None
+    assert stored_state(alice) == before
+
+
+def test_a_finished_run_item_is_not_synced_again(evm_wallets, owner):
+    _chain, wallets = evm_wallets
+    run = sync.do_request_sync(owner, wallet=wallets[0])
+    item = SyncRunItem.objects.get(run=run)
+    sync.do_sync_wallet_chain(item.wallet_chain_id, item.id)
+    item.refresh_from_db()
+    run.refresh_from_db()
+    assert item.status == SyncRun.OK and item.counts["balances"] >= 1
+    assert run.status == SyncRun.OK and run.finished_at
+    again = sync.do_sync_wallet_chain(item.wallet_chain_id, item.id)
+    assert again.skipped
+    item.refresh_from_db()
+    assert item.attempts == 1
+
+
+def test_many_wallets_of_one_chain_sync_in_one_fetch(evm_devnet, evm_wallets):
+    _chain, wallets = evm_wallets
+    outcomes = sync.do_sync_wallet_chains([_wc(w).id for w in wallets])
+    assert {o.status for o in outcomes} == {SyncRun.OK}
+    for wallet, expected in zip(wallets, evm_devnet.scenario["wallets"]):
+        assert stored_state(wallet) == expected_state(expected)
+
+
+def test_a_due_wallet_is_claimed_by_only_one_of_two_fanouts(evm_wallets):
+    _chain, wallets = evm_wallets
+    WalletChain.objects.update(next_due_at=timezone.now() - timedelta(seconds=1))
+    first = sync.claim_due_wallet_chains()
+    second = sync.claim_due_wallet_chains()
+    assert len(first) == len(wallets) and second == []
+    assert all(wc.next_due_at > timezone.now() for wc in WalletChain.objects.all())
+
+
+@pytest.mark.parametrize(
+    "symbol,name",
+    [
+        ("CLAIM", "Claim your reward"),
+        ("USDC", "Visit usdc-bonus.com"),
+        ("US\u200bDC", "USD Coin"),
+        ("USDС", "USD Coin"),  # Cyrillic Es
+        ("ETH", "www.free-eth.io"),
+    ],
+)
+def test_bait_names_are_spam(symbol, name):
+    assert sync.spam_reason(symbol, name)
+
+
+@pytest.mark.parametrize("symbol,name", [("DISC", "Discovered Coin"), ("USDC", "USD Coin"), ("stETH", "Liquid staked Ether 2.0")])
+def test_ordinary_names_are_not_spam(symbol, name):
+    assert sync.spam_reason(symbol, name) == ""
