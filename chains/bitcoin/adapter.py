@@ -61,11 +61,14 @@ class _Branch:
 class _HdScan:
     """Scan state of one extended key: which addresses to ask next, and what was found."""
 
-    def __init__(self, wallet: WalletRef, network: str, cursor: Mapping[str, Any] | None, batch_size: int, full_every: int) -> None:
+    def __init__(self, wallet: WalletRef, network: str, cursor: Mapping[str, Any] | None, batch_size: int, full_every: int, batched: bool = True) -> None:
         self.wallet = wallet
         self.key = account_key(wallet.address, network, wallet.script_type)
         self.gap = max(1, int(wallet.gap_limit or 20))
+        # A batched backend answers 20 or 100 addresses for the price of one request: widen the
+        # window each round. One request per address (Esplora): ask exactly what the gap rule needs.
         self.batch_size = batch_size
+        self.batched = batched
         self.branches = {name: _Branch(number, self.gap, window=self.gap) for name, number in BRANCHES.items()}
         self.history: set[str] = set()
         self.incremental_runs = 0
@@ -115,7 +118,7 @@ class _HdScan:
             for index in range(branch.scanned_to, end):
                 ask[self._address(branch, index)] = (name, index)
             branch.scanned_to = end
-            branch.window = min(self.batch_size, branch.window * 2)
+            branch.window = min(self.batch_size, branch.window * 2) if self.batched else 0
         return ask
 
     def absorb(self, asked: Mapping[str, tuple[str, int]], stats: Mapping[str, AddressStats]) -> None:
@@ -225,7 +228,7 @@ class BitcoinAdapter:
 
         singles = [w for w in request.wallets if parsed[w.address].kind == "address"]
         scans = {
-            w.address: _HdScan(w, self.network, request.cursors.get(w.address), self.batch_size, self.full_every)
+            w.address: _HdScan(w, self.network, request.cursors.get(w.address), self.batch_size, self.full_every, backend.batched)
             for w in request.wallets
             if parsed[w.address].kind == "extended_key"
         }

@@ -29,6 +29,7 @@ class Backend(Protocol):
 
     label: str
     request_count: int
+    batched: bool  # many addresses per request (bcoin) or one (Esplora)
 
     def tip_height(self) -> int: ...
 

@@ -37,6 +37,8 @@ class BcoinBackend:
     touching them, with the spent coins of their inputs: enough for confirmed and pending amounts,
     unspent outputs and transaction ids without a second request."""
 
+    batched = True
+
     def __init__(
         self,
         endpoints: Sequence[EndpointConfig],

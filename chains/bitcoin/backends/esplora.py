@@ -41,6 +41,8 @@ class EsploraBackend:
     """Reads address stats from Esplora-compatible providers with failover, using bitcoinlib's
     ``BlockstreamClient`` for the HTTP requests (``EndpointConfig.url`` = API base ending in ``/``)."""
 
+    batched = False
+
     def __init__(
         self,
         network: str,
