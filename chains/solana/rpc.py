@@ -23,6 +23,13 @@ from chains.endpoints import EndpointPool, RpcError, parse_retry_after
 
 T = TypeVar("T")
 
+# solders turns well-known JSON-RPC errors into classes without a ``code`` attribute.
+_ERROR_CODES = {
+    "ParseErrorMessage": -32700, "InvalidRequestMessage": -32600, "MethodNotFoundMessage": -32601,
+    "InvalidParamsMessage": -32602, "InternalErrorMessage": -32603, "NodeUnhealthyMessage": -32005,
+    "SendTransactionPreflightFailureMessage": -32002,
+}
+
 
 def _is_panic(exc: BaseException) -> bool:
     # solders parsers are Rust; a shape they do not expect can surface as pyo3's PanicException,
@@ -70,8 +77,12 @@ class SolanaRpc:
             raise ChainError(f"connection failed: {type(cause).__name__}", endpoint=endpoint.url, method=method) from None
         except RPCException as exc:
             err = exc.args[0] if exc.args else None
-            code = getattr(err, "code", None)
-            message = str(getattr(err, "message", err))
+            name = type(err).__name__
+            code = getattr(err, "code", None) if not isinstance(getattr(err, "code", None), type(None)) else _ERROR_CODES.get(name)
+            message = str(getattr(err, "message", name))
+            if name == "NodeUnhealthyMessage":
+                # The node says it is behind: another endpoint may well be current, so fail over.
+                raise ChainError(f"node is unhealthy: {message[:200]}", endpoint=endpoint.url, method=method) from None
             raise RpcError(code, message[:300], endpoint=endpoint.url, method=method) from None
         except (RPCNoResultException, SerdeJSONError, ValueError, TypeError, KeyError):
             raise MalformedResponse("answer is not a valid JSON-RPC response", endpoint=endpoint.url, method=method) from None
@@ -79,6 +90,11 @@ class SolanaRpc:
             if _is_panic(exc):
                 raise MalformedResponse("answer does not match the method's schema", endpoint=endpoint.url, method=method) from None
             raise
+        if isinstance(response, int):
+            # solders parses an error object it has no class for into its bare ``code``.
+            raise RpcError(response, "JSON-RPC error (message not kept by the parser)", endpoint=endpoint.url, method=method)
+        if not hasattr(response, "value"):
+            raise MalformedResponse(f"unexpected answer type {type(response).__name__}", endpoint=endpoint.url, method=method)
         slot = getattr(getattr(response, "context", None), "slot", None)
         if isinstance(slot, int):
             self.slots.append(slot)
