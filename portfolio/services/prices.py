@@ -83,26 +83,29 @@ class Price:
 
 
 def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: dict[str, Decimal] | None = None,
-                  orders: dict[int, Sequence[str]] | None = None) -> dict[int, Price]:
+                  orders: dict[int, Sequence[str]] | None = None, as_of: datetime | None = None) -> dict[int, Price]:
     """The usable price of each asset, by its source order: the first source with a fresh price, else
     the first with any price (flagged stale). Assets with no price at all are absent (= unpriced).
 
     One query (a correlated subquery per source on the ``price_latest`` index) however many assets.
     ``orders`` maps asset id -> source order when the caller already has Asset.price_sources; else it
-    is read in the same query.
+    is read in the same query. ``as_of`` ignores prices stored after that time (a past snapshot).
     """
     ids = sorted(set(asset_ids))
     if not ids:
         return {}
-    now = now or timezone.now()
-    fx = fx if fx is not None else latest_fx_rates()
+    now = now or as_of or timezone.now()
+    fx = fx if fx is not None else latest_fx_rates(as_of)
     annotations = {}
     for name in SOURCES:
         prefixes = get_source(name).stored_prefixes
         match = Q()
         for prefix in prefixes:
             match |= Q(source__startswith=prefix)
-        latest = PricePoint.objects.filter(match, asset=OuterRef("pk")).order_by("-at", "-id")
+        latest = PricePoint.objects.filter(match, asset=OuterRef("pk"))
+        if as_of is not None:
+            latest = latest.filter(at__lte=as_of)
+        latest = latest.order_by("-at", "-id")
         annotations[f"{name}__price"] = Subquery(latest.values("price")[:1], output_field=ExactDecimalField())
         annotations[f"{name}__at"] = Subquery(latest.values("at")[:1])
         annotations[f"{name}__src"] = Subquery(latest.values("source")[:1])
