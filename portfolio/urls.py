@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portfolio.views import accounts, dashboard, ops, wallets
+from portfolio.views import accounts, dashboard, holdings, nfts, ops, positions, settings, wallets
 
 urlpatterns = [
     # operations
@@ -24,4 +24,10 @@ urlpatterns = [
     path("portfolios/<int:portfolio_id>/delete/", wallets.portfolio_delete, name="portfolio_delete"),
     # dashboard and holdings
     path("", dashboard.dashboard, name="dashboard"),
+    path("portfolios/<int:portfolio_id>/dashboard/", dashboard.dashboard, name="portfolio_dashboard"),
+    path("holdings/", holdings.holdings, name="holdings"),
+    path("holdings.csv", holdings.holdings_csv, name="holdings_csv"),
+    path("nfts/", nfts.nfts, name="nfts"),
+    path("positions/", positions.positions, name="positions"),
+    path("settings/", settings.account_settings, name="settings"),
 ]
