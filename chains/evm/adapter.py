@@ -29,9 +29,9 @@ from chains.base import (
 )
 from chains.endpoints import EndpointHealth, EndpointPool, JsonRpcClient, RpcError
 from chains.evm import abi
-from chains.evm.address import parse_address, to_checksum
+from chains.evm.address import canonical, parse_address, to_checksum
 from chains.evm.discovery import LogScanner, ScanFindings
-from chains.evm.multicall import DEFAULT_CHUNK_SIZE, CallResult, MulticallReader
+from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
 
 NFT_STANDARDS = ("erc721", "erc1155")
@@ -80,7 +80,9 @@ class EvmAdapter:
     """One adapter for every EVM chain (mainnet, L2s, anvil), configured by ``ChainConfig`` and endpoints.
 
     Knobs (keyword arguments, or ``ChainConfig.extra``): ``chunk_size`` / ``multicall_chunk_size``
-    calls per ``eth_call`` (default 500); ``log_address_chunk`` wallets per log filter (100);
+    calls per ``eth_call`` (default 500); ``parallel`` / ``multicall_parallel`` chunks in flight at
+    once (default 2); ``multicall_chunks_per_request`` chunks per JSON-RPC batch (default 8; 1 for
+    endpoints that dislike batches); ``log_address_chunk`` wallets per log filter (100);
     ``nft_metadata_per_fetch`` metadata documents fetched per call (50); ``native_oracle`` a price
     feed for the native coin when ``known_assets`` carries no native ``AssetRef`` with an oracle.
     ``metadata_fetcher(uri) -> dict`` is injectable (tests); ``sleep``, ``health`` and ``http`` go to
@@ -96,6 +98,7 @@ class EvmAdapter:
         *,
         limiter: RateLimiter | None = None,
         chunk_size: int | None = None,
+        parallel: int | None = None,
         metadata_fetcher: MetadataFetcher | None = None,
         sleep: Callable[[float], None] = time.sleep,
         health: EndpointHealth | None = None,
@@ -107,6 +110,8 @@ class EvmAdapter:
         self.client = JsonRpcClient(self.pool, http=http)
         extra = chain.extra or {}
         self.chunk_size = int(chunk_size or extra.get("multicall_chunk_size") or DEFAULT_CHUNK_SIZE)
+        self.parallel = int(parallel or extra.get("multicall_parallel") or DEFAULT_PARALLEL)
+        self.chunks_per_request = int(extra.get("multicall_chunks_per_request") or DEFAULT_CHUNKS_PER_REQUEST)
         self.multicall_address = to_checksum(chain.multicall_address)
         self.address_chunk = int(extra.get("log_address_chunk") or 100)
         self.metadata_per_fetch = int(extra.get("nft_metadata_per_fetch") or 50)
@@ -151,7 +156,7 @@ class EvmAdapter:
         oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
         nft_idx = self._plan_nfts(plan, wallets) if request.include_nfts else {}
 
-        reader = MulticallReader(self.client, self.multicall_address, self.chunk_size)
+        reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel, self.chunks_per_request)
         plan.results = reader.run(plan.calls, height)
         self.last_eth_calls = reader.eth_calls
 
@@ -211,9 +216,9 @@ class EvmAdapter:
             if asset.kind == NATIVE or asset.address is None:
                 native_ref = native_ref or asset
             elif asset.kind == NFT_COLLECTION or asset.standard in NFT_STANDARDS:
-                collections[to_checksum(asset.address)] = asset
+                collections[canonical(asset.address)] = asset
             elif asset.kind == FUNGIBLE:
-                fungibles[to_checksum(asset.address)] = asset
+                fungibles[canonical(asset.address)] = asset
         if native_ref is None:
             native_ref = AssetRef(
                 kind=NATIVE, address=None, symbol=self.chain.native_symbol,
@@ -223,7 +228,7 @@ class EvmAdapter:
         oracle_assets: dict[str, AssetRef] = {}
         for asset in [native_ref, *fungibles.values(), *collections.values()]:
             if asset.oracle:
-                oracle_assets.setdefault(to_checksum(asset.oracle), asset)
+                oracle_assets.setdefault(canonical(asset.oracle), asset)
         return native_ref, fungibles, collections, oracle_assets
 
     def _scan(self, wallets: list[_WalletState], height: int, problems: list[Problem]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from eth_utils import keccak
 
@@ -12,11 +13,21 @@ _HEX40 = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEX64 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
 
+@lru_cache(maxsize=65536)
 def to_checksum(address: str) -> str:
     """EIP-55 checksum of a ``0x`` + 40 hex address (case of the input ignored)."""
     lower = address[2:].lower()
     digest = keccak(text=lower).hex()
     return "0x" + "".join(c.upper() if int(digest[i], 16) >= 8 else c for i, c in enumerate(lower))
+
+
+def canonical(address: str) -> str:
+    """Checksummed form of an address that should already be checksummed (``AssetRef.address``):
+    mixed case is trusted as is, so thousands of token-list entries cost no hashing."""
+    body = address[2:]
+    if body != body.lower() and body != body.upper():
+        return address
+    return to_checksum(address)
 
 
 def parse_address(text: str) -> ParsedAddress:

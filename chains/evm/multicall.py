@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -11,6 +13,8 @@ from chains.endpoints import JsonRpcClient, RpcError
 from chains.evm.abi import decode_aggregate3, encode_aggregate3
 
 DEFAULT_CHUNK_SIZE = 500
+DEFAULT_PARALLEL = 2
+DEFAULT_CHUNKS_PER_REQUEST = 8
 MIN_CHUNK_SIZE = 1
 # JSON-RPC errors that mean "ask again later", not "this chunk is too big or breaks": do not split.
 _RATE_LIMIT = re.compile(r"(?i)rate.?limit|too many requests|exceeded .*(quota|capacity)|daily request")
@@ -30,15 +34,24 @@ class MulticallReader:
     chunks of ``chunk_size`` calls per ``eth_call``, every chunk at the same block. A chunk the node
     refuses as a whole (out of gas, too large, reverted) is split in halves and retried, down to
     single calls, so one broken target only loses its own result.
+
+    Up to ``chunks_per_request`` chunks travel in one JSON-RPC batch (one HTTP round trip; a node
+    that refuses batches gets them one by one), and up to ``parallel`` such requests are in flight at
+    once so encoding and decoding overlap with the node's work. ``eth_calls`` counts the eth_call
+    invocations (batch items included).
     """
 
-    def __init__(self, client: JsonRpcClient, multicall_address: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(self, client: JsonRpcClient, multicall_address: str, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 parallel: int = DEFAULT_PARALLEL, chunks_per_request: int = DEFAULT_CHUNKS_PER_REQUEST) -> None:
         if chunk_size < MIN_CHUNK_SIZE:
             raise ValueError("chunk_size must be positive")
         self.client = client
         self.address = multicall_address
         self.chunk_size = chunk_size
+        self.parallel = max(1, parallel)
+        self.chunks_per_request = max(1, chunks_per_request)
         self.eth_calls = 0
+        self._lock = threading.Lock()
 
     def run(self, calls: Sequence[tuple[str, bytes]], block: int) -> list[CallResult]:
         """Results in the order of ``calls``.
@@ -47,32 +60,67 @@ class MulticallReader:
         ``MalformedResponse`` when an answer cannot be decoded, and a permanent ``ChainError`` when
         there is no Multicall3 contract at the configured address.
         """
+        chunks = [list(calls[start:start + self.chunk_size]) for start in range(0, len(calls), self.chunk_size)]
+        step = self.chunks_per_request
+        groups = [chunks[i:i + step] for i in range(0, len(chunks), step)]
+        if len(groups) <= 1 or self.parallel == 1:
+            parts = [self._run_group(group, block) for group in groups]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.parallel, len(groups)), thread_name_prefix="multicall") as pool:
+                parts = list(pool.map(lambda group: self._run_group(group, block), groups))
+        return [result for part in parts for result in part]
+
+    def _run_group(self, group: list[list[tuple[str, bytes]]], block: int) -> list[CallResult]:
+        """Several chunks in one JSON-RPC batch; a refused chunk is split, a refused batch sent singly."""
+        if len(group) == 1:
+            return self._run_chunk(group[0], block)
+        with self._lock:
+            self.eth_calls += len(group)
+        try:
+            replies = self.client.batch([("eth_call", self._params(chunk, block)) for chunk in group])
+        except RpcError:
+            with self._lock:
+                self.eth_calls -= len(group)  # nothing was run
+            return [result for chunk in group for result in self._run_chunk(chunk, block)]
         out: list[CallResult] = []
-        for start in range(0, len(calls), self.chunk_size):
-            out.extend(self._run_chunk(list(calls[start:start + self.chunk_size]), block))
+        for chunk, reply in zip(group, replies):
+            if isinstance(reply, RpcError):
+                out.extend(self._after_failure(chunk, block, reply))
+            else:
+                out.extend(self._decode(chunk, reply))
         return out
 
     def _run_chunk(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
         try:
             return self._eth_call(chunk, block)
         except RpcError as exc:
-            if _RATE_LIMIT.search(exc.rpc_message or ""):
-                raise ChainError(f"rate limited: {exc.rpc_message}", endpoint=None, method="eth_call") from None
-            reason = exc.rpc_message or "call failed"
+            return self._after_failure(chunk, block, exc)
         except ChainError as exc:
             # Payload too large for a proxy in front of the node: smaller chunks may pass.
             if exc.permanent or "HTTP 413" not in exc.detail:
                 raise
-            reason = exc.detail
+            return self._split(chunk, block, exc.detail)
+
+    def _after_failure(self, chunk: list[tuple[str, bytes]], block: int, exc: RpcError) -> list[CallResult]:
+        if _RATE_LIMIT.search(exc.rpc_message or ""):
+            raise ChainError(f"rate limited: {exc.rpc_message}", method="eth_call")
+        return self._split(chunk, block, exc.rpc_message or "call failed")
+
+    def _split(self, chunk: list[tuple[str, bytes]], block: int, reason: str) -> list[CallResult]:
         if len(chunk) == 1:
             return [CallResult(ok=False, error=f"call failed as a whole: {reason}")]
         half = len(chunk) // 2
         return self._run_chunk(chunk[:half], block) + self._run_chunk(chunk[half:], block)
 
+    def _params(self, chunk: list[tuple[str, bytes]], block: int) -> list:
+        return [{"to": self.address, "data": "0x" + encode_aggregate3(chunk).hex()}, hex(block)]
+
     def _eth_call(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
-        data = encode_aggregate3(chunk)
-        self.eth_calls += 1
-        raw = self.client.request("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, hex(block)])
+        with self._lock:
+            self.eth_calls += 1
+        return self._decode(chunk, self.client.request("eth_call", self._params(chunk, block)))
+
+    def _decode(self, chunk: list[tuple[str, bytes]], raw: object) -> list[CallResult]:
         if not isinstance(raw, str) or not raw.startswith("0x"):
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call")
         if raw == "0x":

@@ -102,13 +102,18 @@ def test_a_malformed_block_number_is_a_transient_error(evm_devnet, evm_known_ass
 def test_a_corrupted_token_answer_is_skipped_and_reported(evm_devnet, evm_known_assets, rpc_proxy):
     demo = evm_devnet.asset("DEMO")["address"].lower()
 
+    def corrupt_one(call, reply):
+        (calls,) = decode(["(address,bool,bytes)[]"], bytes.fromhex(call["params"][0]["data"][10:]))
+        (results,) = decode(["(bool,bytes)[]"], bytes.fromhex(reply["result"][2:]))
+        results = [(ok, b"\x01\x02\x03" if target.lower() == demo else data)
+                   for (target, _, _), (ok, data) in zip(calls, results)]
+        reply["result"] = "0x" + encode(["(bool,bytes)[]"], [results]).hex()
+
     def corrupt(payload, reply):
-        if isinstance(payload, dict) and payload["method"] == "eth_call":
-            (calls,) = decode(["(address,bool,bytes)[]"], bytes.fromhex(payload["params"][0]["data"][10:]))
-            (results,) = decode(["(bool,bytes)[]"], bytes.fromhex(reply["result"][2:]))
-            results = [(ok, b"\x01\x02\x03" if target.lower() == demo else data)
-                       for (target, _, _), (ok, data) in zip(calls, results)]
-            reply["result"] = "0x" + encode(["(bool,bytes)[]"], [results]).hex()
+        pairs = zip(payload, reply) if isinstance(payload, list) else [(payload, reply)]
+        for call, item in pairs:
+            if call["method"] == "eth_call":
+                corrupt_one(call, item)
         return reply
 
     rpc_proxy.mutate = corrupt
@@ -121,15 +126,20 @@ def test_a_corrupted_token_answer_is_skipped_and_reported(evm_devnet, evm_known_
 
 
 def test_a_chunk_the_node_refuses_is_split_until_it_passes(evm_devnet, evm_known_assets, rpc_proxy):
+    def too_big(call):
+        return call["method"] == "eth_call" and int(call["params"][0]["data"][74:138], 16) > 4  # array length
+
     def refuse_big(payload):
-        if isinstance(payload, dict) and payload["method"] == "eth_call":
-            n = int(payload["params"][0]["data"][74:138], 16)  # aggregate3 array length
-            if n > 4:
-                return rpc_error_reply(payload, -32000, "out of gas")
+        if isinstance(payload, dict) and too_big(payload):
+            return rpc_error_reply(payload, -32000, "out of gas")
+        if isinstance(payload, list) and any(too_big(c) for c in payload):
+            return (200, JSON, json.dumps([
+                {"jsonrpc": "2.0", "id": c["id"], "error": {"code": -32000, "message": "out of gas"}} for c in payload
+            ]).encode())
         return None
 
     rpc_proxy.handler = refuse_big
-    res = make_adapter(evm_devnet, [rpc_proxy.url]).fetch(request(evm_devnet, evm_known_assets))
+    res = make_adapter(evm_devnet, [rpc_proxy.url], chunk_size=8).fetch(request(evm_devnet, evm_known_assets))
     assert amounts(res, ALICE) == expected(evm_devnet, "Alice")
     assert len(rpc_proxy.calls("eth_call")) > 4
 
