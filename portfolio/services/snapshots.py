@@ -76,23 +76,7 @@ def do_snapshot(wallet_ids: Iterable[int] | None = None, at: datetime | None = N
         return report
     ids = list(wallet_owner)
 
-    # Current state: (wallet, chain, asset) -> net raw amount, and kind parts for allocation.
-    amounts: dict[tuple[int, int, int], int] = defaultdict(int)
-    parts: dict[tuple[int, int, int, str], int] = defaultdict(int)
-    for w, c, a, amount in Holding.objects.filter(wallet_chain__wallet_id__in=ids).values_list(
-            "wallet_chain__wallet_id", "wallet_chain__chain_id", "asset_id", "amount").iterator(chunk_size=5000):
-        amounts[(w, c, a)] += amount
-        parts[(w, c, a, TOKEN)] += amount
-    for w, c, a, amount in NftItem.objects.filter(wallet_chain__wallet_id__in=ids).values_list(
-            "wallet_chain__wallet_id", "wallet_chain__chain_id", "collection_id", "amount").iterator(chunk_size=5000):
-        amounts[(w, c, a)] += amount
-        parts[(w, c, a, NFT)] += amount
-    for w, c, a, amount, role in PositionLeg.objects.filter(position__wallet_chain__wallet_id__in=ids).values_list(
-            "position__wallet_chain__wallet_id", "position__wallet_chain__chain_id", "asset_id", "amount", "role").iterator(chunk_size=5000):
-        signed = -amount if role == PositionLeg.BORROWED else amount
-        amounts[(w, c, a)] += signed
-        parts[(w, c, a, DEFI)] += signed
-
+    amounts, parts = current_amounts(ids)
     previous = _previous_points(ids, at)
     asset_ids = {k[2] for k in amounts} | {k[2] for k in previous}
     decimals = dict(Asset.objects.filter(pk__in=asset_ids).values_list("id", "decimals"))
@@ -144,6 +128,29 @@ def do_snapshot(wallet_ids: Iterable[int] | None = None, at: datetime | None = N
     return report
 
 
+def current_amounts(wallet_ids: list[int]) -> tuple[dict[tuple[int, int, int], int], dict[tuple[int, int, int, str], int]]:
+    """The wallets' current state in three queries: (wallet, chain, asset) -> net raw amount (balances +
+    NFT counts + position legs, borrowed negative), and the same split by kind (token, nft, defi)."""
+    ids = wallet_ids
+    amounts: dict[tuple[int, int, int], int] = defaultdict(int)
+    parts: dict[tuple[int, int, int, str], int] = defaultdict(int)
+    for w, c, a, amount in Holding.objects.filter(wallet_chain__wallet_id__in=ids).values_list(
+            "wallet_chain__wallet_id", "wallet_chain__chain_id", "asset_id", "amount").iterator(chunk_size=5000):
+        amounts[(w, c, a)] += amount
+        parts[(w, c, a, TOKEN)] += amount
+    for w, c, a, amount in NftItem.objects.filter(wallet_chain__wallet_id__in=ids).values_list(
+            "wallet_chain__wallet_id", "wallet_chain__chain_id", "collection_id", "amount").iterator(chunk_size=5000):
+        amounts[(w, c, a)] += amount
+        parts[(w, c, a, NFT)] += amount
+    for w, c, a, amount, role in PositionLeg.objects.filter(position__wallet_chain__wallet_id__in=ids).values_list(
+            "position__wallet_chain__wallet_id", "position__wallet_chain__chain_id", "asset_id", "amount", "role").iterator(chunk_size=5000):
+        signed = -amount if role == PositionLeg.BORROWED else amount
+        amounts[(w, c, a)] += signed
+        parts[(w, c, a, DEFI)] += signed
+
+    return amounts, parts
+
+
 def _previous_points(wallet_ids: list[int], at: datetime) -> dict[tuple[int, int, int], tuple[int, Decimal | None]]:
     """Each wallet's points at its latest snapshot before ``at``: key -> (raw amount, USD price)."""
     last = WalletValue.objects.filter(wallet_id__in=wallet_ids, at__lt=at).values("wallet_id").annotate(last=Max("at"))
@@ -183,7 +190,7 @@ def _materialise_scopes(wallet_owner: dict[int, int], totals: dict[int, list], i
                 value = sum((totals[w][0] for w in members), ZERO)
                 flow = sum((totals[w][1] for w in members), ZERO)
                 market = sum((totals[w][2] for w in members), ZERO)
-                breakdown = _breakdown([i for w in members for i in items_by_wallet[w]])
+                breakdown = breakdown_of([i for w in members for i in items_by_wallet[w]])
             rows.append(ScopeValue(owner_id=owner_id, scope_key=key, at=at, value=value, flow_value=flow, market_value=market,
                                    unpriced=len(breakdown["unpriced"]), fx_rates=fx_json, breakdown=breakdown))
             count += 1
@@ -194,7 +201,7 @@ def _materialise_scopes(wallet_owner: dict[int, int], totals: dict[int, list], i
     return count
 
 
-def _breakdown(items: list) -> dict:
+def breakdown_of(items: list) -> dict:
     """Allocation of (wallet, chain, asset, kind, value|None) items as exact strings, for JSON."""
     sums = {"by_asset": defaultdict(lambda: ZERO), "by_chain": defaultdict(lambda: ZERO),
             "by_wallet": defaultdict(lambda: ZERO), "by_kind": defaultdict(lambda: ZERO)}

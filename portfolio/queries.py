@@ -1,0 +1,468 @@
+"""Read models for the pages: scope, holdings, dashboard summary (net worth, performance, series,
+allocation, freshness), NFTs and positions. Read-only, owner-scoped, a fixed number of queries each
+(never one per wallet or holding), money as Decimal in the user's quote currency."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Iterable
+
+from django.db.models import Count, Max, Min, Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from portfolio.models import Asset, Chain, Holding, NftItem, Portfolio, Position, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue
+from portfolio.pricing.fx import USD, rate_for, rates_from_json
+from portfolio.services.prices import Price, latest_fx_rates, latest_prices
+from portfolio.services.snapshots import breakdown_of, current_amounts, scope_key
+from portfolio.valuation import ZERO, Period, Slice, allocation, exact, pct_change, range_figures, share_of, to_units
+
+RANGES: dict[str, timedelta | None] = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+    "1y": timedelta(days=365),
+    "all": None,
+}
+KIND_LABELS = {"token": "Tokens", "nft": "NFTs", "defi": "DeFi positions"}
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def scope_wallet_ids(user, portfolio_id: int | None = None) -> list[int]:
+    """Ids of the user's wallets: all of them, or those of one of the user's portfolios.
+
+    Raises Http404 when ``portfolio_id`` is not one of the user's portfolios."""
+    if portfolio_id is None:
+        return list(Wallet.objects.filter(owner=user).order_by("pk").values_list("pk", flat=True))
+    portfolio = get_object_or_404(Portfolio, pk=portfolio_id, owner=user)
+    return list(portfolio.wallets.filter(owner=user).order_by("pk").values_list("pk", flat=True))
+
+
+def _owned(user, wallet_ids: Iterable[int]) -> list[int]:
+    return list(Wallet.objects.filter(owner=user, pk__in=list(wallet_ids)).order_by("pk").values_list("pk", flat=True))
+
+
+def _quote(currency: str, fx: dict[str, Decimal]) -> tuple[str, Decimal, bool]:
+    """(currency used, units per USD, fx_missing): falls back to USD when no rate is known."""
+    rate = rate_for(currency, fx)
+    if rate is None:
+        return USD, Decimal(1), True
+    return currency, rate, False
+
+
+# --------------------------------------------------------------------------- holdings
+
+
+@dataclass
+class WalletAmount:
+    """One wallet's part of a holding row: ``amount`` in whole units, ``value`` in the quote currency
+    (None when unpriced), block ``height`` and ``fetched_at`` of the read."""
+
+    wallet: Wallet
+    chain: Chain
+    amount: Decimal
+    amount_raw: int
+    unconfirmed_raw: int
+    value: Decimal | None
+    height: int | None
+    fetched_at: datetime | None
+
+
+@dataclass
+class HoldingRow:
+    """One asset across the scope's wallets. ``asset`` has ``chain`` loaded. Money is in ``currency``.
+
+    ``change_24h``/``change_7d`` are the price change as a fraction (0.05 = +5%), None when there is no
+    price then or now; ``value_change_24h``/``value_change_7d`` the change of this row's value (flows
+    included); ``market_pnl`` the market part of the value change over ``pnl_range`` (when asked);
+    ``share`` the fraction of the priced total; ``unpriced`` when no source has a price."""
+
+    asset: Asset
+    currency: str
+    amount: Decimal
+    amount_raw: int
+    price: Decimal | None
+    price_source: str
+    price_at: datetime | None
+    price_stale: bool
+    value: Decimal | None
+    change_24h: Decimal | None = None
+    change_7d: Decimal | None = None
+    value_change_24h: Decimal | None = None
+    value_change_7d: Decimal | None = None
+    market_pnl: Decimal | None = None
+    share: Decimal | None = None
+    wallets: list[WalletAmount] = field(default_factory=list)
+
+    @property
+    def unpriced(self) -> bool:
+        return self.price is None
+
+
+def _reference(wallet_ids: list[int], before: datetime) -> tuple[datetime | None, dict[str, Decimal]]:
+    """The latest snapshot time at or before ``before`` among the wallets, and its FX rates."""
+    row = WalletValue.objects.filter(wallet_id__in=wallet_ids, at__lte=before).order_by("-at").values("at", "fx_rates").first()
+    return (row["at"], rates_from_json(row["fx_rates"])) if row else (None, {})
+
+
+def holdings_rows(user, wallet_ids: Iterable[int], currency: str, *, now: datetime | None = None,
+                  pnl_range: str | None = None) -> list[HoldingRow]:
+    """Fungible and native balances of the user's ``wallet_ids`` aggregated per asset (NFTs and DeFi
+    positions have their own queries), largest value first, unpriced rows last.
+
+    Current prices (latest stored, by each asset's source order) converted at the current FX rate;
+    24h/7d changes against the snapshots at or before 24h/7d ago (converted at *their* FX rates).
+    About eight queries whatever the number of wallets and holdings (plus one with ``pnl_range``)."""
+    ids = _owned(user, wallet_ids)
+    if not ids:
+        return []
+    now = now or timezone.now()
+    holdings = list(
+        Holding.objects.filter(wallet_chain__wallet_id__in=ids).exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
+        .select_related("asset__chain", "wallet_chain__wallet", "wallet_chain__chain")
+        .order_by("asset_id", "wallet_chain__wallet_id")
+    )
+    fx = latest_fx_rates()
+    currency, rate, _ = _quote(currency, fx)
+    prices = latest_prices({h.asset_id for h in holdings}, now=now, fx=fx)
+    rows: dict[int, HoldingRow] = {}
+    with exact():
+        for h in holdings:
+            row = rows.get(h.asset_id)
+            p: Price | None = prices.get(h.asset_id)
+            price = p.usd * rate if p else None
+            if row is None:
+                row = rows[h.asset_id] = HoldingRow(
+                    asset=h.asset, currency=currency, amount=ZERO, amount_raw=0, price=price,
+                    price_source=p.source if p else "", price_at=p.at if p else None, price_stale=p.stale if p else False,
+                    value=None)
+            units = to_units(h.amount, h.asset.decimals)
+            row.amount_raw += h.amount
+            row.wallets.append(WalletAmount(h.wallet_chain.wallet, h.wallet_chain.chain, units, h.amount, h.unconfirmed,
+                                            units * price if price is not None else None, h.height, h.fetched_at))
+        for row in rows.values():
+            row.amount = to_units(row.amount_raw, row.asset.decimals)
+            row.value = row.amount * row.price if row.price is not None else None
+        total = sum((r.value for r in rows.values() if r.value is not None), ZERO)
+        for row in rows.values():
+            row.share = share_of(row.value, total)
+
+        # Changes against earlier snapshots (summed over the scope's wallets, at that time's FX rate).
+        for label, delta in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7))):
+            ref_at, ref_fx = _reference(ids, now - delta)
+            if ref_at is None:
+                continue
+            ref_rate = rate_for(currency, ref_fx) or rate
+            then_price: dict[int, Decimal] = {}
+            then_value: dict[int, Decimal] = defaultdict(lambda: ZERO)
+            for a, price, value in ValuePoint.objects.filter(wallet_id__in=ids, at=ref_at, asset_id__in=list(rows)).values_list(
+                    "asset_id", "price", "value"):
+                if price is not None:
+                    then_price[a] = price * ref_rate
+                    then_value[a] += value * ref_rate
+            for a, row in rows.items():
+                if row.price is None:
+                    continue
+                setattr(row, f"change_{label}", pct_change(then_price.get(a), row.price))
+                setattr(row, f"value_change_{label}", row.value - then_value[a] if a in then_price else None)
+
+        if pnl_range in RANGES:
+            start = now - RANGES[pnl_range] if RANGES[pnl_range] else None
+            points = ValuePoint.objects.filter(wallet_id__in=ids, asset_id__in=list(rows))
+            if start is not None:
+                points = points.filter(at__gt=start)
+            pnl: dict[int, Decimal] = defaultdict(lambda: ZERO)
+            for a, market in points.values_list("asset_id", "market_value").iterator(chunk_size=5000):
+                pnl[a] += (market or ZERO) * rate
+            for a, row in rows.items():
+                row.market_pnl = pnl.get(a, ZERO)
+
+    out = list(rows.values())
+    out.sort(key=lambda r: (r.value is None, -(r.value or ZERO), r.asset.symbol))
+    return out
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+@dataclass
+class ChainFreshness:
+    """How fresh the scope's data is on one chain: wallets there, oldest/newest good read, how many
+    failed or were never read, and the highest block height seen."""
+
+    chain: Chain
+    wallets: int
+    oldest_ok: datetime | None
+    newest_ok: datetime | None
+    failed: int
+    never: int
+    height: int | None
+
+
+@dataclass
+class Summary:
+    """The dashboard of a scope over a range, money in ``currency`` (USD when the chosen currency has
+    no FX rate yet: ``fx_missing``).
+
+    ``net_worth`` is the latest snapshot's priced value (``as_of``); unpriced assets are left out and
+    listed in ``unpriced`` (Asset rows, ``unpriced_count``). Over the range: ``change`` and ``pct``
+    (None when the range starts at 0), ``net_flows`` (deposits - withdrawals, transfers between the
+    scope's own wallets cancel), ``profit`` (= change - net flows), ``twr`` (time-weighted return).
+    ``series`` is [(at, value)] oldest first (hourly for 7 days, daily before). ``allocation`` maps
+    "asset", "chain", "wallet", "kind" to lists of valuation.Slice (key, label, value, share), largest
+    first. ``history`` says where the series came from: "materialised", "wallet_totals" or "live"
+    (no snapshot yet: net worth and allocation from current balances, no series)."""
+
+    currency: str
+    range_key: str
+    net_worth: Decimal
+    as_of: datetime | None
+    unpriced_count: int
+    unpriced: list[Asset]
+    change: Decimal | None
+    pct: Decimal | None
+    twr: Decimal | None
+    profit: Decimal | None
+    net_flows: Decimal | None
+    market: Decimal | None
+    series: list[tuple[datetime, Decimal]]
+    allocation: dict[str, list[Slice]]
+    freshness: list[ChainFreshness]
+    fx_rate: Decimal
+    fx_missing: bool
+    history: str
+
+
+_POINT_FIELDS = ("at", "value", "flow_value", "market_value", "unpriced", "fx_rates")
+
+
+def _scope_points(user, ids: list[int], start: datetime | None) -> tuple[list[tuple], tuple | None, dict | None, str]:
+    """Points of the scope's series from ``start`` (exclusive base point included separately), the
+    latest point's breakdown, and where they came from. Two queries when the series is materialised."""
+    key = scope_key(ids)
+    qs = ScopeValue.objects.filter(owner=user, scope_key=key)
+    rows = list((qs.filter(at__gt=start) if start else qs).order_by("at").values_list(*_POINT_FIELDS, "breakdown"))
+    base = qs.filter(at__lte=start).order_by("-at").values_list(*_POINT_FIELDS, "breakdown").first() if start else None
+    if rows or base:
+        latest = rows[-1] if rows else base
+        return [r[:-1] for r in rows], base[:-1] if base else None, latest[-1] or None, "materialised"
+    # No materialised series for this wallet set (yet): sum the wallets' totals in Python.
+    totals = WalletValue.objects.filter(wallet_id__in=ids)
+    sums: dict[datetime, list] = {}
+    base_at = None
+    if start is not None:
+        base_at = totals.filter(at__lte=start).aggregate(last=Max("at"))["last"]
+    window = totals.filter(at__gte=base_at) if base_at else (totals.filter(at__gt=start) if start else totals)
+    with exact():
+        for at, value, flow, market, unpriced, fx in window.values_list(*_POINT_FIELDS).iterator(chunk_size=5000):
+            s = sums.setdefault(at, [at, ZERO, ZERO, ZERO, 0, fx])
+            s[1] += value
+            s[2] += flow
+            s[3] += market
+            s[4] = max(s[4], unpriced)
+    ordered = [tuple(sums[at]) for at in sorted(sums)]
+    base = ordered.pop(0) if base_at and ordered and ordered[0][0] == base_at else None
+    return ordered, base, None, "wallet_totals" if ordered or base else "live"
+
+
+def _live_breakdown(ids: list[int], fx: dict) -> dict:
+    """The allocation of current balances at current prices (when no snapshot has one)."""
+    _, parts = current_amounts(ids)
+    asset_ids = {k[2] for k in parts}
+    decimals = dict(Asset.objects.filter(pk__in=asset_ids).values_list("id", "decimals"))
+    prices = latest_prices(asset_ids, fx=fx)
+    items = []
+    with exact():
+        for (w, c, a, kind), raw in parts.items():
+            if raw:
+                p = prices.get(a)
+                items.append((w, c, a, kind, to_units(raw, decimals[a]) * p.usd if p else None))
+    return breakdown_of(items)
+
+
+def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key: str, *, now: datetime | None = None) -> Summary:
+    """Net worth, performance over ``range_key`` (24h, 7d, 30d, 90d, 1y, all), series, allocation and
+    freshness of the user's ``wallet_ids``. A fixed number of queries (about eight) whatever the
+    number of wallets, holdings or points: the series and the allocation are read from the scope's
+    materialised ScopeValue rows (written by each snapshot)."""
+    ids = _owned(user, wallet_ids)
+    now = now or timezone.now()
+    delta = RANGES.get(range_key, RANGES["30d"])
+    start = now - delta if delta else None
+    points, base, breakdown, history = _scope_points(user, ids, start) if ids else ([], None, None, "live")
+
+    fx_now: dict[str, Decimal] | None = None
+    if currency != USD:
+        latest_fx = rates_from_json(points[-1][5]) if points else {}
+        if currency not in latest_fx:
+            fx_now = latest_fx_rates()
+            latest_fx = {**latest_fx, **{k: v for k, v in fx_now.items() if k not in latest_fx}}
+        currency, rate_now, fx_missing = _quote(currency, latest_fx)
+    else:
+        rate_now, fx_missing = Decimal(1), False
+
+    def rate_of(fx_json) -> Decimal:
+        return rate_for(currency, rates_from_json(fx_json)) or rate_now
+
+    with exact():
+        # Convert each point at its own FX rate; the FX move between points goes to "market" so that
+        # profit == change - flows holds in the quote currency too.
+        series: list[tuple[datetime, Decimal]] = []
+        periods: list[Period] = []
+        start_value = base[1] * rate_of(base[5]) if base else ZERO
+        previous = start_value
+        for at, value, flow, market, _unpriced, fx_json in points:
+            r = rate_of(fx_json)
+            value_q, flow_q = value * r, flow * r
+            periods.append(Period(value_q, flow_q, value_q - previous - flow_q))
+            series.append((at, value_q))
+            previous = value_q
+        if base:
+            series.insert(0, (base[0], start_value))
+        figures = range_figures(start_value, periods) if (points or base) else None
+
+        if breakdown is None and ids:
+            fx_now = fx_now if fx_now is not None else latest_fx_rates()
+            breakdown = _live_breakdown(ids, fx_now)
+            history = history if series else "live"
+        breakdown = breakdown or {"by_asset": [], "by_chain": [], "by_wallet": [], "by_kind": [], "unpriced": []}
+        alloc_rate = rate_now
+
+        asset_ids = {int(k) for k, _ in breakdown["by_asset"]} | set(breakdown["unpriced"])
+        assets = Asset.objects.in_bulk(list(asset_ids)) if asset_ids else {}
+        chains = {c.pk: c for c in Chain.objects.filter(pk__in=[int(k) for k, _ in breakdown["by_chain"]])} if breakdown["by_chain"] else {}
+        wallets = Wallet.objects.in_bulk([int(k) for k, _ in breakdown["by_wallet"]]) if breakdown["by_wallet"] else {}
+        chain_names = {c.pk: c.name for c in chains.values()}
+
+        def asset_label(pk):
+            a = assets.get(pk)
+            if a is None:
+                return str(pk)
+            return f"{a.symbol} ({chain_names[a.chain_id]})" if a.chain_id in chain_names else a.symbol
+
+        alloc = {
+            "asset": allocation((int(k), asset_label(int(k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_asset"]),
+            "chain": allocation((int(k), str(chains.get(int(k), k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_chain"]),
+            "wallet": allocation((int(k), str(wallets.get(int(k), k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_wallet"]),
+            "kind": allocation((k, KIND_LABELS.get(k, k), Decimal(v) * alloc_rate) for k, v in breakdown["by_kind"]),
+        }
+        if series:
+            as_of, net_worth = series[-1]
+        else:
+            net_worth, as_of = sum((s.value for s in alloc["kind"]), ZERO), None
+
+    unpriced = [assets[a] for a in breakdown["unpriced"] if a in assets]
+    return Summary(
+        currency=currency, range_key=range_key if range_key in RANGES else "30d", net_worth=net_worth, as_of=as_of,
+        unpriced_count=len(unpriced), unpriced=unpriced,
+        change=figures.change if figures else None, pct=figures.pct if figures else None,
+        twr=figures.twr if figures else None, profit=figures.profit if figures else None,
+        net_flows=figures.net_flows if figures else None, market=figures.market if figures else None,
+        series=series, allocation=alloc, freshness=chain_freshness(ids), fx_rate=rate_now, fx_missing=fx_missing,
+        history=history,
+    )
+
+
+def chain_freshness(wallet_ids: list[int]) -> list[ChainFreshness]:
+    """Per chain: how many of the wallets are there and how old their data is. Two queries."""
+    if not wallet_ids:
+        return []
+    rows = list(WalletChain.objects.filter(wallet_id__in=wallet_ids).values("chain_id").annotate(
+        wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
+        failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True))))
+    chains = Chain.objects.in_bulk([r["chain_id"] for r in rows])
+    out = [ChainFreshness(chains[r["chain_id"]], r["wallets"], r["oldest_ok"], r["newest_ok"], r["failed"], r["never"], r["height"])
+           for r in rows]
+    out.sort(key=lambda f: (f.chain.sort_order, f.chain.name))
+    return out
+
+
+# --------------------------------------------------------------------------- NFTs and positions
+
+
+def nft_items(user, wallet_ids: Iterable[int]):
+    """The user's NFTs in ``wallet_ids`` (a QuerySet of NftItem with ``collection``, ``collection.chain``,
+    ``wallet_chain.wallet`` and ``wallet_chain.chain`` loaded), by collection name then token id. NFTs
+    have no floor price here: they are counted as unpriced in the dashboard unless an admin prices the
+    collection."""
+    return (
+        NftItem.objects.filter(wallet_chain__wallet__owner=user, wallet_chain__wallet_id__in=list(wallet_ids))
+        .select_related("collection__chain", "wallet_chain__wallet", "wallet_chain__chain")
+        .order_by("collection__name", "collection_id", "token_id")
+    )
+
+
+@dataclass
+class Leg:
+    """One asset of a position: whole-unit ``amount`` (positive; ``role`` says supplied/borrowed/...),
+    ``price`` and ``value`` in the quote currency (None when unpriced; ``value`` is negative when borrowed)."""
+
+    asset: Asset
+    amount: Decimal
+    role: str
+    price: Decimal | None = None
+    value: Decimal | None = None
+
+
+@dataclass
+class PositionRow:
+    """A DeFi or staking position. ``supplied`` holds supplied/staked legs, ``borrowed`` the debt,
+    ``rewards`` reward/pending legs. ``value`` is the net of the priced legs (debt negative), None when
+    no leg is priced; ``unpriced_legs`` counts legs left out of it."""
+
+    id: int
+    protocol: str
+    kind: str
+    label: str
+    ref: str
+    wallet: Wallet
+    chain: Chain
+    supplied: list[Leg]
+    borrowed: list[Leg]
+    rewards: list[Leg]
+    value: Decimal | None
+    unpriced_legs: int
+    currency: str
+    health_factor: Decimal | None
+    height: int | None
+    fetched_at: datetime | None
+
+
+def positions(user, wallet_ids: Iterable[int], currency: str) -> list[PositionRow]:
+    """The user's DeFi/staking positions in ``wallet_ids`` with legs valued at current prices. Five
+    queries (positions, legs, prices, FX) whatever their number."""
+    qs = list(
+        Position.objects.filter(wallet_chain__wallet__owner=user, wallet_chain__wallet_id__in=list(wallet_ids))
+        .select_related("wallet_chain__wallet", "wallet_chain__chain")
+        .prefetch_related("legs__asset")
+        .order_by("protocol", "wallet_chain__wallet_id", "id")
+    )
+    fx = latest_fx_rates()
+    currency, rate, _ = _quote(currency, fx)
+    prices = latest_prices({leg.asset_id for p in qs for leg in p.legs.all()}, fx=fx)
+    out = []
+    with exact():
+        for p in qs:
+            groups: dict[str, list[Leg]] = {"supplied": [], "borrowed": [], "rewards": []}
+            net, priced, unpriced = ZERO, 0, 0
+            for leg in p.legs.all():
+                units = to_units(leg.amount, leg.asset.decimals)
+                price = prices[leg.asset_id].usd * rate if leg.asset_id in prices else None
+                value = units * price * leg.sign if price is not None else None
+                key = "borrowed" if leg.role == "borrowed" else ("rewards" if leg.role in ("reward", "pending") else "supplied")
+                groups[key].append(Leg(leg.asset, units, leg.role, price, value))
+                if value is None:
+                    unpriced += 1
+                else:
+                    net += value
+                    priced += 1
+            out.append(PositionRow(p.pk, p.protocol, p.kind, p.label, p.ref, p.wallet_chain.wallet, p.wallet_chain.chain,
+                                   groups["supplied"], groups["borrowed"], groups["rewards"], net if priced else None,
+                                   unpriced, currency, p.health_factor, p.height, p.fetched_at))
+    return out
