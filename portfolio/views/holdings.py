@@ -32,12 +32,12 @@ SORTS = {
 DEFAULT_SORT = "-value"
 COLUMNS = (
     ("asset", "Asset", ""),
-    ("chain", "Chain", ""),
+    ("chain", "Chain", "hide-sm"),
     ("amount", "Amount", "num"),
-    ("price", "Price", "num"),
+    ("price", "Price", "num hide-sm"),
     ("value", "Value", "num"),
-    ("change", "24h", "num"),
-    ("share", "Share", "num"),
+    ("change", "24h", "num hide-sm"),
+    ("share", "Share", "num hide-sm"),
 )
 
 
