@@ -58,51 +58,62 @@ def call_with_uint(sel: bytes, value: int) -> bytes:
     return sel + uint_word(value)
 
 
-def _pad32(n: int) -> int:
-    return (n + 31) // 32 * 32
+_TRUE = uint_word(1)
+_FALSE = uint_word(0)
+_BYTES_OFFSET = uint_word(96)
 
 
 def encode_aggregate3(calls: Sequence[tuple[str, bytes]], allow_failure: bool = True) -> bytes:
-    """Calldata of ``aggregate3(Call3[])`` for ``(target, calldata)`` pairs."""
+    """Calldata of ``aggregate3(Call3[])`` for ``(target, calldata)`` pairs (hand-packed: this runs
+    for every one of thousands of calls, eth_abi is ~10x slower here)."""
     n = len(calls)
     heads: list[bytes] = []
     tails: list[bytes] = []
     offset = 32 * n
-    flag = uint_word(1 if allow_failure else 0)
+    flag = _TRUE if allow_failure else _FALSE
+    fromhex = bytes.fromhex
     for target, data in calls:
-        heads.append(uint_word(offset))
-        padded = data + b"\0" * (_pad32(len(data)) - len(data))
-        tail = address_word(target) + flag + uint_word(96) + uint_word(len(data)) + padded
+        heads.append(offset.to_bytes(32, "big"))
+        length = len(data)
+        pad = -length % 32
+        tail = b"".join((_ZERO12, fromhex(target[2:]), flag, _BYTES_OFFSET, length.to_bytes(32, "big"), data, b"\0" * pad))
         tails.append(tail)
-        offset += len(tail)
-    return AGGREGATE3 + uint_word(32) + uint_word(n) + b"".join(heads) + b"".join(tails)
-
-
-def _word(data: bytes, pos: int) -> int:
-    if pos < 0 or pos + 32 > len(data):
-        raise ValueError("out of bounds")
-    return int.from_bytes(data[pos:pos + 32], "big")
+        offset += 128 + length + pad
+    return b"".join((AGGREGATE3, uint_word(32), uint_word(n), *heads, *tails))
 
 
 def decode_aggregate3(data: bytes, expected: int) -> list[tuple[bool, bytes]]:
-    """Decode ``(bool success, bytes returnData)[]``. Raises ``MalformedResponse`` on anything else."""
+    """Decode ``(bool success, bytes returnData)[]``, bounds-checked. Raises ``MalformedResponse`` on
+    anything else (wrong length, offsets outside the data, a bool that is not 0/1)."""
+    size = len(data)
+    frm = int.from_bytes
     try:
-        base = _word(data, 0)
-        n = _word(data, base)
+        if size < 64:
+            raise ValueError("too short")
+        base = frm(data[0:32], "big")
+        if base + 32 > size:
+            raise ValueError("out of bounds")
+        n = frm(data[base:base + 32], "big")
         if n != expected:
             raise ValueError(f"{n} results for {expected} calls")
         start = base + 32
+        if start + 32 * n > size:
+            raise ValueError("out of bounds")
         out: list[tuple[bool, bytes]] = []
+        append = out.append
         for i in range(n):
-            item = start + _word(data, start + 32 * i)
-            ok = _word(data, item)
-            if ok > 1:
-                raise ValueError("bad bool")
-            pos = item + _word(data, item + 32)
-            length = _word(data, pos)
-            if pos + 32 + length > len(data):
+            head = start + 32 * i
+            item = start + frm(data[head:head + 32], "big")
+            if item + 64 > size:
                 raise ValueError("out of bounds")
-            out.append((bool(ok), data[pos + 32:pos + 32 + length]))
+            ok = frm(data[item:item + 32], "big")
+            pos = item + frm(data[item + 32:item + 64], "big")
+            if ok > 1 or pos + 32 > size:
+                raise ValueError("bad item")
+            end = pos + 32 + frm(data[pos:pos + 32], "big")
+            if end > size:
+                raise ValueError("out of bounds")
+            append((ok == 1, data[pos + 32:end]))
         return out
     except ValueError as exc:
         raise MalformedResponse(f"undecodable aggregate3 answer: {exc}") from None

@@ -81,7 +81,7 @@ class EvmAdapter:
 
     Knobs (keyword arguments, or ``ChainConfig.extra``): ``chunk_size`` / ``multicall_chunk_size``
     calls per ``eth_call`` (default 500); ``parallel`` / ``multicall_parallel`` chunks in flight at
-    once (default 2); ``multicall_chunks_per_request`` chunks per JSON-RPC batch (default 8; 1 for
+    once (default 2); ``multicall_chunks_per_request`` chunks per JSON-RPC batch (default 2; 1 for
     endpoints that dislike batches); ``log_address_chunk`` wallets per log filter (100);
     ``nft_metadata_per_fetch`` metadata documents fetched per call (50); ``native_oracle`` a price
     feed for the native coin when ``known_assets`` carries no native ``AssetRef`` with an oracle.
@@ -150,8 +150,9 @@ class EvmAdapter:
         native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
         balance_idx: dict[tuple[str, str], int] = {}
         for w in wallets:
+            data = abi.call_with_address(abi.BALANCE_OF, w.address)  # the same calldata for every token
             for token in sorted(set(fungibles) | w.erc20):
-                balance_idx[(w.address, token)] = plan.add(token, abi.call_with_address(abi.BALANCE_OF, w.address))
+                balance_idx[(w.address, token)] = plan.add(token, data)
         meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
         oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
         nft_idx = self._plan_nfts(plan, wallets) if request.include_nfts else {}
@@ -350,19 +351,19 @@ class EvmAdapter:
                 problems.append(Problem("native_balance_failed", f"getEthBalance failed: {result.error or 'bad return data'}", w.address))
             else:
                 out.append(TokenBalance(owner=w.address, asset=native_ref, amount=amount))
-        for (wallet, token), i in balance_idx.items():
-            result = plan[i]
-            amount = abi.decode_uint(result.data) if result.ok else None
-            if amount is None:
-                code = "balance_call_failed" if not result.ok else "balance_bad_return"
+        results = plan.results
+        for (wallet, token), i in balance_idx.items():  # hot loop: thousands of tokens
+            ok, data, _ = results[i]
+            if not ok or len(data) != 32:
+                code = "balance_call_failed" if not ok else "balance_bad_return"
                 failed.setdefault((code, token), []).append(wallet)
                 continue
+            amount = int.from_bytes(data, "big")
             if amount == 0:
                 continue
             asset = fungibles.get(token) or discovered.get(token)
-            if asset is None:
-                continue
-            out.append(TokenBalance(owner=wallet, asset=asset, amount=amount))
+            if asset is not None:
+                out.append(TokenBalance(wallet, asset, amount))
         by_wallet = {w.address: w for w in wallets}
         for (code, token), owners in failed.items():
             what = "balanceOf reverted" if code == "balance_call_failed" else "balanceOf returned data that is not one uint256"

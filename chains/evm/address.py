@@ -21,6 +21,7 @@ def to_checksum(address: str) -> str:
     return "0x" + "".join(c.upper() if int(digest[i], 16) >= 8 else c for i, c in enumerate(lower))
 
 
+@lru_cache(maxsize=65536)
 def canonical(address: str) -> str:
     """Checksummed form of an address that should already be checksummed (``AssetRef.address``):
     mixed case is trusted as is, so thousands of token-list entries cost no hashing."""
