@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 
+from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
 from portfolio.models import FAMILY_CHOICES, Portfolio, Wallet
 from portfolio.services.wallets import BITCOIN_SCRIPT_TYPES, MAX_GAP_LIMIT, parse_watch_only, refuse_secret_text
 
@@ -49,7 +50,12 @@ class SecretBlankingForm(forms.Form):
     def _post_clean(self) -> None:
         super()._post_clean()
         for name in self.secret_checked:
-            if any(e.code == "secret" for e in self.errors.as_data().get(name, [])):
+            raw = self.data.get(self.add_prefix(name)) if self.is_bound else None
+            if isinstance(raw, str) and secret_kind(raw):
+                # Whatever else failed (length, format), the only error shown is the watch-only one.
+                self._errors[name] = self.error_class([WATCH_ONLY_MESSAGE], renderer=self.renderer)
+                self.cleaned_data.pop(name, None)
+            if any(e.code == "secret" for e in self._errors.as_data().get(name, [])) or name in self._errors and WATCH_ONLY_MESSAGE in self._errors[name]:
                 self._blank(name)
 
 
@@ -83,13 +89,8 @@ class WalletAddForm(SecretBlankingForm):
         text = self.cleaned_data["address"]
         if family in dict(FAMILY_CHOICES):
             self.parsed = parse_watch_only(family, text)
-        else:
-            from chains.secrets import refuse_secrets  # no family yet: still never accept a secret
-            try:
-                refuse_secrets(text)
-            except Exception:
-                from chains.secrets import WATCH_ONLY_MESSAGE
-                raise ValidationError(WATCH_ONLY_MESSAGE, code="secret") from None
+        elif secret_kind(text):  # no valid family chosen: still never accept a secret
+            raise ValidationError(WATCH_ONLY_MESSAGE, code="secret")
         return text
 
     def clean_label(self) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
@@ -20,12 +18,15 @@ SECRET_FIELDS = ("address", "label", "name")
 
 
 def format_amount(raw: int, decimals: int) -> str:
-    """Base units -> a plain decimal string with no float and no trailing zeros (``1500000, 6 -> "1.5"``)."""
-    value = Decimal(int(raw)).scaleb(-int(decimals))
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    """Base units -> a plain decimal string, exact at any size (``1500000, 6 -> "1.5"``).
+
+    Integer arithmetic only: Decimal operations round to the context's 28 digits, uint256 has 78."""
+    raw, decimals = int(raw), int(decimals)
+    sign, digits = ("-" if raw < 0 else ""), str(abs(raw))
+    if decimals <= 0:
+        return sign + digits + "0" * -decimals
+    whole, frac = digits[:-decimals] or "0", digits[-decimals:].rjust(decimals, "0").rstrip("0")
+    return sign + whole + ("." + frac if frac else "") if (whole != "0" or frac) else "0"
 
 
 def _wallet_list_context(request: HttpRequest, form: WalletAddForm) -> dict:
