@@ -92,9 +92,12 @@ def _bytes32(text: str) -> bytes:
 def run_scenario(url: str) -> dict[str, Any]:
     """Deploy the demo tokens, NFTs and price feeds and fund ALICE, BOB (and leave EMPTY empty).
 
-    Deterministic: on a fresh anvil the same addresses and amounts come out every time.
-    Returns the JSON-serialisable expectations (see devnet/evm/README in the report). Raises
-    ``RuntimeError`` when a transaction fails.
+    Deterministic: on a fresh anvil the same addresses and amounts come out every time. Returns
+    the JSON-serialisable expectations ``{family, url, chain, assets, wallets, oracles, prices,
+    height}``: amounts are decimal strings of base units, ``assets[].listed`` says whether the asset
+    belongs in the admin token list (unlisted ones are found by the Transfer-log scan). The
+    reverting token (BRKN) is listed but absent from the wallets' ``balances``: its balanceOf
+    reverts. Raises ``RuntimeError`` when a transaction fails, ``TimeoutError`` without a receipt.
     """
     assets: list[dict[str, Any]] = []
     balances: dict[str, dict[str, int]] = {ALICE: {}, BOB: {}, EMPTY: {}}
