@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portfolio.views import accounts, dashboard, holdings, nfts, ops, positions, settings, wallets
+from portfolio.views import accounts, dashboard, holdings, nfts, ops, positions, settings, sync, wallets
 
 urlpatterns = [
     # operations
@@ -30,4 +30,7 @@ urlpatterns = [
     path("nfts/", nfts.nfts, name="nfts"),
     path("positions/", positions.positions, name="positions"),
     path("settings/", settings.account_settings, name="settings"),
+    # sync: refresh and progress
+    path("sync/refresh/", sync.refresh, name="refresh"),
+    path("sync/<int:run_id>/status", sync.sync_status, name="sync_status"),
 ]

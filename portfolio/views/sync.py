@@ -1,0 +1,67 @@
+"""Refresh (enqueue a sync of a wallet, a portfolio or all wallets) and the progress of a sync run."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from portfolio.models import Portfolio, SyncRun, Wallet
+from portfolio.services.sync import do_request_sync, sync_status as run_status
+
+TEMPLATE = "portfolio/_sync_status.html"
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _back(request: HttpRequest) -> str:
+    """Where a plain (non-htmx) POST returns: ``next`` or the referring page when it is ours."""
+    for candidate in (request.POST.get("next"), request.headers.get("referer")):
+        if candidate and url_has_allowed_host_and_scheme(candidate, {request.get_host()}, require_https=request.is_secure()):
+            return candidate
+    return reverse("dashboard")
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("accept", "") and not request.htmx
+
+
+def _render_status(request: HttpRequest, run: SyncRun, *, status: int = 200) -> HttpResponse:
+    data = run_status(run)
+    if _wants_json(request):
+        return JsonResponse(data, status=status)
+    # The template shows ages ("2 hours ago"): it gets datetimes, the JSON keeps ISO strings.
+    items = [{**item, "last_ok_at_dt": parse_datetime(item["last_ok_at"]) if item["last_ok_at"] else None} for item in data["items"]]
+    context = {"status": {**data, "items": items}, "run": run}
+    name = f"{TEMPLATE}#sync-status" if request.htmx else TEMPLATE
+    return render(request, name, context, status=status)
+
+
+@require_POST
+def refresh(request: HttpRequest) -> HttpResponse:
+    """Enqueue a sync of the posted ``wallet`` or ``portfolio`` (ids; neither: all wallets)."""
+    wallet = portfolio = None
+    wallet_id, portfolio_id = _int_or_none(request.POST.get("wallet")), _int_or_none(request.POST.get("portfolio"))
+    if wallet_id is not None:
+        wallet = get_object_or_404(Wallet, pk=wallet_id, owner=request.user)
+    elif portfolio_id is not None:
+        portfolio = get_object_or_404(Portfolio, pk=portfolio_id, owner=request.user)
+    run = do_request_sync(request.user, portfolio=portfolio, wallet=wallet)
+    if request.htmx or _wants_json(request):
+        return _render_status(request, run, status=202)
+    return redirect(_back(request))
+
+
+@require_GET
+def sync_status(request: HttpRequest, run_id: int) -> HttpResponse:
+    """Progress of one of the user's runs: the polling fragment (htmx), JSON, or a small page."""
+    run = get_object_or_404(SyncRun, pk=run_id, owner=request.user)
+    return _render_status(request, run)
