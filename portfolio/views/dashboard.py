@@ -10,10 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-try:
-    from portfolio import queries
-except ImportError:  # valuation's queries.py has not landed yet
-    from portfolio.views import interim_queries as queries
+from portfolio import queries
 from portfolio.models import Portfolio, SyncRun, Wallet, WalletChain
 from portfolio.services.accounts import ensure_profile
 

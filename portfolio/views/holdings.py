@@ -12,10 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-try:
-    from portfolio import queries
-except ImportError:  # valuation's queries.py has not landed yet
-    from portfolio.views import interim_queries as queries
+from portfolio import queries
 from portfolio.models import Chain, Wallet
 from portfolio.templatetags.money import amount_exact
 from portfolio.views.dashboard import Scope, resolve_scope, sync_state

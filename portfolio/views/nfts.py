@@ -7,10 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-try:
-    from portfolio import queries
-except ImportError:  # valuation's queries.py has not landed yet
-    from portfolio.views import interim_queries as queries
+from portfolio import queries
 from portfolio.models import Wallet
 from portfolio.views.dashboard import resolve_scope, sync_state
 
