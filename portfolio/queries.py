@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import CharField, Count, Max, Min, Q, Value
+from django.db.models.fields.json import KT
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -45,7 +46,15 @@ def scope_wallet_ids(user, portfolio_id: int | None = None) -> list[int]:
 
 
 def _owned(user, wallet_ids: Iterable[int]) -> list[int]:
-    return list(Wallet.objects.filter(owner=user, pk__in=list(wallet_ids)).order_by("pk").values_list("pk", flat=True))
+    return _owned_scope(user, wallet_ids)[0]
+
+
+def _owned_scope(user, wallet_ids: Iterable[int]) -> tuple[list[int], bool]:
+    """The requested ids that are the user's, and whether they are all of the user's wallets (then
+    queries filter by owner instead of a long IN list). One query."""
+    mine = set(Wallet.objects.filter(owner=user).values_list("pk", flat=True))
+    ids = sorted(mine.intersection(wallet_ids))
+    return ids, len(ids) == len(mine) and bool(ids)
 
 
 def _quote(currency: str, fx: dict[str, Decimal]) -> tuple[str, Decimal, bool]:
@@ -239,28 +248,37 @@ class Summary:
     history: str
 
 
-_POINT_FIELDS = ("at", "value", "flow_value", "market_value", "unpriced", "fx_rates")
+_POINT_FIELDS = ("at", "value", "flow_value", "market_value", "unpriced")
 
 
-def _scope_points(user, ids: list[int], start: datetime | None) -> tuple[list[tuple], tuple | None, dict | None, str]:
-    """Points of the scope's series from ``start`` (exclusive base point included separately), the
-    latest point's breakdown, and where they came from. Two queries when the series is materialised."""
+def _point_values(qs, currency: str):
+    """values_list of a series' fields plus the stored FX rate of ``currency`` as text (read with a JSON
+    key lookup, so the JSON column is not decoded per row); None for USD."""
+    if currency == USD:
+        return qs.values_list(*_POINT_FIELDS, Value(None, output_field=CharField()))
+    return qs.values_list(*_POINT_FIELDS, KT(f"fx_rates__{currency}"))
+
+
+def _scope_points(user, ids: list[int], is_all: bool, start: datetime | None, currency: str) -> tuple[list[tuple], tuple | None, dict | None, str]:
+    """Points of the scope's series after ``start``, the base point at or before it, the latest point's
+    breakdown, and where they came from. Three queries when the series is materialised; each point is
+    (at, value, flow, market, unpriced, rate text of ``currency`` or None)."""
     key = scope_key(ids)
     qs = ScopeValue.objects.filter(owner=user, scope_key=key)
-    rows = list((qs.filter(at__gt=start) if start else qs).order_by("at").values_list(*_POINT_FIELDS, "breakdown"))
-    base = qs.filter(at__lte=start).order_by("-at").values_list(*_POINT_FIELDS, "breakdown").first() if start else None
+    rows = list(_point_values((qs.filter(at__gt=start) if start else qs).order_by("at"), currency))
+    base = _point_values(qs.filter(at__lte=start).order_by("-at"), currency).first() if start else None
     if rows or base:
-        latest = rows[-1] if rows else base
-        return [r[:-1] for r in rows], base[:-1] if base else None, latest[-1] or None, "materialised"
+        latest = qs.order_by("-at").values_list("breakdown", flat=True).first()
+        return rows, base, latest or None, "materialised"
     # No materialised series for this wallet set (yet): sum the wallets' totals in Python.
-    totals = WalletValue.objects.filter(wallet_id__in=ids)
+    totals = WalletValue.objects.filter(wallet__owner=user) if is_all else WalletValue.objects.filter(wallet_id__in=ids)
     sums: dict[datetime, list] = {}
     base_at = None
     if start is not None:
         base_at = totals.filter(at__lte=start).aggregate(last=Max("at"))["last"]
     window = totals.filter(at__gte=base_at) if base_at else (totals.filter(at__gt=start) if start else totals)
     with exact():
-        for at, value, flow, market, unpriced, fx in window.values_list(*_POINT_FIELDS).iterator(chunk_size=5000):
+        for at, value, flow, market, unpriced, fx in _point_values(window, currency).iterator(chunk_size=5000):
             s = sums.setdefault(at, [at, ZERO, ZERO, ZERO, 0, fx])
             s[1] += value
             s[2] += flow
@@ -291,24 +309,29 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
     freshness of the user's ``wallet_ids``. A fixed number of queries (about eight) whatever the
     number of wallets, holdings or points: the series and the allocation are read from the scope's
     materialised ScopeValue rows (written by each snapshot)."""
-    ids = _owned(user, wallet_ids)
+    ids, is_all = _owned_scope(user, wallet_ids)
     now = now or timezone.now()
     delta = RANGES.get(range_key, RANGES["30d"])
     start = now - delta if delta else None
-    points, base, breakdown, history = _scope_points(user, ids, start) if ids else ([], None, None, "live")
+    points, base, breakdown, history = _scope_points(user, ids, is_all, start, currency) if ids else ([], None, None, "live")
 
     fx_now: dict[str, Decimal] | None = None
-    if currency != USD:
-        latest_fx = rates_from_json(points[-1][5]) if points else {}
-        if currency not in latest_fx:
-            fx_now = latest_fx_rates()
-            latest_fx = {**latest_fx, **{k: v for k, v in fx_now.items() if k not in latest_fx}}
-        currency, rate_now, fx_missing = _quote(currency, latest_fx)
-    else:
+    latest_rate = (points[-1] if points else base or (None,) * 6)[5]
+    if currency == USD:
         rate_now, fx_missing = Decimal(1), False
+    elif latest_rate is not None:
+        rate_now, fx_missing = Decimal(latest_rate), False
+    else:
+        fx_now = latest_fx_rates()
+        currency, rate_now, fx_missing = _quote(currency, fx_now)
+    parsed: dict[str, Decimal] = {}
 
-    def rate_of(fx_json) -> Decimal:
-        return rate_for(currency, rates_from_json(fx_json)) or rate_now
+    def rate_of(text) -> Decimal:
+        if text is None:
+            return rate_now
+        if text not in parsed:
+            parsed[text] = Decimal(text)
+        return parsed[text]
 
     with exact():
         # Convert each point at its own FX rate; the FX move between points goes to "market" so that
@@ -317,8 +340,8 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
         periods: list[Period] = []
         start_value = base[1] * rate_of(base[5]) if base else ZERO
         previous = start_value
-        for at, value, flow, market, _unpriced, fx_json in points:
-            r = rate_of(fx_json)
+        for at, value, flow, market, _unpriced, fx_text in points:
+            r = rate_of(fx_text)
             value_q, flow_q = value * r, flow * r
             periods.append(Period(value_q, flow_q, value_q - previous - flow_q))
             series.append((at, value_q))
@@ -334,21 +357,31 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
         breakdown = breakdown or {"by_asset": [], "by_chain": [], "by_wallet": [], "by_kind": [], "unpriced": []}
         alloc_rate = rate_now
 
-        asset_ids = {int(k) for k, _ in breakdown["by_asset"]} | set(breakdown["unpriced"])
-        assets = Asset.objects.in_bulk(list(asset_ids)) if asset_ids else {}
-        chains = {c.pk: c for c in Chain.objects.filter(pk__in=[int(k) for k, _ in breakdown["by_chain"]])} if breakdown["by_chain"] else {}
-        wallets = Wallet.objects.in_bulk([int(k) for k, _ in breakdown["by_wallet"]]) if breakdown["by_wallet"] else {}
-        chain_names = {c.pk: c.name for c in chains.values()}
+        # Labels from a few columns (model instances for hundreds of slices would cost more than the rest).
+        chains = {c.pk: c for c in Chain.objects.all()}
+        chain_names = {pk: c.name for pk, c in chains.items()}
+        label_fields = ("pk", "symbol", "name", "chain_id", "address", "kind", "decimals", "logo_url", "is_spam")
+        wanted = {int(k) for k, _ in breakdown["by_asset"]} | set(breakdown["unpriced"])
+        asset_rows = {row[0]: row for row in Asset.objects.filter(pk__in=sorted(wanted)).values_list(*label_fields)}
+        assets = {pk: (row[1], row[3]) for pk, row in asset_rows.items()}
+        unpriced_assets = {}
+        for pk in breakdown["unpriced"]:
+            if pk in asset_rows:
+                a = Asset(**dict(zip(("id",) + label_fields[1:], asset_rows[pk])))
+                a.chain = chains[a.chain_id]
+                unpriced_assets[pk] = a
+        wallets = {pk: label or (a if len(a) <= 16 else f"{a[:8]}…{a[-6:]}") for pk, label, a in
+                   Wallet.objects.filter(owner=user).values_list("pk", "label", "address")}
 
         def asset_label(pk):
-            a = assets.get(pk)
-            if a is None:
+            if pk not in assets:
                 return str(pk)
-            return f"{a.symbol} ({chain_names[a.chain_id]})" if a.chain_id in chain_names else a.symbol
+            symbol, chain_id = assets[pk]
+            return f"{symbol} ({chain_names[chain_id]})" if chain_id in chain_names else symbol
 
         alloc = {
             "asset": allocation((int(k), asset_label(int(k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_asset"]),
-            "chain": allocation((int(k), str(chains.get(int(k), k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_chain"]),
+            "chain": allocation((int(k), chain_names.get(int(k), str(k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_chain"]),
             "wallet": allocation((int(k), str(wallets.get(int(k), k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_wallet"]),
             "kind": allocation((k, KIND_LABELS.get(k, k), Decimal(v) * alloc_rate) for k, v in breakdown["by_kind"]),
         }
@@ -357,26 +390,27 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
         else:
             net_worth, as_of = sum((s.value for s in alloc["kind"]), ZERO), None
 
-    unpriced = [assets[a] for a in breakdown["unpriced"] if a in assets]
+    unpriced = [unpriced_assets[a] for a in breakdown["unpriced"] if a in unpriced_assets]
     return Summary(
         currency=currency, range_key=range_key if range_key in RANGES else "30d", net_worth=net_worth, as_of=as_of,
         unpriced_count=len(unpriced), unpriced=unpriced,
         change=figures.change if figures else None, pct=figures.pct if figures else None,
         twr=figures.twr if figures else None, profit=figures.profit if figures else None,
         net_flows=figures.net_flows if figures else None, market=figures.market if figures else None,
-        series=series, allocation=alloc, freshness=chain_freshness(ids), fx_rate=rate_now, fx_missing=fx_missing,
+        series=series, allocation=alloc, freshness=chain_freshness(user, ids, is_all, chains), fx_rate=rate_now, fx_missing=fx_missing,
         history=history,
     )
 
 
-def chain_freshness(wallet_ids: list[int]) -> list[ChainFreshness]:
-    """Per chain: how many of the wallets are there and how old their data is. Two queries."""
+def chain_freshness(user, wallet_ids: list[int], is_all: bool = False, chains: dict | None = None) -> list[ChainFreshness]:
+    """Per chain: how many of the user's ``wallet_ids`` are there and how old their data is. Two queries."""
     if not wallet_ids:
         return []
-    rows = list(WalletChain.objects.filter(wallet_id__in=wallet_ids).values("chain_id").annotate(
+    qs = WalletChain.objects.filter(wallet__owner=user)
+    rows = list((qs if is_all else qs.filter(wallet_id__in=wallet_ids)).values("chain_id").annotate(
         wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
         failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True))))
-    chains = Chain.objects.in_bulk([r["chain_id"] for r in rows])
+    chains = chains or Chain.objects.in_bulk([r["chain_id"] for r in rows])
     out = [ChainFreshness(chains[r["chain_id"]], r["wallets"], r["oldest_ok"], r["newest_ok"], r["failed"], r["never"], r["height"])
            for r in rows]
     out.sort(key=lambda f: (f.chain.sort_order, f.chain.name))

@@ -1,0 +1,224 @@
+"""Dashboard read cost at scale: 1,000 wallets, 100,000 holdings, one year of snapshots (hourly for 7 days,
+daily before), against a naive per-wallet baseline measured in the same run.
+
+    .venv/bin/python bench/valuation_dashboard.py [--scale 0.1] [--runs 20]
+
+Uses a throwaway test database (Django's test-database machinery: in-memory SQLite by default, or
+``test_<name>`` on PostgreSQL when DATABASE_URL points there) and writes
+bench/results/valuation_dashboard.json.
+
+Why it is fast: each snapshot materialises one ScopeValue row per (owner, wallet set, hour) with the
+exact total, flow and market parts, and the latest row carries the allocation breakdown. A 1y series is
+then ~530 rows of one scope whatever the number of wallets or holdings; on SQLite the exact sums
+(TEXT columns) happen once at snapshot time in Python instead of at every page view.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from bench._common import timer, write_results  # noqa: E402
+
+HOURLY_POINTS = 7 * 24
+DAILY_POINTS = 365 - 7
+
+
+def build(scale: float) -> dict:
+    """The dataset: one owner, N wallets on 4 EVM chains, 100 holdings each over 500 assets (80% priced)."""
+    from portfolio.models import Asset, Chain, Holding, PricePoint, ScopeValue, Wallet, WalletChain, WalletValue
+    from portfolio.services.snapshots import scope_key
+
+    n_wallets = max(2, int(1000 * scale))
+    per_wallet = 100
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    owner = get_user_model().objects.create_user("bench", "bench@example.com", "x" * 20)
+    chains = list(Chain.objects.filter(slug__in=["ethereum", "arbitrum", "base", "polygon"]))
+    assets = Asset.objects.bulk_create(
+        [Asset(chain=chains[i % len(chains)], kind="fungible", standard="erc20", address=f"0x{0xbe000 + i:040x}",
+               symbol=f"TK{i}", decimals=18) for i in range(500)]
+    )
+    PricePoint.objects.bulk_create(
+        [PricePoint(asset=a, at=now - timedelta(minutes=5), price=Decimal(f"{1 + i % 97}.{i:04d}"), source="manual")
+         for i, a in enumerate(assets) if i % 5]
+    )
+    wallets = Wallet.objects.bulk_create(
+        [Wallet(owner=owner, family="evm", address=f"0x{0xa11e7 + n:040x}", label=f"w{n}") for n in range(n_wallets)]
+    )
+    wcs = WalletChain.objects.bulk_create(
+        [WalletChain(wallet=w, chain=c, last_ok_at=now, height=1000, status="ok") for w in wallets for c in chains]
+    )
+    by_wallet_chain = {(wc.wallet_id, wc.chain_id): wc for wc in wcs}
+    holdings = []
+    for n, w in enumerate(wallets):
+        for k in range(per_wallet):
+            a = assets[(n * 7 + k * 5) % len(assets)]
+            holdings.append(Holding(wallet_chain=by_wallet_chain[(w.id, a.chain_id)], asset=a, amount=(k + 1) * 10**18 + n))
+    Holding.objects.bulk_create(holdings, batch_size=5000, ignore_conflicts=True)
+
+    # One year of per-wallet totals (what each past snapshot wrote) and the materialised scope series.
+    times = [now - timedelta(hours=h) for h in range(1, HOURLY_POINTS)] + [now - timedelta(days=d) for d in range(7, 7 + DAILY_POINTS)]
+    times.sort()
+    fx = {"EUR": "0.9", "GBP": "0.8", "CHF": "0.88", "JPY": "150"}
+    rows, scope_totals = [], {}
+    for i, at in enumerate(times):
+        resolution = "hourly" if at >= now - timedelta(days=7) else "daily"
+        total = Decimal(0)
+        for n, w in enumerate(wallets):
+            value = Decimal(10_000 + n) + Decimal(i % 50)
+            market = Decimal(1) if i % 50 else Decimal(-49)
+            rows.append(WalletValue(wallet=w, at=at, resolution=resolution, value=value, flow_value=Decimal(0),
+                                    market_value=market if i else value, fx_rates=fx))
+            total += value
+        scope_totals[at] = (resolution, total)
+        if len(rows) >= 20_000:
+            WalletValue.objects.bulk_create(rows, batch_size=5000)
+            rows = []
+    WalletValue.objects.bulk_create(rows, batch_size=5000)
+    key = scope_key(w.id for w in wallets)
+    prev = Decimal(0)
+    scope_rows = []
+    for at, (resolution, total) in scope_totals.items():
+        scope_rows.append(ScopeValue(owner=owner, scope_key=key, at=at, resolution=resolution, value=total,
+                                     flow_value=Decimal(0) if prev else total, market_value=total - prev if prev else Decimal(0),
+                                     fx_rates=fx))
+        prev = total
+    ScopeValue.objects.bulk_create(scope_rows, batch_size=2000)
+    return {"owner": owner, "wallet_ids": [w.id for w in wallets], "now": now, "holdings": len(holdings),
+            "points": len(times) * len(wallets)}
+
+
+def small_dataset(now) -> tuple:
+    """A second owner with 3 wallets x 10 holdings, for the query-count comparison."""
+    from portfolio.models import Asset, Holding, Wallet, WalletChain
+    from portfolio.services.snapshots import do_snapshot
+
+    user = get_user_model().objects.create_user("small", "small@example.com", "x" * 20)
+    assets = list(Asset.objects.filter(symbol__startswith="TK")[:10])
+    for n in range(3):
+        w = Wallet.objects.create(owner=user, family="evm", address=f"0x{0x5a11 + n:040x}")
+        for a in assets:
+            wc, _ = WalletChain.objects.get_or_create(wallet=w, chain=a.chain)
+            Holding.objects.create(wallet_chain=wc, asset=a, amount=10**18)
+    do_snapshot(list(Wallet.objects.filter(owner=user).values_list("pk", flat=True)), at=now - timedelta(hours=1))
+    do_snapshot(list(Wallet.objects.filter(owner=user).values_list("pk", flat=True)), at=now)
+    return user, list(Wallet.objects.filter(owner=user).values_list("pk", flat=True))
+
+
+def naive_dashboard(user, wallet_ids, start):
+    """The baseline: one query per wallet for its series and one per wallet for its holdings, priced in Python."""
+    from portfolio.models import Holding, WalletValue
+    from portfolio.services.prices import latest_prices
+    from portfolio.valuation import ZERO, exact, to_units
+
+    series: dict = {}
+    by_asset: dict = {}
+    holdings_per_wallet = []
+    with exact():
+        for w in wallet_ids:
+            for at, value in WalletValue.objects.filter(wallet_id=w, at__gte=start).values_list("at", "value"):
+                series[at] = series.get(at, ZERO) + value
+            holdings_per_wallet.append(list(Holding.objects.filter(wallet_chain__wallet_id=w).values_list("asset_id", "asset__decimals", "amount")))
+        prices = latest_prices({a for hs in holdings_per_wallet for a, _, _ in hs})
+        for hs in holdings_per_wallet:
+            for a, decimals, amount in hs:
+                if a in prices:
+                    by_asset[a] = by_asset.get(a, ZERO) + to_units(amount, decimals) * prices[a].usd
+    return sorted(series.items()), by_asset
+
+
+def measure(fn, runs: int) -> tuple[float, int]:
+    """(median seconds over ``runs``, queries of one run)."""
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), len(ctx.captured_queries)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of 1,000 wallets / 100,000 holdings")
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    from portfolio import queries
+    from portfolio.services.snapshots import do_snapshot
+
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        with timer() as t_build:
+            data = build(args.scale)
+        owner, ids, now = data["owner"], data["wallet_ids"], data["now"]
+        with timer() as t_snapshot:
+            report = do_snapshot(ids, at=now)
+        start = now - timedelta(days=365)
+
+        dash_s, dash_q = measure(lambda: queries.dashboard_summary(owner, ids, "USD", "1y", now=now), args.runs)
+        dash_eur_s, dash_eur_q = measure(lambda: queries.dashboard_summary(owner, ids, "EUR", "1y", now=now), args.runs)
+        dash_24h_s, _ = measure(lambda: queries.dashboard_summary(owner, ids, "USD", "24h", now=now), args.runs)
+        naive_s, naive_q = measure(lambda: naive_dashboard(owner, ids, start), max(1, args.runs // 10))
+        # A wallet set without a materialised series (e.g. a portfolio made a minute ago) sums WalletValue rows.
+        fallback_s, fallback_q = measure(lambda: queries.dashboard_summary(owner, ids[:-1], "USD", "1y", now=now), 1)
+        holdings_s, holdings_q = measure(lambda: queries.holdings_rows(owner, ids, "USD", now=now), 1)
+
+        small_user, small_ids = small_dataset(now)
+        _, small_q = measure(lambda: queries.dashboard_summary(small_user, small_ids, "USD", "1y", now=now), 1)
+        summary = queries.dashboard_summary(owner, ids, "USD", "1y", now=now)
+        assert small_q == dash_q, f"query count grows with the dataset: {small_q} vs {dash_q}"
+        assert len(summary.series) >= HOURLY_POINTS + DAILY_POINTS - 1, len(summary.series)
+        write_results(
+            "valuation_dashboard",
+            {
+                "database": (1.0 if connection.vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
+                "wallets": (len(ids), "wallets"),
+                "holdings": (data["holdings"], "holdings"),
+                "wallet_total_points": (data["points"], "rows"),
+                "series_points_1y": (len(summary.series), "points"),
+                "allocation_assets": (len(summary.allocation["asset"]), "slices"),
+                "build_dataset_s": (t_build["s"], "s"),
+                "snapshot_100k_holdings_s": (t_snapshot["s"], "s"),
+                "snapshot_value_points": (report.points, "rows"),
+                "dashboard_1y_usd_ms": (dash_s * 1000, "ms"),
+                "dashboard_1y_eur_ms": (dash_eur_s * 1000, "ms"),
+                "dashboard_24h_usd_ms": (dash_24h_s * 1000, "ms"),
+                "dashboard_queries": (dash_q, "queries"),
+                "dashboard_eur_queries": (dash_eur_q, "queries"),
+                "dashboard_queries_small_dataset": (small_q, "queries"),
+                "naive_per_wallet_ms": (naive_s * 1000, "ms"),
+                "naive_per_wallet_queries": (naive_q, "queries"),
+                "speedup_vs_naive": (naive_s / dash_s, "x"),
+                "dashboard_unmaterialised_scope_ms": (fallback_s * 1000, "ms"),
+                "dashboard_unmaterialised_scope_queries": (fallback_q, "queries"),
+                "holdings_rows_100k_ms": (holdings_s * 1000, "ms"),
+                "holdings_rows_queries": (holdings_q, "queries"),
+            },
+        )
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
