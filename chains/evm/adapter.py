@@ -56,6 +56,11 @@ class _Plan:
             self.calls.append(key)
         return self._index[key]
 
+    def add_unique(self, target: str, data: bytes) -> int:
+        """Append a call known not to repeat (one balanceOf per wallet and token): no hashing."""
+        self.calls.append((target, data))
+        return len(self.calls) - 1
+
     def __getitem__(self, i: int) -> CallResult:
         return self.results[i]
 
@@ -152,7 +157,7 @@ class EvmAdapter:
         for w in wallets:
             data = abi.call_with_address(abi.BALANCE_OF, w.address)  # the same calldata for every token
             for token in sorted(set(fungibles) | w.erc20):
-                balance_idx[(w.address, token)] = plan.add(token, data)
+                balance_idx[(w.address, token)] = plan.add_unique(token, data)
         meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
         oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
         nft_idx = self._plan_nfts(plan, wallets) if request.include_nfts else {}
