@@ -42,7 +42,7 @@ from chains.metadata import fetch_json as default_fetch_json
 from chains.metadata import image_url
 from chains.solana.address import parse_address
 from chains.solana.metaplex import METADATA_PROGRAM_ID, MetaplexError, MetaplexMetadata, metadata_address, parse_metadata
-from chains.solana.rpc import SolanaRpc
+from chains.solana.rpc import SolanaRpc, thread_loop
 from chains.solana.stake import STAKE_PROGRAM_ID, STAKER_OFFSET, WITHDRAWER_OFFSET, StakeError, parse_stake
 from chains.solana.token2022 import MintError, MintInfo, parse_mint
 
@@ -86,7 +86,8 @@ class SolanaAdapter:
 
     ``fetch_json`` (default ``chains.metadata.fetch_json``) reads NFT off-chain JSON; tests inject a
     stub so they never touch the network. ``chain.extra`` knobs: ``commitment`` (default
-    ``confirmed``), ``max_concurrency`` (wallets read at once, default 8).
+    ``confirmed``), ``max_concurrency`` (wallets read at once, default 8), ``max_connections`` (HTTP
+    connections per endpoint, default 16).
     """
 
     family = "solana"
@@ -106,6 +107,7 @@ class SolanaAdapter:
         self.fetch_json = fetch_json or default_fetch_json
         self.commitment = str(chain.extra.get("commitment", "confirmed"))
         self.max_concurrency = int(chain.extra.get("max_concurrency", 8))
+        self.max_connections = int(chain.extra.get("max_connections", 16))
         self.native = AssetRef(kind=NATIVE, address=None, symbol=chain.native_symbol or "SOL",
                                name=chain.native_name or "Solana", decimals=SOL_DECIMALS, standard="native")
 
@@ -118,7 +120,8 @@ class SolanaAdapter:
     def fetch(self, request: FetchRequest) -> FetchResult:
         """Read SOL, token balances, NFTs and stake positions of the request's wallets (sync).
 
-        Runs the async client in a private event loop (in a helper thread when the caller already has
+        Runs the async client in this thread's private event loop, reused across fetches with its
+        per-endpoint AsyncClients (in a throw-away loop in a helper thread when the caller already has
         a running loop). Raises ``InvalidAddress`` (permanent) before any request for a bad address,
         ``ChainError`` (transient) when no endpoint answers or answers are malformed, ``RpcError``
         when the endpoint answers an error object. Broken metadata is returned as ``problems``.
@@ -127,15 +130,16 @@ class SolanaAdapter:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self._fetch(request, wallets))
+            # This thread's own loop, kept between fetches with its AsyncClients (see rpc.thread_loop).
+            return thread_loop().run_until_complete(self._fetch(request, wallets, shared=True))
         with concurrent.futures.ThreadPoolExecutor(1) as executor:
-            return executor.submit(asyncio.run, self._fetch(request, wallets)).result()
+            return executor.submit(asyncio.run, self._fetch(request, wallets, shared=False)).result()
 
     # ------------------------------------------------------------------ reading
 
-    async def _fetch(self, request: FetchRequest, wallets: list[str]) -> FetchResult:
+    async def _fetch(self, request: FetchRequest, wallets: list[str], *, shared: bool) -> FetchResult:
         pool = EndpointPool(self.endpoints, limiter=self.limiter, health=self.health)
-        rpc = SolanaRpc(pool, commitment=self.commitment)
+        rpc = SolanaRpc(pool, commitment=self.commitment, max_connections=self.max_connections, shared=shared)
         problems: list[Problem] = []
         try:
             sem = asyncio.Semaphore(max(1, self.max_concurrency))

@@ -24,7 +24,9 @@ from solders.system_program import CreateAccountParams, create_account
 from solders.token.associated import get_associated_token_address
 from solders.transaction import Transaction
 
-from devnet.common import rpc
+import httpx
+
+from devnet.common import rpc as _one_shot_rpc
 
 TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
@@ -81,6 +83,25 @@ def stake_account(*, staker: Pubkey, withdrawer: Pubkey, rent_reserve: int, vote
         return (struct.pack("<I", 1) + meta).ljust(STAKE_ACCOUNT_SIZE, b"\0")
     stake = bytes(vote) + struct.pack("<QQQd", delegated, activation_epoch, U64_MAX, 0.25) + struct.pack("<Q", 0)
     return (struct.pack("<I", 2) + meta + stake + bytes([0])).ljust(STAKE_ACCOUNT_SIZE, b"\0")
+
+
+_SESSIONS: dict[str, httpx.Client] = {}
+
+
+def rpc(url: str, method: str, params: list | None = None) -> Any:
+    """One JSON-RPC call over a kept-alive connection (a new httpx client per call costs ~50 ms).
+    Raises ``RuntimeError`` when the devnet answers an error object."""
+    client = _SESSIONS.get(url)
+    if client is None:
+        client = _SESSIONS[url] = httpx.Client(timeout=30)
+    try:
+        reply = client.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).json()
+    except httpx.HTTPError:
+        _SESSIONS.pop(url, None)
+        return _one_shot_rpc(url, method, params)
+    if reply.get("error"):
+        raise RuntimeError(f"{method}: {reply['error']}")
+    return reply["result"]
 
 
 class _Builder:

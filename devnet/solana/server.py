@@ -517,6 +517,7 @@ class SolanaDevnet:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: without this, +40 ms per answer
     server: "SolanaRpcServer"
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
@@ -543,6 +544,7 @@ class _Handler(BaseHTTPRequestHandler):
 class SolanaRpcServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # clients open many connections at once; the default backlog of 5 resets them
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, devnet: SolanaDevnet | None = None) -> None:
         self.devnet = devnet or SolanaDevnet()
