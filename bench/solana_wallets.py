@@ -13,6 +13,7 @@ from bench._common import timer, write_results  # noqa: E402
 from chains.base import ChainConfig, EndpointConfig, FetchRequest, WalletRef  # noqa: E402
 from chains.endpoints import EndpointHealth  # noqa: E402
 from chains.solana.adapter import SolanaAdapter  # noqa: E402
+from chains.solana.metaplex import metadata_address  # noqa: E402
 from devnet.solana.node import start_solana  # noqa: E402
 from devnet.solana.scenario import fund_wallets, keypair, run_scenario  # noqa: E402
 
@@ -65,7 +66,7 @@ def main() -> None:
         with timer() as t_seq:
             for w in wallets:
                 seq_requests += seq_adapter.fetch(FetchRequest(wallets=(WalletRef(w),))).request_count
-        mints = sorted({dusd, *(str(__import__("chains.solana.metaplex", fromlist=["x"]).metadata_address(dusd)),)})
+        mints = [dusd, metadata_address(dusd)]  # the keys the adapter reads: mint + metadata PDA
         with timer() as t_raw:
             raw_requests = raw_calls(node.url, wallets, mints)
         balances = [b for b in conc.balances if b.asset.key == dusd]
