@@ -60,7 +60,8 @@ class AmountField(models.Field):
     def formfield(self, **kwargs):
         from django import forms
 
-        return forms.CharField(**kwargs)
+        # Through Field.formfield so blank/null/default/choices apply (blank=True must mean "not required").
+        return super().formfield(**{"form_class": forms.CharField, **kwargs})
 
 
 class ExactDecimalField(models.Field):
@@ -111,4 +112,6 @@ class ExactDecimalField(models.Field):
     def formfield(self, **kwargs):
         from django import forms
 
-        return forms.DecimalField(max_digits=self.max_digits, decimal_places=self.decimal_places, **kwargs)
+        return super().formfield(
+            **{"form_class": forms.DecimalField, "max_digits": self.max_digits, "decimal_places": self.decimal_places, **kwargs}
+        )
