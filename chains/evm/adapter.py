@@ -30,6 +30,7 @@ from chains.base import (
 from chains.endpoints import EndpointHealth, EndpointPool, JsonRpcClient, RpcError
 from chains.evm import abi
 from chains.evm.address import canonical, parse_address, to_checksum
+from chains.evm.batching import call_many
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
@@ -87,7 +88,8 @@ class EvmAdapter:
     Knobs (keyword arguments, or ``ChainConfig.extra``): ``chunk_size`` / ``multicall_chunk_size``
     calls per ``eth_call`` (default 500); ``parallel`` / ``multicall_parallel`` chunks in flight at
     once (default 2); ``multicall_chunks_per_request`` chunks per JSON-RPC batch (default 2; 1 for
-    endpoints that dislike batches); ``log_address_chunk`` wallets per log filter (100);
+    endpoints that dislike batches); ``rpc_batch`` False to never send JSON-RPC batches (batches an
+    endpoint refuses with an error object are retried one by one anyway); ``log_address_chunk`` wallets per log filter (100);
     ``nft_metadata_per_fetch`` metadata documents fetched per call (50); ``native_oracle`` a price
     feed for the native coin when ``known_assets`` carries no native ``AssetRef`` with an oracle.
     ``metadata_fetcher(uri) -> dict`` is injectable (tests); ``sleep``, ``health`` and ``http`` go to
@@ -116,7 +118,8 @@ class EvmAdapter:
         extra = chain.extra or {}
         self.chunk_size = int(chunk_size or extra.get("multicall_chunk_size") or DEFAULT_CHUNK_SIZE)
         self.parallel = int(parallel or extra.get("multicall_parallel") or DEFAULT_PARALLEL)
-        self.chunks_per_request = int(extra.get("multicall_chunks_per_request") or DEFAULT_CHUNKS_PER_REQUEST)
+        self.use_batch = bool(extra.get("rpc_batch", True))
+        self.chunks_per_request = int(extra.get("multicall_chunks_per_request") or DEFAULT_CHUNKS_PER_REQUEST) if self.use_batch else 1
         self.multicall_address = to_checksum(chain.multicall_address)
         self.address_chunk = int(extra.get("log_address_chunk") or 100)
         self.metadata_per_fetch = int(extra.get("nft_metadata_per_fetch") or 50)
@@ -200,7 +203,7 @@ class EvmAdapter:
         """Check the chain id (once per adapter) and read the block number every read is pinned to."""
         if self._chain_id_ok or self.chain.chain_id is None:
             return _hex_int(self.client.request("eth_blockNumber", []), "eth_blockNumber")
-        chain_id, number = self.client.batch([("eth_chainId", []), ("eth_blockNumber", [])])
+        chain_id, number = call_many(self.client, [("eth_chainId", []), ("eth_blockNumber", [])], use_batch=self.use_batch)
         for reply in (chain_id, number):
             if isinstance(reply, RpcError):
                 raise ChainError(f"node refused {reply.rpc_message}", method="eth_chainId", endpoint=self.pool.last_endpoint.url if self.pool.last_endpoint else None)
@@ -264,7 +267,7 @@ class EvmAdapter:
         if not groups:
             self.last_scan = ScanFindings()
             return
-        scanner = LogScanner(self.client, log_range=self.chain.log_range, address_chunk=self.address_chunk)
+        scanner = LogScanner(self.client, log_range=self.chain.log_range, address_chunk=self.address_chunk, use_batch=self.use_batch)
         found = scanner.scan(groups, height)
         self.last_scan = found
         problems.extend(found.problems)

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from chains.base import MalformedResponse, Problem
 from chains.endpoints import JsonRpcClient, RpcError
+from chains.evm.batching import call_many
 from chains.evm.abi import (
     TRANSFER_BATCH_TOPIC,
     TRANSFER_SINGLE_TOPIC,
@@ -41,8 +42,9 @@ class LogScanner:
     grown back after successes.
     """
 
-    def __init__(self, client: JsonRpcClient, *, log_range: int, address_chunk: int = 100) -> None:
+    def __init__(self, client: JsonRpcClient, *, log_range: int, address_chunk: int = 100, use_batch: bool = True) -> None:
         self.client = client
+        self.use_batch = use_batch
         self.log_range = max(1, log_range)
         self.address_chunk = max(1, address_chunk)
 
@@ -70,13 +72,10 @@ class LogScanner:
         while start <= to_block:
             end = min(to_block, start + step - 1)
             span = {"fromBlock": hex(start), "toBlock": hex(end)}
-            try:
-                replies = self.client.batch([
-                    ("eth_getLogs", [{**span, "topics": [TRANSFER_TOPIC, None, topics]}]),
-                    ("eth_getLogs", [{**span, "topics": [[TRANSFER_SINGLE_TOPIC, TRANSFER_BATCH_TOPIC], None, None, topics]}]),
-                ])
-            except RpcError as exc:  # the whole batch was refused
-                replies = [exc]
+            replies = call_many(self.client, [
+                ("eth_getLogs", [{**span, "topics": [TRANSFER_TOPIC, None, topics]}]),
+                ("eth_getLogs", [{**span, "topics": [[TRANSFER_SINGLE_TOPIC, TRANSFER_BATCH_TOPIC], None, None, topics]}]),
+            ], use_batch=self.use_batch)
             found.ranges.append((start, end))
             errors = [r for r in replies if isinstance(r, RpcError)]
             if errors:

@@ -11,7 +11,6 @@ from chains.base import ChainAdapter, ChainError, FetchRequest, NATIVE, WalletRe
 from chains.endpoints import EndpointHealth
 from chains.evm.adapter import EvmAdapter
 from chains.metadata import fetch_json
-from devnet.common import rpc
 from devnet.evm.scenario import ALICE, BOB, DEPLOYER, call, deploy
 from tests.fixtures.evm import chain_config_for
 

@@ -173,3 +173,23 @@ def test_a_log_range_that_always_fails_keeps_the_cursor_and_reports(evm_devnet, 
     assert any(p.code == "log_scan_failed" for p in res.problems) and not res.complete
     assert res.cursors[ALICE]["last_scanned_block"] == -1  # first scan starts again at block 0
     assert amounts(res, BOB)[evm_devnet.asset("DUSD")["address"]] == 500_000  # listed tokens still load
+
+
+def test_an_endpoint_that_refuses_batches_is_asked_one_by_one(evm_devnet, evm_known_assets, rpc_proxy):
+    def no_batches(payload):
+        if isinstance(payload, list):
+            return (200, JSON, json.dumps({"jsonrpc": "2.0", "id": None,
+                                           "error": {"code": -32600, "message": "batch requests are not supported"}}).encode())
+        return None
+
+    rpc_proxy.handler = no_batches
+    res = make_adapter(evm_devnet, [rpc_proxy.url]).fetch(request(evm_devnet, evm_known_assets))
+    assert amounts(res, ALICE) == expected(evm_devnet, "Alice")
+    assert len(res.nfts) == 6  # Alice 2 punks + 2 items, Bob 1 punk + 1 item
+
+
+def test_batches_can_be_switched_off_per_chain(evm_devnet, evm_known_assets, rpc_proxy):
+    cfg = chain_config_for(evm_devnet.scenario, extra={"rpc_batch": False})
+    res = make_adapter(evm_devnet, [rpc_proxy.url], config=cfg, chunk_size=10).fetch(request(evm_devnet, evm_known_assets))
+    assert not any(isinstance(p, list) for p in rpc_proxy.payloads)
+    assert amounts(res, BOB) == expected(evm_devnet, "Bob")
