@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from chains.base import MalformedResponse, Problem
+from chains.base import ChainError, MalformedResponse, Problem
 from chains.endpoints import JsonRpcClient, RpcError
 from chains.evm.batching import call_many
+from chains.evm.multicall import RATE_LIMIT
 from chains.evm.abi import (
     TRANSFER_BATCH_TOPIC,
     TRANSFER_SINGLE_TOPIC,
@@ -53,7 +54,8 @@ class LogScanner:
 
         A range that fails even at one block is reported as a ``log_scan_failed`` problem and the
         wallets concerned are left out of ``scanned_to`` (their cursor must not advance).
-        Raises ``ChainError`` (transient) when no endpoint answers, ``MalformedResponse`` on
+        Raises ``ChainError`` (transient) when no endpoint answers or the node says it is rate
+        limiting, ``MalformedResponse`` on
         answers that are not lists of logs.
         """
         found = ScanFindings()
@@ -80,6 +82,8 @@ class LogScanner:
             errors = [r for r in replies if isinstance(r, RpcError)]
             if errors:
                 message = errors[0].rpc_message or ""
+                if RATE_LIMIT.search(message):  # "limit" below would match this too: not a range problem
+                    raise ChainError(f"rate limited: {message[:200]}", method="eth_getLogs")
                 if TOO_MANY.search(message) and step > 1:
                     step = max(1, step // 2)
                     continue

@@ -16,7 +16,7 @@ DEFAULT_PARALLEL = 2
 DEFAULT_CHUNKS_PER_REQUEST = 2
 MIN_CHUNK_SIZE = 1
 # JSON-RPC errors that mean "ask again later", not "this chunk is too big or breaks": do not split.
-_RATE_LIMIT = re.compile(r"(?i)rate.?limit|too many requests|exceeded .*(quota|capacity)|daily request")
+RATE_LIMIT = re.compile(r"(?i)rate.?limit|too many requests|exceeded .*(quota|capacity)|daily request")
 
 
 class CallResult(NamedTuple):
@@ -101,7 +101,7 @@ class MulticallReader:
             return self._split(chunk, block, exc.detail)
 
     def _after_failure(self, chunk: list[tuple[str, bytes]], block: int, exc: RpcError) -> list[CallResult]:
-        if _RATE_LIMIT.search(exc.rpc_message or ""):
+        if RATE_LIMIT.search(exc.rpc_message or ""):
             raise ChainError(f"rate limited: {exc.rpc_message}", method="eth_call")
         return self._split(chunk, block, exc.rpc_message or "call failed")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devnet.common import NODE_MODULES, free_port, rpc, wait_until
+from devnet.common import NODE_MODULES, free_port, rpc, wait_until, write_state
 
 ANVIL = NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -86,13 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8545)
     parser.add_argument("--scenario", action="store_true", help="also run devnet.evm.scenario and print its JSON")
+    parser.add_argument("--write-state", action="store_true", help="with --scenario: save it as the 'evm' section of var/devnet.json")
     args = parser.parse_args(argv)
     node = start_anvil(args.port)
     print(f"anvil running at {node.url} (chain id {CHAIN_ID}); Multicall3 at {MULTICALL3_ADDRESS}", flush=True)
     if args.scenario:
         from devnet.evm.scenario import run_scenario
 
-        print(json.dumps(run_scenario(node.url), indent=2), flush=True)
+        scenario = run_scenario(node.url)
+        print(json.dumps(scenario, indent=2), flush=True)
+        if args.write_state:
+            write_state("evm", scenario)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while node.process.poll() is None:
