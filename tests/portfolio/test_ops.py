@@ -28,8 +28,7 @@ def unreachable_broker():
     from portfolio.celery import app
 
     saved = app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport_options
-    app.conf.broker_url = "redis://:hunter2-password@127.0.0.1:1/0"  # nothing listens on port 1
-    app.conf.broker_write_url = None
+    app.conf.broker_url = app.conf.broker_write_url = "redis://:hunter2-password@127.0.0.1:1/0"  # nothing listens on port 1
     app.conf.broker_transport_options = {}
     yield
     app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport_options = saved
