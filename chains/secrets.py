@@ -20,7 +20,7 @@ WATCH_ONLY_MESSAGE = (
 MNEMONIC_LENGTHS = (12, 15, 18, 21, 24)
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58)}
-_HEX64 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_HEX64 = re.compile(r"^(0[xX])?[0-9a-fA-F]{64}$")
 _PRV = re.compile(r"^[xyztuvXYZTUV]prv[1-9A-HJ-NP-Za-km-z]{20,}$")
 _TOKEN_SPLIT = re.compile(r"[\s,;\"'\[\]{}()]+")
 _B58_TOKEN = re.compile(r"[1-9A-HJ-NP-Za-km-z]{50,100}")
@@ -78,13 +78,22 @@ def _is_json_secret(text: str) -> bool:
     return isinstance(data, list) and len(data) == 64 and all(isinstance(b, int) and 0 <= b <= 255 for b in data)
 
 
+def _is_json_seed(text: str) -> bool:
+    """A bare 32-byte ed25519 seed as a JSON byte array (half of a solana-keygen file)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, list) and len(data) == 32 and all(isinstance(b, int) and 0 <= b <= 255 for b in data)
+
+
 def _mnemonic_like(words: list[str]) -> bool:
     wordlist = bip39_words()
     if not wordlist or len(words) < 12:
         return False
     known = sum(1 for w in words if w.lower() in wordlist)
     # A real phrase has every word in the list; a typo or two must not slip through either.
-    return known >= 12 and known >= 0.75 * len(words)
+    return known >= 9 and known >= 0.75 * len(words)
 
 
 def secret_kind(text: str) -> str | None:
@@ -96,6 +105,10 @@ def secret_kind(text: str) -> str | None:
         return "seed phrase"
     if _JSON_BYTES.search(stripped) and _is_json_secret(_JSON_BYTES.search(stripped).group(0)):
         return "Solana secret key"
+    if stripped.startswith("[") and _is_json_seed(stripped):
+        return "Solana secret key"
+    if _HEX64.match(re.sub(r"[\s:_-]+", "", stripped)):  # a hex key pasted in groups
+        return "private key (hex)"
     for token in filter(None, _TOKEN_SPLIT.split(stripped)):
         if _HEX64.match(token):
             return "private key (hex)"
