@@ -69,3 +69,12 @@ def test_lists_show_only_the_users_own_objects(owned, outsider_client):
     for name in ("wallets", "portfolios"):
         body = outsider_client.get(reverse(name)).content.decode()
         assert "alice" not in body, name
+
+
+@pytest.mark.parametrize("field", ["wallet", "portfolio"])
+def test_refreshing_another_users_wallet_or_portfolio_is_a_404(owned, outsider_client, field):
+    """Ids sent in a POST body are scoped the same way as ids in the URL."""
+    runs = SyncRun.objects.count()
+    response = outsider_client.post(reverse("refresh"), {field: owned[f"{field}_id"]})
+    assert response.status_code == 404
+    assert SyncRun.objects.count() == runs
