@@ -83,6 +83,8 @@ class WalletAddForm(SecretBlankingForm):
         super().__init__(*args, **kwargs)
         self.owner = owner
         self.fields["portfolios"].queryset = Portfolio.objects.filter(owner=owner)
+        if not self.fields["portfolios"].queryset.exists():
+            del self.fields["portfolios"]  # nothing to choose yet
 
     def clean_address(self) -> str:
         family = self.data.get(self.add_prefix("family"))
@@ -112,6 +114,8 @@ class WalletEditForm(SecretBlankingForm):
         super().__init__(*args, **kwargs)
         self.wallet = wallet
         self.fields["portfolios"].queryset = Portfolio.objects.filter(owner_id=wallet.owner_id)
+        if not self.fields["portfolios"].queryset.exists():
+            del self.fields["portfolios"]
         if wallet.kind != Wallet.EXTENDED_KEY:
             del self.fields["gap_limit"]
 

@@ -52,7 +52,7 @@ def wallet_list(request: HttpRequest) -> HttpResponse:
                     data["family"],
                     data["address"],
                     label=data["label"],
-                    portfolios=data["portfolios"],
+                    portfolios=data.get("portfolios", ()),
                     script_type=data["script_type"] or None,
                     gap_limit=data["gap_limit"],
                 )
@@ -116,7 +116,7 @@ def wallet_edit(request: HttpRequest, wallet_id: int) -> HttpResponse:
             services.do_update_wallet(
                 wallet,
                 label=form.cleaned_data["label"],
-                portfolios=form.cleaned_data["portfolios"],
+                portfolios=form.cleaned_data.get("portfolios"),
                 gap_limit=form.cleaned_data.get("gap_limit"),
             )
         except ValidationError as exc:

@@ -230,9 +230,11 @@ def test_a_wallet_can_join_several_portfolios_of_its_owner(owner, owner_client):
 
 def test_a_wallet_cannot_join_someone_elses_portfolio(owner, outsider, owner_client):
     theirs = Portfolio.objects.create(owner=outsider, name="Theirs")
+    Portfolio.objects.create(owner=owner, name="Mine")
     response = add(owner_client, address=EIP55, portfolios=[theirs.pk])
     assert response.status_code == 200 and b"errorlist" in response.content
     assert not Wallet.objects.exists()
+    assert not theirs.wallets.exists()
     with pytest.raises(ValidationError):
         do_add_wallet(owner, "evm", EIP55, portfolios=[theirs])
 
