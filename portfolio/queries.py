@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable
 
-from django.db.models import CharField, Count, Max, Min, Q, Value
+from django.db import connection
+from django.db.models import CharField, Count, Max, Min, Q, Sum, Value
 from django.db.models.fields.json import KT
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -128,33 +129,43 @@ def holdings_rows(user, wallet_ids: Iterable[int], currency: str, *, now: dateti
     Current prices (latest stored, by each asset's source order) converted at the current FX rate;
     24h/7d changes against the snapshots at or before 24h/7d ago (converted at *their* FX rates).
     About eight queries whatever the number of wallets and holdings (plus one with ``pnl_range``)."""
-    ids = _owned(user, wallet_ids)
+    ids, is_all = _owned_scope(user, wallet_ids)
     if not ids:
         return []
     now = now or timezone.now()
+    # Plain tuples, then each asset/wallet/chain instance once: instances per holding (select_related)
+    # cost ~6 model inits a row, which dominated at 100,000 holdings.
+    holdings_qs = Holding.objects.filter(wallet_chain__wallet__owner=user)
+    if not is_all:
+        holdings_qs = holdings_qs.filter(wallet_chain__wallet_id__in=ids)
     holdings = list(
-        Holding.objects.filter(wallet_chain__wallet_id__in=ids).exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
-        .select_related("asset__chain", "wallet_chain__wallet", "wallet_chain__chain")
+        holdings_qs.exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
         .order_by("asset_id", "wallet_chain__wallet_id")
+        .values_list("asset_id", "wallet_chain__wallet_id", "wallet_chain__chain_id", "amount", "unconfirmed", "height", "fetched_at")
     )
+    asset_ids = {h[0] for h in holdings}
+    chains = {c.pk: c for c in Chain.objects.all()}
+    assets = Asset.objects.in_bulk(sorted(asset_ids)) if asset_ids else {}
+    for asset in assets.values():
+        asset.chain = chains[asset.chain_id]
+    wallets = {w.pk: w for w in Wallet.objects.filter(owner=user)}
     fx = latest_fx_rates()
     currency, rate, _ = _quote(currency, fx)
-    prices = latest_prices({h.asset_id for h in holdings}, now=now, fx=fx)
+    prices = latest_prices(asset_ids, now=now, fx=fx)
     rows: dict[int, HoldingRow] = {}
     with exact():
-        for h in holdings:
-            row = rows.get(h.asset_id)
-            p: Price | None = prices.get(h.asset_id)
-            price = p.usd * rate if p else None
+        for asset_id, wallet_id, chain_id, amount, unconfirmed, height, fetched_at in holdings:
+            row = rows.get(asset_id)
             if row is None:
-                row = rows[h.asset_id] = HoldingRow(
-                    asset=h.asset, currency=currency, amount=ZERO, amount_raw=0, price=price,
+                p: Price | None = prices.get(asset_id)
+                row = rows[asset_id] = HoldingRow(
+                    asset=assets[asset_id], currency=currency, amount=ZERO, amount_raw=0, price=p.usd * rate if p else None,
                     price_source=p.source if p else "", price_at=p.at if p else None, price_stale=p.stale if p else False,
                     value=None)
-            units = to_units(h.amount, h.asset.decimals)
-            row.amount_raw += h.amount
-            row.wallets.append(WalletAmount(h.wallet_chain.wallet, h.wallet_chain.chain, units, h.amount, h.unconfirmed,
-                                            units * price if price is not None else None, h.height, h.fetched_at))
+            units = to_units(amount, row.asset.decimals)
+            row.amount_raw += amount
+            row.wallets.append(WalletAmount(wallets[wallet_id], chains[chain_id], units, amount, unconfirmed,
+                                            units * row.price if row.price is not None else None, height, fetched_at))
         for row in rows.values():
             row.amount = to_units(row.amount_raw, row.asset.decimals)
             row.value = row.amount * row.price if row.price is not None else None
@@ -277,13 +288,20 @@ def _scope_points(user, ids: list[int], is_all: bool, start: datetime | None, cu
     if start is not None:
         base_at = totals.filter(at__lte=start).aggregate(last=Max("at"))["last"]
     window = totals.filter(at__gte=base_at) if base_at else (totals.filter(at__gt=start) if start else totals)
-    with exact():
-        for at, value, flow, market, unpriced, fx in _point_values(window, currency).iterator(chunk_size=5000):
-            s = sums.setdefault(at, [at, ZERO, ZERO, ZERO, 0, fx])
-            s[1] += value
-            s[2] += flow
-            s[3] += market
-            s[4] = max(s[4], unpriced)
+    if connection.vendor == "postgresql":
+        # NUMERIC columns: SQL sums are exact here (on SQLite the columns are TEXT: sum in Python).
+        fx = Value(None, output_field=CharField()) if currency == USD else Max(KT(f"fx_rates__{currency}"))
+        for row in window.values("at").annotate(v=Sum("value"), f=Sum("flow_value"), m=Sum("market_value"),
+                                                u=Max("unpriced"), fx=fx).values_list("at", "v", "f", "m", "u", "fx"):
+            sums[row[0]] = list(row)
+    else:
+        with exact():
+            for at, value, flow, market, unpriced, fx in _point_values(window, currency).iterator(chunk_size=5000):
+                s = sums.setdefault(at, [at, ZERO, ZERO, ZERO, 0, fx])
+                s[1] += value
+                s[2] += flow
+                s[3] += market
+                s[4] = max(s[4], unpriced)
     ordered = [tuple(sums[at]) for at in sorted(sums)]
     base = ordered.pop(0) if base_at and ordered and ordered[0][0] == base_at else None
     return ordered, base, None, "wallet_totals" if ordered or base else "live"

@@ -38,16 +38,20 @@ def fresh_for() -> timedelta:
 # --------------------------------------------------------------------------- writing
 
 
-def store_quotes(chain: Chain, quotes: Iterable, *, at: datetime | None = None) -> int:
+def store_quotes(chain: Chain | int, quotes: Iterable, *, at: datetime | None = None) -> int:
     """Store oracle prices read during a sync (``chains.base.PriceQuote``) as PricePoints with source
-    ``oracle:<adapter source>`` (e.g. ``oracle:chainlink:0xFeed``). Quotes for assets not in the
-    database (by chain and address, native = empty address) are skipped. Returns the number stored."""
+    ``oracle:<adapter source>`` (e.g. ``oracle:chainlink:0xFeed``). ``chain`` is a Chain or its id.
+    Quotes for assets not in the database (by chain and address, case-insensitive; native = empty
+    address) are skipped. Returns the number stored."""
     quotes = list(quotes)
     if not quotes:
         return 0
     at = at or timezone.now()
     addresses = {q.asset.address or "" for q in quotes}
-    assets = {a.address.lower(): a.id for a in Asset.objects.filter(chain=chain, address__in=addresses)}
+    chain_id = getattr(chain, "pk", chain)
+    wanted = {a.lower() for a in addresses}
+    assets = {address.lower(): pk for pk, address in Asset.objects.filter(chain_id=chain_id).exclude(kind=Asset.NFT_COLLECTION)
+              .values_list("pk", "address") if address.lower() in wanted}
     rows = []
     for q in quotes:
         asset_id = assets.get((q.asset.address or "").lower())

@@ -9,15 +9,18 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time as dt_time, timedelta, timezone as dt_timezone
 from decimal import Decimal
 from typing import Iterable
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from portfolio.models import Asset, Holding, NftItem, Portfolio, PositionLeg, ScopeValue, ValuePoint, Wallet, WalletValue
+from portfolio.models import (
+    Asset, Holding, NftItem, Portfolio, PositionLeg, PricePoint, ScopeValue, ValuePoint, Wallet, WalletValue,
+)
 from portfolio.pricing.fx import rates_to_json
 from portfolio.services.prices import latest_fx_rates, latest_prices
 from portfolio.valuation import ZERO, exact, split_change, to_units, trim
@@ -201,6 +204,31 @@ def _materialise_scopes(wallet_owner: dict[int, int], totals: dict[int, list], i
     return count
 
 
+def do_materialise_scopes(owner_ids: Iterable[int] | None = None) -> int:
+    """Build the series of wallet sets that have none yet (a portfolio just made or whose wallets
+    changed) from their wallets' WalletValue rows, without taking a snapshot. Call it after editing a
+    portfolio so its dashboard reads one short series at once. Returns the number of scopes built."""
+    wallets = Wallet.objects.all() if owner_ids is None else Wallet.objects.filter(owner_id__in=list(owner_ids))
+    by_owner: dict[int, list[int]] = defaultdict(list)
+    for w, o in wallets.values_list("id", "owner_id"):
+        by_owner[o].append(w)
+    portfolios: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for pid, o, w in Portfolio.wallets.through.objects.filter(wallet_id__in=[w for ws in by_owner.values() for w in ws]).values_list(
+            "portfolio_id", "portfolio__owner_id", "wallet_id"):
+        portfolios[o][pid].append(w)
+    built = 0
+    far = timezone.now() + timedelta(days=3650)
+    for owner_id, ids in by_owner.items():
+        scopes = owner_scopes(owner_id, ids, portfolios[owner_id])
+        known = set(ScopeValue.objects.filter(owner_id=owner_id, scope_key__in=list(scopes)).values_list("scope_key", flat=True).distinct())
+        for key, members in scopes.items():
+            if key not in known:
+                with transaction.atomic():
+                    _backfill_scope(owner_id, key, members, far)
+                built += 1
+    return built
+
+
 def breakdown_of(items: list) -> dict:
     """Allocation of (wallet, chain, asset, kind, value|None) items as exact strings, for JSON."""
     sums = {"by_asset": defaultdict(lambda: ZERO), "by_chain": defaultdict(lambda: ZERO),
@@ -247,16 +275,19 @@ class DownsampleReport:
     value_points_removed: int = 0
     wallet_values_removed: int = 0
     scope_values_removed: int = 0
+    prices_removed: int = 0
 
 
 def do_downsample(now: datetime | None = None) -> DownsampleReport:
     """Keep hourly points for 7 days; older ones become one per day: the last point of each day is
     kept (its amount, price and value are that day's close) and the flows and market moves of the
     day's other points are added to it, so ``value change == flow + market`` still holds between the
-    kept points. Works day by day (one transaction each), so it can be stopped and run again."""
+    kept points. Works day by day (one transaction each), so it can be stopped and run again.
+    Stored prices older than 7 days are thinned the same way (the last of each asset, source and day)."""
     now = now or timezone.now()
     cutoff = (now - HOURLY_KEEP).replace(hour=0, minute=0, second=0, microsecond=0)
     report = DownsampleReport()
+    report.prices_removed = _thin_prices(cutoff)
     oldest = WalletValue.objects.filter(resolution=ValuePoint.HOURLY, at__lt=cutoff).order_by("at").values_list("at", flat=True).first()
     oldest_scope = ScopeValue.objects.filter(resolution=ValuePoint.HOURLY, at__lt=cutoff).order_by("at").values_list("at", flat=True).first()
     starts = [d for d in (oldest, oldest_scope) if d is not None]
@@ -274,6 +305,20 @@ def do_downsample(now: datetime | None = None) -> DownsampleReport:
                                                  ("owner_id", "scope_key"))
         day = end
     return report
+
+
+def _thin_prices(cutoff: datetime) -> int:
+    """Keep one PricePoint per (asset, source, currency, UTC day) before ``cutoff``: the day's last."""
+    groups = (PricePoint.objects.filter(at__lt=cutoff).annotate(day=TruncDate("at", tzinfo=dt_timezone.utc))
+              .values("asset_id", "source", "currency", "day").annotate(n=Count("id"), last=Max("at")).filter(n__gt=1))
+    removed = 0
+    for g in list(groups):
+        start = datetime.combine(g["day"], dt_time.min, tzinfo=dt_timezone.utc)
+        same_day = PricePoint.objects.filter(asset_id=g["asset_id"], source=g["source"], currency=g["currency"],
+                                             at__gte=start, at__lt=start + timedelta(days=1))
+        keep = same_day.filter(at=g["last"]).order_by("-id").values_list("id", flat=True).first()
+        removed += same_day.exclude(id=keep).delete()[0]
+    return removed
 
 
 def _fold(queryset, group_fields: tuple[str, ...]) -> int:

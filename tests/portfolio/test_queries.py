@@ -199,3 +199,16 @@ def test_a_portfolio_made_after_the_snapshots_reads_its_wallets_totals(owner, hi
     assert s.history == "wallet_totals"
     assert [v for _, v in s.series] == [D(2000), D(3300), D(990)] and s.profit == D(-130)
     assert s.allocation["wallet"][0].label == "hot"
+
+
+def test_materialising_a_new_portfolio_gives_the_same_series(owner, history):
+    from portfolio.services.snapshots import do_materialise_scopes
+
+    p = Portfolio.objects.create(owner=owner, name="hot only")
+    p.wallets.add(history["hot"])
+    ids = queries.scope_wallet_ids(owner, p.pk)
+    before = queries.dashboard_summary(owner, ids, "USD", "all", now=T0 + timedelta(hours=3))
+    assert do_materialise_scopes([owner.pk]) == 1
+    after = queries.dashboard_summary(owner, ids, "USD", "all", now=T0 + timedelta(hours=3))
+    assert after.history == "materialised"
+    assert (after.series, after.profit, after.twr) == (before.series, before.profit, before.twr)

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 import pytest
 
 from portfolio.models import (
-    Asset, Chain, Holding, NftItem, Portfolio, Position, PositionLeg, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue,
+    Asset, Chain, Holding, NftItem, Portfolio, Position, PositionLeg, PricePoint, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue,
 )
 from portfolio.services.prices import set_manual_price
 from portfolio.services.snapshots import do_downsample, do_snapshot, scope_key
@@ -144,6 +144,9 @@ def test_downsampling_keeps_the_last_point_of_each_day_and_attribution_stays_exa
     do_snapshot(at=start + timedelta(days=1, hours=5))  # day 2 (one point)
     report = do_downsample(now=start + timedelta(days=30))
     assert report.value_points_removed == 23 and report.wallet_values_removed == 23 * 2
+    # Prices are thinned too: of the 06:00 and 23:00 prices of day 1, the 23:00 one stays.
+    assert report.prices_removed == 1
+    assert list(PricePoint.objects.filter(at__date=start.date()).values_list("price", flat=True)) == [D(1050)]
     kept = ValuePoint.objects.get(wallet=wallets[0], at=start + timedelta(hours=23))
     # Value 0 -> 2 ETH * 1050 = 2100 over day 1.
     # Flows: 1000 (first point, 1 ETH at 1000) + 1100 (1 ETH deposited at 1100) = 2100... minus nothing;
