@@ -13,6 +13,7 @@ from datetime import datetime, time as dt_time, timedelta, timezone as dt_timezo
 from decimal import Decimal
 from typing import Iterable
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Max
 from django.db.models.functions import TruncDate
@@ -67,12 +68,21 @@ def do_snapshot(wallet_ids: Iterable[int] | None = None, at: datetime | None = N
     USD price (None = unpriced: kept with its amount, excluded from value), value, and the flow/market
     split against the wallet's previous point. Re-running in the same hour replaces that hour's rows.
     """
+    if wallet_ids is None:
+        # Owner by owner: bounded memory and short transactions however many users there are.
+        total = SnapshotReport(at=hour_bucket(at or timezone.now()))
+        owners = sorted(set(Wallet.objects.values_list("owner_id", flat=True)))
+        for owner_id in owners:
+            part = do_snapshot(list(Wallet.objects.filter(owner_id=owner_id).values_list("pk", flat=True)), at=at)
+            total.wallets += part.wallets
+            total.points += part.points
+            total.unpriced += part.unpriced
+            total.scopes += part.scopes
+        return total
     as_of = at  # an explicit time (a past snapshot) reads prices and FX as they were then
     at = hour_bucket(at or timezone.now())
-    wallets = Wallet.objects.all()
-    if wallet_ids is not None:
-        owners = Wallet.objects.filter(pk__in=list(wallet_ids)).values("owner_id").distinct()
-        wallets = wallets.filter(owner_id__in=owners)
+    owners = Wallet.objects.filter(pk__in=list(wallet_ids)).values("owner_id").distinct()
+    wallets = Wallet.objects.filter(owner_id__in=owners)
     wallet_owner = dict(wallets.values_list("id", "owner_id"))
     report = SnapshotReport(at=at, wallets=len(wallet_owner))
     if not wallet_owner:
@@ -121,6 +131,9 @@ def do_snapshot(wallet_ids: Iterable[int] | None = None, at: datetime | None = N
             items.append((w, c, a, kind, to_units(raw, decimals[a]) * price.usd if price else None))
 
     with transaction.atomic():
+        # Serialise snapshots of the same owners (a sync's snapshot meeting the hourly one): the
+        # second waits, then replaces the hour's rows instead of failing on the unique constraints.
+        list(get_user_model().objects.select_for_update().filter(pk__in=sorted(set(wallet_owner.values()))).values_list("pk"))
         ValuePoint.objects.filter(wallet_id__in=ids, at=at).delete()
         ValuePoint.objects.bulk_create(points, batch_size=2000)
         WalletValue.objects.filter(wallet_id__in=ids, at=at).delete()

@@ -157,3 +157,17 @@ def test_downsampling_keeps_the_last_point_of_each_day_and_attribution_stays_exa
     assert series[0] == (D(2100), D(2100), D(0))
     # Each kept point still explains its change from the previous kept point.
     assert series[1][0] - series[0][0] == series[1][1] + series[1][2]
+
+
+def test_each_owner_gets_their_own_totals(owner, outsider, wallets, chain, eth):
+    set_manual_price(eth, D("1000"), at=T0 - timedelta(minutes=5))
+    theirs = Wallet.objects.create(owner=outsider, family="evm", address="0x" + "99" * 20)
+    WalletChain.objects.create(wallet=theirs, chain=chain)
+    hold(wallets[0], eth, ETH)
+    hold(theirs, eth, 5 * ETH)
+    report = do_snapshot(at=T0)
+    assert report.wallets == 3 and report.scopes == 2
+    assert ScopeValue.objects.get(owner=owner).value == D(1000)
+    assert ScopeValue.objects.get(owner=outsider).value == D(5000)
+    # A sync of the outsider's wallet snapshots only the outsider.
+    assert do_snapshot([theirs.pk], at=T0 + timedelta(hours=1)).wallets == 1
