@@ -84,6 +84,13 @@ class CoinGeckoClient:
             "api_key": os.environ.get(settings.COINGECKO_API_KEY_ENV, "") if settings.COINGECKO_API_KEY_ENV else "",
             "rate_per_s": float(getattr(settings, "COINGECKO_RATE_PER_S", 0.5)),
         }
+        if "limiter" not in overrides:
+            try:  # one budget for every worker process (Redis) when the sync helper's limiter is there
+                from portfolio.ratelimit import shared_limiter
+
+                kwargs["limiter"] = shared_limiter()
+            except ImportError:
+                pass
         kwargs.update(overrides)
         return cls(settings.COINGECKO_API_URL, **kwargs)
 

@@ -159,3 +159,20 @@ def test_it_imports_price_history(eth):
         assert do_import_price_history(eth, days=1, client=client) == 2
         assert do_import_price_history(eth, days=1, client=client) == 0
     assert sorted(PricePoint.objects.values_list("price", flat=True)) == [D("2000.5"), D("2001.25")]
+
+
+def test_the_client_caches_answers_and_takes_a_rate_limit_token_per_request(db):
+    class Recording:
+        def __init__(self):
+            self.calls = []
+
+        def acquire(self, key, rate_per_s):
+            self.calls.append((key, rate_per_s))
+
+    limiter = Recording()
+    with FakeCoinGecko(prices={"ethereum": "2500", "bitcoin": "60000"}) as cg:
+        client = CoinGeckoClient(cg.url, limiter=limiter, cache=TtlCache(ttl_s=60), rate_per_s=0.5)
+        assert client.simple_price(["ethereum", "bitcoin"]) == {"ethereum": D("2500"), "bitcoin": D("60000")}
+        assert client.simple_price(["bitcoin", "ethereum"]) == {"ethereum": D("2500"), "bitcoin": D("60000")}
+        assert len(cg.requests) == 1
+    assert limiter.calls == [("coingecko", 0.5)]
