@@ -122,3 +122,21 @@ def test_two_concurrent_fanouts_sync_each_wallet_once(owner, evm_devnet, celery_
     for wallet, w in zip(wallets, evm_devnet.scenario["wallets"]):
         assert stored_state(wallet) == expected_state(w)
     assert Position.objects.count() == 0
+
+
+def test_workers_together_respect_an_endpoint_rate_limit(owner, evm_devnet, celery_broker, start_worker, rpc_proxy_factory):
+    from portfolio.ratelimit import is_redis_url
+
+    if not is_redis_url(celery_broker.url):
+        pytest.skip("the limit is shared across processes through Redis; the file-system broker limits per process")
+    proxy = rpc_proxy_factory(evm_devnet.url)
+    chain = seed_chain(evm_devnet.scenario, proxy.url, rate_per_s=4)
+    wallets = add_scenario_wallets(owner, evm_devnet.scenario, chain)
+    worker = start_worker(concurrency=3)
+
+    runs = [sync.do_request_sync(owner, wallet=w) for w in wallets]
+    wait_for(lambda: all(_run_finished(r) for r in runs), 120, "the rate-limited syncs", worker)
+    assert {r.status for r in runs} == {SyncRun.OK}
+    stamps = sorted(proxy.stamps)
+    busiest = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
+    assert len(stamps) >= 6 and busiest <= 5

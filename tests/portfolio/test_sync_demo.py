@@ -1,0 +1,72 @@
+"""`manage.py demo`: the local chains from var/devnet.json, the demo user and wallets, a first sync."""
+
+from __future__ import annotations
+
+import json
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from portfolio.models import Asset, Chain, Portfolio, SyncRun, Wallet, WalletChain
+
+pytestmark = [pytest.mark.devnet, pytest.mark.django_db]
+
+
+@pytest.fixture
+def devnet_state(tmp_path, settings, evm_devnet, bitcoin_devnet, solana_devnet):
+    path = tmp_path / "devnet.json"
+    path.write_text(json.dumps({"evm": evm_devnet.scenario, "bitcoin": bitcoin_devnet.scenario,
+                                "solana": solana_devnet.scenario, "errors": {}}))
+    settings.DEVNET_STATE_FILE = path
+    settings.VAR_DIR = tmp_path
+    return {"evm": evm_devnet.scenario, "bitcoin": bitcoin_devnet.scenario, "solana": solana_devnet.scenario}
+
+
+def _demo() -> str:
+    out = StringIO()
+    call_command("demo", stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_demo_sets_up_local_chains_user_wallets_and_a_first_sync(devnet_state):
+    output = _demo()
+    for scenario in devnet_state.values():
+        chain = Chain.objects.get(slug=scenario["chain"]["slug"])
+        assert chain.enabled
+        assert list(chain.endpoints.values_list("url", flat=True)) == [scenario["url"]]
+    assert not Chain.objects.filter(network="mainnet", enabled=True).exists()
+    assert "disabled the mainnet chains" in output
+
+    user = get_user_model().objects.get(username="demo")
+    password = re.search(r"password '([^']+)'", output).group(1)
+    assert user.check_password(password)
+    wallets = Wallet.objects.filter(owner=user)
+    assert wallets.count() == sum(len(s["wallets"]) for s in devnet_state.values())
+    assert set(Portfolio.objects.get(owner=user, name="Demo").wallets.all()) == set(wallets)
+    # Only the devnet chains: the EVM addresses are not tracked on the (disabled) mainnets.
+    assert set(WalletChain.objects.filter(wallet__owner=user).values_list("chain__network", flat=True)) <= {"devnet", "regtest"}
+
+    demo_token = next(a for a in devnet_state["evm"]["assets"] if a["symbol"] == "DEMO")
+    asset = Asset.objects.get(address=demo_token["address"])
+    assert asset.listed and asset.oracle_address == demo_token["oracle"]
+    run = SyncRun.objects.get(owner=user)
+    assert run.items.count() == WalletChain.objects.filter(wallet__owner=user).count()
+    assert "http://127.0.0.1:" in output
+
+
+def test_demo_can_run_again_without_duplicates(devnet_state):
+    first = _demo()
+    second = _demo()
+    user = get_user_model().objects.get(username="demo")
+    assert Wallet.objects.filter(owner=user).count() == sum(len(s["wallets"]) for s in devnet_state.values())
+    assert re.search(r"password '([^']+)'", first).group(1) == re.search(r"password '([^']+)'", second).group(1)
+    assert get_user_model().objects.filter(username="demo").count() == 1
+
+
+def test_demo_without_chains_says_how_to_start_them(tmp_path, settings):
+    settings.DEVNET_STATE_FILE = tmp_path / "missing.json"
+    with pytest.raises(CommandError, match="devnet"):
+        call_command("demo", stdout=StringIO())
