@@ -212,3 +212,13 @@ def test_materialising_a_new_portfolio_gives_the_same_series(owner, history):
     after = queries.dashboard_summary(owner, ids, "USD", "all", now=T0 + timedelta(hours=3))
     assert after.history == "materialised"
     assert (after.series, after.profit, after.twr) == (before.series, before.profit, before.twr)
+
+
+def test_the_pages_show_snapshot_figures(owner, owner_client, history):
+    from django.urls import reverse
+
+    page = owner_client.get(reverse("dashboard") + "?range=all")
+    assert page.status_code == 200
+    assert "990" in page.content.decode()
+    holdings = owner_client.get(reverse("holdings"))
+    assert holdings.status_code == 200 and "NOPE" in holdings.content.decode()
