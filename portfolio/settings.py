@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from portfolio.env import envbool, envchoice, envint, envlist, envstr, secret_key
+from portfolio.env import envbool, envchoice, envdecimal, envint, envlist, envstr, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -163,6 +163,9 @@ DEFAULT_QUOTE_CURRENCY = envchoice("DEFAULT_QUOTE_CURRENCY", "usd", tuple(c.lowe
 IPFS_GATEWAY = envstr("IPFS_GATEWAY", "https://ipfs.io/ipfs/")
 COINGECKO_API_URL = envstr("COINGECKO_API_URL", "")  # empty: the HTTP price source is off
 COINGECKO_API_KEY_ENV = envstr("COINGECKO_API_KEY_ENV", "COINGECKO_API_KEY")
+COINGECKO_RATE_PER_S = envdecimal("COINGECKO_RATE_PER_S", "0.5")
+PRICE_FRESH_SECONDS = envint("PRICE_FRESH_SECONDS", 300, minimum=0)  # a newer price is not fetched again
+PRICE_STALE_AFTER_SECONDS = envint("PRICE_STALE_AFTER_SECONDS", 24 * 3600, minimum=60)  # older: flagged stale
 SYNC_FANOUT_SECONDS = envint("SYNC_FANOUT_SECONDS", 60, minimum=5)
 SNAPSHOT_INTERVAL_MINUTES = envint("SNAPSHOT_INTERVAL_MINUTES", 60, minimum=1)
 DEVNET_STATE_FILE = Path(envstr("DEVNET_STATE_FILE", str(VAR_DIR / "devnet.json")))
