@@ -81,7 +81,8 @@ def downsample_task() -> None:
 
 @shared_task(ignore_result=True)
 def refresh_prices_task() -> None:
-    """Refresh off-chain prices (valuation's service)."""
+    """Refresh off-chain prices and FX rates (valuation's services)."""
     from portfolio.services import prices
 
     prices.do_refresh_prices()
+    prices.do_refresh_fx()

@@ -134,3 +134,31 @@ def test_bait_names_are_spam(symbol, name):
 @pytest.mark.parametrize("symbol,name", [("DISC", "Discovered Coin"), ("USDC", "USD Coin"), ("stETH", "Liquid staked Ether 2.0")])
 def test_ordinary_names_are_not_spam(symbol, name):
     assert sync.spam_reason(symbol, name) == ""
+
+
+def test_a_second_refresh_while_one_is_running_joins_it(evm_wallets, owner):
+    _chain, wallets = evm_wallets
+    first = sync.do_request_sync(owner, wallet=wallets[0])
+    assert sync.do_request_sync(owner, wallet=wallets[0]) == first
+    assert sync.do_request_sync(owner, wallet=wallets[1]) != first
+
+
+def test_the_beat_schedule_exists_once_after_migrate():
+    from django_celery_beat.models import PeriodicTask
+
+    assert sync.ensure_periodic_tasks() == 0  # post_migrate already created them
+    tasks = dict(PeriodicTask.objects.values_list("task", "interval__every"))
+    assert tasks["portfolio.tasks.fanout_due_task"] == 60
+    assert {"portfolio.tasks.snapshot_task", "portfolio.tasks.downsample_task", "portfolio.tasks.refresh_prices_task"} <= set(tasks)
+
+
+def test_a_token_that_cannot_be_read_keeps_its_last_known_amount(evm_devnet, evm_wallets):
+    _chain, wallets = evm_wallets
+    alice = wallets[0]
+    sync.do_sync_wallet_chain(_wc(alice).id)
+    broken = Asset.objects.get(symbol="BRKN")  # listed, but its balanceOf reverts
+    Holding.objects.create(wallet_chain=_wc(alice), asset=broken, amount=5 * 10**18, height=1)
+    sync.do_sync_wallet_chain(_wc(alice).id)
+    kept = Holding.objects.get(wallet_chain=_wc(alice), asset=broken)
+    assert kept.amount == 5 * 10**18 and kept.details.get("stale") is True and kept.height == 1
+    assert any(p["code"] == "balance_call_failed" for p in _wc(alice).problems)
