@@ -121,7 +121,7 @@ def _start_workers(env: dict[str, str], tmp: Path) -> subprocess.Popen:
     log = open(tmp / "worker.log", "wb")
     cmd = [str(Path(sys.executable).parent / "celery"), "-A", "portfolio", "worker", "-Q", "default,evm,bitcoin,solana",
            "--pool", "prefork", "--concurrency", str(WORKERS), "--without-gossip", "--without-mingle", "--without-heartbeat",
-           "-n", f"bench-{os.getpid()}@%h", "--loglevel", "WARNING"]
+           "-n", f"bench-{os.getpid()}@%h", "--loglevel", os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING")]
     process = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     time.sleep(1)
     return process
@@ -173,7 +173,9 @@ def main() -> int:
         worker = _start_workers(env, tmp)
         _wait_workers_ready(worker)
         with timer() as t:
-            fanout_due_task()
+            with timer() as fanout:
+                fanout_due_task()
+            print(f"fan-out (claim + {WALLETS // GROUP} tasks enqueued): {fanout['s']:.2f}s", flush=True)
             deadline = time.monotonic() + 1800
             while not SyncRun.objects.filter(trigger=SyncRun.SCHEDULE, finished_at__isnull=False).exists():
                 if time.monotonic() > deadline:
@@ -210,6 +212,7 @@ def main() -> int:
         "worker_processes": (WORKERS, "processes"),
         "adapter_alone_wall": (alone["s"], "s"),
         "pipeline_wall": (t["s"], "s"),
+        "fanout_claim_and_enqueue": (fanout["s"], "s"),
         "pipeline_over_adapter": (t["s"] / alone["s"], "x"),
         "adapter_rpc_requests": (alone["requests"], "requests"),
         "pipeline_rpc_requests": (pipeline_requests, "requests"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 from django.db.models.signals import post_migrate
 from kombu import Queue
 
@@ -28,3 +29,18 @@ def _ensure_periodic_tasks(sender, **kwargs) -> None:
 
 
 post_migrate.connect(_ensure_periodic_tasks, dispatch_uid="portfolio.ensure_periodic_tasks")
+
+
+@worker_init.connect
+def _preload_adapters(**kwargs) -> None:
+    """Import the chain adapters (web3, solders, bitcoinlib...) once in the worker's main process, before
+    the pool forks: otherwise every pool process pays the import on its first task."""
+    from importlib import import_module
+
+    from chains.registry import ADAPTERS
+
+    for dotted in ADAPTERS.values():
+        try:
+            import_module(dotted.rpartition(".")[0])
+        except ImportError:  # a family whose libraries are not installed on this worker host
+            pass

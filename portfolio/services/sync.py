@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -199,19 +200,28 @@ def _start(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem]) 
 
 
 def _insert_rows(model, field_names: Sequence[str], rows: Sequence[tuple]) -> None:
-    """INSERT many rows with one executemany, values prepared by each field (exact amounts, JSON,
-    datetimes). The hot path of a big sync: building a model instance per balance costs more than
-    the chain read itself (1,000 wallets x 100 tokens is 100,000 rows)."""
+    """INSERT many rows as multi-row INSERT statements, values prepared by each field (exact amounts,
+    JSON, datetimes). The hot path of a big sync: building a model instance per balance costs more
+    than the chain read itself (1,000 wallets x 100 tokens is 100,000 rows). PostgreSQL gets COPY."""
     if not rows:
         return
     fields = [model._meta.get_field(name) for name in field_names]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
     preps = [_prep_for(f) for f in fields]
-    values = [tuple(prep(v) for prep, v in zip(preps, row)) for row in rows]
-    sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES ({placeholders})"
+    table = connection.ops.quote_name(model._meta.db_table)
+    if connection.vendor == "postgresql":  # COPY: ten times faster than INSERTs of the same rows
+        with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([prep(v) for prep, v in zip(preps, row)])
+        return
+    per_statement = max(1, min(1000, (connection.features.max_query_params or 30000) // len(fields)))
+    head = f"INSERT INTO {table} ({columns}) VALUES "
     with connection.cursor() as cursor:
-        cursor.executemany(sql, values)
+        for i in range(0, len(rows), per_statement):
+            batch = rows[i:i + per_statement]
+            params = [prep(v) for row in batch for prep, v in zip(preps, row)]
+            cursor.execute(head + ", ".join([row_sql] * len(batch)), params)
 
 
 def _update_rows(model, field_names: Sequence[str], objs: Sequence[Any]) -> None:
@@ -566,11 +576,11 @@ def claim_due_wallet_chains(*, limit: int = 5000) -> list[WalletChain]:
     """Claim due WalletChains so that two beats or many workers never sync one twice.
 
     PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` then an UPDATE of exactly those rows. Elsewhere:
-    one conditional ``UPDATE ... WHERE id = X AND next_due_at <= now`` per row; only rows whose update
-    returned 1 are ours."""
+    a conditional ``UPDATE ... SET claimed_at = <this claim's token> WHERE id IN (...) AND next_due_at
+    <= now`` per chain, then the rows carrying our token are ours (a row another claimer took first
+    no longer matches ``next_due_at <= now``, so each row is won exactly once)."""
     now = _now()
     due = WalletChain.objects.filter(chain__enabled=True, next_due_at__lte=now).exclude(wallet__isnull=True)
-    claimed: list[WalletChain] = []
     if _is_postgres():
         with transaction.atomic():
             rows = list(due.select_for_update(skip_locked=True, of=("self",)).select_related("chain").order_by("next_due_at")[:limit])
@@ -579,15 +589,21 @@ def claim_due_wallet_chains(*, limit: int = 5000) -> list[WalletChain]:
                 by_interval.setdefault(wc.chain.sync_interval, []).append(wc.id)
             for interval, ids in by_interval.items():
                 WalletChain.objects.filter(id__in=ids).update(next_due_at=now + interval, claimed_at=now, status=WalletChain.QUEUED)
-            claimed = rows
-    else:
-        for wc in due.select_related("chain").order_by("next_due_at")[:limit]:
-            won = WalletChain.objects.filter(id=wc.id, next_due_at__lte=now).update(
-                next_due_at=now + wc.chain.sync_interval, claimed_at=now, status=WalletChain.QUEUED
+        return rows
+    # A claim token: "now" plus random microseconds, unique among claimers in practice.
+    token = now + timedelta(microseconds=secrets.randbelow(999_999) + 1)
+    candidates = list(due.order_by("next_due_at").values_list("id", "chain_id")[:limit])
+    by_chain: dict[int, list[int]] = {}
+    for wc_id, chain_id in candidates:
+        by_chain.setdefault(chain_id, []).append(wc_id)
+    intervals = dict(Chain.objects.filter(id__in=list(by_chain)).values_list("id", "sync_interval"))
+    for chain_id, ids in by_chain.items():
+        for i in range(0, len(ids), 500):
+            WalletChain.objects.filter(id__in=ids[i:i + 500], next_due_at__lte=now).update(
+                next_due_at=now + intervals[chain_id], claimed_at=token, status=WalletChain.QUEUED
             )
-            if won == 1:
-                claimed.append(wc)
-    return claimed
+    ids = [wc_id for wc_id, _ in candidates]
+    return list(WalletChain.objects.filter(id__in=ids, claimed_at=token).select_related("chain").order_by("next_due_at", "id"))
 
 
 def do_fanout_due() -> tuple[SyncRun | None, list[tuple[list[int], int, str]]]:
