@@ -26,7 +26,7 @@ from bench._common import ROOT, timer, write_results  # noqa: E402
 WALLETS = int(os.environ.get("BENCH_WALLETS", 1000))
 TOKENS = int(os.environ.get("BENCH_TOKENS", 100))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
-GROUP = 100  # wallets per fetch: the fan-out's EVM group size (SYNC_EVM_GROUP_SIZE)
+GROUP = 250  # wallets per fetch: the fan-out's EVM group size (SYNC_EVM_GROUP_SIZE)
 # PUSH1 4 CALLDATALOAD ADDRESS XOR PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN: every call returns arg0 ^ self.
 TOKEN_RUNTIME = "0x600435301860005260206000f3"
 

@@ -568,7 +568,7 @@ def _enqueue_items(jobs) -> None:
 def group_size(chain: Chain) -> int:
     """WalletChains of one chain synced by one task when many are due (EVM batches them well)."""
     if chain.family == "evm":
-        return int(getattr(settings, "SYNC_EVM_GROUP_SIZE", 100))
+        return int(getattr(settings, "SYNC_EVM_GROUP_SIZE", 250))
     return 1
 
 
