@@ -16,7 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from chains.base import AssetRef, ChainError, FetchRequest, FetchResult, NATIVE, NFT_COLLECTION
+from chains.base import NATIVE, AssetRef, ChainError, FetchRequest, FetchResult
 from chains.registry import adapter_for
 from portfolio.models import (
     Asset,
