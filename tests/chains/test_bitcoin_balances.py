@@ -34,6 +34,16 @@ def test_it_reads_every_scenario_wallet(bitcoin_devnet, bitcoin_chain_config, bi
     json.dumps(result.cursors)  # stored as JSON by the caller
 
 
+@pytest.mark.parametrize("index", range(4))
+def test_each_single_address_wallet_reads_right_when_fetched_alone(bitcoin_devnet, bitcoin_chain_config, bitcoin_endpoints, index):
+    # One wallet per fetch is what a manual refresh does; a 64-character bcrt1p/bcrt1q address once
+    # looked like a hex hash to bcoin and came back empty when it had no batch-mate sharing its tx.
+    singles = [w for w in bitcoin_devnet.scenario["wallets"] if not w["address"][1:4] == "pub"]
+    w = singles[index]
+    (balance,) = fetch(bitcoin_chain_config, bitcoin_endpoints, [WalletRef(w["address"])]).balances
+    assert (str(balance.amount), str(balance.unconfirmed)) == (w["balances"]["native"], w["unconfirmed"]["native"]), w["label"]
+
+
 def test_a_spend_with_change_and_a_gap_inside_the_limit_are_found(bitcoin_devnet, bitcoin_chain_config, bitcoin_endpoints):
     w = bitcoin_devnet.wallet("Demo BIP-84")
     result = fetch(bitcoin_chain_config, bitcoin_endpoints, [WalletRef(w["address"], None, 20)])

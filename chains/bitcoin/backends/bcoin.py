@@ -24,6 +24,20 @@ def bcoin_form(address: str) -> str:
     return encode_segwit(hrp, version, program, legacy_bech32=True) if version else address
 
 
+def bcoin_query_key(address: str) -> str:
+    """What to send bcoin to look an address up in its index.
+
+    bcoin's ``Address.getHash`` takes any 40- or 64-character string as a hex hash, and a regtest
+    ``bcrt1p``/``bcrt1q`` (32-byte program) address is exactly 64 characters long: sent as text it is
+    misread and finds nothing. Segwit addresses are therefore sent as their witness program in hex
+    (the key bcoin indexes by); base58 addresses (26-35 characters) as they are."""
+    try:
+        _, _, program = decode_segwit(address)
+    except CodecError:
+        return address
+    return bytes(program).hex()
+
+
 def _int(value: Any, what: str, endpoint: EndpointConfig) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedResponse(f"{what} is not an integer number of satoshis", endpoint=endpoint.url, method="tx/address")
@@ -96,7 +110,8 @@ class BcoinBackend:
 
     def _chunk(self, addresses: list[str]) -> dict[str, AddressStats]:
         wire = {bcoin_form(a): a for a in addresses}
-        endpoint, txs = self._request("tx/address", "/tx/address", {"addresses": list(wire)})
+        keys = [bcoin_query_key(a) for a in addresses]
+        endpoint, txs = self._request("tx/address", "/tx/address", {"addresses": keys})
         if not isinstance(txs, list):
             raise MalformedResponse("tx list expected", endpoint=endpoint.url, method="tx/address")
         stats = {a: AddressStats() for a in addresses}
