@@ -135,10 +135,15 @@ def test_broken_offchain_metadata_is_a_problem_not_an_error(solana_chain_config,
 def test_fetch_works_inside_a_running_event_loop(adapter, solana_devnet):
     import asyncio
 
+    from concurrent.futures import ThreadPoolExecutor
+
     async def inside():
         return fetch_one(adapter, solana_devnet.scenario["wallets"][2]["address"])
 
-    assert asyncio.run(inside()).balances[0].amount == int(solana_devnet.scenario["wallets"][2]["balances"]["native"])
+    # A thread of its own: this one may already run a loop (Playwright's, when browser tests ran first).
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, inside()).result()
+    assert result.balances[0].amount == int(solana_devnet.scenario["wallets"][2]["balances"]["native"])
 
 
 def test_registry_builds_the_adapter(solana_chain_config, solana_endpoints):
