@@ -167,6 +167,10 @@ COINGECKO_RATE_PER_S = envdecimal("COINGECKO_RATE_PER_S", "0.5")
 PRICE_FRESH_SECONDS = envint("PRICE_FRESH_SECONDS", 300, minimum=0)  # a newer price is not fetched again
 PRICE_STALE_AFTER_SECONDS = envint("PRICE_STALE_AFTER_SECONDS", 24 * 3600, minimum=60)  # older: flagged stale
 SYNC_FANOUT_SECONDS = envint("SYNC_FANOUT_SECONDS", 60, minimum=5)
+SYNC_EVM_GROUP_SIZE = envint("SYNC_EVM_GROUP_SIZE", 250, minimum=1)  # EVM wallets of one chain per fetch task
+SYNC_RETRY_MAX = envint("SYNC_RETRY_MAX", 5, minimum=0)  # retries of a transient failure
+SYNC_RETRY_BASE_SECONDS = envint("SYNC_RETRY_BASE_SECONDS", 5, minimum=1)  # first back-off, doubled each time, jittered
+SYNC_RETRY_CAP_SECONDS = envint("SYNC_RETRY_CAP_SECONDS", 300, minimum=1)
 SNAPSHOT_INTERVAL_MINUTES = envint("SNAPSHOT_INTERVAL_MINUTES", 60, minimum=1)
 DEVNET_STATE_FILE = Path(envstr("DEVNET_STATE_FILE", str(VAR_DIR / "devnet.json")))
 

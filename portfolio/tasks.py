@@ -13,9 +13,9 @@ from portfolio.services import sync
 
 log = logging.getLogger(__name__)
 
-RETRY_MAX = int(getattr(settings, "SYNC_RETRY_MAX", 5))
-RETRY_BASE_S = float(getattr(settings, "SYNC_RETRY_BASE_SECONDS", 5))
-RETRY_CAP_S = float(getattr(settings, "SYNC_RETRY_CAP_SECONDS", 300))
+RETRY_MAX = settings.SYNC_RETRY_MAX
+RETRY_BASE_S = float(settings.SYNC_RETRY_BASE_SECONDS)
+RETRY_CAP_S = float(settings.SYNC_RETRY_CAP_SECONDS)
 
 
 def retry_countdown(retries: int, retry_after: float | None = None) -> float:
@@ -69,6 +69,14 @@ def snapshot_task() -> None:
     from portfolio.services.snapshots import do_snapshot
 
     do_snapshot(None)
+
+
+@shared_task(ignore_result=True)
+def materialise_scopes_task(owner_ids: list[int]) -> None:
+    """After a portfolio's wallets changed: build its value series from its wallets' history at once."""
+    from portfolio.services.snapshots import do_materialise_scopes
+
+    do_materialise_scopes(owner_ids)
 
 
 @shared_task(ignore_result=True)

@@ -82,7 +82,7 @@ class CoinGeckoClient:
             return None
         kwargs = {
             "api_key": os.environ.get(settings.COINGECKO_API_KEY_ENV, "") if settings.COINGECKO_API_KEY_ENV else "",
-            "rate_per_s": float(getattr(settings, "COINGECKO_RATE_PER_S", 0.5)),
+            "rate_per_s": float(settings.COINGECKO_RATE_PER_S),
         }
         if "limiter" not in overrides:
             try:  # one budget for every worker process (Redis) when the sync helper's limiter is there

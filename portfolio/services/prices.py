@@ -27,12 +27,12 @@ log = logging.getLogger(__name__)
 
 def stale_after() -> timedelta:
     """A price older than this is "stale": the next source in the asset's order is preferred."""
-    return timedelta(seconds=int(getattr(settings, "PRICE_STALE_AFTER_SECONDS", 24 * 3600)))
+    return timedelta(seconds=settings.PRICE_STALE_AFTER_SECONDS)
 
 
 def fresh_for() -> timedelta:
     """do_refresh_prices skips an asset whose chosen price is younger than this."""
-    return timedelta(seconds=int(getattr(settings, "PRICE_FRESH_SECONDS", 300)))
+    return timedelta(seconds=settings.PRICE_FRESH_SECONDS)
 
 
 # --------------------------------------------------------------------------- writing

@@ -587,7 +587,7 @@ def _enqueue_items(jobs) -> None:
 def group_size(chain: Chain) -> int:
     """WalletChains of one chain synced by one task when many are due (EVM batches them well)."""
     if chain.family == "evm":
-        return int(getattr(settings, "SYNC_EVM_GROUP_SIZE", 250))
+        return settings.SYNC_EVM_GROUP_SIZE
     return 1
 
 
