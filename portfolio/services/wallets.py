@@ -102,6 +102,7 @@ def do_add_wallet(
             WalletChain.objects.bulk_create([WalletChain(wallet=wallet, chain=c) for c in chains])
             if portfolios:
                 wallet.portfolios.set(portfolios)
+                _rebuild_series_after_commit(owner.pk)
     except IntegrityError:  # a concurrent add of the same address
         raise ValidationError(DUPLICATE_WALLET_MESSAGE, code="duplicate") from None
     log.info("wallet added", extra={"wallet_id": wallet.pk, "family": family, "chains": len(chains)})
@@ -126,6 +127,7 @@ def do_update_wallet(
             if any(p.owner_id != wallet.owner_id for p in portfolios):
                 raise ValidationError("Unknown portfolio.", code="invalid")
             wallet.portfolios.set(portfolios)
+            _rebuild_series_after_commit(wallet.owner_id)
     return wallet
 
 
@@ -168,6 +170,7 @@ def do_create_portfolio(owner, name: str, wallets: Iterable[Wallet] = ()) -> Por
         with transaction.atomic():
             portfolio = Portfolio.objects.create(owner=owner, name=name)
             portfolio.wallets.set(list(wallets))
+            _rebuild_series_after_commit(owner.pk)
     except IntegrityError:
         raise ValidationError(DUPLICATE_PORTFOLIO_MESSAGE, code="duplicate") from None
     return portfolio
@@ -183,6 +186,7 @@ def do_update_portfolio(portfolio: Portfolio, *, name: str | None = None, wallet
             portfolio.save()
             if wallets is not None:
                 portfolio.wallets.set(list(wallets))
+                _rebuild_series_after_commit(portfolio.owner_id)
     except IntegrityError:
         raise ValidationError(DUPLICATE_PORTFOLIO_MESSAGE, code="duplicate") from None
     return portfolio
@@ -194,6 +198,22 @@ def do_delete_portfolio(portfolio: Portfolio) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _rebuild_series_after_commit(owner_id: int) -> None:
+    """A portfolio's wallet set changed: have a worker build its value series from its wallets'
+    history, so its dashboard reads one short series. Until then the dashboard sums wallet totals
+    (correct, just slower), so a broker that is down only logs a warning."""
+
+    def enqueue() -> None:
+        from portfolio.tasks import materialise_scopes_task
+
+        try:
+            materialise_scopes_task.delay([owner_id])
+        except Exception:  # noqa: BLE001 - any broker failure; the page still works without it
+            log.warning("could not enqueue the portfolio series rebuild", extra={"owner_id": owner_id})
+
+    transaction.on_commit(enqueue)
 
 
 def _check_portfolio(owner, name: str, wallets: Iterable[Wallet], exclude: int | None = None) -> None:

@@ -222,3 +222,19 @@ def test_the_pages_show_snapshot_figures(owner, owner_client, history):
     assert "990" in page.content.decode()
     holdings = owner_client.get(reverse("holdings"))
     assert holdings.status_code == 200 and "NOPE" in holdings.content.decode()
+
+
+def test_creating_a_portfolio_has_a_worker_build_its_series(owner, history, django_capture_on_commit_callbacks, settings):
+    from portfolio.celery import app
+    from portfolio.services.wallets import do_create_portfolio
+
+    app.conf.task_always_eager = True  # the task itself is what is under test here, not the broker
+    try:
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            p = do_create_portfolio(owner, "hot only", [history["hot"]])
+    finally:
+        app.conf.task_always_eager = False
+    assert len(callbacks) == 1
+    s = queries.dashboard_summary(owner, queries.scope_wallet_ids(owner, p.pk), "USD", "all", now=T0 + timedelta(hours=3))
+    assert s.history == "materialised"
+    assert [v for _, v in s.series] == [D(2000), D(3300), D(990)]
