@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from portfolio import api
 from portfolio.views import accounts, dashboard, holdings, nfts, ops, positions, settings, sync, wallets
 
 urlpatterns = [
@@ -33,4 +34,6 @@ urlpatterns = [
     # sync: refresh and progress
     path("sync/refresh/", sync.refresh, name="refresh"),
     path("sync/<int:run_id>/status", sync.sync_status, name="sync_status"),
+    # REST API v1 (portfolio/api.py; docs at /api/v1/docs)
+    path("api/v1/", api.url_patterns()),
 ]

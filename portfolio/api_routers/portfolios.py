@@ -1,0 +1,28 @@
+"""/api/v1/portfolios: the signed-in user's portfolios (read-only for now)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from ninja import Router
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from portfolio.api_routers.responses import INVALID, NOT_FOUND, UNAUTHORIZED
+from portfolio.models import Portfolio
+from portfolio.schemas import PortfolioOut
+
+router = Router(tags=["portfolios"])
+
+
+def _mine(request):
+    return Portfolio.objects.filter(owner=request.auth).prefetch_related("wallets")
+
+
+@router.get("", response={200: list[PortfolioOut], **UNAUTHORIZED, **INVALID}, summary="List your portfolios")
+@paginate(LimitOffsetPagination)
+def list_portfolios(request):
+    return _mine(request).order_by("name", "pk")
+
+
+@router.get("/{int:portfolio_id}", response={200: PortfolioOut, **UNAUTHORIZED, **NOT_FOUND}, summary="One of your portfolios")
+def get_portfolio(request, portfolio_id: int):
+    return get_object_or_404(_mine(request), pk=portfolio_id)

@@ -1,0 +1,33 @@
+"""/api/v1/sync: enqueue a refresh (a wallet, a portfolio or all wallets) and follow its progress."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from ninja import Body, Router, Status
+
+from portfolio.api_routers.responses import INVALID, NOT_FOUND, UNAUTHORIZED, UNREADABLE, UNSAFE
+from portfolio.models import Portfolio, SyncRun, Wallet
+from portfolio.schemas import SyncIn, SyncRunOut
+from portfolio.services.sync import do_request_sync, sync_status
+
+router = Router(tags=["sync"])
+
+
+@router.post("", response={202: SyncRunOut, **UNREADABLE, **UNAUTHORIZED, **UNSAFE, **NOT_FOUND, **INVALID},
+             summary="Refresh a wallet, a portfolio, or (empty body) all your wallets")
+def request_sync(request, payload: SyncIn | None = Body(None)):
+    """Queues one sync per (wallet, chain) and answers at once (202) with the run to poll. A second request
+    for the same scope while a run is in flight returns that run."""
+    payload = payload or SyncIn()
+    wallet = portfolio = None
+    if payload.wallet_id is not None:
+        wallet = get_object_or_404(Wallet, pk=payload.wallet_id, owner=request.auth)
+    elif payload.portfolio_id is not None:
+        portfolio = get_object_or_404(Portfolio, pk=payload.portfolio_id, owner=request.auth)
+    run = do_request_sync(request.auth, portfolio=portfolio, wallet=wallet)
+    return Status(202, sync_status(run))
+
+
+@router.get("/{int:run_id}", response={200: SyncRunOut, **UNAUTHORIZED, **NOT_FOUND}, summary="Progress of one of your sync runs")
+def get_sync_run(request, run_id: int):
+    return sync_status(get_object_or_404(SyncRun, pk=run_id, owner=request.auth))

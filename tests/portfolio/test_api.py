@@ -1,0 +1,384 @@
+"""The REST API v1: what an API client of the owner gets, what an outsider or an anonymous client gets,
+CSRF on the session auth, watch-only input, exact amounts, and an OpenAPI schema that tells the truth."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from chains.secrets import WATCH_ONLY_MESSAGE
+from portfolio.fields import UINT256_MAX
+from portfolio.models import Asset, Chain, Holding, Portfolio, PricePoint, SyncRun, SyncRunItem, Wallet, WalletChain
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1"
+SEED_PHRASE = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+HEX_PRIVATE_KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+ALICE_ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+@pytest.fixture
+def chain():
+    # Only this EVM chain is enabled, so a new EVM wallet gets exactly one WalletChain.
+    Chain.objects.filter(family="evm").update(enabled=False)
+    return Chain.objects.create(slug="testnet-evm", name="Test EVM", family="evm", chain_id=777_001, network="devnet",
+                                native_symbol="ETH", native_decimals=18, enabled=True)
+
+
+@pytest.fixture
+def native(chain):
+    return Asset.objects.create(chain=chain, kind=Asset.NATIVE, address="", symbol="ETH", name="Ether", decimals=18, listed=True)
+
+
+@pytest.fixture
+def wallet(owner, chain):
+    w = Wallet.objects.create(owner=owner, family="evm", address=ALICE_ADDRESS, label="Alice hot")
+    WalletChain.objects.create(wallet=w, chain=chain, status=WalletChain.OK, last_ok_at=timezone.now(), height=1234,
+                               endpoint="http://127.0.0.1:8545")
+    return w
+
+
+@pytest.fixture
+def portfolio(owner, wallet):
+    p = Portfolio.objects.create(owner=owner, name="Main")
+    p.wallets.add(wallet)
+    return p
+
+
+@pytest.fixture
+def holding(wallet, native):
+    wc = wallet.wallet_chains.get()
+    return Holding.objects.create(wallet_chain=wc, asset=native, amount=1_500_000_000_000_000_000, height=1234)
+
+
+@pytest.fixture
+def run(owner, portfolio):
+    from portfolio.services.sync import do_request_sync
+
+    return do_request_sync(owner, portfolio=portfolio)
+
+
+@pytest.fixture
+def outsiders_things(outsider, chain):
+    w = Wallet.objects.create(owner=outsider, family="evm", address="0x" + "11" * 20, label="Mallory")
+    WalletChain.objects.create(wallet=w, chain=chain)
+    p = Portfolio.objects.create(owner=outsider, name="Mallory's")
+    p.wallets.add(w)
+    return w, p
+
+
+def csrf_client(user) -> Client:
+    """A client that enforces CSRF like a browser session would."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+def with_csrf_token(client: Client) -> dict:
+    """Headers carrying a CSRF token whose cookie the client now holds (as a page with the token would set)."""
+    from django.middleware.csrf import _get_new_csrf_string
+
+    token = _get_new_csrf_string()
+    client.cookies["csrftoken"] = token
+    return {"HTTP_X_CSRFTOKEN": token}
+
+
+# --------------------------------------------------------------------------- the owner
+
+
+def test_the_owner_lists_and_reads_portfolios(owner_client, portfolio, wallet):
+    listed = owner_client.get(f"{API}/portfolios").json()
+    assert listed["count"] == 1
+    assert listed["items"] == [{"id": portfolio.pk, "name": "Main", "created_at": listed["items"][0]["created_at"],
+                                "wallet_ids": [wallet.pk]}]
+    one = owner_client.get(f"{API}/portfolios/{portfolio.pk}")
+    assert one.status_code == 200 and one.json()["name"] == "Main"
+
+
+def test_the_owner_lists_wallets_and_reads_one_with_its_sync_state_per_chain(owner_client, wallet, portfolio):
+    listed = owner_client.get(f"{API}/wallets").json()
+    assert [w["address"] for w in listed["items"]] == [ALICE_ADDRESS]
+    assert listed["items"][0]["portfolio_ids"] == [portfolio.pk]
+    detail = owner_client.get(f"{API}/wallets/{wallet.pk}").json()
+    assert detail["label"] == "Alice hot" and detail["kind"] == "address"
+    (state,) = detail["chains"]
+    assert state["chain"] == "testnet-evm" and state["chain_name"] == "Test EVM"
+    assert state["status"] == "ok" and state["height"] == 1234 and state["last_ok_at"] and state["last_error"] == ""
+    assert state["endpoint"] == "http://127.0.0.1:8545"
+
+
+def test_wallet_lists_page_with_limit_and_offset(owner_client, owner, chain):
+    for i in range(3):
+        Wallet.objects.create(owner=owner, family="evm", address=f"0x{i:040x}", label=f"w{i}")
+    page = owner_client.get(f"{API}/wallets?limit=2&offset=1").json()
+    assert page["count"] == 3 and [w["label"] for w in page["items"]] == ["w1", "w2"]
+
+
+def test_the_owner_adds_a_wallet_into_a_portfolio(owner_client, chain, portfolio):
+    address = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
+    response = owner_client.post(f"{API}/wallets", {"family": "evm", "address": address.lower(), "label": "Cold",
+                                                    "portfolio_ids": [portfolio.pk]}, content_type="application/json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["address"] == address  # stored in its canonical (checksummed) form
+    assert body["portfolio_ids"] == [portfolio.pk]
+    assert [c["chain"] for c in body["chains"]] == ["testnet-evm"] and body["chains"][0]["status"] == "idle"
+    assert Wallet.objects.get(pk=body["id"]).portfolios.get() == portfolio
+
+
+def test_adding_the_same_address_twice_is_refused(owner_client, wallet):
+    response = owner_client.post(f"{API}/wallets", {"family": "evm", "address": ALICE_ADDRESS}, content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"loc": ["body"], "msg": "You already track this address.", "type": "duplicate"}]
+
+
+def test_an_invalid_address_is_refused_with_a_422(owner_client, chain):
+    response = owner_client.post(f"{API}/wallets", {"family": "evm", "address": "0x1234"}, content_type="application/json")
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "invalid"
+    assert not Wallet.objects.exists()
+
+
+def test_the_owner_deletes_a_wallet(owner_client, wallet, holding):
+    response = owner_client.delete(f"{API}/wallets/{wallet.pk}")
+    assert response.status_code == 204 and response.content == b""
+    assert not Wallet.objects.filter(pk=wallet.pk).exists() and not Holding.objects.exists()
+
+
+def test_holdings_carry_exact_amounts_prices_and_values_as_strings(owner_client, holding, native, wallet):
+    PricePoint.objects.create(asset=native, price=Decimal("2000.5"), currency="USD", source="manual")
+    body = owner_client.get(f"{API}/holdings?currency=USD").json()
+    assert body["currency"] == "USD" and body["count"] == 1
+    (row,) = body["items"]
+    assert row["symbol"] == "ETH" and row["chain"] == "testnet-evm" and row["decimals"] == 18
+    assert row["amount_raw"] == "1500000000000000000" and row["amount"] == "1.5"
+    assert row["price"] == "2000.5" and row["value"] == "3000.75" and row["price_source"] == "manual"
+    assert row["unpriced"] is False and row["share"] == "1"
+    (part,) = row["wallets"]
+    assert part["wallet_id"] == wallet.pk and part["amount_raw"] == "1500000000000000000" and part["value"] == "3000.75"
+    assert part["height"] == 1234 and part["fetched_at"]
+
+
+def test_an_unpriced_holding_has_null_price_and_value(owner_client, holding):
+    (row,) = owner_client.get(f"{API}/holdings").json()["items"]
+    assert row["unpriced"] is True and row["price"] is None and row["value"] is None and row["amount"] == "1.5"
+
+
+def test_a_uint256_balance_round_trips_exactly_through_holdings(owner_client, wallet, chain):
+    token = Asset.objects.create(chain=chain, kind=Asset.FUNGIBLE, address="0x" + "cd" * 20, symbol="HUGE", decimals=18)
+    Holding.objects.create(wallet_chain=wallet.wallet_chains.get(), asset=token, amount=UINT256_MAX)
+    response = owner_client.get(f"{API}/holdings")
+    (row,) = response.json()["items"]
+    assert row["amount_raw"] == str(2**256 - 1) == "115792089237316195423570985008687907853269984665640564039457584007913129639935"
+    assert row["amount"] == "115792089237316195423570985008687907853269984665640564039457.584007913129639935"
+    assert str(2**256 - 1).encode() in response.content  # a JSON string, not a number a client would round
+
+
+def test_holdings_of_one_portfolio_leave_other_wallets_out(owner_client, owner, portfolio, holding, chain, native):
+    other = Wallet.objects.create(owner=owner, family="evm", address="0x" + "22" * 20)
+    Holding.objects.create(wallet_chain=WalletChain.objects.create(wallet=other, chain=chain), asset=native, amount=10**18)
+    everything = owner_client.get(f"{API}/holdings").json()["items"][0]
+    in_portfolio = owner_client.get(f"{API}/holdings?portfolio_id={portfolio.pk}").json()["items"][0]
+    assert everything["amount"] == "2.5" and in_portfolio["amount"] == "1.5"
+
+
+def test_the_summary_has_exact_figures_and_a_series(owner_client, owner, portfolio, holding, native):
+    from portfolio.services.snapshots import do_snapshot
+
+    PricePoint.objects.create(asset=native, price=Decimal("2000"), currency="USD", source="manual")
+    do_snapshot([portfolio.wallets.get().pk])
+    response = owner_client.get(f"{API}/summary?portfolio_id={portfolio.pk}&range=7d&currency=USD")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["range"] == "7d" and body["currency"] == "USD"
+    assert body["net_worth"] == "3000" and body["unpriced_count"] == 0
+    assert [p["value"] for p in body["series"]] == ["3000"]
+    assert body["allocation"]["chain"][0]["label"] == "Test EVM" and body["allocation"]["chain"][0]["value"] == "3000"
+    for key in ("change", "twr", "profit", "net_flows"):
+        assert body[key] is None or isinstance(body[key], str)
+
+
+def test_the_summary_without_wallets_is_zero(owner_client):
+    body = owner_client.get(f"{API}/summary").json()
+    assert body["net_worth"] == "0" and body["series"] == [] and body["range"] == "30d"
+
+
+def test_post_sync_queues_a_run_and_answers_202(owner_client, portfolio, wallet):
+    response = owner_client.post(f"{API}/sync", {"portfolio_id": portfolio.pk}, content_type="application/json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    run = SyncRun.objects.get(pk=body["id"])
+    assert run.owner.username == "alice" and run.portfolio == portfolio and body["status"] == "queued"
+    item = SyncRunItem.objects.get(run=run)
+    assert item.wallet_chain.wallet == wallet
+    assert [(i["wallet_id"], i["chain_slug"], i["state"]) for i in body["items"]] == [(wallet.pk, "testnet-evm", "queued")]
+    assert owner_client.get(f"{API}/sync/{run.pk}").json() == body
+
+
+def test_post_sync_with_an_empty_body_refreshes_every_wallet(owner_client, owner, wallet, chain):
+    other = Wallet.objects.create(owner=owner, family="evm", address="0x" + "33" * 20)
+    WalletChain.objects.create(wallet=other, chain=chain)
+    response = owner_client.post(f"{API}/sync", content_type="application/json")  # no body at all
+    assert response.status_code == 202, response.content
+    run = SyncRun.objects.get(pk=response.json()["id"])
+    assert run.portfolio is None and run.wallet is None and run.items.count() == 2
+
+
+def test_post_sync_of_one_wallet(owner_client, wallet):
+    response = owner_client.post(f"{API}/sync", {"wallet_id": wallet.pk}, content_type="application/json")
+    assert response.status_code == 202 and SyncRun.objects.get().wallet == wallet
+
+
+def test_post_sync_refuses_a_wallet_and_a_portfolio_at_once(owner_client, wallet, portfolio):
+    response = owner_client.post(f"{API}/sync", {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk}, content_type="application/json")
+    assert response.status_code == 422 and not SyncRun.objects.exists()
+
+
+def test_the_sync_status_follows_the_run(owner_client, run):
+    SyncRunItem.objects.filter(run=run).update(status=SyncRun.FAILED, error="timed out", finished_at=timezone.now(), attempts=3)
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED, finished_at=timezone.now(), error="1 of 1 chain syncs failed")
+    body = owner_client.get(f"{API}/sync/{run.pk}").json()
+    assert body["finished"] is True and body["status"] == "failed" and body["done"] == body["total"] == 1
+    assert body["items"][0]["state"] == "failed" and body["items"][0]["error"] == "timed out" and body["items"][0]["attempts"] == 3
+
+
+# --------------------------------------------------------------------------- watch-only
+
+
+@pytest.mark.parametrize("secret", [SEED_PHRASE, HEX_PRIVATE_KEY])
+@pytest.mark.parametrize("field", ["address", "label"])
+def test_it_refuses_private_keys_and_seed_phrases_without_echoing_them(owner_client, chain, secret, field):
+    payload = {"family": "evm", "address": ALICE_ADDRESS, field: secret}
+    response = owner_client.post(f"{API}/wallets", payload, content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["msg"] == WATCH_ONLY_MESSAGE
+    assert response.json()["detail"][0]["type"] == "secret"
+    assert secret.encode() not in response.content and secret[2:20].encode() not in response.content
+    assert not Wallet.objects.exists()
+
+
+def test_a_secret_in_an_overlong_label_still_gets_the_watch_only_message(owner_client, chain):
+    payload = {"family": "evm", "address": ALICE_ADDRESS, "label": SEED_PHRASE + " " + SEED_PHRASE}
+    response = owner_client.post(f"{API}/wallets", payload, content_type="application/json")
+    assert response.status_code == 422 and response.json()["detail"][0]["msg"] == WATCH_ONLY_MESSAGE
+    assert b"abandon" not in response.content
+
+
+def test_a_secret_in_a_field_of_the_wrong_type_is_not_echoed(owner_client, chain):
+    payload = {"family": "evm", "address": ALICE_ADDRESS, "gap_limit": HEX_PRIVATE_KEY, "portfolio_ids": [SEED_PHRASE]}
+    response = owner_client.post(f"{API}/wallets", payload, content_type="application/json")
+    assert response.status_code == 422
+    assert HEX_PRIVATE_KEY[2:20].encode() not in response.content and b"abandon" not in response.content
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+def test_an_outsider_gets_404_for_every_id_of_the_owner(outsider_client, portfolio, wallet, run, holding):
+    for url in (f"{API}/portfolios/{portfolio.pk}", f"{API}/wallets/{wallet.pk}", f"{API}/sync/{run.pk}",
+                f"{API}/holdings?portfolio_id={portfolio.pk}", f"{API}/summary?portfolio_id={portfolio.pk}"):
+        response = outsider_client.get(url)
+        assert response.status_code == 404, url
+        assert response.json() == {"detail": "Not Found"}
+    assert outsider_client.delete(f"{API}/wallets/{wallet.pk}").status_code == 404
+    assert Wallet.objects.filter(pk=wallet.pk).exists()
+    runs = SyncRun.objects.count()
+    for body in ({"wallet_id": wallet.pk}, {"portfolio_id": portfolio.pk}):
+        assert outsider_client.post(f"{API}/sync", body, content_type="application/json").status_code == 404
+    assert SyncRun.objects.count() == runs
+
+
+def test_an_outsider_cannot_add_a_wallet_into_the_owners_portfolio(outsider_client, chain, portfolio):
+    response = outsider_client.post(f"{API}/wallets", {"family": "evm", "address": "0x" + "44" * 20, "portfolio_ids": [portfolio.pk]},
+                                    content_type="application/json")
+    assert response.status_code == 422 and response.json()["detail"][0]["msg"] == "Unknown portfolio."
+    assert not Wallet.objects.filter(owner__username="mallory").exists()
+
+
+def test_lists_show_only_the_users_own_objects(owner_client, outsider_client, portfolio, wallet, holding, outsiders_things):
+    mallory_wallet, mallory_portfolio = outsiders_things
+    assert [p["id"] for p in owner_client.get(f"{API}/portfolios").json()["items"]] == [portfolio.pk]
+    assert [w["id"] for w in owner_client.get(f"{API}/wallets").json()["items"]] == [wallet.pk]
+    assert [p["id"] for p in outsider_client.get(f"{API}/portfolios").json()["items"]] == [mallory_portfolio.pk]
+    assert [w["id"] for w in outsider_client.get(f"{API}/wallets").json()["items"]] == [mallory_wallet.pk]
+    assert outsider_client.get(f"{API}/holdings").json()["items"] == []
+    assert outsider_client.get(f"{API}/summary").json()["net_worth"] == "0"
+
+
+def test_an_outsiders_refresh_of_everything_touches_only_their_wallets(outsider_client, wallet, outsiders_things):
+    response = outsider_client.post(f"{API}/sync", {}, content_type="application/json")
+    run = SyncRun.objects.get(pk=response.json()["id"])
+    assert {i.wallet_chain.wallet_id for i in run.items.all()} == {outsiders_things[0].pk}
+
+
+# --------------------------------------------------------------------------- authentication and CSRF
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/portfolios"), ("get", "/portfolios/1"), ("get", "/wallets"), ("post", "/wallets"), ("get", "/wallets/1"),
+    ("delete", "/wallets/1"), ("get", "/holdings"), ("get", "/summary"), ("post", "/sync"), ("get", "/sync/1"),
+])
+def test_without_a_session_every_endpoint_answers_401_json_not_a_redirect(client, method, path):
+    response = getattr(client, method)(API + path)
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("application/json") and response.json() == {"detail": "Unauthorized"}
+
+
+def test_a_browser_session_must_send_the_csrf_token_to_add_a_wallet(owner, chain):
+    client = csrf_client(owner)
+    payload = {"family": "evm", "address": ALICE_ADDRESS}
+    refused = client.post(f"{API}/wallets", payload, content_type="application/json")
+    assert refused.status_code == 403 and not Wallet.objects.exists()
+    accepted = client.post(f"{API}/wallets", payload, content_type="application/json", **with_csrf_token(client))
+    assert accepted.status_code == 201
+
+
+def test_a_browser_session_must_send_the_csrf_token_to_delete_and_to_sync(owner, wallet):
+    client = csrf_client(owner)
+    assert client.delete(f"{API}/wallets/{wallet.pk}").status_code == 403
+    assert client.post(f"{API}/sync", content_type="application/json").status_code == 403
+    assert Wallet.objects.filter(pk=wallet.pk).exists() and not SyncRun.objects.exists()
+    headers = with_csrf_token(client)
+    assert client.post(f"{API}/sync", content_type="application/json", **headers).status_code == 202
+    assert client.delete(f"{API}/wallets/{wallet.pk}", **headers).status_code == 204
+
+
+def test_reads_need_no_csrf_token(owner, wallet):
+    assert csrf_client(owner).get(f"{API}/wallets/{wallet.pk}").status_code == 200
+
+
+def test_an_unreadable_body_is_a_400(owner_client, chain):
+    response = owner_client.post(f"{API}/wallets", "{not json", content_type="application/json")
+    assert response.status_code == 400 and response.json() == {"detail": "Cannot parse request body"}
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def test_the_openapi_schema_lists_every_route_with_its_responses(owner_client):
+    schema = owner_client.get(f"{API}/openapi.json").json()
+    operations = {(method.upper(), path): op for path, ops in schema["paths"].items() for method, op in ops.items()}
+    expected = {
+        ("GET", "/api/v1/portfolios"): {"200", "401", "422"},
+        ("GET", "/api/v1/portfolios/{portfolio_id}"): {"200", "401", "404"},
+        ("GET", "/api/v1/wallets"): {"200", "401", "422"},
+        ("POST", "/api/v1/wallets"): {"201", "400", "401", "403", "422"},
+        ("GET", "/api/v1/wallets/{wallet_id}"): {"200", "401", "404"},
+        ("DELETE", "/api/v1/wallets/{wallet_id}"): {"204", "401", "403", "404"},
+        ("GET", "/api/v1/holdings"): {"200", "401", "404", "422"},
+        ("GET", "/api/v1/summary"): {"200", "401", "404", "422"},
+        ("POST", "/api/v1/sync"): {"202", "400", "401", "403", "404", "422"},
+        ("GET", "/api/v1/sync/{run_id}"): {"200", "401", "404"},
+    }
+    assert {key: set(op["responses"]) for key, op in operations.items()} == expected
+    amount = schema["components"]["schemas"]["HoldingOut"]["properties"]["amount_raw"]
+    assert amount["type"] == "string"  # exact numbers are strings in the contract too
+    assert schema["components"]["securitySchemes"]["SignedInSession"]["in"] == "cookie"
+
+
+def test_the_docs_page_is_served_to_a_signed_in_user(owner_client, client):
+    assert owner_client.get(f"{API}/docs").status_code == 200
+    assert client.get(f"{API}/docs").status_code == 302  # like every page: sign in first
