@@ -1,18 +1,19 @@
 """Endpoint failover, back-off, health and rate limits, plus a small JSON-RPC-over-HTTP client.
 
-Every adapter reaches the network through ``EndpointPool.call`` so failover, 429 handling and
-error classification behave the same on every chain, and tests patch one place.
+Every adapter reaches the network through ``EndpointPool.call`` (or its async twin ``acall``) so failover,
+429 handling and error classification behave the same on every chain, and tests patch one place.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import threading
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterator, Sequence, TypeVar
 
 import httpx
 
@@ -126,40 +127,96 @@ class EndpointPool:
 
         ``fn`` raises ``ChainError``: transient ones move on to the next endpoint, permanent ones and
         ones that carry an answer (``answered``, e.g. a JSON-RPC error object) propagate at once.
+        Raises those, or a transient ``ChainError`` naming the last failure when no endpoint answered.
+        """
+        for step in self._failover(method):
+            if step.delay is not None:
+                self._sleep(step.delay)
+            if step.endpoint.rate_per_s:
+                self.limiter.acquire(step.endpoint.url, step.endpoint.rate_per_s)
+            self.request_count += 1
+            try:
+                result = fn(step.endpoint)
+            except ChainError as exc:
+                step.error = exc
+                continue
+            return self._answered(step.endpoint, result)
+        raise AssertionError("unreachable: _failover raises when no endpoint is left")
+
+    async def acall(
+        self,
+        method: str,
+        fn: Callable[[EndpointConfig], Awaitable[T]],
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> T:
+        """The async twin of ``call``, with the same decisions and errors: awaits ``fn(endpoint)`` and
+        the back-off ``sleep``; a limiter acquire (which may block) runs in a worker thread."""
+        for step in self._failover(method):
+            if step.delay is not None:
+                await sleep(step.delay)
+            if step.endpoint.rate_per_s:
+                await asyncio.to_thread(self.limiter.acquire, step.endpoint.url, step.endpoint.rate_per_s)
+            self.request_count += 1
+            try:
+                result = await fn(step.endpoint)
+            except ChainError as exc:
+                step.error = exc
+                continue
+            return self._answered(step.endpoint, result)
+        raise AssertionError("unreachable: _failover raises when no endpoint is left")
+
+    def _failover(self, method: str) -> Iterator[_Try]:
+        """The failover decisions of ``call`` and ``acall``, written once so the two cannot drift.
+
+        Yields the tries to make in turn. The caller waits ``delay`` (when not None), acquires the
+        limiter, counts the request and calls the endpoint; it returns through ``_answered`` on success,
+        or sets ``error`` and asks for the next try. Re-raises a permanent or answered error; raises a
+        transient ``ChainError`` naming the last failure once every endpoint has failed.
         """
         last: ChainError | None = None
         for endpoint in self.ordered():
+            delay: float | None = None
             attempt = 0
             while True:
                 attempt += 1
-                if endpoint.rate_per_s:
-                    self.limiter.acquire(endpoint.url, endpoint.rate_per_s)
-                self.request_count += 1
-                try:
-                    result = fn(endpoint)
-                except RateLimited as exc:
+                step = _Try(endpoint, delay)
+                yield step
+                exc = step.error
+                assert exc is not None, "a try was neither answered nor failed"
+                if isinstance(exc, RateLimited):
                     last = exc
                     if attempt <= self.rate_limit_retries:
-                        self._sleep(self.backoff(attempt, exc.retry_after))
+                        delay = self.backoff(attempt, exc.retry_after)
                         continue
-                    self.health.record_failure(endpoint.url)
-                    break
-                except ChainError as exc:
-                    if exc.permanent or exc.answered:
-                        self.last_endpoint = endpoint
-                        raise
+                elif exc.permanent or exc.answered:
+                    self.last_endpoint = endpoint
+                    raise exc
+                else:
                     last = exc
-                    self.health.record_failure(endpoint.url)
-                    break
-                self.health.record_success(endpoint.url)
-                self.last_endpoint = endpoint
-                return result
+                self.health.record_failure(endpoint.url)
+                break
         raise ChainError(
             f"no endpoint answered; last error: {last.detail if last else 'none'}",
             permanent=False,
             method=method,
             endpoint=last.endpoint if last else None,
         )
+
+    def _answered(self, endpoint: EndpointConfig, result: T) -> T:
+        self.health.record_success(endpoint.url)
+        self.last_endpoint = endpoint
+        return result
+
+
+@dataclass
+class _Try:
+    """One request ``EndpointPool._failover`` asks for: after ``delay`` seconds (None: at once) call
+    ``endpoint``; the caller puts the ``ChainError`` it raised, if any, in ``error``."""
+
+    endpoint: EndpointConfig
+    delay: float | None = None
+    error: ChainError | None = None
 
 
 def parse_retry_after(value: str | None) -> float | None:

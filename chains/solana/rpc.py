@@ -1,9 +1,10 @@
 """solana-py's AsyncClient behind the shared endpoint rules: failover, 429 back-off, error classification.
 
 One AsyncClient per endpoint, created inside the event loop of one fetch and closed with it. Every call
-goes through ``SolanaRpc.call``, which follows ``chains.endpoints.EndpointPool`` (same priority order,
-health memory, limiter, Retry-After handling and request counter) and maps solana-py / solders / httpx2
-exceptions onto ``ChainError``. No solana-py or solders type leaves ``chains.solana``.
+goes through ``SolanaRpc.call``, which runs on ``chains.endpoints.EndpointPool.acall`` (the priority
+order, health memory, limiter, Retry-After handling and request counter of every chain) and maps
+solana-py / solders / httpx2 exceptions onto ``ChainError``. No solana-py or solders type leaves
+``chains.solana``.
 """
 
 from __future__ import annotations
@@ -127,41 +128,9 @@ class SolanaRpc:
         return response
 
     async def call(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
-        """Run ``fn(client)`` on the first endpoint that answers; the async twin of ``EndpointPool.call``.
+        """Run ``fn(client)`` on the first endpoint that answers, through ``EndpointPool.acall``.
 
         Raises ``RpcError`` (the endpoint answered with an error object: no failover), a permanent
         ``ChainError`` at once, or a transient ``ChainError`` when no endpoint answered.
         """
-        pool = self.pool
-        last: ChainError | None = None
-        for endpoint in pool.ordered():
-            attempt = 0
-            while True:
-                attempt += 1
-                if endpoint.rate_per_s:
-                    await asyncio.to_thread(pool.limiter.acquire, endpoint.url, endpoint.rate_per_s)
-                pool.request_count += 1
-                try:
-                    result = await self._attempt(endpoint, method, fn)
-                except RateLimited as exc:
-                    last = exc
-                    if attempt <= pool.rate_limit_retries:
-                        await self._sleep(pool.backoff(attempt, exc.retry_after))
-                        continue
-                    pool.health.record_failure(endpoint.url)
-                    break
-                except ChainError as exc:
-                    if exc.permanent or exc.answered:
-                        pool.last_endpoint = endpoint
-                        raise
-                    last = exc
-                    pool.health.record_failure(endpoint.url)
-                    break
-                pool.health.record_success(endpoint.url)
-                pool.last_endpoint = endpoint
-                return result
-        raise ChainError(
-            f"no endpoint answered; last error: {last.detail if last else 'none'}",
-            permanent=False, method=method, endpoint=last.endpoint if last else None,
-        )
-
+        return await self.pool.acall(method, lambda endpoint: self._attempt(endpoint, method, fn), sleep=self._sleep)
