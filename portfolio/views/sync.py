@@ -30,6 +30,14 @@ def _back(request: HttpRequest) -> str:
     return reverse("dashboard")
 
 
+def _page_url(request: HttpRequest) -> str:
+    """The page showing the progress (htmx sends it), to reload it for the new figures; else the dashboard."""
+    current = request.htmx.current_url if request.htmx else None
+    if current and url_has_allowed_host_and_scheme(current, {request.get_host()}, require_https=request.is_secure()):
+        return current
+    return reverse("dashboard")
+
+
 def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("accept", "") and not request.htmx
 
@@ -40,7 +48,7 @@ def _render_status(request: HttpRequest, run: SyncRun, *, status: int = 200) -> 
         return JsonResponse(data, status=status)
     # The template shows ages ("2 hours ago"): it gets datetimes, the JSON keeps ISO strings.
     items = [{**item, "last_ok_at_dt": parse_datetime(item["last_ok_at"]) if item["last_ok_at"] else None} for item in data["items"]]
-    context = {"status": {**data, "items": items}, "run": run}
+    context = {"status": {**data, "items": items}, "run": run, "page_url": _page_url(request)}
     name = f"{TEMPLATE}#sync-status" if request.htmx else TEMPLATE
     return render(request, name, context, status=status)
 

@@ -125,7 +125,28 @@
     });
   }
 
-  function init(root) { drawCharts(root); wireAutosubmit(root); wireSwitcher(root); }
+  // An NFT image that cannot be loaded (host down, offline, ipfs gateway slow) shows the same placeholder as
+  // an NFT without an image, not the browser's broken-image icon with its alt text.
+  function replaceBrokenImage(img) {
+    var box = img.parentNode;
+    if (!box || !box.classList || !box.classList.contains("nft-media")) return;
+    var placeholder = document.createElement("span");
+    placeholder.textContent = "No image";
+    placeholder.title = "The image could not be loaded";
+    box.replaceChild(placeholder, img);
+  }
+
+  function markBrokenImages(root) {
+    (root || document).querySelectorAll(".nft-media img").forEach(function (img) {
+      if (img.complete && img.naturalWidth === 0) replaceBrokenImage(img);
+    });
+  }
+
+  document.addEventListener("error", function (evt) {
+    if (evt.target && evt.target.tagName === "IMG") replaceBrokenImage(evt.target);
+  }, true);
+
+  function init(root) { drawCharts(root); wireAutosubmit(root); wireSwitcher(root); markBrokenImages(root); }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (evt) { init(evt.target); });
