@@ -262,6 +262,39 @@ def classify_http_response(response: httpx.Response, endpoint: EndpointConfig, m
         raise MalformedResponse("answer is not JSON", endpoint=endpoint.url, method=method) from None
 
 
+def http_json(
+    http: httpx.Client, endpoint: EndpointConfig, method: str, verb: str, url: str, body: Any = None
+) -> Any:
+    """One HTTP request to ``url`` on ``endpoint``, with the endpoint's headers and timeout and ``body``
+    (unless None) as JSON; returns the parsed JSON answer. ``method`` names the call in errors.
+
+    Raises ``ChainError`` (transient) on a timeout or failed connection, and whatever
+    ``classify_http_response`` raises (``RateLimited``, ``ChainError``, ``MalformedResponse``).
+    """
+    try:
+        response = http.request(verb, url, json=body, headers=dict(endpoint.headers), timeout=endpoint.timeout_s)
+    except httpx.TimeoutException:
+        raise ChainError("timed out", endpoint=endpoint.url, method=method) from None
+    except httpx.HTTPError as exc:
+        raise ChainError(f"connection failed: {type(exc).__name__}", endpoint=endpoint.url, method=method) from None
+    return classify_http_response(response, endpoint, method)
+
+
+class PoolBacked:
+    """``request_count`` and ``label`` for a backend that reaches the network through ``self.pool``."""
+
+    pool: EndpointPool
+
+    @property
+    def request_count(self) -> int:
+        return self.pool.request_count
+
+    @property
+    def label(self) -> str:
+        """The label of the endpoint that answered last (before any answer, the first by priority)."""
+        return (self.pool.last_endpoint or self.pool.endpoints[0]).label
+
+
 def _unwrap(reply: Any, endpoint: EndpointConfig, method: str) -> Any:
     if not isinstance(reply, dict) or ("result" not in reply and "error" not in reply):
         raise MalformedResponse("answer is not a JSON-RPC response", endpoint=endpoint.url, method=method)
@@ -295,15 +328,7 @@ class JsonRpcClient:
         return ep.label
 
     def _post(self, endpoint: EndpointConfig, payload: Any, method: str) -> Any:
-        try:
-            response = self.http.post(
-                endpoint.url, json=payload, headers=dict(endpoint.headers), timeout=endpoint.timeout_s
-            )
-        except httpx.TimeoutException:
-            raise ChainError("timed out", endpoint=endpoint.url, method=method) from None
-        except httpx.HTTPError as exc:
-            raise ChainError(f"connection failed: {type(exc).__name__}", endpoint=endpoint.url, method=method) from None
-        return classify_http_response(response, endpoint, method)
+        return http_json(self.http, endpoint, method, "POST", endpoint.url, payload)
 
     def _next_id(self) -> int:
         self._ids += 1

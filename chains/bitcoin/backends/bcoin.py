@@ -9,10 +9,10 @@ from typing import Any, Sequence
 
 import httpx
 
-from chains.base import ChainError, EndpointConfig, MalformedResponse, RateLimiter
+from chains.base import EndpointConfig, MalformedResponse, RateLimiter
 from chains.bitcoin.backends import AddressStats
 from chains.bitcoin.codec import CodecError, decode_segwit, encode_segwit
-from chains.endpoints import EndpointPool, classify_http_response
+from chains.endpoints import EndpointPool, PoolBacked, http_json
 
 
 def bcoin_form(address: str) -> str:
@@ -44,7 +44,7 @@ def _int(value: Any, what: str, endpoint: EndpointConfig) -> int:
     return value
 
 
-class BcoinBackend:
+class BcoinBackend(PoolBacked):
     """Reads balances from bcoin nodes (``EndpointConfig.url`` = HTTP API base) with failover.
 
     One ``POST /tx/address`` per ``batch_size`` addresses gives every transaction (chain and mempool)
@@ -66,27 +66,10 @@ class BcoinBackend:
         self.batch_size = batch_size
         self.http = http or httpx.Client(follow_redirects=False)
 
-    @property
-    def request_count(self) -> int:
-        return self.pool.request_count
-
-    @property
-    def label(self) -> str:
-        return (self.pool.last_endpoint or self.pool.endpoints[0]).label
-
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         def attempt(endpoint: EndpointConfig) -> Any:
-            url = endpoint.url.rstrip("/") + path
-            try:
-                if body is None:
-                    response = self.http.get(url, headers=dict(endpoint.headers), timeout=endpoint.timeout_s)
-                else:
-                    response = self.http.post(url, json=body, headers=dict(endpoint.headers), timeout=endpoint.timeout_s)
-            except httpx.TimeoutException:
-                raise ChainError("timed out", endpoint=endpoint.url, method=method) from None
-            except httpx.HTTPError as exc:
-                raise ChainError(f"connection failed: {type(exc).__name__}", endpoint=endpoint.url, method=method) from None
-            return endpoint, classify_http_response(response, endpoint, method)
+            verb = "GET" if body is None else "POST"
+            return endpoint, http_json(self.http, endpoint, method, verb, endpoint.url.rstrip("/") + path, body)
 
         return self.pool.call(method, attempt)
 

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 from chains.base import ChainError, EndpointConfig, MalformedResponse, RateLimited, RateLimiter
 from chains.bitcoin import bcl
 from chains.bitcoin.backends import AddressStats
-from chains.endpoints import EndpointPool, parse_retry_after
+from chains.endpoints import EndpointPool, PoolBacked, parse_retry_after
 
 ESPLORA_PROVIDERS = {"blockstream", "mempool"}  # bitcoinlib provider types that speak Esplora's API
 BCL_NETWORK = {"mainnet": "bitcoin", "testnet": "testnet", "signet": "testnet"}
@@ -37,7 +37,7 @@ def provider_endpoints(network: str, names: Sequence[str] | None = None) -> list
     return [EndpointConfig(url=url, priority=i) for i, (_, url) in enumerate(sorted(chosen))]
 
 
-class EsploraBackend:
+class EsploraBackend(PoolBacked):
     """Reads address stats from Esplora-compatible providers with failover, using bitcoinlib's
     ``BlockstreamClient`` for the HTTP requests (``EndpointConfig.url`` = API base ending in ``/``)."""
 
@@ -55,14 +55,6 @@ class EsploraBackend:
         self.network = BCL_NETWORK.get(network, "bitcoin")
         self.pool = pool or EndpointPool(endpoints, limiter=limiter)
         self._clients: dict[str, Any] = {}
-
-    @property
-    def request_count(self) -> int:
-        return self.pool.request_count
-
-    @property
-    def label(self) -> str:
-        return (self.pool.last_endpoint or self.pool.endpoints[0]).label
 
     def _client(self, endpoint: EndpointConfig):
         if endpoint.url not in self._clients:
