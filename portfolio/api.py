@@ -63,7 +63,8 @@ def domain_error(request: HttpRequest, exc: Exception) -> HttpResponse:
         return api.create_response(request, {"detail": "Not Found"}, status=404)
     pairs = exc.error_dict.items() if hasattr(exc, "error_dict") else [(None, exc.error_list)]
     errors = [
-        {"loc": ["body", "payload", field] if field else ["body"], "msg": e.message % e.params if e.params else e.message, "type": e.code or "invalid"}
+        {"loc": ["body", "payload", field] if field else ["body"],
+         "msg": e.message % e.params if e.params else e.message, "type": e.code or "invalid"}
         for field, field_errors in pairs for e in field_errors
     ]
     return api.create_response(request, {"detail": errors}, status=422)

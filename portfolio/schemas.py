@@ -37,7 +37,8 @@ DecimalStr = Annotated[
 ]
 IntStr = Annotated[
     str, BeforeValidator(_exact_text),
-    Field(pattern=r"^-?[0-9]+$", description="An exact integer (base units) as a string.", examples=["1500000000000000000"]),
+    Field(pattern=r"^-?[0-9]+$", description="An exact integer (base units) as a string.",
+          examples=["1500000000000000000"]),
 ]
 
 Family = Literal["evm", "bitcoin", "solana"]
@@ -56,7 +57,7 @@ class ErrorOut(Schema):
 
 
 class ErrorItem(Schema):
-    loc: list[str | int] = Field(description='Where: e.g. ["body", "payload", "address"], or ["body"] for the whole request.')
+    loc: list[str | int] = Field(description='Where: e.g. ["body", "payload", "address"]; ["body"]: the whole request.')
     msg: str
     type: str = Field(description='A machine-readable code, e.g. "secret", "invalid", "duplicate", "missing".')
 
@@ -105,7 +106,7 @@ class WalletIn(BaseModel):
     label: str = Field("", max_length=80)
     portfolio_ids: list[int] = Field(default_factory=list, description="Portfolios (of yours) to put the wallet in.")
     script_type: ScriptType | None = Field(None, description="Bitcoin extended keys only: how to derive addresses.")
-    gap_limit: int = Field(20, ge=1, le=MAX_GAP_LIMIT, description="Bitcoin extended keys: unused addresses to scan past.")
+    gap_limit: int = Field(20, ge=1, le=MAX_GAP_LIMIT, description="Bitcoin extended keys: unused addresses to scan.")
 
     @model_validator(mode="before")
     @classmethod

@@ -40,7 +40,8 @@ def holding_out(row: HoldingRow) -> dict:
 
 @router.get("", response={200: HoldingsOut, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
             summary="Your balances per asset (all wallets, or one portfolio)")
-def list_holdings(request, portfolio_id: int | None = None, currency: Currency | None = Query(None, description="Default: yours.")):
+def list_holdings(request, portfolio_id: int | None = None,
+                  currency: Currency | None = Query(None, description="Default: yours.")):
     """Fungible and native balances aggregated per asset, largest value first, unpriced rows last. Amounts
     are exact: ``amount_raw`` in base units, ``amount`` in whole units; ``price``/``value`` are null when
     no source prices the asset."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from ninja import Router
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
-from portfolio.api_routers.responses import INVALID, NOT_FOUND, UNAUTHORIZED
+from portfolio.api_routers.responses import Page, INVALID, NOT_FOUND, UNAUTHORIZED
 from portfolio.models import Portfolio
 from portfolio.schemas import PortfolioOut
 
@@ -18,11 +18,12 @@ def _mine(request):
 
 
 @router.get("", response={200: list[PortfolioOut], **UNAUTHORIZED, **INVALID}, summary="List your portfolios")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_portfolios(request):
     return _mine(request).order_by("name", "pk")
 
 
-@router.get("/{int:portfolio_id}", response={200: PortfolioOut, **UNAUTHORIZED, **NOT_FOUND}, summary="One of your portfolios")
+@router.get("/{portfolio_id}", response={200: PortfolioOut, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
+            summary="One of your portfolios")
 def get_portfolio(request, portfolio_id: int):
     return get_object_or_404(_mine(request), pk=portfolio_id)

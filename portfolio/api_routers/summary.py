@@ -14,7 +14,8 @@ router = Router(tags=["summary"])
 
 @router.get("", response={200: SummaryOut, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
             summary="Net worth, change, profit, flows and time-weighted return over a range")
-def get_summary(request, portfolio_id: int | None = None, currency: Currency | None = Query(None, description="Default: yours."),
+def get_summary(request, portfolio_id: int | None = None,
+                currency: Currency | None = Query(None, description="Default: yours."),
                 range_key: RangeKey = Query("30d", alias="range")):
     wallet_ids, currency = scope_and_currency(request, portfolio_id, currency)
     s = queries.dashboard_summary(request.auth, wallet_ids, currency, range_key)

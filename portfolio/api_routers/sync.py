@@ -28,6 +28,7 @@ def request_sync(request, payload: SyncIn | None = Body(None)):
     return Status(202, sync_status(run))
 
 
-@router.get("/{int:run_id}", response={200: SyncRunOut, **UNAUTHORIZED, **NOT_FOUND}, summary="Progress of one of your sync runs")
+@router.get("/{run_id}", response={200: SyncRunOut, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
+            summary="Progress of one of your sync runs")
 def get_sync_run(request, run_id: int):
     return sync_status(get_object_or_404(SyncRun, pk=run_id, owner=request.auth))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from ninja import Router, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
-from portfolio.api_routers.responses import INVALID, NOT_FOUND, UNAUTHORIZED, UNREADABLE, UNSAFE
+from portfolio.api_routers.responses import Page, INVALID, NOT_FOUND, UNAUTHORIZED, UNREADABLE, UNSAFE
 from portfolio.models import Portfolio, Wallet
 from portfolio.schemas import WalletDetailOut, WalletIn, WalletOut
 from portfolio.services.wallets import do_add_wallet, do_delete_wallet
@@ -24,7 +24,7 @@ def _detail(request, wallet_id: int) -> Wallet:
 
 
 @router.get("", response={200: list[WalletOut], **UNAUTHORIZED, **INVALID}, summary="List your wallets")
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def list_wallets(request):
     return _mine(request).order_by("family", "label", "pk")
 
@@ -45,13 +45,13 @@ def add_wallet(request, payload: WalletIn):
     return Status(201, _detail(request, wallet.pk))
 
 
-@router.get("/{int:wallet_id}", response={200: WalletDetailOut, **UNAUTHORIZED, **NOT_FOUND},
+@router.get("/{wallet_id}", response={200: WalletDetailOut, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
             summary="One of your wallets, with its sync state per chain")
 def get_wallet(request, wallet_id: int):
     return _detail(request, wallet_id)
 
 
-@router.delete("/{int:wallet_id}", response={204: None, **UNAUTHORIZED, **UNSAFE, **NOT_FOUND},
+@router.delete("/{wallet_id}", response={204: None, **UNAUTHORIZED, **UNSAFE, **NOT_FOUND, **INVALID},
                summary="Stop tracking a wallet (its balances and history go with it)")
 def delete_wallet(request, wallet_id: int):
     do_delete_wallet(get_object_or_404(Wallet, pk=wallet_id, owner=request.auth))

@@ -31,7 +31,8 @@ def chain():
 
 @pytest.fixture
 def native(chain):
-    return Asset.objects.create(chain=chain, kind=Asset.NATIVE, address="", symbol="ETH", name="Ether", decimals=18, listed=True)
+    return Asset.objects.create(chain=chain, kind=Asset.NATIVE, address="", symbol="ETH", name="Ether", decimals=18,
+                                listed=True)
 
 
 @pytest.fixture
@@ -69,6 +70,10 @@ def outsiders_things(outsider, chain):
     p = Portfolio.objects.create(owner=outsider, name="Mallory's")
     p.wallets.add(w)
     return w, p
+
+
+def post_json(client: Client, path: str, data=None, **headers):
+    return client.post(API + path, data, content_type="application/json", **headers)
 
 
 def csrf_client(user) -> Client:
@@ -120,8 +125,8 @@ def test_wallet_lists_page_with_limit_and_offset(owner_client, owner, chain):
 
 def test_the_owner_adds_a_wallet_into_a_portfolio(owner_client, chain, portfolio):
     address = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
-    response = owner_client.post(f"{API}/wallets", {"family": "evm", "address": address.lower(), "label": "Cold",
-                                                    "portfolio_ids": [portfolio.pk]}, content_type="application/json")
+    payload = {"family": "evm", "address": address.lower(), "label": "Cold", "portfolio_ids": [portfolio.pk]}
+    response = post_json(owner_client, "/wallets", payload)
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["address"] == address  # stored in its canonical (checksummed) form
@@ -131,13 +136,14 @@ def test_the_owner_adds_a_wallet_into_a_portfolio(owner_client, chain, portfolio
 
 
 def test_adding_the_same_address_twice_is_refused(owner_client, wallet):
-    response = owner_client.post(f"{API}/wallets", {"family": "evm", "address": ALICE_ADDRESS}, content_type="application/json")
+    response = post_json(owner_client, "/wallets", {"family": "evm", "address": ALICE_ADDRESS})
     assert response.status_code == 422
-    assert response.json()["detail"] == [{"loc": ["body"], "msg": "You already track this address.", "type": "duplicate"}]
+    assert response.json()["detail"] == [
+        {"loc": ["body"], "msg": "You already track this address.", "type": "duplicate"}]
 
 
 def test_an_invalid_address_is_refused_with_a_422(owner_client, chain):
-    response = owner_client.post(f"{API}/wallets", {"family": "evm", "address": "0x1234"}, content_type="application/json")
+    response = post_json(owner_client, "/wallets", {"family": "evm", "address": "0x1234"})
     assert response.status_code == 422 and response.json()["detail"][0]["type"] == "invalid"
     assert not Wallet.objects.exists()
 
@@ -172,14 +178,16 @@ def test_a_uint256_balance_round_trips_exactly_through_holdings(owner_client, wa
     Holding.objects.create(wallet_chain=wallet.wallet_chains.get(), asset=token, amount=UINT256_MAX)
     response = owner_client.get(f"{API}/holdings")
     (row,) = response.json()["items"]
-    assert row["amount_raw"] == str(2**256 - 1) == "115792089237316195423570985008687907853269984665640564039457584007913129639935"
+    assert row["amount_raw"] == str(2**256 - 1)
+    assert row["amount_raw"] == "115792089237316195423570985008687907853269984665640564039457584007913129639935"
     assert row["amount"] == "115792089237316195423570985008687907853269984665640564039457.584007913129639935"
     assert str(2**256 - 1).encode() in response.content  # a JSON string, not a number a client would round
 
 
 def test_holdings_of_one_portfolio_leave_other_wallets_out(owner_client, owner, portfolio, holding, chain, native):
     other = Wallet.objects.create(owner=owner, family="evm", address="0x" + "22" * 20)
-    Holding.objects.create(wallet_chain=WalletChain.objects.create(wallet=other, chain=chain), asset=native, amount=10**18)
+    other_chain = WalletChain.objects.create(wallet=other, chain=chain)
+    Holding.objects.create(wallet_chain=other_chain, asset=native, amount=10**18)
     everything = owner_client.get(f"{API}/holdings").json()["items"][0]
     in_portfolio = owner_client.get(f"{API}/holdings?portfolio_id={portfolio.pk}").json()["items"][0]
     assert everything["amount"] == "2.5" and in_portfolio["amount"] == "1.5"
@@ -207,42 +215,45 @@ def test_the_summary_without_wallets_is_zero(owner_client):
 
 
 def test_post_sync_queues_a_run_and_answers_202(owner_client, portfolio, wallet):
-    response = owner_client.post(f"{API}/sync", {"portfolio_id": portfolio.pk}, content_type="application/json")
+    response = post_json(owner_client, "/sync", {"portfolio_id": portfolio.pk})
     assert response.status_code == 202, response.content
     body = response.json()
     run = SyncRun.objects.get(pk=body["id"])
     assert run.owner.username == "alice" and run.portfolio == portfolio and body["status"] == "queued"
     item = SyncRunItem.objects.get(run=run)
     assert item.wallet_chain.wallet == wallet
-    assert [(i["wallet_id"], i["chain_slug"], i["state"]) for i in body["items"]] == [(wallet.pk, "testnet-evm", "queued")]
+    items = [(i["wallet_id"], i["chain_slug"], i["state"]) for i in body["items"]]
+    assert items == [(wallet.pk, "testnet-evm", "queued")]
     assert owner_client.get(f"{API}/sync/{run.pk}").json() == body
 
 
 def test_post_sync_with_an_empty_body_refreshes_every_wallet(owner_client, owner, wallet, chain):
     other = Wallet.objects.create(owner=owner, family="evm", address="0x" + "33" * 20)
     WalletChain.objects.create(wallet=other, chain=chain)
-    response = owner_client.post(f"{API}/sync", content_type="application/json")  # no body at all
+    response = post_json(owner_client, "/sync")  # no body at all
     assert response.status_code == 202, response.content
     run = SyncRun.objects.get(pk=response.json()["id"])
     assert run.portfolio is None and run.wallet is None and run.items.count() == 2
 
 
 def test_post_sync_of_one_wallet(owner_client, wallet):
-    response = owner_client.post(f"{API}/sync", {"wallet_id": wallet.pk}, content_type="application/json")
+    response = post_json(owner_client, "/sync", {"wallet_id": wallet.pk})
     assert response.status_code == 202 and SyncRun.objects.get().wallet == wallet
 
 
 def test_post_sync_refuses_a_wallet_and_a_portfolio_at_once(owner_client, wallet, portfolio):
-    response = owner_client.post(f"{API}/sync", {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk}, content_type="application/json")
+    response = post_json(owner_client, "/sync", {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk})
     assert response.status_code == 422 and not SyncRun.objects.exists()
 
 
 def test_the_sync_status_follows_the_run(owner_client, run):
-    SyncRunItem.objects.filter(run=run).update(status=SyncRun.FAILED, error="timed out", finished_at=timezone.now(), attempts=3)
-    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED, finished_at=timezone.now(), error="1 of 1 chain syncs failed")
+    now = timezone.now()
+    SyncRunItem.objects.filter(run=run).update(status=SyncRun.FAILED, error="timed out", finished_at=now, attempts=3)
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED, finished_at=now, error="1 of 1 chain syncs failed")
     body = owner_client.get(f"{API}/sync/{run.pk}").json()
     assert body["finished"] is True and body["status"] == "failed" and body["done"] == body["total"] == 1
-    assert body["items"][0]["state"] == "failed" and body["items"][0]["error"] == "timed out" and body["items"][0]["attempts"] == 3
+    (item,) = body["items"]
+    assert item["state"] == "failed" and item["error"] == "timed out" and item["attempts"] == 3
 
 
 # --------------------------------------------------------------------------- watch-only
@@ -252,7 +263,7 @@ def test_the_sync_status_follows_the_run(owner_client, run):
 @pytest.mark.parametrize("field", ["address", "label"])
 def test_it_refuses_private_keys_and_seed_phrases_without_echoing_them(owner_client, chain, secret, field):
     payload = {"family": "evm", "address": ALICE_ADDRESS, field: secret}
-    response = owner_client.post(f"{API}/wallets", payload, content_type="application/json")
+    response = post_json(owner_client, "/wallets", payload)
     assert response.status_code == 422
     assert response.json()["detail"][0]["msg"] == WATCH_ONLY_MESSAGE
     assert response.json()["detail"][0]["type"] == "secret"
@@ -262,14 +273,14 @@ def test_it_refuses_private_keys_and_seed_phrases_without_echoing_them(owner_cli
 
 def test_a_secret_in_an_overlong_label_still_gets_the_watch_only_message(owner_client, chain):
     payload = {"family": "evm", "address": ALICE_ADDRESS, "label": SEED_PHRASE + " " + SEED_PHRASE}
-    response = owner_client.post(f"{API}/wallets", payload, content_type="application/json")
+    response = post_json(owner_client, "/wallets", payload)
     assert response.status_code == 422 and response.json()["detail"][0]["msg"] == WATCH_ONLY_MESSAGE
     assert b"abandon" not in response.content
 
 
 def test_a_secret_in_a_field_of_the_wrong_type_is_not_echoed(owner_client, chain):
     payload = {"family": "evm", "address": ALICE_ADDRESS, "gap_limit": HEX_PRIVATE_KEY, "portfolio_ids": [SEED_PHRASE]}
-    response = owner_client.post(f"{API}/wallets", payload, content_type="application/json")
+    response = post_json(owner_client, "/wallets", payload)
     assert response.status_code == 422
     assert HEX_PRIVATE_KEY[2:20].encode() not in response.content and b"abandon" not in response.content
 
@@ -287,18 +298,19 @@ def test_an_outsider_gets_404_for_every_id_of_the_owner(outsider_client, portfol
     assert Wallet.objects.filter(pk=wallet.pk).exists()
     runs = SyncRun.objects.count()
     for body in ({"wallet_id": wallet.pk}, {"portfolio_id": portfolio.pk}):
-        assert outsider_client.post(f"{API}/sync", body, content_type="application/json").status_code == 404
+        assert post_json(outsider_client, "/sync", body).status_code == 404
     assert SyncRun.objects.count() == runs
 
 
 def test_an_outsider_cannot_add_a_wallet_into_the_owners_portfolio(outsider_client, chain, portfolio):
-    response = outsider_client.post(f"{API}/wallets", {"family": "evm", "address": "0x" + "44" * 20, "portfolio_ids": [portfolio.pk]},
-                                    content_type="application/json")
+    payload = {"family": "evm", "address": "0x" + "44" * 20, "portfolio_ids": [portfolio.pk]}
+    response = post_json(outsider_client, "/wallets", payload)
     assert response.status_code == 422 and response.json()["detail"][0]["msg"] == "Unknown portfolio."
     assert not Wallet.objects.filter(owner__username="mallory").exists()
 
 
-def test_lists_show_only_the_users_own_objects(owner_client, outsider_client, portfolio, wallet, holding, outsiders_things):
+def test_lists_show_only_the_users_own_objects(owner_client, outsider_client, portfolio, wallet, holding,
+                                               outsiders_things):
     mallory_wallet, mallory_portfolio = outsiders_things
     assert [p["id"] for p in owner_client.get(f"{API}/portfolios").json()["items"]] == [portfolio.pk]
     assert [w["id"] for w in owner_client.get(f"{API}/wallets").json()["items"]] == [wallet.pk]
@@ -309,7 +321,7 @@ def test_lists_show_only_the_users_own_objects(owner_client, outsider_client, po
 
 
 def test_an_outsiders_refresh_of_everything_touches_only_their_wallets(outsider_client, wallet, outsiders_things):
-    response = outsider_client.post(f"{API}/sync", {}, content_type="application/json")
+    response = post_json(outsider_client, "/sync", {})
     run = SyncRun.objects.get(pk=response.json()["id"])
     assert {i.wallet_chain.wallet_id for i in run.items.all()} == {outsiders_things[0].pk}
 
@@ -330,19 +342,19 @@ def test_without_a_session_every_endpoint_answers_401_json_not_a_redirect(client
 def test_a_browser_session_must_send_the_csrf_token_to_add_a_wallet(owner, chain):
     client = csrf_client(owner)
     payload = {"family": "evm", "address": ALICE_ADDRESS}
-    refused = client.post(f"{API}/wallets", payload, content_type="application/json")
+    refused = post_json(client, "/wallets", payload)
     assert refused.status_code == 403 and not Wallet.objects.exists()
-    accepted = client.post(f"{API}/wallets", payload, content_type="application/json", **with_csrf_token(client))
+    accepted = post_json(client, "/wallets", payload, **with_csrf_token(client))
     assert accepted.status_code == 201
 
 
 def test_a_browser_session_must_send_the_csrf_token_to_delete_and_to_sync(owner, wallet):
     client = csrf_client(owner)
     assert client.delete(f"{API}/wallets/{wallet.pk}").status_code == 403
-    assert client.post(f"{API}/sync", content_type="application/json").status_code == 403
+    assert post_json(client, "/sync").status_code == 403
     assert Wallet.objects.filter(pk=wallet.pk).exists() and not SyncRun.objects.exists()
     headers = with_csrf_token(client)
-    assert client.post(f"{API}/sync", content_type="application/json", **headers).status_code == 202
+    assert post_json(client, "/sync", **headers).status_code == 202
     assert client.delete(f"{API}/wallets/{wallet.pk}", **headers).status_code == 204
 
 
@@ -351,7 +363,7 @@ def test_reads_need_no_csrf_token(owner, wallet):
 
 
 def test_an_unreadable_body_is_a_400(owner_client, chain):
-    response = owner_client.post(f"{API}/wallets", "{not json", content_type="application/json")
+    response = post_json(owner_client, "/wallets", "{not json")
     assert response.status_code == 400 and response.json() == {"detail": "Cannot parse request body"}
 
 
@@ -363,15 +375,15 @@ def test_the_openapi_schema_lists_every_route_with_its_responses(owner_client):
     operations = {(method.upper(), path): op for path, ops in schema["paths"].items() for method, op in ops.items()}
     expected = {
         ("GET", "/api/v1/portfolios"): {"200", "401", "422"},
-        ("GET", "/api/v1/portfolios/{portfolio_id}"): {"200", "401", "404"},
+        ("GET", "/api/v1/portfolios/{portfolio_id}"): {"200", "401", "404", "422"},
         ("GET", "/api/v1/wallets"): {"200", "401", "422"},
         ("POST", "/api/v1/wallets"): {"201", "400", "401", "403", "422"},
-        ("GET", "/api/v1/wallets/{wallet_id}"): {"200", "401", "404"},
-        ("DELETE", "/api/v1/wallets/{wallet_id}"): {"204", "401", "403", "404"},
+        ("GET", "/api/v1/wallets/{wallet_id}"): {"200", "401", "404", "422"},
+        ("DELETE", "/api/v1/wallets/{wallet_id}"): {"204", "401", "403", "404", "422"},
         ("GET", "/api/v1/holdings"): {"200", "401", "404", "422"},
         ("GET", "/api/v1/summary"): {"200", "401", "404", "422"},
         ("POST", "/api/v1/sync"): {"202", "400", "401", "403", "404", "422"},
-        ("GET", "/api/v1/sync/{run_id}"): {"200", "401", "404"},
+        ("GET", "/api/v1/sync/{run_id}"): {"200", "401", "404", "422"},
     }
     assert {key: set(op["responses"]) for key, op in operations.items()} == expected
     amount = schema["components"]["schemas"]["HoldingOut"]["properties"]["amount_raw"]
@@ -382,3 +394,14 @@ def test_the_openapi_schema_lists_every_route_with_its_responses(owner_client):
 def test_the_docs_page_is_served_to_a_signed_in_user(owner_client, client):
     assert owner_client.get(f"{API}/docs").status_code == 200
     assert client.get(f"{API}/docs").status_code == 302  # like every page: sign in first
+
+
+def test_a_malformed_id_is_a_json_422_and_a_negative_one_a_json_404(owner_client):
+    malformed = owner_client.get(f"{API}/wallets/abc")
+    assert malformed.status_code == 422 and malformed.json()["detail"][0]["loc"] == ["path", "wallet_id"]
+    assert owner_client.get(f"{API}/sync/-5").json() == {"detail": "Not Found"}
+
+
+def test_an_id_beyond_any_integer_column_is_a_404_not_a_server_error(owner_client):
+    assert owner_client.get(f"{API}/wallets/{2**70}").status_code == 404
+    assert owner_client.get(f"{API}/portfolios?offset={2**70}").status_code == 422

@@ -1,0 +1,74 @@
+"""Property test of the REST API's GET operations against its own OpenAPI schema (schemathesis): whatever
+query and path values a client sends, the answer is a declared status with a body matching the schema."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis")
+
+from django.core.wsgi import get_wsgi_application  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from portfolio.fields import UINT256_MAX  # noqa: E402
+from portfolio.models import Asset, Chain, Holding, Portfolio, PricePoint, Wallet, WalletChain  # noqa: E402
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner_data(owner, outsider):
+    """Something in every table a GET reads, for the owner and for an outsider (whose ids must 404)."""
+    from portfolio.services.snapshots import do_snapshot
+    from portfolio.services.sync import do_request_sync
+
+    chain = Chain.objects.create(slug="testnet-evm", name="Test EVM", family="evm", chain_id=777_002, network="devnet",
+                                 native_symbol="ETH", native_decimals=18, enabled=True)
+    native = Asset.objects.create(chain=chain, kind=Asset.NATIVE, address="", symbol="ETH", decimals=18, listed=True)
+    huge = Asset.objects.create(chain=chain, kind=Asset.FUNGIBLE, address="0x" + "cd" * 20, symbol="HUGE", decimals=18)
+    PricePoint.objects.create(asset=native, price=Decimal("2000.123456789012345678"), source="manual")
+    for user, address in ((owner, "0x" + "aa" * 20), (outsider, "0x" + "bb" * 20)):
+        wallet = Wallet.objects.create(owner=user, family="evm", address=address, label=user.username)
+        wc = WalletChain.objects.create(wallet=wallet, chain=chain, height=7)
+        Holding.objects.create(wallet_chain=wc, asset=native, amount=10**18 + 1)
+        Holding.objects.create(wallet_chain=wc, asset=huge, amount=UINT256_MAX)
+        portfolio = Portfolio.objects.create(owner=user, name="Main")
+        portfolio.wallets.add(wallet)
+        do_request_sync(user, portfolio=portfolio)
+    do_snapshot()
+
+
+@contextmanager
+def keeping_the_test_connection():
+    """Django's WSGI app called in-process must not close the test's database connection at each request
+    (its transaction holds the test data); Django's test client does the same around its requests."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def test_every_get_operation_answers_as_its_schema_says(owner_client, owner_data):
+    session = owner_client.cookies["sessionid"].value
+    schema = schemathesis.openapi.from_dict(owner_client.get("/api/v1/openapi.json").json())
+    schema.app = get_wsgi_application()  # calls go through Django in-process, inside this test's transaction
+    strategy = schema.include(method="GET").as_strategy(cookies={"sessionid": session})
+
+    @settings(max_examples=150, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                                     HealthCheck.filter_too_much])
+    @given(case=strategy)
+    def check(case):
+        case.call_and_validate()
+
+    with keeping_the_test_connection():
+        check()
