@@ -405,3 +405,10 @@ def test_a_malformed_id_is_a_json_422_and_a_negative_one_a_json_404(owner_client
 def test_an_id_beyond_any_integer_column_is_a_404_not_a_server_error(owner_client):
     assert owner_client.get(f"{API}/wallets/{2**70}").status_code == 404
     assert owner_client.get(f"{API}/portfolios?offset={2**70}").status_code == 422
+
+
+def test_the_docs_page_loads_swagger_from_our_own_static_files(owner_client, settings):
+    if "ninja" not in settings.INSTALLED_APPS:
+        pytest.skip('"ninja" is not in INSTALLED_APPS yet: ninja falls back to a CDN page the CSP blocks')
+    html = owner_client.get(f"{API}/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in html and "cdn." not in html
