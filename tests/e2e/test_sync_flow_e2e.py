@@ -14,9 +14,10 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from portfolio.models import Chain, Holding, Wallet
+from portfolio.models import Chain, Holding, SyncRun, Wallet
+from portfolio.services.sync import sync_status
 from portfolio.views.wallets import format_amount
-from tests.fixtures.celery import seed_chain
+from tests.fixtures.celery import dump, seed_chain
 from tests.fixtures.users import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.devnet, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
@@ -100,7 +101,12 @@ def test_a_user_adds_wallets_refreshes_and_sees_the_chains_holdings(
     expect(status).to_be_visible()
     expect(page.get_by_test_id("nothing-queued")).to_be_hidden()  # the first-sync card's hint is stale now
     screenshot("sync-progress")
-    expect(status).to_have_attribute("data-status", "ok", timeout=SYNC_TIMEOUT_MS)
+    try:
+        expect(status).to_have_attribute("data-status", "ok", timeout=SYNC_TIMEOUT_MS)
+    except AssertionError as exc:
+        screenshot("sync-progress-timeout")
+        runs = [sync_status(run) for run in SyncRun.objects.filter(owner=owner)]
+        raise AssertionError(f"{exc}\nruns: {dump(runs)}\nworker log:\n{celery_worker.log()[-6000:]}") from None
     items = status.locator("tr.sync-item")
     expect(items).to_have_count(3)
     assert set(items.evaluate_all("rows => rows.map(r => r.dataset.state)")) == {"done"}
