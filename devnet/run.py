@@ -23,6 +23,8 @@ DEFAULT_PORTS = {"evm": 8545, "bitcoin": 18443, "solana": 8899}
 
 def _port(preferred: int) -> int:
     with socket.socket() as s:
+        # As the nodes bind: a port left in TIME_WAIT by the previous run is free to listen on again.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", preferred))
             return preferred
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for node in nodes:
             node.stop()
+        STATE_FILE.unlink(missing_ok=True)  # its URLs are dead now: the next `make run` must not read them
     return 1 if errors and not state else 0
 
 
