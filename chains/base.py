@@ -90,13 +90,14 @@ def redact_url(url: str) -> str:
     """
     try:
         parts = urlsplit(url)
+        port = parts.port  # parsed lazily: "host:8545)" raises here
     except ValueError:
         return "<unparseable url>"
     if not parts.scheme or not parts.netloc:
         return _LONG_TOKEN.sub("***", url)
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     if parts.username or parts.password:
         host = f"***@{host}"
     path = "/".join("***" if _LONG_TOKEN.fullmatch(seg) else seg for seg in parts.path.split("/"))
@@ -109,7 +110,8 @@ def redact_url(url: str) -> str:
 
 def redact_text(text: str) -> str:
     """Redact every URL found in free text (error messages from libraries often embed the URL)."""
-    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+", lambda m: redact_url(m.group(0)), str(text))
+    # A URL in prose ends before a bracket or quote: "failed (http://127.0.0.1:8545)".
+    return re.sub(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]]+", lambda m: redact_url(m.group(0)), str(text))
 
 
 # --------------------------------------------------------------------------- configuration
