@@ -277,6 +277,9 @@ def _backfill_scope(owner_id: int, key: str, members: list[int], before: datetim
         [ScopeValue(owner_id=owner_id, scope_key=key, at=at, resolution=s[0], value=s[1], flow_value=s[2], market_value=s[3],
                     unpriced=s[4], fx_rates=s[5]) for at, s in sums.items()],
         batch_size=1000,
+        # Two workers may build the same new scope at once (one materialise task per added wallet): the
+        # rows are the same sums of the same WalletValues, so the second one's are skipped.
+        ignore_conflicts=True,
     )
 
 
