@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from portfolio.models import Asset, Chain, Portfolio, SyncRun, Wallet, WalletChain
+from portfolio.models import Asset, Chain, Portfolio, PricePoint, SyncRun, Wallet, WalletChain
 
 pytestmark = [pytest.mark.devnet, pytest.mark.django_db]
 
@@ -55,6 +56,9 @@ def test_demo_sets_up_local_chains_user_wallets_and_a_first_sync(devnet_state):
     run = SyncRun.objects.get(owner=user)
     assert run.items.count() == WalletChain.objects.filter(wallet__owner=user).count()
     assert "http://127.0.0.1:" in output
+    # The chains without an oracle get an admin-style manual price, so the demo shows values.
+    btc = Asset.objects.get(chain__slug="bitcoin-regtest", address="")
+    assert list(PricePoint.objects.filter(asset=btc).values_list("source", "price")) == [("manual", Decimal("60000"))]
 
 
 def test_demo_can_run_again_without_duplicates(devnet_state):
@@ -64,6 +68,7 @@ def test_demo_can_run_again_without_duplicates(devnet_state):
     assert Wallet.objects.filter(owner=user).count() == sum(len(s["wallets"]) for s in devnet_state.values())
     assert re.search(r"password '([^']+)'", first).group(1) == re.search(r"password '([^']+)'", second).group(1)
     assert get_user_model().objects.filter(username="demo").count() == 1
+    assert PricePoint.objects.filter(asset__chain__slug="solana-local", asset__address="", source="manual").count() == 1
 
 
 def test_demo_without_chains_says_how_to_start_them(tmp_path, settings):

@@ -7,6 +7,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,15 @@ DEMO_USERNAME = "demo"
 DEMO_PORTFOLIO = "Demo"
 FAMILIES = ("evm", "bitcoin", "solana")
 WAIT_S = 120
+# The Bitcoin and Solana devnets have no price oracle: the demo sets these as an admin would (source
+# "manual", shown as such on every page). The EVM scenario's tokens are priced by its on-chain feeds.
+DEMO_MANUAL_PRICES = {
+    ("bitcoin-regtest", "BTC"): Decimal("60000"),
+    ("solana-local", "SOL"): Decimal("150"),
+    ("solana-local", "DUSD"): Decimal("1.00"),
+    ("solana-local", "DNINE"): Decimal("0.25"),
+    ("solana-local", "D22"): Decimal("3.20"),
+}
 
 
 class Command(BaseCommand):
@@ -51,6 +61,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Note: disabled the mainnet chains ({', '.join(disabled)}): the demo runs without internet. "
                               "Enable them again in the admin for real use.")
 
+        self._demo_prices()
         user, password = self._demo_user()
         portfolio, _ = Portfolio.objects.get_or_create(owner=user, name=DEMO_PORTFOLIO)
         added = sum(self._add_wallets(user, portfolio, s) for s in scenarios.values())
@@ -120,6 +131,16 @@ class Command(BaseCommand):
 
         ensure_wallet_chains(chain)
         return chain
+
+    def _demo_prices(self) -> None:
+        """Manual prices for the devnet assets no oracle prices, unless an admin already priced them."""
+        from portfolio.models import PricePoint
+        from portfolio.services.prices import set_manual_price
+
+        for (slug, symbol), price in DEMO_MANUAL_PRICES.items():
+            for asset in Asset.objects.filter(chain__slug=slug, symbol=symbol):
+                if not PricePoint.objects.filter(asset=asset, source="manual").exists():
+                    set_manual_price(asset, price)
 
     def _demo_user(self) -> tuple[Any, str]:
         """The demo user; its password is kept in VAR_DIR/demo-password so a re-run can print it."""
