@@ -85,6 +85,36 @@ def data_json_uri(obj: dict[str, Any]) -> str:
     return "data:application/json;base64," + base64.b64encode(json.dumps(obj).encode()).decode()
 
 
+def pixel_punk_png(seed: int, size: int = 12, scale: int = 8) -> str:
+    """A small, deterministic, left-right symmetric pixel face as a ``data:image/png;base64`` URI
+    (stdlib only), so the demo gallery shows real raster images without the internet."""
+    import struct
+    import zlib
+
+    palette = [(0x63, 0x66, 0xF1), (0x10, 0xB9, 0x81), (0xF5, 0x9E, 0x0B), (0xEF, 0x44, 0x44)]
+    fg, bg = palette[seed % len(palette)], (0xF3, 0xF4, 0xF6)
+    bits = int.from_bytes(keccak(f"punk:{seed}".encode())[:18], "big")
+    cells = [[False] * size for _ in range(size)]
+    for y in range(2, size - 2):
+        for x in range(2, size // 2):
+            on = bool(bits & 1)
+            bits >>= 1
+            cells[y][x] = cells[y][size - 1 - x] = on
+    rows = b""
+    for y in range(size * scale):
+        row = bytearray([0])  # filter: none
+        for x in range(size * scale):
+            row += bytes(fg if cells[y // scale][x // scale] else bg)
+        rows += bytes(row)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size * scale, size * scale, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
 def _bytes32(text: str) -> bytes:
     return text.encode().ljust(32, b"\0")
 
@@ -157,8 +187,9 @@ def run_scenario(url: str) -> dict[str, Any]:
     assets.append({"address": punks, "symbol": "DPUNK", "name": "Demo Punks", "decimals": 0, "kind": "nft_collection",
                    "standard": "erc721", "listed": False, "oracle": None, "spam": False})
     for token_id, owner in ((1, ALICE), (2, ALICE), (3, ALICE)):
-        meta = {"name": f"Demo Punk #{token_id}", "description": "A devnet punk",
-                "image": f"https://img.example/punks/{token_id}.png"}
+        # #1 points at an https image (shown when online), #2 and #3 carry their own raster image.
+        image = f"https://img.example/punks/{token_id}.png" if token_id == 1 else pixel_punk_png(token_id)
+        meta = {"name": f"Demo Punk #{token_id}", "description": "A devnet punk", "image": image}
         call(url, DEPLOYER, punks, "mint(address,uint256,string)", ["address", "uint256", "string"],
              [owner, token_id, data_json_uri(meta)])
     call(url, ALICE, punks, "transferFrom(address,address,uint256)", ["address", "address", "uint256"], [ALICE, BOB, 3])

@@ -110,6 +110,8 @@ def test_it_returns_the_scenario_nfts_with_metadata(evm_devnet, result):
     assert got == {}  # nothing extra: punk #3 left Alice for Bob
     punk = next(n for n in result.nfts if n.token_id == "1" and n.collection.standard == "erc721")
     assert punk.image_url == "https://img.example/punks/1.png"
+    punk2 = next(n for n in result.nfts if n.token_id == "2" and n.collection.standard == "erc721")
+    assert punk2.image_url.startswith("data:image/png;base64,iVBORw0KGgo")  # a raster data: image passes
     assert punk.collection.name == "Demo Punks" and punk.collection.symbol == "DPUNK"
     helmet = next(n for n in result.nfts if n.owner == BOB and n.collection.standard == "erc1155")
     assert helmet.name == "Helmet"  # {id} expanded to 64 hex chars
