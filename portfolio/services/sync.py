@@ -3,6 +3,7 @@ record SyncRun outcomes, claim due WalletChains for the scheduler, and report pr
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from chains.base import NATIVE, AssetRef, ChainError, FetchRequest, FetchResult
 from chains.registry import adapter_for
+from portfolio.fields import AMOUNT_DIGITS, AmountField
 from portfolio.models import (
     Asset,
     Chain,
@@ -200,29 +202,71 @@ def _start(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem]) 
         SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
 
 
-def _insert_rows(model, field_names: Sequence[str], rows: Sequence[tuple]) -> None:
-    """INSERT many rows as multi-row INSERT statements, values prepared by each field (exact amounts,
-    JSON, datetimes). The hot path of a big sync: building a model instance per balance costs more
-    than the chain read itself (1,000 wallets x 100 tokens is 100,000 rows). PostgreSQL gets COPY."""
+@dataclass
+class _Insert:
+    """An INSERT of many rows, prepared (values converted) before the transaction that runs it: on
+    SQLite that transaction holds the database's one write lock, which the other workers wait for."""
+
+    sql: str
+    params: Any  # rows for executemany, or the COPY text on PostgreSQL
+    copy: bool = False
+
+
+def _prepare_insert(model, field_names: Sequence[str], rows: Sequence[tuple]) -> _Insert | None:
+    """Many rows as one executemany INSERT, values prepared by each field (exact amounts, JSON,
+    datetimes) a column at a time (``map`` over a column, not a Python call per value); PostgreSQL
+    gets COPY. The hot path of a big sync: building a model instance per balance costs more than the
+    chain read itself (1,000 wallets x 100 tokens is 100,000 rows)."""
     if not rows:
-        return
+        return None
     fields = [model._meta.get_field(name) for name in field_names]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    preps = [_prep_for(f) for f in fields]
     table = connection.ops.quote_name(model._meta.db_table)
     if connection.vendor == "postgresql":  # COPY: ten times faster than INSERTs of the same rows
-        lines = "".join("\t".join(map(_copy_text, row)) + "\n" for row in rows)
-        with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            copy.write(lines)
+        text_columns = [_copy_column(values) for values in zip(*rows)]
+        lines = "\n".join(map("\t".join, zip(*text_columns))) + "\n"
+        return _Insert(f"COPY {table} ({columns}) FROM STDIN", lines, copy=True)
+    prepared = list(zip(*(_prep_column(f, values) for f, values in zip(fields, zip(*rows)))))
+    placeholders = ", ".join(["%s"] * len(fields))
+    return _Insert(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", prepared)
+
+
+def _run_insert(insert: _Insert | None) -> None:
+    if insert is None:
         return
-    per_statement = max(1, min(1000, (connection.features.max_query_params or 30000) // len(fields)))
-    head = f"INSERT INTO {table} ({columns}) VALUES "
     with connection.cursor() as cursor:
-        for i in range(0, len(rows), per_statement):
-            batch = rows[i:i + per_statement]
-            params = [prep(v) for row in batch for prep, v in zip(preps, row)]
-            cursor.execute(head + ", ".join([row_sql] * len(batch)), params)
+        if insert.copy:
+            with cursor.copy(insert.sql) as copy:
+                copy.write(insert.params)
+        else:
+            cursor.executemany(insert.sql, insert.params)
+
+
+def _insert_rows(model, field_names: Sequence[str], rows: Sequence[tuple]) -> None:
+    """INSERT many rows (see ``_prepare_insert``)."""
+    _run_insert(_prepare_insert(model, field_names, rows))
+
+
+def _prep_column(field, values: Sequence[Any]) -> Sequence[Any]:
+    """One column's values as the database adapter takes them. Amounts that are all plain ints in
+    range become their digits at C speed (what ``AmountField`` stores off PostgreSQL); anything else
+    goes through the field."""
+    if isinstance(field, AmountField) and connection.vendor != "postgresql" and all(type(v) is int for v in values):
+        if -(10**AMOUNT_DIGITS) < min(values) and max(values) < 10**AMOUNT_DIGITS:
+            return list(map(str, values))
+    prep = _prep_for(field)
+    return values if prep is None else list(map(prep, values))
+
+
+def _copy_column(values: Sequence[Any]) -> Sequence[str]:
+    """One column in COPY text format; a column of plain ints (ids, amounts) at C speed, a column of
+    datetimes (nearly all the same ``now``) formatted once per distinct value."""
+    if all(type(v) is int for v in values):
+        return list(map(str, values))
+    if all(type(v) is datetime for v in values):
+        texts = {v: v.isoformat() for v in set(values)}
+        return list(map(texts.__getitem__, values))
+    return list(map(_copy_text, values))
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -239,6 +283,8 @@ def _copy_text(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, (dict, list)):
+        if not value:
+            return "{}" if isinstance(value, dict) else "[]"
         return json.dumps(value).translate(_COPY_ESCAPES)
     return str(value).translate(_COPY_ESCAPES)
 
@@ -248,7 +294,7 @@ def _update_rows(model, field_names: Sequence[str], objs: Sequence[Any]) -> None
     if not objs:
         return
     fields = [model._meta.get_field(name) for name in field_names]
-    preps = [_prep_for(f) for f in fields]
+    preps = [_prep_for(f) or _as_is for f in fields]
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
     sql = f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s"
     values = [tuple(prep(getattr(o, f.attname)) for prep, f in zip(preps, fields)) + (o.pk,) for o in objs]
@@ -256,11 +302,16 @@ def _update_rows(model, field_names: Sequence[str], objs: Sequence[Any]) -> None
         cursor.executemany(sql, values)
 
 
+def _as_is(value):
+    return value
+
+
 def _prep_for(field):
-    """A one-argument function turning a Python value into what the database adapter takes."""
+    """A one-argument function turning a Python value into what the database adapter takes (None:
+    the value is taken as is)."""
     kind = field.get_internal_type()
     if kind in ("ForeignKey", "BigIntegerField", "IntegerField", "PositiveSmallIntegerField", "BigAutoField"):
-        return lambda v: v
+        return None  # taken as is
     conn = connections[DEFAULT_DB_ALIAS]  # the real connection: the proxy's attribute lookups add up
     if kind == "JSONField":
         empty = field.get_db_prep_save({}, conn)
@@ -290,9 +341,10 @@ def _partition(wallet_chains: Sequence[WalletChain], result: FetchResult) -> dic
     return parts
 
 
-def _new_rows(wc: WalletChain, part: dict[str, list], result: FetchResult, assets: dict[str, Asset], old: list[Holding],
-              unread: set[str], now) -> tuple[list[tuple], list[NftItem], list, dict[str, int]]:
-    """The Holding rows (tuples of HOLDING_COLUMNS), NftItems (unsaved) and positions replacing ``wc``'s."""
+def _new_rows(wc: WalletChain, part: dict[str, list], result: FetchResult, assets: dict[str, Asset],
+              now) -> tuple[list[tuple], list[NftItem], list, dict[str, int]]:
+    """The Holding rows (tuples of HOLDING_COLUMNS), NftItems (unsaved) and positions replacing ``wc``'s
+    (without the carried-over stale ones: ``_carried_rows``)."""
     amounts: dict[int, list] = {}
     for b in part["balances"]:
         asset = assets[_asset_key(b.asset.address)]
@@ -301,16 +353,6 @@ def _new_rows(wc: WalletChain, part: dict[str, list], result: FetchResult, asset
         row[2] += b.unconfirmed
         row[3] = row[3] or dict(b.details)
     holdings = [(wc.id, a.id, amt, unc, result.height, now, d) for a, amt, unc, d in amounts.values()]
-
-    # Keep the last good amount of an asset whose read failed this time (a reverting call, a flaky
-    # node): dropping it would show a balance that vanished.
-    carried = 0
-    wallet_keys = {wc.wallet.address, wc.wallet.address.lower()}
-    for h in old:
-        failed = h.asset.address in unread or (h.asset.kind == Asset.NATIVE and unread & wallet_keys)
-        if failed and h.asset_id not in amounts:
-            holdings.append((wc.id, h.asset_id, h.amount, h.unconfirmed, h.height, h.fetched_at, {**h.details, "stale": True}))
-            carried += 1
 
     nfts: dict[tuple[int, str], NftItem] = {}
     for n in part["nfts"]:
@@ -326,8 +368,21 @@ def _new_rows(wc: WalletChain, part: dict[str, list], result: FetchResult, asset
     positions = {}
     for p in part["positions"]:
         positions.setdefault((p.protocol, p.ref), p)
-    counts = {"balances": len(amounts), "nfts": len(nfts), "positions": len(positions), "stale": carried}
+    counts = {"balances": len(amounts), "nfts": len(nfts), "positions": len(positions), "stale": 0}
     return holdings, list(nfts.values()), list(positions.values()), counts
+
+
+def _carried_rows(wc: WalletChain, old: list[Holding], unread: set[str], holdings: list[tuple]) -> list[tuple]:
+    """Keep the last good amount of an asset whose read failed this time (a reverting call, a flaky
+    node): dropping it would show a balance that vanished."""
+    fresh = {row[1] for row in holdings}
+    wallet_keys = {wc.wallet.address, wc.wallet.address.lower()}
+    carried = []
+    for h in old:
+        failed = h.asset.address in unread or (h.asset.kind == Asset.NATIVE and unread & wallet_keys)
+        if failed and h.asset_id not in fresh:
+            carried.append((wc.id, h.asset_id, h.amount, h.unconfirmed, h.height, h.fetched_at, {**h.details, "stale": True}))
+    return carried
 
 
 def _problems_for(wc: WalletChain, result: FetchResult, others: set[str]) -> list[dict[str, str]]:
@@ -350,7 +405,9 @@ def _cursor_for(wc: WalletChain, result: FetchResult, single: bool):
 
 def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutcome]:
     """Replace the stored state of every WalletChain of the fetch in ONE transaction (set-based: a few
-    statements for the whole group): readers see the old or the new state, never a mix."""
+    statements for the whole group): readers see the old or the new state, never a mix. The rows are
+    built and converted before the transaction opens, so it holds the write lock (SQLite has one for
+    the whole database) only for the statements themselves."""
     chain = wallet_chains[0].chain
     now = _now()
     ids = [wc.id for wc in wallet_chains]
@@ -360,9 +417,14 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
     unread = {p.subject for p in result.problems if p.code in UNREAD_CODES}
     addresses = {wc.wallet.address for wc in wallet_chains}
     endpoint = (result.endpoint or "")[:300]
+    # Asset rows are shared reference data, created idempotently (a discovered token is the same
+    # token whether or not this replace commits), so they need not wait for the write lock.
+    assets = _upsert_assets(chain, refs)
+    built = {wc.id: _new_rows(wc, parts[wc.id], result, assets, now) for wc in wallet_chains}
+    holdings = [row for wc in wallet_chains for row in built[wc.id][0]]
+    insert_holdings = _prepare_insert(Holding, HOLDING_COLUMNS, holdings)
     outcomes = []
     with transaction.atomic():
-        assets = _upsert_assets(chain, refs)
         if _is_postgres():  # serialise with any other writer of these WalletChains (ordered: no deadlocks)
             list(WalletChain.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id", flat=True))
         old: dict[int, list[Holding]] = {}
@@ -373,12 +435,15 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
         NftItem.objects.filter(wallet_chain_id__in=ids).delete()
         Position.objects.filter(wallet_chain_id__in=ids).delete()  # legs cascade
 
-        holdings: list[tuple] = []
+        carried: list[tuple] = []
         nfts: list[NftItem] = []
         legs: list[PositionLeg] = []
         for wc in wallet_chains:
-            h, n, positions, counts = _new_rows(wc, parts[wc.id], result, assets, old.get(wc.id, []), unread, now)
-            holdings += h
+            h, n, positions, counts = built[wc.id]
+            if wc.id in old:
+                stale = _carried_rows(wc, old[wc.id], unread, h)
+                carried += stale
+                counts["stale"] = len(stale)
             nfts += n
             for p in positions:
                 row = Position.objects.create(
@@ -396,7 +461,8 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
                 item.status, item.finished_at, item.error, item.endpoint, item.height, item.counts = (
                     SyncRun.OK, now, "", endpoint, result.height, counts)
             outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
-        _insert_rows(Holding, HOLDING_COLUMNS, holdings)
+        _run_insert(insert_holdings)
+        _insert_rows(Holding, HOLDING_COLUMNS, carried)
         NftItem.objects.bulk_create(nfts, batch_size=2000)
         PositionLeg.objects.bulk_create(legs, batch_size=2000)
         _update_rows(WalletChain, ["status", "last_ok_at", "last_error", "height", "endpoint", "cursors", "problems"], wallet_chains)
