@@ -144,7 +144,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(CELERY_DIR / "processed"),
         "control_folder": str(CELERY_DIR / "control"),
         "store_processed": False,
-        "polling_interval": 0.2,
+        # How often a worker lists the queue folder: the wait between one task's ack and the next
+        # one starting. A listing costs microseconds; 0.2 s cost a 1,000-wallet sync ~0.5 s (issue 6).
+        "polling_interval": 0.05,
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 900, minimum=60)}
