@@ -27,7 +27,9 @@ def test_readyz_is_ok_when_the_database_and_broker_answer(client):
 def unreachable_broker():
     from portfolio.celery import app
 
-    saved = app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport_options
+    # The raw values: reading ``conf.broker_write_url`` falls back to the broker URL, and writing that
+    # back would pin every later publish to this moment's broker.
+    saved = app.conf.get("broker_url"), app.conf.get("broker_write_url"), app.conf.get("broker_transport_options")
     app.conf.broker_url = app.conf.broker_write_url = "redis://:hunter2-password@127.0.0.1:1/0"  # nothing listens on port 1
     app.conf.broker_transport_options = {}
     yield
