@@ -235,6 +235,14 @@ def short_address(value, keep=6) -> str:
 
 
 @register.filter
+def source_label(value) -> str:
+    """A short label for a stored price source: ``oracle:chainlink:0x5FbD…0aa3`` -> ``chainlink 0x5FbD…0aa3``;
+    ``manual`` and ``coingecko`` as they are (the full source stays in a title attribute)."""
+    parts = [p for p in str(value or "").split(":") if p and p != "oracle"]
+    return " ".join(short_address(p, 4) if p.startswith("0x") or len(p) > 20 else p for p in parts)
+
+
+@register.filter
 def initials(value) -> str:
     """Up to 3 characters for an icon placeholder (escaped by autoescape like any other string)."""
     text = "".join(ch for ch in str(value or "?") if ch.isalnum())

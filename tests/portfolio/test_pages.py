@@ -96,6 +96,12 @@ class TestDashboard:
 
 @pytest.mark.django_db
 class TestHoldings:
+    def test_an_oracle_price_names_its_feed_briefly_and_in_full_on_hover(self, owner_client, holdings_world):
+        feed = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        PricePoint.objects.create(asset=holdings_world["usdc"], price=Decimal("1.0001"), currency="USD", source=f"oracle:chainlink:{feed}")
+        page = owner_client.get(reverse("holdings")).content.decode()
+        assert "chainlink 0x5FbD…0aa3" in page and f'title="oracle:chainlink:{feed}"' in page
+
     def test_rows_show_exact_amounts_prices_and_values(self, owner_client, holdings_world):
         page = owner_client.get(reverse("holdings")).content.decode()
         assert "1.5" in page and "1.500000000000000123" in page  # shown rounded, exact in the title
