@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from chains.base import SecretRefused
+from chains.base58 import b58decode
 
 WATCH_ONLY_MESSAGE = (
     "This looks like a private key or seed phrase. This app is watch-only: never paste private keys, "
@@ -18,8 +19,6 @@ WATCH_ONLY_MESSAGE = (
 )
 
 MNEMONIC_LENGTHS = (12, 15, 18, 21, 24)
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58)}
 _HEX64 = re.compile(r"^(0[xX])?[0-9a-fA-F]{64}$")
 _PRV = re.compile(r"^[xyztuvXYZTUV]prv[1-9A-HJ-NP-Za-km-z]{20,}$")
 _TOKEN_SPLIT = re.compile(r"[\s,;\"'\[\]{}()]+")
@@ -39,22 +38,17 @@ def bip39_words() -> frozenset[str]:
     return frozenset(w.strip() for w in path.read_text().split() if w.strip())
 
 
-def b58decode(text: str) -> bytes | None:
-    """Plain base58 (Bitcoin alphabet) decode; None if a character is outside the alphabet."""
-    num = 0
-    for ch in text:
-        if ch not in _B58_INDEX:
-            return None
-        num = num * 58 + _B58_INDEX[ch]
-    body = num.to_bytes((num.bit_length() + 7) // 8, "big") if num else b""
-    pad = len(text) - len(text.lstrip("1"))
-    return b"\x00" * pad + body
+def _b58(text: str) -> bytes | None:
+    try:
+        return b58decode(text)
+    except ValueError:
+        return None
 
 
 def _is_wif(token: str) -> bool:
     if not 50 <= len(token) <= 52:
         return False
-    raw = b58decode(token)
+    raw = _b58(token)
     if raw is None or len(raw) not in (37, 38):
         return False
     payload, checksum = raw[:-4], raw[-4:]
@@ -65,7 +59,7 @@ def _is_wif(token: str) -> bool:
 
 def _is_solana_secret(token: str) -> bool:
     if 80 <= len(token) <= 90:
-        raw = b58decode(token)
+        raw = _b58(token)
         return raw is not None and len(raw) == 64
     return False
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+from chains.base58 import b58decode, b58encode
+
 BECH32_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 BECH32_CONST = 1
 BECH32M_CONST = 0x2BC830A3
@@ -27,14 +28,10 @@ def hash160(data: bytes) -> bytes:
 
 def b58decode_check(text: str) -> bytes:
     """Decode Base58Check; raises ``CodecError`` on a bad character or a wrong checksum."""
-    num = 0
-    for ch in text:
-        idx = B58_ALPHABET.find(ch)
-        if idx < 0:
-            raise CodecError("invalid base58 character")
-        num = num * 58 + idx
-    raw = num.to_bytes((num.bit_length() + 7) // 8, "big") if num else b""
-    raw = b"\x00" * (len(text) - len(text.lstrip("1"))) + raw
+    try:
+        raw = b58decode(text)
+    except ValueError:
+        raise CodecError("invalid base58 character") from None
     if len(raw) < 5:
         raise CodecError("too short")
     payload, checksum = raw[:-4], raw[-4:]
@@ -44,13 +41,7 @@ def b58decode_check(text: str) -> bytes:
 
 
 def b58encode_check(payload: bytes) -> str:
-    data = payload + sha256(sha256(payload))[:4]
-    num = int.from_bytes(data, "big")
-    out = []
-    while num:
-        num, rem = divmod(num, 58)
-        out.append(B58_ALPHABET[rem])
-    return "1" * (len(data) - len(data.lstrip(b"\x00"))) + "".join(reversed(out))
+    return b58encode(payload + sha256(sha256(payload))[:4])
 
 
 # --------------------------------------------------------------------------- bech32 / bech32m

@@ -6,36 +6,14 @@ import json
 import re
 
 from chains.base import InvalidAddress, ParsedAddress, SecretRefused
+from chains.base58 import b58decode, b58encode
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58)}
 _JSON_ARRAY = re.compile(r"^\[[\d\s,]*\]$")
 
 SECRET_MESSAGE = (
     "This looks like a Solana private key (a 64-byte keypair). This app is watch-only: never paste private "
     "keys or seed phrases anywhere. Enter the wallet's public address instead."
 )
-
-
-def b58decode(text: str) -> bytes:
-    """Base58 (Bitcoin alphabet) to bytes. Raises ``ValueError`` on a character outside the alphabet."""
-    num = 0
-    for ch in text:
-        try:
-            num = num * 58 + _B58_INDEX[ch]
-        except KeyError:
-            raise ValueError("not base58") from None
-    body = num.to_bytes((num.bit_length() + 7) // 8, "big") if num else b""
-    return b"\x00" * (len(text) - len(text.lstrip("1"))) + body
-
-
-def b58encode(raw: bytes) -> str:
-    num = int.from_bytes(raw, "big")
-    out = ""
-    while num:
-        num, rem = divmod(num, 58)
-        out = _B58[rem] + out
-    return "1" * (len(raw) - len(raw.lstrip(b"\x00"))) + out
 
 
 def parse_address(text: str) -> ParsedAddress:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from chains.solana.address import b58encode
+from chains.base58 import b58encode
 
 METADATA_PROGRAM_ID = "metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s"
 _PROGRAM = Pubkey.from_string(METADATA_PROGRAM_ID)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from chains.solana.address import b58encode
+from chains.base58 import b58encode
 
 STAKE_PROGRAM_ID = "Stake11111111111111111111111111111111111111"
 STAKER_OFFSET = 12  # u32 state tag + u64 rent_exempt_reserve

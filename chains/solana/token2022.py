@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from chains.solana.address import b58encode
+from chains.base58 import b58encode
 
 MINT_BASE_SIZE = 82
 ACCOUNT_BASE_SIZE = 165  # extensions start after the (padded) account base and one account-type byte

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from chains.bitcoin.codec import b58encode_check
 from chains.secrets import WATCH_ONLY_MESSAGE, bip39_words
-from chains.solana.address import b58encode
+from chains.base58 import b58encode
 from portfolio.models import Portfolio, Wallet
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from chains.bitcoin.address import encode_address
 from chains.bitcoin.codec import b58decode_check, b58encode_check
-from chains.solana.address import b58encode
+from chains.base58 import b58encode
 from portfolio.models import Asset, Chain, Holding, Portfolio, Wallet, WalletChain
 from portfolio.services.wallets import do_add_wallet, do_delete_wallet, do_update_wallet, ensure_wallet_chains
 from portfolio.views.wallets import format_amount
