@@ -161,6 +161,8 @@ class BitcoinAdapter:
     """
 
     family = "bitcoin"
+    label = "Bitcoin"
+    parse_address = staticmethod(parse_address)  # user input -> ParsedAddress, no network
 
     def __init__(
         self,
