@@ -227,6 +227,9 @@ class WalletChain(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
+    first_ok_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="The first good read: what this wallet held on this chain then is its opening balance, not a flow.")
     last_error = models.TextField(blank=True)
     height = models.BigIntegerField(null=True, blank=True)
     endpoint = models.CharField(max_length=300, blank=True, help_text="Redacted label of the endpoint that answered.")
@@ -373,20 +376,24 @@ class FxRate(models.Model):
 class ValuePoint(models.Model):
     """A snapshot of one asset in one wallet on one chain at a time: amount, price, value (in USD, with
     the FX rate of the moment kept so history is never re-priced), and the flow/market split of the
-    change since the previous point of the same series."""
+    change since the previous point of the same series (``opening_value``: the value of an account seen
+    for the first time, a wallet just added or a chain just enabled for it, which is neither a flow nor
+    growth). Points of the last 48 hours are kept as taken (``raw``: one per completed sync and per
+    hourly snapshot); older ones are folded to one per hour, then after 7 days to one per day."""
 
-    HOURLY, DAILY = "hourly", "daily"
+    RAW, HOURLY, DAILY = "raw", "hourly", "daily"
 
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="value_points")
     chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="value_points")
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="value_points")
     at = models.DateTimeField()
-    resolution = models.CharField(max_length=6, default=HOURLY)
+    resolution = models.CharField(max_length=6, default=RAW)
     amount = AmountField()
     price = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
     value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
     flow_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
     market_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
+    opening_value = ExactDecimalField(max_digits=50, decimal_places=18, default=Decimal(0))
     currency = models.CharField(max_length=3, default="USD")
     price_source = models.CharField(max_length=120, blank=True)
 
@@ -402,10 +409,11 @@ class WalletValue(models.Model):
 
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="value_totals")
     at = models.DateTimeField()
-    resolution = models.CharField(max_length=6, default=ValuePoint.HOURLY)
+    resolution = models.CharField(max_length=6, default=ValuePoint.RAW)
     value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    opening_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     unpriced = models.PositiveIntegerField(default=0, help_text="Assets held but without a price at this time.")
     fx_rates = models.JSONField(default=dict, blank=True)
 
@@ -422,10 +430,11 @@ class ScopeValue(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scope_values")
     scope_key = models.CharField(max_length=40)
     at = models.DateTimeField()
-    resolution = models.CharField(max_length=6, default=ValuePoint.HOURLY)
+    resolution = models.CharField(max_length=6, default=ValuePoint.RAW)
     value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    opening_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     unpriced = models.PositiveIntegerField(default=0)
     fx_rates = models.JSONField(default=dict, blank=True)
     breakdown = models.JSONField(default=dict, blank=True)

@@ -172,6 +172,7 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, SyncRunItem]) -> list[Sy
     for wc in wallet_chains:
         counts = prepared.built[wc.id].counts
         wc.status, wc.last_ok_at, wc.last_error, wc.height, wc.endpoint = WalletChain.OK, now, "", result.height, endpoint
+        wc.first_ok_at = wc.first_ok_at or now  # its amounts now are an opening balance (see snapshots)
         wc.cursors = _cursor_for(wc, result, len(wallet_chains) == 1)
         wc.problems = _problems_for(result, addresses - {wc.wallet.address})
         item = items.get(wc.id)
@@ -180,7 +181,8 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, SyncRunItem]) -> list[Sy
             item.status, item.finished_at, item.error, item.endpoint, item.height, item.counts = (
                 SyncRun.OK, now, "", endpoint, result.height, counts)
         outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
-    store.update_rows(WalletChain, ["status", "last_ok_at", "last_error", "height", "endpoint", "cursors", "problems"], wallet_chains)
+    store.update_rows(WalletChain, ["status", "last_ok_at", "first_ok_at", "last_error", "height", "endpoint", "cursors", "problems"],
+                      wallet_chains)
     store.update_rows(SyncRunItem, ["status", "finished_at", "error", "endpoint", "height", "counts"], list(items.values()))
     return outcomes
 

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
 from portfolio.models import Holding, Portfolio, Wallet, WalletChain
+from portfolio.overlaps import overlap_note
 from portfolio.services import wallets as services
 from portfolio.valuation import to_units
 
@@ -50,6 +51,8 @@ def wallet_list(request: HttpRequest) -> HttpResponse:
             else:
                 chains = ", ".join(wc.chain.name for wc in wallet.wallet_chains.select_related("chain"))
                 messages.success(request, f"Now watching {wallet} on {chains}.")
+                if note := overlap_note(wallet):
+                    messages.info(request, note)
                 if request.htmx:
                     response = HttpResponse(status=204)
                     response["HX-Redirect"] = request.path
