@@ -163,6 +163,9 @@ class Profile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     quote_currency = models.CharField(max_length=3, default="USD")
     dust_threshold = ExactDecimalField(max_digits=20, decimal_places=2, default=Decimal("1.00"))
+    health_alert_below = ExactDecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("1.20"),
+        help_text="A lending position whose health factor falls below this raises an alert (liquidation is at 1).")
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
@@ -294,6 +297,26 @@ class Position(models.Model):
         constraints = [models.UniqueConstraint(fields=["wallet_chain", "protocol", "ref"], name="unique_position")]
 
 
+class HealthAlert(models.Model):
+    """A lending position of a user below their health-factor threshold: opened when a sync first sees
+    it below, cleared when a later sync sees it recover (or the position close). The open ones are the
+    dashboard's banner; each opening and clearing is also logged as an event."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="health_alerts")
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="health_alerts")
+    protocol = models.CharField(max_length=60)
+    ref = models.CharField(max_length=120)
+    label = models.CharField(max_length=200, blank=True)
+    health_factor = ExactDecimalField(max_digits=40, decimal_places=18)
+    threshold = ExactDecimalField(max_digits=10, decimal_places=2)
+    opened_at = models.DateTimeField(default=timezone.now)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wallet_chain", "protocol", "ref"], condition=Q(cleared_at__isnull=True),
+                                               name="one_open_health_alert")]
+
+
 class PositionLeg(models.Model):
     SUPPLIED, BORROWED, REWARD, STAKED, PENDING = "supplied", "borrowed", "reward", "staked", "pending"
 
@@ -335,6 +358,8 @@ class SyncRunItem(models.Model):
     wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="run_items")
     status = models.CharField(max_length=10, choices=SyncRun.STATUS_CHOICES, default=SyncRun.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
+    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the reaper sent this stalled item again.")
+    requeued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)

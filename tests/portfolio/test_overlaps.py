@@ -92,6 +92,13 @@ def test_an_address_an_xpub_of_the_scope_derives_counts_once(owner, btc):
     assert "same account" in overlap_note(alone)
 
 
+def test_the_wallet_page_marks_an_account_also_in_another_wallet(owner, owner_client, btc):
+    vpub = do_add_wallet(owner, "bitcoin", VPUB, label="account")
+    tpub = do_add_wallet(owner, "bitcoin", TPUB, script_type="p2wpkh", label="again")
+    page = owner_client.get(reverse("wallet_detail", args=[tpub.pk])).content.decode()
+    assert 'data-testid="also-in"' in page and reverse("wallet_detail", args=[vpub.pk]) in page
+
+
 def test_a_portfolio_with_a_duplicate_has_the_totals_of_one_without_it(owner, btc):
     vpub = do_add_wallet(owner, "bitcoin", VPUB)
     hold(vpub, btc, 3 * BTC)
