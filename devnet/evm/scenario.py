@@ -14,6 +14,7 @@ from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_
 
 from devnet.common import wait_until
 from devnet.evm.node import CHAIN_ID, artifact
+from devnet.evm.protocols import deploy_defi
 
 _CLIENT: httpx.Client | None = None
 
@@ -212,6 +213,10 @@ def run_scenario(url: str) -> dict[str, Any]:
                     {"collection": items, "token_id": "2", "amount": "10", "name": "Shield"}]
     nfts[BOB] += [{"collection": items, "token_id": "3", "amount": "1", "name": ""}]
 
+    # DeFi: Uniswap V2/V3, Aave V3, ERC-4626 vaults and LSTs, held by wallets of their own (CAROL, DAVE)
+    # whose token balances move with interest, so they stay out of ``wallets`` and its exact balances.
+    defi = deploy_defi(url)
+
     # Native balances last, so gas spent above does not matter.
     native = {ALICE: 12_500_000_000_000_000_000, BOB: 750_000_000_000_000_000, EMPTY: 0}
     for wallet, amount in native.items():
@@ -230,7 +235,7 @@ def run_scenario(url: str) -> dict[str, Any]:
         for wallet in (ALICE, BOB, EMPTY)
     ]
     return {"family": "evm", "url": url, "chain": dict(CHAIN), "assets": assets, "wallets": wallets,
-            "oracles": oracles, "prices": prices, "height": height}
+            "oracles": oracles, "prices": prices, "height": height, "defi": defi}
 
 
 def main(argv: list[str] | None = None) -> int:
