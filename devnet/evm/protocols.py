@@ -11,6 +11,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from chains.evm.protocols.v3math import sqrt_ratio_at_tick
 from devnet.common import NODE_MODULES
@@ -96,6 +97,10 @@ class Chain:
 
     def __post_init__(self) -> None:
         self.w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 60}))
+        # The validation middleware asks eth_chainId before every transaction and the ENS one resolves
+        # names we never use: on a devnet that is two thirds of the requests of a deployment.
+        for name in ("validation", "ens_name_to_address"):
+            self.w3.middleware_onion.remove(name)
 
     def _wait(self, tx_hash: Any, what: str) -> Any:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
@@ -233,7 +238,7 @@ def _uniswap_v3(chain: Chain, weth: str, usdc: str) -> tuple[dict[str, Any], dic
     def mint(owner: str, lower: int, upper: int, amount0: int, amount1: int) -> int:
         params = (token0, token1, V3_FEE, lower, upper, amount0, amount1, 0, 0, owner, DEADLINE)
         receipt = chain.send(npm.functions.mint(params), owner)
-        (event,) = npm.events.IncreaseLiquidity().process_receipt(receipt)
+        (event,) = npm.events.IncreaseLiquidity().process_receipt(receipt, errors=DISCARD)  # the Transfer/Mint logs of other contracts
         return int(event["args"]["tokenId"])
 
     big0, big1 = (100 * ETH, 200_000 * USDC) if token0 == weth else (200_000 * USDC, 100 * ETH)
@@ -346,3 +351,43 @@ def _liquid_staking(chain: Chain) -> tuple[dict[str, Any], dict[str, Any]]:
              "reth_balance": str(reth.functions.balanceOf(CAROL).call())})
 
 
+
+
+def spread_positions(url: str, scenario: dict[str, Any], wallets: list[str], per_transaction: int = 20) -> None:
+    """Give every wallet in ``wallets`` a position in every protocol of ``scenario`` (the devnet
+    scenario's JSON): V2 LP tokens, a V3 position in Carol's range, an Aave supply, both vaults' shares
+    and the three LSTs, through PositionSpreader (one transaction per ``per_transaction`` wallets).
+    For call-budget tests and benchmarks. Raises ``RuntimeError`` when a transaction reverts."""
+    chain = Chain(url)
+    defi = scenario["defi"]
+    protocols, facts, tokens = defi["protocols"], defi["facts"], defi["tokens"]
+    weth, usdc = tokens["WETHx"], tokens["USDCx"]
+    n = len(wallets)
+    spreader = chain.deploy("PositionSpreader", own=True)
+    steth = chain.at("DemoStETH", protocols["liquid_staking"]["steth"], own=True)
+    wsteth = chain.at("DemoWstETH", protocols["liquid_staking"]["wsteth"], own=True)
+    reth = chain.at("DemoRETH", protocols["liquid_staking"]["reth"], own=True)
+    chain.send(steth.functions.approve(wsteth.address, 2**256 - 1))
+    chain.send(wsteth.functions.wrap(n * ETH // 50))
+    chain.send(reth.functions.deposit(), value=n * ETH // 50)
+    gifts = [(facts["uniswap_v2"]["pair"], 10**12), (protocols["erc4626"]["vaults"][0], USDC),
+             (facts["erc4626"]["discovered"], ETH // 1000), (steth.address, ETH // 100),
+             (wsteth.address, ETH // 100), (reth.address, ETH // 100)]
+    v3 = facts["uniswap_v3"]
+    token0, token1 = v3["token0"], v3["token1"]
+    amount0, amount1 = (ETH // 100, 20 * USDC) if token0 == weth else (20 * USDC, ETH // 100)
+    supply = ETH // 100
+    for token, amount in [*gifts, (token0, amount0 * n), (token1, amount1 * n), (weth, supply * n)]:
+        total = amount if token in (token0, token1, weth) else amount * n + 1  # +1: stETH rounds down
+        chain.send(_erc20(chain, token).functions.transfer(spreader.address, total))
+    for token, spender in ((token0, protocols["uniswap_v3"]["position_manager"]), (token1, protocols["uniswap_v3"]["position_manager"]),
+                           (weth, protocols["aave_v3"]["pool"])):
+        chain.send(spreader.functions.approve(token, spender))
+    pool = chain.at("UniswapV3Pool", v3["pool"])
+    tick = pool.functions.slot0().call()[1]
+    base = tick - tick % V3_SPACING
+    mint = (token0, token1, V3_FEE, base - 50 * V3_SPACING, base + 50 * V3_SPACING, amount0, amount1, 0, 0, DEPLOYER, DEADLINE)
+    for start in range(0, n, per_transaction):
+        chunk = [to_checksum_address(w) for w in wallets[start:start + per_transaction]]
+        chain.send(spreader.functions.spread(chunk, gifts, protocols["uniswap_v3"]["position_manager"], mint,
+                                             protocols["aave_v3"]["pool"], weth, supply))

@@ -30,6 +30,7 @@ class AaveV3(EvmProtocol):
 
     name = "aave_v3"
     label = "Aave V3"
+    settings = ("base_currency_decimals",)
     required = ("pool",)
 
     def read(self, ctx: ProtocolContext) -> Reads:

@@ -108,19 +108,26 @@ class EvmProtocol:
     name: ClassVar[str]
     label: ClassVar[str]
     required: ClassVar[tuple[str, ...]] = ()
+    settings: ClassVar[tuple[str, ...]] = ()  # keys that are not contract addresses
 
     def __init__(self, contracts: Mapping[str, Any]) -> None:
         missing = [role for role in self.required if not contracts.get(role)]
         if missing:
             raise ValueError(f"{self.name}: no address for {', '.join(missing)}")
         self.contracts = contracts
+        for role in contracts:
+            if role not in self.settings:
+                try:
+                    self.addresses(role)
+                except ValueError as exc:
+                    raise ValueError(f"{self.name}: {role}: {exc}") from None
 
     def address(self, role: str) -> str:
         return checksummed(self.contracts[role])
 
     def addresses(self, role: str) -> list[str]:
         value = self.contracts.get(role) or []
-        return [checksummed(v) for v in ([value] if isinstance(value, str) else value)]
+        return [checksummed(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
 
     def nft_contracts(self) -> set[str]:
         """ERC-721 contracts whose tokens are this protocol's positions (kept out of the plain NFT list)."""

@@ -48,6 +48,7 @@ class UniswapV3(EvmProtocol):
 
     name = "uniswap_v3"
     label = "Uniswap V3"
+    settings = ("pool_init_code_hash",)
     required = ("position_manager", "factory")
 
     def nft_contracts(self) -> set[str]:
