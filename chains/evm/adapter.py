@@ -167,9 +167,10 @@ class EvmAdapter:
         plan = _Plan()
         native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
         balance_idx: dict[tuple[str, str], int] = {}
+        protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
         for w in wallets:
             data = abi.call_with_address(abi.BALANCE_OF, w.address)  # the same calldata for every token
-            for token in sorted(set(fungibles) | w.erc20):
+            for token in sorted(set(fungibles) | w.erc20 | protocol_tokens):
                 balance_idx[(w.address, token)] = plan.add_unique(token, data)
         meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
         oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
@@ -184,7 +185,8 @@ class EvmAdapter:
         self.last_rounds = 1
 
         discovered_meta = self._read_metadata(plan, meta_idx, meta_cache, problems)
-        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_idx, discovered_meta, problems)
+        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_idx, discovered_meta, problems,
+                                  protocol_tokens, ctx.failed_balances)
         prices = self._prices(plan, oracle_assets, oracle_idx, height, problems)
         nfts = self._nfts(plan, wallets, nft_idx, collections, discovered_meta, problems) if request.include_nfts else []
         positions: list[Position] = []
@@ -372,7 +374,8 @@ class EvmAdapter:
 
     def _balances(self, plan: _Plan, wallets: list[_WalletState], native_ref: AssetRef, native_idx: Mapping[str, int],
                   fungibles: Mapping[str, AssetRef], balance_idx: Mapping[tuple[str, str], int],
-                  discovered: Mapping[str, AssetRef], problems: list[Problem]) -> list[TokenBalance]:
+                  discovered: Mapping[str, AssetRef], problems: list[Problem], protocol_tokens: set[str] = frozenset(),
+                  protocol_failed: set[str] | None = None) -> list[TokenBalance]:
         out: list[TokenBalance] = []
         failed: dict[tuple[str, str], list[str]] = {}
         for w in wallets:
@@ -386,6 +389,9 @@ class EvmAdapter:
         for (wallet, token), i in balance_idx.items():  # hot loop: thousands of tokens
             ok, data, _ = results[i]
             if not ok or len(data) != 32:
+                if token in protocol_tokens and protocol_failed is not None:
+                    protocol_failed.add(token)  # a protocol's contract: its problem, not the holdings'
+                    continue
                 code = "balance_call_failed" if not ok else "balance_bad_return"
                 failed.setdefault((code, token), []).append(wallet)
                 continue

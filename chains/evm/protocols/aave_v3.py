@@ -69,7 +69,7 @@ class AaveV3(EvmProtocol):
                          for kind in ("a_token", "variable_debt", "stable_debt") if (token := d[kind]) != ZERO}
 
         third = Batch()
-        balance_i: dict[tuple[str, str], int] = {}
+        balance_i: dict[str, dict[str, int]] = {}
         for w in ctx.wallets:
             flagged = {r for r, d in info.items() if (configs[w] >> (2 * d["id"])) & 3}
             flagged |= {token_reserve[t][0] for t in ctx.held(w) if t in token_reserve}
@@ -77,7 +77,7 @@ class AaveV3(EvmProtocol):
                 for kind in ("a_token", "variable_debt", "stable_debt"):
                     token = info[reserve][kind]
                     if token != ZERO:
-                        balance_i[(w, token)] = third.add(token, abi.call_with_address(abi.BALANCE_OF, w))
+                        balance_i.setdefault(w, {})[token] = third.add(token, abi.call_with_address(abi.BALANCE_OF, w))
         results = (yield third.calls) if third.calls else []
 
         out: list[Position] = []
@@ -85,9 +85,7 @@ class AaveV3(EvmProtocol):
             legs: list[PositionLeg] = []
             tokens: list[str] = []
             rates: dict[str, dict[str, str]] = {}
-            for (owner, token), i in balance_i.items():
-                if owner != w:
-                    continue
+            for token, i in balance_i.get(w, {}).items():
                 amount = words(results[i], 1)
                 reserve, kind = token_reserve[token]
                 if amount is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal
 from typing import Any, Callable, ClassVar, Generator, Iterable, Mapping
 
 from chains.base import FUNGIBLE, AssetRef, Position, Problem
@@ -18,6 +18,7 @@ Calls = list[tuple[str, bytes]]
 Reads = Generator[Calls, list[CallResult], list[Position]]
 
 WORD = 32
+_WIDE = Context(prec=100)  # exact enough for any uint256 ratio shown in details
 MAX_UINT256 = (1 << 256) - 1
 
 
@@ -56,6 +57,7 @@ class ProtocolContext:
     balances: dict[str, dict[str, int]] = field(default_factory=dict)  # wallet -> token -> amount > 0
     problems: list[Problem] = field(default_factory=list)
     unusable_assets: set[str] = field(default_factory=set)  # decimals() failed once: not asked again
+    failed_balances: set[str] = field(default_factory=set)  # protocol tokens whose balanceOf failed
 
     def held(self, wallet: str) -> Mapping[str, int]:
         return self.balances.get(wallet, {})
@@ -129,6 +131,12 @@ class EvmProtocol:
         value = self.contracts.get(role) or []
         return [checksummed(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
 
+    def balance_tokens(self) -> set[str]:
+        """ERC-20s whose ``balanceOf`` every wallet must be read with the balances (each read once, even
+        when the token is also listed or found in the logs); the amounts arrive in ``ctx.balances``,
+        failures in ``ctx.failed_balances`` (the protocol reports them, holdings stay complete)."""
+        return set()
+
     def nft_contracts(self) -> set[str]:
         """ERC-721 contracts whose tokens are this protocol's positions (kept out of the plain NFT list)."""
         return set()
@@ -199,9 +207,7 @@ def ratio(numerator: int, denominator: int, digits: int = 18) -> str:
     """``numerator / denominator`` as a decimal string with ``digits`` places (for details)."""
     if denominator == 0:
         return "0"
-    with localcontext() as ctx:
-        ctx.prec = 100
-        return str((Decimal(numerator) / Decimal(denominator)).quantize(Decimal(1).scaleb(-digits)))
+    return str(_WIDE.divide(Decimal(numerator), Decimal(denominator)).quantize(Decimal(1).scaleb(-digits), context=_WIDE))
 
 
 def scaled(amount: int, decimals: int) -> str:

@@ -21,26 +21,27 @@ class Erc4626(EvmProtocol):
     name = "erc4626"
     label = "ERC-4626 vault"
 
+    def balance_tokens(self) -> set[str]:
+        return {a for role in self.contracts for a in self.addresses(role)}
+
     def read(self, ctx: ProtocolContext) -> Reads:
-        registered = sorted({a for role in self.contracts for a in self.addresses(role)})
+        registered = sorted(self.balance_tokens())
         first = Batch()
         asset_i = {v: first.add(v, ASSET) for v in registered}
-        share_i = {(w, v): first.add(v, abi.call_with_address(abi.BALANCE_OF, w)) for w in ctx.wallets for v in registered}
         results = yield first.calls
         vaults: dict[str, str] = {}
         shares: dict[tuple[str, str], int] = {}
         for v, i in asset_i.items():
             try:
+                if v in ctx.failed_balances:
+                    raise ProtocolDataError("balanceOf failed")
                 vaults[v] = _asset(results[i])
             except ProtocolDataError as exc:
                 ctx.problem(self.name, "position_read_failed", f"vault skipped: {exc}", v)
-        for (w, v), i in share_i.items():
-            amount = words(results[i], 1)
-            if v in vaults and amount is None:
-                ctx.problem(self.name, "position_read_failed", "balanceOf failed", v)
-                vaults.pop(v)
-            elif v in vaults and amount[0] > 0:
-                shares[(w, v)] = amount[0]
+                continue
+            for w in ctx.wallets:
+                if (amount := ctx.held(w).get(v, 0)) > 0:
+                    shares[(w, v)] = amount
 
         # Held tokens that are vaults although nobody registered them: asked asset() (most revert).
         probe = Batch()

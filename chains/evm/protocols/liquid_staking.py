@@ -24,23 +24,21 @@ class LiquidStaking(EvmProtocol):
     name = "liquid_staking"
     label = "Liquid staking"
 
+    def _tokens(self) -> dict[str, str]:
+        return {t: role for role in RATE_FUNCTIONS for t in self.addresses(role)}
+
+    def balance_tokens(self) -> set[str]:
+        return set(self._tokens())
+
     def read(self, ctx: ProtocolContext) -> Reads:
-        tokens = {t: role for role in RATE_FUNCTIONS for t in self.addresses(role)}
+        tokens = self._tokens()
         first = Batch()
-        balance_i = {(w, t): first.add(t, abi.call_with_address(abi.BALANCE_OF, w)) for w in ctx.wallets for t in tokens}
         finish = ctx.plan_assets(first, tokens)
-        results = yield first.calls
-        assets = finish(results)
-        held: dict[tuple[str, str], int] = {}
-        broken: set[str] = set()
-        for (w, t), i in balance_i.items():
-            amount = words(results[i], 1)
-            if amount is None:
-                broken.add(t)
-            elif amount[0] > 0:
-                held[(w, t)] = amount[0]
-        for t in sorted(broken):
+        assets = finish((yield first.calls))
+        for t in sorted(ctx.failed_balances & set(tokens)):
             ctx.problem(self.name, "position_read_failed", "balanceOf failed", t)
+        held = {(w, t): amount for w in ctx.wallets for t, amount in ctx.held(w).items()
+                if t in tokens and t not in ctx.failed_balances}
 
         batch = Batch()
         rate_i = {key: batch.add(key[1], RATE_FUNCTIONS[tokens[key[1]]] + abi.uint_word(amount))

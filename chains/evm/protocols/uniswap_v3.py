@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from functools import lru_cache
 from typing import Any
 
 from eth_utils import keccak
@@ -51,26 +52,27 @@ class UniswapV3(EvmProtocol):
     settings = ("pool_init_code_hash",)
     required = ("position_manager", "factory")
 
+    def __init__(self, contracts: Any) -> None:
+        super().__init__(contracts)
+        self._pools: dict[tuple[str, str, int], str] = {}
+
     def nft_contracts(self) -> set[str]:
         return {self.address("position_manager")}
 
     def read(self, ctx: ProtocolContext) -> Reads:
-        npm, factory = self.address("position_manager"), self.address("factory")
-        init_hash = str(self.contracts.get("pool_init_code_hash") or POOL_INIT_CODE_HASH)
+        npm = self.address("position_manager")
         first = Batch()
         count_i = {w: first.add(npm, abi.call_with_address(abi.BALANCE_OF, w)) for w in ctx.wallets}
-        known = {(w, token_id): (first.add(npm, abi.call_with_uint(abi.OWNER_OF, token_id)),
-                                 first.add(npm, abi.call_with_uint(POSITIONS, token_id)))
-                 for w in ctx.wallets for token_id in sorted(ctx.nft_ids.get(w, {}).get(npm, set()))}
+        known = {w: {token_id: (first.add(npm, abi.call_with_uint(abi.OWNER_OF, token_id)),
+                                first.add(npm, abi.call_with_uint(POSITIONS, token_id)))
+                     for token_id in sorted(ctx.nft_ids.get(w, {}).get(npm, set()))} for w in ctx.wallets}
         results = yield first.calls
 
         positions: dict[int, tuple[str, dict[str, Any]]] = {}
         to_enumerate: dict[str, int] = {}
         for w in ctx.wallets:
             ids = ctx.nft_ids.setdefault(w, {}).setdefault(npm, set())
-            for (owner, token_id), (own_i, pos_i) in known.items():
-                if owner != w:
-                    continue
+            for token_id, (own_i, pos_i) in known[w].items():
                 holder = abi.decode_address(results[own_i].data) if results[own_i].ok else None
                 if holder != w.lower():
                     ids.discard(token_id)  # moved away or burned
@@ -91,10 +93,11 @@ class UniswapV3(EvmProtocol):
             enum_i = {(w, i): batch.add(npm, TOKEN_OF_OWNER_BY_INDEX + abi.address_word(w) + abi.uint_word(i))
                       for w, n in to_enumerate.items() for i in range(n)}
             pos_i = {token_id: batch.add(npm, abi.call_with_uint(POSITIONS, token_id)) for token_id in new_ids}
-            wanted = {pool_address(factory, p["token0"], p["token1"], p["fee"], init_hash): p
-                      for _, p in positions.values()}
-            pool_i = {pool: self._plan_pool(batch, pool, [p for _, p in positions.values() if p["pool"] == pool])
-                      for pool in wanted if pool not in pools}
+            members: dict[str, list[dict[str, Any]]] = {}
+            for _, p in positions.values():
+                if p["pool"] not in pools:
+                    members.setdefault(p["pool"], []).append(p)
+            pool_i = {pool: self._plan_pool(batch, pool, group) for pool, group in members.items()}
             finish = ctx.plan_assets(batch, [t for _, p in positions.values() for t in (p["token0"], p["token1"])])
             if not batch.calls:
                 break
@@ -136,8 +139,11 @@ class UniswapV3(EvmProtocol):
         except ProtocolDataError as exc:
             ctx.problem(self.name, "position_read_failed", f"position {token_id}: {exc}", self.address("position_manager"))
             return
-        data["pool"] = pool_address(self.address("factory"), data["token0"], data["token1"], data["fee"],
-                                    str(self.contracts.get("pool_init_code_hash") or POOL_INIT_CODE_HASH))
+        key = (data["token0"], data["token1"], data["fee"])
+        if key not in self._pools:  # one keccak per pool, not per position
+            self._pools[key] = pool_address(self.address("factory"), *key,
+                                            str(self.contracts.get("pool_init_code_hash") or POOL_INIT_CODE_HASH))
+        data["pool"] = self._pools[key]
         out[token_id] = (wallet, data)
 
     def _plan_pool(self, batch: Batch, pool: str, members: list[dict[str, Any]]) -> dict[str, Any]:
@@ -193,20 +199,23 @@ class UniswapV3(EvmProtocol):
                 "token_id": str(token_id), "position_manager": npm, "pool": p["pool"], "fee_tier": p["fee"],
                 "liquidity": str(liquidity), "tick_lower": lower, "tick_upper": upper, "tick_current": pool["tick"],
                 "in_range": in_range, "uncollected_fees0": str(fees[0]), "uncollected_fees1": str(fees[1]),
-                **_range_prices(pool["sqrt_price"], lower, upper, a0, a1),
+                **_range_prices(pool["sqrt_price"], lower, upper, a0.decimals, a1.decimals, a0.symbol, a1.symbol),
             },
         )
 
 
-def _range_prices(sqrt_price: int, lower: int, upper: int, a0: Any, a1: Any) -> dict[str, str]:
+@lru_cache(maxsize=4096)  # many positions share a pool's price and a popular range
+def _range_prices(sqrt_price: int, lower: int, upper: int, decimals0: int, decimals1: int, symbol0: str, symbol1: str) -> dict[str, str]:
     """The range and the current price in human units, quoted the way round that reads as a number
     above 1 (2,000 USDC per WETH rather than 0.0005 WETH per USDC)."""
-    current = v3math.price_at_sqrt(sqrt_price, a0.decimals, a1.decimals, PRICE_DIGITS)
-    low = v3math.price_at_sqrt(v3math.sqrt_ratio_at_tick(lower), a0.decimals, a1.decimals, PRICE_DIGITS)
-    high = v3math.price_at_sqrt(v3math.sqrt_ratio_at_tick(upper), a0.decimals, a1.decimals, PRICE_DIGITS)
-    base, quote = a0, a1
+    current = v3math.price_at_sqrt(sqrt_price, decimals0, decimals1, PRICE_DIGITS)
+    low = v3math.price_at_sqrt(v3math.sqrt_ratio_at_tick(lower), decimals0, decimals1, PRICE_DIGITS)
+    high = v3math.price_at_sqrt(v3math.sqrt_ratio_at_tick(upper), decimals0, decimals1, PRICE_DIGITS)
+    base, quote = symbol0, symbol1
     if current < 1:
-        current, low, high = 1 / current, 1 / high, 1 / low
-        base, quote = a1, a0
-    return {"price_current": str(+current), "price_lower": str(+low), "price_upper": str(+high),
-            "price_unit": f"{quote.symbol} per {base.symbol}"}
+        with localcontext() as ctx:
+            ctx.prec = PRICE_DIGITS
+            current, low, high = 1 / current, 1 / high, 1 / low
+        base, quote = symbol1, symbol0
+    return {"price_current": str(current), "price_lower": str(low), "price_upper": str(high),
+            "price_unit": f"{quote} per {base}"}
