@@ -194,3 +194,23 @@ def test_a_misconfigured_protocol_is_reported_and_skipped(evm_devnet):
     res = EvmAdapter(cfg, [EndpointConfig(url=evm_devnet.url)], health=EndpointHealth()).fetch(defi_request(evm_devnet))
     assert {(p.code, p.protocol) for p in res.problems if p.protocol} == {("protocol_config", "aave_v3"), ("protocol_unknown", "compound")}
     assert {p.protocol for p in res.positions} == {"uniswap_v2", "uniswap_v3", "erc4626", "liquid_staking"}
+
+
+def test_positions_older_than_the_log_scan_are_found_from_the_protocols_themselves(evm_devnet, fetched):
+    # Scan no logs at all: V3 ids come from tokenOfOwnerByIndex, Aave from the account configuration,
+    # registered vaults and LSTs from their own balanceOf; the cursor then remembers the V3 ids.
+    head = int(rpc(evm_devnet.url, "eth_blockNumber"), 16)
+    cfg = chain_config_for(evm_devnet.scenario, protocols=evm_devnet.scenario["defi"]["protocols"], log_scan_start=head + 1)
+    adapter = EvmAdapter(cfg, [EndpointConfig(url=evm_devnet.url)], health=EndpointHealth())
+    res = adapter.fetch(defi_request(evm_devnet))
+    facts = evm_devnet.scenario["defi"]["facts"]
+    npm = evm_devnet.scenario["defi"]["protocols"]["uniswap_v3"]["position_manager"]
+    assert sorted(int(p.ref) for p in positions(res, "uniswap_v3")) == sorted(facts["uniswap_v3"]["in_range"] + facts["uniswap_v3"]["out_of_range"])
+    assert len(positions(res, "aave_v3")) == 2
+    assert {p.ref for p in positions(res, "erc4626")} == {facts["erc4626"]["registered"]}  # the unregistered one needs the logs
+    assert len(positions(res, "liquid_staking")) == 3
+    assert adapter.last_rounds <= 4  # balances, ids, positions, pools
+    carol = facts["uniswap_v3"]["owner"]
+    assert sorted(res.cursors[carol]["nft_ids"][npm]) == sorted(str(i) for i in facts["uniswap_v3"]["in_range"] + facts["uniswap_v3"]["out_of_range"])
+    by_ref = {p.ref: p for p in positions(fetched, "uniswap_v3")}
+    assert all(p.legs == by_ref[p.ref].legs for p in positions(res, "uniswap_v3"))  # same numbers either way
