@@ -35,10 +35,10 @@ def _port(preferred: int) -> int:
 def _start(family: str, port: int) -> tuple[Any, Callable[[], dict]]:
     if family == "evm":
         from devnet.evm.node import start_anvil
-        from devnet.evm.scenario import run_scenario
+        from devnet.evm.scenario import run_scenario_cached
 
         node = start_anvil(port)
-        return node, lambda: run_scenario(node.url)
+        return node, lambda: run_scenario_cached(node.url)
     if family == "bitcoin":
         from devnet.bitcoin.node import start_bcoin
         from devnet.bitcoin.scenario import run_scenario

@@ -36,7 +36,7 @@ from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
 from chains.evm.protocols import PROTOCOLS
-from chains.evm.protocols.base import EvmProtocol, ProtocolContext, ProtocolRun
+from chains.evm.protocols.base import Batch, EvmProtocol, ProtocolContext, ProtocolRun
 
 NFT_STANDARDS = ("erc721", "erc1155")
 # Problems that mean part of the holdings could not be read (FetchResult.complete = False).
@@ -45,20 +45,12 @@ METADATA_RETRY_S = 6 * 3600
 PRICE_CURRENCY = "USD"
 
 
-class _Plan:
+class _Plan(Batch):
     """The reads of one fetch, deduplicated: equal (target, calldata) pairs are called once."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, bytes]] = []
-        self._index: dict[tuple[str, bytes], int] = {}
+        super().__init__()
         self.results: list[CallResult] = []
-
-    def add(self, target: str, data: bytes) -> int:
-        key = (target, data)
-        if key not in self._index:
-            self._index[key] = len(self.calls)
-            self.calls.append(key)
-        return self._index[key]
 
     def add_unique(self, target: str, data: bytes) -> int:
         """Append a call known not to repeat (one balanceOf per wallet and token): no hashing."""
