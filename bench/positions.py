@@ -32,7 +32,7 @@ from chains.endpoints import EndpointHealth  # noqa: E402
 from chains.evm.adapter import EvmAdapter  # noqa: E402
 from devnet.evm.node import start_anvil  # noqa: E402
 from devnet.evm.protocols import spread_positions  # noqa: E402
-from devnet.evm.scenario import run_scenario  # noqa: E402
+from devnet.evm.scenario import run_scenario_cached  # noqa: E402
 from tests.fixtures.evm import chain_config_for, known_assets_for  # noqa: E402
 
 ROUNDS = 7
@@ -63,7 +63,7 @@ def measure(adapter: EvmAdapter, request: FetchRequest) -> dict[str, list[float]
 def main() -> int:
     figures: dict[str, tuple[float, str]] = {}
     with start_anvil() as node:
-        scenario = run_scenario(node.url)
+        scenario = run_scenario_cached(node.url)
         wallets = [to_checksum_address(keccak(f"chainfolio:bench-positions:{i}".encode())[-20:]) for i in range(WALLETS)]
         with timer() as t:
             spread_positions(node.url, scenario, wallets)

@@ -22,10 +22,11 @@ class AaveV3(EvmProtocol):
     """Roles: ``pool`` (the Pool proxy; ``addresses_provider`` and ``data_provider`` are kept for
     reference), optionally ``base_currency_decimals`` (8 for Aave's USD markets).
 
-    Reads: round 1 (with the balances) ``getUserAccountData``, ``getUserConfiguration`` per wallet and
-    ``getReservesList``; round 2 ``getReserveData`` per reserve (aToken, debt tokens, rates, the
-    configuration with LTV / liquidation threshold); round 3 the aToken and debt-token balances of the
-    reserves a wallet's configuration flags, or whose tokens the wallet was seen to hold.
+    Reads: round 1 (with the balances) ``getUserConfiguration`` per wallet and ``getReservesList``;
+    round 2 ``getReserveData`` per reserve (aToken, debt tokens, rates, the configuration with LTV /
+    liquidation threshold) and ``getUserAccountData`` of the accounts whose configuration is not
+    empty; round 3 the aToken and debt-token balances of the reserves a wallet's configuration flags,
+    or whose tokens the wallet was seen to hold.
     """
 
     name = "aave_v3"
@@ -37,28 +38,26 @@ class AaveV3(EvmProtocol):
         pool = self.address("pool")
         base_decimals = int(self.contracts.get("base_currency_decimals") or 8)
         first = Batch()
-        account_i = {w: first.add(pool, abi.call_with_address(GET_USER_ACCOUNT_DATA, w)) for w in ctx.wallets}
         config_i = {w: first.add(pool, abi.call_with_address(GET_USER_CONFIGURATION, w)) for w in ctx.wallets}
         list_i = first.add(pool, GET_RESERVES_LIST)
         results = yield first.calls
         reserves = decode_address_array(results[list_i])
-        if reserves is None:
-            ctx.problem(self.name, "position_read_failed", "getReservesList did not answer an address list", pool)
+        configs = {w: words(results[i], 1) for w, i in config_i.items()}
+        if reserves is None or any(c is None for c in configs.values()):
+            ctx.problem(self.name, "position_read_failed", "getReservesList/getUserConfiguration did not answer", pool)
             return []
-        accounts: dict[str, list[int]] = {}
-        configs: dict[str, int] = {}
-        for w in ctx.wallets:
-            account, config = words(results[account_i[w]], 6), words(results[config_i[w]], 1)
-            if account is None or config is None:
-                ctx.problem(self.name, "position_read_failed", "getUserAccountData/getUserConfiguration failed", pool)
-                return []
-            accounts[w], configs[w] = account, config[0]
 
+        # getUserAccountData walks every reserve of the account: only asked of accounts that have one.
         second = Batch()
+        account_i = {w: second.add(pool, abi.call_with_address(GET_USER_ACCOUNT_DATA, w)) for w, c in configs.items() if c[0]}
         data_i = {r: second.add(pool, abi.call_with_address(GET_RESERVE_DATA, r)) for r in reserves}
         finish = ctx.plan_assets(second, reserves)
         results = yield second.calls
         assets = finish(results)
+        accounts = {w: words(results[i], 6) for w, i in account_i.items()}
+        if any(a is None for a in accounts.values()):
+            ctx.problem(self.name, "position_read_failed", "getUserAccountData did not answer six words", pool)
+            return []
         info: dict[str, dict[str, Any]] = {}
         for reserve, i in data_i.items():
             try:
@@ -71,7 +70,7 @@ class AaveV3(EvmProtocol):
         third = Batch()
         balance_i: dict[str, dict[str, int]] = {}
         for w in ctx.wallets:
-            flagged = {r for r, d in info.items() if (configs[w] >> (2 * d["id"])) & 3}
+            flagged = {r for r, d in info.items() if (configs[w][0] >> (2 * d["id"])) & 3}
             flagged |= {token_reserve[t][0] for t in ctx.held(w) if t in token_reserve}
             for reserve in sorted(flagged):
                 for kind in ("a_token", "variable_debt", "stable_debt"):
@@ -107,7 +106,8 @@ class AaveV3(EvmProtocol):
                                        "ltv": _bps(d["ltv"]), "liquidation_threshold": _bps(d["threshold"])}
             if not legs:
                 continue
-            collateral, debt, available, threshold, ltv, hf = accounts[w]
+            # No configuration bit set (a non-collateral supply only): the account data would be zeros.
+            collateral, debt, available, threshold, ltv, hf = accounts.get(w) or (0, 0, 0, 0, 0, MAX_UINT256)
             health = None if hf == MAX_UINT256 or debt == 0 else Decimal(hf).scaleb(-18)
             out.append(Position(
                 owner=w, protocol=self.name, kind="lending", ref=pool, label=self.label,
