@@ -269,6 +269,9 @@ def run_scenario_cached(url: str) -> dict[str, Any]:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"state": rpc(url, "anvil_dumpState"), "scenario": scenario}))
         tmp.replace(path)  # atomic: a parallel test worker reads a whole file or none
+        for stale in CACHE_DIR.glob("evm-*.json"):  # states of older scenario code
+            if stale != path:
+                stale.unlink(missing_ok=True)
         return scenario
     rpc(url, "anvil_loadState", [state])
     return {**scenario, "url": url}
