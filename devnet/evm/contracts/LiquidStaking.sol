@@ -6,17 +6,18 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 /// @notice stETH-style rebasing token (devnet only): balances are shares x pooled ether / total shares,
 /// with Lido's function names. `report` stands in for the oracle report that adds staking rewards.
 contract DemoStETH {
+    event Transfer(address indexed from, address indexed to, uint256 value);
+    event Approval(address indexed owner, address indexed spender, uint256 value);
+
     string public constant name = "Devnet Liquid staked Ether";
     string public constant symbol = "stETHx";
     uint8 public constant decimals = 18;
-    address public owner;
-    uint256 public totalPooledEther;
-    uint256 public totalShares;
+    // Shares are what holders own; balances follow the pooled ether (the rebase).
     mapping(address => uint256) public sharesOf;
+    uint256 public totalShares;
+    uint256 public totalPooledEther;
     mapping(address => mapping(address => uint256)) public allowance;
-
-    event Transfer(address indexed from, address indexed to, uint256 value);
-    event Approval(address indexed owner, address indexed spender, uint256 value);
+    address public owner;
 
     constructor() { owner = msg.sender; }
 
