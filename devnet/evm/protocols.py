@@ -171,6 +171,9 @@ def deploy_defi(url: str) -> dict[str, Any]:
     protocols["liquid_staking"], facts["liquid_staking"] = _liquid_staking(chain)
     return {
         "tokens": tokens,
+        # As listed assets (the demo and the sync tests price the positions' legs with these feeds).
+        "assets": [{"address": weth, "symbol": "WETHx", "name": "Devnet Wrapped Ether", "decimals": 18, "oracle": weth_feed},
+                   {"address": usdc, "symbol": "USDCx", "name": "Devnet USD Coin", "decimals": 6, "oracle": usdc_feed}],
         "oracles": {weth: weth_feed, usdc: usdc_feed},
         "prices": {weth: "2000.00", usdc: "1.00"},
         "protocols": protocols,
