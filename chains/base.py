@@ -247,7 +247,8 @@ class NftHolding:
 
 @dataclass(frozen=True)
 class PositionLeg:
-    """One asset inside a DeFi or staking position. ``role``: supplied | borrowed | reward | staked | pending."""
+    """One asset inside a DeFi or staking position. ``role``: supplied | borrowed | reward | staked | pending,
+    and for native stake (Solana) activating | deactivating | inactive | rent_reserve (at most 12 characters)."""
 
     asset: AssetRef
     amount: int
@@ -257,7 +258,11 @@ class PositionLeg:
 @dataclass(frozen=True)
 class Position:
     """A DeFi or staking position: ``protocol`` (e.g. ``solana-stake``, ``aave-v3``), ``kind``
-    (staking | lending | liquidity | vault), a stable ``ref`` (account/contract id) and its legs."""
+    (staking | lending | liquidity | vault), a stable ``ref`` (account/contract id) and its legs.
+
+    ``accounts_for``: asset keys (``AssetRef.key``: contract or mint) of the owner's balances that this
+    position accounts for (an LP token, a liquid-staking token...). Those balances stay in
+    ``FetchResult.balances`` but are worth what the legs say: count them once, inside the position."""
 
     owner: str
     protocol: str
@@ -267,6 +272,7 @@ class Position:
     label: str = ""
     health_factor: Decimal | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    accounts_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ Anything else answers JSON-RPC error -32601.
 
 Devnet-only methods (NOT part of Solana's API, prefixed ``devnet_``):
 - ``devnet_setAccount(pubkey, {"lamports", "data": [b64, "base64"], "owner", "executable"?})`` writes an
-  account directly (metadata and stake accounts, which need programs LiteSVM does not load).
+  account directly (metadata, stake and stake-pool accounts, which need programs LiteSVM does not load).
+- ``devnet_warpToSlot(slot)`` moves the chain forward to ``slot`` (and so to its epoch).
 
 Run: ``python -m devnet.solana.server --port 8899`` (``--port 0`` picks a free port; the first stdout
 line is ``listening on http://127.0.0.1:PORT``).
@@ -40,7 +41,10 @@ TOKEN_PROGRAMS = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-202
 RENT_EPOCH_EXEMPT = 2**64 - 1
 MAX_MULTIPLE_ACCOUNTS = 100
 START_SLOT = 1
-GENESIS_HASH = "4uhcVJyU9pJkvQyS88uRDiswHXSCkY3zQawwpjk2NsNY"
+SLOTS_PER_EPOCH = 432_000  # as on every public cluster
+# This devnet's own cluster identity (sha256 of "chainfolio-litesvm-devnet", base58): not a public
+# cluster's, so an app configured for testnet or mainnet-beta refuses to read it, and the reverse.
+GENESIS_HASH = "3JiPDS5sC2DndGHgtNVTGyoZJLxmBRe3k1HGKTZn2Xq4"
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
@@ -308,9 +312,8 @@ class SolanaDevnet:
         return self.slot
 
     def getEpochInfo(self, config: dict | None = None) -> dict[str, Any]:
-        slots_per_epoch = 432_000
-        return {"absoluteSlot": self.slot, "blockHeight": self.slot, "epoch": self.slot // slots_per_epoch,
-                "slotIndex": self.slot % slots_per_epoch, "slotsInEpoch": slots_per_epoch, "transactionCount": self.tx_count}
+        return {"absoluteSlot": self.slot, "blockHeight": self.slot, "epoch": self.slot // SLOTS_PER_EPOCH,
+                "slotIndex": self.slot % SLOTS_PER_EPOCH, "slotsInEpoch": SLOTS_PER_EPOCH, "transactionCount": self.tx_count}
 
     def getMinimumBalanceForRentExemption(self, size: int, config: dict | None = None) -> int:
         return int(self.svm.minimum_balance_for_rent_exemption(int(size)))
@@ -473,13 +476,22 @@ class SolanaDevnet:
         self._advance()
         return None
 
+    def devnet_warpToSlot(self, slot: int) -> int:
+        """Devnet only: jump forward to ``slot`` (never back). Returns the slot now current."""
+        if not isinstance(slot, int) or slot < self.slot:
+            raise _invalid("slot must be an integer not below the current slot")
+        self.slot = slot
+        self.svm.warp_to_slot(self.slot)
+        self.svm.expire_blockhash()
+        return self.slot
+
     # ------------------------------------------------------------------ dispatch
 
     METHODS = frozenset({
         "getHealth", "getVersion", "getGenesisHash", "getSlot", "getBlockHeight", "getEpochInfo",
         "getMinimumBalanceForRentExemption", "getLatestBlockhash", "getBalance", "getAccountInfo",
         "getMultipleAccounts", "getTokenAccountsByOwner", "getProgramAccounts", "getSignaturesForAddress",
-        "getSignatureStatuses", "sendTransaction", "requestAirdrop", "devnet_setAccount",
+        "getSignatureStatuses", "sendTransaction", "requestAirdrop", "devnet_setAccount", "devnet_warpToSlot",
     })
 
     def handle_one(self, request: Any) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from chains.solana.metaplex import MetaplexError, metadata_address, parse_metadata
-from chains.solana.stake import STAKER_OFFSET, WITHDRAWER_OFFSET, StakeError, parse_stake
+from chains.solana.protocols.native_stake import STAKER_OFFSET, WITHDRAWER_OFFSET, StakeError, parse_stake
 from chains.solana.token2022 import MintError, parse_mint
 from devnet.solana.scenario import metadata_pda, metaplex_metadata, stake_account
 
