@@ -1,4 +1,4 @@
-"""Misbehaving endpoints: transient errors, 429 back-off, failover, and bad input that is permanent."""
+"""Misbehaving endpoints: transient errors, 429 back-off, failover, another cluster, and bad input."""
 
 from __future__ import annotations
 
@@ -12,34 +12,63 @@ import pytest
 from chains.base import ChainConfig, ChainError, EndpointConfig, FetchRequest, InvalidAddress, WalletRef
 from chains.endpoints import EndpointHealth, RpcError
 from chains.solana.adapter import SolanaAdapter
+from solders.keypair import Keypair
 
 WALLET = "FgHjFF3sbXAYytoV4TDHgD5nM9vh1e3B2d7KrRtPBGzp"
-CHAIN = ChainConfig(slug="solana-test", family="solana", native_symbol="SOL", native_decimals=9)
+GENESIS = "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d"  # the cluster CHAIN expects (mainnet-beta's)
+OTHER_GENESIS = "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG"  # devnet's
+CHAIN = ChainConfig(slug="solana-test", family="solana", native_symbol="SOL", native_decimals=9,
+                    extra={"genesis_hash": GENESIS})
 
 
-def good_answer(request):
-    """A minimal healthy node: an empty wallet with 42 lamports at slot 7."""
+def good_answer(request, genesis=GENESIS, lamports=42):
+    """A minimal healthy node: an empty wallet with 42 lamports at slot 7, epoch 0."""
     method = request["method"]
     ctx = {"slot": 7, "apiVersion": "2.1.21"}
-    value = {"getBalance": 42, "getTokenAccountsByOwner": [], "getMultipleAccounts": []}.get(method)
-    result = [] if method == "getProgramAccounts" else {"context": ctx, "value": value}
+    value = {"getBalance": lamports, "getTokenAccountsByOwner": [], "getMultipleAccounts": []}.get(method)
+    result = {"getProgramAccounts": [], "getGenesisHash": genesis,
+              "getEpochInfo": {"epoch": 0, "absoluteSlot": 7, "blockHeight": 7, "slotIndex": 7, "slotsInEpoch": 432000}}.get(
+        method, {"context": ctx, "value": value})
     return 200, {}, json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": result})
+
+
+def answer_batch(behaviour, payload):
+    """A batch the way a node answers it: the items' answers as one array, unless one item fails at the
+    HTTP level (429, 5xx) or is not JSON, which then answers for the whole request."""
+    if not isinstance(payload, list):
+        return behaviour(payload)
+    answers = [behaviour(item) for item in payload]
+    failed = next((a for a in answers if a[0] != 200), None)
+    if failed:
+        return failed
+    try:
+        return 200, {}, json.dumps([json.loads(body) for _, _, body in answers])
+    except ValueError:
+        return answers[0]
 
 
 class FaultyNode:
     """A local HTTP server whose answers come from ``behaviour(request) -> (status, headers, body)``."""
 
     def __init__(self, behaviour):
-        self.behaviour, self.requests = behaviour, []
+        self.behaviour, self.requests, self.http_requests = behaviour, [], []  # calls; (arrival, status, answered)
+        self.batches = True
         node = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
-                request = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                node.requests.append(request["method"])
-                status, headers, body = node.behaviour(request)
+                arrived = time.monotonic()
+                payload = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                if isinstance(payload, list) and not node.batches:
+                    node.requests.append(payload[0]["method"] + "[]")
+                    status, headers, body = 200, {}, json.dumps(
+                        {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "batch requests are disabled"}})
+                else:
+                    node.requests.extend(r["method"] for r in (payload if isinstance(payload, list) else [payload]))
+                    status, headers, body = answer_batch(node.behaviour, payload)
+                node.http_requests.append((arrived, status, time.monotonic()))
                 raw = body.encode() if isinstance(body, str) else body
                 self.send_response(status)
                 for k, v in headers.items():
@@ -74,13 +103,15 @@ def faulty():
         node.close()
 
 
-def adapter_for(*urls, timeout_s=2.0):
+def adapter_for(*urls, timeout_s=2.0, **extra):
+    from dataclasses import replace
+
     endpoints = [EndpointConfig(url=u, priority=i, timeout_s=timeout_s) for i, u in enumerate(urls)]
-    return SolanaAdapter(CHAIN, endpoints, health=EndpointHealth())
+    return SolanaAdapter(replace(CHAIN, extra={**CHAIN.extra, **extra}), endpoints, health=EndpointHealth())
 
 
-def fetch(adapter, address=WALLET):
-    return adapter.fetch(FetchRequest(wallets=(WalletRef(address),)))
+def fetch(adapter, address=WALLET, cursors=None):
+    return adapter.fetch(FetchRequest(wallets=(WalletRef(address),), cursors=cursors or {}))
 
 
 @pytest.mark.parametrize("name,behaviour", [
@@ -119,7 +150,7 @@ def test_a_500_fails_over_and_is_counted(faulty):
     bad, good = faulty(lambda r: (500, {}, "boom")), faulty(good_answer)
     result = fetch(adapter_for(bad.url, good.url))
     assert result.balances[0].amount == 42
-    assert result.request_count == 5 + len(bad.requests)
+    assert result.request_count == len(good.http_requests) + len(bad.http_requests) == 2
 
 
 def test_429_honours_retry_after_then_succeeds(faulty):
@@ -136,7 +167,7 @@ def test_429_honours_retry_after_then_succeeds(faulty):
     result = fetch(adapter_for(node.url))
     assert result.balances[0].amount == 42
     assert time.monotonic() - start >= 0.2
-    assert result.request_count == len(node.requests) == 6  # 5 calls + the one that was rate limited
+    assert result.request_count == len(node.http_requests) == 2  # one batch, sent again after the 429
 
 
 def test_persistent_429_is_a_transient_rate_limit_error(faulty):
@@ -180,3 +211,85 @@ def test_endpoint_credentials_never_appear_in_errors(faulty):
     with pytest.raises(ChainError) as info:
         fetch(adapter_for(secret_url))
     assert "abcdefghijklmnopqrstuvwxyz0123456789" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- chain identity
+
+
+def test_an_endpoint_on_another_cluster_is_skipped_for_the_next(faulty):
+    """Pointed at another (empty) cluster, the first endpoint's answers are never used."""
+    wrong = faulty(lambda r: good_answer(r, genesis=OTHER_GENESIS, lamports=0))
+    right = faulty(good_answer)
+    result = fetch(adapter_for(wrong.url, right.url))
+    assert result.balances[0].amount == 42 and result.endpoint == right.url
+    assert len(wrong.http_requests) == 1  # found out by the genesis check in the first batch, then left alone
+    assert result.cursors == {WALLET: {"genesis_hash": GENESIS}}
+
+
+def test_only_endpoints_on_another_cluster_is_an_error_naming_them(faulty):
+    wrong = faulty(lambda r: good_answer(r, genesis=OTHER_GENESIS, lamports=0))
+    with pytest.raises(ChainError) as info:
+        fetch(adapter_for(wrong.url))
+    assert "another cluster" in str(info.value) and wrong.url in str(info.value)
+    assert OTHER_GENESIS in str(info.value) and GENESIS in str(info.value)
+
+
+def test_without_a_configured_hash_the_first_answer_is_pinned_in_the_cursor(faulty):
+    """An unpinned chain trusts its first cluster once (a problem says so) and refuses another later."""
+    first = faulty(good_answer)
+    result = fetch(adapter_for(first.url, genesis_hash=None))
+    assert result.cursors == {WALLET: {"genesis_hash": GENESIS}}
+    assert [p.code for p in result.problems] == ["genesis_unpinned"]
+    again = fetch(adapter_for(first.url, genesis_hash=None), cursors=result.cursors)
+    assert again.problems == () and again.balances[0].amount == 42
+    elsewhere = faulty(lambda r: good_answer(r, genesis=OTHER_GENESIS, lamports=0))
+    with pytest.raises(ChainError, match="another cluster"):
+        fetch(adapter_for(elsewhere.url, genesis_hash=None), cursors=result.cursors)
+
+
+def test_an_endpoint_without_batches_is_checked_first_then_asked_call_by_call(faulty):
+    node = faulty(good_answer)
+    node.batches = False  # answers a JSON array with one error object, as providers without batches do
+    result = fetch(adapter_for(node.url))
+    assert result.balances[0].amount == 42
+    assert node.requests[:2] == ["getGenesisHash" + "[]", "getGenesisHash"]  # the refused batch, then the check
+    assert sorted(node.requests[2:]) == sorted(["getBalance", "getTokenAccountsByOwner", "getTokenAccountsByOwner",
+                                               "getProgramAccounts", "getProgramAccounts", "getProgramAccounts", "getEpochInfo"])
+
+
+# --------------------------------------------------------------------------- politeness under 429
+
+
+def test_after_a_429_no_request_reaches_the_endpoint_before_retry_after(faulty):
+    """Many wallets in small batches, several in flight: once the endpoint has answered 429 with
+    Retry-After, nothing more is sent to it until that time has passed, whichever batch asks."""
+    lock, state = threading.Lock(), {"limited": 0}
+
+    def behaviour(request):
+        with lock:
+            first = state["limited"] < 1 and request["method"] == "getGenesisHash"
+            state["limited"] += first
+        if first:
+            time.sleep(0.2)  # the batches sent alongside arrive (and are answered) before this 429
+            return 429, {"Retry-After": "1"}, "slow down"
+        return good_answer(request)
+
+    node = faulty(behaviour)
+    wallets = tuple(WalletRef(str(Keypair.from_seed(bytes([i + 1]) * 32).pubkey())) for i in range(12))
+    result = adapter_for(node.url, batch_size=4, max_in_flight=4).fetch(FetchRequest(wallets=wallets))
+    assert len(result.balances) == 12
+    limited_at = min(answered for _, status, answered in node.http_requests if status == 429)
+    # Batches already on their way when the 429 left the server (at most max_in_flight - 1) may land
+    # just after it; without a fetch-wide Retry-After the other batches kept coming (about 20 here).
+    too_early = [arrived for arrived, _, _ in node.http_requests if limited_at < arrived < limited_at + 0.9]
+    assert len(too_early) <= 3
+    assert any(arrived >= limited_at + 0.9 for arrived, _, _ in node.http_requests)
+
+
+def test_persistent_429_costs_three_requests_per_fetch_not_one_per_call(faulty):
+    node = faulty(lambda r: (429, {"Retry-After": "0"}, "slow down"))
+    for batch_size in (100, 0):  # batched, and call by call (the genesis check goes first)
+        node.http_requests.clear()
+        with pytest.raises(ChainError):
+            fetch(adapter_for(node.url, batch_size=batch_size))
+        assert len(node.http_requests) == 3, batch_size  # the first try and 2 retries
