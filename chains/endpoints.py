@@ -110,8 +110,9 @@ class EndpointPool:
         self._sleep = sleep
         self.request_count = 0
         self.last_endpoint: EndpointConfig | None = None
-        # Per pool (one fetch): an endpoint that answered 429 gets no request before its Retry-After has
-        # passed, whichever call asks; an endpoint found unfit (e.g. on another chain) gets none at all.
+        # Per pool (one fetch): an endpoint that answered 429 gets no request from ``acall`` before its
+        # Retry-After has passed, whichever concurrent call asks; an endpoint found unfit (e.g. on another
+        # chain) gets none at all.
         self.quiet_until: dict[str, float] = {}
         self.excluded: dict[str, ChainError] = {}
 
@@ -197,8 +198,7 @@ class EndpointPool:
             attempt = 0
             while True:
                 attempt += 1
-                quiet = self.quiet_for(endpoint)
-                step = _Try(endpoint, max(delay or 0.0, quiet) if quiet > 0 else delay)
+                step = _Try(endpoint, delay)
                 yield step
                 exc = step.error
                 assert exc is not None, "a try was neither answered nor failed"
