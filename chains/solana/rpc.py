@@ -69,6 +69,7 @@ class SolanaRpc:
         self.batch_size = max(0, batch_size)
         self.slots: list[int] = []
         self._sem = asyncio.Semaphore(max(1, max_in_flight))
+        self._single_sem = asyncio.Semaphore(max(1, max_connections))  # calls one by one: one per connection
         self._unbatched: set[str] = set()
         self._verified: set[str] = set()
         self._verify_locks: dict[str, asyncio.Lock] = {}
@@ -134,7 +135,8 @@ class SolanaRpc:
         return answers
 
     async def _single(self, endpoint: EndpointConfig, call: Call) -> Any:
-        reply = await self._post(endpoint, self._item(self._next_id(), call.method, call.params), call.method)
+        async with self._single_sem:
+            reply = await self._post(endpoint, self._item(self._next_id(), call.method, call.params), call.method)
         return self._parse(endpoint, call, self._unwrap(endpoint, call.method, reply))
 
     async def _verify(self, endpoint: EndpointConfig) -> None:
