@@ -9,6 +9,7 @@ import pytest
 from chains.base import FetchRequest, WalletRef
 from chains.endpoints import EndpointHealth
 from chains.solana.adapter import SolanaAdapter, fallback_symbol
+from tests.fixtures.solana import LoopbackRpc
 
 pytestmark = pytest.mark.devnet
 
@@ -129,39 +130,21 @@ def test_a_never_used_address_is_zero_not_an_error(adapter):
     assert [(b.asset.key, b.amount) for b in result.balances] == [("native", 0)]
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackRpc):
     """A loopback proxy in front of the devnet that records every HTTP request: the methods it carried."""
 
     def __init__(self, target: str) -> None:
         import json
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         import httpx
 
         self.requests: list[list[str]] = []
-        proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def forward(payload):
+            self.requests.append([c["method"] for c in (payload if isinstance(payload, list) else [payload])])
+            return 200, {}, httpx.post(target, content=json.dumps(payload), headers={"Content-Type": "application/json"}).content
 
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["content-length"]))
-                payload = json.loads(body)
-                proxy.requests.append([c["method"] for c in (payload if isinstance(payload, list) else [payload])])
-                answer = httpx.post(target, content=body, headers={"Content-Type": "application/json"}).content
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        super().__init__(forward)
 
     def calls(self) -> dict[str, int]:
         from collections import Counter
@@ -182,8 +165,7 @@ def recorded(solana_devnet, solana_chain_config):
         return SolanaAdapter(chain, [EndpointConfig(proxy.url)], health=EndpointHealth(), fetch_json=_offline_fetch_json)
 
     yield proxy, make
-    proxy.server.shutdown()
-    proxy.server.server_close()
+    proxy.close()
 
 
 def expected_calls(wallets, *, positions=True):

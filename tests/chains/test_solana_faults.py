@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from solders.keypair import Keypair
 
 from chains.base import ChainConfig, ChainError, EndpointConfig, FetchRequest, InvalidAddress, WalletRef
 from chains.endpoints import EndpointHealth, RpcError
 from chains.solana.adapter import SolanaAdapter
-from solders.keypair import Keypair
+from tests.fixtures.solana import LoopbackRpc
 
 WALLET = "FgHjFF3sbXAYytoV4TDHgD5nM9vh1e3B2d7KrRtPBGzp"
 GENESIS = "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d"  # the cluster CHAIN expects (mainnet-beta's)
@@ -47,47 +47,22 @@ def answer_batch(behaviour, payload):
         return answers[0]
 
 
-class FaultyNode:
-    """A local HTTP server whose answers come from ``behaviour(request) -> (status, headers, body)``."""
+class FaultyNode(LoopbackRpc):
+    """A local node whose answers come from ``behaviour(request) -> (status, headers, body)`` per call;
+    ``requests`` lists the methods called; ``batches = False`` makes it refuse JSON arrays as some
+    providers do (one error object for the whole array)."""
 
     def __init__(self, behaviour):
-        self.behaviour, self.requests, self.http_requests = behaviour, [], []  # calls; (arrival, status, answered)
-        self.batches = True
-        node = self
+        self.behaviour, self.requests, self.batches = behaviour, [], True
+        super().__init__(self._answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                arrived = time.monotonic()
-                payload = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                if isinstance(payload, list) and not node.batches:
-                    node.requests.append(payload[0]["method"] + "[]")
-                    status, headers, body = 200, {}, json.dumps(
-                        {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "batch requests are disabled"}})
-                else:
-                    node.requests.extend(r["method"] for r in (payload if isinstance(payload, list) else [payload]))
-                    status, headers, body = answer_batch(node.behaviour, payload)
-                node.http_requests.append((arrived, status, time.monotonic()))
-                raw = body.encode() if isinstance(body, str) else body
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def _answer(self, payload):
+        if isinstance(payload, list) and not self.batches:
+            self.requests.append(payload[0]["method"] + "[]")
+            return 200, {}, json.dumps({"jsonrpc": "2.0", "id": None,
+                                        "error": {"code": -32600, "message": "batch requests are disabled"}})
+        self.requests.extend(r["method"] for r in (payload if isinstance(payload, list) else [payload]))
+        return answer_batch(self.behaviour, payload)
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ The pool token is then accounted for by the position (``Position.accounts_for``)
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 from typing import Any
 
 from chains.base import Position, PositionLeg, Problem
 from chains.base58 import b58encode
 from chains.solana.accounts import RawAccount, parse_keyed_accounts
+from chains.solana.borsh import BorshReader
 from chains.solana.protocols.base import PositionContext, SolanaProtocol
 from chains.solana.rpc import Call
 
@@ -61,43 +61,25 @@ class StakePool:
         return pool_tokens * self.total_lamports // self.pool_token_supply
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
+def _fee(r: BorshReader) -> Fee:
+    denominator, numerator = r.u64(), r.u64()  # Fee { denominator, numerator }
+    return Fee(numerator, denominator)
 
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise StakePoolError("stake pool account is truncated")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
 
-    def u8(self) -> int:
-        return self.take(1)[0]
+def _option_fee(r: BorshReader) -> None:
+    # FutureEpoch<Fee> (older versions: Option<Fee>): None = 0, One = 1, Two = 2, each but None with a Fee.
+    if r.tag(2):
+        _fee(r)
 
-    def u64(self) -> int:
-        return struct.unpack("<Q", self.take(8))[0]
 
-    def pubkey(self) -> str:
-        return b58encode(self.take(32))
-
-    def fee(self) -> Fee:
-        denominator, numerator = struct.unpack("<QQ", self.take(16))  # Fee { denominator, numerator }
-        return Fee(numerator, denominator)
-
-    def option(self, read: Any, *, future_epoch: bool = False) -> Any:
-        # Option<T> is a 0/1 tag; FutureEpoch<Fee> (newer versions) adds tag 2 with the same payload.
-        tag = self.u8()
-        if tag == 0:
-            return None
-        if tag == 1 or (future_epoch and tag == 2):
-            return read()
-        raise StakePoolError(f"invalid option tag {tag}")
+def _option_pubkey(r: BorshReader) -> None:
+    if r.tag(1):
+        r.pubkey()
 
 
 def parse_stake_pool(data: bytes) -> StakePool:
     """Decode the ``StakePool`` struct (spl-stake-pool ``state.rs``, Borsh). Raises ``StakePoolError``."""
-    r = _Reader(bytes(data))
+    r = BorshReader(data, StakePoolError, "stake pool account")
     if r.u8() != ACCOUNT_TYPE_STAKE_POOL:
         raise StakePoolError("account is not a stake pool (account type)")
     manager, staker = r.pubkey(), r.pubkey()
@@ -108,20 +90,20 @@ def parse_stake_pool(data: bytes) -> StakePool:
     token_program = r.pubkey()
     total, supply, last_epoch = r.u64(), r.u64(), r.u64()
     r.take(8 + 8 + 32)  # lockup: unix_timestamp, epoch, custodian
-    epoch_fee = r.fee()
-    r.option(r.fee, future_epoch=True)  # next_epoch_fee
-    r.option(r.pubkey)  # preferred_deposit_validator_vote_address
-    r.option(r.pubkey)  # preferred_withdraw_validator_vote_address
-    r.fee()  # stake_deposit_fee
-    stake_withdrawal_fee = r.fee()
-    r.option(r.fee, future_epoch=True)  # next_stake_withdrawal_fee
+    epoch_fee = _fee(r)
+    _option_fee(r)  # next_epoch_fee
+    _option_pubkey(r)  # preferred_deposit_validator_vote_address
+    _option_pubkey(r)  # preferred_withdraw_validator_vote_address
+    _fee(r)  # stake_deposit_fee
+    stake_withdrawal_fee = _fee(r)
+    _option_fee(r)  # next_stake_withdrawal_fee
     r.u8()  # stake_referral_fee
-    r.option(r.pubkey)  # sol_deposit_authority
-    r.fee()  # sol_deposit_fee
+    _option_pubkey(r)  # sol_deposit_authority
+    _fee(r)  # sol_deposit_fee
     r.u8()  # sol_referral_fee
-    r.option(r.pubkey)  # sol_withdraw_authority
-    sol_withdrawal_fee = r.fee()
-    r.option(r.fee, future_epoch=True)  # next_sol_withdrawal_fee
+    _option_pubkey(r)  # sol_withdraw_authority
+    sol_withdrawal_fee = _fee(r)
+    _option_fee(r)  # next_sol_withdrawal_fee
     r.u64(), r.u64()  # last_epoch_pool_token_supply, last_epoch_total_lamports
     for fee in (epoch_fee, stake_withdrawal_fee, sol_withdrawal_fee):
         if fee.denominator and fee.numerator > fee.denominator:
