@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 from chains.base import (
@@ -53,7 +53,8 @@ TOKEN_PROGRAMS = {TOKEN_PROGRAM_ID: "spl", TOKEN_2022_PROGRAM_ID: "token2022"}
 MAX_ACCOUNTS_PER_CALL = 100
 SOL_DECIMALS = 9
 MAX_METADATA_URL = 2048
-INCOMPLETE_CODES = frozenset({"mint_missing", "mint_unparseable", "stake_unparseable", "token_account_unparseable"})
+INCOMPLETE_CODES = frozenset({"mint_missing", "mint_unparseable", "stake_unparseable", "token_account_unparseable",
+                              "protocol_unreadable"})
 # Solana genesis hashes of the public clusters, for admins and seeds (the adapter reads the expected one
 # from ``ChainConfig.extra["genesis_hash"]``).
 GENESIS_HASHES = {
@@ -185,7 +186,7 @@ class SolanaAdapter:
             params[-1] = {"commitment": self.commitment, **params[-1]}
         else:
             params.append({"commitment": self.commitment})
-        return Call(call.method, params, call.parse)
+        return replace(call, params=params)
 
     async def _fetch(self, request: FetchRequest, wallets: list[str], *, shared: bool) -> FetchResult:
         pool = EndpointPool(self.endpoints, limiter=self.limiter, health=self.health)

@@ -28,11 +28,21 @@ GENESIS = "getGenesisHash"
 @dataclass(frozen=True)
 class Call:
     """One JSON-RPC call; ``parse(result)`` turns the raw result into what the caller wants and raises
-    ``ValueError``/``TypeError``/``KeyError`` when the answer does not have the method's shape."""
+    ``ValueError``/``TypeError``/``KeyError`` when the answer does not have the method's shape.
+    An ``optional`` call (a protocol's read) that the endpoint answers with an error object or an
+    answer of the wrong shape yields a ``CallFailed`` instead of failing the whole fetch."""
 
     method: str
     params: list[Any]
     parse: Callable[[Any], Any] = lambda result: result
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    """The answer of an ``optional`` call that failed: ``reason`` is safe to show (endpoint redacted)."""
+
+    reason: str
 
 
 class WrongCluster(ChainError):
@@ -121,7 +131,7 @@ class SolanaRpc:
                 if any(i not in by_id for i in ids):
                     raise MalformedResponse("batch answer misses an id", endpoint=endpoint.url, method=label)
                 self._check_genesis(endpoint, self._unwrap(endpoint, GENESIS, by_id[ids[0]]))
-                return [self._parse(endpoint, c, self._unwrap(endpoint, c.method, by_id[i])) for i, c in zip(ids[1:], calls)]
+                return [self._answer(endpoint, c, by_id[i]) for i, c in zip(ids[1:], calls)]
             if not (isinstance(reply, dict) and reply.get("error")):
                 raise MalformedResponse("batch answer is not a list", endpoint=endpoint.url, method=label)
             # One error object for the whole array: this endpoint does not take batches; ask call by call.
@@ -137,7 +147,15 @@ class SolanaRpc:
     async def _single(self, endpoint: EndpointConfig, call: Call) -> Any:
         async with self._single_sem:
             reply = await self._post(endpoint, self._item(self._next_id(), call.method, call.params), call.method)
-        return self._parse(endpoint, call, self._unwrap(endpoint, call.method, reply))
+        return self._answer(endpoint, call, reply)
+
+    def _answer(self, endpoint: EndpointConfig, call: Call, reply: Any) -> Any:
+        try:
+            return self._parse(endpoint, call, self._unwrap(endpoint, call.method, reply))
+        except (RpcError, MalformedResponse) as exc:
+            if not call.optional:
+                raise
+            return CallFailed(exc.detail)
 
     async def _verify(self, endpoint: EndpointConfig) -> None:
         """Ask an endpoint that takes no batches for its genesis hash, once per fetch."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -230,6 +231,37 @@ def test_an_endpoint_without_batches_is_checked_first_then_asked_call_by_call(fa
     assert node.requests[:2] == ["getGenesisHash" + "[]", "getGenesisHash"]  # the refused batch, then the check
     assert sorted(node.requests[2:]) == sorted(["getBalance", "getTokenAccountsByOwner", "getTokenAccountsByOwner",
                                                "getProgramAccounts", "getProgramAccounts", "getProgramAccounts", "getEpochInfo"])
+
+
+def test_a_refused_protocol_read_is_a_problem_and_balances_still_load(faulty):
+    """Providers that disable getProgramAccounts: stake and stake-pool reads become problems, the
+    wallet's SOL still loads, and the result says it is incomplete (so stored positions are not trusted)."""
+    def no_scans(request):
+        if request["method"] == "getProgramAccounts":
+            return 200, {}, json.dumps({"jsonrpc": "2.0", "id": request["id"],
+                                        "error": {"code": -32010, "message": "excluded from account secondary indexes"}})
+        return good_answer(request)
+
+    result = fetch(adapter_for(faulty(no_scans).url))
+    assert result.balances[0].amount == 42 and result.positions == () and not result.complete
+    assert {(p.code, p.subject) for p in result.problems} == {("protocol_unreadable", WALLET), ("protocol_unreadable", "")}
+    assert {p.message.split(":")[0] for p in result.problems} == {"solana-stake", "spl-stake-pool"}
+
+
+def test_a_garbage_stake_pool_account_is_a_problem(faulty):
+    pool = str(Keypair.from_seed(bytes([5]) * 32).pubkey())
+
+    def garbage_pool(request):
+        if request["method"] == "getMultipleAccounts":
+            data = base64.b64encode(bytes([1]) + bytes(40)).decode()  # a stake pool cut short
+            value = [{"lamports": 1, "owner": "SPoo1Ku8WFXoNDMHPsrGSTSG1Y47rzgn41SLUNakuHy", "data": [data, "base64"],
+                      "executable": False, "rentEpoch": 0, "space": 41}]
+            return 200, {}, json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {"context": {"slot": 7}, "value": value}})
+        return good_answer(request)
+
+    result = fetch(adapter_for(faulty(garbage_pool).url, stake_pools=[pool]))
+    assert [(p.code, p.subject) for p in result.problems] == [("protocol_unparseable", pool)]
+    assert "truncated" in result.problems[0].message and result.balances[0].amount == 42
 
 
 # --------------------------------------------------------------------------- politeness under 429

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from chains.base import AssetRef, ChainConfig, Position, Problem
 from chains.solana.accounts import RawAccount
-from chains.solana.rpc import Call
+from chains.solana.rpc import Call, CallFailed
 
 
 @dataclass
@@ -34,12 +34,22 @@ class SolanaProtocol:
     2. ``account_keys(ctx)``: accounts to read in the second round, with the token mints.
     3. ``positions(ctx, problems)``: the positions, in base units. A protocol account that cannot be
        decoded is a ``Problem`` for this protocol, never an exception: balances still load.
+    Calls made ``optional`` come back as ``CallFailed`` when the endpoint refuses them (some providers
+    disable ``getProgramAccounts``); ``failed`` turns those into this protocol's problems.
     """
 
     name = ""
 
     def __init__(self, chain: ChainConfig) -> None:
         self.chain = chain
+        self.problems: list[Problem] = []
+
+    def failed(self, answers: list[Any], subject: str) -> bool:
+        """Record a ``protocol_unreadable`` problem if any of ``answers`` failed; True if one did."""
+        failures = [a for a in answers if isinstance(a, CallFailed)]
+        if failures:
+            self.problems.append(Problem("protocol_unreadable", f"{self.name}: {failures[0].reason}"[:300], subject))
+        return bool(failures)
 
     def wallet_calls(self, address: str) -> list[Call]:
         return []

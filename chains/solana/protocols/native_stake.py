@@ -120,16 +120,19 @@ class NativeStake(SolanaProtocol):
 
     def wallet_calls(self, address: str) -> list[Call]:
         return [Call("getProgramAccounts", [STAKE_PROGRAM_ID, {"encoding": "base64", "filters": [
-            {"memcmp": {"offset": offset, "bytes": address}}]}], parse_keyed_accounts)
+            {"memcmp": {"offset": offset, "bytes": address}}]}], parse_keyed_accounts, optional=True)
             for offset in (STAKER_OFFSET, WITHDRAWER_OFFSET)]
 
     def take_wallet(self, address: str, answers: list[Any]) -> None:
+        if self.failed(answers, address):
+            return
         found = self._accounts.setdefault(address, {})
         for answer in answers:
             for key, account in answer:
                 found.setdefault(key, account)
 
     def positions(self, ctx: PositionContext, problems: list[Problem]) -> list[Position]:
+        problems.extend(self.problems)
         out = []
         for owner, accounts in self._accounts.items():
             for ref in sorted(accounts):

@@ -141,9 +141,12 @@ class SplStakePool(SolanaProtocol):
         # Only initialised pools (account type 1 at offset 0), and of each only its mint.
         return [Call("getProgramAccounts", [program, {
             "encoding": "base64", "filters": [{"memcmp": {"offset": 0, "bytes": b58encode(bytes([ACCOUNT_TYPE_STAKE_POOL]))}}],
-            "dataSlice": {"offset": POOL_MINT_OFFSET, "length": 32}}], _parse_discovery) for program in self.programs]
+            "dataSlice": {"offset": POOL_MINT_OFFSET, "length": 32}}], _parse_discovery, optional=True)
+            for program in self.programs]
 
     def take_fetch(self, answers: list[Any]) -> None:
+        if self.failed(answers, ""):
+            return
         for answer in answers:
             self._discovered.update(answer)
 
@@ -157,6 +160,7 @@ class SplStakePool(SolanaProtocol):
         return sorted(pool for pool, mint in self._discovered.items() if mint in held)
 
     def positions(self, ctx: PositionContext, problems: list[Problem]) -> list[Position]:
+        problems.extend(self.problems)
         pools: dict[str, tuple[str, StakePool]] = {}  # mint -> (pool address, pool)
         for address in self.account_keys(ctx):
             account = ctx.accounts.get(address)
