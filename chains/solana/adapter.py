@@ -171,6 +171,28 @@ class SolanaAdapter:
         with concurrent.futures.ThreadPoolExecutor(1) as executor:
             return executor.submit(asyncio.run, self._fetch(request, wallets, shared=False)).result()
 
+    def check_endpoint(self, endpoint: EndpointConfig) -> str:
+        """Ask ``endpoint`` which cluster it serves (for an admin saving it): returns its genesis hash.
+
+        Raises ``WrongCluster`` when it differs from ``chain.extra["genesis_hash"]`` (if set), and a
+        ``ChainError`` naming the endpoint when it cannot be reached or answers something else.
+        """
+        async def ask() -> str:
+            pool = EndpointPool([endpoint], limiter=self.limiter, health=EndpointHealth())
+            rpc = SolanaRpc(pool, genesis_hash=self.genesis_hash, batch_size=0, max_connections=1)
+            try:
+                await rpc.many([Call("getBlockHeight", [])])  # any call: the genesis check comes first
+            except ChainError:
+                if endpoint.url in pool.excluded:
+                    raise pool.excluded[endpoint.url] from None
+                raise
+            finally:
+                await rpc.close()
+            return str(rpc.seen_genesis)
+
+        with concurrent.futures.ThreadPoolExecutor(1) as executor:
+            return executor.submit(asyncio.run, ask()).result()
+
     # ------------------------------------------------------------------ reading
 
     def _expected_genesis(self, request: FetchRequest, wallets: list[str]) -> str | None:

@@ -262,3 +262,9 @@ def test_registry_builds_the_adapter(solana_chain_config, solana_endpoints):
     from chains.registry import adapter_for
 
     assert isinstance(adapter_for(solana_chain_config, solana_endpoints), ChainAdapter)
+
+
+def test_the_devnet_endpoint_checks_out_as_the_configured_cluster(adapter, solana_endpoints, solana_devnet):
+    assert adapter.check_endpoint(solana_endpoints[0]) == solana_devnet.scenario["chain"]["genesis_hash"]
+    result = fetch_one(adapter, solana_devnet.scenario["wallets"][2]["address"])
+    assert result.cursors == {solana_devnet.scenario["wallets"][2]["address"]: {"genesis_hash": solana_devnet.scenario["chain"]["genesis_hash"]}}

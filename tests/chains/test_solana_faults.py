@@ -300,3 +300,19 @@ def test_persistent_429_costs_three_requests_per_fetch_not_one_per_call(faulty):
         with pytest.raises(ChainError):
             fetch(adapter_for(node.url, batch_size=batch_size))
         assert len(node.http_requests) == 3, batch_size  # the first try and 2 retries
+
+
+def test_an_admin_check_of_an_endpoint_names_its_cluster(faulty):
+    from chains.solana.rpc import WrongCluster
+
+    right, wrong = faulty(good_answer), faulty(lambda r: good_answer(r, genesis=OTHER_GENESIS))
+    adapter = adapter_for(right.url)
+    assert adapter.check_endpoint(EndpointConfig(right.url)) == GENESIS
+    with pytest.raises(WrongCluster) as info:
+        adapter.check_endpoint(EndpointConfig(wrong.url))
+    assert OTHER_GENESIS in str(info.value) and wrong.url in str(info.value)
+    from devnet.common import free_port
+
+    with pytest.raises(ChainError) as info:
+        adapter.check_endpoint(EndpointConfig(f"http://127.0.0.1:{free_port()}", timeout_s=1))
+    assert "connection failed" in str(info.value)
