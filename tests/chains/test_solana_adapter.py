@@ -9,7 +9,6 @@ import pytest
 from chains.base import FetchRequest, WalletRef
 from chains.endpoints import EndpointHealth
 from chains.solana.adapter import SolanaAdapter, fallback_symbol
-from tests.fixtures.solana import LoopbackRpc
 
 pytestmark = pytest.mark.devnet
 
@@ -130,42 +129,30 @@ def test_a_never_used_address_is_zero_not_an_error(adapter):
     assert [(b.asset.key, b.amount) for b in result.balances] == [("native", 0)]
 
 
-class RecordingProxy(LoopbackRpc):
-    """A loopback proxy in front of the devnet that records every HTTP request: the methods it carried."""
+def methods_per_request(proxy) -> list[list[str]]:
+    """The methods each HTTP request through ``proxy`` carried."""
+    return [[c["method"] for c in (p if isinstance(p, list) else [p])] for p in proxy.payloads]
 
-    def __init__(self, target: str) -> None:
-        import json
 
-        import httpx
+def calls_by_method(proxy) -> dict[str, int]:
+    from collections import Counter
 
-        self.requests: list[list[str]] = []
-
-        def forward(payload):
-            self.requests.append([c["method"] for c in (payload if isinstance(payload, list) else [payload])])
-            return 200, {}, httpx.post(target, content=json.dumps(payload), headers={"Content-Type": "application/json"}).content
-
-        super().__init__(forward)
-
-    def calls(self) -> dict[str, int]:
-        from collections import Counter
-
-        return dict(Counter(m for request in self.requests for m in request))
+    return dict(Counter(proxy.methods()))
 
 
 @pytest.fixture
-def recorded(solana_devnet, solana_chain_config):
+def recorded(solana_devnet, solana_chain_config, rpc_proxy_factory):
     from dataclasses import replace
 
     from chains.base import EndpointConfig
 
-    proxy = RecordingProxy(solana_devnet.url)
+    proxy = rpc_proxy_factory(solana_devnet.url)
 
     def make(**extra):
         chain = replace(solana_chain_config, extra={**solana_chain_config.extra, **extra})
         return SolanaAdapter(chain, [EndpointConfig(proxy.url)], health=EndpointHealth(), fetch_json=_offline_fetch_json)
 
-    yield proxy, make
-    proxy.close()
+    return proxy, make
 
 
 def expected_calls(wallets, *, positions=True):
@@ -188,12 +175,12 @@ def test_rpc_calls_per_wallet_follow_the_formula(recorded, solana_devnet):
     proxy, make = recorded
     for wallet in solana_devnet.scenario["wallets"]:
         for positions in (True, False):
-            proxy.requests.clear()
+            proxy.payloads.clear()
             result = fetch_one(make(), wallet["address"], include_positions=positions)
             rounds = 1 + bool(len(wallet["balances"]) > 1) + bool({n["collection"] for n in wallet["nfts"]} - {n["token_id"] for n in wallet["nfts"]})
-            assert result.request_count == len(proxy.requests) == rounds, wallet["label"]
-            calls = proxy.calls()
-            assert calls.pop("getGenesisHash") == rounds and all(r[0] == "getGenesisHash" for r in proxy.requests)
+            assert result.request_count == len(methods_per_request(proxy)) == rounds, wallet["label"]
+            calls = calls_by_method(proxy)
+            assert calls.pop("getGenesisHash") == rounds and all(r[0] == "getGenesisHash" for r in methods_per_request(proxy))
             assert calls == expected_calls([wallet], positions=positions), wallet["label"]
             assert bool(result.positions) == (positions and bool(wallet["positions"]))
 
@@ -205,9 +192,9 @@ def test_batches_are_cut_at_batch_size_and_share_one_mint_read(recorded, solana_
     calls = expected_calls(wallets)
     first_round = calls["getBalance"] + calls["getTokenAccountsByOwner"] + calls["getProgramAccounts"] + 1
     later_rounds = calls["getMultipleAccounts"]  # one call per round here: fewer than 100 keys each
-    assert result.request_count == len(proxy.requests) == math.ceil(first_round / 4) + later_rounds
-    assert max(len(r) for r in proxy.requests) == 5  # 4 calls + the genesis check
-    assert {k: v for k, v in proxy.calls().items() if k != "getGenesisHash"} == calls
+    assert result.request_count == len(methods_per_request(proxy)) == math.ceil(first_round / 4) + later_rounds
+    assert max(len(r) for r in methods_per_request(proxy)) == 5  # 4 calls + the genesis check
+    assert {k: v for k, v in calls_by_method(proxy).items() if k != "getGenesisHash"} == calls
     for wallet in wallets:
         got = {b.asset.key: str(b.amount) for b in result.balances if b.owner == wallet["address"]}
         assert got == wallet["balances"]
@@ -217,8 +204,8 @@ def test_without_batches_the_same_calls_go_one_by_one(recorded, solana_devnet):
     proxy, make = recorded
     wallets = solana_devnet.scenario["wallets"]
     result = make(batch_size=0).fetch(FetchRequest(wallets=tuple(WalletRef(w["address"]) for w in wallets)))
-    assert all(len(r) == 1 for r in proxy.requests) and result.request_count == len(proxy.requests)
-    calls = proxy.calls()
+    assert all(len(r) == 1 for r in methods_per_request(proxy)) and result.request_count == len(methods_per_request(proxy))
+    calls = calls_by_method(proxy)
     assert calls.pop("getGenesisHash") == 1 and calls == expected_calls(wallets)
 
 

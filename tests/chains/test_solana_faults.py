@@ -13,7 +13,6 @@ from solders.keypair import Keypair
 from chains.base import ChainConfig, ChainError, EndpointConfig, FetchRequest, InvalidAddress, WalletRef
 from chains.endpoints import EndpointHealth, RpcError
 from chains.solana.adapter import SolanaAdapter
-from tests.fixtures.solana import LoopbackRpc
 
 WALLET = "FgHjFF3sbXAYytoV4TDHgD5nM9vh1e3B2d7KrRtPBGzp"
 GENESIS = "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d"  # the cluster CHAIN expects (mainnet-beta's)
@@ -48,35 +47,36 @@ def answer_batch(behaviour, payload):
         return answers[0]
 
 
-class FaultyNode(LoopbackRpc):
-    """A local node whose answers come from ``behaviour(request) -> (status, headers, body)`` per call;
-    ``requests`` lists the methods called; ``batches = False`` makes it refuse JSON arrays as some
-    providers do (one error object for the whole array)."""
+class FaultyNode:
+    """A local node (the shared ``RpcProxy`` answering everything itself) whose answers come from
+    ``behaviour(request) -> (status, headers, body)`` per call; ``requests`` lists the methods called,
+    ``http_requests`` the arrival time of each HTTP request; ``batches = False`` makes it refuse JSON
+    arrays as some providers do (one error object for the whole array)."""
 
-    def __init__(self, behaviour):
-        self.behaviour, self.requests, self.batches = behaviour, [], True
-        super().__init__(self._answer)
+    def __init__(self, proxy, behaviour):
+        self.proxy, self.url, self.behaviour = proxy, proxy.url, behaviour
+        self.requests, self.batches = [], True
+        proxy.handler = self._answer
+
+    @property
+    def http_requests(self) -> list[float]:
+        return self.proxy.stamps
 
     def _answer(self, payload):
         if isinstance(payload, list) and not self.batches:
             self.requests.append(payload[0]["method"] + "[]")
             return 200, {}, json.dumps({"jsonrpc": "2.0", "id": None,
-                                        "error": {"code": -32600, "message": "batch requests are disabled"}})
+                                        "error": {"code": -32600, "message": "batch requests are disabled"}}).encode()
         self.requests.extend(r["method"] for r in (payload if isinstance(payload, list) else [payload]))
-        return answer_batch(self.behaviour, payload)
+        status, headers, body = answer_batch(self.behaviour, payload)
+        return status, headers, body.encode() if isinstance(body, str) else body
 
 
 @pytest.fixture
-def faulty():
-    nodes = []
+def faulty(rpc_proxy_factory):
+    from devnet.common import free_port
 
-    def make(behaviour):
-        nodes.append(FaultyNode(behaviour))
-        return nodes[-1]
-
-    yield make
-    for node in nodes:
-        node.close()
+    return lambda behaviour: FaultyNode(rpc_proxy_factory(f"http://127.0.0.1:{free_port()}"), behaviour)
 
 
 def adapter_for(*urls, timeout_s=2.0, **extra):
@@ -270,7 +270,7 @@ def test_a_garbage_stake_pool_account_is_a_problem(faulty):
 def test_after_a_429_no_request_reaches_the_endpoint_before_retry_after(faulty):
     """Many wallets in small batches, several in flight: once the endpoint has answered 429 with
     Retry-After, nothing more is sent to it until that time has passed, whichever batch asks."""
-    lock, state = threading.Lock(), {"limited": 0}
+    lock, state = threading.Lock(), {"limited": 0, "at": 0.0}
 
     def behaviour(request):
         with lock:
@@ -278,6 +278,7 @@ def test_after_a_429_no_request_reaches_the_endpoint_before_retry_after(faulty):
             state["limited"] += first
         if first:
             time.sleep(0.2)  # the batches sent alongside arrive (and are answered) before this 429
+            state["at"] = time.time()
             return 429, {"Retry-After": "1"}, "slow down"
         return good_answer(request)
 
@@ -285,12 +286,12 @@ def test_after_a_429_no_request_reaches_the_endpoint_before_retry_after(faulty):
     wallets = tuple(WalletRef(str(Keypair.from_seed(bytes([i + 1]) * 32).pubkey())) for i in range(12))
     result = adapter_for(node.url, batch_size=4, max_in_flight=4).fetch(FetchRequest(wallets=wallets))
     assert len(result.balances) == 12
-    limited_at = min(answered for _, status, answered in node.http_requests if status == 429)
+    limited_at = state["at"]
     # Batches already on their way when the 429 left the server (at most max_in_flight - 1) may land
     # just after it; without a fetch-wide Retry-After the other batches kept coming (about 20 here).
-    too_early = [arrived for arrived, _, _ in node.http_requests if limited_at < arrived < limited_at + 0.9]
+    too_early = [arrived for arrived in node.http_requests if limited_at < arrived < limited_at + 0.9]
     assert len(too_early) <= 3
-    assert any(arrived >= limited_at + 0.9 for arrived, _, _ in node.http_requests)
+    assert any(arrived >= limited_at + 0.9 for arrived in node.http_requests)
 
 
 def test_persistent_429_costs_three_requests_per_fetch_not_one_per_call(faulty):
