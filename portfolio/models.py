@@ -42,6 +42,10 @@ class Chain(models.Model):
         null=True, blank=True, help_text="EVM: first block of a wallet's first log scan. Empty: the latest 100,000 blocks."
     )
     log_range = models.PositiveIntegerField(default=10_000, help_text="EVM: blocks per eth_getLogs request (shrinks on errors).")
+    genesis_hash = models.CharField(
+        max_length=100, blank=True,
+        help_text="Solana: the cluster's genesis hash; every endpoint is checked against it, so another cluster's "
+                  "answers are never stored. Empty: the first answer's is pinned per wallet.")
     sort_order = models.PositiveSmallIntegerField(default=100)
 
     class Meta:
@@ -67,6 +71,7 @@ class Chain(models.Model):
             log_range=self.log_range,
             ipfs_gateway=settings.IPFS_GATEWAY,
             protocols={d.protocol: d.contracts for d in self.protocol_deployments.filter(enabled=True)},
+            extra={"genesis_hash": self.genesis_hash} if self.genesis_hash else {},
         )
 
     def endpoint_configs(self) -> list[EndpointConfig]:
