@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from ninja import Body, Router, Status
 
-from portfolio.api_routers.responses import INVALID, NOT_FOUND, UNAUTHORIZED, UNREADABLE, UNSAFE
+from portfolio.api_routers.responses import answers
 from portfolio.models import Portfolio, SyncRun, Wallet
 from portfolio.schemas import SyncIn, SyncRunOut
 from portfolio.services.sync import do_request_sync, sync_status
@@ -13,11 +13,11 @@ from portfolio.services.sync import do_request_sync, sync_status
 router = Router(tags=["sync"])
 
 
-@router.post("", response={202: SyncRunOut, **UNREADABLE, **UNAUTHORIZED, **UNSAFE, **NOT_FOUND, **INVALID},
+@router.post("", response=answers({202: SyncRunOut}, write=True, lookup=True, unavailable=True),
              summary="Refresh a wallet, a portfolio, or (empty body) all your wallets")
 def request_sync(request, payload: SyncIn | None = Body(None)):
     """Queues one sync per (wallet, chain) and answers at once (202) with the run to poll. A second request
-    for the same scope while a run is in flight returns that run."""
+    for the same scope while a run is in flight returns that run. 503 when the task queue does not answer."""
     payload = payload or SyncIn()
     wallet = portfolio = None
     if payload.wallet_id is not None:
@@ -28,7 +28,7 @@ def request_sync(request, payload: SyncIn | None = Body(None)):
     return Status(202, sync_status(run))
 
 
-@router.get("/{run_id}", response={200: SyncRunOut, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
+@router.get("/{run_id}", response=answers({200: SyncRunOut}, lookup=True),
             summary="Progress of one of your sync runs")
 def get_sync_run(request, run_id: int):
     return sync_status(get_object_or_404(SyncRun, pk=run_id, owner=request.auth))
