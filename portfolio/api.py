@@ -3,6 +3,8 @@ turns domain errors into responses."""
 
 from __future__ import annotations
 
+import functools
+
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, URLResolver, re_path
@@ -104,6 +106,23 @@ api.add_exception_handler(BrokerUnavailable, broker_unavailable)
 # --------------------------------------------------------------------------- URLs
 
 
+def _json_not_allowed(view):
+    """ninja answers a method a path does not have with Django's empty 405; give it the API's JSON shape
+    (the Allow header stays)."""
+
+    @functools.wraps(view)  # keeps csrf_exempt and the other flags ninja set on the view
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
+            allowed = response.get("Allow", "")
+            response = JsonResponse({"detail": f"Method not allowed (use {allowed}).", "code": "method_not_allowed"},
+                                    status=405)
+            response["Allow"] = allowed
+        return response
+
+    return wrapper
+
+
 def _not_behind_login_redirect(patterns):
     """LoginRequiredMiddleware redirects anonymous requests to the sign-in page; an API client must get
     a 401 JSON from the auth above instead, so the operation views opt out of the redirect. The docs
@@ -112,6 +131,7 @@ def _not_behind_login_redirect(patterns):
         if isinstance(p, URLResolver):
             _not_behind_login_redirect(p.url_patterns)
         elif isinstance(p, URLPattern) and p.name not in ("openapi-json", "openapi-view"):
+            p.callback = _json_not_allowed(p.callback)
             p.callback.login_required = False  # what django.contrib.auth.decorators.login_not_required sets
     return patterns
 

@@ -433,3 +433,11 @@ def test_the_docs_page_loads_swagger_from_our_own_static_files(owner_client, set
         pytest.skip('"ninja" is not in INSTALLED_APPS yet: ninja falls back to a CDN page the CSP blocks')
     html = owner_client.get(f"{API}/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in html and "cdn." not in html
+
+
+def test_every_refusal_has_the_same_json_shape_even_an_unknown_route_or_method(owner_client):
+    unknown = owner_client.get(f"{API}/no-such-thing/1")
+    assert unknown.status_code == 404 and unknown.json() == {"detail": "Not Found", "code": "not_found"}
+    wrong_method = owner_client.put(f"{API}/wallets", {}, content_type="application/json")
+    assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "method_not_allowed"
+    assert set(wrong_method["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
