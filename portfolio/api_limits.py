@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from portfolio.ratelimit import is_redis_url
+from portfolio.ratelimit import shared_limiter
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +75,12 @@ _buckets: _CacheBuckets | _RedisBuckets | None = None
 
 
 def _store():
+    """Redis buckets on the connection of the workers' endpoint limiter when the broker is Redis."""
     global _buckets
     with _lock:
         if _buckets is None:
-            url = settings.CELERY_BROKER_URL
-            if is_redis_url(url):
-                import redis
-
-                _buckets = _RedisBuckets(redis.Redis.from_url(url, socket_timeout=2))
-            else:
-                _buckets = _CacheBuckets()
+            client = getattr(shared_limiter(), "client", None)
+            _buckets = _RedisBuckets(client) if client is not None else _CacheBuckets()
         return _buckets
 
 

@@ -370,11 +370,10 @@ class UnpricedAssetOut(Schema):
     chain: str
 
 
-class SummaryOut(Schema):
-    """Net worth and performance of a scope over a range, money in ``currency``.
-
-    ``change``, ``profit`` (= change - net flows), ``net_flows`` and ``twr`` (time-weighted return, a
-    fraction) are null until there is history; unpriced assets are left out of every figure and listed."""
+class PerformanceOut(Schema):
+    """Performance of a scope over a range, money in ``currency``: ``change`` = ``net_flows`` + ``market``;
+    ``profit`` = change - net flows; ``twr`` the time-weighted return (a fraction, market moves only).
+    Null until there is history; unpriced assets are left out of every figure."""
 
     currency: str
     fx_missing: bool = Field(description="The chosen currency has no FX rate yet: figures are in USD.")
@@ -388,6 +387,12 @@ class SummaryOut(Schema):
     net_flows: DecimalStr | None
     market: DecimalStr | None
     unpriced_count: int
+
+
+class SummaryOut(PerformanceOut):
+    """Net worth and performance of a scope over a range with its series and allocation; the unpriced
+    assets left out of every figure are listed."""
+
     unpriced: list[UnpricedAssetOut]
     series: list[SeriesPointOut]
     allocation: dict[str, list[SliceOut]] = Field(description='"asset", "chain", "wallet", "kind": largest first.')
@@ -404,24 +409,6 @@ class HistoryOut(Schema):
     as_of: datetime | None
     series: list[SeriesPointOut]
     history: Literal["materialised", "wallet_totals", "live"]
-
-
-class PerformanceOut(Schema):
-    """Performance over a range: ``change`` = ``net_flows`` + ``market``; ``profit`` = change - net
-    flows; ``twr`` the time-weighted return (a fraction, market moves only). Null until there is history."""
-
-    currency: str
-    fx_missing: bool
-    range: RangeKey
-    as_of: datetime | None
-    net_worth: DecimalStr
-    change: DecimalStr | None
-    pct: DecimalStr | None
-    twr: DecimalStr | None
-    profit: DecimalStr | None
-    net_flows: DecimalStr | None
-    market: DecimalStr | None
-    unpriced_count: int
 
 
 class AllocationOut(Schema):
