@@ -31,7 +31,6 @@ def admit(request: HttpRequest, user, token: ApiToken | None):
         wait = max(1, math.ceil(refusal.retry_after))
         raise ApiError(429, f"Too many requests for this {refusal.scope}: retry in {wait} s.", "rate_limited",
                        {"Retry-After": str(wait)})
-    request.api_token = token
     return user
 
 

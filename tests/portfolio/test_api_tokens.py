@@ -282,3 +282,41 @@ def test_a_limit_store_that_fails_admits_the_request(client, read_token, monkeyp
 
     monkeypatch.setattr(api_limits, "_store", lambda: Broken())
     assert {client.get(f"{API}/chains", **bearer(read_token[1])).status_code for _ in range(3)} == {200}
+
+
+def test_the_redis_buckets_admit_a_full_bucket_then_one_per_interval():
+    """The store every web process shares when the broker is Redis (the same GCRA as the cache store)."""
+    import uuid
+
+    redis = pytest.importorskip("redis")
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    buckets = api_limits._RedisBuckets(client)
+    key = f"api-test-{uuid.uuid4().hex}"
+    try:
+        waits = [buckets.take(key, 3) for _ in range(4)]
+    finally:
+        client.delete(key)
+    assert waits[:3] == [0, 0, 0] and 19 < waits[3] <= 20  # 3 a minute: the 4th waits one interval
+
+
+def test_the_redis_store_is_used_when_the_broker_is_redis(monkeypatch, settings):
+    from portfolio import ratelimit
+
+    class FakeLimiter:
+        client = type("Client", (), {"register_script": lambda self, text: (lambda **kw: 0)})()
+
+    monkeypatch.setattr(api_limits, "shared_limiter", lambda: FakeLimiter())
+    api_limits.reset_store()
+    try:
+        assert isinstance(api_limits._store(), api_limits._RedisBuckets)
+    finally:
+        api_limits.reset_store()
+    monkeypatch.setattr(api_limits, "shared_limiter", lambda: ratelimit.LOCAL_LIMITER)
+    try:
+        assert isinstance(api_limits._store(), api_limits._CacheBuckets)
+    finally:
+        api_limits.reset_store()
