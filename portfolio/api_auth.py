@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from django.http import HttpRequest
+from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
 
 from portfolio import api_limits
@@ -18,7 +19,8 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 def bearer_challenge(error: str | None = None) -> dict[str, str]:
     """RFC 6750's WWW-Authenticate header of a 401."""
-    return {"WWW-Authenticate": f'Bearer realm="api"{f", error={chr(34)}{error}{chr(34)}" if error else ""}'}
+    value = 'Bearer realm="api"' + (f', error="{error}"' if error else "")
+    return {"WWW-Authenticate": value}
 
 
 def admit(request: HttpRequest, user, token: ApiToken | None):
@@ -65,7 +67,7 @@ class SignedInSession(SessionAuth):
             return None
         try:
             return super()._get_key(request)
-        except Exception:  # ninja's HttpError(403) of a failed CSRF check
+        except HttpError:  # ninja's 403 of a failed CSRF check
             raise ApiError(403, "CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value.",
                            "csrf_failed") from None
 
