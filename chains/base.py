@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any, Mapping, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-FAMILIES = ("evm", "bitcoin", "solana")
 
 # Asset kinds, shared with portfolio.models.Asset.kind.
 NATIVE = "native"

@@ -13,9 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chains.base import AssetRef, ChainConfig, EndpointConfig, WalletRef
+from chains.registry import FAMILY_CHOICES
 from portfolio.fields import AmountField, ExactDecimalField
 
-FAMILY_CHOICES = [("evm", "EVM"), ("bitcoin", "Bitcoin"), ("solana", "Solana")]
 NETWORK_CHOICES = [("mainnet", "Mainnet"), ("testnet", "Testnet"), ("regtest", "Regtest"), ("devnet", "Devnet")]
 
 

@@ -1,4 +1,5 @@
-"""Celery tasks: take ids, call a service, decide on a retry. Nothing else lives here."""
+"""Celery tasks: take ids, call a service, decide on a retry. Nothing else lives here; services send
+tasks by name (``portfolio.jobs``) and never import this module."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from celery import shared_task
 from django.conf import settings
 
 from chains.base import ChainError
-from portfolio.services import sync
+from portfolio.services import prices, snapshots
+from portfolio.sync import plan
+from portfolio.sync.run import SyncError, do_sync_wallet_chain, do_sync_wallet_chains
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +38,10 @@ def sync_wallet_chain_task(self, wallet_chain_id: int, run_item_id: int | None =
     """Sync one wallet on one chain (queue: the chain's family)."""
     final = self.request.retries >= RETRY_MAX
     try:
-        sync.do_sync_wallet_chain(wallet_chain_id, run_item_id, final_attempt=final)
+        do_sync_wallet_chain(wallet_chain_id, run_item_id, final_attempt=final)
     except ChainError as exc:
         _retry_or_raise(self, exc)
-    except sync.SyncError:
+    except SyncError:
         return
 
 
@@ -47,50 +50,41 @@ def sync_wallet_chains_task(self, wallet_chain_ids: list[int], run_id: int | Non
     """Sync several wallets of one chain with one adapter fetch (the scheduler's batches)."""
     final = self.request.retries >= RETRY_MAX
     try:
-        sync.do_sync_wallet_chains(wallet_chain_ids, run_id, final_attempt=final)
+        do_sync_wallet_chains(wallet_chain_ids, run_id, final_attempt=final)
     except ChainError as exc:
         _retry_or_raise(self, exc)
-    except sync.SyncError:
+    except SyncError:
         return
 
 
 @shared_task(ignore_result=True)
 def fanout_due_task() -> int:
     """Claim due WalletChains (safe with several beats) and enqueue their syncs, grouped per chain."""
-    _run, jobs = sync.do_fanout_due()
-    for ids, run_id, queue in jobs:
-        sync_wallet_chains_task.apply_async(args=(ids, run_id), queue=queue)
-    return sum(len(ids) for ids, _, _ in jobs)
+    _run, jobs = plan.do_fanout_due()
+    plan.enqueue_jobs(jobs)
+    return sum(len(job.wallet_chain_ids) for job in jobs)
 
 
 @shared_task(ignore_result=True)
 def snapshot_task() -> None:
-    """Hourly value snapshot of every wallet (valuation's service)."""
-    from portfolio.services.snapshots import do_snapshot
-
-    do_snapshot(None)
+    """Hourly value snapshot of every wallet."""
+    snapshots.do_snapshot(None)
 
 
 @shared_task(ignore_result=True)
 def materialise_scopes_task(owner_ids: list[int]) -> None:
     """After a portfolio's wallets changed: build its value series from its wallets' history at once."""
-    from portfolio.services.snapshots import do_materialise_scopes
-
-    do_materialise_scopes(owner_ids)
+    snapshots.do_materialise_scopes(owner_ids)
 
 
 @shared_task(ignore_result=True)
 def downsample_task() -> None:
-    """Daily: thin hourly value points older than a week to one a day (valuation's service)."""
-    from portfolio.services import snapshots
-
+    """Daily: thin hourly value points older than a week to one a day."""
     snapshots.do_downsample()
 
 
 @shared_task(ignore_result=True)
 def refresh_prices_task() -> None:
-    """Refresh off-chain prices and FX rates (valuation's services)."""
-    from portfolio.services import prices
-
+    """Refresh off-chain prices and FX rates."""
     prices.do_refresh_prices()
     prices.do_refresh_fx()

@@ -55,28 +55,18 @@ def to_units(amount_raw: int, decimals: int) -> Decimal:
     return Decimal((1 if amount_raw < 0 else 0, digits, -int(decimals)))
 
 
-def trim(value: Decimal) -> Decimal:
-    """Drop trailing zeros without switching to exponent notation: ``1.500 -> 1.5``, ``100 -> 100``."""
-    if value == 0:
-        return ZERO
-    sign, digits, exponent = value.as_tuple()
-    if exponent >= 0:
-        return value
-    text = format(value, "f").rstrip("0").rstrip(".")
-    return Decimal(text)
-
-
-@_in_exact
-def format_amount(amount_raw: int, decimals: int, *, max_places: int | None = None) -> str:
-    """Base units as a trimmed decimal string, e.g. ``format_amount(10**18 + 5 * 10**17, 18) == "1.5"``.
-
-    ``max_places`` rounds down (towards zero) to that many decimals for display; the exact figure is
-    kept when it is ``None``. Never uses exponent notation and never passes through float.
-    """
-    units = to_units(amount_raw, decimals)
-    if max_places is not None and -units.as_tuple().exponent > max_places:
-        units = units.quantize(Decimal(1).scaleb(-max_places), rounding="ROUND_DOWN")
-    return format(trim(units), "f")
+def exact_text(value: int | Decimal) -> str:
+    """An exact number as plain text, every digit kept: no exponent, no trailing zeros, never a float on
+    the way (``Decimal("1.500") -> "1.5"``, ``Decimal("1E+2") -> "100"``, ``-0 -> "0"``). The one way
+    amounts, prices and values become text: pages (the ``amount`` filter), the CSV and the API."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise TypeError(f"exact numbers only (an int or a Decimal), not {type(value).__name__}")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError("not a finite number")
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)  # formatting never rounds
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 @_in_exact

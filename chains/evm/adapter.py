@@ -97,6 +97,8 @@ class EvmAdapter:
     """
 
     family = "evm"
+    label = "EVM"
+    parse_address = staticmethod(parse_address)  # user input -> ParsedAddress, no network
 
     def __init__(
         self,

@@ -8,7 +8,8 @@ from ninja import Body, Router, Status
 from portfolio.api_routers.responses import answers
 from portfolio.models import Portfolio, SyncRun, Wallet
 from portfolio.schemas import SyncIn, SyncRunOut
-from portfolio.services.sync import do_request_sync, sync_status
+from portfolio.sync.progress import sync_status
+from portfolio.sync.run import do_request_sync
 
 router = Router(tags=["sync"])
 

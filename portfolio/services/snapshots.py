@@ -24,7 +24,7 @@ from portfolio.models import (
 )
 from portfolio.pricing.fx import rates_to_json
 from portfolio.services.prices import latest_fx_rates, latest_prices
-from portfolio.valuation import ZERO, exact, split_change, to_units, trim
+from portfolio.valuation import ZERO, exact, exact_text, split_change, to_units
 
 HOURLY_KEEP = timedelta(days=7)
 TOKEN, NFT, DEFI = "token", "nft", "defi"
@@ -255,7 +255,7 @@ def breakdown_of(items: list) -> dict:
         sums["by_chain"][c] += value
         sums["by_wallet"][w] += value
         sums["by_kind"][kind] += value
-    out: dict = {name: [[k, format(trim(v), "f")] for k, v in table.items()] for name, table in sums.items()}
+    out: dict = {name: [[k, exact_text(v)] for k, v in table.items()] for name, table in sums.items()}
     out["unpriced"] = sorted(unpriced)
     return out
 

@@ -10,7 +10,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from portfolio.models import Portfolio, SyncRun, Wallet
-from portfolio.services.sync import do_request_sync, sync_status as run_status
+from portfolio.sync.progress import sync_status as run_status
+from portfolio.sync.run import do_request_sync
 
 TEMPLATE = "portfolio/_sync_status.html"
 

@@ -13,20 +13,9 @@ from django.views.decorators.http import require_http_methods
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
 from portfolio.models import Holding, Portfolio, Wallet, WalletChain
 from portfolio.services import wallets as services
+from portfolio.valuation import to_units
 
 SECRET_FIELDS = ("address", "label", "name")
-
-
-def format_amount(raw: int, decimals: int) -> str:
-    """Base units -> a plain decimal string, exact at any size (``1500000, 6 -> "1.5"``).
-
-    Integer arithmetic only: Decimal operations round to the context's 28 digits, uint256 has 78."""
-    raw, decimals = int(raw), int(decimals)
-    sign, digits = ("-" if raw < 0 else ""), str(abs(raw))
-    if decimals <= 0:
-        return sign + digits + "0" * -decimals
-    whole, frac = digits[:-decimals] or "0", digits[-decimals:].rjust(decimals, "0").rstrip("0")
-    return sign + whole + ("." + frac if frac else "") if (whole != "0" or frac) else "0"
 
 
 def _wallet_list_context(request: HttpRequest, form: WalletAddForm) -> dict:
@@ -82,8 +71,8 @@ def wallet_detail(request: HttpRequest, wallet_id: int) -> HttpResponse:
         by_chain.setdefault(h.wallet_chain_id, []).append(
             {
                 "asset": h.asset,
-                "amount": format_amount(h.amount, h.asset.decimals),
-                "unconfirmed": format_amount(h.unconfirmed, h.asset.decimals) if h.unconfirmed else "",
+                "amount": to_units(h.amount, h.asset.decimals),
+                "unconfirmed": to_units(h.unconfirmed, h.asset.decimals) if h.unconfirmed else None,
                 "height": h.height,
                 "fetched_at": h.fetched_at,
                 "token_url": wc_token_url(h),

@@ -58,7 +58,7 @@ def holding(wallet, native):
 
 @pytest.fixture
 def run(owner, portfolio):
-    from portfolio.services.sync import do_request_sync
+    from portfolio.sync.run import do_request_sync
 
     return do_request_sync(owner, portfolio=portfolio)
 

@@ -16,12 +16,12 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from chains.registry import parse_address
+from chains.registry import FAMILIES, parse_address
 from portfolio.models import Asset, Chain, Portfolio, RpcEndpoint, Wallet, WalletChain
+from portfolio.sync.run import do_request_sync
 
 DEMO_USERNAME = "demo"
 DEMO_PORTFOLIO = "Demo"
-FAMILIES = ("evm", "bitcoin", "solana")
 WAIT_S = 120
 # The Bitcoin and Solana devnets have no price oracle: the demo sets these as an admin would (source
 # "manual", shown as such on every page). The EVM scenario's tokens are priced by its on-chain feeds.
@@ -65,8 +65,6 @@ class Command(BaseCommand):
         user, password = self._demo_user()
         portfolio, _ = Portfolio.objects.get_or_create(owner=user, name=DEMO_PORTFOLIO)
         added = sum(self._add_wallets(user, portfolio, s) for s in scenarios.values())
-
-        from portfolio.services.sync import do_request_sync
 
         run = do_request_sync(user, portfolio=portfolio)
         port = os.environ.get("PORT", "8000")
