@@ -348,7 +348,7 @@ def _owner_operations(world) -> list[tuple[str, str, dict | None]]:
 
 
 def test_another_users_token_gets_a_404_for_every_object_of_the_owner(owner, outsider, mallory, world):
-    from portfolio.services.sync import do_request_sync
+    from portfolio.sync.run import do_request_sync
 
     world["run"] = do_request_sync(owner, portfolio=world["portfolio"]).pk
     world["mallory_wallet"] = Wallet.objects.create(owner=outsider, family="evm", address="0x" + "cc" * 20).pk
