@@ -3,7 +3,8 @@ strings; filters like the holdings page, cursor pages."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Literal
 
 from django.http import Http404
@@ -16,6 +17,8 @@ from portfolio.schemas import Currency, HoldingsOut
 from portfolio.services.accounts import ensure_profile
 
 router = Router(tags=["holdings"])
+
+PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,300}(\.[0-9]{1,300})?")
 
 
 def scope_and_currency(request, portfolio_id: int | None, currency: str | None) -> tuple[list[int], str]:
@@ -59,11 +62,11 @@ def _order(value: Decimal | None, symbol: str, asset_id: int) -> tuple:
 
 
 def _after_cursor(rows: list[HoldingRow], cursor: str) -> list[HoldingRow]:
-    value, symbol, asset_id = decode_cursor(cursor, (str, str, int))
-    try:
-        start = _order(Decimal(value) if value is not None else None, symbol, asset_id)
-    except InvalidOperation:
-        raise bad_cursor() from None
+    value, symbol, asset_id = decode_cursor(cursor, ((str, type(None)), str, int))
+    # Plain decimal text as this API writes it: no NaN (cannot be ordered), no exponent (could overflow).
+    if value is not None and not PLAIN_DECIMAL.fullmatch(value):
+        raise bad_cursor()
+    start = _order(Decimal(value) if value is not None else None, symbol, asset_id)
     return [r for r in rows if _order(r.value, r.asset.symbol, r.asset.pk) > start]
 
 

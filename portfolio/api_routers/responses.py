@@ -77,8 +77,9 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, shape: tuple[type, ...]) -> list[Any]:
-    """The key of ``cursor`` checked against ``shape`` (a type per position; ``str`` also admits None).
+def decode_cursor(cursor: str, shape: tuple[type | tuple[type, ...], ...]) -> list[Any]:
+    """The key of ``cursor`` checked against ``shape`` (the type, or tuple of types, of each position;
+    integers within a 64-bit column).
 
     Raises ninja's ``ValidationError`` (a 422 at ``["query", "cursor"]``) for anything this API did not
     hand out."""
@@ -87,7 +88,9 @@ def decode_cursor(cursor: str, shape: tuple[type, ...]) -> list[Any]:
         if not isinstance(key, list) or len(key) != len(shape):
             raise ValueError
         for value, kind in zip(key, shape):
-            if isinstance(value, bool) or not (isinstance(value, kind) or (kind is str and value is None)):
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ValueError
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
                 raise ValueError
         return key
     except (ValueError, TypeError, UnicodeDecodeError):

@@ -229,7 +229,20 @@ def test_holdings_come_in_cursor_pages_that_add_up_to_the_whole_list(alice, worl
     assert seen == whole and pages == 3
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "W10", "WyJ4IiwiRVRIIiwxXQ", "bnVsbA"])
+def _cursor(key) -> str:
+    from portfolio.api_routers.responses import encode_cursor
+
+    return encode_cursor(key)
+
+
+@pytest.mark.parametrize("cursor", [
+    "garbage", "W10", "bnVsbA", "0/0",
+    _cursor(["x", "ETH", 1]), _cursor(["NaN", "ETH", 1]), _cursor(["-Infinity", "ETH", 1]),
+    _cursor(["1e999999999", "ETH", 1]),  # not a value as this API writes one
+    _cursor([None, None, 1, 1]),                # None where a name belongs
+    _cursor(["1", "a", 2**70]), _cursor(["a", 2**70, "1", 2**70]),  # beyond any id column
+    _cursor(["1", "a", True]),
+])
 def test_a_cursor_this_api_did_not_hand_out_is_a_422_at_the_cursor(alice, world, cursor):
     for path in ("/holdings", "/nfts"):
         response = alice.get(path, cursor=cursor)
