@@ -140,7 +140,7 @@ class WalletIn(BaseModel):
     objects) before any "before" validator, and the secret check must see the raw JSON first."""
 
     family: Family
-    address: str = Field(description="A public address or an extended public key.")
+    address: str = Field(max_length=200, description="A public address or an extended public key.")
     label: str = Field("", max_length=80)
     portfolio_ids: list[Id] = Field(default_factory=list, max_length=1000,
                                     description="Portfolios (of yours) to put the wallet in.")

@@ -153,6 +153,14 @@ def test_ids_beyond_any_integer_column_are_422_in_a_body_and_404_in_a_path(alice
 # --------------------------------------------------------------------------- wallets
 
 
+def test_wallets_and_portfolios_are_listed_and_read(alice, world):
+    assert [w["label"] for w in alice.get("/wallets").json()["items"]] == ["cold", "hot"]
+    hot = alice.get(f"/wallets/{world['hot'].pk}").json()
+    assert hot["portfolio_ids"] == [world["portfolio"].pk] and [c["chain"] for c in hot["chains"]] == ["api-evm"]
+    assert [p["name"] for p in alice.get("/portfolios").json()["items"]] == ["Main"]
+    assert alice.get(f"/portfolios/{world['portfolio'].pk}").json()["wallet_ids"] == [world["hot"].pk]
+
+
 def test_wallets_are_added_renamed_moved_and_deleted(alice, world):
     pid = world["portfolio"].pk
     added = alice.send("post", "/wallets", {"family": "evm", "address": NEW_ADDRESS.lower(), "label": "new"})
