@@ -320,3 +320,14 @@ def test_the_redis_store_is_used_when_the_broker_is_redis(monkeypatch, settings)
         assert isinstance(api_limits._store(), api_limits._CacheBuckets)
     finally:
         api_limits.reset_store()
+
+
+def test_staff_can_revoke_a_leaked_token_in_the_admin_but_never_see_it(staff_client, client, read_token):
+    token, text = read_token
+    listing = staff_client.get(reverse("admin:portfolio_apitoken_changelist")).content.decode()
+    assert token.prefix in listing and text not in listing
+    assert staff_client.get(reverse("admin:portfolio_apitoken_add")).status_code == 403
+    response = staff_client.post(reverse("admin:portfolio_apitoken_changelist"),
+                                 {"action": "revoke_tokens", "_selected_action": [token.pk]})
+    assert response.status_code == 302
+    assert client.get(f"{API}/wallets", **bearer(text)).json()["code"] == "token_revoked"
