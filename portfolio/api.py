@@ -8,7 +8,6 @@ import functools
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import URLPattern, URLResolver, re_path
-from kombu.exceptions import OperationalError as BrokerUnavailable
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as RequestInvalid
@@ -88,11 +87,6 @@ def domain_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return error_response(request, 422, errors, "invalid")
 
 
-def broker_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return error_response(request, 503, "The task queue does not answer: try again shortly.", "unavailable",
-                          {"Retry-After": "30"})
-
-
 api.add_exception_handler(ApiError, api_error)
 api.add_exception_handler(HttpError, http_error)
 api.add_exception_handler(Http404, not_found)
@@ -100,7 +94,6 @@ api.add_exception_handler(Http404, not_found)
 api.add_exception_handler(PermissionError, not_found)
 api.add_exception_handler(RequestInvalid, request_invalid)
 api.add_exception_handler(ValidationError, domain_error)
-api.add_exception_handler(BrokerUnavailable, broker_unavailable)
 
 
 # --------------------------------------------------------------------------- URLs

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from ninja import Body, Router, Status
 
-from portfolio.api_routers.responses import answers
+from portfolio.api_routers.responses import ApiError, answers
 from portfolio.models import Portfolio, SyncRun, Wallet
 from portfolio.schemas import SyncIn, SyncRunOut
 from portfolio.sync.progress import sync_status
-from portfolio.sync.run import do_request_sync
+from portfolio.sync.run import QueueUnavailable, do_request_sync
 
 router = Router(tags=["sync"])
 
@@ -17,15 +17,19 @@ router = Router(tags=["sync"])
 @router.post("", response=answers({202: SyncRunOut}, write=True, lookup=True, unavailable=True),
              summary="Refresh a wallet, a portfolio, or (empty body) all your wallets")
 def request_sync(request, payload: SyncIn | None = Body(None)):
-    """Queues one sync per (wallet, chain) and answers at once (202) with the run to poll. A second request
-    for the same scope while a run is in flight returns that run. 503 when the task queue does not answer."""
+    """Records the refresh and answers at once (202) with the run to poll; a worker fans it out into one
+    sync per (wallet, chain). A second request for the same scope while its run is moving returns that
+    run. 503 when the task queue is unavailable (nothing is left half-made)."""
     payload = payload or SyncIn()
     wallet = portfolio = None
     if payload.wallet_id is not None:
         wallet = get_object_or_404(Wallet, pk=payload.wallet_id, owner=request.auth)
     elif payload.portfolio_id is not None:
         portfolio = get_object_or_404(Portfolio, pk=payload.portfolio_id, owner=request.auth)
-    run = do_request_sync(request.auth, portfolio=portfolio, wallet=wallet)
+    try:
+        run = do_request_sync(request.auth, portfolio=portfolio, wallet=wallet)
+    except QueueUnavailable as exc:  # the run is closed as failed: nothing is left waiting
+        raise ApiError(503, str(exc), "unavailable", {"Retry-After": "60"}) from None
     return Status(202, sync_status(run))
 
 

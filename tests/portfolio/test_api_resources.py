@@ -305,8 +305,8 @@ def test_history_performance_and_allocation_agree_with_the_summary(alice, world)
     assert history["series"] == summary["series"] and history["series"]
     for key in ("net_worth", "change", "twr", "profit", "net_flows", "market", "unpriced_count", "as_of"):
         assert performance[key] == summary[key], key
-    # Holdings (spam included, as on the dashboard: 6000 + 500 + 5000 + 0.003) and the position's net 1000.
-    assert performance["net_worth"] == "12500.003"
+    # Holdings but the spam token, as on the dashboard (6000 + 500 + 0.003), and the position's net 1000.
+    assert performance["net_worth"] == "7500.003"
     for by in ("asset", "chain", "wallet", "kind"):
         allocation = alice.get("/allocation", by=by, currency="USD").json()
         assert allocation["items"] == summary["allocation"][by] and allocation["by"] == by
@@ -318,32 +318,37 @@ def test_history_performance_and_allocation_agree_with_the_summary(alice, world)
 
 
 def test_sync_is_triggered_and_followed(alice, world):
+    from portfolio.sync.run import do_expand_run
+
     response = alice.send("post", "/sync", {"wallet_id": world["hot"].pk})
     assert response.status_code == 202, response.content
     run = SyncRun.objects.get(pk=response.json()["id"])
-    assert run.wallet == world["hot"] and alice.get(f"/sync/{run.pk}").json()["total"] == 1
+    assert run.wallet == world["hot"] and response.json()["status"] == "queued"
+    do_expand_run(run.pk)  # what the worker does with the run
+    assert [i["chain_slug"] for i in alice.get(f"/sync/{run.pk}").json()["items"]] == ["api-evm"]
 
 
 @pytest.fixture
-def unreachable_broker(monkeypatch):
-    """Publishing fails as kombu fails when the broker does not answer (the producer pool of the test
-    process is already connected, so pointing the app at a dead port would not reach this request)."""
+def refusing_broker(monkeypatch):
+    """Sending a task fails as kombu fails when the broker does not answer (the producer pool of the
+    test process is already connected, so pointing the app at a dead port would not reach this request)."""
     from kombu.exceptions import OperationalError
 
-    from portfolio.tasks import sync_wallet_chain_task
+    from portfolio import jobs
 
     def refuse(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(sync_wallet_chain_task, "apply_async", refuse)
+    monkeypatch.setattr(jobs, "enqueue", refuse)
 
 
-@pytest.mark.django_db(transaction=True)  # the enqueue runs on commit: a real commit, not the test's transaction
-def test_a_sync_while_the_task_queue_is_down_is_a_503_with_retry_after(alice, world, unreachable_broker):
+@pytest.mark.django_db(transaction=True)  # the task is sent on commit: a real commit, not the test's transaction
+def test_a_sync_while_the_task_queue_is_down_is_a_503_with_retry_after(alice, world, refusing_broker):
     response = alice.send("post", "/sync", {"wallet_id": world["hot"].pk})
     assert response.status_code == 503, response.content
     assert response.json()["code"] == "unavailable" and int(response["Retry-After"]) > 0
     assert b"127.0.0.1" not in response.content
+    assert SyncRun.objects.get().status == SyncRun.FAILED  # nothing is left waiting
 
 
 # --------------------------------------------------------------------------- isolation

@@ -70,7 +70,7 @@ class Command(BaseCommand):
         port = os.environ.get("PORT", "8000")
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready on {', '.join(c.name for c in chains.values())}: {added} wallet(s) added, "
-            f"sync #{run.pk} requested ({run.items.count()} chain syncs)."
+            f"sync #{run.pk} requested (a worker fans it out per wallet and chain)."
         ))
         self.stdout.write(f"Open http://127.0.0.1:{port}/ and log in as '{DEMO_USERNAME}' with password '{password}'.")
 
