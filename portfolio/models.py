@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chains.base import AssetRef, ChainConfig, EndpointConfig, WalletRef
-from chains.registry import FAMILY_CHOICES
+from chains.registry import FAMILY_CHOICES, PROTOCOL_CHOICES, PROTOCOLS
 from portfolio.fields import AmountField, ExactDecimalField
 
 NETWORK_CHOICES = [("mainnet", "Mainnet"), ("testnet", "Testnet"), ("regtest", "Regtest"), ("devnet", "Devnet")]
@@ -66,6 +66,7 @@ class Chain(models.Model):
             log_scan_start=self.log_scan_start,
             log_range=self.log_range,
             ipfs_gateway=settings.IPFS_GATEWAY,
+            protocols={d.protocol: d.contracts for d in self.protocol_deployments.filter(enabled=True)},
         )
 
     def endpoint_configs(self) -> list[EndpointConfig]:
@@ -74,6 +75,33 @@ class Chain(models.Model):
     def explorer_link(self, kind: str, value: str) -> str:
         template = {"address": self.explorer_address_url, "tx": self.explorer_tx_url, "token": self.explorer_token_url}[kind]
         return template.replace("{" + kind + "}", value) if template else ""
+
+
+class ProtocolDeployment(models.Model):
+    """A DeFi protocol's contracts on one chain (admin-managed; seeded for the mainnets and set by the
+    demo for the devnet): what the chain's adapter reads positions from. ``contracts`` maps the
+    protocol's roles to addresses, e.g. ``{"pool": "0x8787...", "addresses_provider": "0x2f39..."}``
+    (see chains/evm/protocols/deployments.py for each protocol's roles)."""
+
+    chain = models.ForeignKey("Chain", on_delete=models.CASCADE, related_name="protocol_deployments")
+    protocol = models.CharField(max_length=40, choices=PROTOCOL_CHOICES)
+    contracts = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain", "protocol"], name="unique_protocol_deployment")]
+        ordering = ["chain", "protocol"]
+
+    def __str__(self) -> str:
+        return f"{self.get_protocol_display()} on {self.chain}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.chain_id and self.protocol not in PROTOCOLS.get(self.chain.family, {}):
+            raise ValidationError({"protocol": f"{self.protocol} is not a protocol of the {self.chain.family} family."})
+        if not isinstance(self.contracts, dict):
+            raise ValidationError({"contracts": "A JSON object of role -> address."})
 
 
 class RpcEndpoint(models.Model):

@@ -35,6 +35,7 @@ class PreferencesForm(forms.ModelForm):
         help_text="“Hide dust” on the holdings page hides balances worth less than this (in your quote currency).",
     )
     health_alert_below = forms.DecimalField(
+        required=False,
         label="Health-factor alert below",
         min_value=Decimal("1.00"),
         max_value=Decimal("10.00"),
@@ -46,6 +47,11 @@ class PreferencesForm(forms.ModelForm):
     class Meta:
         model = Profile
         fields = ("quote_currency", "dust_threshold", "health_alert_below")
+
+    def clean_health_alert_below(self):
+        """Left empty (or by a form that predates it): keep the current threshold."""
+        value = self.cleaned_data.get("health_alert_below")
+        return value if value is not None else self.instance.health_alert_below
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -27,6 +27,11 @@ def devnet_state(tmp_path, settings, evm_devnet, bitcoin_devnet, solana_devnet):
     return {"evm": evm_devnet.scenario, "bitcoin": bitcoin_devnet.scenario, "solana": solana_devnet.scenario}
 
 
+def demo_wallets(scenario: dict) -> list[dict]:
+    """The scenario's wallets the demo adds: its own and its DeFi ones."""
+    return scenario["wallets"] + (scenario.get("defi") or {}).get("wallets", [])
+
+
 def _demo() -> str:
     out = StringIO()
     call_command("demo", stdout=out, stderr=StringIO())
@@ -46,7 +51,7 @@ def test_demo_sets_up_local_chains_user_wallets_and_a_first_sync(devnet_state):
     password = re.search(r"password '([^']+)'", output).group(1)
     assert user.check_password(password)
     wallets = Wallet.objects.filter(owner=user)
-    assert wallets.count() == sum(len(s["wallets"]) for s in devnet_state.values())
+    assert wallets.count() == sum(len(demo_wallets(s)) for s in devnet_state.values())
     assert set(Portfolio.objects.get(owner=user, name="Demo").wallets.all()) == set(wallets)
     # Only the devnet chains: the EVM addresses are not tracked on the (disabled) mainnets.
     assert set(WalletChain.objects.filter(wallet__owner=user).values_list("chain__network", flat=True)) <= {"devnet", "regtest"}
@@ -67,7 +72,7 @@ def test_demo_can_run_again_without_duplicates(devnet_state):
     first = _demo()
     second = _demo()
     user = get_user_model().objects.get(username="demo")
-    assert Wallet.objects.filter(owner=user).count() == sum(len(s["wallets"]) for s in devnet_state.values())
+    assert Wallet.objects.filter(owner=user).count() == sum(len(demo_wallets(s)) for s in devnet_state.values())
     assert re.search(r"password '([^']+)'", first).group(1) == re.search(r"password '([^']+)'", second).group(1)
     assert get_user_model().objects.filter(username="demo").count() == 1
     assert PricePoint.objects.filter(asset__chain__slug="solana-local", asset__address="", source="manual").count() == 1

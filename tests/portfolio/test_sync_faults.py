@@ -20,7 +20,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def wallet(owner):
     w = Wallet.objects.create(owner=owner, family="evm", address="0x" + "12" * 20, label="hot")
-    WalletChain.objects.create(wallet=w, chain=Chain.objects.get(slug="ethereum"))
+    # Its own chain: a transactional test runs after others have flushed the seeded ones.
+    chain, _ = Chain.objects.get_or_create(slug="faults-evm", defaults=dict(name="Faults EVM", family="evm", chain_id=7_777,
+                                                                          network="devnet", native_symbol="ETH", enabled=True))
+    WalletChain.objects.create(wallet=w, chain=chain)
     return w
 
 

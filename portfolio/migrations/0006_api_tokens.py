@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portfolio', '0004_openings_reaper_health_alerts'),
+        ('portfolio', '0005_protocol_deployments'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
