@@ -134,7 +134,7 @@ class WalletAdmin(admin.ModelAdmin):
     fields = ("owner", "family", "address", "kind", "script_type", "gap_limit", "label", "created_at")
     inlines = [WalletChainInline]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request) -> bool:
         return False  # wallets are added by their owners, through the validating form
 
 
@@ -155,7 +155,7 @@ class WalletChainAdmin(admin.ModelAdmin):
     readonly_fields = ("wallet", "chain", "last_ok_at", "last_attempt_at", "claimed_at", "height", "endpoint", "cursors", "problems", "last_error")
     actions = ["sync_now"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request) -> bool:
         return False  # created with their wallet, or when a chain is enabled
 
     @admin.action(description="Make due now")
