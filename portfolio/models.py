@@ -499,3 +499,36 @@ class ScopeValue(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "scope_key", "at"], name="unique_scope_value")]
+
+
+class ApiToken(models.Model):
+    """A personal API token (``Authorization: Bearer cf_…``). Only the SHA-256 of the token is stored;
+    ``prefix`` (its first characters) lets the user tell tokens apart. A revoked or expired token is
+    refused at once; ``last_used_at`` is updated at most once a minute (not a write per request)."""
+
+    READ, WRITE = "read", "write"
+    SCOPE_CHOICES = [(READ, "Read only"), (WRITE, "Read and write")]
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, help_text="The token's first characters, shown to tell tokens apart.")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex.")
+    scope = models.CharField(max_length=5, choices=SCOPE_CHOICES, default=READ)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "revoked_at"], name="api_token_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and not self.is_expired()
