@@ -13,7 +13,7 @@ def seed(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portfolio', '0005_protocol_deployments'),
+        ('portfolio', '0006_api_tokens'),
     ]
 
     operations = [
