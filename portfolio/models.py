@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chains.base import AssetRef, ChainConfig, EndpointConfig, WalletRef
@@ -241,22 +242,41 @@ class WalletChain(models.Model):
         return f"{self.wallet} on {self.chain.slug}"
 
 
-class Holding(models.Model):
-    """A balance of one asset in one WalletChain, replaced as a set on each successful sync."""
+class ReadAt:
+    """When a synced row was read. Its own ``height``/``fetched_at`` are set only on a row carried over
+    stale (its read failed since); NULL means "as of the WalletChain's last good sync", so a sync that
+    finds nothing new rewrites no row just because the block moved (sync/store.py)."""
+
+    @property
+    def read_height(self) -> int | None:
+        return self.height if self.height is not None else self.wallet_chain.height
+
+    @property
+    def read_at(self):
+        return self.fetched_at if self.fetched_at is not None else self.wallet_chain.last_ok_at
+
+    @staticmethod
+    def read_columns() -> tuple[Coalesce, Coalesce]:
+        """The same two values as query expressions (for ``values_list``/``annotate``)."""
+        return Coalesce("height", "wallet_chain__height"), Coalesce("fetched_at", "wallet_chain__last_ok_at")
+
+
+class Holding(ReadAt, models.Model):
+    """A balance of one asset in one WalletChain, written by key on each successful sync."""
 
     wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="holdings")
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="holdings")
     amount = AmountField(help_text="Confirmed amount in base units.")
     unconfirmed = AmountField(default=0, help_text="Pending change in base units (Bitcoin mempool).")
-    height = models.BigIntegerField(null=True, blank=True)
-    fetched_at = models.DateTimeField(default=timezone.now)
+    height = models.BigIntegerField(null=True, blank=True, help_text="Empty: the WalletChain's (see ReadAt).")
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the WalletChain's last good sync.")
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wallet_chain", "asset"], name="unique_holding")]
 
 
-class NftItem(models.Model):
+class NftItem(ReadAt, models.Model):
     """One NFT (or an ERC-1155 amount of one id) held in one WalletChain."""
 
     wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="nfts")
@@ -267,14 +287,14 @@ class NftItem(models.Model):
     description = models.TextField(blank=True)
     image_url = models.TextField(blank=True)
     metadata_url = models.TextField(blank=True)
-    height = models.BigIntegerField(null=True, blank=True)
-    fetched_at = models.DateTimeField(default=timezone.now)
+    height = models.BigIntegerField(null=True, blank=True, help_text="Empty: the WalletChain's (see ReadAt).")
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the WalletChain's last good sync.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wallet_chain", "collection", "token_id"], name="unique_nft_item")]
 
 
-class Position(models.Model):
+class Position(ReadAt, models.Model):
     """A DeFi or staking position in one WalletChain (legs in PositionLeg)."""
 
     wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="positions")
@@ -284,8 +304,8 @@ class Position(models.Model):
     label = models.CharField(max_length=200, blank=True)
     health_factor = ExactDecimalField(max_digits=40, decimal_places=18, null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
-    height = models.BigIntegerField(null=True, blank=True)
-    fetched_at = models.DateTimeField(default=timezone.now)
+    height = models.BigIntegerField(null=True, blank=True, help_text="Empty: the WalletChain's (see ReadAt).")
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the WalletChain's last good sync.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wallet_chain", "protocol", "ref"], name="unique_position")]
