@@ -17,6 +17,9 @@ from chains.base import AssetRef, ChainConfig, EndpointConfig, WalletRef
 from chains.registry import FAMILY_CHOICES
 from portfolio.fields import AmountField, ExactDecimalField
 
+# Values and their sums: a uint256 amount (78 digits) of a 0-decimal token at a price up to $10**4 with
+# 18 places, so no stored amount makes a snapshot overflow its column on PostgreSQL.
+VALUE_DIGITS = 100
 NETWORK_CHOICES = [("mainnet", "Mainnet"), ("testnet", "Testnet"), ("regtest", "Regtest"), ("devnet", "Devnet")]
 
 
@@ -404,9 +407,9 @@ class ValuePoint(models.Model):
     resolution = models.CharField(max_length=6, default=HOURLY)
     amount = AmountField()
     price = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
-    value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
-    flow_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
-    market_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
+    value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, null=True, blank=True)
+    flow_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, null=True, blank=True)
+    market_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, null=True, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     price_source = models.CharField(max_length=120, blank=True)
 
@@ -423,9 +426,9 @@ class WalletValue(models.Model):
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="value_totals")
     at = models.DateTimeField()
     resolution = models.CharField(max_length=6, default=ValuePoint.HOURLY)
-    value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    flow_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    market_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
     unpriced = models.PositiveIntegerField(default=0, help_text="Assets held but without a price at this time.")
     fx_rates = models.JSONField(default=dict, blank=True)
 
@@ -443,9 +446,9 @@ class ScopeValue(models.Model):
     scope_key = models.CharField(max_length=40)
     at = models.DateTimeField()
     resolution = models.CharField(max_length=6, default=ValuePoint.HOURLY)
-    value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    flow_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    market_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
     unpriced = models.PositiveIntegerField(default=0)
     fx_rates = models.JSONField(default=dict, blank=True)
     breakdown = models.JSONField(default=dict, blank=True)

@@ -1,0 +1,103 @@
+"""Rows read at their WalletChain's height and time unless stale (syncs write only changed rows); value columns wide enough for uint256 amounts times prices."""
+
+from decimal import Decimal
+
+from django.db import migrations, models
+
+import portfolio.fields
+
+
+def read_at_the_wallet_chain(apps, schema_editor):
+    """Rows as the last good sync read them take that sync's height and time from their WalletChain
+    from now on, so the first sync after the upgrade does not rewrite every row; stale ones keep theirs."""
+    for name in ("Holding", "NftItem", "Position"):
+        rows = apps.get_model("portfolio", name).objects.all()
+        if name == "Holding":
+            rows = rows.exclude(details__stale=True)
+        rows.update(height=None, fetched_at=None)
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('portfolio', '0003_value_totals'),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name='holding',
+            name='fetched_at',
+            field=models.DateTimeField(blank=True, help_text="Empty: the WalletChain's last good sync.", null=True),
+        ),
+        migrations.AlterField(
+            model_name='holding',
+            name='height',
+            field=models.BigIntegerField(blank=True, help_text="Empty: the WalletChain's (see ReadAt).", null=True),
+        ),
+        migrations.AlterField(
+            model_name='nftitem',
+            name='fetched_at',
+            field=models.DateTimeField(blank=True, help_text="Empty: the WalletChain's last good sync.", null=True),
+        ),
+        migrations.AlterField(
+            model_name='nftitem',
+            name='height',
+            field=models.BigIntegerField(blank=True, help_text="Empty: the WalletChain's (see ReadAt).", null=True),
+        ),
+        migrations.AlterField(
+            model_name='position',
+            name='fetched_at',
+            field=models.DateTimeField(blank=True, help_text="Empty: the WalletChain's last good sync.", null=True),
+        ),
+        migrations.AlterField(
+            model_name='position',
+            name='height',
+            field=models.BigIntegerField(blank=True, help_text="Empty: the WalletChain's (see ReadAt).", null=True),
+        ),
+        migrations.AlterField(
+            model_name='scopevalue',
+            name='flow_value',
+            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
+        ),
+        migrations.AlterField(
+            model_name='scopevalue',
+            name='market_value',
+            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
+        ),
+        migrations.AlterField(
+            model_name='scopevalue',
+            name='value',
+            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
+        ),
+        migrations.AlterField(
+            model_name='valuepoint',
+            name='flow_value',
+            field=portfolio.fields.ExactDecimalField(blank=True, decimal_places=18, max_digits=100, null=True),
+        ),
+        migrations.AlterField(
+            model_name='valuepoint',
+            name='market_value',
+            field=portfolio.fields.ExactDecimalField(blank=True, decimal_places=18, max_digits=100, null=True),
+        ),
+        migrations.AlterField(
+            model_name='valuepoint',
+            name='value',
+            field=portfolio.fields.ExactDecimalField(blank=True, decimal_places=18, max_digits=100, null=True),
+        ),
+        migrations.AlterField(
+            model_name='walletvalue',
+            name='flow_value',
+            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
+        ),
+        migrations.AlterField(
+            model_name='walletvalue',
+            name='market_value',
+            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
+        ),
+        migrations.AlterField(
+            model_name='walletvalue',
+            name='value',
+            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
+        ),
+        migrations.RunPython(read_at_the_wallet_chain, migrations.RunPython.noop),
+    ]
