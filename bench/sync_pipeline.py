@@ -7,8 +7,8 @@ Setup is cheap: one 13-byte token contract (``balanceOf(owner)`` returns ``owner
 100 addresses with ``anvil_setCode``; the wallets are derived addresses nobody holds a key for. Each
 size runs in its own process with a throw-away database: a SQLite file and the file-system broker, or
 with DATABASE_URL on PostgreSQL a database ``<name>_bench`` and with CELERY_BROKER_URL on Redis its
-database 14 under the key prefix ``bench-sync-pipeline-``. The file's figures of the other backend are
-kept, so one run per backend fills the table. Env: BENCH_SIZES (default 1000,4000), BENCH_ROUNDS
+database 14 under the key prefix ``bench-sync-pipeline-<pid>-``. The file's figures of other backends and
+sizes are kept, so one run per backend (or size) fills the table. Env: BENCH_SIZES (default 1000,4000), BENCH_ROUNDS
 (default 7), BENCH_TOKENS, BENCH_WORKERS.
 """
 
@@ -66,7 +66,7 @@ def _prepare_environment(tmp: Path) -> dict[str, str]:
     if broker.startswith("redis://"):
         parts = urlsplit(broker)
         env["CELERY_BROKER_URL"] = urlunsplit((parts.scheme, parts.netloc, "/14", "", ""))
-        env["CELERY_REDIS_KEY_PREFIX"] = "bench-sync-pipeline-"  # apart from any other user of this Redis
+        env["CELERY_REDIS_KEY_PREFIX"] = f"bench-sync-pipeline-{os.getpid()}-"  # apart from any other user of this Redis
     else:
         env["CELERY_BROKER_URL"] = "filesystem://"
     os.environ.update(env)
@@ -156,6 +156,25 @@ def _wait_workers_ready(process: subprocess.Popen, timeout_s: float = 90) -> Non
     time.sleep(5)
 
 
+def _atomic_file_broker_writes() -> None:
+    """kombu's file-system transport writes a message file in place, so a worker listing the folder at
+    that moment can read it empty and die (JSONDecodeError; seen here under load). This process is the
+    only producer: it writes each message under a name the workers do not list, then renames it."""
+    import uuid
+
+    from kombu.transport import filesystem
+    from kombu.utils.encoding import str_to_bytes
+    from kombu.utils.json import dumps
+
+    def put(self, queue, payload, **kwargs):
+        name = os.path.join(self.data_folder_out, f"{int(round(time.monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg")
+        with open(name + ".part", "wb") as f:
+            f.write(str_to_bytes(dumps(payload)))
+        os.replace(name + ".part", name)
+
+    filesystem.Channel._put = put
+
+
 def _due_now() -> None:
     from datetime import timedelta
 
@@ -180,7 +199,7 @@ def _cursors() -> dict:
     return {address: cursors for address, cursors in WalletChain.objects.values_list("wallet__address", "cursors") if cursors}
 
 
-def _pipeline(wallets: int) -> float:
+def _pipeline(wallets: int, worker: subprocess.Popen) -> float:
     """One scheduled sync of every wallet, from the fan-out to the run's finish: wall seconds."""
     from portfolio.models import SyncRun, SyncRunItem
     from portfolio.tasks import fanout_due_task
@@ -193,6 +212,8 @@ def _pipeline(wallets: int) -> float:
         while not SyncRun.objects.filter(id__gt=last, trigger=SyncRun.SCHEDULE, finished_at__isnull=False).exists():
             if time.monotonic() > deadline:
                 raise TimeoutError("the pipeline did not finish in 30 minutes")
+            if worker.poll() is not None:
+                raise RuntimeError("the Celery worker exited; see worker.log")
             time.sleep(0.05)  # the finish is seen within 50 ms
     ok = SyncRunItem.objects.filter(run__id__gt=last, status=SyncRun.OK).count()
     if ok != wallets:
@@ -234,6 +255,8 @@ def measure(wallets_n: int) -> dict:
     from portfolio.models import Holding
 
     call_command("migrate", verbosity=0)
+    if env["CELERY_BROKER_URL"].startswith("filesystem://"):
+        _atomic_file_broker_writes()
     wallets = [_address(f"chainfolio:bench-wallet:{i}") for i in range(wallets_n)]
     tokens = [_address(f"chainfolio:bench-token:{i}") for i in range(TOKENS)]
     node = start_anvil(extra_args=("--gas-limit", "1000000000"))
@@ -249,12 +272,12 @@ def measure(wallets_n: int) -> dict:
             _forget_state()
             pair = {}
             for side in (("adapter", "pipeline") if r % 2 == 0 else ("pipeline", "adapter")):
-                pair[side] = _adapter_alone(node.url, wallets, tokens, {})["s"] if side == "adapter" else _pipeline(wallets_n)
+                pair[side] = _adapter_alone(node.url, wallets, tokens, {})["s"] if side == "adapter" else _pipeline(wallets_n, worker)
             first = pair
             cursors = _cursors()
             pair = {}
             for side in (("pipeline", "adapter") if r % 2 == 0 else ("adapter", "pipeline")):
-                pair[side] = _adapter_alone(node.url, wallets, tokens, cursors)["s"] if side == "adapter" else _pipeline(wallets_n)
+                pair[side] = _adapter_alone(node.url, wallets, tokens, cursors)["s"] if side == "adapter" else _pipeline(wallets_n, worker)
             rounds.append({"first": first, "steady": pair, "load": load})
             print(f"  {wallets_n} wallets, round {r + 1}: first {first['pipeline']:.2f}s / {first['adapter']:.2f}s, "
                   f"steady {pair['pipeline']:.2f}s / {pair['adapter']:.2f}s (load {load:.1f})", flush=True)
@@ -305,13 +328,7 @@ def main() -> int:
         return 0
     db, broker = os.environ.get("DATABASE_URL", ""), os.environ.get("CELERY_BROKER_URL", "")
     backend = ("postgres" if db.startswith(("postgres://", "postgresql://")) else "sqlite") + ("_redis" if broker.startswith("redis://") else "_fs")
-    kept = {}
-    if (RESULTS / "sync_pipeline.json").exists():  # the other backend's figures stay
-        old = json.loads((RESULTS / "sync_pipeline.json").read_text()).get("figures", {})
-        kept = {k: (v["value"], v["unit"]) for k, v in old.items()
-                if k.startswith(("sqlite_", "postgres_")) and not k.startswith(backend + "_")}
-    figures = dict(kept)
-    figures.update({"tokens_per_wallet": (TOKENS, "tokens"), "worker_processes": (WORKERS, "processes"), "wallets_per_task": (GROUP, "wallets")})
+    figures = {"tokens_per_wallet": (TOKENS, "tokens"), "worker_processes": (WORKERS, "processes"), "wallets_per_task": (GROUP, "wallets")}
     ok = True
     for n in SIZES:
         out = Path(tempfile.mkstemp(prefix="bench-sync-", suffix=".json")[1])
@@ -321,7 +338,12 @@ def main() -> int:
         out.unlink()
         figures.update(_figures(backend, n, m))
         ok = ok and m["wrong"] == 0
-    write_results("sync_pipeline", figures)
+    kept = {}  # read last: a run of the other backend may have finished meanwhile
+    if (RESULTS / "sync_pipeline.json").exists():  # the other backend's figures stay
+        old = json.loads((RESULTS / "sync_pipeline.json").read_text()).get("figures", {})
+        rerun = tuple(f"{backend}_{n}w_" for n in SIZES)
+        kept = {k: (v["value"], v["unit"]) for k, v in old.items() if k.startswith(("sqlite_", "postgres_")) and not k.startswith(rerun)}
+    write_results("sync_pipeline", {**kept, **figures})
     return 0 if ok else 1
 
 

@@ -6,6 +6,8 @@ from django.db import migrations, models
 
 import portfolio.fields
 
+SYNCED = ("holding", "nftitem", "position")
+
 
 def read_at_the_wallet_chain(apps, schema_editor):
     """Rows as the last good sync read them take that sync's height and time from their WalletChain
@@ -17,87 +19,26 @@ def read_at_the_wallet_chain(apps, schema_editor):
         rows.update(height=None, fetched_at=None)
 
 
+def _value(null: bool):
+    if null:
+        return portfolio.fields.ExactDecimalField(blank=True, decimal_places=18, max_digits=100, null=True)
+    return portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal("0"), max_digits=100)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portfolio', '0003_value_totals'),
+        ("portfolio", "0003_value_totals"),
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name='holding',
-            name='fetched_at',
-            field=models.DateTimeField(blank=True, help_text="Empty: the WalletChain's last good sync.", null=True),
-        ),
-        migrations.AlterField(
-            model_name='holding',
-            name='height',
-            field=models.BigIntegerField(blank=True, help_text="Empty: the WalletChain's (see ReadAt).", null=True),
-        ),
-        migrations.AlterField(
-            model_name='nftitem',
-            name='fetched_at',
-            field=models.DateTimeField(blank=True, help_text="Empty: the WalletChain's last good sync.", null=True),
-        ),
-        migrations.AlterField(
-            model_name='nftitem',
-            name='height',
-            field=models.BigIntegerField(blank=True, help_text="Empty: the WalletChain's (see ReadAt).", null=True),
-        ),
-        migrations.AlterField(
-            model_name='position',
-            name='fetched_at',
-            field=models.DateTimeField(blank=True, help_text="Empty: the WalletChain's last good sync.", null=True),
-        ),
-        migrations.AlterField(
-            model_name='position',
-            name='height',
-            field=models.BigIntegerField(blank=True, help_text="Empty: the WalletChain's (see ReadAt).", null=True),
-        ),
-        migrations.AlterField(
-            model_name='scopevalue',
-            name='flow_value',
-            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
-        ),
-        migrations.AlterField(
-            model_name='scopevalue',
-            name='market_value',
-            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
-        ),
-        migrations.AlterField(
-            model_name='scopevalue',
-            name='value',
-            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
-        ),
-        migrations.AlterField(
-            model_name='valuepoint',
-            name='flow_value',
-            field=portfolio.fields.ExactDecimalField(blank=True, decimal_places=18, max_digits=100, null=True),
-        ),
-        migrations.AlterField(
-            model_name='valuepoint',
-            name='market_value',
-            field=portfolio.fields.ExactDecimalField(blank=True, decimal_places=18, max_digits=100, null=True),
-        ),
-        migrations.AlterField(
-            model_name='valuepoint',
-            name='value',
-            field=portfolio.fields.ExactDecimalField(blank=True, decimal_places=18, max_digits=100, null=True),
-        ),
-        migrations.AlterField(
-            model_name='walletvalue',
-            name='flow_value',
-            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
-        ),
-        migrations.AlterField(
-            model_name='walletvalue',
-            name='market_value',
-            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
-        ),
-        migrations.AlterField(
-            model_name='walletvalue',
-            name='value',
-            field=portfolio.fields.ExactDecimalField(decimal_places=18, default=Decimal('0'), max_digits=100),
-        ),
+        *[migrations.AlterField(model_name=model, name="fetched_at",
+                                field=models.DateTimeField(blank=True, help_text="Empty: the WalletChain's last good sync.", null=True))
+          for model in SYNCED],
+        *[migrations.AlterField(model_name=model, name="height",
+                                field=models.BigIntegerField(blank=True, help_text="Empty: the WalletChain's (see ReadAt).", null=True))
+          for model in SYNCED],
+        *[migrations.AlterField(model_name=model, name=name, field=_value(model == "valuepoint"))
+          for model in ("valuepoint", "walletvalue", "scopevalue") for name in ("value", "flow_value", "market_value")],
         migrations.RunPython(read_at_the_wallet_chain, migrations.RunPython.noop),
     ]
