@@ -94,14 +94,13 @@ def _adapter_fetch(args):
     return result.request_count, len(result.balances)
 
 
-def _adapter_alone(url: str, wallets: list[str], tokens: list[str], cursors: dict) -> dict[str, float]:
+def _adapter_alone(pool, url: str, wallets: list[str], tokens: list[str], cursors: dict) -> dict[str, float]:
     """The baseline: the same fetches (same groups, same log-scan cursors as the pipeline's next sync)
-    in a pool of as many processes as the pipeline has workers."""
+    in a pool of as many long-lived processes as the pipeline has workers."""
     groups = [(url, wallets[i:i + GROUP], tokens, {w: cursors[w] for w in wallets[i:i + GROUP] if w in cursors})
               for i in range(0, len(wallets), GROUP)]
     with timer() as t:
-        with multiprocessing.get_context("fork").Pool(WORKERS) as pool:
-            results = pool.map(_adapter_fetch, groups, chunksize=1)
+        results = pool.map(_adapter_fetch, groups, chunksize=1)
     return {"s": t["s"], "requests": sum(r for r, _ in results), "balances": sum(b for _, b in results)}
 
 
@@ -246,6 +245,9 @@ def measure(wallets_n: int) -> dict:
     alternating per round so a drift of the shared machine's load hits both sides alike."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     env = _prepare_environment(tmp)
+    # The baseline's processes fork now, before Django opens a connection: forking later, with the
+    # PostgreSQL pool's threads running, can leave a child holding a lock that is never released.
+    pool = multiprocessing.get_context("fork").Pool(WORKERS)
     import django
 
     django.setup()
@@ -267,17 +269,19 @@ def measure(wallets_n: int) -> dict:
         _seed(node.url, wallets, tokens)
         worker = _start_workers(env, tmp)
         _wait_workers_ready(worker)
+        _adapter_alone(pool, node.url, wallets[:GROUP * WORKERS], tokens, {})  # warm: imports, first connections
+        _pipeline(wallets_n, worker)  # warm the workers the same way (not timed)
         for r in range(ROUNDS):
             load = os.getloadavg()[0]
             _forget_state()
             pair = {}
             for side in (("adapter", "pipeline") if r % 2 == 0 else ("pipeline", "adapter")):
-                pair[side] = _adapter_alone(node.url, wallets, tokens, {})["s"] if side == "adapter" else _pipeline(wallets_n, worker)
+                pair[side] = _adapter_alone(pool, node.url, wallets, tokens, {})["s"] if side == "adapter" else _pipeline(wallets_n, worker)
             first = pair
             cursors = _cursors()
             pair = {}
             for side in (("pipeline", "adapter") if r % 2 == 0 else ("adapter", "pipeline")):
-                pair[side] = _adapter_alone(node.url, wallets, tokens, cursors)["s"] if side == "adapter" else _pipeline(wallets_n, worker)
+                pair[side] = _adapter_alone(pool, node.url, wallets, tokens, cursors)["s"] if side == "adapter" else _pipeline(wallets_n, worker)
             rounds.append({"first": first, "steady": pair, "load": load})
             print(f"  {wallets_n} wallets, round {r + 1}: first {first['pipeline']:.2f}s / {first['adapter']:.2f}s, "
                   f"steady {pair['pipeline']:.2f}s / {pair['adapter']:.2f}s (load {load:.1f})", flush=True)
@@ -286,6 +290,7 @@ def measure(wallets_n: int) -> dict:
         wrong = sum(int(h.amount) != int(h.wallet_chain.wallet.address, 16) ^ int(h.asset.address, 16) for h in sample)
         writes = _steady_writes()
     finally:
+        pool.terminate()
         if worker is not None:
             worker.terminate()
             try:
