@@ -7,13 +7,17 @@ Sums over these columns on SQLite must be done in Python (see ``queries.exact_su
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 UINT256_MAX = 2**256 - 1
 AMOUNT_DIGITS = 78  # len(str(2**256 - 1))
+# Rounding a value to its column's places must never depend on the thread's context: the default one
+# (28 digits) raises InvalidOperation for $10bn with 18 places. 300 digits holds uint256 amounts times
+# prices; Emax/Emin keep any exponent a Decimal can carry in range.
+_PLACES = Context(prec=300, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999)
 
 
 class AmountField(models.Field):
@@ -101,12 +105,19 @@ class ExactDecimalField(models.Field):
     def get_prep_value(self, value):
         return self.to_python(super().get_prep_value(value))
 
+    def to_places(self, value: Decimal | None) -> Decimal | None:
+        """``value`` as the column stores it: rounded half-even to ``decimal_places`` when it has more,
+        exactly, whatever its size (see ``_PLACES``)."""
+        if value is None or not value.is_finite() or value.as_tuple().exponent >= -self.decimal_places:
+            return value
+        return _PLACES.quantize(value, Decimal(1).scaleb(-self.decimal_places, _PLACES))
+
     def get_db_prep_value(self, value, connection, prepared=False):
         if not prepared:
             value = self.get_prep_value(value)
         if value is None:
             return None
-        value = value.quantize(Decimal(1).scaleb(-self.decimal_places)) if value.as_tuple().exponent < -self.decimal_places else value
+        value = self.to_places(value)
         return value if connection.vendor == "postgresql" else format(value, "f")
 
     def formfield(self, **kwargs):

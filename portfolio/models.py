@@ -10,12 +10,16 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chains.base import AssetRef, ChainConfig, EndpointConfig, WalletRef
 from chains.registry import FAMILY_CHOICES, PROTOCOL_CHOICES, PROTOCOLS
 from portfolio.fields import AmountField, ExactDecimalField
 
+# Values and their sums: a uint256 amount (78 digits) of a 0-decimal token at a price up to $10**4 with
+# 18 places, so no stored amount makes a snapshot overflow its column on PostgreSQL.
+VALUE_DIGITS = 100
 NETWORK_CHOICES = [("mainnet", "Mainnet"), ("testnet", "Testnet"), ("regtest", "Regtest"), ("devnet", "Devnet")]
 
 
@@ -280,22 +284,41 @@ class WalletChain(models.Model):
         return f"{self.wallet} on {self.chain.slug}"
 
 
-class Holding(models.Model):
-    """A balance of one asset in one WalletChain, replaced as a set on each successful sync."""
+class ReadAt:
+    """When a synced row was read. Its own ``height``/``fetched_at`` are set only on a row carried over
+    stale (its read failed since); NULL means "as of the WalletChain's last good sync", so a sync that
+    finds nothing new rewrites no row just because the block moved (sync/store.py)."""
+
+    @property
+    def read_height(self) -> int | None:
+        return self.height if self.height is not None else self.wallet_chain.height
+
+    @property
+    def read_at(self):
+        return self.fetched_at if self.fetched_at is not None else self.wallet_chain.last_ok_at
+
+    @staticmethod
+    def read_columns() -> tuple[Coalesce, Coalesce]:
+        """The same two values as query expressions (for ``values_list``/``annotate``)."""
+        return Coalesce("height", "wallet_chain__height"), Coalesce("fetched_at", "wallet_chain__last_ok_at")
+
+
+class Holding(ReadAt, models.Model):
+    """A balance of one asset in one WalletChain, written by key on each successful sync."""
 
     wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="holdings")
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="holdings")
     amount = AmountField(help_text="Confirmed amount in base units.")
     unconfirmed = AmountField(default=0, help_text="Pending change in base units (Bitcoin mempool).")
-    height = models.BigIntegerField(null=True, blank=True)
-    fetched_at = models.DateTimeField(default=timezone.now)
+    height = models.BigIntegerField(null=True, blank=True, help_text="Empty: the WalletChain's (see ReadAt).")
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the WalletChain's last good sync.")
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wallet_chain", "asset"], name="unique_holding")]
 
 
-class NftItem(models.Model):
+class NftItem(ReadAt, models.Model):
     """One NFT (or an ERC-1155 amount of one id) held in one WalletChain."""
 
     wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="nfts")
@@ -306,14 +329,14 @@ class NftItem(models.Model):
     description = models.TextField(blank=True)
     image_url = models.TextField(blank=True)
     metadata_url = models.TextField(blank=True)
-    height = models.BigIntegerField(null=True, blank=True)
-    fetched_at = models.DateTimeField(default=timezone.now)
+    height = models.BigIntegerField(null=True, blank=True, help_text="Empty: the WalletChain's (see ReadAt).")
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the WalletChain's last good sync.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wallet_chain", "collection", "token_id"], name="unique_nft_item")]
 
 
-class Position(models.Model):
+class Position(ReadAt, models.Model):
     """A DeFi or staking position in one WalletChain (legs in PositionLeg)."""
 
     wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="positions")
@@ -323,8 +346,8 @@ class Position(models.Model):
     label = models.CharField(max_length=200, blank=True)
     health_factor = ExactDecimalField(max_digits=40, decimal_places=18, null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
-    height = models.BigIntegerField(null=True, blank=True)
-    fetched_at = models.DateTimeField(default=timezone.now)
+    height = models.BigIntegerField(null=True, blank=True, help_text="Empty: the WalletChain's (see ReadAt).")
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the WalletChain's last good sync.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wallet_chain", "protocol", "ref"], name="unique_position")]
@@ -448,10 +471,10 @@ class ValuePoint(models.Model):
     resolution = models.CharField(max_length=6, default=RAW)
     amount = AmountField()
     price = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
-    value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
-    flow_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
-    market_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
-    opening_value = ExactDecimalField(max_digits=50, decimal_places=18, default=Decimal(0))
+    value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, null=True, blank=True)
+    flow_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, null=True, blank=True)
+    market_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, null=True, blank=True)
+    opening_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
     currency = models.CharField(max_length=3, default="USD")
     price_source = models.CharField(max_length=120, blank=True)
 
@@ -468,10 +491,10 @@ class WalletValue(models.Model):
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="value_totals")
     at = models.DateTimeField()
     resolution = models.CharField(max_length=6, default=ValuePoint.RAW)
-    value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    opening_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    flow_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    market_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    opening_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
     unpriced = models.PositiveIntegerField(default=0, help_text="Assets held but without a price at this time.")
     fx_rates = models.JSONField(default=dict, blank=True)
 
@@ -489,10 +512,10 @@ class ScopeValue(models.Model):
     scope_key = models.CharField(max_length=40)
     at = models.DateTimeField()
     resolution = models.CharField(max_length=6, default=ValuePoint.RAW)
-    value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
-    opening_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    flow_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    market_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
+    opening_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
     unpriced = models.PositiveIntegerField(default=0)
     fx_rates = models.JSONField(default=dict, blank=True)
     breakdown = models.JSONField(default=dict, blank=True)

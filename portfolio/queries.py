@@ -141,7 +141,7 @@ def holdings_rows(user, wallet_ids: Iterable[int], currency: str, *, now: dateti
     holdings = list(
         holdings_qs.exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
         .order_by("asset_id", "wallet_chain__wallet_id")
-        .values_list("asset_id", "wallet_chain__wallet_id", "wallet_chain__chain_id", "amount", "unconfirmed", "height", "fetched_at")
+        .values_list("asset_id", "wallet_chain__wallet_id", "wallet_chain__chain_id", "amount", "unconfirmed", *Holding.read_columns())
     )
     asset_ids = {h[0] for h in holdings}
     chains = {c.pk: c for c in Chain.objects.all()}
@@ -540,5 +540,5 @@ def positions(user, wallet_ids: Iterable[int], currency: str) -> list[PositionRo
                     priced += 1
             out.append(PositionRow(p.pk, p.protocol, p.kind, p.label, p.ref, p.wallet_chain.wallet, p.wallet_chain.chain,
                                    groups["supplied"], groups["borrowed"], groups["rewards"], net if priced else None,
-                                   unpriced, currency, p.health_factor, p.height, p.fetched_at))
+                                   unpriced, currency, p.health_factor, p.read_height, p.read_at))
     return out

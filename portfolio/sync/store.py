@@ -1,15 +1,19 @@
-"""Writing a fetch's results: asset rows, and the holdings, NFTs and positions of WalletChains replaced
-as a set, through one bulk writer (COPY on PostgreSQL, one executemany elsewhere).
+"""Writing a fetch's results: asset rows, and the holdings, NFTs and positions of WalletChains, written
+by key through one diff writer (insert new keys, update changed rows, delete vanished ones; one
+statement per kind and change: COPY on PostgreSQL, one executemany elsewhere).
 
-``prepare`` builds and converts every row before the caller's transaction opens (on SQLite that
-transaction holds the database's one write lock); ``replace`` runs inside it."""
+``prepare`` reads the stored rows, diffs and converts everything before the caller's transaction opens
+(on SQLite that transaction holds the database's one write lock); ``replace`` runs inside it."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
@@ -22,7 +26,6 @@ from portfolio.sync.spam import spam_reason
 
 log = logging.getLogger(__name__)
 
-HOLDING_COLUMNS = ("wallet_chain", "asset", "amount", "unconfirmed", "height", "fetched_at", "details")
 # Problem codes that mean an asset's balance could not be read: its previous amount is kept.
 UNREAD_CODES = {"balance_call_failed", "balance_bad_return", "native_balance_failed"}
 
@@ -72,23 +75,104 @@ def store_price_quotes(chain: Chain, quotes) -> None:
         log.exception("storing oracle prices of %s failed", chain.slug)
 
 
-# --------------------------------------------------------------------------- replacing a fetch's state
+# --------------------------------------------------------------------------- writing a fetch's state
+
+
+@dataclass(frozen=True)
+class RowKind:
+    """A table of per-WalletChain rows written by key: the ``key`` columns name a row (its unique
+    constraint), the ``values`` columns are compared with the stored ones and rewritten when they differ."""
+
+    model: Any
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.key + self.values
+
+    def stored(self, wallet_chain_ids: Sequence[int]) -> dict[tuple, tuple[int, tuple]]:
+        """The stored rows of ``wallet_chain_ids`` as key -> (id, values), read as plain tuples: a group
+        of 250 wallets holds 25,000 rows, read on every sync, and a model instance each would cost
+        more than the writes it saves."""
+        n = len(self.key)
+        queryset = self.model.objects.filter(wallet_chain_id__in=list(wallet_chain_ids)).values_list("id", *self.columns)
+        sql, params = queryset.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            raw = cursor.fetchall()
+        if not raw:
+            return {}
+        fields = [self.model._meta.pk] + [self.model._meta.get_field(name) for name in self.columns]
+        columns = [_from_db_column(f, values) for f, values in zip(fields, zip(*raw))]
+        return {row[1:n + 1]: (row[0], row[n + 1:]) for row in zip(*columns)}
+
+
+# ``height``/``fetched_at`` stay NULL while a row holds what the WalletChain's last good sync read (the
+# readers take wc.height and wc.last_ok_at then, models.ReadAt): a steady-state sync rewrites no row
+# just because the block moved. They are set on an amount carried over stale, to when it was read.
+HOLDINGS = RowKind(Holding, ("wallet_chain", "asset"), ("amount", "unconfirmed", "height", "fetched_at", "details"))
+NFTS = RowKind(NftItem, ("wallet_chain", "collection", "token_id"),
+               ("amount", "name", "description", "image_url", "metadata_url", "height", "fetched_at"))
+POSITIONS = RowKind(Position, ("wallet_chain", "protocol", "ref"), ("kind", "label", "health_factor", "details", "height", "fetched_at"))
+LEG_COLUMNS = ("position", "asset", "amount", "role")
+
+
+@dataclass
+class Diff:
+    """What turns one kind's stored rows into the new ones: INSERT the new keys (COPY on PostgreSQL),
+    UPDATE the changed rows by id, DELETE the vanished ones, one statement each and none when nothing
+    changed. The statements are built (values converted) before the transaction that runs them."""
+
+    kind: RowKind
+    inserted: list[tuple]
+    updated: dict[tuple, int]
+    deleted: list[int]
+    statements: list["_Statement"]
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        return len(self.inserted), len(self.updated), len(self.deleted)
+
+    def run(self) -> None:
+        for statement in self.statements:
+            run_statement(statement)
+
+
+def diff_rows(kind: RowKind, stored: dict[tuple, tuple[int, tuple]], new: dict[tuple, tuple]) -> Diff:
+    """The statements writing ``new`` (key -> values) over ``stored`` (key -> (id, values))."""
+    inserts: list[tuple] = []
+    updates: list[tuple] = []
+    updated: dict[tuple, int] = {}
+    for key, values in new.items():
+        old = stored.get(key)
+        if old is None:
+            inserts.append(key + values)
+        elif old[1] != values:
+            updates.append(values + (old[0],))
+            updated[key] = old[0]
+    deleted = [pk for key, (pk, _) in stored.items() if key not in new]
+    statements = [prepare_delete(kind.model, "id", deleted), prepare_update(kind.model, kind.values, updates),
+                  prepare_insert(kind.model, kind.columns, inserts)]
+    n = len(kind.key)
+    return Diff(kind, [row[:n] for row in inserts], updated, deleted, [s for s in statements if s is not None])
 
 
 @dataclass
 class Built:
-    """The new rows of one WalletChain: holdings as tuples of HOLDING_COLUMNS, unsaved NftItems, the
-    adapter's positions, and counts for the run item."""
+    """The new rows of one WalletChain, by key: holdings and NFTs as value tuples of their RowKind,
+    positions as (value tuple, sorted legs of (asset id, amount, role)), and counts for the run item."""
 
-    holdings: list[tuple]
-    nfts: list[NftItem]
-    positions: list
+    holdings: dict[tuple, tuple]
+    nfts: dict[tuple, tuple]
+    positions: dict[tuple, tuple[tuple, tuple]]
     counts: dict[str, int]
 
 
 @dataclass
 class Prepared:
-    """Everything ``replace`` writes, built before the transaction."""
+    """Everything ``replace`` writes, built before the transaction from the stored rows as they were
+    when ``seen`` (each WalletChain's last_ok_at and height) was read."""
 
     wallet_chains: list[WalletChain]
     result: FetchResult
@@ -96,69 +180,135 @@ class Prepared:
     assets: dict[str, Asset]
     built: dict[int, Built]
     unread: set[str]
-    insert_holdings: "_Insert | None" = None
     ids: list[int] = field(default_factory=list)
+    seen: dict[int, tuple] = field(default_factory=dict)
+    diffs: list[Diff] = field(default_factory=list)
+    new_legs: dict[tuple, tuple] = field(default_factory=dict)  # position key -> legs, for positions whose legs change
+    drop_legs: "_Statement | None" = None
+
+    @property
+    def written(self) -> dict[str, tuple[int, int, int]]:
+        """Rows (inserted, updated, deleted) per table: all zero for a sync that found nothing new."""
+        return {d.kind.model._meta.model_name: d.counts for d in self.diffs}
 
 
+@contextmanager
+def _without_cyclic_gc():
+    """Pause the cyclic garbage collector while a fetch's rows are built and diffed: that allocates a
+    few hundred thousand tuples and dicts (none in a cycle), and each collection the allocations set
+    off walks the worker's whole heap again; measured, the pauses tripled the time of ``prepare``."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@_without_cyclic_gc()
 def prepare(wallet_chains: Sequence[WalletChain], result: FetchResult, now: datetime) -> Prepared:
-    """Upsert the result's assets and build every WalletChain's new rows (no write lock held)."""
+    """Upsert the result's assets, build every WalletChain's new rows and diff them against the stored
+    ones (no write lock held)."""
     chain = wallet_chains[0].chain
     refs: list[AssetRef] = [b.asset for b in result.balances] + [n.collection for n in result.nfts]
     refs += [leg.asset for p in result.positions for leg in p.legs] + [q.asset for q in result.prices]
     assets = upsert_assets(chain, refs)
     parts = _partition(wallet_chains, result)
-    built = {wc.id: _new_rows(wc, parts[wc.id], result, assets, now) for wc in wallet_chains}
-    holdings = [row for wc in wallet_chains for row in built[wc.id].holdings]
-    return Prepared(
-        wallet_chains=list(wallet_chains), result=result, now=now, assets=assets, built=built,
-        unread={p.subject for p in result.problems if p.code in UNREAD_CODES},
-        insert_holdings=prepare_insert(Holding, HOLDING_COLUMNS, holdings), ids=[wc.id for wc in wallet_chains],
+    prepared = Prepared(
+        wallet_chains=list(wallet_chains), result=result, now=now, assets=assets,
+        built={wc.id: _new_rows(wc, parts[wc.id], assets) for wc in wallet_chains},
+        unread={p.subject for p in result.problems if p.code in UNREAD_CODES}, ids=[wc.id for wc in wallet_chains],
     )
+    _plan(prepared)
+    return prepared
 
 
 def replace(prepared: Prepared) -> None:
-    """Replace the holdings, NFTs and positions of the prepared WalletChains; call inside the caller's
-    transaction so readers see the old or the new state, never a mix. An asset whose read failed this
-    time keeps its last good amount, flagged stale (``counts["stale"]``)."""
-    ids = prepared.ids
+    """Make the stored holdings, NFTs and positions of the prepared WalletChains the fetched ones,
+    writing only the rows that changed; call inside the caller's transaction so readers see the old or
+    the new state, never a mix. An asset whose read failed this time keeps its last good amount,
+    flagged stale (``counts["stale"]``).
+
+    The diff was computed before the transaction; should another writer have stored these WalletChains
+    since (their last_ok_at moved), it is computed again from the rows as they are now."""
+    seen = WalletChain.objects.filter(id__in=prepared.ids).order_by("id")
     if connection.vendor == "postgresql":  # serialise with other writers of these rows (ordered: no deadlocks)
-        list(WalletChain.objects.select_for_update().filter(id__in=ids).order_by("id").values_list("id", flat=True))
-    carried = _carry_unread(prepared) if prepared.unread else []
-    Holding.objects.filter(wallet_chain_id__in=ids).delete()
-    NftItem.objects.filter(wallet_chain_id__in=ids).delete()
-    Position.objects.filter(wallet_chain_id__in=ids).delete()  # legs cascade
-    run_insert(prepared.insert_holdings)
-    insert_rows(Holding, HOLDING_COLUMNS, carried)
-    NftItem.objects.bulk_create([n for b in prepared.built.values() for n in b.nfts], batch_size=2000)
-    PositionLeg.objects.bulk_create(_position_legs(prepared), batch_size=2000)
+        seen = seen.select_for_update()
+    if _versions(seen) != prepared.seen:
+        with _without_cyclic_gc():
+            _plan(prepared)
+    run_statement(prepared.drop_legs)  # before their positions go
+    for diff in prepared.diffs:
+        diff.run()
+    if prepared.new_legs:
+        _insert_legs(prepared)
 
 
-def _carry_unread(prepared: Prepared) -> list[tuple]:
-    old: dict[int, list[Holding]] = {}
-    for h in Holding.objects.filter(wallet_chain_id__in=prepared.ids).select_related("asset"):
-        old.setdefault(h.wallet_chain_id, []).append(h)
-    carried: list[tuple] = []
-    for wc in prepared.wallet_chains:
-        built = prepared.built[wc.id]
-        stale = _carried_rows(wc, old.get(wc.id, []), prepared.unread, built.holdings)
-        built.counts["stale"] = len(stale)
-        carried += stale
+def _versions(queryset) -> dict[int, tuple]:
+    return {pk: (ok_at, height) for pk, ok_at, height in queryset.values_list("id", "last_ok_at", "height")}
+
+
+def _plan(prepared: Prepared) -> None:
+    """Read the stored rows and diff the new ones against them (``prepared.diffs``)."""
+    ids = prepared.ids
+    prepared.seen = _versions(WalletChain.objects.filter(id__in=ids))  # first: a later write shows as a change
+    stored = HOLDINGS.stored(ids)
+    holdings = {key: values for b in prepared.built.values() for key, values in b.holdings.items()}
+    if prepared.unread:
+        holdings.update(_carried(prepared, stored, holdings))
+    nfts = {key: values for b in prepared.built.values() for key, values in b.nfts.items()}
+    positions = {key: p for b in prepared.built.values() for key, p in b.positions.items()}
+    stored_positions = POSITIONS.stored(ids)
+    stored_legs: dict[int, list] = {}
+    if stored_positions:
+        for position_id, *leg in PositionLeg.objects.filter(position__wallet_chain_id__in=ids).values_list(*LEG_COLUMNS):
+            stored_legs.setdefault(position_id, []).append(tuple(leg))
+    position_diff = diff_rows(POSITIONS, stored_positions, {key: values for key, (values, _) in positions.items()})
+    # Legs are replaced for new positions and for stored ones whose legs differ; vanished ones lose theirs.
+    prepared.new_legs = {
+        key: legs for key, (_, legs) in positions.items()
+        if key not in stored_positions or tuple(sorted(stored_legs.get(stored_positions[key][0], ()))) != legs
+    }
+    dropped = [stored_positions[key][0] for key in prepared.new_legs if key in stored_positions] + position_diff.deleted
+    prepared.drop_legs = prepare_delete(PositionLeg, "position", [pk for pk in dropped if pk in stored_legs])
+    prepared.diffs = [diff_rows(HOLDINGS, stored, holdings), diff_rows(NFTS, NFTS.stored(ids), nfts), position_diff]
+
+
+def _carried(prepared: Prepared, stored: dict[tuple, tuple[int, tuple]], fresh: dict[tuple, tuple]) -> dict[tuple, tuple]:
+    """Keep the last good amount of an asset whose read failed this time (a reverting call, a flaky
+    node): dropping it would show a balance that vanished. It keeps the height and time it was read
+    at (the WalletChain's previous good sync, unless it was stale already)."""
+    missing = [key for key in stored if key not in fresh]
+    if not missing:
+        return {}
+    assets = {pk: (address, kind) for pk, address, kind in
+              Asset.objects.filter(id__in={key[1] for key in missing}).values_list("id", "address", "kind")}
+    by_id = {wc.id: wc for wc in prepared.wallet_chains}
+    carried = {}
+    for key in missing:
+        wc, (address, kind) = by_id[key[0]], assets[key[1]]
+        wallet_keys = {wc.wallet.address, wc.wallet.address.lower()}
+        if address in prepared.unread or (kind == Asset.NATIVE and prepared.unread & wallet_keys):
+            amount, unconfirmed, height, fetched_at, details = stored[key][1]
+            last_ok_at, last_height = prepared.seen[wc.id]
+            carried[key] = (amount, unconfirmed, last_height if height is None else height,
+                            last_ok_at if fetched_at is None else fetched_at, {**details, "stale": True})
+    for built in prepared.built.values():
+        built.counts["stale"] = 0
+    for key in carried:
+        prepared.built[key[0]].counts["stale"] += 1
     return carried
 
 
-def _position_legs(prepared: Prepared) -> list[PositionLeg]:
-    """Create the Position rows (their ids are needed) and return their unsaved legs."""
-    legs: list[PositionLeg] = []
-    height, now, assets = prepared.result.height, prepared.now, prepared.assets
-    for wc in prepared.wallet_chains:
-        for p in prepared.built[wc.id].positions:
-            row = Position.objects.create(
-                wallet_chain=wc, protocol=p.protocol[:60], kind=p.kind[:20], ref=p.ref[:120], label=p.label[:200],
-                health_factor=p.health_factor, details=dict(p.details), height=height, fetched_at=now,
-            )
-            legs += [PositionLeg(position=row, asset=assets[asset_key(leg.asset.address)], amount=leg.amount, role=leg.role)
-                     for leg in p.legs]
-    return legs
+def _insert_legs(prepared: Prepared) -> None:
+    """The legs of new positions and of positions whose legs changed (their ids: new ones exist now)."""
+    keys = set(prepared.new_legs)
+    ids = {(wc, protocol, ref): pk for pk, wc, protocol, ref in
+           Position.objects.filter(wallet_chain_id__in=prepared.ids).values_list("id", *POSITIONS.key)
+           if (wc, protocol, ref) in keys}
+    rows = [(ids[key],) + leg for key, legs in prepared.new_legs.items() for leg in legs]
+    insert_rows(PositionLeg, LEG_COLUMNS, rows)
 
 
 def _owner_index(wallet_chains: Sequence[WalletChain]) -> dict[str, WalletChain]:
@@ -182,66 +332,60 @@ def _partition(wallet_chains: Sequence[WalletChain], result: FetchResult) -> dic
     return parts
 
 
-def _new_rows(wc: WalletChain, part: dict[str, list], result: FetchResult, assets: dict[str, Asset], now) -> Built:
-    """The rows replacing ``wc``'s (without the carried-over stale ones: ``_carried_rows``)."""
-    amounts: dict[int, list] = {}
-    for b in part["balances"]:
-        asset = assets[asset_key(b.asset.address)]
-        row = amounts.setdefault(asset.id, [asset, 0, 0, {}])
-        row[1] += b.amount
-        row[2] += b.unconfirmed
-        row[3] = row[3] or dict(b.details)
-    holdings = [(wc.id, a.id, amt, unc, result.height, now, d) for a, amt, unc, d in amounts.values()]
+def _as_stored(details) -> dict:
+    """Details as they come back from the JSON column (tuples become lists, keys strings), so an
+    unchanged value compares equal to the stored one."""
+    return json.loads(json.dumps(details)) if details else {}
 
-    nfts: dict[tuple[int, str], NftItem] = {}
+
+def _new_rows(wc: WalletChain, part: dict[str, list], assets: dict[str, Asset]) -> Built:
+    """The rows ``wc`` should hold after this fetch (without the carried-over stale ones: ``_carried``)."""
+    holdings: dict[tuple, tuple] = {}
+    for b in part["balances"]:  # the hot loop of a big sync: one tuple per balance, nothing else
+        key = (wc.id, assets[b.asset.address or ""].id)
+        row = holdings.get(key)
+        if row is None:
+            holdings[key] = (b.amount, b.unconfirmed, None, None, _as_stored(b.details) if b.details else {})
+        else:
+            holdings[key] = (row[0] + b.amount, row[1] + b.unconfirmed, None, None, row[4] or _as_stored(b.details))
+
+    nfts: dict[tuple, list] = {}
     for n in part["nfts"]:
-        collection = assets[asset_key(n.collection.address)]
-        key = (collection.id, n.token_id)
+        key = (wc.id, assets[asset_key(n.collection.address)].id, n.token_id[:100])
         if key in nfts:
-            nfts[key].amount += n.amount
-            continue
-        nfts[key] = NftItem(
-            wallet_chain=wc, collection=collection, token_id=n.token_id[:100], amount=n.amount, name=n.name[:200],
-            description=n.description, image_url=n.image_url, metadata_url=n.metadata_url, height=result.height, fetched_at=now,
-        )
-    positions = {}
+            nfts[key][0] += n.amount
+        else:
+            nfts[key] = [n.amount, n.name[:200], n.description, n.image_url, n.metadata_url, None, None]
+
+    health = Position._meta.get_field("health_factor")
+    positions: dict[tuple, tuple[tuple, tuple]] = {}
     for p in part["positions"]:
-        positions.setdefault((p.protocol, p.ref), p)
-    counts = {"balances": len(amounts), "nfts": len(nfts), "positions": len(positions), "stale": 0}
-    return Built(holdings, list(nfts.values()), list(positions.values()), counts)
-
-
-def _carried_rows(wc: WalletChain, old: list[Holding], unread: set[str], holdings: list[tuple]) -> list[tuple]:
-    """Keep the last good amount of an asset whose read failed this time (a reverting call, a flaky
-    node): dropping it would show a balance that vanished."""
-    fresh = {row[1] for row in holdings}
-    wallet_keys = {wc.wallet.address, wc.wallet.address.lower()}
-    carried = []
-    for h in old:
-        failed = h.asset.address in unread or (h.asset.kind == Asset.NATIVE and unread & wallet_keys)
-        if failed and h.asset_id not in fresh:
-            carried.append((wc.id, h.asset_id, h.amount, h.unconfirmed, h.height, h.fetched_at, {**h.details, "stale": True}))
-    return carried
-
+        key = (wc.id, p.protocol[:60], p.ref[:120])
+        if key not in positions:
+            legs = tuple(sorted((assets[asset_key(leg.asset.address)].id, leg.amount, leg.role[:12]) for leg in p.legs))
+            values = (p.kind[:20], p.label[:200], health.to_places(p.health_factor), _as_stored(p.details), None, None)
+            positions[key] = (values, legs)
+    counts = {"balances": len(holdings), "nfts": len(nfts), "positions": len(positions), "stale": 0}
+    return Built(holdings, {key: tuple(v) for key, v in nfts.items()}, positions, counts)
 
 
 # --------------------------------------------------------------------------- the bulk writer
 
 
 @dataclass
-class _Insert:
-    """An INSERT of many rows, prepared (values converted) before the transaction that runs it: on
+class _Statement:
+    """One write of many rows, prepared (values converted) before the transaction that runs it: on
     SQLite that transaction holds the database's one write lock, which the other workers wait for."""
 
     sql: str
-    params: Any  # rows for executemany, or the COPY text on PostgreSQL
-    copy: bool = False
+    params: Any  # rows for executemany, the COPY text on PostgreSQL, or one parameter tuple
+    mode: str = "many"  # "many": executemany; "copy": COPY ... FROM STDIN; "one": execute
 
 
-def prepare_insert(model, field_names: Sequence[str], rows: Sequence[tuple]) -> _Insert | None:
+def prepare_insert(model, field_names: Sequence[str], rows: Sequence[tuple]) -> _Statement | None:
     """Many rows as one executemany INSERT, values prepared by each field (exact amounts, JSON,
     datetimes) a column at a time (``map`` over a column, not a Python call per value); PostgreSQL
-    gets COPY. The hot path of a big sync: building a model instance per balance costs more than the
+    gets COPY. The hot path of a first sync: building a model instance per balance costs more than the
     chain read itself (1,000 wallets x 100 tokens is 100,000 rows)."""
     if not rows:
         return None
@@ -251,26 +395,51 @@ def prepare_insert(model, field_names: Sequence[str], rows: Sequence[tuple]) -> 
     if connection.vendor == "postgresql":  # COPY: ten times faster than INSERTs of the same rows
         text_columns = [_copy_column(values) for values in zip(*rows)]
         lines = "\n".join(map("\t".join, zip(*text_columns))) + "\n"
-        return _Insert(f"COPY {table} ({columns}) FROM STDIN", lines, copy=True)
+        return _Statement(f"COPY {table} ({columns}) FROM STDIN", lines, mode="copy")
     prepared = list(zip(*(_prep_column(f, values) for f, values in zip(fields, zip(*rows)))))
     placeholders = ", ".join(["%s"] * len(fields))
-    return _Insert(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", prepared)
+    return _Statement(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", prepared)
 
 
-def run_insert(insert: _Insert | None) -> None:
-    if insert is None:
+def prepare_update(model, field_names: Sequence[str], rows: Sequence[tuple]) -> _Statement | None:
+    """UPDATE ``field_names`` of many rows by id, one executemany; each row is its values then its id."""
+    if not rows:
+        return None
+    fields = [model._meta.get_field(name) for name in field_names]
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    columns = list(zip(*rows))
+    params = list(zip(*(_prep_column(f, values) for f, values in zip(fields, columns)), columns[-1]))
+    return _Statement(f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s", params)
+
+
+def prepare_delete(model, field_name: str, values: Sequence[int]) -> _Statement | None:
+    """DELETE the rows whose ``field_name`` (the id, or a foreign key) is one of ``values``: one
+    statement (``= ANY`` of an array on PostgreSQL, an executemany elsewhere: no limit on parameters)."""
+    if not values:
+        return None
+    column = connection.ops.quote_name(model._meta.get_field(field_name).column)
+    sql = f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {column}"
+    if connection.vendor == "postgresql":
+        return _Statement(f"{sql} = ANY(%s)", (list(values),), mode="one")
+    return _Statement(f"{sql} = %s", [(v,) for v in values])
+
+
+def run_statement(statement: _Statement | None) -> None:
+    if statement is None:
         return
     with connection.cursor() as cursor:
-        if insert.copy:
-            with cursor.copy(insert.sql) as copy:
-                copy.write(insert.params)
+        if statement.mode == "copy":
+            with cursor.copy(statement.sql) as copy:
+                copy.write(statement.params)
+        elif statement.mode == "one":
+            cursor.execute(statement.sql, statement.params)
         else:
-            cursor.executemany(insert.sql, insert.params)
+            cursor.executemany(statement.sql, statement.params)
 
 
 def insert_rows(model, field_names: Sequence[str], rows: Sequence[tuple]) -> None:
     """INSERT many rows (see ``prepare_insert``)."""
-    run_insert(prepare_insert(model, field_names, rows))
+    run_statement(prepare_insert(model, field_names, rows))
 
 
 def _prep_column(field, values: Sequence[Any]) -> Sequence[Any]:
@@ -354,3 +523,26 @@ def _prep_for(field):
     return lambda v: field.get_db_prep_save(v, conn)
 
 
+
+
+def _from_db_column(field, values: Sequence[Any]) -> Sequence[Any]:
+    """One column as the ORM would return it, without its per-value converter calls where a column is
+    all alike (the stored rows of a steady-state sync are read on every sync): amounts are the digits
+    of an int (a Decimal on PostgreSQL), details mostly the empty object."""
+    if isinstance(field, AmountField):
+        try:
+            return list(map(int, values))  # digits (SQLite) or a Decimal (PostgreSQL): C speed
+        except (TypeError, ValueError):
+            return [None if v is None else int(Decimal(v)) for v in values]
+    if field.get_internal_type() == "JSONField":
+        return [{} if v == "{}" else json.loads(v) if isinstance(v, str) else v for v in values]
+    converters = connection.ops.get_db_converters(field.cached_col) + field.get_db_converters(connection)
+    if not converters:
+        return values
+    out = []
+    for v in values:
+        if v is not None:
+            for convert in converters:
+                v = convert(v, field.cached_col, connection)
+        out.append(v)
+    return out

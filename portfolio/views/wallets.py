@@ -68,7 +68,7 @@ def wallet_detail(request: HttpRequest, wallet_id: int) -> HttpResponse:
     """Holdings of one wallet per chain, as last synced (read from the database)."""
     wallet = get_object_or_404(Wallet, pk=wallet_id, owner=request.user)
     wallet_chains = wallet.wallet_chains.select_related("chain").order_by("chain__sort_order", "chain__name")
-    holdings = Holding.objects.filter(wallet_chain__wallet=wallet).select_related("asset__chain")
+    holdings = Holding.objects.filter(wallet_chain__wallet=wallet).select_related("asset__chain", "wallet_chain")
     by_chain: dict[int, list[dict]] = {}
     for h in holdings:
         by_chain.setdefault(h.wallet_chain_id, []).append(
@@ -76,8 +76,8 @@ def wallet_detail(request: HttpRequest, wallet_id: int) -> HttpResponse:
                 "asset": h.asset,
                 "amount": to_units(h.amount, h.asset.decimals),
                 "unconfirmed": to_units(h.unconfirmed, h.asset.decimals) if h.unconfirmed else None,
-                "height": h.height,
-                "fetched_at": h.fetched_at,
+                "height": h.read_height,
+                "fetched_at": h.read_at,
                 "token_url": wc_token_url(h),
             }
         )

@@ -37,7 +37,7 @@ def test_a_sync_stores_exactly_what_the_scenario_put_on_chain(evm_devnet, evm_wa
         assert wc.height >= evm_devnet.scenario["height"]
         assert wc.endpoint.startswith("http://127.0.0.1:")
         assert wc.cursors  # the log-scan position is kept for the next sync
-    assert all(h.height for h in Holding.objects.all())
+    assert all(h.read_height and h.read_at for h in Holding.objects.select_related("wallet_chain"))
 
 
 def test_oracle_prices_read_during_the_sync_are_stored(evm_devnet, evm_wallets):

@@ -1,0 +1,193 @@
+"""What a sync writes: only the rows that changed (by key), the statements bounded whatever the number
+of wallets, stale amounts carried over with the block they were read at, and readers seeing the read
+height and time of each row. Results are built at the adapter boundary (FetchResult), as the adapters
+return them; the devnet round trip is in test_sync_service.py."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from chains.base import NATIVE, AssetRef, FetchResult, NftHolding, Position, PositionLeg, Problem, TokenBalance
+from portfolio import queries
+from portfolio.models import Chain, Holding, NftItem, Position as PositionRow, PositionLeg as LegRow, Wallet, WalletChain
+from portfolio.sync import run as sync_run
+from portfolio.sync import store
+
+pytestmark = pytest.mark.django_db
+
+NATIVE_REF = AssetRef(kind=NATIVE, address=None, symbol="ETH", name="Ether", decimals=18)
+COLLECTION = AssetRef(kind="nft_collection", address="0x" + "c0" * 20, symbol="ART", name="Art", decimals=0, standard="erc721")
+WRITES = ("INSERT", "UPDATE", "DELETE", "COPY")
+
+
+def _token(i: int) -> AssetRef:
+    return AssetRef(kind="fungible", address=f"0x{i:040x}", symbol=f"T{i}", name=f"Token {i}", decimals=18, standard="erc20")
+
+
+def _wallet_chains(owner, n: int) -> list[WalletChain]:
+    chain = Chain.objects.filter(family="evm").order_by("id").first()
+    wallets = Wallet.objects.bulk_create(
+        [Wallet(owner=owner, family="evm", address=f"0x{i + 1:040x}", label=f"w{i}") for i in range(n)])
+    WalletChain.objects.bulk_create([WalletChain(wallet=w, chain=chain) for w in wallets])
+    return list(WalletChain.objects.select_related("wallet", "chain").filter(chain=chain).order_by("id"))
+
+
+def _reload(wcs) -> list[WalletChain]:
+    """The WalletChains as the next sync loads them (in the same order: amounts depend on it)."""
+    return list(WalletChain.objects.select_related("wallet", "chain").filter(id__in=[wc.id for wc in wcs]).order_by("id"))
+
+
+def _result(wcs, tokens: int, height: int, *, amount=lambda w, t: 10**18 * (t + 1) + w, nfts=(), positions=(), problems=()):
+    balances = [TokenBalance(owner=wc.wallet.address, asset=NATIVE_REF, amount=7 * 10**17) for wc in wcs]
+    balances += [TokenBalance(owner=wc.wallet.address, asset=_token(t), amount=amount(w, t)) for w, wc in enumerate(wcs) for t in range(tokens)]
+    return FetchResult(balances=tuple(balances), height=height, endpoint="test", nfts=tuple(nfts), positions=tuple(positions),
+                       problems=tuple(problems))
+
+
+def _sync(wcs, result) -> store.Prepared:
+    """The service's own store path (prepare, one transaction with replace and the WalletChain books)."""
+    prepared = store.prepare(wcs, result, sync_run.timezone.now())
+    with transaction.atomic():
+        store.replace(prepared)
+        sync_run._mark_ok(prepared, {})
+    return prepared
+
+
+class WriteCounter:
+    """Counts write statements per table at the connection (executemany and COPY count once)."""
+
+    def __init__(self):
+        self.writes: list[str] = []
+        self.statements = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.statements += 1
+        if sql.lstrip().upper().startswith(WRITES):
+            self.writes.append(sql)
+        return execute(sql, params, many, context)
+
+    def on(self, table: str) -> int:
+        return sum(table in sql for sql in self.writes)
+
+
+def _count(fn) -> WriteCounter:
+    counter = WriteCounter()
+    with connection.execute_wrapper(counter):
+        fn()
+    return counter
+
+
+def test_a_resync_that_finds_nothing_new_writes_no_row_whatever_the_number_of_wallets(owner):
+    counters = {}
+    for n in (5, 40):
+        WalletChain.objects.all().delete()
+        Wallet.objects.all().delete()
+        wcs = _wallet_chains(owner, n)
+        _sync(wcs, _result(wcs, 10, 100))
+        assert Holding.objects.count() == n * 11
+        ids = set(Holding.objects.values_list("id", flat=True))
+        wcs = _reload(wcs)
+        counters[n] = _count(lambda: _sync(wcs, _result(wcs, 10, 101)))
+        assert counters[n].on("portfolio_holding") == 0, counters[n].writes
+        assert set(Holding.objects.values_list("id", flat=True)) == ids
+        assert {h.read_height for h in Holding.objects.select_related("wallet_chain")} == {101}
+    # The same statements for 5 wallets and for 40: the WalletChain and item books only.
+    assert counters[5].statements == counters[40].statements
+    assert len(counters[40].writes) <= 2, counters[40].writes
+
+
+def test_changed_new_and_vanished_rows_are_updated_inserted_and_deleted(owner):
+    wcs = _wallet_chains(owner, 3)
+    alice = wcs[0].wallet.address
+    leg = lambda t, amount, role="supplied": PositionLeg(asset=_token(t), amount=amount, role=role)  # noqa: E731
+    first = _result(wcs, 3, 10,
+                    nfts=[NftHolding(owner=alice, collection=COLLECTION, token_id="1", name="One"),
+                          NftHolding(owner=alice, collection=COLLECTION, token_id="2", name="Two")],
+                    positions=[Position(owner=alice, protocol="lend", kind="lending", ref="a", legs=(leg(0, 5), leg(1, 2, "borrowed")),
+                                        health_factor=Decimal("1.5")),
+                               Position(owner=alice, protocol="stake", kind="staking", ref="b", legs=(leg(2, 9, "staked"),))])
+    _sync(wcs, first)
+    before = dict(Holding.objects.values_list("id", "amount"))
+    untouched_leg = LegRow.objects.get(position__ref="b").id
+
+    def amount(w, t):
+        if (w, t) == (0, 0):
+            return 123  # changed
+        return 10**18 * (t + 1) + w
+
+    balances = [b for b in _result(wcs, 3, 11, amount=amount).balances if not (b.owner == wcs[1].wallet.address and b.asset == _token(2))]
+    balances.append(TokenBalance(owner=wcs[2].wallet.address, asset=_token(9), amount=2**256 - 1))  # new, uint256 max
+    second = FetchResult(
+        balances=tuple(balances), height=11, endpoint="test",
+        nfts=(NftHolding(owner=alice, collection=COLLECTION, token_id="1", name="One, renamed"),),
+        positions=(Position(owner=alice, protocol="lend", kind="lending", ref="a", legs=(leg(0, 6), leg(1, 2, "borrowed")),
+                            health_factor=Decimal("1.5")),
+                   Position(owner=alice, protocol="stake", kind="staking", ref="b", legs=(leg(2, 9, "staked"),)),
+                   Position(owner=alice, protocol="stake", kind="staking", ref="c", legs=(leg(1, 4, "staked"),))),
+    )
+    wcs = _reload(wcs)
+    prepared = _sync(wcs, second)
+
+    assert prepared.written == {"holding": (1, 1, 1), "nftitem": (0, 1, 1), "position": (1, 0, 0)}
+    stored = {(h.wallet_chain.wallet.address, h.asset.address): h for h in Holding.objects.select_related("wallet_chain__wallet", "asset")}
+    assert stored[(alice, _token(0).address)].amount == 123
+    assert stored[(wcs[2].wallet.address, _token(9).address)].amount == 2**256 - 1
+    assert (wcs[1].wallet.address, _token(2).address) not in stored
+    unchanged = {h.id for h in stored.values()} & set(before)
+    assert len(unchanged) == len(before) - 1  # every other row kept its id: written in place, not re-inserted
+    assert list(NftItem.objects.values_list("token_id", "name")) == [("1", "One, renamed")]
+    legs = {(leg.position.ref, leg.asset.address, leg.amount, leg.role) for leg in LegRow.objects.select_related("position", "asset")}
+    assert legs == {("a", _token(0).address, 6, "supplied"), ("a", _token(1).address, 2, "borrowed"),
+                    ("b", _token(2).address, 9, "staked"), ("c", _token(1).address, 4, "staked")}
+    assert LegRow.objects.get(position__ref="b").id == untouched_leg  # legs replaced only for changed positions
+    assert PositionRow.objects.get(ref="a").health_factor == Decimal("1.5")
+
+
+def test_an_unread_balance_is_carried_over_with_the_block_it_was_read_at(owner):
+    wcs = _wallet_chains(owner, 2)
+    alice = wcs[0]
+    _sync(wcs, _result(wcs, 2, 100))
+    read_at = WalletChain.objects.get(id=alice.id).last_ok_at
+    broken = _token(1).address
+    failing = dict(amount=lambda w, t: 10**18 * (t + 1) + w, problems=[Problem("balance_call_failed", "reverted", broken)])
+
+    def without_broken(height):
+        r = _result(wcs, 2, height, **failing)
+        return FetchResult(balances=tuple(b for b in r.balances if b.asset.address != broken), height=height, endpoint="test",
+                           problems=r.problems)
+
+    for height in (101, 102):  # the second failing sync finds the carried row as it is: no write
+        wcs = _reload(wcs)
+        prepared = _sync(wcs, without_broken(height))
+        assert prepared.built[alice.id].counts["stale"] == 1
+        kept = Holding.objects.select_related("wallet_chain").get(wallet_chain=alice, asset__address=broken)
+        assert kept.amount == 2 * 10**18 and kept.details == {"stale": True}
+        assert (kept.read_height, kept.read_at) == (100, read_at)
+        fresh = Holding.objects.select_related("wallet_chain").get(wallet_chain=alice, asset__address=_token(0).address)
+        assert fresh.read_height == height
+    assert prepared.written["holding"] == (0, 0, 0)
+
+    # Readers: the page's per-wallet parts show each row's own read.
+    rows = {r.asset.address: r for r in queries.holdings_rows(owner, [alice.wallet_id], "USD")}
+    assert [w.height for w in rows[broken].wallets] == [100] and [w.height for w in rows[_token(0).address].wallets] == [102]
+    assert rows[broken].wallets[0].fetched_at == read_at
+
+    wcs = _reload(wcs)
+    _sync(wcs, _result(wcs, 2, 103))  # read again: no longer stale, read with the rest
+    kept = Holding.objects.select_related("wallet_chain").get(wallet_chain=alice, asset__address=broken)
+    assert kept.details == {} and (kept.height, kept.fetched_at) == (None, None) and kept.read_height == 103
+
+
+def test_a_diff_made_before_another_sync_stored_is_made_again_inside_the_transaction(owner):
+    wcs = _wallet_chains(owner, 2)
+    _sync(wcs, _result(wcs, 2, 100))
+    late = store.prepare(wcs, _result(wcs, 3, 101, amount=lambda w, t: 5), sync_run.timezone.now())
+    other = _reload(wcs)
+    _sync(other, _result(other, 4, 102))  # meanwhile another worker stored a different state
+    with transaction.atomic():
+        store.replace(late)
+    amounts = sorted(Holding.objects.exclude(asset__kind=NATIVE).values_list("asset__address", "amount"))
+    assert amounts == sorted((_token(t).address, 5) for t in range(3) for _ in wcs)
