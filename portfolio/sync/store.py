@@ -260,6 +260,12 @@ def _plan(prepared: Prepared) -> None:
     nfts = {key: values for b in prepared.built.values() for key, values in b.nfts.items()}
     positions = {key: p for b in prepared.built.values() for key, p in b.positions.items()}
     stored_positions = POSITIONS.stored(ids)
+    incomplete = set(prepared.result.incomplete_protocols)
+    if incomplete:  # a protocol that could not all be read keeps its previous positions as they were
+        kept = {key: row for key, row in stored_positions.items() if key[1] in incomplete}
+        stored_positions = {key: row for key, row in stored_positions.items() if key not in kept}
+        positions = {key: p for key, p in positions.items() if key[1] not in incomplete}
+        holdings = _without_accounted(holdings, kept, prepared.assets)
     stored_legs: dict[int, list] = {}
     if stored_positions:
         for position_id, *leg in PositionLeg.objects.filter(position__wallet_chain_id__in=ids).values_list(*LEG_COLUMNS):
@@ -273,6 +279,14 @@ def _plan(prepared: Prepared) -> None:
     dropped = [stored_positions[key][0] for key in prepared.new_legs if key in stored_positions] + position_diff.deleted
     prepared.drop_legs = prepare_delete(PositionLeg, "position", [pk for pk in dropped if pk in stored_legs])
     prepared.diffs = [diff_rows(HOLDINGS, stored, holdings), diff_rows(NFTS, NFTS.stored(ids), nfts), position_diff]
+
+
+def _without_accounted(holdings: dict[tuple, tuple], kept: dict[tuple, tuple[int, tuple]], assets: dict[str, Asset]) -> dict[tuple, tuple]:
+    """Holdings less the tokens that kept positions account for (they are counted inside them)."""
+    by_key = {key.lower(): asset.id for key, asset in assets.items()}
+    drop = {(key[0], by_key[a.lower()]) for key, (_, values) in kept.items()
+            for a in (values[3] or {}).get("accounts_for", ()) if a.lower() in by_key}
+    return {key: row for key, row in holdings.items() if key not in drop}
 
 
 def _carried(prepared: Prepared, stored: dict[tuple, tuple[int, tuple]], fresh: dict[tuple, tuple]) -> dict[tuple, tuple]:
@@ -341,7 +355,11 @@ def _as_stored(details) -> dict:
 def _new_rows(wc: WalletChain, part: dict[str, list], assets: dict[str, Asset]) -> Built:
     """The rows ``wc`` should hold after this fetch (without the carried-over stale ones: ``_carried``)."""
     holdings: dict[tuple, tuple] = {}
+    # A token a position of this wallet accounts for (an LST, an LP token) is counted inside it, once.
+    accounted = {a.lower() for p in part["positions"] for a in p.accounts_for}
     for b in part["balances"]:  # the hot loop of a big sync: one tuple per balance, nothing else
+        if accounted and (b.asset.address or "").lower() in accounted:
+            continue
         key = (wc.id, assets[b.asset.address or ""].id)
         row = holdings.get(key)
         if row is None:
@@ -363,7 +381,8 @@ def _new_rows(wc: WalletChain, part: dict[str, list], assets: dict[str, Asset]) 
         key = (wc.id, p.protocol[:60], p.ref[:120])
         if key not in positions:
             legs = tuple(sorted((assets[asset_key(leg.asset.address)].id, leg.amount, leg.role[:12]) for leg in p.legs))
-            values = (p.kind[:20], p.label[:200], health.to_places(p.health_factor), _as_stored(p.details), None, None)
+            details = {**p.details, "accounts_for": list(p.accounts_for)} if p.accounts_for else p.details
+            values = (p.kind[:20], p.label[:200], health.to_places(p.health_factor), _as_stored(details), None, None)
             positions[key] = (values, legs)
     counts = {"balances": len(holdings), "nfts": len(nfts), "positions": len(positions), "stale": 0}
     return Built(holdings, {key: tuple(v) for key, v in nfts.items()}, positions, counts)

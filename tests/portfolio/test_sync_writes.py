@@ -191,3 +191,36 @@ def test_a_diff_made_before_another_sync_stored_is_made_again_inside_the_transac
         store.replace(late)
     amounts = sorted(Holding.objects.exclude(asset__kind=NATIVE).values_list("asset__address", "amount"))
     assert amounts == sorted((_token(t).address, 5) for t in range(3) for _ in wcs)
+
+
+def _lst_position(wc, amount: int, lst: AssetRef) -> Position:
+    return Position(owner=wc.wallet.address, protocol="liquid_staking", kind="staking", ref=lst.address,
+                    legs=(PositionLeg(asset=NATIVE_REF, amount=amount, role="staked"),), accounts_for=(lst.address,))
+
+
+def test_a_token_a_position_accounts_for_is_counted_inside_it_only(owner):
+    (wc,) = _wallet_chains(owner, 1)
+    lst = _token(7)
+    result = _result([wc], 0, 10, positions=[_lst_position(wc, 2 * 10**18, lst)])
+    result = FetchResult(balances=result.balances + (TokenBalance(owner=wc.wallet.address, asset=lst, amount=19 * 10**17),),
+                         height=10, endpoint="test", positions=result.positions)
+    _sync([wc], result)
+    # The LST balance (what Solana's adapter returns alongside its position) is not a holding too.
+    assert not Holding.objects.filter(wallet_chain=wc, asset__address=lst.address).exists()
+    assert PositionRow.objects.get(wallet_chain=wc).details["accounts_for"] == [lst.address]
+
+
+def test_a_protocol_that_could_not_all_be_read_keeps_its_previous_positions(owner):
+    (wc,) = _wallet_chains(owner, 1)
+    lst = _token(8)
+    _sync([wc], _result([wc], 0, 10, positions=[_lst_position(wc, 2 * 10**18, lst)]))
+    # Next sync: the protocol's contract reverted, so its position is missing and its token shows up as
+    # a plain balance; the adapter says the protocol is incomplete.
+    broken = FetchResult(balances=(TokenBalance(owner=wc.wallet.address, asset=NATIVE_REF, amount=7 * 10**17),
+                                   TokenBalance(owner=wc.wallet.address, asset=lst, amount=19 * 10**17)),
+                         height=11, endpoint="test", problems=(Problem("protocol_failed", "reverted", protocol="liquid_staking"),),
+                         incomplete_protocols=("liquid_staking",))
+    _sync(_reload([wc]), broken)
+    kept = PositionRow.objects.get(wallet_chain=wc)
+    assert kept.protocol == "liquid_staking" and [leg.amount for leg in kept.legs.all()] == [2 * 10**18]
+    assert not Holding.objects.filter(wallet_chain=wc, asset__address=lst.address).exists()  # not twice
