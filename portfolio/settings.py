@@ -136,7 +136,10 @@ WHITENOISE_USE_FINDERS = True
 CELERY_DIR = VAR_DIR / "celery"
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed", "control"):
+    # kombu's file-system transport with atomic writes and in-flight claims (portfolio/broker.py: the
+    # stock one crashes workers and loses messages under concurrent producers; bench/broker_transports.py).
+    CELERY_BROKER_TRANSPORT = "portfolio.broker:Transport"
+    for sub in ("queue", "processed", "control", "inflight", "corrupt"):
         (CELERY_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_DIR / "queue"),
