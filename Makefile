@@ -36,7 +36,7 @@ test: setup browser
 run: setup
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py collectstatic --noinput -v0
-	$(BIN)/honcho -f Procfile start
+	$(PYTHON) tools/run_procfile.py -f Procfile start
 
 bench: setup
 	for f in bench/[a-z]*.py; do $(PYTHON) $$f || exit 1; done

@@ -44,3 +44,6 @@ def _preload_adapters(**kwargs) -> None:
             import_module(dotted.rpartition(".")[0])
         except ImportError:  # a family whose libraries are not installed on this worker host
             pass
+
+# Signal handlers (per-queue time limits, task metrics): connected in every process that loads the app.
+from portfolio import celery_signals  # noqa: E402,F401

@@ -165,6 +165,23 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Bounded work: soft limit (SoftTimeLimitExceeded inside the task) and hard limit (its process is killed),
+# in seconds, per queue; portfolio/celery_signals.py stamps them on each message by its queue.
+CELERY_QUEUE_TIME_LIMITS = {
+    queue: (
+        envint(f"TASK_SOFT_TIME_LIMIT_{queue.upper()}", soft, minimum=1),
+        envint(f"TASK_TIME_LIMIT_{queue.upper()}", soft + 60, minimum=2),
+    )
+    for queue, soft in (("default", 300), ("evm", 600), ("bitcoin", 600), ("solana", 300))
+}
+for _q, (_soft, _hard) in CELERY_QUEUE_TIME_LIMITS.items():
+    if _hard <= _soft:
+        raise ImproperlyConfigured(f"TASK_TIME_LIMIT_{_q.upper()} must be larger than TASK_SOFT_TIME_LIMIT_{_q.upper()}")
+# Graceful stop (SIGTERM / Ctrl-C): running tasks get this long to finish, then they are stopped and their
+# messages handed back to the broker (late ack), so a stop loses nothing and ends in bounded time.
+# `make run`'s honcho kills at 5 s; in production give the service manager's stop timeout a margin over it.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(envint("WORKER_STOP_TIMEOUT_SECONDS", 3, minimum=0))
+CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 
 # --------------------------------------------------------------------------- app
 QUOTE_CURRENCIES = ("USD", "EUR", "GBP", "CHF", "JPY")

@@ -1,0 +1,43 @@
+"""gunicorn settings for `make run` and production, from environment variables (README: "Production")."""
+
+import os
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise SystemExit(f"{name} must be at least 1, got {value}")
+    return value
+
+
+wsgi_app = "portfolio.wsgi:application"
+bind = os.environ.get("WEB_BIND") or f"127.0.0.1:{os.environ.get('PORT') or os.environ.get('WEB_PORT') or '8000'}"
+# Threads serve the many small, I/O-bound page and API requests; processes spread CPU over cores.
+worker_class = "gthread"
+workers = _int("WEB_WORKERS", 2)
+threads = _int("WEB_THREADS", 4)
+timeout = _int("WEB_TIMEOUT", 30)  # a request stuck longer than this gets its worker restarted
+graceful_timeout = _int("WEB_GRACEFUL_TIMEOUT", 4)  # SIGTERM: finish requests in flight this long (honcho kills at 5 s)
+keepalive = _int("WEB_KEEPALIVE", 5)
+max_requests = _int("WEB_MAX_REQUESTS", 5000)  # recycle workers now and then (bounded memory over weeks)
+max_requests_jitter = max_requests // 10
+# Logs go through Django's logging (one format, secrets redacted); gunicorn's own error log to stdout.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# PROMETHEUS_MULTIPROC_DIR is prepared in portfolio.metrics when a worker starts serving.
+
+
+def child_exit(server, worker):
+    """A gunicorn worker exited: drop its live-process metric files (prometheus_client multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
