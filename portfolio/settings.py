@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portfolio.middleware.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portfolio.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -79,7 +80,11 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     # Django's built-in psycopg 3 connection pool (persistent connections must stay off with it).
     _db["OPTIONS"] = {
         **_db.get("OPTIONS", {}),
-        "pool": {"min_size": envint("DB_POOL_MIN", 1, minimum=0), "max_size": envint("DB_POOL_MAX", 10, minimum=1)},
+        "pool": {"min_size": envint("DB_POOL_MIN", 1, minimum=0), "max_size": envint("DB_POOL_MAX", 10, minimum=1),
+                 # waiting for a free pooled connection fails after this, instead of psycopg's 30 s
+                 "timeout": envint("DB_POOL_TIMEOUT", 10, minimum=1)},
+        # an unreachable server fails a connection attempt after this many seconds instead of hanging
+        "connect_timeout": envint("DB_CONNECT_TIMEOUT", 5, minimum=1),
     }
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + IMMEDIATE transactions: the web server and Celery workers share the file without "database is locked".
@@ -134,6 +139,12 @@ WHITENOISE_USE_FINDERS = True
 
 # --------------------------------------------------------------------------- celery
 CELERY_DIR = VAR_DIR / "celery"
+# Redis (broker, shared rate limiter): a server that accepts but never answers fails a command after
+# REDIS_SOCKET_TIMEOUT seconds instead of hanging a web request or a worker.
+REDIS_SOCKET_OPTIONS = {
+    "socket_connect_timeout": envint("REDIS_CONNECT_TIMEOUT", 3, minimum=1),
+    "socket_timeout": envint("REDIS_SOCKET_TIMEOUT", 5, minimum=1),
+}
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # kombu's file-system transport with atomic writes and in-flight claims (portfolio/broker.py: the
@@ -152,7 +163,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.05,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 900, minimum=60)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 900, minimum=60), **REDIS_SOCKET_OPTIONS}
     if envstr("CELERY_REDIS_KEY_PREFIX"):
         # Several deployments (or test runs) sharing one Redis keep their queues apart.
         CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = envstr("CELERY_REDIS_KEY_PREFIX")
