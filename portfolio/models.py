@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -49,6 +50,12 @@ class Chain(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["chain_id"], condition=Q(family="evm"), name="unique_evm_chain_id"),
         ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.family == "evm" and self.chain_id is None:
+            # Without it no endpoint's eth_chainId can be checked, and another chain's balances could be stored.
+            raise ValidationError({"chain_id": "An EVM chain needs its chain id (what eth_chainId answers)."})
 
     def __str__(self) -> str:
         return self.name

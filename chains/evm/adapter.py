@@ -27,7 +27,7 @@ from chains.base import (
     TokenBalance,
     WalletRef,
 )
-from chains.endpoints import EndpointHealth, EndpointPool, JsonRpcClient, RpcError
+from chains.endpoints import EndpointBroken, EndpointHealth, EndpointPool, JsonRpcClient, RpcError
 from chains.evm import abi
 from chains.evm.address import canonical, parse_address, to_checksum
 from chains.evm.batching import call_many
@@ -115,8 +115,11 @@ class EvmAdapter:
         http: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if chain.chain_id is None:
+            # Without it no endpoint can be checked, and another chain's balances would be stored as this one's.
+            raise ChainError(f"EVM chain {chain.slug} has no chain id: set it in the admin", permanent=True)
         self.chain = chain
-        self.pool = EndpointPool(endpoints, limiter=limiter, health=health, sleep=sleep)
+        self.pool = EndpointPool(endpoints, limiter=limiter, health=health, sleep=sleep, verify=self._verify_chain_id)
         self.client = JsonRpcClient(self.pool, http=http)
         extra = chain.extra or {}
         self.chunk_size = int(chunk_size or extra.get("multicall_chunk_size") or DEFAULT_CHUNK_SIZE)
@@ -130,7 +133,6 @@ class EvmAdapter:
         self.metadata_budget_s = float(extra.get("nft_metadata_budget_s") or metadata.BUDGET_S)
         self.metadata_fetcher = metadata_fetcher or default_fetcher(chain.ipfs_gateway)
         self._clock = clock
-        self._chain_id_ok = False
         self.last_scan: ScanFindings | None = None  # for tests and diagnostics
         self.last_eth_calls = 0
 
@@ -205,22 +207,28 @@ class EvmAdapter:
         return list(states.values())
 
     def _head(self) -> int:
-        """Check the chain id (once per adapter) and read the block number every read is pinned to."""
-        if self._chain_id_ok or self.chain.chain_id is None:
-            return _hex_int(self.client.request("eth_blockNumber", []), "eth_blockNumber")
-        chain_id, number = call_many(self.client, [("eth_chainId", []), ("eth_blockNumber", [])], use_batch=self.use_batch)
-        for reply in (chain_id, number):
-            if isinstance(reply, RpcError):
-                raise ChainError(f"node refused {reply.rpc_message}", method="eth_chainId", endpoint=self.pool.last_endpoint.url if self.pool.last_endpoint else None)
-        actual = _hex_int(chain_id, "eth_chainId")
+        """The block number every read is pinned to (each endpoint's chain id is checked by the pool
+        before its first use: ``_verify_chain_id``)."""
+        return _hex_int(self.client.request("eth_blockNumber", []), "eth_blockNumber")
+
+    def _verify_chain_id(self, endpoint: EndpointConfig) -> None:
+        """Ask ``endpoint`` itself for its chain id. Raises ``EndpointBroken`` when it serves another chain
+        or cannot say (no eth_chainId: that will not change, so it is not retried), ``ChainError``
+        (transient) when it does not answer."""
+        try:
+            raw = self.client.request_at(endpoint, "eth_chainId")
+        except RpcError as exc:
+            if exc.code == -32601 or "not found" in exc.rpc_message.lower() or "not supported" in exc.rpc_message.lower():
+                raise EndpointBroken(f"endpoint cannot tell its chain id ({exc.rpc_message})",
+                                     endpoint=endpoint.url, method="eth_chainId") from None
+            raise ChainError(f"node refused eth_chainId: {exc.rpc_message}", endpoint=endpoint.url, method="eth_chainId") from None
+        try:
+            actual = _hex_int(raw, "eth_chainId")
+        except MalformedResponse as exc:
+            raise EndpointBroken(f"undecodable eth_chainId answer: {exc.detail}", endpoint=endpoint.url, method="eth_chainId") from None
         if actual != self.chain.chain_id:
-            raise ChainError(
-                f"endpoint serves chain id {actual}, but {self.chain.slug} is chain id {self.chain.chain_id}",
-                permanent=True, method="eth_chainId",
-                endpoint=self.pool.last_endpoint.url if self.pool.last_endpoint else None,
-            )
-        self._chain_id_ok = True
-        return _hex_int(number, "eth_blockNumber")
+            raise EndpointBroken(f"endpoint serves chain id {actual}, but {self.chain.slug} is chain id {self.chain.chain_id}",
+                                 endpoint=endpoint.url, method="eth_chainId")
 
     def _known(self, assets: Iterable[AssetRef]) -> tuple[AssetRef, dict[str, AssetRef], dict[str, AssetRef], dict[str, AssetRef]]:
         native_ref: AssetRef | None = None
