@@ -32,7 +32,18 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-# PROMETHEUS_MULTIPROC_DIR is prepared in portfolio.metrics when a worker starts serving.
+# Metrics of every worker process go to one folder (portfolio/settings.py uses the same default), emptied
+# when the server starts so counters of an earlier run do not linger.
+_var = os.environ.get("VAR_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "var")
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(os.path.abspath(_var), "metrics"))
+
+
+def on_starting(server):
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db") and not name.startswith("counter_") and not name.startswith("histogram_"):
+            os.unlink(os.path.join(folder, name))  # live gauges of dead processes; counters stay cumulative
 
 
 def child_exit(server, worker):

@@ -24,6 +24,53 @@ T = TypeVar("T")
 MAX_RETRY_AFTER_S = 30.0
 
 
+@dataclass(frozen=True)
+class RpcEvent:
+    """What an ``EndpointPool`` reports to observers: one request (``kind="request"``, ``outcome`` "ok",
+    "error", "rate_limited" or "broken", ``seconds`` it took) or one wait before a request
+    (``kind="wait"``, ``outcome`` "rate_limit" for the shared limiter or "backoff" after a 429)."""
+
+    endpoint: str  # the redacted label, never a key
+    method: str
+    kind: str
+    outcome: str
+    seconds: float
+
+
+_OBSERVERS: list[Callable[[RpcEvent], None]] = []
+
+
+def add_observer(observer: Callable[[RpcEvent], None]) -> None:
+    """Call ``observer(event)`` for every request and wait of every pool in this process (metrics, the
+    admin's endpoint health). An observer must be quick and must not raise; errors are swallowed."""
+    if observer not in _OBSERVERS:
+        _OBSERVERS.append(observer)
+
+
+def remove_observer(observer: Callable[[RpcEvent], None]) -> None:
+    if observer in _OBSERVERS:
+        _OBSERVERS.remove(observer)
+
+
+def _notify(endpoint: EndpointConfig, method: str, kind: str, outcome: str, seconds: float) -> None:
+    if not _OBSERVERS:
+        return
+    event = RpcEvent(endpoint=endpoint.label, method=method, kind=kind, outcome=outcome, seconds=seconds)
+    for observer in list(_OBSERVERS):
+        try:
+            observer(event)
+        except Exception:  # noqa: BLE001 - watching must never break a fetch
+            pass
+
+
+def _outcome(exc: ChainError | None) -> str:
+    if exc is None:
+        return "ok"
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    return "broken" if isinstance(exc, EndpointBroken) else "error"
+
+
 class EndpointBroken(ChainError):
     """This endpoint cannot be trusted for the rest of the fetch (it serves another chain, cannot prove
     which chain it serves, or its answers do not decode): the pool skips it and fails over. When every
@@ -161,15 +208,21 @@ class EndpointPool:
         for step in self._failover(method):
             if step.delay is not None:
                 self._sleep(step.delay)
+                _notify(step.endpoint, method, "wait", "backoff", step.delay)
             if step.endpoint.rate_per_s:
+                waited = time.monotonic()
                 self.limiter.acquire(step.endpoint.url, step.endpoint.rate_per_s)
+                _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
             self.request_count += 1
+            started = time.monotonic()
             try:
                 self._ensure_verified(step.endpoint)
                 result = fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc
+                _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started)
                 continue
+            _notify(step.endpoint, method, "request", "ok", time.monotonic() - started)
             return self._answered(step.endpoint, result)
         raise AssertionError("unreachable: _failover raises when no endpoint is left")
 
@@ -185,15 +238,21 @@ class EndpointPool:
         for step in self._failover(method):
             if step.delay is not None:
                 await sleep(step.delay)
+                _notify(step.endpoint, method, "wait", "backoff", step.delay)
             if step.endpoint.rate_per_s:
+                waited = time.monotonic()
                 await asyncio.to_thread(self.limiter.acquire, step.endpoint.url, step.endpoint.rate_per_s)
+                _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
             self.request_count += 1
+            started = time.monotonic()
             try:
                 await asyncio.to_thread(self._ensure_verified, step.endpoint)
                 result = await fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc
+                _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started)
                 continue
+            _notify(step.endpoint, method, "request", "ok", time.monotonic() - started)
             return self._answered(step.endpoint, result)
         raise AssertionError("unreachable: _failover raises when no endpoint is left")
 

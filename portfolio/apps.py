@@ -9,4 +9,7 @@ class PortfolioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from portfolio import metrics
         from portfolio.services import accounts  # noqa: F401  (connects the Profile signal)
+
+        metrics.install()  # RPC requests, errors, latency and waits from chains/ (its observer hook)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import before_task_publish
+from celery.signals import before_task_publish, task_postrun, task_prerun, task_retry, worker_process_shutdown
 from django.conf import settings
 
 
@@ -20,3 +20,35 @@ def stamp_time_limits(headers: dict[str, Any] | None = None, routing_key: str | 
     hard, soft = headers.get("timelimit") or (None, None)
     limits = settings.CELERY_QUEUE_TIME_LIMITS.get(routing_key or "") or settings.CELERY_QUEUE_TIME_LIMITS["default"]
     headers["timelimit"] = [hard or limits[1], soft or limits[0]]
+
+
+@task_prerun.connect(dispatch_uid="portfolio.metrics.prerun")
+def _task_started(task_id: str | None = None, **kwargs: Any) -> None:
+    from portfolio import metrics
+
+    metrics.task_started(task_id or "")
+
+
+@task_postrun.connect(dispatch_uid="portfolio.metrics.postrun")
+def _task_done(task_id: str | None = None, task: Any = None, state: str | None = None, **kwargs: Any) -> None:
+    from portfolio import metrics
+
+    if state in ("SUCCESS", "FAILURE"):  # a retry is counted by task_retry
+        metrics.task_finished(task_id or "", getattr(task, "name", "?"), metrics.queue_of(getattr(task, "request", None)),
+                              "success" if state == "SUCCESS" else "failure")
+
+
+@task_retry.connect(dispatch_uid="portfolio.metrics.retry")
+def _task_retried(request: Any = None, sender: Any = None, **kwargs: Any) -> None:
+    from portfolio import metrics
+
+    metrics.task_finished(getattr(request, "id", "") or "", getattr(sender, "name", "?"), metrics.queue_of(request), "retry")
+
+
+@worker_process_shutdown.connect(dispatch_uid="portfolio.metrics.process_dead")
+def _process_gone(pid: int | None = None, **kwargs: Any) -> None:
+    import os
+
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid or os.getpid())

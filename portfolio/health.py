@@ -7,7 +7,7 @@ so a hung database or broker never piles up threads or holds a web worker.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 from django.db import connections
 
@@ -15,30 +15,34 @@ PROBE_TIMEOUT_S = 3.0
 
 
 class BoundedProbe:
-    """``probe()`` -> True when ``check()`` returned True within ``timeout_s``."""
+    """``probe()`` -> True when ``check()`` returned a true value within ``timeout_s``; ``probe.run()``
+    -> that value, or None on failure, timeout or while an earlier call still hangs."""
 
-    def __init__(self, name: str, check: Callable[[], bool], timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    def __init__(self, name: str, check: Callable[[], Any], timeout_s: float = PROBE_TIMEOUT_S) -> None:
         self.name, self.check, self.timeout_s = name, check, timeout_s
         self._running: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def __call__(self) -> bool:
-        result: list[bool] = []
+        return bool(self.run())
 
-        def run() -> None:
+    def run(self) -> Any:
+        result: list[Any] = []
+
+        def target() -> None:
             try:
-                result.append(bool(self.check()))
+                result.append(self.check())
             except Exception:  # noqa: BLE001 - any failure of the dependency is "not ready"
-                result.append(False)
+                result.append(None)
 
         with self._lock:
             if self._running is not None and self._running.is_alive():
-                return False  # the previous probe still hangs
-            thread = threading.Thread(target=run, name=f"probe-{self.name}", daemon=True)
+                return None  # the previous probe still hangs
+            thread = threading.Thread(target=target, name=f"probe-{self.name}", daemon=True)
             self._running = thread
             thread.start()
         thread.join(self.timeout_s)
-        return bool(result and result[0])
+        return result[0] if result else None
 
 
 def _database_check() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,12 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 TESTING = "pytest" in sys.modules or envbool("TESTING")
 
 SECRET_KEY = secret_key(VAR_DIR)
+# Prometheus: every process of this host (gunicorn workers, Celery pool processes) writes its metrics
+# here, before prometheus_client is first imported; /metrics merges them (portfolio/metrics.py).
+METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+# /metrics: with a token, only `Authorization: Bearer <token>`; without one, only from loopback.
+METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -37,6 +44,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portfolio.middleware.RequestMetricsMiddleware",
     "portfolio.middleware.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portfolio.middleware.ContentSecurityPolicyMiddleware",
@@ -217,9 +225,9 @@ LOG_LEVEL = envchoice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "portfolio.logging.RedactSecretsFilter"}},
+    "filters": {"redact": {"()": "portfolio.logging.RedactSecretsFilter"}, "context": {"()": "portfolio.context.ContextFilter"}},
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},  # ids: LOG_FORMAT=json
         "json": {"()": "portfolio.logging.JsonFormatter"},
     },
     "handlers": {
@@ -227,7 +235,7 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": LOG_FORMAT,
-            "filters": ["redact"],
+            "filters": ["redact", "context"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},

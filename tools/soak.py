@@ -29,7 +29,9 @@ def main() -> int:
     var = ROOT / "var" / "soak"
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
-    env = {**os.environ, "VAR_DIR": str(var), "WEB_PORT": port, "SYNC_FANOUT_SECONDS": "5", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "VAR_DIR": str(var), "WEB_PORT": port, "SYNC_FANOUT_SECONDS": "5", "PYTHONUNBUFFERED": "1",
+           # the devnet launcher always writes var/devnet.json
+           "DEVNET_STATE_FILE": str(ROOT / "var" / "devnet.json")}
     for k in ("DATABASE_URL", "CELERY_BROKER_URL", "BROKER_URL"):
         env.pop(k, None)  # the embedded defaults are what is soaked
     for step in (["manage.py", "migrate", "--noinput", "-v0"], ["manage.py", "collectstatic", "--noinput", "-v0"]):
