@@ -35,6 +35,7 @@ class RpcEvent:
     kind: str
     outcome: str
     seconds: float
+    detail: str = ""  # a failed request's error, redacted
 
 
 _OBSERVERS: list[Callable[[RpcEvent], None]] = []
@@ -52,10 +53,10 @@ def remove_observer(observer: Callable[[RpcEvent], None]) -> None:
         _OBSERVERS.remove(observer)
 
 
-def _notify(endpoint: EndpointConfig, method: str, kind: str, outcome: str, seconds: float) -> None:
+def _notify(endpoint: EndpointConfig, method: str, kind: str, outcome: str, seconds: float, detail: str = "") -> None:
     if not _OBSERVERS:
         return
-    event = RpcEvent(endpoint=endpoint.label, method=method, kind=kind, outcome=outcome, seconds=seconds)
+    event = RpcEvent(endpoint=endpoint.label, method=method, kind=kind, outcome=outcome, seconds=seconds, detail=detail)
     for observer in list(_OBSERVERS):
         try:
             observer(event)
@@ -220,7 +221,7 @@ class EndpointPool:
                 result = fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc
-                _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started)
+                _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started, str(exc))
                 continue
             _notify(step.endpoint, method, "request", "ok", time.monotonic() - started)
             return self._answered(step.endpoint, result)
@@ -250,7 +251,7 @@ class EndpointPool:
                 result = await fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc
-                _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started)
+                _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started, str(exc))
                 continue
             _notify(step.endpoint, method, "request", "ok", time.monotonic() - started)
             return self._answered(step.endpoint, result)

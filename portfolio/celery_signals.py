@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery.signals import before_task_publish, task_postrun, task_prerun, task_retry, worker_process_shutdown
@@ -36,6 +37,16 @@ def _task_done(task_id: str | None = None, task: Any = None, state: str | None =
     if state in ("SUCCESS", "FAILURE"):  # a retry is counted by task_retry
         metrics.task_finished(task_id or "", getattr(task, "name", "?"), metrics.queue_of(getattr(task, "request", None)),
                               "success" if state == "SUCCESS" else "failure")
+
+
+@task_postrun.connect(dispatch_uid="portfolio.endpoint_health.flush")
+def _flush_endpoint_health(**kwargs: Any) -> None:
+    from portfolio import endpoint_health
+
+    try:
+        endpoint_health.flush()
+    except Exception as exc:  # noqa: BLE001 - health bookkeeping must never fail a task
+        logging.getLogger(__name__).warning("endpoint health not written: %s", type(exc).__name__)
 
 
 @task_retry.connect(dispatch_uid="portfolio.metrics.retry")

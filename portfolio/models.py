@@ -94,6 +94,14 @@ class RpcEndpoint(models.Model):
     auth_header_name = models.CharField(max_length=60, blank=True, help_text="e.g. Authorization or x-api-key")
     auth_header_env = models.CharField(max_length=80, blank=True, help_text="Environment variable holding the header value.")
     timeout_s = models.PositiveSmallIntegerField(default=10)
+    # Health, written by the workers (portfolio/endpoint_health.py) at most every 30 s per process:
+    # request and error counts decayed by half at each write, so they describe the last minutes.
+    recent_requests = models.FloatField(default=0, editable=False)
+    recent_errors = models.FloatField(default=0, editable=False)
+    latency_ms = models.FloatField(null=True, blank=True, editable=False)
+    last_error = models.CharField(max_length=300, blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    health_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["chain", "priority", "id"]
