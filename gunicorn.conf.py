@@ -25,6 +25,8 @@ threads = _int("WEB_THREADS", 4)
 timeout = _int("WEB_TIMEOUT", 30)  # a request stuck longer than this gets its worker restarted
 graceful_timeout = _int("WEB_GRACEFUL_TIMEOUT", 4)  # SIGTERM: finish requests in flight this long (honcho kills at 5 s)
 keepalive = _int("WEB_KEEPALIVE", 5)
+# Django is imported once in the master, before the workers fork (faster start and restart, shared memory).
+preload_app = True
 max_requests = _int("WEB_MAX_REQUESTS", 5000)  # recycle workers now and then (bounded memory over weeks)
 max_requests_jitter = max_requests // 10
 # Logs go through Django's logging (one format, secrets redacted); gunicorn's own error log to stdout.

@@ -29,7 +29,11 @@ def readyz(request: HttpRequest) -> HttpResponse:
     bounded (portfolio.health), so a hung dependency makes this a quick 503, never a hang."""
     checks = {"database": health.database_ready(), "broker": health.broker_ready()}
     ok = all(checks.values())
-    return JsonResponse({"status": "ok" if ok else "unavailable", **{k: "ok" if v else "fail" for k, v in checks.items()}}, status=200 if ok else 503)
+    response = JsonResponse({"status": "ok" if ok else "unavailable", **{k: "ok" if v else "fail" for k, v in checks.items()}},
+                            status=200 if ok else 503)
+    # A 503 here is the probe's answer, not a server error: keep it out of django.request's ERROR lines.
+    response._has_been_logged = True
+    return response
 
 
 @login_not_required
