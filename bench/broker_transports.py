@@ -14,7 +14,6 @@ import multiprocessing as mp
 import os
 import queue as queue_mod
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import write_results  # noqa: E402
+from bench._common import add_spread, write_results  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_BROKER_MESSAGES", "1000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
@@ -114,10 +113,7 @@ def main() -> None:
             print(f"round {r + 1} {kind:10s} {res['msgs_per_s']:8.0f} msg/s lost={res['lost']} doubled={res['doubled']} crashes={res['crashes']} {res['errors'][:1]}")
     figures: dict[str, tuple[float, str]] = {}
     for kind, rs in runs.items():
-        rates = sorted(x["msgs_per_s"] for x in rs)
-        figures[f"{kind} min"] = (rates[0], "msg/s")
-        figures[f"{kind} median"] = (statistics.median(rates), "msg/s")
-        figures[f"{kind} max"] = (rates[-1], "msg/s")
+        add_spread(figures, kind, [x["msgs_per_s"] for x in rs], "msg/s")
         for what in ("lost", "doubled", "crashes"):
             figures[f"{kind} {what}"] = (sum(x[what] for x in rs), f"of {MESSAGES * ROUNDS} messages" if what != "crashes" else "consumers")
     write_results("broker_transports", figures)

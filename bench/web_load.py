@@ -25,7 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import ROOT, write_results  # noqa: E402
+from bench._common import ROOT, add_spread, write_results  # noqa: E402
 from devnet.common import free_port  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_WEB_SECONDS", "8"))
@@ -159,10 +159,7 @@ def main() -> None:
                           f"p95 {res['p95'] * 1000:6.0f} ms p99 {res['p99'] * 1000:6.0f} ms errors {res['errors']}")
         figures: dict[str, tuple[float, str]] = {}
         for case, rs in runs.items():
-            rps = sorted(x["rps"] for x in rs)
-            figures[f"{case} req/s min"] = (rps[0], "req/s")
-            figures[f"{case} req/s median"] = (statistics.median(rps), "req/s")
-            figures[f"{case} req/s max"] = (rps[-1], "req/s")
+            add_spread(figures, f"{case} req/s", [x["rps"] for x in rs], "req/s")
             for p in ("p50", "p95", "p99"):
                 figures[f"{case} {p} median"] = (statistics.median(x[p] for x in rs) * 1000, "ms")
             figures[f"{case} errors"] = (sum(x["errors"] for x in rs), f"of {sum(x['requests'] for x in rs)} requests")
