@@ -6,7 +6,7 @@ PYTHON := $(BIN)/python
 STAMP := $(VENV)/.installed
 NPM_STAMP := devnet/node_modules/.installed
 
-.PHONY: run test setup browser devnet clean bench
+.PHONY: run test setup browser devnet clean bench soak
 
 setup: $(STAMP) $(NPM_STAMP)
 
@@ -36,7 +36,11 @@ test: setup browser
 run: setup
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py collectstatic --noinput -v0
-	$(BIN)/honcho -f Procfile start
+	$(PYTHON) tools/run_procfile.py -f Procfile start
+
+# `make run` for SOAK_MINUTES (30) with beat every 5 s: fails on any ERROR/CRITICAL line (not in the suite).
+soak: setup
+	$(PYTHON) tools/soak.py
 
 bench: setup
 	for f in bench/[a-z]*.py; do $(PYTHON) $$f || exit 1; done

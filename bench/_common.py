@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from contextlib import contextmanager
@@ -56,3 +57,11 @@ def write_results(name: str, figures: dict[str, tuple[float, str]]) -> Path:
     for k, (v, u) in figures.items():
         print(f"  {k:<{width}}  {v:>14,.4g} {u}")
     return path
+
+
+def add_spread(figures: dict[str, tuple[float, str]], name: str, values: list[float], unit: str) -> None:
+    """``<name> min``, ``<name> median`` and ``<name> max`` of ``values`` (one per round) into ``figures``."""
+    ordered = sorted(values)
+    figures[f"{name} min"] = (ordered[0], unit)
+    figures[f"{name} median"] = (statistics.median(ordered), unit)
+    figures[f"{name} max"] = (ordered[-1], unit)

@@ -24,6 +24,60 @@ T = TypeVar("T")
 MAX_RETRY_AFTER_S = 30.0
 
 
+@dataclass(frozen=True)
+class RpcEvent:
+    """What an ``EndpointPool`` reports to observers: one request (``kind="request"``, ``outcome`` "ok",
+    "error", "rate_limited" or "broken", ``seconds`` it took) or one wait before a request
+    (``kind="wait"``, ``outcome`` "rate_limit" for the shared limiter or "backoff" after a 429)."""
+
+    endpoint: str  # the redacted label, never a key
+    method: str
+    kind: str
+    outcome: str
+    seconds: float
+    detail: str = ""  # a failed request's error, redacted
+
+
+_OBSERVERS: list[Callable[[RpcEvent], None]] = []
+
+
+def add_observer(observer: Callable[[RpcEvent], None]) -> None:
+    """Call ``observer(event)`` for every request and wait of every pool in this process (metrics, the
+    admin's endpoint health). An observer must be quick and must not raise; errors are swallowed."""
+    if observer not in _OBSERVERS:
+        _OBSERVERS.append(observer)
+
+
+def remove_observer(observer: Callable[[RpcEvent], None]) -> None:
+    if observer in _OBSERVERS:
+        _OBSERVERS.remove(observer)
+
+
+def _notify(endpoint: EndpointConfig, method: str, kind: str, outcome: str, seconds: float, detail: str = "") -> None:
+    if not _OBSERVERS:
+        return
+    event = RpcEvent(endpoint=endpoint.label, method=method, kind=kind, outcome=outcome, seconds=seconds, detail=detail)
+    for observer in list(_OBSERVERS):
+        try:
+            observer(event)
+        except Exception:  # noqa: BLE001 - watching must never break a fetch
+            pass
+
+
+def _outcome(exc: ChainError | None) -> str:
+    if exc is None:
+        return "ok"
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    return "broken" if isinstance(exc, EndpointBroken) else "error"
+
+
+class EndpointBroken(ChainError):
+    """This endpoint cannot be trusted for the rest of the fetch (it serves another chain, cannot prove
+    which chain it serves, or its answers do not decode): the pool skips it and fails over. When every
+    endpoint is broken the fetch fails permanently, naming the last one (redacted)."""
+
+
 class LocalRateLimiter:
     """Token bucket per key, shared by the threads of one process (the default outside Celery)."""
 
@@ -99,7 +153,11 @@ class EndpointPool:
         backoff_base_s: float = 0.25,
         backoff_cap_s: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
+        verify: Callable[[EndpointConfig], None] | None = None,
     ) -> None:
+        """``verify(endpoint)`` (optional) runs once per endpoint of this pool before its first use, e.g. a
+        chain-identity check; it raises ``EndpointBroken`` (skip the endpoint for this pool's life) or
+        another ``ChainError`` (treated like a failed request)."""
         if not endpoints:
             raise ChainError("no RPC endpoint is configured for this chain", permanent=True)
         self.endpoints = sorted(endpoints, key=lambda e: e.priority)
@@ -115,6 +173,10 @@ class EndpointPool:
         # chain) gets none at all.
         self.quiet_until: dict[str, float] = {}
         self.excluded: dict[str, ChainError] = {}
+        self.verify = verify
+        self._verified: set[str] = set()
+        self._broken: set[str] = set()
+        self._verify_lock = threading.Lock()
 
     def exclude(self, endpoint: EndpointConfig, error: ChainError) -> None:
         """Send no further request to ``endpoint`` through this pool (``error`` says why)."""
@@ -125,8 +187,23 @@ class EndpointPool:
         return max(0.0, self.quiet_until.get(endpoint.url, 0.0) - time.monotonic())
 
     def ordered(self) -> list[EndpointConfig]:
-        healthy = [e for e in self.endpoints if self.health.is_healthy(e.url)]
-        return healthy + [e for e in self.endpoints if e not in healthy]
+        usable = [e for e in self.endpoints if e.url not in self._broken]
+        healthy = [e for e in usable if self.health.is_healthy(e.url)]
+        return healthy + [e for e in usable if e not in healthy]
+
+    def mark_broken(self, endpoint: EndpointConfig) -> None:
+        """Skip ``endpoint`` for the rest of this pool's life (one fetch)."""
+        self._broken.add(endpoint.url)
+
+    def _ensure_verified(self, endpoint: EndpointConfig) -> None:
+        if self.verify is None or endpoint.url in self._verified:
+            return
+        with self._verify_lock:  # parallel multicall threads: one identity check per endpoint
+            if endpoint.url in self._verified:
+                return
+            self.request_count += 1
+            self.verify(endpoint)
+            self._verified.add(endpoint.url)
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt`` (1-based): Retry-After if given, else exponential
@@ -145,14 +222,21 @@ class EndpointPool:
         for step in self._failover(method):
             if step.delay is not None:
                 self._sleep(step.delay)
+                _notify(step.endpoint, method, "wait", "backoff", step.delay)
             if step.endpoint.rate_per_s:
+                waited = time.monotonic()
                 self.limiter.acquire(step.endpoint.url, step.endpoint.rate_per_s)
+                _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
             self.request_count += 1
+            started = time.monotonic()
             try:
+                self._ensure_verified(step.endpoint)
                 result = fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc
+                _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started, str(exc))
                 continue
+            _notify(step.endpoint, method, "request", "ok", time.monotonic() - started)
             return self._answered(step.endpoint, result)
         raise AssertionError("unreachable: _failover raises when no endpoint is left")
 
@@ -168,16 +252,23 @@ class EndpointPool:
         for step in self._failover(method):
             if step.delay is not None:
                 await sleep(step.delay)
+                _notify(step.endpoint, method, "wait", "backoff", step.delay)
             if (quiet := self.quiet_for(step.endpoint)) > 0:  # another call of this fetch saw a 429 meanwhile
                 await sleep(quiet)
             if step.endpoint.rate_per_s:
+                waited = time.monotonic()
                 await asyncio.to_thread(self.limiter.acquire, step.endpoint.url, step.endpoint.rate_per_s)
+                _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
             self.request_count += 1
+            started = time.monotonic()
             try:
+                await asyncio.to_thread(self._ensure_verified, step.endpoint)
                 result = await fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc
+                _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started, str(exc))
                 continue
+            _notify(step.endpoint, method, "request", "ok", time.monotonic() - started)
             return self._answered(step.endpoint, result)
         raise AssertionError("unreachable: _failover raises when no endpoint is left")
 
@@ -190,6 +281,7 @@ class EndpointPool:
         transient ``ChainError`` naming the last failure once every endpoint has failed.
         """
         last: ChainError | None = None
+        all_broken = True
         for endpoint in self.ordered():
             if endpoint.url in self.excluded:
                 last = self.excluded[endpoint.url]
@@ -202,6 +294,12 @@ class EndpointPool:
                 yield step
                 exc = step.error
                 assert exc is not None, "a try was neither answered nor failed"
+                if isinstance(exc, EndpointBroken):
+                    last = exc
+                    self.mark_broken(endpoint)
+                    self.health.record_failure(endpoint.url)
+                    break
+                all_broken = False
                 if isinstance(exc, RateLimited):
                     last = exc
                     if attempt <= self.rate_limit_retries:
@@ -218,6 +316,10 @@ class EndpointPool:
                 if endpoint.url in self.excluded:
                     last = self.excluded[endpoint.url]
                 break
+        if last is not None and all_broken:
+            raise ChainError(
+                f"no trustworthy endpoint; last error: {last.detail}", permanent=True, method=method, endpoint=last.endpoint,
+            )
         raise ChainError(
             f"no endpoint answered; last error: {last.detail if last else 'none'}",
             permanent=False,
@@ -328,6 +430,16 @@ def _unwrap(reply: Any, endpoint: EndpointConfig, method: str) -> Any:
     return reply["result"]
 
 
+def _decoded(result: Any, decode: Callable[[Any], Any] | None, endpoint: EndpointConfig, method: str) -> Any:
+    if decode is None:
+        return result
+    try:
+        return decode(result)
+    except (MalformedResponse, ValueError) as exc:
+        detail = exc.detail if isinstance(exc, ChainError) else "answer does not decode"
+        raise EndpointBroken(f"undecodable answer: {detail}", endpoint=endpoint.url, method=method) from None
+
+
 class JsonRpcClient:
     """JSON-RPC 2.0 over HTTP through an ``EndpointPool``: single calls and batches.
 
@@ -356,18 +468,29 @@ class JsonRpcClient:
         self._ids += 1
         return self._ids
 
-    def request(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
-        """One call; returns ``result`` or raises ``RpcError`` / ``ChainError``."""
+    def request(self, method: str, params: list[Any] | dict[str, Any] | None = None, *,
+                decode: Callable[[Any], T] | None = None) -> Any:
+        """One call; returns ``result`` (or ``decode(result)``) or raises ``RpcError`` / ``ChainError``.
+
+        ``decode`` runs inside the failover: an answer it cannot decode (``MalformedResponse``) marks the
+        endpoint broken for this fetch and the call moves on to the next endpoint."""
         payload = {"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": params if params is not None else []}
 
         def attempt(endpoint: EndpointConfig) -> Any:
             reply = self._post(endpoint, payload, method)
-            return _unwrap(reply, endpoint, method)
+            return _decoded(_unwrap(reply, endpoint, method), decode, endpoint, method)
 
         return self.pool.call(method, attempt)
 
-    def batch(self, calls: Sequence[tuple[str, list[Any] | dict[str, Any]]]) -> list[Any | RpcError]:
-        """Several calls in one HTTP request; each item is the result or an ``RpcError`` (not raised)."""
+    def request_at(self, endpoint: EndpointConfig, method: str, params: list[Any] | None = None) -> Any:
+        """One call to ``endpoint`` only, no failover (e.g. checking that endpoint's identity)."""
+        payload = {"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": params if params is not None else []}
+        return _unwrap(self._post(endpoint, payload, method), endpoint, method)
+
+    def batch(self, calls: Sequence[tuple[str, list[Any] | dict[str, Any]]], *,
+              decode: Callable[[int, Any], Any] | None = None) -> list[Any | RpcError]:
+        """Several calls in one HTTP request; each item is the result (or ``decode(index, result)``, run
+        inside the failover like ``request``'s) or an ``RpcError`` (not raised)."""
         if not calls:
             return []
         ids = [self._next_id() for _ in calls]
@@ -386,9 +509,11 @@ class JsonRpcClient:
                 if i not in by_id:
                     raise MalformedResponse("batch answer misses an id", endpoint=endpoint.url, method=label)
                 try:
-                    out.append(_unwrap(by_id[i], endpoint, m))
+                    result = _unwrap(by_id[i], endpoint, m)
                 except RpcError as exc:
                     out.append(exc)
+                    continue
+                out.append(_decoded(result, (lambda r, n=len(out): decode(n, r)) if decode else None, endpoint, m))
             return out
 
         return self.pool.call(label, attempt)

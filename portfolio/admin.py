@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+
+from chains.base import ChainError
+from chains.endpoints import EndpointBroken
+from chains.identity import check_endpoint
 
 from portfolio import models
 from portfolio.services.tokens import do_revoke_api_token
@@ -19,10 +25,65 @@ def _enable_chains(request: HttpRequest, chains) -> None:
         messages.info(request, f"{created} existing wallet(s) are now tracked on the enabled chain(s).")
 
 
+class RpcEndpointForm(forms.ModelForm):
+    """Checks an enabled endpoint's chain identity (chain id, genesis block) when it is saved: another
+    chain's endpoint is refused with the reason; one that cannot be reached is saved with a warning
+    (``identity_warning``), since the admin may be offline from where the workers run."""
+
+    identity_warning = ""
+
+    class Meta:
+        model = models.RpcEndpoint
+        fields = ("url", "priority", "enabled", "rate_per_s", "auth_header_name", "auth_header_env", "timeout_s")
+
+    def clean(self):
+        data = super().clean()
+        try:
+            chain = data.get("chain") or self.instance.chain  # an inline's instance has its parent chain set
+        except models.Chain.DoesNotExist:
+            chain = None
+        if not (data.get("enabled") and data.get("url") and chain is not None and not self.errors):
+            return data
+        if chain.family == "evm" and chain.chain_id is None:
+            return data  # the chain form says what is missing
+        probe = models.RpcEndpoint(chain=chain, **{k: data.get(k) for k in RpcEndpointForm.Meta.fields if k in data})
+        probe.timeout_s = min(probe.timeout_s or 10, 10)
+        try:
+            check_endpoint(chain.to_config(), probe.to_config())
+        except EndpointBroken as exc:
+            raise forms.ValidationError({"url": f"This endpoint serves another chain: {exc.detail}"}) from None
+        except ChainError as exc:
+            self.identity_warning = f"{probe.label}: saved, but it could not be reached to check its chain ({exc.detail})"
+        return data
+
+
+def _warn_identity(request: HttpRequest, forms_) -> None:
+    for form in forms_:
+        if getattr(form, "identity_warning", ""):
+            messages.warning(request, form.identity_warning)
+
+
 class RpcEndpointInline(admin.TabularInline):
     model = models.RpcEndpoint
+    form = RpcEndpointForm
     extra = 0
-    fields = ("url", "priority", "enabled", "rate_per_s", "auth_header_name", "auth_header_env", "timeout_s")
+    fields = ("url", "priority", "enabled", "rate_per_s", "auth_header_name", "auth_header_env", "timeout_s", "health")
+    readonly_fields = ("health",)
+
+    @admin.display(description="health")
+    def health(self, obj: models.RpcEndpoint) -> str:
+        return endpoint_health_text(obj)
+
+
+def endpoint_health_text(obj: models.RpcEndpoint) -> str:
+    """Recent error rate, latency and last error, as the admin shows them."""
+    if not obj.health_updated_at:
+        return "no requests yet"
+    rate = obj.recent_errors / obj.recent_requests if obj.recent_requests else 0.0
+    text = f"{rate:.0%} errors, {obj.latency_ms or 0:.0f} ms"
+    if obj.last_error:
+        text += f"; last error {timezone.localtime(obj.last_error_at):%Y-%m-%d %H:%M}: {obj.last_error}"
+    return text
 
 
 class ProtocolDeploymentInline(admin.TabularInline):
@@ -59,6 +120,10 @@ class ChainAdmin(admin.ModelAdmin):
         if obj.enabled:
             _enable_chains(request, [obj])
 
+    def save_formset(self, request, form, formset, change) -> None:
+        super().save_formset(request, form, formset, change)
+        _warn_identity(request, formset.forms)
+
     @admin.action(description="Enable selected chains (existing wallets get tracked on them)")
     def enable_chains(self, request: HttpRequest, queryset: QuerySet) -> None:
         queryset.update(enabled=True)
@@ -73,12 +138,39 @@ class ChainAdmin(admin.ModelAdmin):
 
 @admin.register(models.RpcEndpoint)
 class RpcEndpointAdmin(admin.ModelAdmin):
-    list_display = ("chain", "endpoint_label", "priority", "enabled", "rate_per_s", "auth_header_env")
+    form = RpcEndpointForm
+    list_display = ("chain", "endpoint_label", "priority", "enabled", "rate_per_s", "auth_header_env", "error_rate", "latency",
+                    "last_error_short")
     list_filter = ("enabled", "chain__family", "chain")
     search_fields = ("url", "chain__name", "chain__slug", "auth_header_env")
     list_select_related = ("chain",)
     actions = ["enable_endpoints", "disable_endpoints"]
-    fields = ("chain", "url", "priority", "enabled", "rate_per_s", "auth_header_name", "auth_header_env", "timeout_s")
+    fields = ("chain", "url", "priority", "enabled", "rate_per_s", "auth_header_name", "auth_header_env", "timeout_s", "health")
+    readonly_fields = ("health",)
+
+    def get_form(self, request, obj=None, **kwargs):
+        kwargs["fields"] = ("chain", *RpcEndpointForm.Meta.fields)
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        _warn_identity(request, [form])
+
+    @admin.display(description="health")
+    def health(self, obj: models.RpcEndpoint) -> str:
+        return endpoint_health_text(obj)
+
+    @admin.display(description="errors (recent)")
+    def error_rate(self, obj: models.RpcEndpoint) -> str:
+        return f"{obj.recent_errors / obj.recent_requests:.0%}" if obj.recent_requests else "-"
+
+    @admin.display(description="latency")
+    def latency(self, obj: models.RpcEndpoint) -> str:
+        return f"{obj.latency_ms:.0f} ms" if obj.latency_ms is not None else "-"
+
+    @admin.display(description="last error")
+    def last_error_short(self, obj: models.RpcEndpoint) -> str:
+        return obj.last_error[:80]
 
     @admin.display(description="URL (credentials hidden)")
     def endpoint_label(self, obj: models.RpcEndpoint) -> str:

@@ -30,3 +30,7 @@ def _ensure_periodic_tasks(sender, **kwargs) -> None:
 
 
 post_migrate.connect(_ensure_periodic_tasks, dispatch_uid="portfolio.ensure_periodic_tasks")
+
+
+# Signal handlers (per-queue time limits, task metrics): connected in every process that loads the app.
+from portfolio import celery_signals  # noqa: E402,F401

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
@@ -57,6 +58,12 @@ class Chain(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["chain_id"], condition=Q(family="evm"), name="unique_evm_chain_id"),
         ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.family == "evm" and self.chain_id is None:
+            # Without it no endpoint's eth_chainId can be checked, and another chain's balances could be stored.
+            raise ValidationError({"chain_id": "An EVM chain needs its chain id (what eth_chainId answers)."})
 
     def __str__(self) -> str:
         return self.name
@@ -124,6 +131,14 @@ class RpcEndpoint(models.Model):
     auth_header_name = models.CharField(max_length=60, blank=True, help_text="e.g. Authorization or x-api-key")
     auth_header_env = models.CharField(max_length=80, blank=True, help_text="Environment variable holding the header value.")
     timeout_s = models.PositiveSmallIntegerField(default=10)
+    # Health, written by the workers (portfolio/endpoint_health.py) at most every 30 s per process:
+    # request and error counts decayed by half at each write, so they describe the last minutes.
+    recent_requests = models.FloatField(default=0, editable=False)
+    recent_errors = models.FloatField(default=0, editable=False)
+    latency_ms = models.FloatField(null=True, blank=True, editable=False)
+    last_error = models.CharField(max_length=300, blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    health_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["chain", "priority", "id"]

@@ -66,7 +66,7 @@ def shared_limiter() -> RateLimiter:
             if is_redis_url(url):
                 import redis
 
-                _shared = RedisRateLimiter(redis.Redis.from_url(url, socket_timeout=5))
+                _shared = RedisRateLimiter(redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3))
             else:
                 _shared = LOCAL_LIMITER
         return _shared

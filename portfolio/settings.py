@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,12 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 TESTING = "pytest" in sys.modules or envbool("TESTING")
 
 SECRET_KEY = secret_key(VAR_DIR)
+# Prometheus: every process of this host (gunicorn workers, Celery pool processes) writes its metrics
+# here, before prometheus_client is first imported; /metrics merges them (portfolio/metrics.py).
+METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+# /metrics: with a token, only `Authorization: Bearer <token>`; without one, only from loopback.
+METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -37,6 +44,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portfolio.middleware.RequestMetricsMiddleware",
+    "portfolio.middleware.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portfolio.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -79,7 +88,11 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     # Django's built-in psycopg 3 connection pool (persistent connections must stay off with it).
     _db["OPTIONS"] = {
         **_db.get("OPTIONS", {}),
-        "pool": {"min_size": envint("DB_POOL_MIN", 1, minimum=0), "max_size": envint("DB_POOL_MAX", 10, minimum=1)},
+        "pool": {"min_size": envint("DB_POOL_MIN", 1, minimum=0), "max_size": envint("DB_POOL_MAX", 10, minimum=1),
+                 # waiting for a free pooled connection fails after this, instead of psycopg's 30 s
+                 "timeout": envint("DB_POOL_TIMEOUT", 10, minimum=1)},
+        # an unreachable server fails a connection attempt after this many seconds instead of hanging
+        "connect_timeout": envint("DB_CONNECT_TIMEOUT", 5, minimum=1),
     }
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + IMMEDIATE transactions: the web server and Celery workers share the file without "database is locked".
@@ -134,9 +147,18 @@ WHITENOISE_USE_FINDERS = True
 
 # --------------------------------------------------------------------------- celery
 CELERY_DIR = VAR_DIR / "celery"
+# Redis (broker, shared rate limiter): a server that accepts but never answers fails a command after
+# REDIS_SOCKET_TIMEOUT seconds instead of hanging a web request or a worker.
+REDIS_SOCKET_OPTIONS = {
+    "socket_connect_timeout": envint("REDIS_CONNECT_TIMEOUT", 3, minimum=1),
+    "socket_timeout": envint("REDIS_SOCKET_TIMEOUT", 5, minimum=1),
+}
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed", "control"):
+    # kombu's file-system transport with atomic writes and in-flight claims (portfolio/broker.py: the
+    # stock one crashes workers and loses messages under concurrent producers; bench/broker_transports.py).
+    CELERY_BROKER_TRANSPORT = "portfolio.broker:Transport"
+    for sub in ("queue", "processed", "control", "inflight", "corrupt"):
         (CELERY_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_DIR / "queue"),
@@ -149,7 +171,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.05,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 900, minimum=60)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 900, minimum=60), **REDIS_SOCKET_OPTIONS}
     if envstr("CELERY_REDIS_KEY_PREFIX"):
         # Several deployments (or test runs) sharing one Redis keep their queues apart.
         CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = envstr("CELERY_REDIS_KEY_PREFIX")
@@ -162,6 +184,23 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Bounded work: soft limit (SoftTimeLimitExceeded inside the task) and hard limit (its process is killed),
+# in seconds, per queue; portfolio/celery_signals.py stamps them on each message by its queue.
+CELERY_QUEUE_TIME_LIMITS = {
+    queue: (
+        envint(f"TASK_SOFT_TIME_LIMIT_{queue.upper()}", soft, minimum=1),
+        envint(f"TASK_TIME_LIMIT_{queue.upper()}", soft + 60, minimum=2),
+    )
+    for queue, soft in (("default", 300), ("evm", 600), ("bitcoin", 600), ("solana", 300))
+}
+for _q, (_soft, _hard) in CELERY_QUEUE_TIME_LIMITS.items():
+    if _hard <= _soft:
+        raise ImproperlyConfigured(f"TASK_TIME_LIMIT_{_q.upper()} must be larger than TASK_SOFT_TIME_LIMIT_{_q.upper()}")
+# Graceful stop (SIGTERM / Ctrl-C): running tasks get this long to finish, then they are stopped and their
+# messages handed back to the broker (late ack), so a stop loses nothing and ends in bounded time.
+# `make run`'s honcho kills at 5 s; in production give the service manager's stop timeout a margin over it.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = float(envint("WORKER_STOP_TIMEOUT_SECONDS", 3, minimum=0))
+CELERY_WORKER_ENABLE_SOFT_SHUTDOWN_ON_IDLE = True
 
 # --------------------------------------------------------------------------- app
 QUOTE_CURRENCIES = ("USD", "EUR", "GBP", "CHF", "JPY")
@@ -190,9 +229,9 @@ LOG_LEVEL = envchoice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "portfolio.logging.RedactSecretsFilter"}},
+    "filters": {"redact": {"()": "portfolio.logging.RedactSecretsFilter"}, "context": {"()": "portfolio.context.ContextFilter"}},
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},  # ids: LOG_FORMAT=json
         "json": {"()": "portfolio.logging.JsonFormatter"},
     },
     "handlers": {
@@ -200,7 +239,7 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": LOG_FORMAT,
-            "filters": ["redact"],
+            "filters": ["redact", "context"],
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},

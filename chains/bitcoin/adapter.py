@@ -190,7 +190,8 @@ class BitcoinAdapter:
             if kind == "bcoin":
                 from chains.bitcoin.backends.bcoin import BcoinBackend
 
-                self._backend = BcoinBackend(self._endpoints, limiter=self._limiter, batch_size=self.batch_size)
+                self._backend = BcoinBackend(self._endpoints, limiter=self._limiter, batch_size=self.batch_size,
+                                             network=self.network)
             elif kind == "esplora":
                 from chains.bitcoin.backends.esplora import EsploraBackend, provider_endpoints
 

@@ -28,12 +28,14 @@ from chains.base import (
     TokenBalance,
     WalletRef,
 )
-from chains.endpoints import EndpointHealth, EndpointPool, JsonRpcClient, RpcError
+from chains.endpoints import EndpointBroken, EndpointHealth, EndpointPool, JsonRpcClient, RpcError
 from chains.evm import abi
 from chains.evm.address import canonical, parse_address, to_checksum
 from chains.evm.batching import call_many
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
+from chains import metadata
+from chains.metadata import fetch_many
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
 from chains.evm.protocols import PROTOCOLS
 from chains.evm.protocols.base import Batch, EvmProtocol, ProtocolContext, ProtocolRun
@@ -85,7 +87,8 @@ class EvmAdapter:
     once (default 2); ``multicall_chunks_per_request`` chunks per JSON-RPC batch (default 2; 1 for
     endpoints that dislike batches); ``rpc_batch`` False to never send JSON-RPC batches (batches an
     endpoint refuses with an error object are retried one by one anyway); ``log_address_chunk`` wallets per log filter (100);
-    ``nft_metadata_per_fetch`` metadata documents fetched per call (50); ``native_oracle`` a price
+    ``nft_metadata_per_fetch`` metadata documents fetched per call (50), ``nft_metadata_concurrency`` at
+    once (4) within ``nft_metadata_budget_s`` seconds (20); ``native_oracle`` a price
     feed for the native coin when ``known_assets`` carries no native ``AssetRef`` with an oracle.
     ``metadata_fetcher(uri) -> dict`` is injectable (tests); ``sleep``, ``health`` and ``http`` go to
     the endpoint pool and JSON-RPC client.
@@ -109,8 +112,11 @@ class EvmAdapter:
         http: httpx.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if chain.chain_id is None:
+            # Without it no endpoint can be checked, and another chain's balances would be stored as this one's.
+            raise ChainError(f"EVM chain {chain.slug} has no chain id: set it in the admin", permanent=True)
         self.chain = chain
-        self.pool = EndpointPool(endpoints, limiter=limiter, health=health, sleep=sleep)
+        self.pool = EndpointPool(endpoints, limiter=limiter, health=health, sleep=sleep, verify=self._verify_chain_id)
         self.client = JsonRpcClient(self.pool, http=http)
         extra = chain.extra or {}
         self.chunk_size = int(chunk_size or extra.get("multicall_chunk_size") or DEFAULT_CHUNK_SIZE)
@@ -120,9 +126,10 @@ class EvmAdapter:
         self.multicall_address = to_checksum(chain.multicall_address)
         self.address_chunk = int(extra.get("log_address_chunk") or 100)
         self.metadata_per_fetch = int(extra.get("nft_metadata_per_fetch") or 50)
+        self.metadata_concurrency = int(extra.get("nft_metadata_concurrency") or metadata.CONCURRENCY)
+        self.metadata_budget_s = float(extra.get("nft_metadata_budget_s") or metadata.BUDGET_S)
         self.metadata_fetcher = metadata_fetcher or default_fetcher(chain.ipfs_gateway)
         self._clock = clock
-        self._chain_id_ok = False
         self.last_scan: ScanFindings | None = None  # for tests and diagnostics
         self.last_eth_calls = 0
         self.last_rounds = 0  # rounds of eth_calls in the last fetch (balances, then protocols' later rounds)
@@ -217,22 +224,28 @@ class EvmAdapter:
         return list(states.values())
 
     def _head(self) -> int:
-        """Check the chain id (once per adapter) and read the block number every read is pinned to."""
-        if self._chain_id_ok or self.chain.chain_id is None:
-            return _hex_int(self.client.request("eth_blockNumber", []), "eth_blockNumber")
-        chain_id, number = call_many(self.client, [("eth_chainId", []), ("eth_blockNumber", [])], use_batch=self.use_batch)
-        for reply in (chain_id, number):
-            if isinstance(reply, RpcError):
-                raise ChainError(f"node refused {reply.rpc_message}", method="eth_chainId", endpoint=self.pool.last_endpoint.url if self.pool.last_endpoint else None)
-        actual = _hex_int(chain_id, "eth_chainId")
+        """The block number every read is pinned to (each endpoint's chain id is checked by the pool
+        before its first use: ``_verify_chain_id``)."""
+        return _hex_int(self.client.request("eth_blockNumber", []), "eth_blockNumber")
+
+    def _verify_chain_id(self, endpoint: EndpointConfig) -> None:
+        """Ask ``endpoint`` itself for its chain id. Raises ``EndpointBroken`` when it serves another chain
+        or cannot say (no eth_chainId: that will not change, so it is not retried), ``ChainError``
+        (transient) when it does not answer."""
+        try:
+            raw = self.client.request_at(endpoint, "eth_chainId")
+        except RpcError as exc:
+            if exc.code == -32601 or "not found" in exc.rpc_message.lower() or "not supported" in exc.rpc_message.lower():
+                raise EndpointBroken(f"endpoint cannot tell its chain id ({exc.rpc_message})",
+                                     endpoint=endpoint.url, method="eth_chainId") from None
+            raise ChainError(f"node refused eth_chainId: {exc.rpc_message}", endpoint=endpoint.url, method="eth_chainId") from None
+        try:
+            actual = _hex_int(raw, "eth_chainId")
+        except MalformedResponse as exc:
+            raise EndpointBroken(f"undecodable eth_chainId answer: {exc.detail}", endpoint=endpoint.url, method="eth_chainId") from None
         if actual != self.chain.chain_id:
-            raise ChainError(
-                f"endpoint serves chain id {actual}, but {self.chain.slug} is chain id {self.chain.chain_id}",
-                permanent=True, method="eth_chainId",
-                endpoint=self.pool.last_endpoint.url if self.pool.last_endpoint else None,
-            )
-        self._chain_id_ok = True
-        return _hex_int(number, "eth_blockNumber")
+            raise EndpointBroken(f"endpoint serves chain id {actual}, but {self.chain.slug} is chain id {self.chain.chain_id}",
+                                 endpoint=endpoint.url, method="eth_chainId")
 
     def _known(self, assets: Iterable[AssetRef]) -> tuple[AssetRef, dict[str, AssetRef], dict[str, AssetRef], dict[str, AssetRef]]:
         native_ref: AssetRef | None = None
@@ -421,9 +434,10 @@ class EvmAdapter:
 
     def _nfts(self, plan: _Plan, wallets: list[_WalletState], nft_idx: Mapping[tuple[str, str, int], tuple[str, int, int]],
               collections: Mapping[str, AssetRef], discovered: Mapping[str, AssetRef], problems: list[Problem]) -> list[NftHolding]:
-        out: list[NftHolding] = []
         by_wallet = {w.address: w for w in wallets}
         fetches_left = self.metadata_per_fetch
+        held: list[tuple[_WalletState, str, int, str, int, str | None]] = []  # (wallet, contract, id, standard, amount, uri)
+        to_fetch: list[str] = []
         for (wallet, contract, token_id), (standard, own_i, uri_i) in nft_idx.items():
             w = by_wallet[wallet]
             ids = (w.erc721 if standard == "erc721" else w.erc1155)[contract]
@@ -439,24 +453,37 @@ class EvmAdapter:
             if amount <= 0:
                 ids.discard(token_id)  # sold, burned or never ours: a new Transfer log brings it back
                 continue
-            key = f"{contract}:{token_id}"
             uri_result = plan[uri_i]
             uri = abi.decode_long_text(uri_result.data) if uri_result.ok else None
-            meta: dict[str, Any] = {}
             if uri:
                 uri = expand_uri(uri, token_id) if standard == "erc1155" else uri
+                meta = w.nft_meta.get(f"{contract}:{token_id}", {})
+                stale = meta.get("uri") != uri or ("error" in meta and self._clock() >= meta.get("retry_at", 0))
+                if stale and uri not in to_fetch and fetches_left > 0:
+                    fetches_left -= 1
+                    to_fetch.append(uri)
+            held.append((w, contract, token_id, standard, amount, uri))
+        # Documents are fetched a few at a time, each URL once, within one time budget: a slow or hostile
+        # metadata host costs at most its deadline per document and never holds up the balances.
+        fetched = fetch_many(to_fetch, lambda u: load_metadata(u, self.metadata_fetcher, self.chain.ipfs_gateway),
+                             concurrency=self.metadata_concurrency, budget_s=self.metadata_budget_s)
+        out: list[NftHolding] = []
+        for w, contract, token_id, standard, amount, uri in held:
+            key = f"{contract}:{token_id}"
+            meta: dict[str, Any] = {}
+            if uri:
                 meta = w.nft_meta.get(key, {})
                 stale = meta.get("uri") != uri or ("error" in meta and self._clock() >= meta.get("retry_at", 0))
-                if stale and fetches_left > 0:
-                    fetches_left -= 1
-                    try:
-                        meta = load_metadata(uri, self.metadata_fetcher, self.chain.ipfs_gateway).as_cursor()
-                    except Exception as exc:  # noqa: BLE001 - any metadata failure is a problem, never fatal
-                        detail = getattr(exc, "detail", None) or type(exc).__name__
+                if stale and uri in fetched:
+                    answer = fetched[uri]
+                    if isinstance(answer, Exception):
+                        detail = getattr(answer, "detail", None) or type(answer).__name__
                         problems.append(Problem("nft_metadata", f"token {token_id}: {detail}", contract))
                         meta = {"uri": uri, "error": str(detail)[:200], "retry_at": self._clock() + METADATA_RETRY_S}
+                    else:
+                        meta = answer.as_cursor()
                 elif stale:
-                    meta = {}
+                    meta = {}  # not fetched this time (over the per-fetch count or the time budget)
                 if meta:
                     w.nft_meta[key] = meta
             else:
@@ -464,7 +491,7 @@ class EvmAdapter:
             collection = collections.get(contract) or discovered.get(contract) or AssetRef(
                 kind=NFT_COLLECTION, address=contract, symbol="?", name="", decimals=0, standard=standard)
             out.append(NftHolding(
-                owner=wallet, collection=collection, token_id=str(token_id), amount=amount,
+                owner=w.address, collection=collection, token_id=str(token_id), amount=amount,
                 name=str(meta.get("name", "")), image_url=str(meta.get("image", "")),
                 metadata_url=display_url(uri or ""), description=str(meta.get("description", "")),
             ))

@@ -76,7 +76,9 @@ class MulticallReader:
         with self._lock:
             self.eth_calls += len(group)
         try:
-            replies = self.client.batch([("eth_call", self._params(chunk, block)) for chunk in group])
+            # decoded inside the failover: an endpoint whose answers do not decode is dropped for this fetch
+            replies = self.client.batch([("eth_call", self._params(chunk, block)) for chunk in group],
+                                        decode=lambda i, raw: self._decode(group[i], raw))
         except RpcError:
             with self._lock:
                 self.eth_calls -= len(group)  # nothing was run
@@ -86,7 +88,7 @@ class MulticallReader:
             if isinstance(reply, RpcError):
                 out.extend(self._after_failure(chunk, block, reply))
             else:
-                out.extend(self._decode(chunk, reply))
+                out.extend(reply)
         return out
 
     def _run_chunk(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
@@ -117,7 +119,7 @@ class MulticallReader:
     def _eth_call(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
         with self._lock:
             self.eth_calls += 1
-        return self._decode(chunk, self.client.request("eth_call", self._params(chunk, block)))
+        return self.client.request("eth_call", self._params(chunk, block), decode=lambda raw: self._decode(chunk, raw))
 
     def _decode(self, chunk: list[tuple[str, bytes]], raw: object) -> list[CallResult]:
         if not isinstance(raw, str) or not raw.startswith("0x"):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from portfolio import health
 
 
 @login_not_required
@@ -21,27 +25,32 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> HttpResponse:
-    """The database and the broker are reachable (no detail leaks: just which check failed)."""
-    checks = {"database": _database_ok(), "broker": _broker_ok()}
+    """The database and the broker are reachable (no detail leaks: just which check failed); each probe is
+    bounded (portfolio.health), so a hung dependency makes this a quick 503, never a hang."""
+    checks = {"database": health.database_ready(), "broker": health.broker_ready()}
     ok = all(checks.values())
-    return JsonResponse({"status": "ok" if ok else "unavailable", **{k: "ok" if v else "fail" for k, v in checks.items()}}, status=200 if ok else 503)
+    response = JsonResponse({"status": "ok" if ok else "unavailable", **{k: "ok" if v else "fail" for k, v in checks.items()}},
+                            status=200 if ok else 503)
+    # A 503 here is the probe's answer, not a server error: keep it out of django.request's ERROR lines.
+    response._has_been_logged = True
+    return response
 
 
-def _database_ok() -> bool:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            return cursor.fetchone()[0] == 1
-    except Exception:
-        return False
+@login_not_required
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus exposition. With METRICS_TOKEN set only for ``Authorization: Bearer <token>``; without
+    it only for loopback callers (a scraper on the host, or behind a proxy that does not forward it)."""
+    from portfolio import metrics as prom
 
-
-def _broker_ok() -> bool:
-    from portfolio.celery import app
-
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        return True
-    except Exception:
-        return False
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return HttpResponse("metrics need the bearer token\n", status=401, content_type="text/plain",
+                                headers={"WWW-Authenticate": "Bearer"})
+    elif request.META.get("REMOTE_ADDR") not in ("127.0.0.1", "::1") or request.headers.get("X-Forwarded-For"):
+        return HttpResponse("metrics are served to loopback only (or set METRICS_TOKEN)\n", status=403, content_type="text/plain")
+    body, content_type = prom.render()
+    return HttpResponse(body, content_type=content_type)

@@ -12,6 +12,7 @@ import pytest
 
 from chains.base import ChainConfig, ChainError, EndpointConfig, FetchRequest, WalletRef
 from chains.bitcoin.adapter import BitcoinAdapter
+from chains.bitcoin.genesis import GENESIS
 from devnet.common import free_port
 
 P2WPKH = "bcrt1qxlllmsjy83hm756ly78gpvzyn5mwmsy68gwhy0"
@@ -57,8 +58,13 @@ def ok_json(value) -> Reply:
 
 
 def bcoin_like(tx_answer: Reply) -> Callable[[str, str], Reply]:
-    """A bcoin that answers its info page but misbehaves on /tx/address."""
-    return lambda method, path: ok_json({"chain": {"height": 500}}) if path == "/" else tx_answer
+    """A bcoin that answers its info page and genesis header but misbehaves on /tx/address."""
+    def answer(method: str, path: str) -> Reply:
+        if path == "/block/0":
+            return ok_json({"hash": GENESIS["regtest"], "height": 0})
+        return ok_json({"chain": {"height": 500}}) if path == "/" else tx_answer
+
+    return answer
 
 
 def fetch(config: ChainConfig, urls: list[str], wallet: str) -> None:
@@ -104,6 +110,8 @@ def esplora(stats_for: Callable[[str], Reply]) -> Callable[[str, str], Reply]:
     def answer(method: str, path: str) -> Reply:
         if path.endswith("/blocks/tip/height"):
             return 200, {"content-type": "text/plain"}, b"840000"
+        if path.endswith("/block-height/0"):
+            return 200, {"content-type": "text/plain"}, GENESIS["mainnet"].encode()
         return stats_for(path.rsplit("/", 1)[-1])
 
     return answer
@@ -125,7 +133,7 @@ def test_the_esplora_backend_reads_through_bitcoinlib_and_scans_an_xpub():
     (b,) = result.balances
     assert (b.amount, b.unconfirmed, b.details["utxo_count"], b.details["tx_count"]) == (100_000, 7_000, 2, 3)
     assert result.height == 840000 and list(b.details["addresses"]) == [first]
-    assert result.request_count == 1 + 21 + 20  # tip + one per address (0/0 used: 21 receive, 20 change)
+    assert result.request_count == 1 + 1 + 21 + 20  # genesis check + tip + one per address (0/0 used: 21 receive, 20 change)
 
 
 @pytest.mark.parametrize(
@@ -147,3 +155,33 @@ def test_the_esplora_providers_come_from_bitcoinlibs_list_under_var():
     endpoints = provider_endpoints("mainnet", ["mempool", "blockstream"])
     assert [e.url for e in endpoints] == ["https://mempool.space/api/", "https://blockstream.info/api/"]
     assert bcl.DATA_DIR.is_relative_to(bcl.ROOT / "var") and (bcl.DATA_DIR / "install.log").exists()
+
+
+def test_a_node_of_another_network_is_skipped_for_the_next_one(bitcoin_devnet, bitcoin_chain_config):
+    w = bitcoin_devnet.wallet("Demo P2WPKH")
+    asked: list[str] = []
+
+    def testnet_node(method: str, path: str) -> Reply:
+        asked.append(path)
+        return ok_json({"hash": GENESIS["testnet"], "height": 0}) if path == "/block/0" else ok_json({"chain": {"height": 9}})
+
+    with misbehaving(testnet_node) as other:
+        endpoints = [EndpointConfig(url=other, priority=0), EndpointConfig(url=bitcoin_devnet.url, priority=1)]
+        result = BitcoinAdapter(bitcoin_chain_config, endpoints).fetch(FetchRequest(wallets=(WalletRef(w["address"]),)))
+        assert asked == ["/block/0"], "nothing but the identity check was asked of the other network"
+        with pytest.raises(ChainError) as err:
+            fetch(bitcoin_chain_config, [other], w["address"])
+    assert str(result.balances[0].amount) == w["balances"]["native"]
+    assert err.value.permanent and "genesis" in str(err.value) and "127.0.0.1" in str(err.value)
+
+
+def test_an_esplora_of_another_network_is_refused():
+    def testnet_esplora(method: str, path: str) -> Reply:
+        if path.endswith("/block-height/0"):
+            return 200, {"content-type": "text/plain"}, GENESIS["testnet"].encode()
+        return 200, {"content-type": "text/plain"}, b"840000"
+
+    with misbehaving(testnet_esplora) as url:
+        with pytest.raises(ChainError) as err:
+            fetch(MAINNET, [url], "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")
+    assert err.value.permanent and "genesis" in str(err.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -29,11 +29,14 @@ def unreachable_broker():
 
     # The raw values: reading ``conf.broker_write_url`` falls back to the broker URL, and writing that
     # back would pin every later publish to this moment's broker.
-    saved = app.conf.get("broker_url"), app.conf.get("broker_write_url"), app.conf.get("broker_transport_options")
+    keys = ("broker_url", "broker_write_url", "broker_transport", "broker_transport_options")
+    saved = {k: app.conf.get(k) for k in keys}
     app.conf.broker_url = app.conf.broker_write_url = "redis://:hunter2-password@127.0.0.1:1/0"  # nothing listens on port 1
+    app.conf.broker_transport = None  # the embedded broker's transport class would ignore the URL
     app.conf.broker_transport_options = {}
     yield
-    app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport_options = saved
+    for k, v in saved.items():
+        app.conf[k] = v
 
 
 def test_readyz_is_503_when_the_broker_is_unreachable_and_says_nothing_more(client, unreachable_broker):
@@ -49,7 +52,8 @@ def test_readyz_is_503_when_the_database_fails(client, monkeypatch):
     def broken_cursor(*args, **kwargs):
         raise RuntimeError("could not connect to server at db.internal:5432 password=secret")
 
-    monkeypatch.setattr(connection, "cursor", broken_cursor)
+    # at the class: the probe runs in a thread of its own, with its own connection
+    monkeypatch.setattr(BaseDatabaseWrapper, "cursor", broken_cursor)
     response = client.get(reverse("readyz"))
     assert response.status_code == 503
     assert json.loads(response.content)["database"] == "fail"

@@ -12,6 +12,7 @@ import httpx
 from chains.base import EndpointConfig, MalformedResponse, RateLimiter
 from chains.bitcoin.backends import AddressStats
 from chains.bitcoin.codec import CodecError, decode_segwit, encode_segwit
+from chains.bitcoin.genesis import check_genesis
 from chains.endpoints import EndpointPool, PoolBacked, http_json
 
 
@@ -61,8 +62,11 @@ class BcoinBackend(PoolBacked):
         batch_size: int = 100,
         http: httpx.Client | None = None,
         pool: EndpointPool | None = None,
+        network: str | None = None,
     ) -> None:
-        self.pool = pool or EndpointPool(endpoints, limiter=limiter)
+        """``network`` (e.g. "regtest"): each endpoint's genesis block is checked against it before use."""
+        self.network = network
+        self.pool = pool or EndpointPool(endpoints, limiter=limiter, verify=self._verify_genesis if network else None)
         self.batch_size = batch_size
         self.http = http or httpx.Client(follow_redirects=False)
 
@@ -72,6 +76,10 @@ class BcoinBackend(PoolBacked):
             return endpoint, http_json(self.http, endpoint, method, verb, endpoint.url.rstrip("/") + path, body)
 
         return self.pool.call(method, attempt)
+
+    def _verify_genesis(self, endpoint: EndpointConfig) -> None:
+        header = http_json(self.http, endpoint, "genesis", "GET", endpoint.url.rstrip("/") + "/block/0")
+        check_genesis(self.network or "", endpoint, header.get("hash") if isinstance(header, dict) else header)
 
     def tip_height(self) -> int:
         """Height of the node's best block. Raises ``ChainError``."""

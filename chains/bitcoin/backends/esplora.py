@@ -6,11 +6,14 @@ batched scan saves here is the addresses it does not ask again (cursors)."""
 from __future__ import annotations
 
 import json
+
+import httpx
 from typing import Any, Mapping, Sequence
 
 from chains.base import ChainError, EndpointConfig, MalformedResponse, RateLimited, RateLimiter
 from chains.bitcoin import bcl
 from chains.bitcoin.backends import AddressStats
+from chains.bitcoin.genesis import check_genesis
 from chains.endpoints import EndpointPool, PoolBacked, parse_retry_after
 
 ESPLORA_PROVIDERS = {"blockstream", "mempool"}  # bitcoinlib provider types that speak Esplora's API
@@ -52,8 +55,9 @@ class EsploraBackend(PoolBacked):
         pool: EndpointPool | None = None,
     ) -> None:
         bcl.setup()
+        self.chain_network = network
         self.network = BCL_NETWORK.get(network, "bitcoin")
-        self.pool = pool or EndpointPool(endpoints, limiter=limiter)
+        self.pool = pool or EndpointPool(endpoints, limiter=limiter, verify=self._verify_genesis)
         self._clients: dict[str, Any] = {}
 
     def _client(self, endpoint: EndpointConfig):
@@ -85,6 +89,20 @@ class EsploraBackend(PoolBacked):
                 raise ChainError(f"connection failed: {type(exc).__name__}", endpoint=endpoint.url, method=method) from None
 
         return self.pool.call(method, attempt)
+
+    def _verify_genesis(self, endpoint: EndpointConfig) -> None:
+        """Esplora answers ``GET block-height/0`` with the genesis hash as plain text."""
+        url = (endpoint.url if endpoint.url.endswith("/") else endpoint.url + "/") + "block-height/0"
+        try:
+            response = httpx.get(url, headers=dict(endpoint.headers), timeout=endpoint.timeout_s, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise ChainError(f"connection failed: {type(exc).__name__}", endpoint=endpoint.url, method="genesis") from None
+        if response.status_code == 429:
+            raise RateLimited("rate limited (HTTP 429)", endpoint=endpoint.url, method="genesis",
+                              retry_after=parse_retry_after(response.headers.get("retry-after")))
+        if response.status_code != 200:
+            raise ChainError(f"HTTP {response.status_code}", endpoint=endpoint.url, method="genesis")
+        check_genesis(self.chain_network, endpoint, response.text)
 
     def tip_height(self) -> int:
         """Raises ``ChainError``."""
