@@ -31,7 +31,6 @@ from chains.base import (
 from chains.endpoints import EndpointBroken, EndpointHealth, EndpointPool, JsonRpcClient, RpcError
 from chains.evm import abi
 from chains.evm.address import canonical, parse_address, to_checksum
-from chains.evm.batching import call_many
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
 from chains import metadata

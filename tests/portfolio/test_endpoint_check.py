@@ -9,7 +9,7 @@ from chains.base import ChainError
 from chains.endpoints import RpcEvent
 from devnet.common import free_port
 from portfolio import endpoint_health
-from portfolio.models import Chain, RpcEndpoint
+from portfolio.models import Chain
 from tests.fixtures.celery import seed_chain
 
 pytestmark = pytest.mark.django_db
