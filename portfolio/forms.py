@@ -1,10 +1,8 @@
-"""Forms: sign-up, wallets and portfolios. Wallet input is validated by the services (never echoed if secret)."""
+"""Forms: wallets and portfolios (sign-up is allauth's, portfolio/accounts.py). Wallet input is validated by the services (never echoed if secret)."""
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 
 from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
@@ -19,14 +17,6 @@ SCRIPT_TYPE_CHOICES = [
     ("p2tr", "Taproot (p2tr, BIP-86)"),
 ]
 assert {c for c, _ in SCRIPT_TYPE_CHOICES if c} == set(BITCOIN_SCRIPT_TYPES)
-
-
-class SignUpForm(UserCreationForm):
-    email = forms.EmailField(required=True, help_text="Used only for password reset.")
-
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
 
 
 class SecretBlankingForm(forms.Form):
