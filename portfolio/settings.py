@@ -49,11 +49,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "portfolio.middleware.StaffSecondFactorMiddleware",
-    "portfolio.middleware.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portfolio.middleware.StaffSecondFactorMiddleware",
+    "portfolio.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "portfolio.urls"
