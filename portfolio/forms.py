@@ -19,9 +19,9 @@ SCRIPT_TYPE_CHOICES = [
 assert {c for c, _ in SCRIPT_TYPE_CHOICES if c} == set(BITCOIN_SCRIPT_TYPES)
 
 
-class SecretBlankingForm(forms.Form):
-    """A form whose fields listed in ``secret_checked`` are blanked on re-render when they held a secret,
-    so a pasted private key or seed phrase is never sent back to the browser."""
+class SecretBlankingMixin:
+    """For a form whose fields listed in ``secret_checked`` are blanked on re-render when they held a secret,
+    so a pasted private key or seed phrase is never sent back to the browser (allauth's forms use it too)."""
 
     secret_checked: tuple[str, ...] = ()
 
@@ -47,6 +47,10 @@ class SecretBlankingForm(forms.Form):
                 self.cleaned_data.pop(name, None)
             if any(e.code == "secret" for e in self._errors.as_data().get(name, [])) or name in self._errors and WATCH_ONLY_MESSAGE in self._errors[name]:
                 self._blank(name)
+
+
+class SecretBlankingForm(SecretBlankingMixin, forms.Form):
+    """A plain form with secret blanking."""
 
 
 class WalletAddForm(SecretBlankingForm):

@@ -1,5 +1,6 @@
-"""Security headers of the app: a strict Content-Security-Policy (no inline scripts; images from https: and
-raster data: URLs only, since NFT images come from anywhere)."""
+"""Security middleware: a strict Content-Security-Policy (no inline scripts; images from https: and raster
+data: URLs only, since NFT images come from anywhere), secret-bearing query strings kept out of pages and
+history, a second factor for staff, and no caching of anything personal."""
 
 from __future__ import annotations
 
@@ -86,4 +87,43 @@ class NoStoreMiddleware:
             or content_type.startswith("text/csv")
         ) and not request.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+class SecretQueryMiddleware:
+    """A query parameter holding a private key or seed phrase (a search box, a filter) is dropped before any
+    view sees it, so it is never echoed. A page load is redirected to the same URL without it (the browser's
+    history keeps only the final URL); an htmx request carries on without it and tells htmx to put the clean
+    URL in the address bar and to blank the field (static/js/app.js); the API answers 422."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
+
+        refused = sorted({key for key, values in request.GET.lists() if any(secret_kind(v) for v in values) or secret_kind(key)})
+        if not refused:
+            return self.get_response(request)
+        clean = request.GET.copy()
+        for key in refused:
+            del clean[key]
+        url = request.path + (f"?{clean.urlencode()}" if clean else "")
+        if request.path.startswith("/api/"):
+            from django.http import JsonResponse
+
+            detail = [{"loc": ["query", "[refused]"], "msg": WATCH_ONLY_MESSAGE, "type": "secret"} for _ in refused]
+            return JsonResponse({"detail": detail}, status=422)
+        from django.contrib import messages
+
+        messages.error(request, WATCH_ONLY_MESSAGE)
+        if request.method in ("GET", "HEAD") and not getattr(request, "htmx", False):
+            from django.shortcuts import redirect
+
+            return redirect(url)
+        request.GET = clean
+        request.META["QUERY_STRING"] = clean.urlencode()
+        response = self.get_response(request)
+        response.headers["HX-Replace-Url"] = url
+        response.headers["X-Refused-Fields"] = ",".join(k for k in refused if not secret_kind(k))
         return response

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "portfolio.middleware.StaffSecondFactorMiddleware",
     "portfolio.middleware.NoStoreMiddleware",
+    "portfolio.middleware.SecretQueryMiddleware",
 ]
 
 ROOT_URLCONF = "portfolio.urls"
@@ -118,7 +119,12 @@ DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "chainfolio@localhost")
 # account exists (a known email gets an "account exists" mail, a new one a verification mail, and the page
 # is the same), so sign-up asks no username (one would have to be refused when taken); one is generated.
 ACCOUNT_ADAPTER = "portfolio.accounts.AccountAdapter"
-ACCOUNT_FORMS = {"signup": "portfolio.accounts.SignupForm"}
+ACCOUNT_FORMS = {
+    "signup": "portfolio.accounts.SignupForm",
+    "login": "portfolio.accounts.LoginForm",
+    "reset_password": "portfolio.accounts.ResetPasswordForm",
+    "add_email": "portfolio.accounts.AddEmailForm",
+}
 SIGNUP_OPEN = envbool("SIGNUP_OPEN", True)
 ALLAUTH_TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)  # proxies whose X-Forwarded-For counts
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
@@ -272,5 +278,11 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own default handlers (console in DEBUG) would print unredacted: everything goes to ours.
+        "django": {"handlers": ["stdout"], "propagate": False},
+        "django.db.backends": {"level": "WARNING"},
+        # The development server's access log: through the same handler, so query strings are redacted too.
+        "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+    },
 }
