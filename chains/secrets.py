@@ -38,6 +38,7 @@ _PRV = re.compile(r"[xyztuvXYZTUV]prv[1-9A-HJ-NP-Za-km-z]{20,}")
 _B58_RUN = re.compile(r"[1-9A-HJ-NP-Za-km-z]{50,}")
 _JSON_BYTES = re.compile(r"\[\s*(?:\d{1,3}\s*,\s*){31}(?:(?:\d{1,3}\s*,\s*){32})?\d{1,3}\s*,?\s*\]")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}|\+")
+_ESCAPE = re.compile(r"\\(?:[nrt]|x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})")
 # Between two words of a phrase: separators, numbering ("1. ", "2)"), quotes and commas of a JSON list.
 _MAX_GAP = 8
 _MAX_TYPOS_IN_A_ROW = 2
@@ -288,11 +289,22 @@ def secret_kind(text: str) -> str | None:
     return None
 
 
+def _unescape(text: str) -> str:
+    """Backslash escapes undone (Django escapes control and non-ASCII characters of paths it logs)."""
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except (UnicodeDecodeError, ValueError):
+        return text
+
+
 def _views(text: str) -> list[str]:
-    """The text, and the text URL-decoded when it holds %XX or + (a query string or a path)."""
+    """The text, and the text decoded when it holds URL encoding (%XX, +) or backslash escapes."""
+    out = [text]
     if _PERCENT.search(text):
-        return [text, unquote_plus(text)]
-    return [text]
+        out.append(unquote_plus(text))
+    if _ESCAPE.search(text):
+        out += [_unescape(v) for v in list(out)]
+    return out
 
 
 def refuse_secrets(text: str) -> None:
@@ -316,13 +328,13 @@ def _redact(text: str) -> str:
 
 
 def redact_secrets(text: str) -> str:
-    """``text`` with every secret-looking span replaced by ``[redacted]``. A URL-encoded secret (a query
-    string in an access log) is found too: then the line is shown decoded, with the secret redacted."""
+    """``text`` with every secret-looking span replaced by ``[redacted]``. A URL-encoded or backslash-escaped
+    secret (a query string in an access log, a path in Django's "Not Found" line) is found too: then the line
+    is shown decoded, with the secret redacted."""
     if not text:
         return text
     out = _redact(text)
-    if _PERCENT.search(out):
-        decoded = unquote_plus(out)
+    for decoded in _views(out)[1:]:
         if find_secrets(decoded):
-            out = _redact(decoded)
+            return _redact(decoded)
     return out

@@ -40,6 +40,9 @@ class RedactSecretsFilter(logging.Filter):
     of django.server) with private keys, seed phrases and URL credentials redacted, URL-encoded ones too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_redacted", False):  # several handlers share the record: scrub it once
+            return True
+        record._redacted = True
         for key, value in list(record.__dict__.items()):
             if key not in _STANDARD and not key.startswith("_"):
                 setattr(record, key, _scrub_field(value))

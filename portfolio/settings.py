@@ -279,10 +279,10 @@ LOGGING = {
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
-        # Django's own default handlers (console in DEBUG) would print unredacted: everything goes to ours.
-        "django": {"handlers": ["stdout"], "propagate": False},
+        # Listing a logger drops Django's default handlers for it (console in DEBUG, the runserver access
+        # log), which print unredacted: their records reach the root's redacting handler instead.
+        "django": {"propagate": True},
         "django.db.backends": {"level": "WARNING"},
-        # The development server's access log: through the same handler, so query strings are redacted too.
-        "django.server": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        "django.server": {"level": "INFO", "propagate": True},
     },
 }
