@@ -25,6 +25,14 @@ class SecretBlankingMixin:
 
     secret_checked: tuple[str, ...] = ()
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.secret_checked:
+            if name in self.fields:
+                # No maxlength in the page: a browser would cut a pasted seed phrase to its first words,
+                # too few to be recognised, and keep them. The server checks the length after the secret.
+                self.fields[name].widget.attrs.pop("maxlength", None)
+
     def _blank(self, name: str) -> None:
         data = self.data.copy()
         data[self.add_prefix(name)] = ""

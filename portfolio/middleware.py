@@ -114,12 +114,11 @@ class SecretQueryMiddleware:
 
             detail = [{"loc": ["query", "[refused]"], "msg": WATCH_ONLY_MESSAGE, "type": "secret"} for _ in refused]
             return JsonResponse({"detail": detail}, status=422)
-        from django.contrib import messages
-
-        messages.error(request, WATCH_ONLY_MESSAGE)
         if request.method in ("GET", "HEAD") and not getattr(request, "htmx", False):
+            from django.contrib import messages
             from django.shortcuts import redirect
 
+            messages.error(request, WATCH_ONLY_MESSAGE)
             return redirect(url)
         request.GET = clean
         request.META["QUERY_STRING"] = clean.urlencode()
