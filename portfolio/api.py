@@ -10,6 +10,7 @@ from ninja import NinjaAPI
 from ninja.security import SessionAuth
 
 from portfolio.api_routers import holdings, portfolios, summary, sync, wallets
+from portfolio.limits import RefreshTooSoon
 
 
 class SignedInSession(SessionAuth):
@@ -52,13 +53,17 @@ api.add_router("/sync", sync.router)
 
 # Domain exception -> HTTP status. PermissionError (an object of another user reaching a service) is
 # answered like a missing object, so ids of other users cannot be probed.
-DOMAIN_ERRORS: dict[type[Exception], int] = {ValidationError: 422, PermissionError: 404}
+DOMAIN_ERRORS: dict[type[Exception], int] = {ValidationError: 422, PermissionError: 404, RefreshTooSoon: 429}
 
 
 def domain_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     """The one mapping of service-layer errors to responses. Messages are the services' safe ones
     (they never contain the input: a pasted secret is not echoed)."""
     status = next(code for cls, code in DOMAIN_ERRORS.items() if isinstance(exc, cls))
+    if status == 429:
+        response = api.create_response(request, {"detail": str(exc)}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if status == 404:
         return api.create_response(request, {"detail": "Not Found"}, status=404)
     pairs = exc.error_dict.items() if hasattr(exc, "error_dict") else [(None, exc.error_list)]

@@ -19,6 +19,23 @@ SCRIPT_TYPE_CHOICES = [
 assert {c for c, _ in SCRIPT_TYPE_CHOICES if c} == set(BITCOIN_SCRIPT_TYPES)
 
 
+DB_ID_MAX = 2**63 - 1  # a 64-bit primary key: a larger id must be "not a choice", not an overflowing query
+
+
+class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """A ModelMultipleChoiceField that refuses ids outside the database's integer range before querying."""
+
+    def _check_values(self, value):
+        for pk in value if isinstance(value, (list, tuple)) else [value]:
+            try:
+                number = int(str(pk))
+            except ValueError:
+                continue  # the parent reports it as an invalid value
+            if not 1 <= number <= DB_ID_MAX:
+                raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk})
+        return super()._check_values(value)
+
+
 class SecretBlankingMixin:
     """For a form whose fields listed in ``secret_checked`` are blanked on re-render when they held a secret,
     so a pasted private key or seed phrase is never sent back to the browser (allauth's forms use it too)."""
@@ -41,7 +58,7 @@ class SecretBlankingMixin:
     def add_service_error(self, exc: ValidationError, field: str | None = None) -> None:
         """Show a service's ``ValidationError`` on ``field`` (blanking it if it held a secret)."""
         for error in exc.error_list:
-            self.add_error(field, error)
+            self.add_error(None if error.code == "limit" else field, error)
             if error.code == "secret" and field:
                 self._blank(field)
 
@@ -70,7 +87,7 @@ class WalletAddForm(SecretBlankingForm):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"}),
     )
     label = forms.CharField(max_length=80, required=False)
-    portfolios = forms.ModelMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    portfolios = IdMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
     script_type = forms.ChoiceField(
         choices=SCRIPT_TYPE_CHOICES, required=False, label="Script type (Bitcoin extended keys)",
         help_text="For an xpub exported from a SegWit account, pick the account's type.",
@@ -87,6 +104,15 @@ class WalletAddForm(SecretBlankingForm):
         self.fields["portfolios"].queryset = Portfolio.objects.filter(owner=owner)
         if not self.fields["portfolios"].queryset.exists():
             del self.fields["portfolios"]  # nothing to choose yet
+
+    def clean(self) -> dict:
+        from portfolio.limits import LimitReached, check_wallet_limit
+
+        try:
+            check_wallet_limit(self.owner)
+        except LimitReached as exc:
+            self.add_error(None, exc)
+        return super().clean()
 
     def clean_address(self) -> str:
         family = self.data.get(self.add_prefix("family"))
@@ -105,7 +131,7 @@ class WalletAddForm(SecretBlankingForm):
 
 class WalletEditForm(SecretBlankingForm):
     label = forms.CharField(max_length=80, required=False)
-    portfolios = forms.ModelMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    portfolios = IdMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
     gap_limit = forms.IntegerField(min_value=1, max_value=MAX_GAP_LIMIT, label="Gap limit (Bitcoin extended keys)")
     secret_checked = ("label",)
 
@@ -129,7 +155,7 @@ class WalletEditForm(SecretBlankingForm):
 
 class PortfolioForm(SecretBlankingForm):
     name = forms.CharField(max_length=80)
-    wallets = forms.ModelMultipleChoiceField(queryset=Wallet.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    wallets = IdMultipleChoiceField(queryset=Wallet.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
     secret_checked = ("name",)
 
     def __init__(self, *args, owner, portfolio: Portfolio | None = None, **kwargs):
@@ -137,7 +163,18 @@ class PortfolioForm(SecretBlankingForm):
             kwargs.setdefault("initial", {"name": portfolio.name, "wallets": list(portfolio.wallets.all())})
         super().__init__(*args, **kwargs)
         self.owner = owner
+        self.portfolio = portfolio
         self.fields["wallets"].queryset = Wallet.objects.filter(owner=owner)
+
+    def clean(self) -> dict:
+        from portfolio.limits import LimitReached, check_portfolio_limit
+
+        if self.portfolio is None:
+            try:
+                check_portfolio_limit(self.owner)
+            except LimitReached as exc:
+                self.add_error(None, exc)
+        return super().clean()
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()

@@ -163,6 +163,9 @@ class Profile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     quote_currency = models.CharField(max_length=3, default="USD")
     dust_threshold = ExactDecimalField(max_digits=20, decimal_places=2, default=Decimal("1.00"))
+    # Per-user limits raised by staff in the admin; empty: the site's default (settings, portfolio/limits.py).
+    max_wallets = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the site default (MAX_WALLETS_PER_USER).")
+    max_portfolios = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the site default (MAX_PORTFOLIOS_PER_USER).")
 
     def __str__(self) -> str:
         return f"profile of {self.user}"

@@ -15,6 +15,11 @@ from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
 from portfolio.services.wallets import BITCOIN_SCRIPT_TYPES, MAX_GAP_LIMIT
 from portfolio.valuation import trim
 
+# A database id: the range of a 64-bit primary key (PostgreSQL bigint, SQLite INTEGER). Anything outside is
+# a 422, never a query that overflows (a 500).
+DB_ID_MAX = 2**63 - 1
+DbId = Annotated[int, Field(ge=1, le=DB_ID_MAX)]
+
 
 def _exact_text(value: Any) -> Any:
     """An int or Decimal as plain decimal text (no exponent, trailing zeros dropped); floats are refused,
@@ -104,7 +109,7 @@ class WalletIn(BaseModel):
     family: Family
     address: str = Field(description="A public address or an extended public key.")
     label: str = Field("", max_length=80)
-    portfolio_ids: list[int] = Field(default_factory=list, description="Portfolios (of yours) to put the wallet in.")
+    portfolio_ids: list[DbId] = Field(default_factory=list, description="Portfolios (of yours) to put the wallet in.")
     script_type: ScriptType | None = Field(None, description="Bitcoin extended keys only: how to derive addresses.")
     gap_limit: int = Field(20, ge=1, le=MAX_GAP_LIMIT, description="Bitcoin extended keys: unused addresses to scan.")
 
@@ -255,8 +260,8 @@ class SummaryOut(Schema):
 class SyncIn(BaseModel):
     """What to refresh: one of your wallets, one of your portfolios, or (neither) all your wallets."""
 
-    wallet_id: int | None = None
-    portfolio_id: int | None = None
+    wallet_id: DbId | None = None
+    portfolio_id: DbId | None = None
 
     @model_validator(mode="after")
     def _one_scope(self):

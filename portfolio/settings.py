@@ -256,6 +256,10 @@ SYNC_RETRY_MAX = envint("SYNC_RETRY_MAX", 5, minimum=0)  # retries of a transien
 SYNC_RETRY_BASE_SECONDS = envint("SYNC_RETRY_BASE_SECONDS", 5, minimum=1)  # first back-off, doubled each time, jittered
 SYNC_RETRY_CAP_SECONDS = envint("SYNC_RETRY_CAP_SECONDS", 300, minimum=1)
 SNAPSHOT_INTERVAL_MINUTES = envint("SNAPSHOT_INTERVAL_MINUTES", 60, minimum=1)
+# Brakes on greed (README "Limits"): per user, staff may raise them per user in the admin (Profile).
+MAX_WALLETS_PER_USER = envint("MAX_WALLETS_PER_USER", 200, minimum=1)
+MAX_PORTFOLIOS_PER_USER = envint("MAX_PORTFOLIOS_PER_USER", 20, minimum=1)
+REFRESH_MIN_INTERVAL_SECONDS = envint("REFRESH_MIN_INTERVAL_SECONDS", 60, minimum=0)  # per user and scope
 DEVNET_STATE_FILE = Path(envstr("DEVNET_STATE_FILE", str(VAR_DIR / "devnet.json")))
 
 # --------------------------------------------------------------------------- logging
