@@ -155,3 +155,17 @@ def test_ids_out_of_range_are_never_a_server_error(world, owner_client, bad):
         status = owner_client.post(url, data).status_code
         assert status in (200, 302, 404, 422), (url, status)
     assert Wallet.objects.filter(owner=world[0].owner).count() == 1
+
+
+def test_the_wallet_and_portfolio_lists_come_in_pages(owner, owner_client, settings):
+    settings.MAX_WALLETS_PER_USER = 1000
+    Wallet.objects.bulk_create([Wallet(owner=owner, family="evm", address=evm(i), label=f"w{i:03}") for i in range(120)])
+    first = owner_client.get(reverse("wallets")).content.decode()
+    assert first.count('class="wallet-rows"') == 1 and "120 wallets of at most 1000" in first and "page 1 of 3" in first
+    assert first.count("/edit/") == 50
+    last = owner_client.get(reverse("wallets"), {"page": 3}).content.decode()
+    assert last.count("/edit/") == 20 and 'rel="prev"' in last and 'rel="next"' not in last
+    assert owner_client.get(reverse("wallets"), {"page": "9999"}).status_code == 200  # past the end: the last page
+    for i in range(3):
+        do_create_portfolio(owner, f"p{i}")
+    assert "3 portfolios of at most 20" in owner_client.get(reverse("portfolios")).content.decode()
