@@ -41,26 +41,23 @@ def portfolio_limit(user) -> int:
     return _profile_value(user, "max_portfolios") or settings.MAX_PORTFOLIOS_PER_USER
 
 
-def check_wallet_limit(user, adding: int = 1) -> None:
-    """Raise ``LimitReached`` if ``user`` cannot add ``adding`` more wallets."""
-    limit = wallet_limit(user)
-    if Wallet.objects.filter(owner_id=user.pk).count() + adding > limit:
+def _check_count(user, model, limit: int, adding: int, have: str, remove: str) -> None:
+    if model.objects.filter(owner_id=user.pk).count() + adding > limit:
         raise LimitReached(
-            f"You track {limit} wallets, the most this account may have. Remove one, or ask an administrator "
-            "to raise your limit.",
+            f"You {have} {limit} {model._meta.verbose_name_plural}, the most this account may have. {remove} one, "
+            "or ask an administrator to raise your limit.",
             code="limit",
         )
+
+
+def check_wallet_limit(user, adding: int = 1) -> None:
+    """Raise ``LimitReached`` if ``user`` cannot add ``adding`` more wallets."""
+    _check_count(user, Wallet, wallet_limit(user), adding, "track", "Remove")
 
 
 def check_portfolio_limit(user, adding: int = 1) -> None:
     """Raise ``LimitReached`` if ``user`` cannot create ``adding`` more portfolios."""
-    limit = portfolio_limit(user)
-    if Portfolio.objects.filter(owner_id=user.pk).count() + adding > limit:
-        raise LimitReached(
-            f"You have {limit} portfolios, the most this account may have. Delete one, or ask an administrator "
-            "to raise your limit.",
-            code="limit",
-        )
+    _check_count(user, Portfolio, portfolio_limit(user), adding, "have", "Delete")
 
 
 def refresh_scope_key(user, *, portfolio_id: int | None = None, wallet_id: int | None = None) -> str:

@@ -127,7 +127,7 @@ def world(owner):
 def test_ids_out_of_range_are_never_a_server_error(world, owner_client, bad):
     owner_client.raise_request_exception = False
     wallet, portfolio = world
-    for name, route, ids in id_routes():
+    for name, route, ids in id_routes(with_allauth=True):
         url = "/" + re.sub(r"<int:\w+>", str(bad), route).lstrip("^").rstrip("$").replace("\\Z", "")
         for method in ("get", "post"):
             status = getattr(owner_client, method)(url).status_code
@@ -169,3 +169,28 @@ def test_the_wallet_and_portfolio_lists_come_in_pages(owner, owner_client, setti
     for i in range(3):
         do_create_portfolio(owner, f"p{i}")
     assert "3 portfolios of at most 20" in owner_client.get(reverse("portfolios")).content.decode()
+
+
+@pytest.fixture
+def refresh_braked(monkeypatch, settings):
+    """The sync service as the lead wires it: claim_refresh() before a new run (a second one is too soon)."""
+    import portfolio.views.sync as views
+    from portfolio.api_routers import sync as api_sync
+
+    def do_request_sync(owner, *, portfolio=None, wallet=None):
+        claim_refresh(owner, portfolio_id=portfolio and portfolio.pk, wallet_id=wallet and wallet.pk)
+        raise AssertionError("first call only")
+
+    monkeypatch.setattr(views, "do_request_sync", do_request_sync)
+    monkeypatch.setattr(api_sync, "do_request_sync", do_request_sync)
+    settings.REFRESH_MIN_INTERVAL_SECONDS = 60
+
+
+def test_a_second_refresh_too_soon_is_429_with_retry_after_or_a_message(owner, owner_client, refresh_braked):
+    claim_refresh(owner)  # the first refresh of "all wallets"
+    response = owner_client.post("/api/v1/sync", content_type="application/json")
+    assert response.status_code == 429 and 55 <= int(response["Retry-After"]) <= 60
+    response = owner_client.post(reverse("refresh"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 429 and "Try again in" in response.content.decode() and response["Retry-After"]
+    response = owner_client.post(reverse("refresh"), follow=True)
+    assert response.status_code == 200 and "Try again in" in response.content.decode()
