@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.solana",
     "tests.fixtures.users",
     "tests.fixtures.celery",
+    "tests.fixtures.proxy",
 ]
 
 

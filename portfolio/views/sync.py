@@ -13,7 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portfolio.limits import RefreshTooSoon
 from portfolio.models import Portfolio, SyncRun, Wallet
-from portfolio.services.sync import do_request_sync, sync_status as run_status
+from portfolio.sync.progress import sync_status as run_status
+from portfolio.sync.run import QueueUnavailable, do_request_sync
 
 TEMPLATE = "portfolio/_sync_status.html"
 
@@ -69,6 +70,13 @@ def refresh(request: HttpRequest) -> HttpResponse:
         run = do_request_sync(request.user, portfolio=portfolio, wallet=wallet)
     except RefreshTooSoon as exc:  # portfolio.limits.claim_refresh, called by the sync service
         return _too_soon(request, exc)
+    except QueueUnavailable as exc:
+        if _wants_json(request):
+            return JsonResponse({"detail": str(exc)}, status=503)
+        if request.htmx:
+            return HttpResponse(f'<p class="message message-error" role="alert">{escape(exc)}</p>', status=503)
+        messages.error(request, str(exc))
+        return redirect(_back(request))
     if request.htmx or _wants_json(request):
         return _render_status(request, run, status=202)
     return redirect(_back(request))

@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("portfolio", "0003_value_totals")]
+    dependencies = [("portfolio", "0006_chain_genesis_hash")]
 
     operations = [
         migrations.AddField(
