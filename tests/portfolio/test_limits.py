@@ -76,7 +76,7 @@ def test_staff_raise_one_users_limit_in_the_admin(owner, outsider, staff_client,
     profile = owner.profile
     page = staff_client.get(reverse("admin:portfolio_profile_change", args=[profile.pk]))
     assert b"max_wallets" in page.content
-    data = {"user": owner.pk, "quote_currency": "USD", "dust_threshold": "1.00", "max_wallets": "5", "max_portfolios": ""}
+    data = {"user": owner.pk, "quote_currency": "USD", "dust_threshold": "1.00", "health_alert_below": "1.20", "max_wallets": "5", "max_portfolios": ""}
     assert staff_client.post(reverse("admin:portfolio_profile_change", args=[profile.pk]), data).status_code == 302
     do_add_wallet(owner, "evm", evm(3))
     assert Wallet.objects.filter(owner=owner).count() == 3
