@@ -303,7 +303,9 @@ class FxRateAdmin(admin.ModelAdmin):
 
 @admin.register(models.Profile)
 class ProfileAdmin(admin.ModelAdmin):
-    list_display = ("user", "quote_currency", "dust_threshold")
+    """Staff raise one user's limits here (empty: the site defaults, MAX_WALLETS_PER_USER and friends)."""
+
+    list_display = ("user", "quote_currency", "dust_threshold", "max_wallets", "max_portfolios")
     list_filter = ("quote_currency",)
     search_fields = ("user__username", "user__email")
 

@@ -15,6 +15,7 @@ from ninja.errors import ValidationError as RequestInvalid
 from portfolio.api_auth import API_AUTH, bearer_challenge
 from portfolio.api_routers import chains, holdings, nfts, portfolios, positions, summary, sync, wallets
 from portfolio.api_routers.responses import ApiError
+from portfolio.limits import RefreshTooSoon
 
 api = NinjaAPI(
     title="Chainfolio API",
@@ -94,6 +95,13 @@ api.add_exception_handler(Http404, not_found)
 api.add_exception_handler(PermissionError, not_found)
 api.add_exception_handler(RequestInvalid, request_invalid)
 api.add_exception_handler(ValidationError, domain_error)
+
+
+def refresh_too_soon(request: HttpRequest, exc: RefreshTooSoon) -> HttpResponse:
+    return error_response(request, 429, str(exc), "rate_limited", {"Retry-After": str(exc.retry_after)})
+
+
+api.add_exception_handler(RefreshTooSoon, refresh_too_soon)
 
 
 # --------------------------------------------------------------------------- URLs

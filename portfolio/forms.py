@@ -1,10 +1,8 @@
-"""Forms: sign-up, wallets and portfolios. Wallet input is validated by the services (never echoed if secret)."""
+"""Forms: wallets and portfolios (sign-up is allauth's, portfolio/accounts.py). Wallet input is validated by the services (never echoed if secret)."""
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 
 from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
@@ -21,19 +19,36 @@ SCRIPT_TYPE_CHOICES = [
 assert {c for c, _ in SCRIPT_TYPE_CHOICES if c} == set(BITCOIN_SCRIPT_TYPES)
 
 
-class SignUpForm(UserCreationForm):
-    email = forms.EmailField(required=True, help_text="Used only for password reset.")
-
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
+DB_ID_MAX = 2**63 - 1  # a 64-bit primary key: a larger id must be "not a choice", not an overflowing query
 
 
-class SecretBlankingForm(forms.Form):
-    """A form whose fields listed in ``secret_checked`` are blanked on re-render when they held a secret,
-    so a pasted private key or seed phrase is never sent back to the browser."""
+class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """A ModelMultipleChoiceField that refuses ids outside the database's integer range before querying."""
+
+    def _check_values(self, value):
+        for pk in value if isinstance(value, (list, tuple)) else [value]:
+            try:
+                number = int(str(pk))
+            except ValueError:
+                continue  # the parent reports it as an invalid value
+            if not 1 <= number <= DB_ID_MAX:
+                raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk})
+        return super()._check_values(value)
+
+
+class SecretBlankingMixin:
+    """For a form whose fields listed in ``secret_checked`` are blanked on re-render when they held a secret,
+    so a pasted private key or seed phrase is never sent back to the browser (allauth's forms use it too)."""
 
     secret_checked: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.secret_checked:
+            if name in self.fields:
+                # No maxlength in the page: a browser would cut a pasted seed phrase to its first words,
+                # too few to be recognised, and keep them. The server checks the length after the secret.
+                self.fields[name].widget.attrs.pop("maxlength", None)
 
     def _blank(self, name: str) -> None:
         data = self.data.copy()
@@ -43,7 +58,7 @@ class SecretBlankingForm(forms.Form):
     def add_service_error(self, exc: ValidationError, field: str | None = None) -> None:
         """Show a service's ``ValidationError`` on ``field`` (blanking it if it held a secret)."""
         for error in exc.error_list:
-            self.add_error(field, error)
+            self.add_error(None if error.code == "limit" else field, error)
             if error.code == "secret" and field:
                 self._blank(field)
 
@@ -59,6 +74,10 @@ class SecretBlankingForm(forms.Form):
                 self._blank(name)
 
 
+class SecretBlankingForm(SecretBlankingMixin, forms.Form):
+    """A plain form with secret blanking."""
+
+
 class WalletAddForm(SecretBlankingForm):
     family = forms.ChoiceField(choices=FAMILY_CHOICES, initial="evm", label="Chain family")
     address = forms.CharField(
@@ -68,7 +87,7 @@ class WalletAddForm(SecretBlankingForm):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"}),
     )
     label = forms.CharField(max_length=80, required=False)
-    portfolios = forms.ModelMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    portfolios = IdMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
     script_type = forms.ChoiceField(
         choices=SCRIPT_TYPE_CHOICES, required=False, label="Script type (Bitcoin extended keys)",
         help_text="For an xpub exported from a SegWit account, pick the account's type.",
@@ -85,6 +104,15 @@ class WalletAddForm(SecretBlankingForm):
         self.fields["portfolios"].queryset = Portfolio.objects.filter(owner=owner)
         if not self.fields["portfolios"].queryset.exists():
             del self.fields["portfolios"]  # nothing to choose yet
+
+    def clean(self) -> dict:
+        from portfolio.limits import LimitReached, check_wallet_limit
+
+        try:
+            check_wallet_limit(self.owner)
+        except LimitReached as exc:
+            self.add_error(None, exc)
+        return super().clean()
 
     def clean_address(self) -> str:
         family = self.data.get(self.add_prefix("family"))
@@ -103,7 +131,7 @@ class WalletAddForm(SecretBlankingForm):
 
 class WalletEditForm(SecretBlankingForm):
     label = forms.CharField(max_length=80, required=False)
-    portfolios = forms.ModelMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    portfolios = IdMultipleChoiceField(queryset=Portfolio.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
     gap_limit = forms.IntegerField(min_value=1, max_value=MAX_GAP_LIMIT, label="Gap limit (Bitcoin extended keys)")
     secret_checked = ("label",)
 
@@ -127,7 +155,7 @@ class WalletEditForm(SecretBlankingForm):
 
 class PortfolioForm(SecretBlankingForm):
     name = forms.CharField(max_length=80)
-    wallets = forms.ModelMultipleChoiceField(queryset=Wallet.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    wallets = IdMultipleChoiceField(queryset=Wallet.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
     secret_checked = ("name",)
 
     def __init__(self, *args, owner, portfolio: Portfolio | None = None, **kwargs):
@@ -135,7 +163,18 @@ class PortfolioForm(SecretBlankingForm):
             kwargs.setdefault("initial", {"name": portfolio.name, "wallets": list(portfolio.wallets.all())})
         super().__init__(*args, **kwargs)
         self.owner = owner
+        self.portfolio = portfolio
         self.fields["wallets"].queryset = Wallet.objects.filter(owner=owner)
+
+    def clean(self) -> dict:
+        from portfolio.limits import LimitReached, check_portfolio_limit
+
+        if self.portfolio is None:
+            try:
+                check_portfolio_limit(self.owner)
+            except LimitReached as exc:
+                self.add_error(None, exc)
+        return super().clean()
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()

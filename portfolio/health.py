@@ -57,7 +57,7 @@ def _database_check() -> bool:
 
 
 def _broker_check() -> bool:
-    from portfolio.celery import app
+    from celery import current_app as app  # the project's app (importing portfolio.celery here would be a cycle)
 
     with app.connection_for_write() as conn:
         # Redis: the socket timeouts in the transport options bound a server that accepts and never answers.

@@ -22,10 +22,36 @@ def scrub(text: str) -> str:
     return _API_TOKEN.sub("cf_[redacted]", redact_secrets(redact_text(text)))
 
 
+def describe_request(request) -> str:
+    """A request as a log field: method and path with query string, redacted (never the object's repr)."""
+    try:
+        target = request.get_full_path()
+    except Exception:  # a malformed request must not lose the line
+        target = getattr(request, "path", "?")
+    return scrub(f"{getattr(request, 'method', '?')} {target}")
+
+
+def _scrub_field(value):
+    if isinstance(value, (int, float, bool, type(None))):
+        return value
+    if hasattr(value, "META") and hasattr(value, "get_full_path"):  # an HttpRequest (django.request's extra)
+        return describe_request(value)
+    if hasattr(value, "getpeername"):  # django.server's socket: the peer only
+        return "<socket>"
+    return scrub(value if isinstance(value, str) else str(value))
+
+
 class RedactSecretsFilter(logging.Filter):
-    """Rewrites the record's message with private keys, seed phrases and URL credentials redacted."""
+    """Rewrites the record's message and every extra field (the request of django.request, the access line
+    of django.server) with private keys, seed phrases and URL credentials redacted, URL-encoded ones too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_redacted", False):  # several handlers share the record: scrub it once
+            return True
+        record._redacted = True
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and not key.startswith("_"):
+                setattr(record, key, _scrub_field(value))
         try:
             message = record.getMessage()
         except Exception:  # a bad format string must not lose the line

@@ -89,7 +89,7 @@ def _freshness() -> list[tuple[str, float, float]]:
 
 
 def _depth() -> dict[str, int]:
-    from portfolio.celery import app
+    from celery import current_app as app  # the project's app; importing portfolio.celery here would be a cycle
 
     sizes: dict[str, int] = {}
     with app.connection_for_write() as conn:

@@ -218,6 +218,9 @@ class Profile(models.Model):
     health_alert_below = ExactDecimalField(
         max_digits=10, decimal_places=2, default=Decimal("1.20"),
         help_text="A lending position whose health factor falls below this raises an alert (liquidation is at 1).")
+    # Per-user limits raised by staff in the admin; empty: the site's default (settings, portfolio/limits.py).
+    max_wallets = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the site default (MAX_WALLETS_PER_USER).")
+    max_portfolios = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the site default (MAX_PORTFOLIOS_PER_USER).")
 
     def __str__(self) -> str:
         return f"profile of {self.user}"

@@ -16,6 +16,11 @@ from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
 from portfolio.services.wallets import BITCOIN_SCRIPT_TYPES, MAX_GAP_LIMIT
 from portfolio.valuation import exact_text
 
+# A database id: the range of a 64-bit primary key (PostgreSQL bigint, SQLite INTEGER). Anything outside is
+# a 422, never a query that overflows (a 500).
+DB_ID_MAX = 2**63 - 1
+DbId = Annotated[int, Field(ge=1, le=DB_ID_MAX)]
+
 
 def _exact_text(value: Any) -> Any:
     """An int or Decimal as plain decimal text (no exponent, trailing zeros dropped); floats are refused,
@@ -424,8 +429,8 @@ class AllocationOut(Schema):
 class SyncIn(BaseModel):
     """What to refresh: one of your wallets, one of your portfolios, or (neither) all your wallets."""
 
-    wallet_id: int | None = None
-    portfolio_id: int | None = None
+    wallet_id: DbId | None = None
+    portfolio_id: DbId | None = None
 
     @model_validator(mode="after")
     def _one_scope(self):

@@ -40,6 +40,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "portfolio",
 ]
 
@@ -54,9 +57,13 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portfolio.middleware.StaffSecondFactorMiddleware",
+    "portfolio.middleware.NoStoreMiddleware",
+    "portfolio.middleware.SecretQueryMiddleware",
 ]
 
 ROOT_URLCONF = "portfolio.urls"
@@ -113,11 +120,60 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
+# One backend (allauth's, a ModelBackend that also takes an email): no password check bypasses its brakes.
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
 EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "chainfolio@localhost")
+
+# django-allauth (65.x): sign-up by email, sign-in by username or email. Sign-up never says whether an
+# account exists (a known email gets an "account exists" mail, a new one a verification mail, and the page
+# is the same), so sign-up asks no username (one would have to be refused when taken); one is generated.
+ACCOUNT_ADAPTER = "portfolio.accounts.AccountAdapter"
+ACCOUNT_FORMS = {
+    "signup": "portfolio.accounts.SignupForm",
+    "login": "portfolio.accounts.LoginForm",
+    "reset_password": "portfolio.accounts.ResetPasswordForm",
+    "add_email": "portfolio.accounts.AddEmailForm",
+}
+SIGNUP_OPEN = envbool("SIGNUP_OPEN", True)
+ALLAUTH_TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)  # proxies whose X-Forwarded-For counts
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False  # no mail to an address nobody registered (a spam vector)
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_SIGNUP_REDIRECT_URL = "wallets"
+ACCOUNT_SESSION_REMEMBER = None  # the sign-in form offers "remember me"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{envstr('SITE_NAME', 'Chainfolio')}] "
+# Brakes on guessing, per IP and per account ("key" is the username/email typed). Counters live in the
+# cache (CACHE_URL): shared by every web process only when that is Redis.
+ACCOUNT_RATE_LIMITS = {
+    "login": envstr("RATE_LIMIT_LOGIN", "30/m/ip"),
+    "login_failed": envstr("RATE_LIMIT_LOGIN_FAILED", "10/m/ip,5/5m/key"),
+    "signup": envstr("RATE_LIMIT_SIGNUP", "10/h/ip"),
+    "signup_email": envstr("RATE_LIMIT_SIGNUP_EMAIL", "3/h/key"),
+    "reset_password": envstr("RATE_LIMIT_PASSWORD_RESET", "5/h/ip,3/h/key"),
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
+    "confirm_email": "1/3m/key",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_TOTP_ISSUER = envstr("SITE_NAME", "Chainfolio")
+# Self-registered accounts cannot sign in before confirming their address, so only operator-made accounts
+# (no address row) are unverified here: they must be able to add a second factor too.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+MFA_PASSKEY_LOGIN_ENABLED = False  # security keys are a second factor here, not a password replacement
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG  # browsers allow WebAuthn on http://localhost only
+# Staff (and so the admin) must have a second factor before they can use any page but its set-up.
+MFA_REQUIRED_FOR_STAFF = envbool("MFA_REQUIRED_FOR_STAFF", False)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
@@ -125,6 +181,29 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Behind HTTPS in production (README, "Production settings"): redirect http:// and send HSTS.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes of a load balancer that speaks plain http
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+if envbool("SECURE_PROXY_SSL_HEADER", False):  # trust X-Forwarded-Proto from the reverse proxy
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Rate-limit counters (sign-in brakes, refresh limits): "locmem://" is per process; use "redis://…" when
+# several web processes run.
+CACHE_URL = envstr("CACHE_URL", "locmem://")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": envstr("CACHE_KEY_PREFIX", "chainfolio"),
+        }
+    }
+elif CACHE_URL == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL must be locmem:// or redis://…, got {CACHE_URL!r}")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = envstr("TIME_ZONE", "UTC")
@@ -221,6 +300,10 @@ SYNC_RETRY_CAP_SECONDS = envint("SYNC_RETRY_CAP_SECONDS", 300, minimum=1)
 SYNC_STALL_SECONDS = envint("SYNC_STALL_SECONDS", 600, minimum=30)
 SYNC_REAP_REQUEUES = envint("SYNC_REAP_REQUEUES", 1, minimum=0)
 SNAPSHOT_INTERVAL_MINUTES = envint("SNAPSHOT_INTERVAL_MINUTES", 60, minimum=1)
+# Brakes on greed (README "Limits"): per user, staff may raise them per user in the admin (Profile).
+MAX_WALLETS_PER_USER = envint("MAX_WALLETS_PER_USER", 200, minimum=1)
+MAX_PORTFOLIOS_PER_USER = envint("MAX_PORTFOLIOS_PER_USER", 20, minimum=1)
+REFRESH_MIN_INTERVAL_SECONDS = envint("REFRESH_MIN_INTERVAL_SECONDS", 60, minimum=0)  # per user and scope
 DEVNET_STATE_FILE = Path(envstr("DEVNET_STATE_FILE", str(VAR_DIR / "devnet.json")))
 
 # --------------------------------------------------------------------------- logging
@@ -243,7 +326,13 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Listing a logger drops Django's default handlers for it (console in DEBUG, the runserver access
+        # log), which print unredacted: their records reach the root's redacting handler instead.
+        "django": {"propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"level": "INFO", "propagate": True},
+    },
 }
 
 # --------------------------------------------------------------------------- REST API limits

@@ -1,19 +1,30 @@
 """URL routes, grouped by area (each area's views live in portfolio/views/<area>.py)."""
 
+from allauth.account import views as allauth_views
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from portfolio import api
-from portfolio.views import accounts, dashboard, holdings, nfts, ops, positions, settings, sync, wallets
+from portfolio.views import dashboard, holdings, nfts, ops, positions, settings, sync, wallets
+
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     # operations
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
+    # The admin signs in through allauth's sign-in (same brakes, same second factor) and changes
+    # passwords on allauth's page (same rate limit).
+    path("admin/password_change/", RedirectView.as_view(pattern_name="account_change_password"), name="admin_password_change"),
     path("admin/", admin.site.urls),
-    # accounts (Django's auth views: login, logout, password_change*, password_reset*)
-    path("accounts/signup/", accounts.signup, name="signup"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # accounts: django-allauth (sign-up, sign-in, sign-out, password change and reset, e-mail addresses,
+    # second factor under accounts/2fa/). Short names for the three pages every template links to.
+    path("accounts/login/", allauth_views.login, name="login"),
+    path("accounts/logout/", allauth_views.logout, name="logout"),
+    path("accounts/signup/", allauth_views.signup, name="signup"),
+    path("accounts/", include("allauth.urls")),
     # wallets and portfolios
     path("wallets/", wallets.wallet_list, name="wallets"),
     path("wallets/<int:wallet_id>/", wallets.wallet_detail, name="wallet_detail"),

@@ -8,3 +8,15 @@ pytest_plugins = [
     "tests.fixtures.celery",
     "tests.fixtures.proxy",
 ]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Sign-in brakes and refresh limits count in the cache: each test starts with none spent."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

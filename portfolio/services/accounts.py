@@ -1,12 +1,11 @@
-"""User accounts: sign-up and the per-user Profile every user has."""
+"""User accounts: the per-user Profile every user has (sign-up itself is allauth's)."""
 
 from __future__ import annotations
 
 import logging
 
+from allauth.account.signals import user_signed_up
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
@@ -21,17 +20,13 @@ def ensure_profile(user) -> Profile:
     return profile
 
 
-def do_sign_up(username: str, email: str, password: str):
-    """Create a user (and their Profile). The password must already be validated (the sign-up form does)."""
-    with transaction.atomic():
-        user = get_user_model().objects.create_user(username=username, email=email, password=password)
-        ensure_profile(user)
-    log.info("user signed up", extra={"user_id": user.pk})
-    return user
-
-
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="portfolio_create_profile")
 def create_profile_for_new_user(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
     """Every user gets a Profile, however created (sign-up, admin, createsuperuser)."""
     if created and not raw:
         ensure_profile(instance)
+
+
+@receiver(user_signed_up, dispatch_uid="portfolio_log_sign_up")
+def log_sign_up(sender, request, user, **kwargs) -> None:
+    log.info("user signed up", extra={"user_id": user.pk})

@@ -70,7 +70,8 @@ def do_add_wallet(
     address: every enabled EVM chain; a Bitcoin address: mainnet or regtest as its prefix says).
     Raises ``ValidationError`` (safe message, never the input): code ``secret`` (a private key or seed
     phrase), ``invalid`` (not an address, bad script type or gap limit, a portfolio of someone else),
-    ``no_chain`` (no enabled chain for its network) or ``duplicate`` (the owner already tracks it)."""
+    ``no_chain`` (no enabled chain for its network), ``duplicate`` (the owner already tracks it) or ``limit``
+    (``portfolio.limits.LimitReached``: the owner has as many wallets as they may)."""
     parsed = parse_watch_only(family, text)
     refuse_secret_text(label)
     portfolios = list(portfolios)
@@ -89,6 +90,7 @@ def do_add_wallet(
         raise ValidationError(DUPLICATE_WALLET_MESSAGE, code="duplicate")
     try:
         with transaction.atomic():
+            _lock_owner_and_check(owner, "check_wallet_limit")
             wallet = Wallet.objects.create(
                 owner=owner,
                 family=family,
@@ -162,11 +164,13 @@ def ensure_wallet_chains(chain: Chain) -> int:
 
 
 def do_create_portfolio(owner, name: str, wallets: Iterable[Wallet] = ()) -> Portfolio:
-    """Create a named group of ``owner``'s wallets. Raises ``ValidationError`` (duplicate name, foreign wallet)."""
+    """Create a named group of ``owner``'s wallets. Raises ``ValidationError`` (duplicate name, foreign wallet,
+    ``limit`` when the owner has as many portfolios as they may)."""
     name = (name or "").strip()
     _check_portfolio(owner, name, wallets)
     try:
         with transaction.atomic():
+            _lock_owner_and_check(owner, "check_portfolio_limit")
             portfolio = Portfolio.objects.create(owner=owner, name=name)
             portfolio.wallets.set(list(wallets))
             _rebuild_series_after_commit(owner.pk)
@@ -211,6 +215,16 @@ def _rebuild_series_after_commit(owner_id: int) -> None:
             log.warning("could not enqueue the portfolio series rebuild", extra={"owner_id": owner_id})
 
     transaction.on_commit(enqueue)
+
+
+def _lock_owner_and_check(owner, check: str) -> None:
+    """Inside the caller's transaction: lock the owner's Profile row so two concurrent adds of one user are
+    counted one after the other, then run a ``portfolio.limits`` count check."""
+    from portfolio import limits
+    from portfolio.models import Profile
+
+    list(Profile.objects.select_for_update().filter(user_id=owner.pk).values_list("pk", flat=True))
+    getattr(limits, check)(owner)
 
 
 def _check_portfolio(owner, name: str, wallets: Iterable[Wallet], exclude: int | None = None) -> None:

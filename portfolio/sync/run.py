@@ -24,6 +24,7 @@ from portfolio.ratelimit import shared_limiter
 from portfolio.services.alerts import do_check_health
 from portfolio.services.snapshots import do_snapshot
 from portfolio import jobs
+from portfolio.limits import claim_refresh, release_refresh
 from portfolio.sync import plan, store
 
 log = logging.getLogger(__name__)
@@ -276,8 +277,9 @@ def do_request_sync(owner, *, portfolio: Portfolio | None = None, wallet: Wallet
     once however many wallets there are. A run of the same scope that is still moving is returned
     instead (a second click joins it); a stalled one never is (see ``moving_run``).
 
-    Raises ``PermissionError`` for another owner's object and ``QueueUnavailable`` when the broker does
-    not take the task (the run is then closed as failed)."""
+    Raises ``PermissionError`` for another owner's object, ``RefreshTooSoon`` when the scope was
+    refreshed less than ``REFRESH_MIN_INTERVAL_SECONDS`` ago, and ``QueueUnavailable`` when the broker
+    does not take the task (the run is then closed as failed)."""
     if portfolio is not None and portfolio.owner_id != owner.id:
         raise PermissionError("not your portfolio")
     if wallet is not None and wallet.owner_id != owner.id:
@@ -286,6 +288,8 @@ def do_request_sync(owner, *, portfolio: Portfolio | None = None, wallet: Wallet
         in_flight = moving_run(owner, portfolio=portfolio, wallet=wallet)
         if in_flight is not None:
             return in_flight
+        # A new run of this scope at most once per REFRESH_MIN_INTERVAL_SECONDS (RefreshTooSoon: 429).
+        claim_refresh(owner, portfolio_id=portfolio.pk if portfolio else None, wallet_id=wallet.pk if wallet else None)
         run = SyncRun.objects.create(owner=owner, portfolio=portfolio, wallet=wallet, trigger=SyncRun.MANUAL)
         transaction.on_commit(lambda: _enqueue_or_close(run, jobs.EXPAND_RUN, run.id))
     return run
@@ -298,6 +302,7 @@ def _enqueue_or_close(run: SyncRun, task: str, *args) -> None:
         log.warning("the task queue refused sync run %s: %s", run.pk, type(exc).__name__)
         message = "The task queue is unavailable: nothing was synced. Try again in a minute."
         SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED, finished_at=timezone.now(), error=message)
+        release_refresh(run.owner, portfolio_id=run.portfolio_id, wallet_id=run.wallet_id)  # nothing ran: no brake
         raise QueueUnavailable(message) from None
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils.html import escape
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from portfolio.limits import RefreshTooSoon
 from portfolio.models import Portfolio, SyncRun, Wallet
 from portfolio.sync.progress import sync_status as run_status
 from portfolio.sync.run import QueueUnavailable, do_request_sync
@@ -67,6 +68,8 @@ def refresh(request: HttpRequest) -> HttpResponse:
         portfolio = get_object_or_404(Portfolio, pk=portfolio_id, owner=request.user)
     try:
         run = do_request_sync(request.user, portfolio=portfolio, wallet=wallet)
+    except RefreshTooSoon as exc:  # portfolio.limits.claim_refresh, called by the sync service
+        return _too_soon(request, exc)
     except QueueUnavailable as exc:
         if _wants_json(request):
             return JsonResponse({"detail": str(exc)}, status=503)
@@ -76,6 +79,18 @@ def refresh(request: HttpRequest) -> HttpResponse:
         return redirect(_back(request))
     if request.htmx or _wants_json(request):
         return _render_status(request, run, status=202)
+    return redirect(_back(request))
+
+
+def _too_soon(request: HttpRequest, exc: RefreshTooSoon) -> HttpResponse:
+    """A refresh of the same scope moments ago: 429 + Retry-After for htmx and JSON, a message otherwise."""
+    if request.htmx or _wants_json(request):
+        response = JsonResponse({"detail": str(exc)}, status=429) if _wants_json(request) else HttpResponse(
+            f'<p class="message message-info" role="status">{escape(str(exc))}</p>', status=429
+        )
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+    messages.info(request, str(exc))
     return redirect(_back(request))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch
 from django.http import HttpRequest, HttpResponse
@@ -10,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from portfolio import limits
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
 from portfolio.models import Holding, Portfolio, Wallet, WalletChain
 from portfolio.overlaps import also_in, overlap_note
@@ -25,7 +27,16 @@ def _wallet_list_context(request: HttpRequest, form: WalletAddForm) -> dict:
         .prefetch_related(Prefetch("wallet_chains", queryset=WalletChain.objects.select_related("chain")), "portfolios")
         .order_by("family", "label", "id")
     )
-    return {"wallets": wallets, "form": form, "nav_active": "wallets"}
+    page = _page(request, wallets)
+    return {"wallets": page, "page": page, "form": form, "nav_active": "wallets", "limit": limits.wallet_limit(request.user)}
+
+
+PER_PAGE = 50
+
+
+def _page(request: HttpRequest, queryset):
+    """One page of a list (``?page=``; a page past the end shows the last one, a bad number the first)."""
+    return Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
 
 
 @sensitive_post_parameters(*SECRET_FIELDS)
@@ -149,8 +160,9 @@ def portfolio_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Portfolio “{portfolio.name}” created.")
             return redirect("portfolio_detail", portfolio_id=portfolio.pk)
-    portfolios = Portfolio.objects.filter(owner=request.user).annotate(wallet_count=Count("wallets"))
-    return render(request, "portfolio/portfolio_list.html", {"portfolios": portfolios, "form": form, "nav_active": "portfolios"})
+    portfolios = _page(request, Portfolio.objects.filter(owner=request.user).annotate(wallet_count=Count("wallets")).order_by("name", "id"))
+    context = {"portfolios": portfolios, "page": portfolios, "form": form, "nav_active": "portfolios", "limit": limits.portfolio_limit(request.user)}
+    return render(request, "portfolio/portfolio_list.html", context)
 
 
 @require_http_methods(["GET"])

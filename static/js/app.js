@@ -146,6 +146,30 @@
     if (evt.target && evt.target.tagName === "IMG") replaceBrokenImage(evt.target);
   }, true);
 
+  // The server refused a field holding a private key or seed phrase (portfolio.middleware.SecretQueryMiddleware):
+  // blank it here too, so the text leaves the page, and say why.
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var xhr = evt.detail && evt.detail.xhr;
+    var names = xhr && xhr.getResponseHeader("X-Refused-Fields");
+    if (names === null || names === undefined || !xhr.getResponseHeader("HX-Replace-Url")) return;
+    var form = evt.detail.elt && (evt.detail.elt.form || evt.detail.elt.closest && evt.detail.elt.closest("form"));
+    names.split(",").forEach(function (name) {
+      if (!name || !form) return;
+      form.querySelectorAll("[name='" + name.replace(/[^\w-]/g, "") + "']").forEach(function (field) {
+        if (field.type !== "hidden") field.value = "";
+      });
+    });
+    var note = document.getElementById("refused-note");
+    if (!note && form) {
+      note = document.createElement("p");
+      note.id = "refused-note";
+      note.className = "message message-error";
+      note.setAttribute("role", "alert");
+      form.parentNode.insertBefore(note, form);
+    }
+    if (note) note.textContent = "This looks like a private key or seed phrase. This app is watch-only: it was not searched or kept.";
+  });
+
   function init(root) { drawCharts(root); wireAutosubmit(root); wireSwitcher(root); markBrokenImages(root); }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });

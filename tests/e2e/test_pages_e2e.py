@@ -66,7 +66,7 @@ def _other_address(chain):
 
 def sign_in(page, live_server):
     page.goto(live_server.url + reverse("login"))
-    page.fill("input[name=username]", "alice")
+    page.fill("input[name=login]", "alice")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     expect(page.get_by_test_id("performance")).to_be_visible()
@@ -142,7 +142,7 @@ def test_empty_account_and_sign_in_pages(page, live_server, transactional_db, sc
     page.goto(live_server.url + reverse("login"))
     screenshot("login-desktop")
     get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
-    page.fill("input[name=username]", "bob")
+    page.fill("input[name=login]", "bob")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     expect(page.get_by_test_id("onboarding")).to_be_visible()

@@ -62,7 +62,7 @@ def picks(evm_devnet, bitcoin_devnet, solana_devnet):
 
 def sign_in(page, live_server, username: str) -> None:
     page.goto(live_server.url + reverse("login"))
-    page.fill("input[name=username]", username)
+    page.fill("input[name=login]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(live_server.url + reverse("dashboard"))

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from portfolio import metrics
 from portfolio.models import WalletChain
-from portfolio.services import sync
+from portfolio.sync import run as sync
 from tests.fixtures.celery import add_scenario_wallets, seed_chain
 
 pytestmark = pytest.mark.django_db

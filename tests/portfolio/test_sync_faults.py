@@ -71,7 +71,8 @@ def test_a_refresh_whose_expansion_was_lost_is_closed(owner, wallet, sent, setti
     assert run.status == SyncRun.FAILED and "never started" in run.error
 
 
-def test_a_refresh_joins_a_moving_run_but_never_a_stuck_one(owner, wallet, sent):
+def test_a_refresh_joins_a_moving_run_but_never_a_stuck_one(owner, wallet, sent, settings):
+    settings.REFRESH_MIN_INTERVAL_SECONDS = 0  # the brake on refreshes is tested in test_limits.py
     first = sync_run.do_request_sync(owner, wallet=wallet)
     assert sync_run.do_request_sync(owner, wallet=wallet) == first  # a double click joins it
     _age(first, 3)  # nothing happened to it for 3 minutes: it is not moving
