@@ -171,6 +171,7 @@ class HoldingWalletOut(Schema):
     value: DecimalStr | None
     height: int | None
     fetched_at: datetime | None
+    also_in: int | None = Field(None, description="The wallet that counts this account (reached through several wallets); this part is in no total.")
 
 
 class HoldingOut(Schema):
@@ -192,13 +193,24 @@ class HoldingOut(Schema):
     share: DecimalStr | None = Field(description="Fraction of the priced total (0..1).")
     change_24h: DecimalStr | None = Field(description="Price change as a fraction (0.05 = +5%).")
     unpriced: bool
-    wallets: list[HoldingWalletOut]
+    status: str = Field(description="priced, unpriced (no price or a stale one: not in value) or spam (in no total).")
+    spam: bool
+    holders: int = Field(description="Wallet-chains holding it (accounts reached twice counted once).")
+    wallets: list[HoldingWalletOut] | None = Field(None, description="Only with ``include=wallets``.")
 
 
 class HoldingsOut(Schema):
+    """One page of a scope's holdings and the scope's totals: ``net_worth = holdings_value + positions_value``."""
+
     currency: str
-    count: int
+    count: int = Field(description="Assets in the scope (all pages).")
     items: list[HoldingOut]
+    next_cursor: str | None = Field(None, description="Pass as ``cursor`` for the next page; null on the last.")
+    holdings_value: DecimalStr
+    positions_value: DecimalStr
+    net_worth: DecimalStr
+    unpriced_count: int
+    nfts_not_valued: int
 
 
 # --------------------------------------------------------------------------- summary
