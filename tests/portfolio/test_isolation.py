@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from portfolio.models import Portfolio, SyncRun, Wallet, WalletChain
+from portfolio.models import Asset, Holding, Portfolio, SyncRun, Wallet, WalletChain
 from portfolio.services.wallets import do_add_wallet
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,11 @@ def owned(owner):
     portfolio.wallets.add(wallet)
     run = SyncRun.objects.create(owner=owner, portfolio=portfolio)
     wallet_chain = WalletChain.objects.filter(wallet=wallet).first()
-    return {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk, "run_id": run.pk, "wallet_chain_id": wallet_chain.pk}
+    # An asset only alice holds: its per-wallet breakdown is hers alone.
+    token = Asset.objects.create(chain=wallet_chain.chain, kind=Asset.FUNGIBLE, address="0x" + "a1" * 20, symbol="ALICE")
+    Holding.objects.create(wallet_chain=wallet_chain, asset=token, amount=5)
+    return {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk, "run_id": run.pk, "wallet_chain_id": wallet_chain.pk,
+            "asset_id": token.pk}
 
 
 def test_the_id_routes_are_found(owned):
