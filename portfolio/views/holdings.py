@@ -158,7 +158,7 @@ def holdings(request: HttpRequest) -> HttpResponse:
         "columns": COLUMNS,
         "shown_value": shown_value,
         "unpriced": sum(1 for r in rows if r.unpriced),
-        "sync": sync_state(request.user, scope.wallet_ids),
+        "sync": sync_state(request.user, scope.wallet_ids, all_wallets=scope.portfolio is None),
         "nav_active": "holdings",
         **extra,
     }
