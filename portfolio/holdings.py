@@ -200,8 +200,9 @@ def _scope_positions(user, ids: list[int], currency: str, covered: dict) -> list
     return [p for p in positions(user, ids, currency) if (p.wallet.pk, p.chain.pk) not in covered]
 
 
-def _nfts_not_valued(user, ids: list[int], covered: dict) -> int:
-    qs = NftItem.objects.filter(wallet_chain__wallet__owner=user, wallet_chain__wallet_id__in=ids, collection__is_spam=False)
+def _nfts_not_valued(user, ids: list[int], is_all: bool, covered: dict) -> int:
+    qs = NftItem.objects.filter(wallet_chain__wallet__owner=user, collection__is_spam=False)
+    qs = qs if is_all else qs.filter(wallet_chain__wallet_id__in=ids)
     return (qs.exclude(_pairs_q(covered, "wallet_chain__")) if covered else qs).count()
 
 
@@ -252,7 +253,7 @@ def scope_holdings(user, wallet_ids: Iterable[int], currency: str, *, with_posit
         net_worth = holdings_value + positions_value
         for row in rows:  # a share of net worth (positions included); none when debt outweighs everything
             row.share = share_of(row.value, net_worth) if net_worth > 0 else None
-    nfts = _nfts_not_valued(user, ids, covered) if with_positions else 0
+    nfts = _nfts_not_valued(user, ids, is_all, covered) if with_positions else 0
     return Holdings(currency, rows, position_rows, holdings_value, positions_value, net_worth,
                     _unpriced_assets(rows, position_rows), nfts, covered)
 

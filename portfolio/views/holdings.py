@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Iterable
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -21,6 +22,7 @@ from portfolio.valuation import exact, exact_text, share_of
 from portfolio.views.dashboard import Scope, resolve_scope, sync_state
 
 PAGE_SIZE = 100
+WALLET_CHOICES = 100
 SORTS = {
     "asset": lambda r: (r.asset.symbol or "").lower(),
     "chain": lambda r: (r.asset.chain.name or "").lower(),
@@ -54,7 +56,7 @@ class Filters:
     sort: str
 
     @classmethod
-    def from_request(cls, request: HttpRequest, wallets: list[Wallet], chains: list[Chain]) -> "Filters":
+    def from_request(cls, request: HttpRequest, wallet_ids: Iterable[int], chains: list[Chain]) -> "Filters":
         get = request.GET
         chain = get.get("chain", "")
         if chain not in {c.slug for c in chains}:
@@ -63,7 +65,7 @@ class Filters:
             wallet = int(get.get("wallet", ""))
         except ValueError:
             wallet = None
-        if wallet not in {w.pk for w in wallets}:
+        if wallet not in set(wallet_ids):
             wallet = None
         sort = get.get("sort", DEFAULT_SORT)
         if sort.lstrip("-") not in SORTS:
@@ -111,16 +113,20 @@ def _filter(rows: list[HoldingRow], filters: Filters, scope: Scope) -> tuple[lis
 def filtered_rows(request: HttpRequest, scope: Scope) -> tuple[list[HoldingRow], Filters, dict]:
     """All rows the filters keep, sorted (the CSV uses the same function, so it exports what is shown),
     with the scope's totals (``holdings``: net worth, positions, unpriced and NFT counts)."""
-    wallets = list(Wallet.objects.filter(owner=request.user, pk__in=scope.wallet_ids))
-    chains = list(Chain.objects.filter(wallet_chains__wallet_id__in=scope.wallet_ids).distinct())
-    filters = Filters.from_request(request, wallets, chains)
+    mine = Wallet.objects.filter(owner=request.user)
+    if scope.portfolio is not None:
+        mine = mine.filter(portfolios=scope.portfolio)
+    # A list to pick from while it is short; a long one would be most of the page (an id field instead).
+    wallets = list(mine.order_by("label", "pk")[:WALLET_CHOICES + 1])
+    chains = list(Chain.objects.filter(wallet_chains__wallet__in=mine).distinct())
+    filters = Filters.from_request(request, scope.wallet_ids, chains)
     wallet_ids = [filters.wallet] if filters.wallet else scope.wallet_ids
     result: Holdings = scope_holdings(request.user, wallet_ids, scope.currency)
     rows, hidden = _filter(result.rows, filters, scope)
     if filters.sort.lstrip("-") == "change":
         add_price_changes(rows, wallet_ids, result.currency, _rate(result.currency), timezone.now())
     rows = _sort_rows(rows, filters.sort)
-    return rows, filters, {"wallets": wallets, "chains": chains, "total": len(result.rows), "hidden": hidden,
+    return rows, filters, {"wallets": wallets, "many_wallets": len(wallets) > WALLET_CHOICES, "chains": chains, "total": len(result.rows), "hidden": hidden,
                            "holdings": result, "wallet_ids": wallet_ids}
 
 
