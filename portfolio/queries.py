@@ -84,6 +84,7 @@ class ChainFreshness:
     failed: int
     never: int
     height: int | None
+    active: int = 0  # queued or running now
 
 
 @dataclass
@@ -288,10 +289,11 @@ def chain_freshness(user, wallet_ids: list[int], is_all: bool = False, chains: d
     qs = WalletChain.objects.filter(wallet__owner=user)
     rows = list((qs if is_all else qs.filter(wallet_id__in=wallet_ids)).values("chain_id").annotate(
         wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
-        failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True))))
+        failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True)),
+        active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]))))
     chains = chains or Chain.objects.in_bulk([r["chain_id"] for r in rows])
-    out = [ChainFreshness(chains[r["chain_id"]], r["wallets"], r["oldest_ok"], r["newest_ok"], r["failed"], r["never"], r["height"])
-           for r in rows]
+    out = [ChainFreshness(chains[r["chain_id"]], r["wallets"], r["oldest_ok"], r["newest_ok"], r["failed"], r["never"], r["height"],
+                          r["active"]) for r in rows]
     out.sort(key=lambda f: (f.chain.sort_order, f.chain.name))
     return out
 

@@ -190,7 +190,7 @@ class HoldingOut(Schema):
     price_at: datetime | None
     price_stale: bool
     value: DecimalStr | None
-    share: DecimalStr | None = Field(description="Fraction of the priced total (0..1).")
+    share: DecimalStr | None = Field(description="Fraction of the scope's net worth (0..1); null when unpriced or spam.")
     change_24h: DecimalStr | None = Field(description="Price change as a fraction (0.05 = +5%).")
     unpriced: bool
     status: str = Field(description="priced, unpriced (no price or a stale one: not in value) or spam (in no total).")

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from portfolio import pending, queries
-from portfolio.models import Chain, Portfolio, SyncRun, Wallet, WalletChain
+from portfolio.models import Portfolio, SyncRun, Wallet, WalletChain
 from portfolio.services.accounts import ensure_profile
 
 RANGES = ("24h", "7d", "30d", "90d", "1y", "all")
@@ -69,12 +69,17 @@ def _scope_chains(user, wallet_ids: list[int], all_wallets: bool):
     return qs if all_wallets else qs.filter(wallet_id__in=wallet_ids)
 
 
-def sync_state(user, wallet_ids: list[int], *, all_wallets: bool = False) -> dict:
+def sync_state(user, wallet_ids: list[int], *, all_wallets: bool = False, freshness: list[dict] | None = None) -> dict:
     """Whether the scope has data yet, and the latest manual sync run still in flight (for live
-    progress). Two queries whatever the number of wallets (counts in one aggregate)."""
-    counts = _scope_chains(user, wallet_ids, all_wallets).aggregate(
-        total=Count("id"), synced=Count("id", filter=Q(last_ok_at__isnull=False)),
-        active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING])))
+    progress). Counts from ``freshness`` rows when the page has them, else one aggregate; plus the run."""
+    if freshness is None:
+        counts = _scope_chains(user, wallet_ids, all_wallets).aggregate(
+            total=Count("id"), synced=Count("id", filter=Q(last_ok_at__isnull=False)),
+            active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING])))
+    else:
+        total = sum(r["wallets"] for r in freshness)
+        counts = {"total": total, "synced": total - sum(r["never"] for r in freshness),
+                  "active": sum(r["active"] for r in freshness)}
     total, synced = counts["total"], counts["synced"]
     run = (
         SyncRun.objects.filter(owner=user, status__in=[SyncRun.QUEUED, SyncRun.RUNNING]).order_by("-created_at").first()
@@ -86,28 +91,25 @@ def sync_state(user, wallet_ids: list[int], *, all_wallets: bool = False) -> dic
 ERRORS_SHOWN = 3  # per chain: the count says how many failed, a few messages say why
 
 
-def freshness_rows(user, wallet_ids: list[int], *, all_wallets: bool = False) -> list[dict]:
+def freshness_rows(user, wallet_ids: list[int], *, all_wallets: bool = False,
+                   freshness: list[queries.ChainFreshness] | None = None) -> list[dict]:
     """Per chain: how many wallets, the oldest good read, the highest block read, how many failed (with
-    a few of their errors) and how many are syncing. Three queries whatever the number of wallets:
-    counts grouped in SQL, never a WalletChain instance (or its cursors JSON) per wallet."""
-    scope = _scope_chains(user, wallet_ids, all_wallets)
-    grouped = list(scope.order_by().values("chain_id").annotate(
-        wallets=Count("id"), oldest_ok=Min("last_ok_at"), height=Max("height"),
-        never=Count("id", filter=Q(last_ok_at__isnull=True)),
-        failed=Count("id", filter=Q(status=WalletChain.FAILED) & ~Q(last_error="")),
-        active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]))))
-    if not grouped:
-        return []
-    chains = Chain.objects.in_bulk([r["chain_id"] for r in grouped])
-    rows = {r["chain_id"]: {**r, "chain": chains[r["chain_id"]], "errors": []} for r in grouped}
-    # Always asked (a bounded read), so the page's query count does not depend on whether something failed.
-    failing = (scope.filter(status=WalletChain.FAILED).exclude(last_error="").order_by("chain_id", "wallet_id")
-               .values_list("chain_id", "wallet__label", "wallet__address", "last_error")[:ERRORS_SHOWN * len(rows)])
-    for chain_id, label, address, error in failing:
-        if len(rows[chain_id]["errors"]) < ERRORS_SHOWN:
-            name = label or (address if len(address) <= 16 else f"{address[:8]}…{address[-6:]}")
-            rows[chain_id]["errors"].append(f"{name}: {error}")
-    return sorted(rows.values(), key=lambda r: (r["chain"].sort_order, r["chain"].name))
+    a few of their errors) and how many are syncing. Counts grouped in SQL (``queries.chain_freshness``,
+    or the summary's ``freshness`` already read), never a WalletChain instance or its cursors JSON per
+    wallet; one more bounded query for error messages when something failed."""
+    if freshness is None:
+        freshness = queries.chain_freshness(user, wallet_ids, all_wallets)
+    rows = {f.chain.pk: {"chain": f.chain, "wallets": f.wallets, "oldest_ok": f.oldest_ok, "never": f.never,
+                         "height": f.height, "failed": f.failed, "active": f.active, "errors": []} for f in freshness}
+    if any(f.failed for f in freshness):
+        failing = (_scope_chains(user, wallet_ids, all_wallets).filter(status=WalletChain.FAILED).exclude(last_error="")
+                   .order_by("chain_id", "wallet_id")
+                   .values_list("chain_id", "wallet__label", "wallet__address", "last_error")[:ERRORS_SHOWN * len(rows)])
+        for chain_id, label, address, error in failing:
+            if len(rows[chain_id]["errors"]) < ERRORS_SHOWN:
+                name = label or (address if len(address) <= 16 else f"{address[:8]}…{address[-6:]}")
+                rows[chain_id]["errors"].append(f"{name}: {error}")
+    return list(rows.values())
 
 
 def scope_summary(user, scope: Scope, range_key: str):
@@ -135,14 +137,16 @@ def dashboard(request: HttpRequest, portfolio_id: int | None = None) -> HttpResp
         return redirect(f"{target}?range={range_key}")
     summary = scope_summary(request.user, scope, range_key)
     all_wallets = scope.portfolio is None
+    freshness = freshness_rows(request.user, scope.wallet_ids, all_wallets=all_wallets,
+                               freshness=summary.freshness if summary and summary.freshness else None)
     context = {
         "scope": scope,
         "summary": summary,
         "range_key": range_key,
         "ranges": RANGES,
         "allocation_kinds": ALLOCATION_KINDS,
-        "sync": sync_state(request.user, scope.wallet_ids, all_wallets=all_wallets),
-        "freshness": freshness_rows(request.user, scope.wallet_ids, all_wallets=all_wallets),
+        "sync": sync_state(request.user, scope.wallet_ids, all_wallets=all_wallets, freshness=freshness),
+        "freshness": freshness,
         "nav_active": "dashboard",
         "chart": _chart_payload(summary, scope.currency) if summary else None,
         "allocations": _allocations(summary) if summary else [],

@@ -22,7 +22,9 @@ PAGE_BYTES = 300_000
 
 
 def build(owner, *, wallets: int, assets: int, base: int, failed: int = 0) -> list[Wallet]:
-    """``wallets`` EVM wallets each holding every one of ``assets`` tokens (half of them priced)."""
+    """``wallets`` EVM wallets each holding every one of ``assets`` tokens (half of them priced); the first
+    ``failed`` of them failed their last sync (both scopes of a count comparison have failures, as the
+    page reads error messages only when something failed)."""
     chain = Chain.objects.filter(family="evm").order_by("pk").first()
     tokens = Asset.objects.bulk_create([
         Asset(chain=chain, kind=Asset.FUNGIBLE, address=f"0x{base * 100_000 + i:040x}", symbol=f"T{base}x{i}", decimals=6)
@@ -71,7 +73,7 @@ def test_the_dashboard_queries_do_not_grow_with_wallets_or_holdings(owner, outsi
     # A portfolio made after the snapshots: no series yet, the page reads its wallets' latest totals.
     for user, client in ((owner, owner_client), (outsider, outsider_client)):
         p = Portfolio.objects.create(owner=user, name="new")
-        p.wallets.set(Wallet.objects.filter(owner=user).order_by("pk")[1:])  # not "All wallets": no series yet
+        p.wallets.set(list(Wallet.objects.filter(owner=user).order_by("pk"))[:-1])  # not "All wallets": no series yet
     pending = [queries_of(c, reverse("portfolio_dashboard", args=[Portfolio.objects.get(owner=u).pk]))
                for u, c in ((owner, owner_client), (outsider, outsider_client))]
     assert pending[0][0] == pending[1][0]
