@@ -163,7 +163,8 @@ def ensure_dataset(db_vendor: str, skip_1m: bool) -> None:
 
     call_command("migrate", verbosity=0)
     marker = f"marker-{DATASET_VERSION}-{'no1m' if skip_1m else 'full'}"
-    if get_user_model().objects.filter(username=marker).exists():
+    built = [f"marker-{DATASET_VERSION}-full"] + ([marker] if skip_1m else [])  # a full build serves --skip-1m too
+    if get_user_model().objects.filter(username__in=built).exists():
         return
     print("building the dataset (once; reused by later runs)", flush=True)
     build(db_vendor, skip_1m)
