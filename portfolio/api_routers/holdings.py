@@ -57,12 +57,13 @@ def _cursor_text(row: HoldingRow) -> str:
 
 
 def _after_cursor(rows: list[HoldingRow], cursor: str) -> int:
-    """The index of the first row after ``cursor`` (rows are in the cursor's order). Raises HttpError 422."""
+    """The index of the first row after ``cursor`` (rows are in the cursor's order). A cursor this API
+    did not make names no page: HttpError 404 (any string is a well-formed query value)."""
     try:
         unpriced, value, symbol, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         key = (bool(unpriced), -Decimal(value), str(symbol), int(pk))
     except (ValueError, TypeError, InvalidOperation):
-        raise HttpError(422, "invalid cursor") from None
+        raise HttpError(404, "no such cursor") from None
     for i, row in enumerate(rows):
         if (row.value is None, -(row.value or 0), row.asset.symbol, row.asset.pk) > key:
             return i
@@ -75,7 +76,7 @@ def list_holdings(request, portfolio_id: int | None = None,
                   currency: Currency | None = Query(None, description="Default: yours."),
                   limit: int = Query(100, ge=1, le=MAX_LIMIT, description="Assets per page."),
                   cursor: str | None = Query(None, description="``next_cursor`` of the previous page."),
-                  offset: int = Query(0, ge=0, description="Kept for compatibility; prefer ``cursor``."),
+                  offset: int = Query(0, ge=0, le=10**9, description="Kept for compatibility; prefer ``cursor``."),
                   include: Literal["wallets"] | None = Query(None, description="``wallets``: each asset's per-wallet parts.")):
     """Fungible and native balances aggregated per asset, largest value first, unpriced rows last. Amounts
     are exact: ``amount_raw`` in base units, ``amount`` in whole units; ``price``/``value`` are null when
