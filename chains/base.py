@@ -149,6 +149,9 @@ class ChainConfig:
     log_range: int = 10_000  # EVM: blocks per eth_getLogs, shrinks on "too many results"
     ipfs_gateway: str = "https://ipfs.io/ipfs/"
     extra: Mapping[str, Any] = field(default_factory=dict)  # family-specific knobs
+    # DeFi protocols to read on this chain: registry name -> contract role -> address (or list of
+    # addresses), e.g. {"aave_v3": {"pool": "0x87870Bca..."}}; see chains/evm/protocols/deployments.py.
+    protocols: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- request
@@ -246,17 +249,28 @@ class NftHolding:
 
 @dataclass(frozen=True)
 class PositionLeg:
-    """One asset inside a DeFi or staking position. ``role``: supplied | borrowed | reward | staked | pending."""
+    """One asset inside a DeFi or staking position. ``role`` (at most 12 characters): supplied | borrowed |
+    reward | staked | pending | fees (uncollected trading fees), and for native stake (Solana)
+    activating | deactivating | inactive | rent_reserve. ``borrowed`` legs count negative in net worth.
+    ``label`` says more where a role has variants (``variable debt`` / ``stable debt``)."""
 
     asset: AssetRef
     amount: int
     role: str
+    label: str = ""
 
 
 @dataclass(frozen=True)
 class Position:
-    """A DeFi or staking position: ``protocol`` (e.g. ``solana-stake``, ``aave-v3``), ``kind``
-    (staking | lending | liquidity | vault), a stable ``ref`` (account/contract id) and its legs."""
+    """A DeFi or staking position: ``protocol`` (e.g. ``solana-stake``, ``aave_v3``), ``kind``
+    (staking | lending | liquidity | vault), a stable ``ref`` (account/contract id) and its legs.
+
+    ``accounts_for`` lists the tokens this position stands for, as ``"<contract>"`` (an ERC-20 such as
+    an LP token, aToken, debt token, vault share or LST) or ``"<contract>:<token id>"`` (a position
+    NFT); on Solana the mint of a liquid-staking token. Every token is counted once, inside its
+    position: the EVM adapter leaves those out of ``FetchResult.balances`` and ``nfts``, and the sync
+    drops any balance a position of the same wallet accounts for. ``details`` holds what users of the protocol look for (pool
+    share, price range, totals); its values are JSON types, decimals as strings."""
 
     owner: str
     protocol: str
@@ -266,6 +280,7 @@ class Position:
     label: str = ""
     health_factor: Decimal | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    accounts_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -282,11 +297,13 @@ class PriceQuote:
 @dataclass(frozen=True)
 class Problem:
     """A partial failure that did not stop the fetch (a reverting token, a metadata fetch that failed).
-    ``subject`` names the contract/mint/address concerned; ``code`` is a short machine word."""
+    ``subject`` names the contract/mint/address concerned; ``code`` is a short machine word;
+    ``protocol`` names the DeFi protocol whose positions it concerns (empty for holdings)."""
 
     code: str
     message: str
     subject: str = ""
+    protocol: str = ""
 
 
 @dataclass(frozen=True)
@@ -305,6 +322,9 @@ class FetchResult:
     problems: tuple[Problem, ...] = ()
     request_count: int = 0
     complete: bool = True  # False when part of what was asked could not be read (see problems)
+    # Protocols whose positions could not all be read this time: keep their previous positions
+    # rather than replacing them with what (little) came back. ``complete`` is about holdings only.
+    incomplete_protocols: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- the interface

@@ -8,6 +8,7 @@ from typing import Sequence
 from chains.base import ChainAdapter, ChainConfig, EndpointConfig, ParsedAddress, RateLimiter, UnsupportedChain
 from chains.bitcoin.adapter import BitcoinAdapter
 from chains.evm.adapter import EvmAdapter
+from chains.evm.protocols import PROTOCOLS as EVM_PROTOCOLS
 from chains.secrets import refuse_secrets
 from chains.solana.adapter import SolanaAdapter
 
@@ -18,6 +19,11 @@ FAMILIES: dict[str, type[ChainAdapter]] = {
 }
 
 FAMILY_CHOICES: list[tuple[str, str]] = [(name, cls.label) for name, cls in FAMILIES.items()]
+
+# DeFi protocols per family (each family's protocols/ registry): what admins can configure on a chain.
+PROTOCOLS: dict[str, dict[str, type]] = {"evm": EVM_PROTOCOLS}
+PROTOCOL_CHOICES: list[tuple[str, str]] = sorted(
+    {(name, getattr(cls, "label", name)) for registry in PROTOCOLS.values() for name, cls in registry.items()})
 
 
 def adapter_class(family: str) -> type[ChainAdapter]:

@@ -16,8 +16,11 @@ SNAPSHOT = "portfolio.tasks.snapshot_task"
 MATERIALISE_SCOPES = "portfolio.tasks.materialise_scopes_task"
 DOWNSAMPLE = "portfolio.tasks.downsample_task"
 REFRESH_PRICES = "portfolio.tasks.refresh_prices_task"
+EXPAND_RUN = "portfolio.tasks.expand_run_task"
+REAP_STALLED = "portfolio.tasks.reap_stalled_task"
 
-ALL = (SYNC_WALLET_CHAIN, SYNC_WALLET_CHAINS, FANOUT_DUE, SNAPSHOT, MATERIALISE_SCOPES, DOWNSAMPLE, REFRESH_PRICES)
+ALL = (SYNC_WALLET_CHAIN, SYNC_WALLET_CHAINS, FANOUT_DUE, SNAPSHOT, MATERIALISE_SCOPES, DOWNSAMPLE, REFRESH_PRICES,
+       EXPAND_RUN, REAP_STALLED)
 
 
 def enqueue(name: str, *args: Any, queue: str = "default") -> None:

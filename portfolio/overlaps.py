@@ -89,3 +89,16 @@ def also_in(owner_id: int, wallet_id: int) -> dict[int, list[int]]:
         elif cover.counted_in == wallet_id:
             out.setdefault(cover.chain_id, set()).add(cover.wallet_id)
     return {c: sorted(ws) for c, ws in out.items()}
+
+
+def overlap_note(wallet: Wallet) -> str:
+    """What to tell the user who just added ``wallet`` when it reaches an account another of their
+    wallets already reaches ("" when it does not): kept for its label, counted once."""
+    covers = covered_pairs(Wallet.objects.filter(owner_id=wallet.owner_id).values_list("id", flat=True))
+    others = {c.counted_in for c in covers.values() if c.wallet_id == wallet.pk}
+    others |= {c.wallet_id for c in covers.values() if c.counted_in == wallet.pk}
+    if not others:
+        return ""
+    names = ", ".join(str(w) for w in Wallet.objects.filter(pk__in=others).order_by("pk"))
+    return (f"{wallet} reaches the same account as {names}. Both are kept (each shows it, marked \"also in\"), "
+            "and every total counts it once.")

@@ -255,7 +255,7 @@ class SummaryOut(Schema):
     unpriced: list[UnpricedAssetOut]
     series: list[SeriesPointOut]
     allocation: dict[str, list[SliceOut]] = Field(description='"asset", "chain", "wallet", "kind": largest first.')
-    history: Literal["materialised", "wallet_totals", "live"]
+    history: Literal["materialised", "pending", "live"]
 
 
 # --------------------------------------------------------------------------- sync

@@ -8,17 +8,21 @@ import random
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+from kombu.exceptions import OperationalError as BrokerError
 
 from chains.base import ChainError
 from portfolio.services import prices, snapshots
 from portfolio.sync import plan
-from portfolio.sync.run import SyncError, do_sync_wallet_chain, do_sync_wallet_chains
+from portfolio.sync.run import SyncError, do_expand_run, do_reap_stalled, do_sync_wallet_chain, do_sync_wallet_chains
 
 log = logging.getLogger(__name__)
 
 RETRY_MAX = settings.SYNC_RETRY_MAX
 RETRY_BASE_S = float(settings.SYNC_RETRY_BASE_SECONDS)
 RETRY_CAP_S = float(settings.SYNC_RETRY_CAP_SECONDS)
+# The database went away (OperationalError is a DatabaseError) or the broker did, under a task.
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, BrokerError)
 
 
 def retry_countdown(retries: int, retry_after: float | None = None) -> float:
@@ -33,6 +37,14 @@ def _retry_or_raise(task, exc: ChainError):
     raise task.retry(exc=exc, countdown=retry_countdown(task.request.retries, exc.retry_after), max_retries=RETRY_MAX)
 
 
+def _retry_infrastructure(task, exc: Exception):
+    """The database (or the broker) failed under the task: nothing could be recorded, so the task is
+    sent again with back-off (the reaper ends the run if it never comes back)."""
+    close_old_connections()  # the next attempt opens a fresh connection
+    log.warning("%s: infrastructure error %s, retrying", task.name, type(exc).__name__)
+    raise task.retry(exc=exc, countdown=retry_countdown(task.request.retries), max_retries=RETRY_MAX)
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def sync_wallet_chain_task(self, wallet_chain_id: int, run_item_id: int | None = None) -> None:
     """Sync one wallet on one chain (queue: the chain's family)."""
@@ -43,11 +55,13 @@ def sync_wallet_chain_task(self, wallet_chain_id: int, run_item_id: int | None =
         _retry_or_raise(self, exc)
     except SyncError:
         return
+    except INFRASTRUCTURE_ERRORS as exc:
+        _retry_infrastructure(self, exc)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def sync_wallet_chains_task(self, wallet_chain_ids: list[int], run_id: int | None = None) -> None:
-    """Sync several wallets of one chain with one adapter fetch (the scheduler's batches)."""
+    """Sync several wallets of one chain with one adapter fetch (a run's items, grouped per chain)."""
     final = self.request.retries >= RETRY_MAX
     try:
         do_sync_wallet_chains(wallet_chain_ids, run_id, final_attempt=final)
@@ -55,6 +69,23 @@ def sync_wallet_chains_task(self, wallet_chain_ids: list[int], run_id: int | Non
         _retry_or_raise(self, exc)
     except SyncError:
         return
+    except INFRASTRUCTURE_ERRORS as exc:
+        _retry_infrastructure(self, exc)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def expand_run_task(self, run_id: int) -> None:
+    """Fan a Refresh out into its (wallet, chain) items and send their syncs (the request only records it)."""
+    try:
+        plan.enqueue_jobs(do_expand_run(run_id))
+    except INFRASTRUCTURE_ERRORS as exc:
+        _retry_infrastructure(self, exc)
+
+
+@shared_task(ignore_result=True)
+def reap_stalled_task() -> None:
+    """Every minute: send stalled sync items again, or close them as failed, so every run ends."""
+    do_reap_stalled()
 
 
 @shared_task(ignore_result=True)

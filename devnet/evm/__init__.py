@@ -13,4 +13,4 @@ def start(port: int | None = None):
 def run_scenario(node) -> dict:
     from devnet.evm import scenario
 
-    return scenario.run_scenario(node.url)
+    return scenario.run_scenario_cached(node.url)  # cached chain state: the protocols deploy once

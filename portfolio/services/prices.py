@@ -86,6 +86,14 @@ class Price:
     stale: bool
 
 
+def counted_price(price: Price | None) -> Price | None:
+    """The one definition of "priced", used by every total (snapshots, dashboard, holdings, API, CSV):
+    a price counts when there is one and it is fresh. A stale price (older than
+    ``PRICE_STALE_AFTER_SECONDS``; manual prices never are) is shown with its age, but its asset is
+    unpriced: left out of values and returns, and counted in "unpriced"."""
+    return price if price is not None and not price.stale else None
+
+
 # What a holding counts as. The one definition every page, the API, the CSV and snapshots use:
 PRICED = "priced"  # a fungible/native asset with a fresh-enough price: in every total
 UNPRICED = "unpriced"  # a fungible/native asset without one (no price, or only a stale one): left out, counted
@@ -101,7 +109,7 @@ def price_status(kind: str, is_spam: bool, price: "Price | None") -> str:
         return SPAM
     if kind == Asset.NFT_COLLECTION:
         return NFT_NOT_VALUED
-    if price is None or price.stale:
+    if counted_price(price) is None:
         return UNPRICED
     return PRICED
 

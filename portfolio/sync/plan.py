@@ -107,13 +107,18 @@ def do_fanout_due() -> tuple[SyncRun | None, list[Job]]:
     with transaction.atomic():
         run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED)
         SyncRunItem.objects.bulk_create([SyncRunItem(run=run, wallet_chain_id=wc.id) for wc in claimed])
+    return run, jobs_for(run.id, claimed)
+
+
+def jobs_for(run_id: int, wallet_chains: list[WalletChain]) -> list[Job]:
+    """The tasks of a run: its WalletChains grouped per chain, ``group_size`` each (``chain`` loaded)."""
     by_chain: dict[int, list[WalletChain]] = {}
-    for wc in claimed:
+    for wc in wallet_chains:
         by_chain.setdefault(wc.chain_id, []).append(wc)
     planned: list[Job] = []
     for wcs in by_chain.values():
         size = max(1, group_size(wcs[0].chain))
         for i in range(0, len(wcs), size):
-            planned.append(Job([wc.id for wc in wcs[i:i + size]], run.id, queue_for(wcs[0].chain)))
-    return run, planned
+            planned.append(Job([wc.id for wc in wcs[i:i + size]], run_id, queue_for(wcs[0].chain)))
+    return planned
 

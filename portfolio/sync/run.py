@@ -12,21 +12,25 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Iterable, Sequence
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from chains.base import AssetRef, ChainError, FetchRequest, FetchResult
 from chains.registry import adapter_for
-from portfolio.models import Asset, Chain, Holding, NftItem, Portfolio, SyncRun, SyncRunItem, Wallet, WalletChain
+from portfolio.models import Asset, Chain, HealthAlert, Holding, NftItem, Portfolio, SyncRun, SyncRunItem, Wallet, WalletChain
 from portfolio.ratelimit import shared_limiter
+from portfolio.services.alerts import do_check_health
 from portfolio.services.snapshots import do_snapshot
+from portfolio import jobs
 from portfolio.sync import plan, store
 
 log = logging.getLogger(__name__)
 
 FINISHED = (SyncRun.OK, SyncRun.PARTIAL, SyncRun.FAILED)
-IN_FLIGHT_WINDOW = timedelta(minutes=10)
+IN_FLIGHT_WINDOW = timedelta(minutes=10)  # a Refresh joins a run of the same scope at most this old
+MOVING_WINDOW = timedelta(minutes=2)  # ... and only if something happened to it this recently
 
 
 class SyncError(Exception):
@@ -161,6 +165,9 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
         store.replace(prepared)
         outcomes = _mark_ok(prepared, items)
     store.store_price_quotes(wallet_chains[0].chain, result.prices)
+    if any(p.health_factor is not None for p in result.positions) or HealthAlert.objects.filter(
+            wallet_chain_id__in=prepared.ids, cleared_at__isnull=True).exists():
+        do_check_health(prepared.ids)
     return outcomes
 
 
@@ -172,6 +179,7 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, SyncRunItem]) -> list[Sy
     for wc in wallet_chains:
         counts = prepared.built[wc.id].counts
         wc.status, wc.last_ok_at, wc.last_error, wc.height, wc.endpoint = WalletChain.OK, now, "", result.height, endpoint
+        wc.first_ok_at = wc.first_ok_at or now  # its amounts now are an opening balance (see snapshots)
         wc.cursors = _cursor_for(wc, result, len(wallet_chains) == 1)
         wc.problems = _problems_for(result, addresses - {wc.wallet.address})
         item = items.get(wc.id)
@@ -180,7 +188,8 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, SyncRunItem]) -> list[Sy
             item.status, item.finished_at, item.error, item.endpoint, item.height, item.counts = (
                 SyncRun.OK, now, "", endpoint, result.height, counts)
         outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
-    store.update_rows(WalletChain, ["status", "last_ok_at", "last_error", "height", "endpoint", "cursors", "problems"], wallet_chains)
+    store.update_rows(WalletChain, ["status", "last_ok_at", "first_ok_at", "last_error", "height", "endpoint", "cursors", "problems"],
+                      wallet_chains)
     store.update_rows(SyncRunItem, ["status", "finished_at", "error", "endpoint", "height", "counts"], list(items.values()))
     return outcomes
 
@@ -223,9 +232,11 @@ def _record_failure(wallet_chains, items, exc: BaseException, *, final: bool) ->
 # --------------------------------------------------------------------------- runs
 
 
-def finish_runs(run_ids: Iterable[int]) -> None:
+def finish_runs(run_ids: Iterable[int]) -> int:
     """Close every run whose items are all finished: ok, partial (some failed) or failed (all failed).
-    The conditional UPDATE makes exactly one caller the closer; it triggers the snapshot."""
+    The conditional UPDATE makes exactly one caller the closer; it triggers the snapshot. Returns how
+    many runs this call closed."""
+    count = 0
     for run_id in run_ids:
         statuses = list(SyncRunItem.objects.filter(run_id=run_id).values_list("status", flat=True))
         if any(s not in FINISHED for s in statuses):
@@ -237,7 +248,9 @@ def finish_runs(run_ids: Iterable[int]) -> None:
             error=f"{failed} of {len(statuses)} chain syncs failed" if failed else "",
         )
         if closed:
+            count += 1
             _after_run(run_id)
+    return count
 
 
 def _after_run(run_id: int) -> None:
@@ -252,32 +265,129 @@ def _after_run(run_id: int) -> None:
         log.exception("snapshot after sync run %s failed", run_id)
 
 
+class QueueUnavailable(Exception):
+    """The task queue did not take a refresh. The run is closed as failed (nothing half-made is left)
+    and the caller answers 503."""
+
+
 def do_request_sync(owner, *, portfolio: Portfolio | None = None, wallet: Wallet | None = None) -> SyncRun:
-    """Create a SyncRun for the owner's wallet, portfolio or all wallets, and enqueue one task per
-    (wallet, chain) after the transaction commits; an unfinished run of the same scope younger than
-    ``IN_FLIGHT_WINDOW`` is returned instead. Objects of another owner raise ``PermissionError``."""
+    """Record a refresh of the owner's wallet, portfolio or all wallets as one SyncRun and send one task
+    (``expand_run``) that fans it out into (wallet, chain) items in a worker, so the request returns at
+    once however many wallets there are. A run of the same scope that is still moving is returned
+    instead (a second click joins it); a stalled one never is (see ``moving_run``).
+
+    Raises ``PermissionError`` for another owner's object and ``QueueUnavailable`` when the broker does
+    not take the task (the run is then closed as failed)."""
     if portfolio is not None and portfolio.owner_id != owner.id:
         raise PermissionError("not your portfolio")
     if wallet is not None and wallet.owner_id != owner.id:
         raise PermissionError("not your wallet")
-    now = timezone.now()
     with transaction.atomic():
-        # A second click while the same refresh is still in flight joins it instead of queueing again.
-        in_flight = SyncRun.objects.filter(
-            owner=owner, portfolio=portfolio, wallet=wallet, trigger=SyncRun.MANUAL, finished_at__isnull=True,
-            created_at__gte=now - IN_FLIGHT_WINDOW,
-        ).first()
+        in_flight = moving_run(owner, portfolio=portfolio, wallet=wallet)
         if in_flight is not None:
             return in_flight
-        wallet_chains = plan.wallet_chains_for(owner, portfolio=portfolio, wallet=wallet)
         run = SyncRun.objects.create(owner=owner, portfolio=portfolio, wallet=wallet, trigger=SyncRun.MANUAL)
-        SyncRunItem.objects.bulk_create([SyncRunItem(run=run, wallet_chain=wc) for wc in wallet_chains])
-        items = list(SyncRunItem.objects.filter(run=run).select_related("wallet_chain__chain"))
-        if not items:
-            SyncRun.objects.filter(id=run.id).update(status=SyncRun.OK, started_at=now, finished_at=now)
-            run.refresh_from_db()
-            return run
-        plan.mark_queued(wallet_chains, now)  # a manual sync counts as the scheduled one
-        jobs = [plan.Job([i.wallet_chain_id], run.id, plan.queue_for(i.wallet_chain.chain), item_id=i.id) for i in items]
-        transaction.on_commit(lambda: plan.enqueue_jobs(jobs))
+        transaction.on_commit(lambda: _enqueue_or_close(run, jobs.EXPAND_RUN, run.id))
     return run
+
+
+def _enqueue_or_close(run: SyncRun, task: str, *args) -> None:
+    try:
+        jobs.enqueue(task, *args)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: nothing may be left waiting forever
+        log.warning("the task queue refused sync run %s: %s", run.pk, type(exc).__name__)
+        message = "The task queue is unavailable: nothing was synced. Try again in a minute."
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED, finished_at=timezone.now(), error=message)
+        raise QueueUnavailable(message) from None
+
+
+def moving_run(owner, *, portfolio: Portfolio | None, wallet: Wallet | None) -> SyncRun | None:
+    """An unfinished manual run of this scope that something happened to recently (created, expanded,
+    an item started or finished within ``MOVING_WINDOW``): worth joining. A run that stopped moving
+    (its message lost, its worker gone) is left to the reaper, and a new Refresh starts afresh."""
+    now = timezone.now()
+    candidates = SyncRun.objects.filter(owner=owner, portfolio=portfolio, wallet=wallet, trigger=SyncRun.MANUAL,
+                                        finished_at__isnull=True, created_at__gte=now - IN_FLIGHT_WINDOW)
+    for run in candidates.order_by("-created_at")[:1]:
+        last = SyncRunItem.objects.filter(run=run).aggregate(s=Max("started_at"), f=Max("finished_at"), q=Max("requeued_at"))
+        moments = [t for t in (run.created_at, run.started_at, *last.values()) if t is not None]
+        if max(moments) >= now - MOVING_WINDOW:
+            return run
+    return None
+
+
+def do_expand_run(run_id: int) -> list[plan.Job]:
+    """In a worker: create a manual run's (wallet, chain) items and return the jobs to send (grouped per
+    chain like the scheduler's, so EVM wallets share Multicall batches). Idempotent: a redelivered
+    expansion returns the jobs of the items not finished yet. A run with nothing to sync closes ok."""
+    run = SyncRun.objects.filter(pk=run_id, finished_at__isnull=True).select_related("owner").first()
+    if run is None:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        if not SyncRunItem.objects.filter(run=run).exists():
+            wallet_chains = plan.wallet_chains_for(run.owner, portfolio=run.portfolio, wallet=run.wallet)
+            SyncRunItem.objects.bulk_create([SyncRunItem(run=run, wallet_chain=wc) for wc in wallet_chains], batch_size=2000)
+            plan.mark_queued(wallet_chains, now)
+        SyncRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
+        open_items = list(SyncRunItem.objects.filter(run=run).exclude(status__in=FINISHED)
+                          .select_related("wallet_chain__chain").order_by("wallet_chain__chain_id", "wallet_chain_id"))
+    if not open_items:
+        finish_runs([run.pk])
+        return []
+    return plan.jobs_for(run.pk, [i.wallet_chain for i in open_items])
+
+
+@dataclass
+class ReapReport:
+    requeued: int = 0
+    failed: int = 0
+    runs_closed: int = 0
+
+
+def do_reap_stalled(now=None) -> ReapReport:
+    """Make every run end: an item queued or running for ``SYNC_STALL_SECONDS`` without finishing (its
+    message lost, its worker killed, the database gone mid-task) is sent again, ``SYNC_REAP_REQUEUES``
+    times at most, then closed as failed with the reason; a manual run never expanded likewise."""
+    now = now or timezone.now()
+    deadline = now - timedelta(seconds=settings.SYNC_STALL_SECONDS)
+    report = ReapReport()
+    stalled = list(
+        SyncRunItem.objects.filter(run__finished_at__isnull=True, status__in=(SyncRun.QUEUED, SyncRun.RUNNING))
+        .filter(Q(requeued_at__lt=deadline) | Q(requeued_at__isnull=True, started_at__lt=deadline)
+                | Q(requeued_at__isnull=True, started_at__isnull=True, run__created_at__lt=deadline))
+        .select_related("wallet_chain__chain")
+    )
+    again = [i for i in stalled if i.requeues < settings.SYNC_REAP_REQUEUES]
+    give_up = [i for i in stalled if i.requeues >= settings.SYNC_REAP_REQUEUES]
+    minutes = max(1, settings.SYNC_STALL_SECONDS // 60)
+    if give_up:
+        SyncRunItem.objects.filter(pk__in=[i.pk for i in give_up]).update(
+            status=SyncRun.FAILED, finished_at=now, error=f"no worker finished this sync within {minutes} min; it was given up")
+        WalletChain.objects.filter(pk__in=[i.wallet_chain_id for i in give_up], status__in=(WalletChain.QUEUED, WalletChain.RUNNING)).update(
+            status=WalletChain.FAILED, last_error="the sync stalled (no worker finished it)")
+        report.failed = len(give_up)
+    for run_id, items in _by_run(again).items():
+        SyncRunItem.objects.filter(pk__in=[i.pk for i in items]).update(
+            status=SyncRun.QUEUED, requeued_at=now, requeues=F("requeues") + 1, error=f"sent again: no progress within {minutes} min")
+        try:
+            plan.enqueue_jobs(plan.jobs_for(run_id, [i.wallet_chain for i in items]))
+            report.requeued += len(items)
+        except Exception:  # noqa: BLE001 - the broker is down too: the next pass tries again
+            log.warning("could not send stalled items of run %s again", run_id)
+    report.runs_closed = _reap_unexpanded(deadline, now) + finish_runs({i.run_id for i in give_up})
+    return report
+
+
+def _by_run(items: list[SyncRunItem]) -> dict[int, list[SyncRunItem]]:
+    out: dict[int, list[SyncRunItem]] = {}
+    for item in items:
+        out.setdefault(item.run_id, []).append(item)
+    return out
+
+
+def _reap_unexpanded(deadline, now) -> int:
+    """Manual runs whose expansion never ran: closed as failed (the user's next Refresh starts afresh)."""
+    lost = SyncRun.objects.filter(finished_at__isnull=True, trigger=SyncRun.MANUAL, created_at__lt=deadline, items__isnull=True)
+    return SyncRun.objects.filter(pk__in=list(lost.values_list("pk", flat=True))).update(
+        status=SyncRun.FAILED, finished_at=now, error="the refresh was never started by a worker; nothing was synced")

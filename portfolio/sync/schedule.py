@@ -12,6 +12,7 @@ PERIODIC_TASKS = [
     ("chainfolio: value snapshot", jobs.SNAPSHOT, "every_min", "SNAPSHOT_INTERVAL_MINUTES"),
     ("chainfolio: downsample history", jobs.DOWNSAMPLE, "daily", "03:15"),
     ("chainfolio: refresh prices", jobs.REFRESH_PRICES, "every_min", 5),
+    ("chainfolio: reap stalled syncs", jobs.REAP_STALLED, "every_s", 60),
 ]
 
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from portfolio import pending, queries
 from portfolio.models import Portfolio, SyncRun, Wallet, WalletChain
 from portfolio.services.accounts import ensure_profile
+from portfolio.services.alerts import open_alerts
 
 RANGES = ("24h", "7d", "30d", "90d", "1y", "all")
 DEFAULT_RANGE = "30d"
@@ -146,6 +147,7 @@ def dashboard(request: HttpRequest, portfolio_id: int | None = None) -> HttpResp
         "ranges": RANGES,
         "allocation_kinds": ALLOCATION_KINDS,
         "sync": sync_state(request.user, scope.wallet_ids, all_wallets=all_wallets, freshness=freshness),
+        "health_alerts": open_alerts(request.user, scope.wallet_ids),
         "freshness": freshness,
         "nav_active": "dashboard",
         "chart": _chart_payload(summary, scope.currency) if summary else None,

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
 from portfolio.models import Holding, Portfolio, Wallet, WalletChain
+from portfolio.overlaps import also_in, overlap_note
 from portfolio.services import wallets as services
 from portfolio.valuation import to_units
 
@@ -50,6 +51,8 @@ def wallet_list(request: HttpRequest) -> HttpResponse:
             else:
                 chains = ", ".join(wc.chain.name for wc in wallet.wallet_chains.select_related("chain"))
                 messages.success(request, f"Now watching {wallet} on {chains}.")
+                if note := overlap_note(wallet):
+                    messages.info(request, note)
                 if request.htmx:
                     response = HttpResponse(status=204)
                     response["HX-Redirect"] = request.path
@@ -78,11 +81,14 @@ def wallet_detail(request: HttpRequest, wallet_id: int) -> HttpResponse:
                 "token_url": wc_token_url(h),
             }
         )
+    overlaps = also_in(request.user.pk, wallet.pk)
+    others = Wallet.objects.in_bulk([w for ws in overlaps.values() for w in ws])
     sections = []
     for wc in wallet_chains:
         rows = sorted(by_chain.get(wc.pk, []), key=lambda r: (r["asset"].kind != "native", r["asset"].symbol.lower()))
         link = wc.chain.explorer_link("address", wallet.address) if wallet.kind == Wallet.ADDRESS else ""
-        sections.append({"wallet_chain": wc, "chain": wc.chain, "rows": rows, "explorer_url": link})
+        sections.append({"wallet_chain": wc, "chain": wc.chain, "rows": rows, "explorer_url": link,
+                         "also_in": [others[w] for w in overlaps.get(wc.chain_id, ()) if w in others]})
     return render(
         request,
         "portfolio/wallet_detail.html",

@@ -89,8 +89,11 @@ def test_a_failed_sync_keeps_the_last_good_holdings_and_a_redacted_error(evm_wal
 def test_a_finished_run_item_is_not_synced_again(evm_wallets, owner):
     _chain, wallets = evm_wallets
     run = sync_run.do_request_sync(owner, wallet=wallets[0])
+    assert not SyncRunItem.objects.filter(run=run).exists()  # the request only records the run
+    jobs = sync_run.do_expand_run(run.id)  # what the worker's expand task does
     item = SyncRunItem.objects.get(run=run)
-    sync_run.do_sync_wallet_chain(item.wallet_chain_id, item.id)
+    assert [(j.wallet_chain_ids, j.run_id) for j in jobs] == [([item.wallet_chain_id], run.id)]
+    sync_run.do_sync_wallet_chains([item.wallet_chain_id], run.id)
     item.refresh_from_db()
     run.refresh_from_db()
     assert item.status == SyncRun.OK and item.counts["balances"] >= 1

@@ -55,8 +55,8 @@ def test_a_worker_killed_mid_sync_loses_nothing_and_syncs_once(owner, evm_devnet
     worker = start_worker(concurrency=1)
 
     run = sync_run.do_request_sync(owner, wallet=alice)
+    wait_for(lambda: SyncRunItem.objects.filter(run=run, status=SyncRun.RUNNING).exists(), 60, "the sync to start", worker)
     item = SyncRunItem.objects.get(run=run)
-    wait_for(lambda: SyncRunItem.objects.filter(id=item.id, status=SyncRun.RUNNING).exists(), 60, "the sync to start", worker)
     wait_for(lambda: proxy.requests >= 1, 30, "the first RPC request", worker)
     children = worker.children()
     assert children, worker.log()
