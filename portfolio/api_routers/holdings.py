@@ -1,32 +1,41 @@
 """/api/v1/holdings: balances per asset across a scope's wallets, exact amounts, prices and values as
-strings, paged (cursor, or limit/offset), with the scope's net worth and each asset's wallets on request."""
+strings; filters like the holdings page, cursor pages."""
 
 from __future__ import annotations
 
-import base64
-import json
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Literal
 
+from django.http import Http404
 from django.utils import timezone
 from ninja import Query, Router
-from ninja.errors import HttpError
 
 from portfolio import queries
-from portfolio.api_routers.responses import INVALID, NOT_FOUND, UNAUTHORIZED
+from portfolio.api_routers.responses import MAX_PAGE, answers, bad_cursor, decode_cursor, encode_cursor
 from portfolio.holdings import HoldingRow, WalletAmount, add_price_changes, holding_parts, scope_holdings
 from portfolio.schemas import Currency, HoldingsOut
 from portfolio.services.accounts import ensure_profile
 from portfolio.services.prices import latest_fx_rates
 
 router = Router(tags=["holdings"])
-MAX_LIMIT = 500
+
+PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,300}(\.[0-9]{1,300})?")
 
 
 def scope_and_currency(request, portfolio_id: int | None, currency: str | None) -> tuple[list[int], str]:
     """The scope's wallet ids (another user's portfolio is a 404) and the quote currency (default: the user's)."""
     wallet_ids = queries.scope_wallet_ids(request.auth, portfolio_id)
     return wallet_ids, currency or ensure_profile(request.auth).quote_currency
+
+
+def narrow_to_wallet(wallet_ids: list[int], wallet_id: int | None) -> list[int]:
+    """The scope, or just ``wallet_id`` when given: it must be one of the scope's wallets (else 404)."""
+    if wallet_id is None:
+        return wallet_ids
+    if wallet_id not in wallet_ids:
+        raise Http404("no such wallet in this scope")
+    return [wallet_id]
 
 
 def _wallet_part(part: WalletAmount) -> dict:
@@ -38,67 +47,77 @@ def _wallet_part(part: WalletAmount) -> dict:
     }
 
 
-def holding_out(row: HoldingRow) -> dict:
+def holding_out(row: HoldingRow, with_wallets: bool = True) -> dict:
     asset = row.asset
     return {
         "asset_id": asset.pk, "chain": asset.chain.slug, "symbol": asset.symbol, "name": asset.name,
         "asset_address": asset.address, "decimals": asset.decimals,
         "amount_raw": row.amount_raw, "amount": row.amount, "price": row.price, "price_source": row.price_source,
         "price_at": row.price_at, "price_stale": row.price_stale, "value": row.value, "share": row.share,
-        "change_24h": row.change_24h, "unpriced": row.unpriced, "status": row.status, "spam": asset.is_spam,
-        "holders": row.holders, "wallets": None if row.wallets is None else [_wallet_part(p) for p in row.wallets],
+        "change_24h": row.change_24h, "unpriced": row.unpriced, "status": row.status, "is_spam": asset.is_spam,
+        "holders": row.holders, "wallets": [_wallet_part(p) for p in row.wallets or []] if with_wallets else None,
     }
 
 
-def _cursor_text(row: HoldingRow) -> str:
-    """An opaque cursor: the last row's place in the order (unpriced last, value desc, symbol, id)."""
-    key = [row.value is None, str(row.value or 0), row.asset.symbol, row.asset.pk]
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+def _order(value: Decimal | None, symbol: str, asset_id: int) -> tuple:
+    """Largest value first, unpriced last, then by symbol and id (a total order, so cursors are exact)."""
+    return (value is None, -(value or 0), symbol, asset_id)
 
 
-def _after_cursor(rows: list[HoldingRow], cursor: str) -> int:
-    """The index of the first row after ``cursor`` (rows are in the cursor's order). A cursor this API
-    did not make names no page: HttpError 404 (any string is a well-formed query value)."""
-    try:
-        unpriced, value, symbol, pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        key = (bool(unpriced), -Decimal(value), str(symbol), int(pk))
-    except (ValueError, TypeError, InvalidOperation):
-        raise HttpError(404, "no such cursor") from None
-    for i, row in enumerate(rows):
-        if (row.value is None, -(row.value or 0), row.asset.symbol, row.asset.pk) > key:
-            return i
-    return len(rows)
+def _after_cursor(rows: list[HoldingRow], cursor: str) -> list[HoldingRow]:
+    value, symbol, asset_id = decode_cursor(cursor, ((str, type(None)), str, int))
+    # Plain decimal text as this API writes it: no NaN (cannot be ordered), no exponent (could overflow).
+    if value is not None and not PLAIN_DECIMAL.fullmatch(value):
+        raise bad_cursor()
+    start = _order(Decimal(value) if value is not None else None, symbol, asset_id)
+    return [r for r in rows if _order(r.value, r.asset.symbol, r.asset.pk) > start]
 
 
-@router.get("", response={200: HoldingsOut, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
-            summary="Your balances per asset (all wallets, or one portfolio), paged, with net worth")
-def list_holdings(request, portfolio_id: int | None = None,
+@router.get("", response=answers({200: HoldingsOut}, lookup=True),
+            summary="Your balances per asset (all wallets, a portfolio, a wallet, a chain)")
+def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | None = None,
+                  chain: str | None = Query(None, max_length=40, description="A chain slug (see /chains)."),
+                  include_spam: bool = Query(False, description="Include assets marked as spam."),
+                  include_dust: bool = Query(True, description="false: leave out balances worth less than your "
+                                             "dust threshold (Settings), unpriced ones are kept."),
+                  include: Literal["wallets"] | None = Query(None, description="wallets: add the per-wallet breakdown."),
                   currency: Currency | None = Query(None, description="Default: yours."),
-                  limit: int = Query(100, ge=1, le=MAX_LIMIT, description="Assets per page."),
-                  cursor: str | None = Query(None, description="``next_cursor`` of the previous page."),
-                  offset: int = Query(0, ge=0, le=10**9, description="Kept for compatibility; prefer ``cursor``."),
-                  include: Literal["wallets"] | None = Query(None, description="``wallets``: each asset's per-wallet parts.")):
+                  limit: int = Query(100, ge=1, le=MAX_PAGE),
+                  cursor: str | None = Query(None, max_length=2000, description="next_cursor of the previous page."),
+                  offset: int = Query(0, ge=0, le=10**9, description="Kept for compatibility; prefer cursor.")):
     """Fungible and native balances aggregated per asset, largest value first, unpriced rows last. Amounts
     are exact: ``amount_raw`` in base units, ``amount`` in whole units; ``price``/``value`` are null when
-    no source prices the asset (``value`` also with a stale price: it counts as unpriced). ``net_worth``
-    = ``holdings_value`` + ``positions_value``, each account counted once, spam in no total: the same
-    figure as /summary's when the scope's snapshot is current."""
+    no source prices the asset (``value`` also with a stale price: it counts as unpriced). The scope's
+    ``net_worth`` = ``holdings_value`` + ``positions_value`` (each account counted once, spam in no
+    total) ignores the filters: the same figure as /summary's."""
     wallet_ids, currency = scope_and_currency(request, portfolio_id, currency)
+    wallet_ids = narrow_to_wallet(wallet_ids, wallet_id)
     result = scope_holdings(request.auth, wallet_ids, currency)
-    start = _after_cursor(result.rows, cursor) if cursor else offset
-    page = result.rows[start:start + limit]
-    if page:
-        rate = queries._quote(result.currency, latest_fx_rates())[1]
-        add_price_changes(page, wallet_ids, result.currency, rate, timezone.now())
+    rows, used = list(result.rows), result.currency
+    if chain:
+        rows = [r for r in rows if r.asset.chain.slug == chain]
+    if not include_spam:
+        rows = [r for r in rows if not r.asset.is_spam]
+    if not include_dust:
+        threshold = ensure_profile(request.auth).dust_threshold or Decimal(0)
+        rows = [r for r in rows if r.value is None or r.value >= threshold]
+    rows.sort(key=lambda r: _order(r.value, r.asset.symbol, r.asset.pk))
+    count = len(rows)
+    if cursor:
+        rows = _after_cursor(rows, cursor)
+    elif offset:
+        rows = rows[offset:]
+    page, more = rows[:limit], len(rows) > limit
+    if page:  # price changes and per-wallet parts for this page only
+        add_price_changes(page, wallet_ids, used, queries._quote(used, latest_fx_rates())[1], timezone.now())
     if include == "wallets" and page:
-        parts = holding_parts(request.auth, wallet_ids, [r.asset.pk for r in page], result.currency,
+        parts = holding_parts(request.auth, wallet_ids, [r.asset.pk for r in page], used,
                               {r.asset.pk: r.price if r.value is not None else None for r in page})
         for row in page:
             row.wallets = parts.get(row.asset.pk, [])
-    more = start + limit < len(result.rows)
-    return {
-        "currency": result.currency, "count": len(result.rows), "items": [holding_out(r) for r in page],
-        "next_cursor": _cursor_text(page[-1]) if more and page else None,
-        "holdings_value": result.holdings_value, "positions_value": result.positions_value,
-        "net_worth": result.net_worth, "unpriced_count": result.unpriced, "nfts_not_valued": result.nfts_not_valued,
-    }
+    last = page[-1] if page else None
+    next_cursor = encode_cursor([None if last.value is None else format(last.value, "f"), last.asset.symbol,
+                                 last.asset.pk]) if more and last else None
+    return {"currency": used, "count": count, "items": [holding_out(r, include == "wallets") for r in page],
+            "next_cursor": next_cursor, "holdings_value": result.holdings_value, "positions_value": result.positions_value,
+            "net_worth": result.net_worth, "unpriced_count": result.unpriced, "nfts_not_valued": result.nfts_not_valued}

@@ -8,7 +8,8 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from portfolio.models import Asset, Holding, Portfolio, SyncRun, Wallet, WalletChain
+from portfolio.models import ApiToken, Asset, Holding, Portfolio, SyncRun, Wallet, WalletChain
+from portfolio.services.tokens import do_create_api_token
 from portfolio.services.wallets import do_add_wallet
 
 pytestmark = pytest.mark.django_db
@@ -35,11 +36,12 @@ def owned(owner):
     portfolio.wallets.add(wallet)
     run = SyncRun.objects.create(owner=owner, portfolio=portfolio)
     wallet_chain = WalletChain.objects.filter(wallet=wallet).first()
+    token, _ = do_create_api_token(owner, "alice's script", ApiToken.WRITE)
     # An asset only alice holds: its per-wallet breakdown is hers alone.
-    token = Asset.objects.create(chain=wallet_chain.chain, kind=Asset.FUNGIBLE, address="0x" + "a1" * 20, symbol="ALICE")
-    Holding.objects.create(wallet_chain=wallet_chain, asset=token, amount=5)
+    asset = Asset.objects.create(chain=wallet_chain.chain, kind=Asset.FUNGIBLE, address="0x" + "a1" * 20, symbol="ALICE")
+    Holding.objects.create(wallet_chain=wallet_chain, asset=asset, amount=5)
     return {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk, "run_id": run.pk, "wallet_chain_id": wallet_chain.pk,
-            "asset_id": token.pk}
+            "token_id": token.pk, "asset_id": asset.pk}
 
 
 def test_the_id_routes_are_found(owned):
@@ -53,7 +55,7 @@ def test_every_id_url_is_a_404_for_another_user(owned, owner_client, outsider_cl
         assert not unknown, f"{name} ({route}) takes {unknown}: add an owned object for it in this test"
         url = reverse(name, kwargs={i: owned[i] for i in ids})
         statuses = {}
-        for method in ("get", "post"):
+        for method in ("get", "post", "patch", "delete"):
             statuses[method] = getattr(outsider_client, method)(url).status_code
         assert set(statuses.values()) <= {404, 405}, (name, statuses)
         assert 404 in statuses.values(), (name, statuses)
@@ -62,6 +64,7 @@ def test_every_id_url_is_a_404_for_another_user(owned, owner_client, outsider_cl
     # nothing of alice's changed or disappeared
     assert Wallet.objects.filter(pk=owned["wallet_id"], label="alice's").exists()
     assert Portfolio.objects.filter(pk=owned["portfolio_id"], name="alice's portfolio").exists()
+    assert ApiToken.objects.get(pk=owned["token_id"]).revoked_at is None
 
 
 def test_an_id_that_does_not_exist_is_a_404_too(owned, owner_client):

@@ -120,4 +120,4 @@ def test_the_api_pages_by_cursor_and_keeps_offset(owner, owner_client):
     assert pages == 3 and len(seen) == len(set(seen)) == 250
     by_offset = owner_client.get(f"{API}/holdings?limit=100&offset=100").json()["items"]
     assert [i["asset_id"] for i in by_offset] == seen[100:200]
-    assert owner_client.get(f"{API}/holdings?cursor=not-a-cursor").status_code == 404
+    assert owner_client.get(f"{API}/holdings?cursor=not-a-cursor").status_code == 422
