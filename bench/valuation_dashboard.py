@@ -1,7 +1,9 @@
-"""Dashboard read cost at scale: 1,000 wallets, 100,000 holdings, one year of snapshots (hourly for 7 days,
-daily before), against a naive per-wallet baseline measured in the same run.
+"""Dashboard page cost at scale (the whole view through the test client, every query and the template):
+1,000 wallets, 100,000 holdings, one year of snapshots (hourly for 7 days, daily before), against a naive
+per-wallet read of the same figures, interleaved over the same rounds; and a portfolio whose series is
+not materialised yet.
 
-    .venv/bin/python bench/valuation_dashboard.py [--scale 0.1] [--runs 20]
+    .venv/bin/python bench/valuation_dashboard.py [--scale 0.1] [--rounds 7]
 
 Uses a throwaway test database (Django's test-database machinery: in-memory SQLite by default, or
 ``test_<name>`` on PostgreSQL when DATABASE_URL points there) and writes
@@ -145,28 +147,51 @@ def naive_dashboard(user, wallet_ids, start):
     return sorted(series.items()), by_asset
 
 
-def measure(fn, runs: int) -> tuple[float, int]:
-    """(median seconds over ``runs``, queries of one run)."""
+def interleaved(cases: dict, rounds: int) -> dict[str, list[float]]:
+    """Seconds of each case per round; every round runs every case once, in a rotated order."""
+    names = list(cases)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            start = time.perf_counter()
+            cases[name]()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def page(client, url: str):
+    """A request through the test client (middleware, view, every query, template); fails on a non-200."""
+    def get():
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        return response
+    return get
+
+
+def counted(fn) -> tuple[int, int]:
+    """(queries, response bytes) of one call."""
     with CaptureQueriesContext(connection) as ctx:
-        fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), len(ctx.captured_queries)
+        response = fn()
+    return len(ctx.captured_queries), len(getattr(response, "content", b""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of 1,000 wallets / 100,000 holdings")
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
-    from portfolio import queries
+    from django.conf import settings
+    from django.test import Client
+    from django.test.utils import override_settings
+    from django.urls import reverse
+
+    from portfolio.models import Portfolio
     from portfolio.services.snapshots import do_snapshot
 
     setup_test_environment()
+    override_settings(STORAGES={**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}).enable()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         with timer() as t_build:
@@ -175,47 +200,46 @@ def main() -> None:
         with timer() as t_snapshot:
             report = do_snapshot(ids, at=now)
         start = now - timedelta(days=365)
-
-        dash_s, dash_q = measure(lambda: queries.dashboard_summary(owner, ids, "USD", "1y", now=now), args.runs)
-        dash_eur_s, dash_eur_q = measure(lambda: queries.dashboard_summary(owner, ids, "EUR", "1y", now=now), args.runs)
-        dash_24h_s, _ = measure(lambda: queries.dashboard_summary(owner, ids, "USD", "24h", now=now), args.runs)
-        naive_s, naive_q = measure(lambda: naive_dashboard(owner, ids, start), max(1, args.runs // 10))
-        # A wallet set without a materialised series (e.g. a portfolio made a minute ago) sums WalletValue rows.
-        fallback_s, fallback_q = measure(lambda: queries.dashboard_summary(owner, ids[:-1], "USD", "1y", now=now), 1)
-        holdings_s, holdings_q = measure(lambda: queries.holdings_rows(owner, ids, "USD", now=now), 1)
-
-        small_user, small_ids = small_dataset(now)
-        _, small_q = measure(lambda: queries.dashboard_summary(small_user, small_ids, "USD", "1y", now=now), 1)
-        summary = queries.dashboard_summary(owner, ids, "USD", "1y", now=now)
-        assert small_q == dash_q, f"query count grows with the dataset: {small_q} vs {dash_q}"
-        assert len(summary.series) >= HOURLY_POINTS + DAILY_POINTS - 1, len(summary.series)
-        write_results(
-            "valuation_dashboard",
-            {
-                "database": (1.0 if connection.vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
-                "wallets": (len(ids), "wallets"),
-                "holdings": (data["holdings"], "holdings"),
-                "wallet_total_points": (data["points"], "rows"),
-                "series_points_1y": (len(summary.series), "points"),
-                "allocation_assets": (len(summary.allocation["asset"]), "slices"),
-                "build_dataset_s": (t_build["s"], "s"),
-                "snapshot_100k_holdings_s": (t_snapshot["s"], "s"),
-                "snapshot_value_points": (report.points, "rows"),
-                "dashboard_1y_usd_ms": (dash_s * 1000, "ms"),
-                "dashboard_1y_eur_ms": (dash_eur_s * 1000, "ms"),
-                "dashboard_24h_usd_ms": (dash_24h_s * 1000, "ms"),
-                "dashboard_queries": (dash_q, "queries"),
-                "dashboard_eur_queries": (dash_eur_q, "queries"),
-                "dashboard_queries_small_dataset": (small_q, "queries"),
-                "naive_per_wallet_ms": (naive_s * 1000, "ms"),
-                "naive_per_wallet_queries": (naive_q, "queries"),
-                "speedup_vs_naive": (naive_s / dash_s, "x"),
-                "dashboard_unmaterialised_scope_ms": (fallback_s * 1000, "ms"),
-                "dashboard_unmaterialised_scope_queries": (fallback_q, "queries"),
-                "holdings_rows_100k_ms": (holdings_s * 1000, "ms"),
-                "holdings_rows_queries": (holdings_q, "queries"),
-            },
-        )
+        client = Client()
+        client.force_login(owner)
+        # A portfolio made after the snapshots: its series is not materialised yet.
+        pending = Portfolio.objects.create(owner=owner, name="new")
+        pending.wallets.set(ids[:-1])
+        small_user, _small_ids = small_dataset(now)
+        small_client = Client()
+        small_client.force_login(small_user)
+        cases = {
+            "page_1y_usd": page(client, reverse("dashboard") + "?range=1y"),
+            "page_24h_usd": page(client, reverse("dashboard") + "?range=24h"),
+            "page_unmaterialised_portfolio": page(client, reverse("portfolio_dashboard", args=[pending.pk]) + "?range=1y"),
+            "naive_per_wallet": lambda: naive_dashboard(owner, ids, start),
+        }
+        counts = {name: counted(fn) for name, fn in cases.items()}
+        small_q, _ = counted(page(small_client, reverse("dashboard") + "?range=1y"))
+        times = interleaved(cases, args.rounds)
+        figures = {
+            "database": (1.0 if connection.vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
+            "wallets": (len(ids), "wallets"),
+            "holdings": (data["holdings"], "holdings"),
+            "wallet_total_points": (data["points"], "rows"),
+            "rounds": (args.rounds, "rounds"),
+            "load_average": (os.getloadavg()[0], "load"),
+            "build_dataset_s": (t_build["s"], "s"),
+            "snapshot_100k_holdings_s": (t_snapshot["s"], "s"),
+            "snapshot_value_points": (report.points, "rows"),
+            "page_queries_small_dataset": (small_q, "queries"),
+        }
+        for name, ts in times.items():
+            ms = sorted(t * 1000 for t in ts)
+            figures[f"{name}_min_ms"] = (ms[0], "ms")
+            figures[f"{name}_median_ms"] = (statistics.median(ms), "ms")
+            figures[f"{name}_max_ms"] = (ms[-1], "ms")
+            figures[f"{name}_queries"] = (counts[name][0], "queries")
+            if counts[name][1]:
+                figures[f"{name}_bytes"] = (counts[name][1], "bytes")
+        ratios = [n / p for n, p in zip(times["naive_per_wallet"], times["page_1y_usd"])]
+        figures["naive_vs_page_median"] = (statistics.median(ratios), "x")
+        write_results("valuation_dashboard", figures)
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 

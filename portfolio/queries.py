@@ -4,8 +4,7 @@ allocation, freshness), NFTs and positions. Read-only, owner-scoped, a fixed num
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable
@@ -15,12 +14,12 @@ from django.db.models.fields.json import KT
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from portfolio.models import Asset, Chain, Holding, NftItem, Portfolio, Position, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue
-from portfolio.pricing.fx import USD, rate_for, rates_from_json
+from portfolio.models import Asset, Chain, NftItem, Portfolio, Position, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue
+from portfolio.pricing.fx import USD, rate_for
 from portfolio.overlaps import covered_pairs
-from portfolio.services.prices import Price, counted_price, latest_fx_rates, latest_prices
+from portfolio.services.prices import counted_price, latest_fx_rates, latest_prices, usable_price
 from portfolio.services.snapshots import breakdown_of, current_amounts, scope_key
-from portfolio.valuation import ZERO, Period, Slice, allocation, exact, exact_text, pct_change, range_figures, share_of, to_units
+from portfolio.valuation import ZERO, Period, Slice, allocation, exact, exact_text, range_figures, to_units
 
 RANGES: dict[str, timedelta | None] = {
     "24h": timedelta(hours=24),
@@ -67,145 +66,7 @@ def _quote(currency: str, fx: dict[str, Decimal]) -> tuple[str, Decimal, bool]:
 
 
 # --------------------------------------------------------------------------- holdings
-
-
-@dataclass
-class WalletAmount:
-    """One wallet's part of a holding row: ``amount`` in whole units, ``value`` in the quote currency
-    (None when unpriced), block ``height`` and ``fetched_at`` of the read."""
-
-    wallet: Wallet
-    chain: Chain
-    amount: Decimal
-    amount_raw: int
-    unconfirmed_raw: int
-    value: Decimal | None
-    height: int | None
-    fetched_at: datetime | None
-
-
-@dataclass
-class HoldingRow:
-    """One asset across the scope's wallets. ``asset`` has ``chain`` loaded. Money is in ``currency``.
-
-    ``change_24h``/``change_7d`` are the price change as a fraction (0.05 = +5%), None when there is no
-    price then or now; ``value_change_24h``/``value_change_7d`` the change of this row's value (flows
-    included); ``market_pnl`` the market part of the value change over ``pnl_range`` (when asked);
-    ``share`` the fraction of the priced total; ``unpriced`` when no source has a price."""
-
-    asset: Asset
-    currency: str
-    amount: Decimal
-    amount_raw: int
-    price: Decimal | None
-    price_source: str
-    price_at: datetime | None
-    price_stale: bool
-    value: Decimal | None
-    change_24h: Decimal | None = None
-    change_7d: Decimal | None = None
-    value_change_24h: Decimal | None = None
-    value_change_7d: Decimal | None = None
-    market_pnl: Decimal | None = None
-    share: Decimal | None = None
-    wallets: list[WalletAmount] = field(default_factory=list)
-
-    @property
-    def unpriced(self) -> bool:
-        return self.price is None
-
-
-def _reference(wallet_ids: list[int], before: datetime) -> tuple[datetime | None, dict[str, Decimal]]:
-    """The latest snapshot time at or before ``before`` among the wallets, and its FX rates."""
-    row = WalletValue.objects.filter(wallet_id__in=wallet_ids, at__lte=before).order_by("-at").values("at", "fx_rates").first()
-    return (row["at"], rates_from_json(row["fx_rates"])) if row else (None, {})
-
-
-def holdings_rows(user, wallet_ids: Iterable[int], currency: str, *, now: datetime | None = None,
-                  pnl_range: str | None = None) -> list[HoldingRow]:
-    """Fungible and native balances of the user's ``wallet_ids`` aggregated per asset (NFTs and DeFi
-    positions have their own queries), largest value first, unpriced rows last.
-
-    Current prices (latest stored, by each asset's source order) converted at the current FX rate;
-    24h/7d changes against the snapshots at or before 24h/7d ago (converted at *their* FX rates).
-    About eight queries whatever the number of wallets and holdings (plus one with ``pnl_range``)."""
-    ids, is_all = _owned_scope(user, wallet_ids)
-    if not ids:
-        return []
-    now = now or timezone.now()
-    # Plain tuples, then each asset/wallet/chain instance once: instances per holding (select_related)
-    # cost ~6 model inits a row, which dominated at 100,000 holdings.
-    holdings_qs = Holding.objects.filter(wallet_chain__wallet__owner=user)
-    if not is_all:
-        holdings_qs = holdings_qs.filter(wallet_chain__wallet_id__in=ids)
-    holdings = list(
-        holdings_qs.exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
-        .order_by("asset_id", "wallet_chain__wallet_id")
-        .values_list("asset_id", "wallet_chain__wallet_id", "wallet_chain__chain_id", "amount", "unconfirmed", *Holding.read_columns())
-    )
-    asset_ids = {h[0] for h in holdings}
-    chains = {c.pk: c for c in Chain.objects.all()}
-    assets = Asset.objects.in_bulk(sorted(asset_ids)) if asset_ids else {}
-    for asset in assets.values():
-        asset.chain = chains[asset.chain_id]
-    wallets = {w.pk: w for w in Wallet.objects.filter(owner=user)}
-    fx = latest_fx_rates()
-    currency, rate, _ = _quote(currency, fx)
-    prices = latest_prices(asset_ids, now=now, fx=fx)
-    rows: dict[int, HoldingRow] = {}
-    with exact():
-        for asset_id, wallet_id, chain_id, amount, unconfirmed, height, fetched_at in holdings:
-            row = rows.get(asset_id)
-            if row is None:
-                p: Price | None = prices.get(asset_id)
-                row = rows[asset_id] = HoldingRow(
-                    asset=assets[asset_id], currency=currency, amount=ZERO, amount_raw=0, price=p.usd * rate if p else None,
-                    price_source=p.source if p else "", price_at=p.at if p else None, price_stale=p.stale if p else False,
-                    value=None)
-            units = to_units(amount, row.asset.decimals)
-            row.amount_raw += amount
-            row.wallets.append(WalletAmount(wallets[wallet_id], chains[chain_id], units, amount, unconfirmed,
-                                            units * row.price if row.price is not None else None, height, fetched_at))
-        for row in rows.values():
-            row.amount = to_units(row.amount_raw, row.asset.decimals)
-            row.value = row.amount * row.price if row.price is not None else None
-        total = sum((r.value for r in rows.values() if r.value is not None), ZERO)
-        for row in rows.values():
-            row.share = share_of(row.value, total)
-
-        # Changes against earlier snapshots (summed over the scope's wallets, at that time's FX rate).
-        for label, delta in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7))):
-            ref_at, ref_fx = _reference(ids, now - delta)
-            if ref_at is None:
-                continue
-            ref_rate = rate_for(currency, ref_fx) or rate
-            then_price: dict[int, Decimal] = {}
-            then_value: dict[int, Decimal] = defaultdict(lambda: ZERO)
-            for a, price, value in ValuePoint.objects.filter(wallet_id__in=ids, at=ref_at, asset_id__in=list(rows)).values_list(
-                    "asset_id", "price", "value"):
-                if price is not None:
-                    then_price[a] = price * ref_rate
-                    then_value[a] += value * ref_rate
-            for a, row in rows.items():
-                if row.price is None:
-                    continue
-                setattr(row, f"change_{label}", pct_change(then_price.get(a), row.price))
-                setattr(row, f"value_change_{label}", row.value - then_value[a] if a in then_price else None)
-
-        if pnl_range in RANGES:
-            start = now - RANGES[pnl_range] if RANGES[pnl_range] else None
-            points = ValuePoint.objects.filter(wallet_id__in=ids, asset_id__in=list(rows))
-            if start is not None:
-                points = points.filter(at__gt=start)
-            pnl: dict[int, Decimal] = defaultdict(lambda: ZERO)
-            for a, market in points.values_list("asset_id", "market_value").iterator(chunk_size=5000):
-                pnl[a] += (market or ZERO) * rate
-            for a, row in rows.items():
-                row.market_pnl = pnl.get(a, ZERO)
-
-    out = list(rows.values())
-    out.sort(key=lambda r: (r.value is None, -(r.value or ZERO), r.asset.symbol))
-    return out
+# Per-asset holdings and their per-wallet parts: portfolio/holdings.py.
 
 
 # --------------------------------------------------------------------------- dashboard
@@ -223,6 +84,7 @@ class ChainFreshness:
     failed: int
     never: int
     height: int | None
+    active: int = 0  # queued or running now
 
 
 @dataclass
@@ -451,10 +313,11 @@ def chain_freshness(user, wallet_ids: list[int], is_all: bool = False, chains: d
     qs = WalletChain.objects.filter(wallet__owner=user)
     rows = list((qs if is_all else qs.filter(wallet_id__in=wallet_ids)).values("chain_id").annotate(
         wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
-        failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True))))
+        failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True)),
+        active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]))))
     chains = chains or Chain.objects.in_bulk([r["chain_id"] for r in rows])
-    out = [ChainFreshness(chains[r["chain_id"]], r["wallets"], r["oldest_ok"], r["newest_ok"], r["failed"], r["never"], r["height"])
-           for r in rows]
+    out = [ChainFreshness(chains[r["chain_id"]], r["wallets"], r["oldest_ok"], r["newest_ok"], r["failed"], r["never"], r["height"],
+                          r["active"]) for r in rows]
     out.sort(key=lambda f: (f.chain.sort_order, f.chain.name))
     return out
 
@@ -529,7 +392,8 @@ def positions(user, wallet_ids: Iterable[int], currency: str) -> list[PositionRo
             net, priced, unpriced = ZERO, 0, 0
             for leg in p.legs.all():
                 units = to_units(leg.amount, leg.asset.decimals)
-                price = prices[leg.asset_id].usd * rate if leg.asset_id in prices else None
+                usable = usable_price(leg.asset.kind, leg.asset.is_spam, prices.get(leg.asset_id))
+                price = usable.usd * rate if usable else None
                 value = units * price * leg.sign if price is not None else None
                 key = "borrowed" if leg.role == "borrowed" else ("rewards" if leg.role in ("reward", "pending") else "supplied")
                 groups[key].append(Leg(leg.asset, units, leg.role, price, value))

@@ -231,6 +231,7 @@ class HoldingWalletOut(Schema):
     value: DecimalStr | None
     height: int | None
     fetched_at: datetime | None
+    also_in: int | None = Field(None, description="The wallet that counts this account (reached through several wallets); this part is in no total.")
 
 
 class HoldingOut(Schema):
@@ -249,22 +250,30 @@ class HoldingOut(Schema):
     price_at: datetime | None
     price_stale: bool
     value: DecimalStr | None
-    share: DecimalStr | None = Field(description="Fraction of the priced total (0..1).")
+    share: DecimalStr | None = Field(description="Fraction of the scope's net worth (0..1); null when unpriced or spam.")
     change_24h: DecimalStr | None = Field(description="Price change as a fraction (0.05 = +5%).")
     unpriced: bool
     is_spam: bool
+    status: str = Field(description="priced, unpriced (no price or a stale one: not in value) or spam (in no total).")
+    holders: int = Field(description="Wallet-chains holding it (accounts reached twice counted once).")
     wallets: list[HoldingWalletOut] | None = Field(
         None, description="Per-wallet breakdown, only with ?include=wallets (null otherwise).")
 
 
 class HoldingsOut(Schema):
     """One page of holdings. ``count`` is the number of rows matching the filters (all pages);
-    ``next_cursor`` is null on the last page."""
+    ``next_cursor`` is null on the last page. The totals are the scope's (filters aside):
+    ``net_worth = holdings_value + positions_value``."""
 
     currency: str
     count: int
     items: list[HoldingOut]
     next_cursor: str | None
+    holdings_value: DecimalStr
+    positions_value: DecimalStr
+    net_worth: DecimalStr
+    unpriced_count: int
+    nfts_not_valued: int
 
 
 # --------------------------------------------------------------------------- NFTs and positions

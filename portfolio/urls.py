@@ -39,6 +39,7 @@ urlpatterns = [
     path("portfolios/<int:portfolio_id>/dashboard/", dashboard.dashboard, name="portfolio_dashboard"),
     path("holdings/", holdings.holdings, name="holdings"),
     path("holdings.csv", holdings.holdings_csv, name="holdings_csv"),
+    path("holdings/<int:asset_id>/wallets/", holdings.holding_wallets, name="holding_wallets"),
     path("nfts/", nfts.nfts, name="nfts"),
     path("positions/", positions.positions, name="positions"),
     path("settings/", settings.account_settings, name="settings"),

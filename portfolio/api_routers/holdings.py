@@ -8,13 +8,15 @@ from decimal import Decimal
 from typing import Literal
 
 from django.http import Http404
+from django.utils import timezone
 from ninja import Query, Router
 
 from portfolio import queries
 from portfolio.api_routers.responses import MAX_PAGE, answers, bad_cursor, decode_cursor, encode_cursor
-from portfolio.queries import HoldingRow, WalletAmount
+from portfolio.holdings import HoldingRow, WalletAmount, add_price_changes, holding_parts, scope_holdings
 from portfolio.schemas import Currency, HoldingsOut
 from portfolio.services.accounts import ensure_profile
+from portfolio.services.prices import latest_fx_rates
 
 router = Router(tags=["holdings"])
 
@@ -41,6 +43,7 @@ def _wallet_part(part: WalletAmount) -> dict:
         "wallet_id": part.wallet.pk, "wallet": str(part.wallet), "chain": part.chain.slug,
         "amount_raw": part.amount_raw, "amount": part.amount, "unconfirmed_raw": part.unconfirmed_raw,
         "value": part.value, "height": part.height, "fetched_at": part.fetched_at,
+        "also_in": part.also_in.pk if part.also_in else None,
     }
 
 
@@ -51,8 +54,8 @@ def holding_out(row: HoldingRow, with_wallets: bool = True) -> dict:
         "asset_address": asset.address, "decimals": asset.decimals,
         "amount_raw": row.amount_raw, "amount": row.amount, "price": row.price, "price_source": row.price_source,
         "price_at": row.price_at, "price_stale": row.price_stale, "value": row.value, "share": row.share,
-        "change_24h": row.change_24h, "unpriced": row.unpriced, "is_spam": asset.is_spam,
-        "wallets": [_wallet_part(p) for p in row.wallets] if with_wallets else None,
+        "change_24h": row.change_24h, "unpriced": row.unpriced, "status": row.status, "is_spam": asset.is_spam,
+        "holders": row.holders, "wallets": [_wallet_part(p) for p in row.wallets or []] if with_wallets else None,
     }
 
 
@@ -80,14 +83,17 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
                   include: Literal["wallets"] | None = Query(None, description="wallets: add the per-wallet breakdown."),
                   currency: Currency | None = Query(None, description="Default: yours."),
                   limit: int = Query(100, ge=1, le=MAX_PAGE),
-                  cursor: str | None = Query(None, max_length=2000, description="next_cursor of the previous page.")):
+                  cursor: str | None = Query(None, max_length=2000, description="next_cursor of the previous page."),
+                  offset: int = Query(0, ge=0, le=10**9, description="Kept for compatibility; prefer cursor.")):
     """Fungible and native balances aggregated per asset, largest value first, unpriced rows last. Amounts
     are exact: ``amount_raw`` in base units, ``amount`` in whole units; ``price``/``value`` are null when
-    no source prices the asset."""
+    no source prices the asset (``value`` also with a stale price: it counts as unpriced). The scope's
+    ``net_worth`` = ``holdings_value`` + ``positions_value`` (each account counted once, spam in no
+    total) ignores the filters: the same figure as /summary's."""
     wallet_ids, currency = scope_and_currency(request, portfolio_id, currency)
     wallet_ids = narrow_to_wallet(wallet_ids, wallet_id)
-    rows = queries.holdings_rows(request.auth, wallet_ids, currency) if wallet_ids else []
-    used = rows[0].currency if rows else currency
+    result = scope_holdings(request.auth, wallet_ids, currency)
+    rows, used = list(result.rows), result.currency
     if chain:
         rows = [r for r in rows if r.asset.chain.slug == chain]
     if not include_spam:
@@ -99,9 +105,19 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
     count = len(rows)
     if cursor:
         rows = _after_cursor(rows, cursor)
+    elif offset:
+        rows = rows[offset:]
     page, more = rows[:limit], len(rows) > limit
+    if page:  # price changes and per-wallet parts for this page only
+        add_price_changes(page, wallet_ids, used, queries._quote(used, latest_fx_rates())[1], timezone.now())
+    if include == "wallets" and page:
+        parts = holding_parts(request.auth, wallet_ids, [r.asset.pk for r in page], used,
+                              {r.asset.pk: r.price if r.value is not None else None for r in page})
+        for row in page:
+            row.wallets = parts.get(row.asset.pk, [])
     last = page[-1] if page else None
     next_cursor = encode_cursor([None if last.value is None else format(last.value, "f"), last.asset.symbol,
                                  last.asset.pk]) if more and last else None
     return {"currency": used, "count": count, "items": [holding_out(r, include == "wallets") for r in page],
-            "next_cursor": next_cursor}
+            "next_cursor": next_cursor, "holdings_value": result.holdings_value, "positions_value": result.positions_value,
+            "net_worth": result.net_worth, "unpriced_count": result.unpriced, "nfts_not_valued": result.nfts_not_valued}

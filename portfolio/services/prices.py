@@ -94,6 +94,31 @@ def counted_price(price: Price | None) -> Price | None:
     return price if price is not None and not price.stale else None
 
 
+# What a holding counts as. The one definition every page, the API, the CSV and snapshots use:
+PRICED = "priced"  # a fungible/native asset with a fresh-enough price: in every total
+UNPRICED = "unpriced"  # a fungible/native asset without one (no price, or only a stale one): left out, counted
+NFT_NOT_VALUED = "nft"  # NFTs: never valued here, counted apart as "NFTs not valued"
+SPAM = "spam"  # spam: in no total and in neither count (listed only when the user shows spam)
+
+
+def price_status(kind: str, is_spam: bool, price: "Price | None") -> str:
+    """PRICED, UNPRICED, NFT_NOT_VALUED or SPAM for an asset of ``kind`` (Asset.kind) with the price
+    ``latest_prices`` chose for it (None when no source has one). A stale price counts as unpriced:
+    showing it is fine, adding it to a total is not."""
+    if is_spam:
+        return SPAM
+    if kind == Asset.NFT_COLLECTION:
+        return NFT_NOT_VALUED
+    if counted_price(price) is None:
+        return UNPRICED
+    return PRICED
+
+
+def usable_price(kind: str, is_spam: bool, price: "Price | None") -> "Price | None":
+    """The price a total may use (``price_status`` is PRICED), else None. Spam is never valued."""
+    return price if price_status(kind, is_spam, price) == PRICED else None
+
+
 def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: dict[str, Decimal] | None = None,
                   orders: dict[int, Sequence[str]] | None = None, as_of: datetime | None = None) -> dict[int, Price]:
     """The usable price of each asset, by its source order: the first source with a fresh price, else

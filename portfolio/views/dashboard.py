@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from portfolio import queries
+from portfolio import pending, queries
 from portfolio.models import Portfolio, SyncRun, Wallet, WalletChain
 from portfolio.services.accounts import ensure_profile
 from portfolio.services.alerts import open_alerts
@@ -63,43 +64,66 @@ def resolve_scope(request: HttpRequest, portfolio_id: int | None = None) -> Scop
     )
 
 
-def sync_state(user, wallet_ids: list[int]) -> dict:
-    """Whether the scope has data yet, and the latest manual sync run still in flight (for live progress)."""
-    chains = WalletChain.objects.filter(wallet_id__in=wallet_ids, wallet__owner=user)
-    total = chains.count()
-    synced = chains.filter(last_ok_at__isnull=False).count()
-    active = chains.filter(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]).count()
+def _scope_chains(user, wallet_ids: list[int], all_wallets: bool):
+    """The scope's WalletChains: by owner for "All wallets" (no id list), else by the ids."""
+    qs = WalletChain.objects.filter(wallet__owner=user)
+    return qs if all_wallets else qs.filter(wallet_id__in=wallet_ids)
+
+
+def sync_state(user, wallet_ids: list[int], *, all_wallets: bool = False, freshness: list[dict] | None = None) -> dict:
+    """Whether the scope has data yet, and the latest manual sync run still in flight (for live
+    progress). Counts from ``freshness`` rows when the page has them, else one aggregate; plus the run."""
+    if freshness is None:
+        counts = _scope_chains(user, wallet_ids, all_wallets).aggregate(
+            total=Count("id"), synced=Count("id", filter=Q(last_ok_at__isnull=False)),
+            active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING])))
+    else:
+        total = sum(r["wallets"] for r in freshness)
+        counts = {"total": total, "synced": total - sum(r["never"] for r in freshness),
+                  "active": sum(r["active"] for r in freshness)}
+    total, synced = counts["total"], counts["synced"]
     run = (
         SyncRun.objects.filter(owner=user, status__in=[SyncRun.QUEUED, SyncRun.RUNNING]).order_by("-created_at").first()
     )
-    return {"chains_total": total, "chains_synced": synced, "chains_active": active, "never_synced": total > 0 and synced == 0, "run": run}
+    return {"chains_total": total, "chains_synced": synced, "chains_active": counts["active"],
+            "never_synced": total > 0 and synced == 0, "run": run}
 
 
-def freshness_rows(user, wallet_ids: list[int]) -> list[dict]:
-    """Per chain: how many wallets, the oldest good read, the highest block read, and failures."""
-    rows: dict[int, dict] = {}
-    chains = (
-        WalletChain.objects.filter(wallet_id__in=wallet_ids, wallet__owner=user)
-        .select_related("chain", "wallet")
-        .order_by("chain__sort_order", "chain__name", "wallet_id")
-    )
-    for wc in chains:
-        row = rows.setdefault(
-            wc.chain_id,
-            {"chain": wc.chain, "wallets": 0, "oldest_ok": None, "never": 0, "height": None, "errors": [], "active": 0},
-        )
-        row["wallets"] += 1
-        if wc.last_ok_at is None:
-            row["never"] += 1
-        elif row["oldest_ok"] is None or wc.last_ok_at < row["oldest_ok"]:
-            row["oldest_ok"] = wc.last_ok_at
-        if wc.height is not None and (row["height"] is None or wc.height > row["height"]):
-            row["height"] = wc.height
-        if wc.status == WalletChain.FAILED and wc.last_error:
-            row["errors"].append(f"{wc.wallet}: {wc.last_error}")
-        if wc.status in (WalletChain.QUEUED, WalletChain.RUNNING):
-            row["active"] += 1
+ERRORS_SHOWN = 3  # per chain: the count says how many failed, a few messages say why
+
+
+def freshness_rows(user, wallet_ids: list[int], *, all_wallets: bool = False,
+                   freshness: list[queries.ChainFreshness] | None = None) -> list[dict]:
+    """Per chain: how many wallets, the oldest good read, the highest block read, how many failed (with
+    a few of their errors) and how many are syncing. Counts grouped in SQL (``queries.chain_freshness``,
+    or the summary's ``freshness`` already read), never a WalletChain instance or its cursors JSON per
+    wallet; one more bounded query for error messages when something failed."""
+    if freshness is None:
+        freshness = queries.chain_freshness(user, wallet_ids, all_wallets)
+    rows = {f.chain.pk: {"chain": f.chain, "wallets": f.wallets, "oldest_ok": f.oldest_ok, "never": f.never,
+                         "height": f.height, "failed": f.failed, "active": f.active, "errors": []} for f in freshness}
+    if any(f.failed for f in freshness):
+        failing = (_scope_chains(user, wallet_ids, all_wallets).filter(status=WalletChain.FAILED).exclude(last_error="")
+                   .order_by("chain_id", "wallet_id")
+                   .values_list("chain_id", "wallet__label", "wallet__address", "last_error")[:ERRORS_SHOWN * len(rows)])
+        for chain_id, label, address, error in failing:
+            if len(rows[chain_id]["errors"]) < ERRORS_SHOWN:
+                name = label or (address if len(address) <= 16 else f"{address[:8]}…{address[-6:]}")
+                rows[chain_id]["errors"].append(f"{name}: {error}")
     return list(rows.values())
+
+
+def scope_summary(user, scope: Scope, range_key: str):
+    """The dashboard figures: the materialised series when the scope has one; else, when its wallets
+    have snapshots, their latest totals at once (``history`` "pending": the series is built by the
+    next snapshot) instead of summing their whole history; else the live figures."""
+    if not scope.wallet_ids:
+        return None
+    if not pending.is_materialised(user, scope.wallet_ids):
+        quick = pending.wallet_totals_summary(user, scope.wallet_ids, scope.currency, range_key)
+        if quick is not None:
+            return quick
+    return queries.dashboard_summary(user, scope.wallet_ids, scope.currency, range_key)
 
 
 @require_GET
@@ -112,16 +136,19 @@ def dashboard(request: HttpRequest, portfolio_id: int | None = None) -> HttpResp
         # The switcher's plain GET form lands here: send it to the portfolio's own URL.
         target = reverse("portfolio_dashboard", args=[scope.portfolio.pk]) if scope.portfolio else reverse("dashboard")
         return redirect(f"{target}?range={range_key}")
-    summary = queries.dashboard_summary(request.user, scope.wallet_ids, scope.currency, range_key) if scope.wallet_ids else None
+    summary = scope_summary(request.user, scope, range_key)
+    all_wallets = scope.portfolio is None
+    freshness = freshness_rows(request.user, scope.wallet_ids, all_wallets=all_wallets,
+                               freshness=summary.freshness if summary and summary.freshness else None)
     context = {
         "scope": scope,
         "summary": summary,
         "range_key": range_key,
         "ranges": RANGES,
         "allocation_kinds": ALLOCATION_KINDS,
-        "sync": sync_state(request.user, scope.wallet_ids),
+        "sync": sync_state(request.user, scope.wallet_ids, all_wallets=all_wallets, freshness=freshness),
         "health_alerts": open_alerts(request.user, scope.wallet_ids),
-        "freshness": freshness_rows(request.user, scope.wallet_ids),
+        "freshness": freshness,
         "nav_active": "dashboard",
         "chart": _chart_payload(summary, scope.currency) if summary else None,
         "allocations": _allocations(summary) if summary else [],

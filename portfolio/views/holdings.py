@@ -1,22 +1,28 @@
 """Holdings: one row per asset in the scope, sortable and filterable by GET parameters (so every view is a
-link), the table partial for htmx, and the CSV export of exactly the rows shown."""
+link), paged (100 assets a page), each asset's per-wallet breakdown on request (htmx fragment or plain
+page), positions and net worth under the table, and the CSV export of exactly the rows filtered."""
 
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Iterable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from portfolio import queries
-from portfolio.models import Chain, Wallet
-from portfolio.valuation import exact_text
+from portfolio.holdings import HoldingRow, Holdings, add_price_changes, holding_parts, scope_holdings
+from portfolio.models import Asset, Chain, Wallet
+from portfolio.queries import _quote
+from portfolio.services.prices import latest_fx_rates
+from portfolio.valuation import exact, exact_text, share_of
 from portfolio.views.dashboard import Scope, resolve_scope, sync_state
 
+PAGE_SIZE = 100
+WALLET_CHOICES = 100
 SORTS = {
     "asset": lambda r: (r.asset.symbol or "").lower(),
     "chain": lambda r: (r.asset.chain.name or "").lower(),
@@ -50,7 +56,7 @@ class Filters:
     sort: str
 
     @classmethod
-    def from_request(cls, request: HttpRequest, wallets: list[Wallet], chains: list[Chain]) -> "Filters":
+    def from_request(cls, request: HttpRequest, wallet_ids: Iterable[int], chains: list[Chain]) -> "Filters":
         get = request.GET
         chain = get.get("chain", "")
         if chain not in {c.slug for c in chains}:
@@ -59,7 +65,7 @@ class Filters:
             wallet = int(get.get("wallet", ""))
         except ValueError:
             wallet = None
-        if wallet not in {w.pk for w in wallets}:
+        if wallet not in set(wallet_ids):
             wallet = None
         sort = get.get("sort", DEFAULT_SORT)
         if sort.lstrip("-") not in SORTS:
@@ -85,58 +91,108 @@ def _sort_rows(rows: list, sort: str) -> list:
     return present + missing
 
 
-def filtered_rows(request: HttpRequest, scope: Scope) -> tuple[list, Filters, dict]:
-    """The rows the page shows (the CSV uses the same function, so it exports exactly what is shown)."""
-    wallets = list(Wallet.objects.filter(owner=request.user, pk__in=scope.wallet_ids))
-    chains = list(Chain.objects.filter(wallet_chains__wallet_id__in=scope.wallet_ids).distinct())
-    filters = Filters.from_request(request, wallets, chains)
-    wallet_ids = [filters.wallet] if filters.wallet else scope.wallet_ids
-    rows = list(queries.holdings_rows(request.user, wallet_ids, scope.currency)) if wallet_ids else []
-    total = len(rows)
+def _filter(rows: list[HoldingRow], filters: Filters, scope: Scope) -> tuple[list[HoldingRow], dict]:
+    """The rows matching the page's filters, and how many spam and dust rows they hide."""
     hidden = {"spam": 0, "dust": 0}
     if filters.chain:
         rows = [r for r in rows if r.asset.chain.slug == filters.chain]
     if filters.q:
         needle = filters.q.lower()
-        rows = [
-            r
-            for r in rows
-            if needle in (r.asset.symbol or "").lower()
-            or needle in (r.asset.name or "").lower()
-            or needle in (r.asset.address or "").lower()
-        ]
+        rows = [r for r in rows if needle in (r.asset.symbol or "").lower() or needle in (r.asset.name or "").lower()
+                or needle in (r.asset.address or "").lower()]
     if filters.hide_spam:
         kept = [r for r in rows if not r.asset.is_spam]
-        hidden["spam"] = len(rows) - len(kept)
-        rows = kept
+        hidden["spam"], rows = len(rows) - len(kept), kept
     if filters.hide_dust:
         threshold = scope.profile.dust_threshold or Decimal(0)
         kept = [r for r in rows if r.value is None or r.value >= threshold]
-        hidden["dust"] = len(rows) - len(kept)
-        rows = kept
+        hidden["dust"], rows = len(rows) - len(kept), kept
+    return rows, hidden
+
+
+def filtered_rows(request: HttpRequest, scope: Scope) -> tuple[list[HoldingRow], Filters, dict]:
+    """All rows the filters keep, sorted (the CSV uses the same function, so it exports what is shown),
+    with the scope's totals (``holdings``: net worth, positions, unpriced and NFT counts)."""
+    mine = Wallet.objects.filter(owner=request.user)
+    if scope.portfolio is not None:
+        mine = mine.filter(portfolios=scope.portfolio)
+    # A list to pick from while it is short; a long one would be most of the page (an id field instead).
+    wallets = list(mine.order_by("label", "pk")[:WALLET_CHOICES + 1])
+    chains = list(Chain.objects.filter(wallet_chains__wallet__in=mine).distinct())
+    filters = Filters.from_request(request, scope.wallet_ids, chains)
+    wallet_ids = [filters.wallet] if filters.wallet else scope.wallet_ids
+    result: Holdings = scope_holdings(request.user, wallet_ids, scope.currency)
+    rows, hidden = _filter(result.rows, filters, scope)
+    if filters.sort.lstrip("-") == "change":
+        add_price_changes(rows, wallet_ids, result.currency, _rate(result.currency), timezone.now())
     rows = _sort_rows(rows, filters.sort)
-    return rows, filters, {"wallets": wallets, "chains": chains, "total": total, "hidden": hidden}
+    return rows, filters, {"wallets": wallets, "many_wallets": len(wallets) > WALLET_CHOICES, "chains": chains, "total": len(result.rows), "hidden": hidden,
+                           "holdings": result, "wallet_ids": wallet_ids}
+
+
+def _rate(currency: str) -> Decimal:
+    return _quote(currency, latest_fx_rates())[1]
+
+
+def _page_number(request: HttpRequest, count: int) -> tuple[int, int]:
+    """(page, pages) from ``?page=`` (1-based, clamped)."""
+    pages = max(1, -(-count // PAGE_SIZE))
+    try:
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        page = 1
+    return min(max(page, 1), pages), pages
 
 
 @require_GET
 def holdings(request: HttpRequest) -> HttpResponse:
     scope = resolve_scope(request)
     rows, filters, extra = filtered_rows(request, scope)
-    shown_value = sum((r.value for r in rows if r.value is not None), Decimal(0))
+    page, pages = _page_number(request, len(rows))
+    page_rows = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    if filters.sort.lstrip("-") != "change":
+        add_price_changes(page_rows, extra["wallet_ids"], extra["holdings"].currency, _rate(extra["holdings"].currency), timezone.now())
+    with exact():
+        shown_value = sum((r.value for r in rows if r.value is not None), Decimal(0))
     context = {
         "scope": scope,
-        "rows": rows,
+        "rows": page_rows,
+        "shown": len(rows),
+        "page": page,
+        "pages": pages,
         "filters": filters,
         "columns": COLUMNS,
         "shown_value": shown_value,
-        "unpriced": sum(1 for r in rows if r.value is None),
-        "sync": sync_state(request.user, scope.wallet_ids),
+        "unpriced": sum(1 for r in rows if r.unpriced),
+        "sync": sync_state(request.user, scope.wallet_ids, all_wallets=scope.portfolio is None),
         "nav_active": "holdings",
         **extra,
     }
     if request.htmx and request.htmx.target == "holdings-table":
         return render(request, "portfolio/holdings.html#holdings-table", context)
     return render(request, "portfolio/holdings.html", context)
+
+
+@require_GET
+def holding_wallets(request: HttpRequest, asset_id: int) -> HttpResponse:
+    """One asset's per-wallet breakdown in the scope: the rows under an expanded holding (htmx), or a
+    page of its own (the same link without JavaScript)."""
+    scope = resolve_scope(request)
+    wallet_ids = scope.wallet_ids
+    wallet = request.GET.get("wallet", "")
+    if wallet.isdigit() and int(wallet) in scope.wallet_ids:
+        wallet_ids = [int(wallet)]
+    asset = Asset.objects.select_related("chain").filter(pk=asset_id).first()
+    row = next((r for r in scope_holdings(request.user, wallet_ids, scope.currency, with_positions=False).rows
+                if r.asset.pk == asset_id), None) if asset else None
+    if row is None:
+        raise Http404("not held in this scope")
+    parts = holding_parts(request.user, wallet_ids, [asset_id], scope.currency,
+                          {asset_id: row.price if row.value is not None else None}).get(asset_id, [])
+    context = {"scope": scope, "row": row, "parts": parts, "nav_active": "holdings"}
+    if request.htmx:
+        return render(request, "portfolio/holding_wallets.html#holding-wallets", context)
+    return render(request, "portfolio/holding_wallets.html", context)
 
 
 def _cell(text) -> str:
@@ -152,33 +208,48 @@ def _cell(text) -> str:
     return text
 
 
+def _share_pct(value: Decimal | None, total: Decimal) -> str:
+    """A share of net worth as a percentage with 2 decimals ("12.34"); empty without a value."""
+    share = share_of(value, total) if total > 0 else None
+    if share is None:
+        return ""
+    with exact():
+        return format((share * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN), "f")
+
+
+def _money_cell(value: Decimal | None) -> str:
+    return "" if value is None else format(value.quantize(Decimal("0.01")), "f")
+
+
 @require_GET
 def holdings_csv(request: HttpRequest) -> HttpResponse:
+    """The filtered rows, then the positions (net value, debt negative): the value column sums to the
+    net worth on the page (to the cent per row) when no filter hides a row."""
     scope = resolve_scope(request)
-    rows, filters, _ = filtered_rows(request, scope)
+    rows, filters, extra = filtered_rows(request, scope)
+    result: Holdings = extra["holdings"]
+    add_price_changes(rows, extra["wallet_ids"], result.currency, _rate(result.currency), timezone.now())
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="holdings-{stamp}.csv"'
     writer = csv.writer(response)
-    currency = scope.currency
-    writer.writerow(
-        ["asset", "name", "chain", "contract", "amount", f"price_{currency}", "price_source", f"value_{currency}",
-         "change_24h", "share", "spam"]
-    )
+    currency = result.currency
+    writer.writerow(["kind", "asset", "name", "chain", "contract", "amount", f"price_{currency}", "price_source",
+                     f"value_{currency}", "change_24h", "share_pct", "spam", "status"])
     for r in rows:
-        writer.writerow(
-            [
-                _cell(r.asset.symbol),
-                _cell(r.asset.name),
-                _cell(r.asset.chain.slug),
-                _cell(r.asset.address),
-                exact_text(r.amount),
-                "" if r.price is None else exact_text(r.price),
-                _cell(r.price_source or ""),
-                "" if r.value is None else format(r.value.quantize(Decimal("0.01")), "f"),
-                "" if r.change_24h is None else format(r.change_24h, "f"),
-                "" if r.share is None else format(r.share, "f"),
-                "yes" if r.asset.is_spam else "",
-            ]
-        )
+        writer.writerow([
+            "holding", _cell(r.asset.symbol), _cell(r.asset.name), _cell(r.asset.chain.slug), _cell(r.asset.address),
+            exact_text(r.amount), "" if r.price is None else exact_text(r.price), _cell(r.price_source or ""),
+            _money_cell(r.value), "" if r.change_24h is None else format(r.change_24h, "f"),
+            _share_pct(r.value, result.net_worth), "yes" if r.asset.is_spam else "", r.status,
+        ])
+    if not (filters.chain or filters.q or filters.hide_dust):
+        for p in result.positions:
+            legs = " + ".join(f"{exact_text(leg.amount)} {leg.asset.symbol}" for leg in p.supplied + p.rewards)
+            debt = " - ".join(f"{exact_text(leg.amount)} {leg.asset.symbol}" for leg in p.borrowed)
+            writer.writerow([
+                "position", _cell(p.protocol), _cell(p.label or p.kind), _cell(p.chain.slug), _cell(p.ref),
+                _cell(legs + (f" - {debt}" if debt else "")), "", "", _money_cell(p.value), "",
+                _share_pct(p.value, result.net_worth), "", "priced" if p.unpriced_legs == 0 else "partly unpriced",
+            ])
     return response

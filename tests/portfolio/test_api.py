@@ -158,14 +158,15 @@ def test_the_owner_deletes_a_wallet(owner_client, wallet, holding):
 
 def test_holdings_carry_exact_amounts_prices_and_values_as_strings(owner_client, holding, native, wallet):
     PricePoint.objects.create(asset=native, price=Decimal("2000.5"), currency="USD", source="manual")
-    body = owner_client.get(f"{API}/holdings?currency=USD&include=wallets").json()
+    body = owner_client.get(f"{API}/holdings?currency=USD").json()
     assert body["currency"] == "USD" and body["count"] == 1
     (row,) = body["items"]
     assert row["symbol"] == "ETH" and row["chain"] == "testnet-evm" and row["decimals"] == 18
     assert row["amount_raw"] == "1500000000000000000" and row["amount"] == "1.5"
     assert row["price"] == "2000.5" and row["value"] == "3000.75" and row["price_source"] == "manual"
-    assert row["unpriced"] is False and row["share"] == "1"
-    (part,) = row["wallets"]
+    assert row["unpriced"] is False and row["share"] == "1" and row["wallets"] is None  # parts only on request
+    assert body["net_worth"] == body["holdings_value"] == "3000.75" and body["next_cursor"] is None
+    (part,) = owner_client.get(f"{API}/holdings?currency=USD&include=wallets").json()["items"][0]["wallets"]
     assert part["wallet_id"] == wallet.pk and part["amount_raw"] == "1500000000000000000" and part["value"] == "3000.75"
     assert part["height"] == 1234 and part["fetched_at"]
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from portfolio.models import ApiToken, Portfolio, SyncRun, Wallet, WalletChain
+from portfolio.models import ApiToken, Asset, Holding, Portfolio, SyncRun, Wallet, WalletChain
 from portfolio.services.tokens import do_create_api_token
 from portfolio.services.wallets import do_add_wallet
 
@@ -42,8 +42,11 @@ def owned(owner):
     run = SyncRun.objects.create(owner=owner, portfolio=portfolio)
     wallet_chain = WalletChain.objects.filter(wallet=wallet).first()
     token, _ = do_create_api_token(owner, "alice's script", ApiToken.WRITE)
+    # An asset only alice holds: its per-wallet breakdown is hers alone.
+    asset = Asset.objects.create(chain=wallet_chain.chain, kind=Asset.FUNGIBLE, address="0x" + "a1" * 20, symbol="ALICE")
+    Holding.objects.create(wallet_chain=wallet_chain, asset=asset, amount=5)
     return {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk, "run_id": run.pk, "wallet_chain_id": wallet_chain.pk,
-            "token_id": token.pk}
+            "token_id": token.pk, "asset_id": asset.pk}
 
 
 def test_the_id_routes_are_found(owned):

@@ -135,9 +135,18 @@ class TestHoldings:
         body = owner_client.get(reverse("holdings") + "?q=usd", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="holdings-table").content.decode()
         assert 'id="holdings-table"' in body and "<html" not in body and "USDC" in body
 
-    def test_rows_list_the_wallets_and_blocks(self, owner_client, holdings_world):
+    def test_expanding_a_row_lists_the_wallets_and_blocks_with_or_without_javascript(self, owner_client, holdings_world):
         page = owner_client.get(reverse("holdings")).content.decode()
-        assert "block 1,234,567" in page and "Main" in page
+        url = reverse("holding_wallets", args=[holdings_world["usdc"].pk])
+        assert f'href="{url}?' in page and f'hx-get="{url}?' in page  # the breakdown is not in the page itself
+        assert "block 1,234,567" not in page
+        fragment = owner_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        assert "<html" not in fragment and "block 1,234,567" in fragment and "Main" in fragment and "250" in fragment
+        plain = owner_client.get(url).content.decode()
+        assert "<html" in plain and "block 1,234,567" in plain and "Back to holdings" in plain
+
+    def test_an_asset_not_in_the_scope_has_no_breakdown(self, outsider_client, holdings_world):
+        assert outsider_client.get(reverse("holding_wallets", args=[holdings_world["usdc"].pk])).status_code == 404
 
     def test_csv_exports_exactly_the_filtered_rows_with_exact_amounts(self, owner_client, holdings_world):
         response = owner_client.get(reverse("holdings_csv") + "?q=eth")

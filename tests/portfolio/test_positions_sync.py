@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from portfolio import queries
+from portfolio.holdings import holdings_rows
 from portfolio.models import HealthAlert, Holding, NftItem, Position, WalletChain
 from portfolio.services.snapshots import do_snapshot
 from portfolio.sync.run import do_sync_wallet_chains
@@ -50,7 +51,7 @@ def test_net_worth_is_holdings_outside_positions_plus_positions_net(owner, defi_
     do_snapshot(None)
     ids = queries.scope_wallet_ids(owner)
     summary = queries.dashboard_summary(owner, ids, "USD", "all")
-    holdings = sum((r.value for r in queries.holdings_rows(owner, ids, "USD") if r.value is not None), Decimal(0))
+    holdings = sum((r.value for r in holdings_rows(owner, ids, "USD") if r.value is not None), Decimal(0))
     positions = queries.positions(owner, ids, "USD")
     assert positions and all(p.unpriced_legs == 0 for p in positions if p.protocol == "aave_v3")
     net = sum((p.value for p in positions if p.value is not None), Decimal(0))

@@ -10,6 +10,7 @@ from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 
 from portfolio import queries
+from portfolio.holdings import holding_parts, holdings_rows
 from portfolio.models import Asset, Chain, FxRate, Holding, NftItem, Portfolio, Position, PositionLeg, Wallet, WalletChain
 from portfolio.services.prices import set_manual_price
 from portfolio.services.snapshots import do_snapshot
@@ -115,13 +116,14 @@ def test_holdings_are_one_row_per_asset_with_wallet_parts_and_unpriced_last(owne
     now = T0 + timedelta(hours=25, minutes=30)
     set_manual_price(eth, D("1089"), at=now - timedelta(minutes=1))
     hold(history["cold"], eth, ETH // 2)
-    rows = queries.holdings_rows(owner, queries.scope_wallet_ids(owner), "USD", now=now, pnl_range="all")
+    rows = holdings_rows(owner, queries.scope_wallet_ids(owner), "USD", now=now, pnl_range="all")
     assert [r.asset.symbol for r in rows] == ["ETH", "NOPE"]
     eth_row, nope_row = rows
     # 1 + 0.5 ETH at 1089 = 1633.5; price 24h ago (01:00 point) 1100: -11/1100 = -0.01.
     assert (eth_row.amount, eth_row.price, eth_row.value, eth_row.price_source) == (D("1.5"), D(1089), D("1633.5"), "manual")
     assert eth_row.change_24h == D("-0.01") and eth_row.share == D(1)
-    assert sorted((str(w.wallet), w.amount, w.height) for w in eth_row.wallets) == [("cold", D("0.5"), 123), ("hot", D(1), 123)]
+    parts = holding_parts(owner, queries.scope_wallet_ids(owner), [eth.pk], "USD")[eth.pk]
+    assert sorted((str(w.wallet), w.amount, w.height) for w in parts) == [("cold", D("0.5"), 123), ("hot", D(1), 123)]
     # Market PnL over all snapshots: 200 - 330 = -130.
     assert eth_row.market_pnl == D(-130)
     assert nope_row.unpriced and nope_row.value is None and nope_row.share is None
@@ -129,7 +131,7 @@ def test_holdings_are_one_row_per_asset_with_wallet_parts_and_unpriced_last(owne
 
 def test_outsiders_wallet_ids_are_ignored(owner, outsider, history):
     ids = queries.scope_wallet_ids(owner)
-    assert queries.holdings_rows(outsider, ids, "USD") == []
+    assert holdings_rows(outsider, ids, "USD") == []
     assert queries.dashboard_summary(outsider, ids, "USD", "7d").net_worth == 0
     assert list(queries.nft_items(outsider, ids)) == []
     assert queries.positions(outsider, ids, "USD") == []
@@ -186,8 +188,8 @@ def test_the_dashboard_query_count_does_not_grow_with_wallets_or_holdings(owner,
         n_small = count_queries(lambda: queries.dashboard_summary(owner, small, "EUR", rk, now=now))
         n_large = count_queries(lambda: queries.dashboard_summary(outsider, large, "EUR", rk, now=now))
         assert n_small == n_large
-    assert count_queries(lambda: queries.holdings_rows(owner, small, "USD", now=now)) == \
-        count_queries(lambda: queries.holdings_rows(outsider, large, "USD", now=now))
+    assert count_queries(lambda: holdings_rows(owner, small, "USD", now=now)) == \
+        count_queries(lambda: holdings_rows(outsider, large, "USD", now=now))
     s = queries.dashboard_summary(outsider, large, "USD", "all", now=now)
     # 6 wallets * (1 ETH * 1000 + 4 priced tokens * 1 * 2) = 6048; 4 unpriced tokens.
     assert s.net_worth == D(6048) and s.unpriced_count == 4

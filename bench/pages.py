@@ -1,0 +1,264 @@
+"""Whole pages through the test client (every query, template and middleware): the holdings page and the
+holdings API at 10k / 100k / 1M holdings (1,000 wallets each), the dashboard at 100 / 1,000 / 10,000
+wallets (1 year of history, materialised), and a portfolio whose series is not built yet.
+
+    .venv/bin/python bench/pages.py [--rounds 7] [--skip-1m] [--rebuild]
+
+Each round requests every case once, in a rotated order, so load on the shared machine hits all cases
+alike; figures are min/median/max over the rounds, with the query count and the response bytes. The
+"baseline" of a growth table is its smallest case in the same rounds: the target is a flat page, so
+the ratio to it is the figure to read. The dataset is built once into var/bench/pages-<db>.sqlite3 (or
+the PostgreSQL database of BENCH_DATABASE_URL) and reused; --rebuild starts over.
+Writes bench/results/pages_<db>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
+DATASET_VERSION = "pages-1"
+
+
+def configure_database(rebuild: bool) -> str:
+    """Point DATABASE_URL at the bench's own database before Django starts; returns the vendor name."""
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if url:
+        os.environ["DATABASE_URL"] = url
+        return "postgresql"
+    path = ROOT / "var" / "bench" / "pages-sqlite.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if rebuild:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    return "sqlite"
+
+
+HOURLY, DAILY = 7 * 24, 365 - 7
+HOLDING_SIZES = {"10k": 10, "100k": 100, "1M": 1000}  # holdings per wallet, 1,000 wallets
+WALLET_SIZES = {"100w": 100, "1000w": 1000, "10000w": 10_000}
+N_ASSETS = 2000
+
+
+def _insert(table: str, columns: tuple[str, ...], rows, batch: int = 20_000) -> int:
+    """Plain INSERTs of tuples (no model instance per row: the 1M-holding build stays ~a minute)."""
+    from django.db import connection, transaction
+
+    marks = ", ".join(["%s"] * len(columns))
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    n, chunk = 0, []
+    with transaction.atomic(), connection.cursor() as cursor:
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= batch:
+                cursor.executemany(sql, chunk)
+                n, chunk = n + len(chunk), []
+        if chunk:
+            cursor.executemany(sql, chunk)
+            n += len(chunk)
+    return n
+
+
+def _owner_with_wallets(name: str, n_wallets: int, chain, now):
+    from django.contrib.auth import get_user_model
+
+    from portfolio.models import Wallet, WalletChain
+
+    user = get_user_model().objects.create_user(name, f"{name}@example.com", "x" * 20)
+    base = abs(hash(name)) % 10**6 * 10**5
+    wallets = Wallet.objects.bulk_create([Wallet(owner=user, family="evm", address=f"0x{base + n:040x}", label=f"{name}-{n}")
+                                          for n in range(n_wallets)], batch_size=5000)
+    wcs = WalletChain.objects.bulk_create([WalletChain(wallet=w, chain=chain, status="ok", last_ok_at=now, height=1000,
+                                                       cursors={"v": 1, "note": "x" * 200}) for w in wallets], batch_size=5000)
+    return user, wallets, wcs
+
+
+def _holdings(wcs, per_wallet: int, assets, now, db_vendor: str) -> int:
+    from portfolio.models import Holding
+
+    def rows():
+        for n, wc in enumerate(wcs):
+            for k in range(per_wallet):
+                a = assets[(n * 7 + k) % len(assets)]
+                amount = (k + 1) * 10**18 + n
+                yield (wc.pk, a.pk, amount if db_vendor == "postgresql" else str(amount),
+                       0 if db_vendor == "postgresql" else "0", 1000, now, "{}")
+
+    return _insert(Holding._meta.db_table, ("wallet_chain_id", "asset_id", "amount", "unconfirmed", "height", "fetched_at", "details"), rows())
+
+
+def _history(user, wallets, now, db_vendor: str, *, wallet_points: bool) -> None:
+    """One year of snapshot totals: per wallet (WalletValue, when ``wallet_points``; else the latest
+    only) and the materialised scope series of "All wallets" (ScopeValue)."""
+    from portfolio.models import ScopeValue, WalletValue
+    from portfolio.services.snapshots import scope_key
+
+    times = sorted([now - timedelta(hours=h) for h in range(0, HOURLY)] + [now - timedelta(days=d) for d in range(7, 7 + DAILY)])
+    fx = '{"EUR": "0.9", "GBP": "0.8"}'
+
+    def money(d: Decimal):
+        return d if db_vendor == "postgresql" else format(d, "f")
+
+    def wallet_rows():
+        for i, at in enumerate(times if wallet_points else times[-1:]):
+            res = "hourly" if at >= now - timedelta(days=7) else "daily"
+            for n, w in enumerate(wallets):
+                v = Decimal(10_000 + n + i % 50)
+                yield (w.pk, at, res, money(v), money(Decimal(0)), money(Decimal(1)), 0, fx)
+
+    _insert(WalletValue._meta.db_table, ("wallet_id", "at", "resolution", "value", "flow_value", "market_value", "unpriced", "fx_rates"),
+            wallet_rows())
+    key = scope_key(w.pk for w in wallets)
+    breakdown = ('{"by_asset": [], "by_chain": [], "by_wallet": [], "by_kind": [["token", "%d"]], "unpriced": []}'
+                 % (10_000 * len(wallets)))
+    scope_rows = [(user.pk, key, at, "hourly" if at >= now - timedelta(days=7) else "daily",
+                   money(Decimal(10_000 * len(wallets) + i % 50)), money(Decimal(0)), money(Decimal(1)), 0, fx,
+                   breakdown if at == times[-1] else "{}") for i, at in enumerate(times)]
+    _insert(ScopeValue._meta.db_table, ("owner_id", "scope_key", "at", "resolution", "value", "flow_value", "market_value",
+                                         "unpriced", "fx_rates", "breakdown"), scope_rows)
+
+
+def build(db_vendor: str, skip_1m: bool) -> None:
+    from django.utils import timezone
+
+    from portfolio.models import Asset, Chain, Portfolio, PricePoint
+
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    chain = Chain.objects.get(slug="ethereum")
+    assets = Asset.objects.bulk_create([Asset(chain=chain, kind="fungible", standard="erc20", address=f"0x{0xbe000 + i:040x}",
+                                              symbol=f"TK{i}", name=f"Token {i}", decimals=18) for i in range(N_ASSETS)])
+    PricePoint.objects.bulk_create([PricePoint(asset=a, at=now, price=Decimal(f"{1 + i % 97}.{i:04d}"), source="manual")
+                                    for i, a in enumerate(assets) if i % 5])
+    for label, per_wallet in HOLDING_SIZES.items():
+        if label == "1M" and skip_1m:
+            continue
+        t = time.perf_counter()
+        user, wallets, wcs = _owner_with_wallets(f"h{label}", 1000, chain, now)
+        n = _holdings(wcs, per_wallet, assets, now, db_vendor)
+        print(f"  built holdings {label}: {n:,} rows in {time.perf_counter() - t:.1f}s", flush=True)
+    for label, n_wallets in WALLET_SIZES.items():
+        t = time.perf_counter()
+        user, wallets, wcs = _owner_with_wallets(f"d{label}", n_wallets, chain, now)
+        _holdings(wcs, max(1, 100_000 // n_wallets), assets, now, db_vendor)
+        _history(user, wallets, now, db_vendor, wallet_points=n_wallets <= 1000)
+        if n_wallets == 1000:  # a portfolio made after the snapshots: no materialised series yet
+            Portfolio.objects.create(owner=user, name="new").wallets.set(wallets[1:])
+        print(f"  built dashboard {label} in {time.perf_counter() - t:.1f}s", flush=True)
+
+
+def ensure_dataset(db_vendor: str, skip_1m: bool) -> None:
+    """Migrate, and build the dataset unless a marker user says this version was built already."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    marker = f"marker-{DATASET_VERSION}-{'no1m' if skip_1m else 'full'}"
+    built = [f"marker-{DATASET_VERSION}-full"] + ([marker] if skip_1m else [])  # a full build serves --skip-1m too
+    if get_user_model().objects.filter(username__in=built).exists():
+        return
+    print("building the dataset (once; reused by later runs)", flush=True)
+    build(db_vendor, skip_1m)
+    get_user_model().objects.create_user(marker, "m@example.com", "x" * 20)
+
+
+def cases(skip_1m: bool) -> list[tuple[str, str, str]]:
+    """(table, case name, user name, url) of every timed request."""
+    from django.urls import reverse
+
+    from portfolio.models import Portfolio
+
+    out = []
+    for label in HOLDING_SIZES:
+        if label == "1M" and skip_1m:
+            continue
+        out.append(("holdings_page", label, f"h{label}", reverse("holdings")))
+        out.append(("holdings_api", label, f"h{label}", "/api/v1/holdings?limit=100"))
+    for label in WALLET_SIZES:
+        out.append(("dashboard", label, f"d{label}", reverse("dashboard") + "?range=1y"))
+    pending = Portfolio.objects.get(owner__username="d1000w", name="new")
+    out.append(("dashboard_unmaterialised", "1000w", "d1000w", reverse("portfolio_dashboard", args=[pending.pk]) + "?range=1y"))
+    return out
+
+
+def run(rounds: int, skip_1m: bool) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    clients = {}
+    todo = cases(skip_1m)
+    info: dict[tuple[str, str], dict] = {}
+    for table, label, username, url in todo:
+        if username not in clients:
+            clients[username] = Client()
+            clients[username].force_login(get_user_model().objects.get(username=username))
+        with CaptureQueriesContext(connection) as ctx:
+            response = clients[username].get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": []}
+    for r in range(rounds):
+        order = todo[r % len(todo):] + todo[:r % len(todo)]
+        for table, label, username, url in order:
+            start = time.perf_counter()
+            clients[username].get(url)
+            info[(table, label)]["times"].append(time.perf_counter() - start)
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--skip-1m", action="store_true", help="leave the 1M-holdings case out (quicker build)")
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+    vendor = configure_database(args.rebuild)
+
+    import django
+
+    django.setup()
+    from django.test.utils import setup_test_environment
+
+    from bench._common import write_results
+
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    setup_test_environment()  # the test client's templates/context capture, ALLOWED_HOSTS=testserver
+    # Static URLs without a collectstatic manifest (the page's cost, not the static pipeline's).
+    override_settings(STORAGES={**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}).enable()
+    ensure_dataset(vendor, args.skip_1m)
+    load_before = os.getloadavg()[0]
+    info = run(args.rounds, args.skip_1m)
+    figures: dict[str, tuple[float, str]] = {"database": (1.0 if vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
+                                             "rounds": (args.rounds, "rounds"), "load_average_before": (load_before, "load"),
+                                             "load_average_after": (os.getloadavg()[0], "load")}
+    baselines = {}
+    for (table, label), d in info.items():
+        ms = sorted(t * 1000 for t in d["times"])
+        baselines.setdefault(table, (label, d["times"]))
+        base_label, base_times = baselines[table]
+        ratios = sorted(t / b for t, b in zip(d["times"], base_times))
+        figures[f"{table}_{label}_min_ms"] = (ms[0], "ms")
+        figures[f"{table}_{label}_median_ms"] = (statistics.median(ms), "ms")
+        figures[f"{table}_{label}_max_ms"] = (ms[-1], "ms")
+        figures[f"{table}_{label}_queries"] = (d["queries"], "queries")
+        figures[f"{table}_{label}_bytes"] = (d["bytes"], "bytes")
+        if label != base_label:
+            figures[f"{table}_{label}_vs_{base_label}_median"] = (statistics.median(ratios), "x")
+    write_results(f"pages_{vendor}", figures)
+
+
+if __name__ == "__main__":
+    main()

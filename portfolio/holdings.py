@@ -1,0 +1,288 @@
+"""Holdings read model: per-asset totals of a scope summed in the database (never an object per holding),
+priced once per asset, net worth = holdings outside positions + positions' net value, and one asset's
+per-wallet breakdown on request. A fixed number of queries whatever the number of wallets or holdings."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Iterable
+
+from django.db import connection
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet, WalletValue
+from portfolio.overlaps import Cover, covered_pairs
+from portfolio.pricing.fx import rate_for, rates_from_json
+from portfolio.queries import RANGES, PositionRow, _owned_scope, _quote, positions
+from portfolio.services.prices import PRICED, UNPRICED, Price, latest_fx_rates, latest_prices, price_status
+from portfolio.valuation import ZERO, exact, pct_change, share_of, to_units
+
+
+@dataclass
+class WalletAmount:
+    """One wallet's part of a holding row: ``amount`` in whole units, ``value`` in the quote currency
+    (None when unpriced), block ``height`` and ``fetched_at`` of the read. ``also_in`` names the wallet
+    that counts this account when it is reached through several wallets (then it is in no total)."""
+
+    wallet: Wallet
+    chain: Chain
+    amount: Decimal
+    amount_raw: int
+    unconfirmed_raw: int
+    value: Decimal | None
+    height: int | None
+    fetched_at: datetime | None
+    also_in: Wallet | None = None
+
+
+@dataclass
+class HoldingRow:
+    """One asset across the scope's wallets (accounts reached twice counted once). ``asset`` has
+    ``chain`` loaded. Money is in ``currency``.
+
+    ``price`` is the latest price shown (possibly ``price_stale``); ``value`` uses it only when
+    ``services.prices.price_status`` says PRICED, so a stale or missing price leaves ``value`` None and
+    the row ``unpriced``. ``change_24h``/``change_7d``: price change as a fraction against the snapshots
+    then; ``market_pnl`` the market part over ``pnl_range`` (when asked); ``share`` the fraction of the
+    priced holdings total; ``holders`` how many wallet-chains hold it. ``wallets`` is filled only on
+    request (``holding_parts``)."""
+
+    asset: Asset
+    currency: str
+    amount: Decimal
+    amount_raw: int
+    price: Decimal | None
+    price_source: str
+    price_at: datetime | None
+    price_stale: bool
+    value: Decimal | None
+    status: str
+    holders: int = 0
+    change_24h: Decimal | None = None
+    change_7d: Decimal | None = None
+    market_pnl: Decimal | None = None
+    share: Decimal | None = None
+    wallets: list[WalletAmount] | None = None
+
+    @property
+    def unpriced(self) -> bool:
+        return self.status == UNPRICED
+
+
+@dataclass
+class Holdings:
+    """A scope's holdings and net worth in ``currency``: ``rows`` (every asset, largest value first,
+    unpriced last), ``positions`` (DeFi/staking, legs valued, debt negative) and the totals:
+    ``net_worth = holdings_value + positions_value``, spam in neither. ``unpriced`` counts fungible
+    assets (held or in a position leg) without a usable price, ``nfts_not_valued`` the NFTs held."""
+
+    currency: str
+    rows: list[HoldingRow]
+    positions: list[PositionRow]
+    holdings_value: Decimal
+    positions_value: Decimal
+    net_worth: Decimal
+    unpriced: int
+    nfts_not_valued: int
+    covered: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _pairs_q(pairs: Iterable[tuple[int, int]], prefix: str) -> Q:
+    """A Q matching any of the (wallet id, chain id) ``pairs`` through ``prefix`` (e.g. "wallet_chain__")."""
+    q = Q(pk__in=[])
+    for wallet_id, chain_id in pairs:
+        q |= Q(**{f"{prefix}wallet_id": wallet_id, f"{prefix}chain_id": chain_id})
+    return q
+
+
+def _scope_holdings(user, ids: list[int], is_all: bool, covered: dict):
+    """The scope's non-zero fungible/native holdings, accounts reached twice left out (a QuerySet)."""
+    qs = Holding.objects.filter(wallet_chain__wallet__owner=user)
+    if not is_all:
+        qs = qs.filter(wallet_chain__wallet_id__in=ids)
+    qs = qs.exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
+    return qs.exclude(_pairs_q(covered, "wallet_chain__")) if covered else qs
+
+
+def asset_totals(holdings_qs) -> dict[int, tuple[int, int]]:
+    """asset id -> (amount in base units, holders), summed in the database on PostgreSQL (NUMERIC is
+    exact there) and from two columns of plain tuples on SQLite (amounts are TEXT: SQL sums would be
+    floats), so no model instance is built per holding. One query."""
+    if connection.vendor == "postgresql":
+        rows = holdings_qs.order_by().values("asset_id").annotate(total=Sum("amount"), holders=Count("id"))
+        return {r["asset_id"]: (int(r["total"]), r["holders"]) for r in rows}
+    sql, params = holdings_qs.order_by().values_list("asset_id", "amount").query.sql_with_params()
+    totals: dict[int, int] = defaultdict(int)
+    holders: dict[int, int] = defaultdict(int)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        # Raw rows skip the field converters (a Decimal per amount); int() of the text is exact.
+        while chunk := cursor.fetchmany(10_000):
+            for asset_id, amount in chunk:
+                totals[asset_id] += int(amount)
+                holders[asset_id] += 1
+    return {a: (totals[a], holders[a]) for a in totals}
+
+
+def _assets_with_chains(asset_ids: Iterable[int]) -> dict[int, Asset]:
+    chains = {c.pk: c for c in Chain.objects.all()}
+    assets = Asset.objects.in_bulk(sorted(asset_ids)) if asset_ids else {}
+    for asset in assets.values():
+        asset.chain = chains[asset.chain_id]
+    return assets
+
+
+def _priced_rows(totals: dict[int, tuple[int, int]], assets: dict[int, Asset], prices: dict[int, Price],
+                 currency: str, rate: Decimal) -> list[HoldingRow]:
+    """One row per asset: amount in whole units, price shown, value when the price is usable."""
+    rows = []
+    with exact():
+        for asset_id, (raw, holders) in totals.items():
+            asset, p = assets[asset_id], prices.get(asset_id)
+            status = price_status(asset.kind, asset.is_spam, p)
+            amount = to_units(raw, asset.decimals)
+            price = p.usd * rate if p else None
+            rows.append(HoldingRow(asset=asset, currency=currency, amount=amount, amount_raw=raw, price=price,
+                                   price_source=p.source if p else "", price_at=p.at if p else None,
+                                   price_stale=p.stale if p else False, status=status, holders=holders,
+                                   value=amount * price if status == PRICED else None))
+    rows.sort(key=lambda r: (r.value is None, -(r.value or ZERO), r.asset.symbol, r.asset.pk))
+    return rows
+
+
+def _reference(ids: list[int], before: datetime) -> tuple[datetime | None, dict[str, Decimal]]:
+    """The latest snapshot time at or before ``before`` among the wallets, and its FX rates."""
+    row = WalletValue.objects.filter(wallet_id__in=ids, at__lte=before).order_by("-at").values("at", "fx_rates").first()
+    return (row["at"], rates_from_json(row["fx_rates"])) if row else (None, {})
+
+
+def add_price_changes(rows: list[HoldingRow], ids: list[int], currency: str, rate: Decimal, now: datetime) -> None:
+    """Fill ``change_24h``/``change_7d`` of ``rows`` (a page: the query reads one price per asset, at
+    that time's FX rate) from the snapshots at or before 24h/7d ago. Two queries per reference."""
+    wanted = [r.asset.pk for r in rows if r.price is not None]
+    if not wanted:
+        return
+    for label, delta in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7))):
+        ref_at, ref_fx = _reference(ids, now - delta)
+        if ref_at is None:
+            continue
+        ref_rate = rate_for(currency, ref_fx) or rate
+        then = dict(ValuePoint.objects.filter(at=ref_at, asset_id__in=wanted, wallet_id__in=ids, price__isnull=False)
+                    .order_by().values_list("asset_id", "price").distinct())
+        with exact():
+            for row in rows:
+                if row.price is not None and row.asset.pk in then:
+                    setattr(row, f"change_{label}", pct_change(then[row.asset.pk] * ref_rate, row.price))
+
+
+def add_market_pnl(rows: list[HoldingRow], ids: list[int], rate: Decimal, range_key: str, now: datetime) -> None:
+    """Fill ``market_pnl`` of ``rows``: the market part of their value change over ``range_key``."""
+    start = now - RANGES[range_key] if RANGES[range_key] else None
+    points = ValuePoint.objects.filter(wallet_id__in=ids, asset_id__in=[r.asset.pk for r in rows])
+    if start is not None:
+        points = points.filter(at__gt=start)
+    pnl: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    with exact():
+        for a, market in points.values_list("asset_id", "market_value").iterator(chunk_size=5000):
+            pnl[a] += (market or ZERO) * rate
+    for row in rows:
+        row.market_pnl = pnl.get(row.asset.pk, ZERO)
+
+
+def _scope_positions(user, ids: list[int], currency: str, covered: dict) -> list[PositionRow]:
+    return [p for p in positions(user, ids, currency) if (p.wallet.pk, p.chain.pk) not in covered]
+
+
+def _nfts_not_valued(user, ids: list[int], is_all: bool, covered: dict) -> int:
+    qs = NftItem.objects.filter(wallet_chain__wallet__owner=user, collection__is_spam=False)
+    qs = qs if is_all else qs.filter(wallet_chain__wallet_id__in=ids)
+    return (qs.exclude(_pairs_q(covered, "wallet_chain__")) if covered else qs).count()
+
+
+def _unpriced_assets(rows: list[HoldingRow], position_rows: list[PositionRow]) -> int:
+    """Distinct assets held or in a position leg without a usable price (spam and NFTs are not counted)."""
+    ids = {r.asset.pk for r in rows if r.status == UNPRICED}
+    for p in position_rows:
+        for leg in p.supplied + p.borrowed + p.rewards:
+            if leg.value is None and not leg.asset.is_spam and leg.asset.kind != Asset.NFT_COLLECTION:
+                ids.add(leg.asset.pk)
+    return len(ids)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def holdings_rows(user, wallet_ids: Iterable[int], currency: str, *, now: datetime | None = None,
+                  pnl_range: str | None = None) -> list[HoldingRow]:
+    """Fungible and native balances of the user's ``wallet_ids`` aggregated per asset, largest value
+    first, unpriced last, with 24h/7d price changes (and the market PnL over ``pnl_range`` when asked).
+    For a page of a large scope, use ``scope_holdings`` and ``add_price_changes`` on the page only."""
+    result = scope_holdings(user, wallet_ids, currency, with_positions=False)
+    ids, _ = _owned_scope(user, wallet_ids)
+    now = now or timezone.now()
+    rate = _quote(currency, latest_fx_rates())[1] if result.rows else Decimal(1)
+    add_price_changes(result.rows, ids, result.currency, rate, now)
+    if pnl_range in RANGES and result.rows:
+        add_market_pnl(result.rows, ids, rate, pnl_range, now)
+    return result.rows
+
+
+def scope_holdings(user, wallet_ids: Iterable[int], currency: str, *, with_positions: bool = True) -> Holdings:
+    """Every asset row of the scope (no per-wallet parts) and its net worth. About ten queries whatever
+    the number of wallets, holdings or positions; the sum reads two columns per holding."""
+    ids, is_all = _owned_scope(user, wallet_ids)
+    fx = latest_fx_rates() if ids else {}
+    currency, rate, _ = _quote(currency, fx)
+    if not ids:
+        return Holdings(currency, [], [], ZERO, ZERO, ZERO, 0, 0)
+    covered = covered_pairs(ids)
+    totals = asset_totals(_scope_holdings(user, ids, is_all, covered))
+    assets = _assets_with_chains(totals)
+    rows = _priced_rows(totals, assets, latest_prices(totals, fx=fx), currency, rate)
+    position_rows = _scope_positions(user, ids, currency, covered) if with_positions else []
+    with exact():
+        holdings_value = sum((r.value for r in rows if r.value is not None), ZERO)
+        positions_value = sum((p.value for p in position_rows if p.value is not None), ZERO)
+        net_worth = holdings_value + positions_value
+        for row in rows:  # a share of net worth (positions included); none when debt outweighs everything
+            row.share = share_of(row.value, net_worth) if net_worth > 0 else None
+    nfts = _nfts_not_valued(user, ids, is_all, covered) if with_positions else 0
+    return Holdings(currency, rows, position_rows, holdings_value, positions_value, net_worth,
+                    _unpriced_assets(rows, position_rows), nfts, covered)
+
+
+def holding_parts(user, wallet_ids: Iterable[int], asset_ids: Iterable[int], currency: str,
+                  prices: dict[int, Decimal | None] | None = None) -> dict[int, list[WalletAmount]]:
+    """Per asset in ``asset_ids``: each wallet's part in the scope (largest first), including accounts
+    reached through several wallets, marked ``also_in`` (they count in that wallet, not here).
+    ``prices`` maps asset id -> usable price in ``currency`` (values are None without one). Three queries."""
+    ids, _ = _owned_scope(user, wallet_ids)
+    asset_ids = list(asset_ids)
+    if not ids or not asset_ids:
+        return {}
+    covered: dict[tuple[int, int], Cover] = covered_pairs(ids)
+    wallets = {w.pk: w for w in Wallet.objects.filter(owner=user, pk__in=ids)}
+    chains = {c.pk: c for c in Chain.objects.all()}
+    out: dict[int, list[WalletAmount]] = defaultdict(list)
+    rows = (Holding.objects.filter(wallet_chain__wallet__owner=user, wallet_chain__wallet_id__in=ids, asset_id__in=asset_ids)
+            .exclude(amount=0)
+            .values_list("asset_id", "asset__decimals", "wallet_chain__wallet_id", "wallet_chain__chain_id", "amount",
+                         "unconfirmed", *Holding.read_columns()))  # the row's own read, else its WalletChain's
+    with exact():
+        for asset_id, decimals, wallet_id, chain_id, raw, unconfirmed, height, fetched_at in rows:
+            units = to_units(raw, decimals)
+            price = (prices or {}).get(asset_id)
+            cover = covered.get((wallet_id, chain_id))
+            out[asset_id].append(WalletAmount(wallets[wallet_id], chains[chain_id], units, raw, unconfirmed,
+                                              units * price if price is not None else None, height, fetched_at,
+                                              wallets.get(cover.counted_in) if cover else None))
+    for parts in out.values():
+        parts.sort(key=lambda p: (p.also_in is not None, -p.amount_raw, p.wallet.pk))
+    return dict(out)
