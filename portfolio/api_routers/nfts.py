@@ -33,7 +33,7 @@ def nft_out(item: NftItem) -> dict:
         "collection_id": c.pk, "collection": c.name or c.symbol, "collection_address": c.address,
         "standard": c.standard, "token_id": item.token_id, "amount_raw": item.amount, "name": item.name,
         "description": item.description, "image_url": item.image_url, "metadata_url": item.metadata_url,
-        "is_spam": c.is_spam, "height": item.height, "fetched_at": item.fetched_at,
+        "is_spam": c.is_spam, "height": item.read_height, "fetched_at": item.read_at,
     }
 
 
