@@ -13,6 +13,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from devnet.common import wait_until
+from devnet.evm.ens import deploy_ens
 from devnet.evm.node import CHAIN_ID, artifact
 
 _CLIENT: httpx.Client | None = None
@@ -212,6 +213,8 @@ def run_scenario(url: str) -> dict[str, Any]:
                     {"collection": items, "token_id": "2", "amount": "10", "name": "Shield"}]
     nfts[BOB] += [{"collection": items, "token_id": "3", "amount": "1", "name": ""}]
 
+    ens = deploy_ens(url, DEPLOYER, {"demo.eth": ALICE, "bob.eth": BOB})  # expectations["ens"]: see deploy_ens
+
     # Native balances last, so gas spent above does not matter.
     native = {ALICE: 12_500_000_000_000_000_000, BOB: 750_000_000_000_000_000, EMPTY: 0}
     for wallet, amount in native.items():
@@ -230,7 +233,7 @@ def run_scenario(url: str) -> dict[str, Any]:
         for wallet in (ALICE, BOB, EMPTY)
     ]
     return {"family": "evm", "url": url, "chain": dict(CHAIN), "assets": assets, "wallets": wallets,
-            "oracles": oracles, "prices": prices, "height": height}
+            "oracles": oracles, "prices": prices, "height": height, "ens": ens}
 
 
 def main(argv: list[str] | None = None) -> int:
