@@ -150,6 +150,7 @@ class ChainConfig:
     log_range: int = 10_000  # EVM: blocks per eth_getLogs, shrinks on "too many results"
     ipfs_gateway: str = "https://ipfs.io/ipfs/"
     extra: Mapping[str, Any] = field(default_factory=dict)  # family-specific knobs
+    ens_registry: str | None = None  # EVM: ENS registry for names as wallet input (chains.evm.ens.registry_for)
 
 
 # --------------------------------------------------------------------------- request
