@@ -102,7 +102,7 @@ class WalletIn(BaseModel):
     objects) before any "before" validator, and the secret check must see the raw JSON first."""
 
     family: Family
-    address: str = Field(description="A public address or an extended public key.")
+    address: str = Field(description="A public address, an ENS name (EVM: resolved now, the address is stored) or an extended public key.")
     label: str = Field("", max_length=80)
     portfolio_ids: list[int] = Field(default_factory=list, description="Portfolios (of yours) to put the wallet in.")
     script_type: ScriptType | None = Field(None, description="Bitcoin extended keys only: how to derive addresses.")
@@ -145,6 +145,8 @@ class WalletOut(Schema):
     gap_limit: int
     created_at: datetime
     portfolio_ids: list[int]
+    ens_name: str = Field(description="EVM: the ENS name the wallet was added by, or empty.")
+    primary_name: str = Field(description="EVM: the address's ENS reverse name, verified to resolve back to it, or empty.")
 
     @staticmethod
     def resolve_portfolio_ids(obj) -> list[int]:

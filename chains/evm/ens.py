@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable, Sequence
 
 import httpx
@@ -26,7 +25,6 @@ MAX_NAME_LENGTH = 255
 RESOLVER = abi.selector("resolver(bytes32)")
 ADDR = abi.selector("addr(bytes32)")
 NAME = abi.selector("name(bytes32)")
-_HEXISH = re.compile(r"^0[xX][0-9a-fA-F]*$")
 
 
 def registry_for(chain: ChainConfig) -> str | None:
@@ -35,13 +33,6 @@ def registry_for(chain: ChainConfig) -> str | None:
     if chain.ens_registry:
         return chain.ens_registry
     return MAINNET_REGISTRY if chain.chain_id == 1 else None
-
-
-def looks_like_name(text: str) -> bool:
-    """Whether wallet input is meant as an ENS name (``vitalik.eth``, ``pay.example.xyz``) rather than
-    a ``0x`` address: it has a dot and no white space. ``0xabc.eth`` is a name too."""
-    value = (text or "").strip()
-    return "." in value and not _HEXISH.match(value) and not any(c.isspace() for c in value)
 
 
 def normalize_name(text: str) -> str:

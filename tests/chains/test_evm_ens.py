@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from chains.base import ChainConfig, ChainError, EndpointConfig, InvalidAddress
-from chains.evm.ens import MAINNET_REGISTRY, EnsClient, looks_like_name, normalize_name, registry_for
+from chains.evm.address import looks_like_ens_name
+from chains.evm.ens import MAINNET_REGISTRY, EnsClient, normalize_name, registry_for
 from devnet.evm.ens import SPOOFER
 from devnet.evm.scenario import DEPLOYER, call
 
@@ -96,7 +97,7 @@ def test_the_registry_is_configured_or_mainnets_own():
     ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", False), ("demo", False), ("two words.eth", False), ("", False),
 ])
 def test_input_is_taken_as_a_name_when_it_has_a_dot_and_is_no_hex_address(text, expected):
-    assert looks_like_name(text) is expected
+    assert looks_like_ens_name(text) is expected
 
 
 def test_names_are_normalised_per_ensip15():
