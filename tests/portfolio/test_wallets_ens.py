@@ -140,3 +140,22 @@ def test_the_api_says_when_the_ens_chain_cannot_be_reached(owner_client, evm_dev
 
     assert response.status_code == 422 and response.json()["detail"][0]["type"] == "ens_unavailable"
     assert not Wallet.objects.exists()
+
+
+def test_a_slow_rpc_is_given_up_on_after_the_short_lookup_timeout(owner_client, evm_devnet, rpc_proxy, monkeypatch):
+    """A web request does not wait the endpoint's own (sync) timeout: an answer slower than the lookup
+    bound is a clear error, even though it would have been a good answer."""
+    import time
+
+    from portfolio.services import ens
+
+    Chain.objects.exclude(network="devnet").update(enabled=False)
+    seed_chain(evm_devnet.scenario, url=rpc_proxy.url)  # the endpoint's own timeout: 10 s
+    monkeypatch.setattr(ens, "LOOKUP_TIMEOUT_S", 0.2)
+    rpc_proxy.handler = lambda payload: time.sleep(1.0)  # then forwarded: a correct, late answer
+
+    response = add_by_form(owner_client, "demo.eth")
+
+    assert "Could not look up demo.eth" in response.content.decode()
+    assert not Wallet.objects.exists()
+    assert len(rpc_proxy.payloads) == 1  # one endpoint, tried once: no retry loop in a web request
