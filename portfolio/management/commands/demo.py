@@ -16,7 +16,6 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from chains.base import ChainError
 from chains.registry import parse_address
 from portfolio.models import Asset, Chain, Portfolio, RpcEndpoint, Wallet, WalletChain
 
@@ -137,6 +136,7 @@ class Command(BaseCommand):
 
     def _primary_names(self, user) -> None:
         """The demo wallets' ENS names (the devnet registers demo.eth and bob.eth), shown at once."""
+        from chains.base import ChainError
         from portfolio.services.ens import do_refresh_primary_names
 
         try:
