@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from ens.utils import label_to_hash, normal_name_to_hash, normalize_name
+from eth_utils import keccak
 from web3 import Web3
 
+from chains.evm.ens import namehash, normalize_name
 from devnet.common import NODE_MODULES
 from devnet.evm.node import CHAIN_ID
 
@@ -31,6 +32,10 @@ def ens_artifact(name: str) -> dict[str, Any]:
         raise FileNotFoundError(f"ENS artifact not found at {path} (npm install in devnet/)")
     data = json.loads(path.read_text())
     return {"abi": data["abi"], "bytecode": data["bytecode"]}
+
+
+def _label(label: str) -> bytes:
+    return keccak(text=label)
 
 
 class _Deployer:
@@ -75,8 +80,8 @@ def deploy_ens(url: str, deployer: str, names: Mapping[str, str]) -> dict[str, A
     registry = d.deploy("ENSRegistry")
     resolver = d.deploy("PublicResolver", registry.address)
     reverse = d.deploy("ReverseRegistrar", registry.address, resolver.address)
-    d.send(registry.functions.setSubnodeOwner(ROOT_NODE, label_to_hash("reverse"), deployer))
-    d.send(registry.functions.setSubnodeOwner(normal_name_to_hash("reverse"), label_to_hash("addr"), reverse.address))
+    d.send(registry.functions.setSubnodeOwner(ROOT_NODE, _label("reverse"), deployer))
+    d.send(registry.functions.setSubnodeOwner(namehash("reverse"), _label("addr"), reverse.address))
 
     records: dict[str, str] = {}
     for raw_name, address in names.items():
@@ -84,11 +89,11 @@ def deploy_ens(url: str, deployer: str, names: Mapping[str, str]) -> dict[str, A
         *labels, parent = name.split(".")
         if len(labels) != 1:
             raise ValueError(f"{name}: only second-level names are registered on the devnet")
-        parent_node = normal_name_to_hash(parent)
+        parent_node = namehash(parent)
         if registry.functions.owner(parent_node).call() != deployer:
-            d.send(registry.functions.setSubnodeOwner(ROOT_NODE, label_to_hash(parent), deployer))
-        d.send(registry.functions.setSubnodeRecord(parent_node, label_to_hash(labels[0]), deployer, resolver.address, 0))
-        d.send(resolver.functions.setAddr(normal_name_to_hash(name), address))
+            d.send(registry.functions.setSubnodeOwner(ROOT_NODE, _label(parent), deployer))
+        d.send(registry.functions.setSubnodeRecord(parent_node, _label(labels[0]), deployer, resolver.address, 0))
+        d.send(resolver.functions.setAddr(namehash(name), address))
         d.send(reverse.functions.setName(name), sender=address)
         records[Web3.to_checksum_address(address)] = name
     claimed = next(iter(records.values()), None)

@@ -105,3 +105,14 @@ def test_names_are_normalised_per_ensip15():
     assert normalize_name("ｖitalik.eth") == "vitalik.eth"  # full-width letter folded
     with pytest.raises(InvalidAddress, match="Invalid character"):
         normalize_name("ab\u200d.eth")  # zero-width joiner outside an emoji
+
+
+def test_namehash_matches_eip137_and_web3():
+    from ens.utils import normal_name_to_hash
+
+    from chains.evm.ens import namehash
+
+    assert namehash("") == b"\0" * 32
+    assert namehash("eth").hex() == "93cdeb708b7545dc668eb9280176169d1c33cfd8ed6f04690a0bcc88a93fc4ae"
+    assert namehash("foo.eth").hex() == "de9b09fd7c5f901e23a3f19fecc54828e9c848539801e86591bd9801b019f84f"
+    assert namehash("demo.eth") == bytes(normal_name_to_hash("demo.eth"))
