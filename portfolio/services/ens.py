@@ -9,7 +9,7 @@ from typing import Iterable
 from django.core.exceptions import ValidationError
 
 from chains.base import ChainError, InvalidAddress
-from portfolio.models import Chain, Wallet
+from portfolio.models import Chain, Wallet, WalletChain
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,21 @@ def do_refresh_primary_names(wallets: Iterable[Wallet]) -> int:
             changed.append(wallet)
     Wallet.objects.bulk_update(changed, ["primary_name"])
     return len(changed)
+
+
+def refresh_after_sync(wallet_chains: Iterable[WalletChain]) -> int:
+    """The sync's hook: after WalletChains of one chain were synced, refresh their wallets' ENS names
+    when that chain is the ENS chain (a few more calls for the whole group; other chains: nothing).
+    Never raises for the chain: a failure is logged and the names stay as they were. Returns how many
+    wallets changed."""
+    wallet_chains = list(wallet_chains)
+    if not wallet_chains or not wallet_chains[0].chain.ens_registry or ens_chain() != wallet_chains[0].chain:
+        return 0
+    try:
+        return do_refresh_primary_names([wc.wallet for wc in wallet_chains])
+    except ChainError as exc:
+        log.warning("ENS names not refreshed", extra={"chain": wallet_chains[0].chain.slug, "error": exc.detail})
+        return 0
 
 
 def _sentence(message: str) -> str:

@@ -159,3 +159,22 @@ def test_a_slow_rpc_is_given_up_on_after_the_short_lookup_timeout(owner_client, 
     assert "Could not look up demo.eth" in response.content.decode()
     assert not Wallet.objects.exists()
     assert len(rpc_proxy.payloads) == 1  # one endpoint, tried once: no retry loop in a web request
+
+
+def test_the_sync_hook_refreshes_names_on_the_ens_chain_only_and_never_fails_the_sync(owner, anvil, evm_devnet):
+    from portfolio.models import WalletChain
+    from portfolio.services.ens import refresh_after_sync
+
+    wallet = do_add_wallet(owner, "evm", evm_devnet.wallet("Alice")["address"])
+    group = list(WalletChain.objects.filter(wallet=wallet).select_related("chain", "wallet"))
+    other = Chain.objects.create(slug="other-evm", name="Other", family="evm", chain_id=999, native_symbol="ETH")
+    elsewhere = [WalletChain.objects.create(wallet=wallet, chain=other)]
+
+    assert refresh_after_sync(elsewhere) == 0  # not the ENS chain: no lookup
+    assert refresh_after_sync(group) == 1
+    assert Wallet.objects.get(pk=wallet.pk).primary_name == "demo.eth"
+
+    anvil.endpoints.update(url=f"http://127.0.0.1:{free_port()}")  # the ENS chain goes down
+    group = list(WalletChain.objects.filter(wallet=wallet, chain=anvil).select_related("chain", "wallet"))
+    assert refresh_after_sync(group) == 0
+    assert Wallet.objects.get(pk=wallet.pk).primary_name == "demo.eth"  # kept, not cleared
