@@ -157,7 +157,7 @@ def main() -> int:
 
     from devnet.evm.node import start_anvil
     from portfolio.models import Holding, SyncRun, SyncRunItem, WalletChain
-    from portfolio.services import sync
+    from portfolio.sync import run as sync_run
     from portfolio.tasks import fanout_due_task
 
     call_command("migrate", verbosity=0)
@@ -198,7 +198,7 @@ def main() -> int:
         # INSERT of all the group's holdings counts as one statement, as COPY does on PostgreSQL).
         ids = list(WalletChain.objects.order_by("id").values_list("id", flat=True)[:GROUP])
         with CaptureQueriesContext(connection) as queries:
-            sync.do_sync_wallet_chains(ids)
+            sync_run.do_sync_wallet_chains(ids)
         sql_per_wallet = len(queries.captured_queries) / len(ids)
         load_after = os.getloadavg()[0]
     finally:

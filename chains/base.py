@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any, Mapping, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-FAMILIES = ("evm", "bitcoin", "solana")
 
 # Asset kinds, shared with portfolio.models.Asset.kind.
 NATIVE = "native"
@@ -151,6 +150,9 @@ class ChainConfig:
     ipfs_gateway: str = "https://ipfs.io/ipfs/"
     extra: Mapping[str, Any] = field(default_factory=dict)  # family-specific knobs
     ens_registry: str | None = None  # EVM: ENS registry for names as wallet input (chains.evm.ens.registry_for)
+    # DeFi protocols to read on this chain: registry name -> contract role -> address (or list of
+    # addresses), e.g. {"aave_v3": {"pool": "0x87870Bca..."}}; see chains/evm/protocols/deployments.py.
+    protocols: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- request
@@ -248,17 +250,26 @@ class NftHolding:
 
 @dataclass(frozen=True)
 class PositionLeg:
-    """One asset inside a DeFi or staking position. ``role``: supplied | borrowed | reward | staked | pending."""
+    """One asset inside a DeFi or staking position. ``role``: supplied | borrowed | reward | staked |
+    pending | fees (uncollected trading fees). ``borrowed`` legs count negative in net worth. ``label``
+    says more where a role has variants (``variable debt`` / ``stable debt``)."""
 
     asset: AssetRef
     amount: int
     role: str
+    label: str = ""
 
 
 @dataclass(frozen=True)
 class Position:
-    """A DeFi or staking position: ``protocol`` (e.g. ``solana-stake``, ``aave-v3``), ``kind``
-    (staking | lending | liquidity | vault), a stable ``ref`` (account/contract id) and its legs."""
+    """A DeFi or staking position: ``protocol`` (e.g. ``solana-stake``, ``aave_v3``), ``kind``
+    (staking | lending | liquidity | vault), a stable ``ref`` (account/contract id) and its legs.
+
+    ``accounts_for`` lists the tokens this position stands for, as ``"<contract>"`` (an ERC-20 such as
+    an LP token, aToken, debt token, vault share or LST) or ``"<contract>:<token id>"`` (a position
+    NFT). The adapter leaves those out of ``FetchResult.balances`` and ``nfts``, so every token is
+    counted once: inside its position. ``details`` holds what users of the protocol look for (pool
+    share, price range, totals); its values are JSON types, decimals as strings."""
 
     owner: str
     protocol: str
@@ -268,6 +279,7 @@ class Position:
     label: str = ""
     health_factor: Decimal | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    accounts_for: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,11 +296,13 @@ class PriceQuote:
 @dataclass(frozen=True)
 class Problem:
     """A partial failure that did not stop the fetch (a reverting token, a metadata fetch that failed).
-    ``subject`` names the contract/mint/address concerned; ``code`` is a short machine word."""
+    ``subject`` names the contract/mint/address concerned; ``code`` is a short machine word;
+    ``protocol`` names the DeFi protocol whose positions it concerns (empty for holdings)."""
 
     code: str
     message: str
     subject: str = ""
+    protocol: str = ""
 
 
 @dataclass(frozen=True)
@@ -307,6 +321,9 @@ class FetchResult:
     problems: tuple[Problem, ...] = ()
     request_count: int = 0
     complete: bool = True  # False when part of what was asked could not be read (see problems)
+    # Protocols whose positions could not all be read this time: keep their previous positions
+    # rather than replacing them with what (little) came back. ``complete`` is about holdings only.
+    incomplete_protocols: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- the interface

@@ -1,41 +1,48 @@
-"""Chain family -> adapter class. Adding a family is one folder under chains/ and one line here."""
+"""The chain families: family name -> adapter class. Adding a family is one folder under chains/ and
+one line here; the models' choices, the API schemas, the Celery queues and the demo derive from it."""
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Sequence
 
 from chains.base import ChainAdapter, ChainConfig, EndpointConfig, ParsedAddress, RateLimiter, UnsupportedChain
+from chains.bitcoin.adapter import BitcoinAdapter
+from chains.evm.adapter import EvmAdapter
+from chains.evm.protocols import PROTOCOLS as EVM_PROTOCOLS
+from chains.secrets import refuse_secrets
+from chains.solana.adapter import SolanaAdapter
 
-ADAPTERS: dict[str, str] = {
-    "evm": "chains.evm.adapter.EvmAdapter",
-    "bitcoin": "chains.bitcoin.adapter.BitcoinAdapter",
-    "solana": "chains.solana.adapter.SolanaAdapter",
+FAMILIES: dict[str, type[ChainAdapter]] = {
+    "evm": EvmAdapter,
+    "bitcoin": BitcoinAdapter,
+    "solana": SolanaAdapter,
 }
 
+FAMILY_CHOICES: list[tuple[str, str]] = [(name, cls.label) for name, cls in FAMILIES.items()]
 
-def adapter_class(family: str) -> type:
+# DeFi protocols per family (each family's protocols/ registry): what admins can configure on a chain.
+PROTOCOLS: dict[str, dict[str, type]] = {"evm": EVM_PROTOCOLS}
+PROTOCOL_CHOICES: list[tuple[str, str]] = sorted(
+    {(name, getattr(cls, "label", name)) for registry in PROTOCOLS.values() for name, cls in registry.items()})
+
+
+def adapter_class(family: str) -> type[ChainAdapter]:
+    """The adapter class of ``family``. Raises ``UnsupportedChain`` for an unknown family."""
     try:
-        dotted = ADAPTERS[family]
+        return FAMILIES[family]
     except KeyError:
         raise UnsupportedChain(f"unsupported chain family {family!r}") from None
-    module, _, name = dotted.rpartition(".")
-    return getattr(import_module(module), name)
 
 
 def parse_address(family: str, text: str) -> ParsedAddress:
     """Validate a watch-only address or extended public key of ``family`` (no network access).
 
     Raises ``SecretRefused`` for anything that looks like a private key or seed phrase, whatever the
-    family (the message never repeats the input), and ``InvalidAddress`` for anything else invalid.
+    family (the message never repeats the input), ``UnsupportedChain`` for an unknown family and
+    ``InvalidAddress`` for anything else invalid.
     """
-    from chains.secrets import refuse_secrets
-
     refuse_secrets(text)
-    if family not in ADAPTERS:
-        raise UnsupportedChain(f"unsupported chain family {family!r}")
-    module = import_module(f"chains.{family}.address")
-    return module.parse_address(text.strip())
+    return adapter_class(family).parse_address(text.strip())
 
 
 def adapter_for(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -52,3 +53,31 @@ def write_state(section: str, data: dict[str, Any]) -> None:
     state = json.loads(STATE_FILE.read_text()) if STATE_FILE.exists() else {}
     state[section] = data
     STATE_FILE.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+
+class NodeProcess:
+    """What the three devnet nodes share: a subprocess (``process``, None for an in-process server)
+    that ``stop()`` ends, idempotently (SIGTERM, then SIGKILL after ``grace_s``), and a ``with`` block
+    that stops it. Subclasses free anything else in ``_after_stop``."""
+
+    process: subprocess.Popen | None = None
+    grace_s: float = 5.0
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=self.grace_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self._after_stop()
+
+    def _after_stop(self) -> None:
+        """Release what the node holds besides its process (nothing by default)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,4 +1,4 @@
-"""Start the three local chains, run their demo scenarios, write var/devnet.json, and wait for Ctrl-C.
+"""Start the local chain of every registered family, run its demo scenario, write var/devnet.json, and wait for Ctrl-C.
 
 `make run` runs this (through the Procfile) before the web server's `manage.py demo --wait` reads the
 file. Ports default to those seeded in portfolio/seed.py; a taken port falls back to a free one (the
@@ -14,11 +14,18 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Callable
+from importlib import import_module
+from types import ModuleType
+from typing import Any
 
 from devnet.common import STATE_FILE, VAR, free_port
 
-DEFAULT_PORTS = {"evm": 8545, "bitcoin": 18443, "solana": 8899}
+
+def devnets() -> dict[str, ModuleType]:
+    """One devnet package per registered chain family (``devnet/<family>/``, same name)."""
+    from chains.registry import FAMILIES
+
+    return {family: import_module(f"devnet.{family}") for family in FAMILIES}
 
 
 def _port(preferred: int) -> int:
@@ -32,47 +39,27 @@ def _port(preferred: int) -> int:
             return free_port()
 
 
-def _start(family: str, port: int) -> tuple[Any, Callable[[], dict]]:
-    if family == "evm":
-        from devnet.evm.node import start_anvil
-        from devnet.evm.scenario import run_scenario
-
-        node = start_anvil(port)
-        return node, lambda: run_scenario(node.url)
-    if family == "bitcoin":
-        from devnet.bitcoin.node import start_bcoin
-        from devnet.bitcoin.scenario import run_scenario
-
-        node = start_bcoin(port)
-        return node, lambda: run_scenario(node.url, wallet_url=node.wallet_url)
-    if family == "solana":
-        from devnet.solana.node import start_solana
-        from devnet.solana.scenario import run_scenario
-
-        node = start_solana(port)
-        return node, lambda: run_scenario(node.url)
-    raise ValueError(family)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="*", choices=sorted(DEFAULT_PORTS), help="start only these chains")
+    available = devnets()
+    parser.add_argument("--only", nargs="*", choices=sorted(available), help="start only these chains")
     parser.add_argument("--no-wait", action="store_true", help="exit after writing var/devnet.json (stops the chains)")
     args = parser.parse_args(argv)
 
     VAR.mkdir(parents=True, exist_ok=True)
     STATE_FILE.unlink(missing_ok=True)  # the demo command waits for a fresh file
-    families = args.only or list(DEFAULT_PORTS)
+    families = args.only or list(available)
     nodes: list[Any] = []
     state: dict[str, Any] = {}
     errors: dict[str, str] = {}
 
     def run(family: str) -> None:
         try:
-            node, scenario = _start(family, _port(DEFAULT_PORTS[family]))
+            devnet = available[family]
+            node = devnet.start(_port(devnet.DEFAULT_PORT))
             nodes.append(node)
             started = time.monotonic()
-            state[family] = scenario()
+            state[family] = devnet.run_scenario(node)
             print(f"devnet: {family} ready at {node.url} (scenario {time.monotonic() - started:.1f}s)", flush=True)
         except Exception as exc:  # report and keep the other chains
             errors[family] = f"{type(exc).__name__}: {exc}"

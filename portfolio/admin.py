@@ -24,6 +24,12 @@ class RpcEndpointInline(admin.TabularInline):
     fields = ("url", "priority", "enabled", "rate_per_s", "auth_header_name", "auth_header_env", "timeout_s")
 
 
+class ProtocolDeploymentInline(admin.TabularInline):
+    model = models.ProtocolDeployment
+    extra = 0
+    fields = ("protocol", "contracts", "enabled")
+
+
 @admin.register(models.Chain)
 class ChainAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "family", "network", "chain_id", "native_symbol", "enabled", "sync_interval", "wallet_count")
@@ -31,7 +37,7 @@ class ChainAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "native_symbol", "chain_id")
     list_editable = ("enabled",)
     ordering = ("sort_order", "name")
-    inlines = [RpcEndpointInline]
+    inlines = [RpcEndpointInline, ProtocolDeploymentInline]
     actions = ["enable_chains", "disable_chains"]
     fieldsets = (
         (None, {"fields": ("slug", "name", "family", "network", "chain_id", "enabled", "sort_order")}),

@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_init
 from django.db.models.signals import post_migrate
 from kombu import Queue
+
+from chains.registry import FAMILIES  # also imports every adapter (web3, solders...) before the pool forks
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
 
 app = Celery("portfolio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # One queue per chain family so workers can be scaled per family (`celery worker -Q evm`).
-app.conf.task_queues = (Queue("default"), Queue("evm"), Queue("bitcoin"), Queue("solana"))
+app.conf.task_queues = (Queue("default"), *(Queue(family) for family in FAMILIES))
 app.conf.task_default_queue = "default"
 app.autodiscover_tasks()
 
@@ -23,24 +24,9 @@ def _ensure_periodic_tasks(sender, **kwargs) -> None:
     """After `migrate`: create the missing PeriodicTask rows (idempotent; admins edit them later)."""
     if getattr(sender, "name", None) != "portfolio":
         return
-    from portfolio.services.sync import ensure_periodic_tasks
+    from portfolio.sync.schedule import ensure_periodic_tasks
 
     ensure_periodic_tasks()
 
 
 post_migrate.connect(_ensure_periodic_tasks, dispatch_uid="portfolio.ensure_periodic_tasks")
-
-
-@worker_init.connect
-def _preload_adapters(**kwargs) -> None:
-    """Import the chain adapters (web3, solders, bitcoinlib...) once in the worker's main process, before
-    the pool forks: otherwise every pool process pays the import on its first task."""
-    from importlib import import_module
-
-    from chains.registry import ADAPTERS
-
-    for dotted in ADAPTERS.values():
-        try:
-            import_module(dotted.rpartition(".")[0])
-        except ImportError:  # a family whose libraries are not installed on this worker host
-            pass

@@ -13,9 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chains.base import AssetRef, ChainConfig, EndpointConfig, WalletRef
+from chains.registry import FAMILY_CHOICES, PROTOCOL_CHOICES, PROTOCOLS
 from portfolio.fields import AmountField, ExactDecimalField
 
-FAMILY_CHOICES = [("evm", "EVM"), ("bitcoin", "Bitcoin"), ("solana", "Solana")]
 NETWORK_CHOICES = [("mainnet", "Mainnet"), ("testnet", "Testnet"), ("regtest", "Regtest"), ("devnet", "Devnet")]
 
 
@@ -84,6 +84,7 @@ class Chain(models.Model):
             log_range=self.log_range,
             ipfs_gateway=settings.IPFS_GATEWAY,
             ens_registry=self.ens_registry or None,
+            protocols={d.protocol: d.contracts for d in self.protocol_deployments.filter(enabled=True)},
         )
 
     def endpoint_configs(self) -> list[EndpointConfig]:
@@ -92,6 +93,33 @@ class Chain(models.Model):
     def explorer_link(self, kind: str, value: str) -> str:
         template = {"address": self.explorer_address_url, "tx": self.explorer_tx_url, "token": self.explorer_token_url}[kind]
         return template.replace("{" + kind + "}", value) if template else ""
+
+
+class ProtocolDeployment(models.Model):
+    """A DeFi protocol's contracts on one chain (admin-managed; seeded for the mainnets and set by the
+    demo for the devnet): what the chain's adapter reads positions from. ``contracts`` maps the
+    protocol's roles to addresses, e.g. ``{"pool": "0x8787...", "addresses_provider": "0x2f39..."}``
+    (see chains/evm/protocols/deployments.py for each protocol's roles)."""
+
+    chain = models.ForeignKey("Chain", on_delete=models.CASCADE, related_name="protocol_deployments")
+    protocol = models.CharField(max_length=40, choices=PROTOCOL_CHOICES)
+    contracts = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain", "protocol"], name="unique_protocol_deployment")]
+        ordering = ["chain", "protocol"]
+
+    def __str__(self) -> str:
+        return f"{self.get_protocol_display()} on {self.chain}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if self.chain_id and self.protocol not in PROTOCOLS.get(self.chain.family, {}):
+            raise ValidationError({"protocol": f"{self.protocol} is not a protocol of the {self.chain.family} family."})
+        if not isinstance(self.contracts, dict):
+            raise ValidationError({"contracts": "A JSON object of role -> address."})
 
 
 class RpcEndpoint(models.Model):
@@ -181,6 +209,9 @@ class Profile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     quote_currency = models.CharField(max_length=3, default="USD")
     dust_threshold = ExactDecimalField(max_digits=20, decimal_places=2, default=Decimal("1.00"))
+    health_alert_below = ExactDecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("1.20"),
+        help_text="A lending position whose health factor falls below this raises an alert (liquidation is at 1).")
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
@@ -249,6 +280,9 @@ class WalletChain(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
+    first_ok_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="The first good read: what this wallet held on this chain then is its opening balance, not a flow.")
     last_error = models.TextField(blank=True)
     height = models.BigIntegerField(null=True, blank=True)
     endpoint = models.CharField(max_length=300, blank=True, help_text="Redacted label of the endpoint that answered.")
@@ -313,6 +347,26 @@ class Position(models.Model):
         constraints = [models.UniqueConstraint(fields=["wallet_chain", "protocol", "ref"], name="unique_position")]
 
 
+class HealthAlert(models.Model):
+    """A lending position of a user below their health-factor threshold: opened when a sync first sees
+    it below, cleared when a later sync sees it recover (or the position close). The open ones are the
+    dashboard's banner; each opening and clearing is also logged as an event."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="health_alerts")
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="health_alerts")
+    protocol = models.CharField(max_length=60)
+    ref = models.CharField(max_length=120)
+    label = models.CharField(max_length=200, blank=True)
+    health_factor = ExactDecimalField(max_digits=40, decimal_places=18)
+    threshold = ExactDecimalField(max_digits=10, decimal_places=2)
+    opened_at = models.DateTimeField(default=timezone.now)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wallet_chain", "protocol", "ref"], condition=Q(cleared_at__isnull=True),
+                                               name="one_open_health_alert")]
+
+
 class PositionLeg(models.Model):
     SUPPLIED, BORROWED, REWARD, STAKED, PENDING = "supplied", "borrowed", "reward", "staked", "pending"
 
@@ -354,6 +408,8 @@ class SyncRunItem(models.Model):
     wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="run_items")
     status = models.CharField(max_length=10, choices=SyncRun.STATUS_CHOICES, default=SyncRun.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
+    requeues = models.PositiveSmallIntegerField(default=0, help_text="Times the reaper sent this stalled item again.")
+    requeued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -395,20 +451,24 @@ class FxRate(models.Model):
 class ValuePoint(models.Model):
     """A snapshot of one asset in one wallet on one chain at a time: amount, price, value (in USD, with
     the FX rate of the moment kept so history is never re-priced), and the flow/market split of the
-    change since the previous point of the same series."""
+    change since the previous point of the same series (``opening_value``: the value of an account seen
+    for the first time, a wallet just added or a chain just enabled for it, which is neither a flow nor
+    growth). Points of the last 48 hours are kept as taken (``raw``: one per completed sync and per
+    hourly snapshot); older ones are folded to one per hour, then after 7 days to one per day."""
 
-    HOURLY, DAILY = "hourly", "daily"
+    RAW, HOURLY, DAILY = "raw", "hourly", "daily"
 
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="value_points")
     chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="value_points")
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="value_points")
     at = models.DateTimeField()
-    resolution = models.CharField(max_length=6, default=HOURLY)
+    resolution = models.CharField(max_length=6, default=RAW)
     amount = AmountField()
     price = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
     value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
     flow_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
     market_value = ExactDecimalField(max_digits=50, decimal_places=18, null=True, blank=True)
+    opening_value = ExactDecimalField(max_digits=50, decimal_places=18, default=Decimal(0))
     currency = models.CharField(max_length=3, default="USD")
     price_source = models.CharField(max_length=120, blank=True)
 
@@ -424,10 +484,11 @@ class WalletValue(models.Model):
 
     wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="value_totals")
     at = models.DateTimeField()
-    resolution = models.CharField(max_length=6, default=ValuePoint.HOURLY)
+    resolution = models.CharField(max_length=6, default=ValuePoint.RAW)
     value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    opening_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     unpriced = models.PositiveIntegerField(default=0, help_text="Assets held but without a price at this time.")
     fx_rates = models.JSONField(default=dict, blank=True)
 
@@ -444,10 +505,11 @@ class ScopeValue(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scope_values")
     scope_key = models.CharField(max_length=40)
     at = models.DateTimeField()
-    resolution = models.CharField(max_length=6, default=ValuePoint.HOURLY)
+    resolution = models.CharField(max_length=6, default=ValuePoint.RAW)
     value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     flow_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     market_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
+    opening_value = ExactDecimalField(max_digits=60, decimal_places=18, default=Decimal(0))
     unpriced = models.PositiveIntegerField(default=0)
     fx_rates = models.JSONField(default=dict, blank=True)
     breakdown = models.JSONField(default=dict, blank=True)

@@ -10,17 +10,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable
 
-from django.db import connection
-from django.db.models import CharField, Count, Max, Min, Q, Sum, Value
+from django.db.models import CharField, Count, Max, Min, Q, Value
 from django.db.models.fields.json import KT
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from portfolio.models import Asset, Chain, Holding, NftItem, Portfolio, Position, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue
 from portfolio.pricing.fx import USD, rate_for, rates_from_json
-from portfolio.services.prices import Price, latest_fx_rates, latest_prices
+from portfolio.overlaps import covered_pairs
+from portfolio.services.prices import Price, counted_price, latest_fx_rates, latest_prices
 from portfolio.services.snapshots import breakdown_of, current_amounts, scope_key
-from portfolio.valuation import ZERO, Period, Slice, allocation, exact, pct_change, range_figures, share_of, to_units
+from portfolio.valuation import ZERO, Period, Slice, allocation, exact, exact_text, pct_change, range_figures, share_of, to_units
 
 RANGES: dict[str, timedelta | None] = {
     "24h": timedelta(hours=24),
@@ -30,7 +30,7 @@ RANGES: dict[str, timedelta | None] = {
     "1y": timedelta(days=365),
     "all": None,
 }
-KIND_LABELS = {"token": "Tokens", "nft": "NFTs", "defi": "DeFi positions"}
+KIND_LABELS = {"token": "Tokens", "nft": "NFTs", "defi": "DeFi and staking"}
 
 
 # --------------------------------------------------------------------------- scope
@@ -230,14 +230,16 @@ class Summary:
     """The dashboard of a scope over a range, money in ``currency`` (USD when the chosen currency has
     no FX rate yet: ``fx_missing``).
 
-    ``net_worth`` is the latest snapshot's priced value (``as_of``); unpriced assets are left out and
-    listed in ``unpriced`` (Asset rows, ``unpriced_count``). Over the range: ``change`` and ``pct``
-    (None when the range starts at 0), ``net_flows`` (deposits - withdrawals, transfers between the
-    scope's own wallets cancel), ``profit`` (= change - net flows), ``twr`` (time-weighted return).
-    ``series`` is [(at, value)] oldest first (hourly for 7 days, daily before). ``allocation`` maps
-    "asset", "chain", "wallet", "kind" to lists of valuation.Slice (key, label, value, share), largest
-    first. ``history`` says where the series came from: "materialised", "wallet_totals" or "live"
-    (no snapshot yet: net worth and allocation from current balances, no series)."""
+    ``net_worth`` is the latest snapshot's priced value (``as_of``); unpriced fungible assets are left
+    out and listed in ``unpriced`` (Asset rows, ``unpriced_count``); NFTs without a price are counted in
+    ``nfts_unvalued``. Over the range: ``change`` (growth: value change less the opening balances of
+    accounts first seen inside it, so adding a wallet is never a gain) and ``pct`` (None when the range
+    starts at 0), ``net_flows`` (deposits - withdrawals; transfers between the scope's own wallets
+    cancel), ``profit`` (= change - net flows), ``twr`` (time-weighted return). When the range reaches
+    back before the scope's first point, the figures start at that point and ``since`` says when.
+    ``series`` is [(at, value)] oldest first. ``allocation`` maps "asset", "chain", "wallet", "kind" to
+    lists of valuation.Slice, largest first. ``history``: "materialised" (the scope's own series),
+    "pending" (its series is being built: current totals only) or "live" (no snapshot yet)."""
 
     currency: str
     range_key: str
@@ -257,157 +259,179 @@ class Summary:
     fx_rate: Decimal
     fx_missing: bool
     history: str
+    since: datetime | None = None
+    nfts_unvalued: int = 0
 
 
-_POINT_FIELDS = ("at", "value", "flow_value", "market_value", "unpriced")
+@dataclass(frozen=True)
+class _Point:
+    """One point of a scope's series in USD, with the FX rate of ``currency`` at that moment as text
+    (None: USD, or no rate stored then)."""
+
+    at: datetime
+    value: Decimal
+    flow: Decimal
+    market: Decimal
+    opening: Decimal
+    fx_text: str | None
 
 
-def _point_values(qs, currency: str):
-    """values_list of a series' fields plus the stored FX rate of ``currency`` as text (read with a JSON
-    key lookup, so the JSON column is not decoded per row); None for USD."""
-    if currency == USD:
-        return qs.values_list(*_POINT_FIELDS, Value(None, output_field=CharField()))
-    return qs.values_list(*_POINT_FIELDS, KT(f"fx_rates__{currency}"))
+_POINT_FIELDS = ("at", "value", "flow_value", "market_value", "opening_value")
+EMPTY_BREAKDOWN = {"by_asset": [], "by_chain": [], "by_wallet": [], "by_kind": [], "unpriced": [], "nfts_unvalued": 0}
 
 
-def _scope_points(user, ids: list[int], is_all: bool, start: datetime | None, currency: str) -> tuple[list[tuple], tuple | None, dict | None, str]:
-    """Points of the scope's series after ``start``, the base point at or before it, the latest point's
-    breakdown, and where they came from. Three queries when the series is materialised; each point is
-    (at, value, flow, market, unpriced, rate text of ``currency`` or None)."""
-    key = scope_key(ids)
-    qs = ScopeValue.objects.filter(owner=user, scope_key=key)
-    rows = list(_point_values((qs.filter(at__gt=start) if start else qs).order_by("at"), currency))
-    base = _point_values(qs.filter(at__lte=start).order_by("-at"), currency).first() if start else None
-    if rows or base:
-        latest = qs.order_by("-at").values_list("breakdown", flat=True).first()
-        return rows, base, latest or None, "materialised"
-    # No materialised series for this wallet set (yet): sum the wallets' totals in Python.
-    totals = WalletValue.objects.filter(wallet__owner=user) if is_all else WalletValue.objects.filter(wallet_id__in=ids)
-    sums: dict[datetime, list] = {}
-    base_at = None
-    if start is not None:
-        base_at = totals.filter(at__lte=start).aggregate(last=Max("at"))["last"]
-    window = totals.filter(at__gte=base_at) if base_at else (totals.filter(at__gt=start) if start else totals)
-    if connection.vendor == "postgresql":
-        # NUMERIC columns: SQL sums are exact here (on SQLite the columns are TEXT: sum in Python).
-        fx = Value(None, output_field=CharField()) if currency == USD else Max(KT(f"fx_rates__{currency}"))
-        for row in window.values("at").annotate(v=Sum("value"), f=Sum("flow_value"), m=Sum("market_value"),
-                                                u=Max("unpriced"), fx=fx).values_list("at", "v", "f", "m", "u", "fx"):
-            sums[row[0]] = list(row)
-    else:
-        with exact():
-            for at, value, flow, market, unpriced, fx in _point_values(window, currency).iterator(chunk_size=5000):
-                s = sums.setdefault(at, [at, ZERO, ZERO, ZERO, 0, fx])
-                s[1] += value
-                s[2] += flow
-                s[3] += market
-                s[4] = max(s[4], unpriced)
-    ordered = [tuple(sums[at]) for at in sorted(sums)]
-    base = ordered.pop(0) if base_at and ordered and ordered[0][0] == base_at else None
-    return ordered, base, None, "wallet_totals" if ordered or base else "live"
+def _points(qs, currency: str) -> list[_Point]:
+    """A series' points with the stored FX rate of ``currency`` read by a JSON key lookup (the JSON
+    column is not decoded per row)."""
+    fx = Value(None, output_field=CharField()) if currency == USD else KT(f"fx_rates__{currency}")
+    return [_Point(*row) for row in qs.values_list(*_POINT_FIELDS, fx)]
+
+
+def _scope_points(user, ids: list[int], start: datetime | None, currency: str) -> tuple[list[_Point], _Point | None, dict | None]:
+    """The scope's materialised series: points after ``start``, the base point at or before it, and the
+    latest point's breakdown. Three queries; ([], None, None) when the series is not built yet."""
+    qs = ScopeValue.objects.filter(owner=user, scope_key=scope_key(ids))
+    points = _points((qs.filter(at__gt=start) if start else qs).order_by("at"), currency)
+    base = _points(qs.filter(at__lte=start).order_by("-at")[:1], currency) if start else []
+    if not points and not base:
+        return [], None, None
+    latest = qs.order_by("-at").values_list("breakdown", flat=True).first()
+    return points, (base[0] if base else None), latest or None
+
+
+def _pending_breakdown(user, ids: list[int]) -> dict:
+    """A scope whose series is not built yet (a portfolio just edited): its current value by wallet
+    from each member's latest total, without reading its history. Accounts reached through two of its
+    wallets count once (the covered pairs' latest points are taken out)."""
+    latest = WalletValue.objects.filter(wallet_id__in=ids).values("wallet_id").annotate(last=Max("at"))
+    by_wallet: dict[int, Decimal] = {}
+    with exact():
+        for w, at, value in WalletValue.objects.filter(
+                wallet_id__in=ids, at__in=latest.values("last")).order_by("at").values_list("wallet_id", "at", "value"):
+            by_wallet[w] = value
+        for cover in covered_pairs(ids).values():
+            for value in ValuePoint.objects.filter(wallet_id=cover.wallet_id, chain_id=cover.chain_id,
+                                                   at__in=latest.filter(wallet_id=cover.wallet_id).values("last")).values_list("value", flat=True):
+                by_wallet[cover.wallet_id] = by_wallet.get(cover.wallet_id, ZERO) - (value or ZERO)
+    return {**EMPTY_BREAKDOWN, "by_wallet": [[w, exact_text(v)] for w, v in by_wallet.items()],
+            "by_kind": [["token", exact_text(sum(by_wallet.values(), ZERO))]] if by_wallet else []}
 
 
 def _live_breakdown(ids: list[int], fx: dict) -> dict:
-    """The allocation of current balances at current prices (when no snapshot has one)."""
+    """The allocation of current balances at current prices (before the first snapshot)."""
     _, parts = current_amounts(ids)
+    covered = covered_pairs(ids)
     asset_ids = {k[2] for k in parts}
-    decimals = dict(Asset.objects.filter(pk__in=asset_ids).values_list("id", "decimals"))
+    info = {a: (d, spam) for a, d, spam in Asset.objects.filter(pk__in=asset_ids).values_list("id", "decimals", "is_spam")}
     prices = latest_prices(asset_ids, fx=fx)
     items = []
     with exact():
         for (w, c, a, kind), raw in parts.items():
-            if raw:
-                p = prices.get(a)
-                items.append((w, c, a, kind, to_units(raw, decimals[a]) * p.usd if p else None))
+            if raw and not info[a][1] and (w, c) not in covered:
+                p = counted_price(prices.get(a))
+                items.append((w, c, a, kind, to_units(raw, info[a][0]) * p.usd if p else None, raw))
     return breakdown_of(items)
+
+
+class _Rates:
+    """FX rates of ``currency`` per point (text parsed once each), falling back to the current rate."""
+
+    def __init__(self, current: Decimal) -> None:
+        self.current, self._parsed = current, {}
+
+    def __call__(self, text: str | None) -> Decimal:
+        if text is None:
+            return self.current
+        if text not in self._parsed:
+            self._parsed[text] = Decimal(text)
+        return self._parsed[text]
+
+
+def _current_rate(currency: str, points: list[_Point], base: _Point | None) -> tuple[str, Decimal, bool]:
+    """(currency, rate now, fx_missing): the latest point's stored rate, else the latest FxRate."""
+    if currency == USD:
+        return currency, Decimal(1), False
+    latest = points[-1] if points else base
+    if latest is not None and latest.fx_text is not None:
+        return currency, Decimal(latest.fx_text), False
+    return _quote(currency, latest_fx_rates())
+
+
+def _performance(points: list[_Point], base: _Point | None, rate: _Rates):
+    """(series, figures, since) in the quote currency. Each point is converted at its own FX rate; the
+    FX move between points goes to "market", so profit == change - flows holds in the quote currency
+    too. Without a base before the range, the figures start at its first point (``since``)."""
+    since = None
+    if base is None and points:
+        base, points, since = points[0], points[1:], points[0].at
+    if base is None:
+        return [], None, None
+    start_value = base.value * rate(base.fx_text)
+    series, periods, previous = [(base.at, start_value)], [], start_value
+    for p in points:
+        r = rate(p.fx_text)
+        value, flow, opening = p.value * r, p.flow * r, p.opening * r
+        periods.append(Period(value, flow, value - previous - flow - opening, opening))
+        series.append((p.at, value))
+        previous = value
+    return series, range_figures(start_value, periods), since
+
+
+def _labels(user, breakdown: dict, chains: dict) -> tuple[dict, dict, dict]:
+    """Asset, chain and wallet labels for the breakdown's keys, from a few columns (model instances for
+    hundreds of slices would cost more than the rest); unpriced assets as Asset rows."""
+    label_fields = ("pk", "symbol", "name", "chain_id", "address", "kind", "decimals", "logo_url", "is_spam")
+    wanted = {int(k) for k, _ in breakdown["by_asset"]} | set(breakdown["unpriced"])
+    rows = {row[0]: row for row in Asset.objects.filter(pk__in=sorted(wanted)).values_list(*label_fields)}
+    assets = {pk: f"{row[1]} ({chains[row[3]].name})" if row[3] in chains else row[1] for pk, row in rows.items()}
+    unpriced = {}
+    for pk in breakdown["unpriced"]:
+        if pk in rows:
+            a = Asset(**dict(zip(("id",) + label_fields[1:], rows[pk])))
+            a.chain = chains[a.chain_id]
+            unpriced[pk] = a
+    wallets = {pk: label or (a if len(a) <= 16 else f"{a[:8]}…{a[-6:]}") for pk, label, a in
+               Wallet.objects.filter(owner=user).values_list("pk", "label", "address")}
+    return assets, wallets, unpriced
+
+
+def _allocation(breakdown: dict, rate: Decimal, assets: dict, wallets: dict, chains: dict) -> dict[str, list[Slice]]:
+    def slices(name: str, label):
+        return allocation((k, label(k), Decimal(v) * rate) for k, v in breakdown[name])
+
+    return {
+        "asset": slices("by_asset", lambda k: assets.get(int(k), str(k))),
+        "chain": slices("by_chain", lambda k: chains[int(k)].name if int(k) in chains else str(k)),
+        "wallet": slices("by_wallet", lambda k: str(wallets.get(int(k), k))),
+        "kind": slices("by_kind", lambda k: KIND_LABELS.get(k, k)),
+    }
 
 
 def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key: str, *, now: datetime | None = None) -> Summary:
     """Net worth, performance over ``range_key`` (24h, 7d, 30d, 90d, 1y, all), series, allocation and
-    freshness of the user's ``wallet_ids``. A fixed number of queries (about eight) whatever the
-    number of wallets, holdings or points: the series and the allocation are read from the scope's
-    materialised ScopeValue rows (written by each snapshot)."""
+    freshness of the user's ``wallet_ids``. A fixed number of queries whatever the number of wallets,
+    holdings or points: the series and the allocation come from the scope's materialised ScopeValue
+    rows (written by each snapshot); a scope whose series is still being built shows its current
+    totals per wallet."""
     ids, is_all = _owned_scope(user, wallet_ids)
     now = now or timezone.now()
     delta = RANGES.get(range_key, RANGES["30d"])
-    start = now - delta if delta else None
-    points, base, breakdown, history = _scope_points(user, ids, is_all, start, currency) if ids else ([], None, None, "live")
-
-    fx_now: dict[str, Decimal] | None = None
-    latest_rate = (points[-1] if points else base or (None,) * 6)[5]
-    if currency == USD:
-        rate_now, fx_missing = Decimal(1), False
-    elif latest_rate is not None:
-        rate_now, fx_missing = Decimal(latest_rate), False
-    else:
-        fx_now = latest_fx_rates()
-        currency, rate_now, fx_missing = _quote(currency, fx_now)
-    parsed: dict[str, Decimal] = {}
-
-    def rate_of(text) -> Decimal:
-        if text is None:
-            return rate_now
-        if text not in parsed:
-            parsed[text] = Decimal(text)
-        return parsed[text]
-
+    points, base, breakdown = _scope_points(user, ids, now - delta if delta else None, currency) if ids else ([], None, None)
+    history = "materialised" if points or base else "live"
+    currency, rate_now, fx_missing = _current_rate(currency, points, base)
+    chains = {c.pk: c for c in Chain.objects.all()}
     with exact():
-        # Convert each point at its own FX rate; the FX move between points goes to "market" so that
-        # profit == change - flows holds in the quote currency too.
-        series: list[tuple[datetime, Decimal]] = []
-        periods: list[Period] = []
-        start_value = base[1] * rate_of(base[5]) if base else ZERO
-        previous = start_value
-        for at, value, flow, market, _unpriced, fx_text in points:
-            r = rate_of(fx_text)
-            value_q, flow_q = value * r, flow * r
-            periods.append(Period(value_q, flow_q, value_q - previous - flow_q))
-            series.append((at, value_q))
-            previous = value_q
-        if base:
-            series.insert(0, (base[0], start_value))
-        figures = range_figures(start_value, periods) if (points or base) else None
-
-        if breakdown is None and ids:
-            fx_now = fx_now if fx_now is not None else latest_fx_rates()
-            breakdown = _live_breakdown(ids, fx_now)
-            history = history if series else "live"
-        breakdown = breakdown or {"by_asset": [], "by_chain": [], "by_wallet": [], "by_kind": [], "unpriced": []}
-        alloc_rate = rate_now
-
-        # Labels from a few columns (model instances for hundreds of slices would cost more than the rest).
-        chains = {c.pk: c for c in Chain.objects.all()}
-        chain_names = {pk: c.name for pk, c in chains.items()}
-        label_fields = ("pk", "symbol", "name", "chain_id", "address", "kind", "decimals", "logo_url", "is_spam")
-        wanted = {int(k) for k, _ in breakdown["by_asset"]} | set(breakdown["unpriced"])
-        asset_rows = {row[0]: row for row in Asset.objects.filter(pk__in=sorted(wanted)).values_list(*label_fields)}
-        assets = {pk: (row[1], row[3]) for pk, row in asset_rows.items()}
-        unpriced_assets = {}
-        for pk in breakdown["unpriced"]:
-            if pk in asset_rows:
-                a = Asset(**dict(zip(("id",) + label_fields[1:], asset_rows[pk])))
-                a.chain = chains[a.chain_id]
-                unpriced_assets[pk] = a
-        wallets = {pk: label or (a if len(a) <= 16 else f"{a[:8]}…{a[-6:]}") for pk, label, a in
-                   Wallet.objects.filter(owner=user).values_list("pk", "label", "address")}
-
-        def asset_label(pk):
-            if pk not in assets:
-                return str(pk)
-            symbol, chain_id = assets[pk]
-            return f"{symbol} ({chain_names[chain_id]})" if chain_id in chain_names else symbol
-
-        alloc = {
-            "asset": allocation((int(k), asset_label(int(k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_asset"]),
-            "chain": allocation((int(k), chain_names.get(int(k), str(k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_chain"]),
-            "wallet": allocation((int(k), str(wallets.get(int(k), k)), Decimal(v) * alloc_rate) for k, v in breakdown["by_wallet"]),
-            "kind": allocation((k, KIND_LABELS.get(k, k), Decimal(v) * alloc_rate) for k, v in breakdown["by_kind"]),
-        }
-        if series:
-            as_of, net_worth = series[-1]
-        else:
-            net_worth, as_of = sum((s.value for s in alloc["kind"]), ZERO), None
-
+        series, figures, since = _performance(points, base, _Rates(rate_now))
+        if breakdown is None and ids:  # no snapshot of this scope carries an allocation yet
+            if history == "materialised" or WalletValue.objects.filter(wallet_id__in=ids).exists():
+                breakdown = _pending_breakdown(user, ids)
+                history = "materialised" if series else "pending"
+            else:
+                breakdown = _live_breakdown(ids, latest_fx_rates())
+        breakdown = {**EMPTY_BREAKDOWN, **(breakdown or {})}
+        assets, wallets, unpriced_assets = _labels(user, breakdown, chains)
+        alloc = _allocation(breakdown, rate_now, assets, wallets, chains)
+        as_of, net_worth = series[-1] if series else (None, sum((s.value for s in alloc["kind"]), ZERO))
     unpriced = [unpriced_assets[a] for a in breakdown["unpriced"] if a in unpriced_assets]
     return Summary(
         currency=currency, range_key=range_key if range_key in RANGES else "30d", net_worth=net_worth, as_of=as_of,
@@ -416,7 +440,7 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
         twr=figures.twr if figures else None, profit=figures.profit if figures else None,
         net_flows=figures.net_flows if figures else None, market=figures.market if figures else None,
         series=series, allocation=alloc, freshness=chain_freshness(user, ids, is_all, chains), fx_rate=rate_now, fx_missing=fx_missing,
-        history=history,
+        history=history, since=since, nfts_unvalued=int(breakdown.get("nfts_unvalued") or 0),
     )
 
 

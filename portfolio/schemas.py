@@ -11,9 +11,10 @@ from ninja import Field, Schema
 from pydantic import BaseModel, BeforeValidator, model_validator
 from pydantic_core import PydanticCustomError
 
+from chains.registry import FAMILIES
 from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
 from portfolio.services.wallets import BITCOIN_SCRIPT_TYPES, MAX_GAP_LIMIT
-from portfolio.valuation import trim
+from portfolio.valuation import exact_text
 
 
 def _exact_text(value: Any) -> Any:
@@ -21,12 +22,8 @@ def _exact_text(value: Any) -> Any:
     so an inexact number can never reach a response by accident."""
     if isinstance(value, (bool, float)):
         raise TypeError("exact numbers only: an int or a Decimal, never a float")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError("not a finite number")
-        return format(trim(value), "f")
+    if isinstance(value, (int, Decimal)):
+        return exact_text(value)
     return value
 
 
@@ -41,7 +38,7 @@ IntStr = Annotated[
           examples=["1500000000000000000"]),
 ]
 
-Family = Literal["evm", "bitcoin", "solana"]
+Family = Literal[tuple(FAMILIES)]  # type: ignore[valid-type]
 ScriptType = Literal[BITCOIN_SCRIPT_TYPES]  # type: ignore[valid-type]
 Currency = Literal[tuple(settings.QUOTE_CURRENCIES)]  # type: ignore[valid-type]
 RangeKey = Literal["24h", "7d", "30d", "90d", "1y", "all"]
@@ -248,7 +245,7 @@ class SummaryOut(Schema):
     unpriced: list[UnpricedAssetOut]
     series: list[SeriesPointOut]
     allocation: dict[str, list[SliceOut]] = Field(description='"asset", "chain", "wallet", "kind": largest first.')
-    history: Literal["materialised", "wallet_totals", "live"]
+    history: Literal["materialised", "pending", "live"]
 
 
 # --------------------------------------------------------------------------- sync

@@ -177,6 +177,10 @@ SYNC_EVM_GROUP_SIZE = envint("SYNC_EVM_GROUP_SIZE", 250, minimum=1)  # EVM walle
 SYNC_RETRY_MAX = envint("SYNC_RETRY_MAX", 5, minimum=0)  # retries of a transient failure
 SYNC_RETRY_BASE_SECONDS = envint("SYNC_RETRY_BASE_SECONDS", 5, minimum=1)  # first back-off, doubled each time, jittered
 SYNC_RETRY_CAP_SECONDS = envint("SYNC_RETRY_CAP_SECONDS", 300, minimum=1)
+# A sync item queued or running this long without finishing is stalled: the reaper sends it again
+# (SYNC_REAP_REQUEUES times at most), then closes it as failed, so every run ends.
+SYNC_STALL_SECONDS = envint("SYNC_STALL_SECONDS", 600, minimum=30)
+SYNC_REAP_REQUEUES = envint("SYNC_REAP_REQUEUES", 1, minimum=0)
 SNAPSHOT_INTERVAL_MINUTES = envint("SNAPSHOT_INTERVAL_MINUTES", 60, minimum=1)
 DEVNET_STATE_FILE = Path(envstr("DEVNET_STATE_FILE", str(VAR_DIR / "devnet.json")))
 

@@ -1,4 +1,5 @@
-"""Celery tasks: take ids, call a service, decide on a retry. Nothing else lives here."""
+"""Celery tasks: take ids, call a service, decide on a retry. Nothing else lives here; services send
+tasks by name (``portfolio.jobs``) and never import this module."""
 
 from __future__ import annotations
 
@@ -7,15 +8,21 @@ import random
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+from kombu.exceptions import OperationalError as BrokerError
 
 from chains.base import ChainError
-from portfolio.services import sync
+from portfolio.services import prices, snapshots
+from portfolio.sync import plan
+from portfolio.sync.run import SyncError, do_expand_run, do_reap_stalled, do_sync_wallet_chain, do_sync_wallet_chains
 
 log = logging.getLogger(__name__)
 
 RETRY_MAX = settings.SYNC_RETRY_MAX
 RETRY_BASE_S = float(settings.SYNC_RETRY_BASE_SECONDS)
 RETRY_CAP_S = float(settings.SYNC_RETRY_CAP_SECONDS)
+# The database went away (OperationalError is a DatabaseError) or the broker did, under a task.
+INFRASTRUCTURE_ERRORS = (OperationalError, InterfaceError, BrokerError)
 
 
 def retry_countdown(retries: int, retry_after: float | None = None) -> float:
@@ -30,67 +37,85 @@ def _retry_or_raise(task, exc: ChainError):
     raise task.retry(exc=exc, countdown=retry_countdown(task.request.retries, exc.retry_after), max_retries=RETRY_MAX)
 
 
+def _retry_infrastructure(task, exc: Exception):
+    """The database (or the broker) failed under the task: nothing could be recorded, so the task is
+    sent again with back-off (the reaper ends the run if it never comes back)."""
+    close_old_connections()  # the next attempt opens a fresh connection
+    log.warning("%s: infrastructure error %s, retrying", task.name, type(exc).__name__)
+    raise task.retry(exc=exc, countdown=retry_countdown(task.request.retries), max_retries=RETRY_MAX)
+
+
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def sync_wallet_chain_task(self, wallet_chain_id: int, run_item_id: int | None = None) -> None:
     """Sync one wallet on one chain (queue: the chain's family)."""
     final = self.request.retries >= RETRY_MAX
     try:
-        sync.do_sync_wallet_chain(wallet_chain_id, run_item_id, final_attempt=final)
+        do_sync_wallet_chain(wallet_chain_id, run_item_id, final_attempt=final)
     except ChainError as exc:
         _retry_or_raise(self, exc)
-    except sync.SyncError:
+    except SyncError:
         return
+    except INFRASTRUCTURE_ERRORS as exc:
+        _retry_infrastructure(self, exc)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def sync_wallet_chains_task(self, wallet_chain_ids: list[int], run_id: int | None = None) -> None:
-    """Sync several wallets of one chain with one adapter fetch (the scheduler's batches)."""
+    """Sync several wallets of one chain with one adapter fetch (a run's items, grouped per chain)."""
     final = self.request.retries >= RETRY_MAX
     try:
-        sync.do_sync_wallet_chains(wallet_chain_ids, run_id, final_attempt=final)
+        do_sync_wallet_chains(wallet_chain_ids, run_id, final_attempt=final)
     except ChainError as exc:
         _retry_or_raise(self, exc)
-    except sync.SyncError:
+    except SyncError:
         return
+    except INFRASTRUCTURE_ERRORS as exc:
+        _retry_infrastructure(self, exc)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def expand_run_task(self, run_id: int) -> None:
+    """Fan a Refresh out into its (wallet, chain) items and send their syncs (the request only records it)."""
+    try:
+        plan.enqueue_jobs(do_expand_run(run_id))
+    except INFRASTRUCTURE_ERRORS as exc:
+        _retry_infrastructure(self, exc)
+
+
+@shared_task(ignore_result=True)
+def reap_stalled_task() -> None:
+    """Every minute: send stalled sync items again, or close them as failed, so every run ends."""
+    do_reap_stalled()
 
 
 @shared_task(ignore_result=True)
 def fanout_due_task() -> int:
     """Claim due WalletChains (safe with several beats) and enqueue their syncs, grouped per chain."""
-    _run, jobs = sync.do_fanout_due()
-    for ids, run_id, queue in jobs:
-        sync_wallet_chains_task.apply_async(args=(ids, run_id), queue=queue)
-    return sum(len(ids) for ids, _, _ in jobs)
+    _run, jobs = plan.do_fanout_due()
+    plan.enqueue_jobs(jobs)
+    return sum(len(job.wallet_chain_ids) for job in jobs)
 
 
 @shared_task(ignore_result=True)
 def snapshot_task() -> None:
-    """Hourly value snapshot of every wallet (valuation's service)."""
-    from portfolio.services.snapshots import do_snapshot
-
-    do_snapshot(None)
+    """Hourly value snapshot of every wallet."""
+    snapshots.do_snapshot(None)
 
 
 @shared_task(ignore_result=True)
 def materialise_scopes_task(owner_ids: list[int]) -> None:
     """After a portfolio's wallets changed: build its value series from its wallets' history at once."""
-    from portfolio.services.snapshots import do_materialise_scopes
-
-    do_materialise_scopes(owner_ids)
+    snapshots.do_materialise_scopes(owner_ids)
 
 
 @shared_task(ignore_result=True)
 def downsample_task() -> None:
-    """Daily: thin hourly value points older than a week to one a day (valuation's service)."""
-    from portfolio.services import snapshots
-
+    """Daily: thin hourly value points older than a week to one a day."""
     snapshots.do_downsample()
 
 
 @shared_task(ignore_result=True)
 def refresh_prices_task() -> None:
-    """Refresh off-chain prices and FX rates (valuation's services)."""
-    from portfolio.services import prices
-
+    """Refresh off-chain prices and FX rates."""
     prices.do_refresh_prices()
     prices.do_refresh_fx()

@@ -55,28 +55,18 @@ def to_units(amount_raw: int, decimals: int) -> Decimal:
     return Decimal((1 if amount_raw < 0 else 0, digits, -int(decimals)))
 
 
-def trim(value: Decimal) -> Decimal:
-    """Drop trailing zeros without switching to exponent notation: ``1.500 -> 1.5``, ``100 -> 100``."""
-    if value == 0:
-        return ZERO
-    sign, digits, exponent = value.as_tuple()
-    if exponent >= 0:
-        return value
-    text = format(value, "f").rstrip("0").rstrip(".")
-    return Decimal(text)
-
-
-@_in_exact
-def format_amount(amount_raw: int, decimals: int, *, max_places: int | None = None) -> str:
-    """Base units as a trimmed decimal string, e.g. ``format_amount(10**18 + 5 * 10**17, 18) == "1.5"``.
-
-    ``max_places`` rounds down (towards zero) to that many decimals for display; the exact figure is
-    kept when it is ``None``. Never uses exponent notation and never passes through float.
-    """
-    units = to_units(amount_raw, decimals)
-    if max_places is not None and -units.as_tuple().exponent > max_places:
-        units = units.quantize(Decimal(1).scaleb(-max_places), rounding="ROUND_DOWN")
-    return format(trim(units), "f")
+def exact_text(value: int | Decimal) -> str:
+    """An exact number as plain text, every digit kept: no exponent, no trailing zeros, never a float on
+    the way (``Decimal("1.500") -> "1.5"``, ``Decimal("1E+2") -> "100"``, ``-0 -> "0"``). The one way
+    amounts, prices and values become text: pages (the ``amount`` filter), the CSV and the API."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise TypeError(f"exact numbers only (an int or a Decimal), not {type(value).__name__}")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValueError("not a finite number")
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)  # formatting never rounds
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
 
 
 @_in_exact
@@ -100,14 +90,23 @@ def convert(value: Decimal | None, rate: Decimal | None) -> Decimal | None:
 
 @dataclass(frozen=True)
 class Change:
-    """The change of one asset's value between two points, split so ``flow + market == value1 - value0``."""
+    """The change of one asset's value between two points, split so ``flow + market + opening ==
+    value1 - value0``. ``opening`` is the value of an account seen for the first time (a wallet just
+    added, a chain just enabled for it): its starting point, neither a flow nor growth."""
 
     flow: Decimal
     market: Decimal
+    opening: Decimal = ZERO
 
     @property
     def total(self) -> Decimal:
-        return self.flow + self.market
+        return self.flow + self.market + self.opening
+
+
+@_in_exact
+def opening_change(a1: Decimal, p1: Decimal | None) -> Change:
+    """The first point of an account: its priced value is an opening balance."""
+    return Change(ZERO, ZERO, a1 * p1 if p1 is not None else ZERO)
 
 
 @_in_exact
@@ -130,11 +129,12 @@ def split_change(a0: Decimal, p0: Decimal | None, a1: Decimal, p1: Decimal | Non
 
 @dataclass(frozen=True)
 class Period:
-    """One sub-period of a series: value at its end, and the flow/market split of the change into it."""
+    """One sub-period of a series: value at its end, and the flow/market/opening split of the change into it."""
 
     value: Decimal
     flow: Decimal = ZERO
     market: Decimal = ZERO
+    opening: Decimal = ZERO
 
 
 @_in_exact
@@ -159,12 +159,13 @@ class RangeFigures:
 
     start_value: Decimal
     end_value: Decimal
-    change: Decimal  # end - start
+    change: Decimal  # end - start - openings: accounts that join are never growth
     pct: Decimal | None  # change / start, None when start is 0
     net_flows: Decimal  # sum of flows inside the range
     market: Decimal  # sum of market parts inside the range
     profit: Decimal  # change - net flows (== market when the series is consistent)
     twr: Decimal | None
+    openings: Decimal = ZERO  # opening balances of accounts first seen inside the range
 
 
 @_in_exact
@@ -172,9 +173,10 @@ def range_figures(start_value: Decimal, periods: Sequence[Period]) -> RangeFigur
     """Change, percent change, net flows, profit and time-weighted return of ``periods`` after a point
     worth ``start_value`` (the periods' flow/market describe the change *into* each period)."""
     end_value = periods[-1].value if periods else start_value
-    change = end_value - start_value
     flows = sum((p.flow for p in periods), ZERO)
     market = sum((p.market for p in periods), ZERO)
+    openings = sum((p.opening for p in periods), ZERO)
+    change = end_value - start_value - openings
     return RangeFigures(
         start_value=start_value,
         end_value=end_value,
@@ -184,6 +186,7 @@ def range_figures(start_value: Decimal, periods: Sequence[Period]) -> RangeFigur
         market=market,
         profit=change - flows,
         twr=time_weighted_return(start_value, periods),
+        openings=openings,
     )
 
 

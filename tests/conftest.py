@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.solana",
     "tests.fixtures.users",
     "tests.fixtures.celery",
+    "tests.fixtures.proxy",
 ]

@@ -161,6 +161,8 @@ class BitcoinAdapter:
     """
 
     family = "bitcoin"
+    label = "Bitcoin"
+    parse_address = staticmethod(parse_address)  # user input -> ParsedAddress, no network
 
     def __init__(
         self,
@@ -197,6 +199,14 @@ class BitcoinAdapter:
             else:
                 raise ChainError(f"unknown bitcoin backend {kind!r}", permanent=True)
         return self._backend
+
+    @staticmethod
+    def derived_addresses(cursor: Mapping[str, Any]) -> set[str]:
+        """The addresses an extended key's last scan derived (used ones and the gap after them), from
+        the cursor ``fetch`` returned for it; empty for a single address or an unknown cursor."""
+        if not isinstance(cursor, Mapping) or cursor.get("v") != CURSOR_VERSION:
+            return set()
+        return {a for branch in BRANCHES for a in (cursor.get(branch) or {}).get("addresses", ()) if isinstance(a, str)}
 
     def normalize_address(self, text: str) -> WalletRef:
         """Canonical ``WalletRef`` for an address or extended public key of this chain's network.

@@ -137,6 +137,14 @@ def decode_extended_key(text: str) -> tuple[bytes, bytes]:
     return version, payload
 
 
+def account_identity(text: str, script_type: str | None = None) -> str:
+    """What makes two extended public keys the same account whatever their encoding (xpub/ypub/zpub,
+    tpub/upub/vpub): the key and chain code, with the script type its addresses are derived for (the
+    wallet's explicit one, else the one the prefix implies). Raises like ``decode_extended_key``."""
+    version, payload = decode_extended_key(text)
+    return f"{payload[13:].hex()}:{script_type or EXTENDED_PUBLIC[version][2]}"
+
+
 def parse_extended_key(text: str) -> ParsedAddress:
     """Validate an x/y/z/t/u/vpub. Raises ``SecretRefused`` or ``InvalidAddress``."""
     version, _ = decode_extended_key(text)

@@ -21,6 +21,7 @@ from chains.base import (
     FetchResult,
     MalformedResponse,
     NftHolding,
+    Position,
     PriceQuote,
     Problem,
     RateLimiter,
@@ -34,6 +35,8 @@ from chains.evm.batching import call_many
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
+from chains.evm.protocols import PROTOCOLS
+from chains.evm.protocols.base import Batch, EvmProtocol, ProtocolContext, ProtocolRun
 
 NFT_STANDARDS = ("erc721", "erc1155")
 # Problems that mean part of the holdings could not be read (FetchResult.complete = False).
@@ -42,20 +45,12 @@ METADATA_RETRY_S = 6 * 3600
 PRICE_CURRENCY = "USD"
 
 
-class _Plan:
+class _Plan(Batch):
     """The reads of one fetch, deduplicated: equal (target, calldata) pairs are called once."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, bytes]] = []
-        self._index: dict[tuple[str, bytes], int] = {}
+        super().__init__()
         self.results: list[CallResult] = []
-
-    def add(self, target: str, data: bytes) -> int:
-        key = (target, data)
-        if key not in self._index:
-            self._index[key] = len(self.calls)
-            self.calls.append(key)
-        return self._index[key]
 
     def add_unique(self, target: str, data: bytes) -> int:
         """Append a call known not to repeat (one balanceOf per wallet and token): no hashing."""
@@ -97,6 +92,8 @@ class EvmAdapter:
     """
 
     family = "evm"
+    label = "EVM"
+    parse_address = staticmethod(parse_address)  # user input -> ParsedAddress, no network
 
     def __init__(
         self,
@@ -128,6 +125,7 @@ class EvmAdapter:
         self._chain_id_ok = False
         self.last_scan: ScanFindings | None = None  # for tests and diagnostics
         self.last_eth_calls = 0
+        self.last_rounds = 0  # rounds of eth_calls in the last fetch (balances, then protocols' later rounds)
 
     # ------------------------------------------------------------------ addresses
 
@@ -152,27 +150,44 @@ class EvmAdapter:
 
         native_ref, fungibles, collections, oracle_assets = self._known(request.known_assets)
         self._scan(wallets, height, problems)
+        protocols = self._protocols(problems) if request.include_positions else {}
+        ctx = ProtocolContext(
+            wallets=tuple(w.address for w in wallets), height=height, native=native_ref, assets=dict(fungibles),
+            nft_ids={w.address: w.erc721 for w in wallets},  # the wallets' own sets: see ProtocolContext
+        )
+        run = ProtocolRun(protocols, ctx)
 
         # Everything that is read at ``height``, in as few eth_calls as possible.
         plan = _Plan()
         native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
         balance_idx: dict[tuple[str, str], int] = {}
+        protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
         for w in wallets:
             data = abi.call_with_address(abi.BALANCE_OF, w.address)  # the same calldata for every token
-            for token in sorted(set(fungibles) | w.erc20):
+            for token in sorted(set(fungibles) | w.erc20 | protocol_tokens):
                 balance_idx[(w.address, token)] = plan.add_unique(token, data)
         meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
         oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
-        nft_idx = self._plan_nfts(plan, wallets) if request.include_nfts else {}
+        # Position NFTs (Uniswap V3) are read by their protocol, not as collectibles.
+        position_nfts = {c for p in protocols.values() for c in p.nft_contracts()}
+        nft_idx = self._plan_nfts(plan, wallets, position_nfts) if request.include_nfts else {}
+        protocol_idx = {name: [plan.add(t, d) for t, d in calls] for name, calls in run.pending.items()}
 
         reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel, self.chunks_per_request)
         plan.results = reader.run(plan.calls, height)
         self.last_eth_calls = reader.eth_calls
+        self.last_rounds = 1
 
         discovered_meta = self._read_metadata(plan, meta_idx, meta_cache, problems)
-        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_idx, discovered_meta, problems)
+        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_idx, discovered_meta, problems,
+                                  protocol_tokens, ctx.failed_balances)
         prices = self._prices(plan, oracle_assets, oracle_idx, height, problems)
         nfts = self._nfts(plan, wallets, nft_idx, collections, discovered_meta, problems) if request.include_nfts else []
+        positions: list[Position] = []
+        if protocols:
+            positions = self._positions(run, ctx, plan, protocol_idx, balance_idx, discovered_meta, height)
+            problems.extend(ctx.problems)
+            balances, nfts = _without_accounted(positions, balances, nfts)
 
         cursors = {w.ref_key: self._cursor(w, discovered_meta) for w in wallets}
         return FetchResult(
@@ -180,11 +195,13 @@ class EvmAdapter:
             height=height,
             endpoint=self.client.endpoint_label,
             nfts=tuple(nfts),
+            positions=tuple(positions),
             prices=tuple(prices),
             cursors=cursors,
             problems=tuple(problems),
             request_count=self.pool.request_count - start_requests,
             complete=not any(p.code in INCOMPLETE for p in problems),
+            incomplete_protocols=tuple(sorted({p.protocol for p in problems if p.protocol})),
         )
 
     # ------------------------------------------------------------------ steps
@@ -307,10 +324,12 @@ class EvmAdapter:
             out[contract] = (standard, idx)
         return out, cached
 
-    def _plan_nfts(self, plan: _Plan, wallets: list[_WalletState]) -> dict[tuple[str, str, int], tuple[str, int, int]]:
+    def _plan_nfts(self, plan: _Plan, wallets: list[_WalletState], skip: set[str]) -> dict[tuple[str, str, int], tuple[str, int, int]]:
         idx: dict[tuple[str, str, int], tuple[str, int, int]] = {}
         for w in wallets:
             for contract, ids in sorted(w.erc721.items()):
+                if contract in skip:
+                    continue
                 for token_id in sorted(ids):
                     idx[(w.address, contract, token_id)] = (
                         "erc721",
@@ -349,7 +368,8 @@ class EvmAdapter:
 
     def _balances(self, plan: _Plan, wallets: list[_WalletState], native_ref: AssetRef, native_idx: Mapping[str, int],
                   fungibles: Mapping[str, AssetRef], balance_idx: Mapping[tuple[str, str], int],
-                  discovered: Mapping[str, AssetRef], problems: list[Problem]) -> list[TokenBalance]:
+                  discovered: Mapping[str, AssetRef], problems: list[Problem], protocol_tokens: set[str] = frozenset(),
+                  protocol_failed: set[str] | None = None) -> list[TokenBalance]:
         out: list[TokenBalance] = []
         failed: dict[tuple[str, str], list[str]] = {}
         for w in wallets:
@@ -363,6 +383,9 @@ class EvmAdapter:
         for (wallet, token), i in balance_idx.items():  # hot loop: thousands of tokens
             ok, data, _ = results[i]
             if not ok or len(data) != 32:
+                if token in protocol_tokens and protocol_failed is not None:
+                    protocol_failed.add(token)  # a protocol's contract: its problem, not the holdings'
+                    continue
                 code = "balance_call_failed" if not ok else "balance_bad_return"
                 failed.setdefault((code, token), []).append(wallet)
                 continue
@@ -450,6 +473,42 @@ class EvmAdapter:
             w.nft_meta = {k: v for k, v in w.nft_meta.items() if k in held}
         return out
 
+    # ------------------------------------------------------------------ positions
+
+    def _protocols(self, problems: list[Problem]) -> dict[str, EvmProtocol]:
+        """The chain's configured protocols; an unknown name or a bad address is a Problem, not an error."""
+        out: dict[str, EvmProtocol] = {}
+        for name, contracts in sorted((self.chain.protocols or {}).items()):
+            cls = PROTOCOLS.get(name)
+            if cls is None:
+                problems.append(Problem("protocol_unknown", f"no EVM protocol module named {name!r}", name, protocol=name))
+                continue
+            try:
+                out[name] = cls(contracts or {})
+            except ValueError as exc:
+                problems.append(Problem("protocol_config", str(exc), name, protocol=name))
+        return out
+
+    def _positions(self, run: ProtocolRun, ctx: ProtocolContext, plan: _Plan, protocol_idx: Mapping[str, list[int]],
+                   balance_idx: Mapping[tuple[str, str], int], discovered: Mapping[str, AssetRef], height: int) -> list[Position]:
+        """Finish the protocols' reads: their first round came back with the balances; later rounds
+        (ids and addresses only known now) each take one more batched round of eth_calls."""
+        ctx.assets.update(discovered)
+        for (wallet, token), i in balance_idx.items():
+            amount = abi.decode_uint(plan[i].data) if plan[i].ok else None
+            if amount:
+                ctx.balances.setdefault(wallet, {})[token] = amount
+        run.resume({name: [plan[i] for i in idx] for name, idx in protocol_idx.items()})
+
+        def execute(calls: list[tuple[str, bytes]]) -> list[CallResult]:
+            reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel, self.chunks_per_request)
+            results = reader.run(calls, height)
+            self.last_eth_calls += reader.eth_calls
+            self.last_rounds += 1
+            return results
+
+        return run.run(execute)
+
     def _cursor(self, w: _WalletState, discovered: Mapping[str, AssetRef]) -> dict[str, Any]:
         """The JSON-serialisable cursor the caller stores per wallet and passes back next time."""
         last = w.scanned_to
@@ -472,6 +531,17 @@ class EvmAdapter:
             "tokens": dict(sorted(tokens.items())),
             "nft_meta": dict(sorted(w.nft_meta.items())),
         }
+
+
+def _without_accounted(positions: list[Position], balances: list[TokenBalance],
+                       nfts: list[NftHolding]) -> tuple[list[TokenBalance], list[NftHolding]]:
+    """Drop the tokens a position stands for (LP tokens, aTokens, vault shares, position NFTs...):
+    each is counted once, inside its position (``Position.accounts_for``)."""
+    accounted = {(p.owner, key) for p in positions for key in p.accounts_for}
+    if not accounted:
+        return balances, nfts
+    return ([b for b in balances if (b.owner, b.asset.address) not in accounted],
+            [n for n in nfts if (n.owner, f"{n.collection.address}:{n.token_id}") not in accounted])
 
 
 def _hex_int(value: Any, method: str) -> int:

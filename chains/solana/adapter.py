@@ -91,6 +91,8 @@ class SolanaAdapter:
     """
 
     family = "solana"
+    label = "Solana"
+    parse_address = staticmethod(parse_address)  # user input -> ParsedAddress, no network
 
     def __init__(
         self,

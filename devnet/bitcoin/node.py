@@ -11,14 +11,16 @@ from pathlib import Path
 
 import httpx
 
-from devnet.common import NODE_MODULES, free_port, wait_until
+from devnet.common import NODE_MODULES, NodeProcess, free_port, wait_until
 
 LAUNCHER = Path(__file__).resolve().parent / "bcoin_node.js"
 
 
-class BcoinNode:
+class BcoinNode(NodeProcess):
     """A running bcoin node: ``url`` is the node HTTP API, ``wallet_url`` the wallet HTTP API (used
     only by the scenario to sign; the app never talks to it)."""
+
+    grace_s = 10.0
 
     def __init__(self, process: subprocess.Popen, port: int, wallet_port: int) -> None:
         self.process = process
@@ -42,22 +44,6 @@ class BcoinNode:
 
     def height(self) -> int:
         return httpx.get(self.url + "/", timeout=10).json()["chain"]["height"]
-
-    def stop(self) -> None:
-        """Terminate the node (idempotent)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-    def __enter__(self) -> "BcoinNode":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def start_bcoin(port: int | None = None, *, wallet_port: int | None = None, timeout_s: float = 60.0) -> BcoinNode:

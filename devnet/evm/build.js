@@ -19,12 +19,18 @@ const input = {
     outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] } },
   },
 };
-const output = JSON.parse(solc.compile(JSON.stringify(input)));
+// Imports such as "@openzeppelin/contracts/..." resolve to the pinned npm packages in devnet/node_modules.
+function findImports(importPath) {
+  const file = path.join(__dirname, "..", "node_modules", importPath);
+  return fs.existsSync(file) ? { contents: fs.readFileSync(file, "utf8") } : { error: "not found: " + importPath };
+}
+const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
 const errors = (output.errors || []).filter((e) => e.severity === "error");
 for (const e of output.errors || []) console.error(e.formattedMessage);
 if (errors.length) process.exit(1);
 fs.mkdirSync(outDir, { recursive: true });
 for (const [file, contracts] of Object.entries(output.contracts)) {
+  if (!(file in sources)) continue; // imported library sources: no artifacts of their own
   for (const [name, c] of Object.entries(contracts)) {
     const artifact = {
       contractName: name,

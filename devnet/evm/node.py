@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devnet.common import NODE_MODULES, free_port, rpc, wait_until, write_state
+from devnet.common import NODE_MODULES, NodeProcess, free_port, rpc, wait_until, write_state
 
 ANVIL = NODE_MODULES / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -26,27 +26,12 @@ def artifact(name: str) -> dict[str, Any]:
 
 
 @dataclass
-class AnvilNode:
+class AnvilNode(NodeProcess):
     """A running anvil process; ``stop()`` (or leaving the ``with`` block) terminates it."""
 
     url: str
     port: int
     process: subprocess.Popen = field(repr=False)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-    def __enter__(self) -> "AnvilNode":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def install_multicall3(url: str) -> None:

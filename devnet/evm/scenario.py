@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -12,9 +14,10 @@ import httpx
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
-from devnet.common import wait_until
+from devnet.common import ROOT, VAR, wait_until
 from devnet.evm.ens import deploy_ens
 from devnet.evm.node import CHAIN_ID, artifact
+from devnet.evm.protocols import deploy_defi
 
 _CLIENT: httpx.Client | None = None
 
@@ -214,6 +217,9 @@ def run_scenario(url: str) -> dict[str, Any]:
     nfts[BOB] += [{"collection": items, "token_id": "3", "amount": "1", "name": ""}]
 
     ens = deploy_ens(url, DEPLOYER, {"demo.eth": ALICE, "bob.eth": BOB})  # expectations["ens"]: see deploy_ens
+    # DeFi: Uniswap V2/V3, Aave V3, ERC-4626 vaults and LSTs, held by wallets of their own (CAROL, DAVE)
+    # whose token balances move with interest, so they stay out of ``wallets`` and its exact balances.
+    defi = deploy_defi(url)
 
     # Native balances last, so gas spent above does not matter.
     native = {ALICE: 12_500_000_000_000_000_000, BOB: 750_000_000_000_000_000, EMPTY: 0}
@@ -233,7 +239,44 @@ def run_scenario(url: str) -> dict[str, Any]:
         for wallet in (ALICE, BOB, EMPTY)
     ]
     return {"family": "evm", "url": url, "chain": dict(CHAIN), "assets": assets, "wallets": wallets,
-            "oracles": oracles, "prices": prices, "height": height, "ens": ens}
+            "oracles": oracles, "prices": prices, "height": height, "defi": defi, "ens": ens}
+
+
+CACHE_DIR = VAR / "devnet-cache"
+# What decides the chain the scenario builds: a change to any of these builds it afresh.
+_CACHE_INPUTS = ("devnet/evm/*.py", "devnet/evm/artifacts/*.json", "devnet/package-lock.json", "devnet/common.py",
+                 "chains/evm/protocols/v3math.py")
+
+
+def _cache_key() -> str:
+    digest = hashlib.sha256()
+    for pattern in _CACHE_INPUTS:
+        for path in sorted(ROOT.glob(pattern)):
+            digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_scenario_cached(url: str) -> dict[str, Any]:
+    """``run_scenario`` on a fresh anvil, or, when an earlier run of the same scenario code left its
+    chain state under var/devnet-cache/, that state loaded with ``anvil_loadState`` (blocks, logs and
+    contracts; eth_call at blocks before the load is not available). Deploying the protocols takes
+    ~100 transactions; loading takes well under a second. Same expectations either way."""
+    path = CACHE_DIR / f"evm-{_cache_key()}.json"
+    try:
+        cached = json.loads(path.read_text())
+        state, scenario = cached["state"], cached["scenario"]
+    except (OSError, ValueError, KeyError, TypeError):
+        scenario = run_scenario(url)
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"state": rpc(url, "anvil_dumpState"), "scenario": scenario}))
+        tmp.replace(path)  # atomic: a parallel test worker reads a whole file or none
+        for stale in CACHE_DIR.glob("evm-*.json"):  # states of older scenario code
+            if stale != path:
+                stale.unlink(missing_ok=True)
+        return scenario
+    rpc(url, "anvil_loadState", [state])
+    return {**scenario, "url": url}
 
 
 def main(argv: list[str] | None = None) -> int:

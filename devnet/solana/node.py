@@ -7,37 +7,23 @@ import sys
 import threading
 from typing import Any
 
-from devnet.common import ROOT, rpc, wait_until
+from devnet.common import ROOT, NodeProcess, rpc, wait_until
 
 
-class SolanaNode:
+class SolanaNode(NodeProcess):
     """A running devnet server: ``.url``, ``.stop()``, and a context manager that stops it."""
 
     def __init__(self, url: str, *, process: subprocess.Popen | None = None, server: Any = None, thread: threading.Thread | None = None) -> None:
         self.url = url
-        self._process, self._server, self._thread = process, server, thread
+        self.process, self._server, self._thread = process, server, thread
 
-    def stop(self) -> None:
-        """Stop the server (idempotent)."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=5)
-        if self._process is not None and self._process.stdout:
-            self._process.stdout.close()
+    def _after_stop(self) -> None:
+        if self.process is not None and self.process.stdout:
+            self.process.stdout.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def __enter__(self) -> "SolanaNode":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def start_solana(port: int | None = None, *, in_process: bool = False, timeout_s: float = 30.0) -> SolanaNode:

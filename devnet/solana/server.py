@@ -29,7 +29,6 @@ from typing import Any
 from solders.account import Account
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
-from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import TransactionMetadata
 

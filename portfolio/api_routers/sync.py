@@ -7,24 +7,29 @@ from ninja import Body, Router, Status
 
 from portfolio.api_routers.responses import INVALID, NOT_FOUND, UNAUTHORIZED, UNREADABLE, UNSAFE
 from portfolio.models import Portfolio, SyncRun, Wallet
-from portfolio.schemas import SyncIn, SyncRunOut
-from portfolio.services.sync import do_request_sync, sync_status
+from portfolio.schemas import ErrorOut, SyncIn, SyncRunOut
+from portfolio.sync.progress import sync_status
+from portfolio.sync.run import QueueUnavailable, do_request_sync
 
 router = Router(tags=["sync"])
 
 
-@router.post("", response={202: SyncRunOut, **UNREADABLE, **UNAUTHORIZED, **UNSAFE, **NOT_FOUND, **INVALID},
+@router.post("", response={202: SyncRunOut, 503: ErrorOut, **UNREADABLE, **UNAUTHORIZED, **UNSAFE, **NOT_FOUND, **INVALID},
              summary="Refresh a wallet, a portfolio, or (empty body) all your wallets")
 def request_sync(request, payload: SyncIn | None = Body(None)):
-    """Queues one sync per (wallet, chain) and answers at once (202) with the run to poll. A second request
-    for the same scope while a run is in flight returns that run."""
+    """Records the refresh and answers at once (202) with the run to poll; a worker fans it out into one
+    sync per (wallet, chain). A second request for the same scope while its run is moving returns that
+    run. 503 when the task queue is unavailable (nothing is left half-made)."""
     payload = payload or SyncIn()
     wallet = portfolio = None
     if payload.wallet_id is not None:
         wallet = get_object_or_404(Wallet, pk=payload.wallet_id, owner=request.auth)
     elif payload.portfolio_id is not None:
         portfolio = get_object_or_404(Portfolio, pk=payload.portfolio_id, owner=request.auth)
-    run = do_request_sync(request.auth, portfolio=portfolio, wallet=wallet)
+    try:
+        run = do_request_sync(request.auth, portfolio=portfolio, wallet=wallet)
+    except QueueUnavailable as exc:  # the run is closed as failed: nothing is left waiting
+        return Status(503, {"detail": str(exc)})
     return Status(202, sync_status(run))
 
 

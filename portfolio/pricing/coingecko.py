@@ -18,6 +18,7 @@ import httpx
 from chains.base import redact_url
 from chains.endpoints import LocalRateLimiter
 from portfolio.pricing.base import NewPrice, PriceRateLimited, PricingError
+from portfolio.ratelimit import shared_limiter
 
 IDS_PER_REQUEST = 100
 ADDRESSES_PER_REQUEST = 50
@@ -84,13 +85,8 @@ class CoinGeckoClient:
             "api_key": os.environ.get(settings.COINGECKO_API_KEY_ENV, "") if settings.COINGECKO_API_KEY_ENV else "",
             "rate_per_s": float(settings.COINGECKO_RATE_PER_S),
         }
-        if "limiter" not in overrides:
-            try:  # one budget for every worker process (Redis) when the sync helper's limiter is there
-                from portfolio.ratelimit import shared_limiter
-
-                kwargs["limiter"] = shared_limiter()
-            except ImportError:
-                pass
+        if "limiter" not in overrides:  # one budget for every worker process (Redis when the broker is)
+            kwargs["limiter"] = shared_limiter()
         kwargs.update(overrides)
         return cls(settings.COINGECKO_API_URL, **kwargs)
 

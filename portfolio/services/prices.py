@@ -86,6 +86,14 @@ class Price:
     stale: bool
 
 
+def counted_price(price: Price | None) -> Price | None:
+    """The one definition of "priced", used by every total (snapshots, dashboard, holdings, API, CSV):
+    a price counts when there is one and it is fresh. A stale price (older than
+    ``PRICE_STALE_AFTER_SECONDS``; manual prices never are) is shown with its age, but its asset is
+    unpriced: left out of values and returns, and counted in "unpriced"."""
+    return price if price is not None and not price.stale else None
+
+
 def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: dict[str, Decimal] | None = None,
                   orders: dict[int, Sequence[str]] | None = None, as_of: datetime | None = None) -> dict[int, Price]:
     """The usable price of each asset, by its source order: the first source with a fresh price, else

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time as dt_time, timedelta, timezone as dt_timezone
 from decimal import Decimal
 from typing import Iterable
@@ -20,18 +20,25 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from portfolio.models import (
-    Asset, Holding, NftItem, Portfolio, PositionLeg, PricePoint, ScopeValue, ValuePoint, Wallet, WalletValue,
+    Asset, Holding, NftItem, Portfolio, PositionLeg, PricePoint, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue,
 )
 from portfolio.pricing.fx import rates_to_json
-from portfolio.services.prices import latest_fx_rates, latest_prices
-from portfolio.valuation import ZERO, exact, split_change, to_units, trim
+from portfolio.overlaps import covered_pairs
+from portfolio.services.prices import counted_price, latest_fx_rates, latest_prices
+from portfolio.valuation import ZERO, exact, exact_text, opening_change, split_change, to_units
 
-HOURLY_KEEP = timedelta(days=7)
+RAW_KEEP = timedelta(hours=48)  # points younger than this stay as taken (one per sync)
+HOURLY_KEEP = timedelta(days=7)  # then one per hour; older than this, one per day
 TOKEN, NFT, DEFI = "token", "nft", "defi"
 
 
+def snapshot_time(at: datetime) -> datetime:
+    """A snapshot's time: to the second, so every completed sync adds a point (two make a chart)."""
+    return at.replace(microsecond=0)
+
+
 def hour_bucket(at: datetime) -> datetime:
-    """The start of ``at``'s hour: snapshots taken in the same hour update one point."""
+    """The start of ``at``'s hour (downsampling keeps one point per hour after 48 hours)."""
     return at.replace(minute=0, second=0, microsecond=0)
 
 
@@ -59,20 +66,32 @@ class SnapshotReport:
     scopes: int = 0
 
 
+@dataclass
+class PairTotal:
+    """One (wallet, chain)'s totals at a snapshot: the unit scopes add up or leave out (overlaps)."""
+
+    value: Decimal = ZERO
+    flow: Decimal = ZERO
+    market: Decimal = ZERO
+    opening: Decimal = ZERO
+    unpriced: set = field(default_factory=set)
+
+
 def do_snapshot(wallet_ids: Iterable[int] | None = None, at: datetime | None = None) -> SnapshotReport:
-    """Store value points at ``at``'s hour (default now) for the owners of ``wallet_ids`` (default: every
-    wallet). All wallets of an affected owner are snapshotted together, so every series of that owner
-    (all wallets, each portfolio) has its points at the same times and sums stay exact.
+    """Store value points at ``at`` (default now, to the second) for the owners of ``wallet_ids``
+    (default: every wallet). All wallets of an affected owner are snapshotted together, so every
+    series of that owner (all wallets, each portfolio) has its points at the same times and sums stay
+    exact.
 
     Per (wallet, chain, asset): amount (holdings + position legs, borrowed negative, + NFT count),
-    USD price (None = unpriced: kept with its amount, excluded from value), value, and the flow/market
-    split against the wallet's previous point. Re-running in the same hour replaces that hour's rows.
+    USD price (None = unpriced, or stale: kept with its amount, excluded from value), value, and the
+    flow/market/opening split against the wallet's previous point. Spam is left out. Re-running at the
+    same second replaces that point.
     """
     if wallet_ids is None:
         # Owner by owner: bounded memory and short transactions however many users there are.
-        total = SnapshotReport(at=hour_bucket(at or timezone.now()))
-        owners = sorted(set(Wallet.objects.values_list("owner_id", flat=True)))
-        for owner_id in owners:
+        total = SnapshotReport(at=snapshot_time(at or timezone.now()))
+        for owner_id in sorted(set(Wallet.objects.values_list("owner_id", flat=True))):
             part = do_snapshot(list(Wallet.objects.filter(owner_id=owner_id).values_list("pk", flat=True)), at=at)
             total.wallets += part.wallets
             total.points += part.points
@@ -80,68 +99,98 @@ def do_snapshot(wallet_ids: Iterable[int] | None = None, at: datetime | None = N
             total.scopes += part.scopes
         return total
     as_of = at  # an explicit time (a past snapshot) reads prices and FX as they were then
-    at = hour_bucket(at or timezone.now())
+    at = snapshot_time(at or timezone.now())
     owners = Wallet.objects.filter(pk__in=list(wallet_ids)).values("owner_id").distinct()
-    wallets = Wallet.objects.filter(owner_id__in=owners)
-    wallet_owner = dict(wallets.values_list("id", "owner_id"))
+    wallet_owner = dict(Wallet.objects.filter(owner_id__in=owners).values_list("id", "owner_id"))
     report = SnapshotReport(at=at, wallets=len(wallet_owner))
     if not wallet_owner:
         return report
-    ids = list(wallet_owner)
+    valued = _value_points(list(wallet_owner), at, as_of)
+    with transaction.atomic():
+        # Serialise snapshots of the same owners (a sync's snapshot meeting the hourly one): the
+        # second waits, then replaces the point instead of failing on the unique constraints.
+        list(get_user_model().objects.select_for_update().filter(pk__in=sorted(set(wallet_owner.values()))).values_list("pk"))
+        ids = list(wallet_owner)
+        ValuePoint.objects.filter(wallet_id__in=ids, at=at).delete()
+        ValuePoint.objects.bulk_create(valued.points, batch_size=2000)
+        WalletValue.objects.filter(wallet_id__in=ids, at=at).delete()
+        WalletValue.objects.bulk_create(valued.wallet_rows(at), batch_size=2000)
+        report.scopes = _materialise_scopes(wallet_owner, valued, at)
+    report.points = len(valued.points)
+    report.unpriced = len({a for t in valued.pairs.values() for a in t.unpriced})
+    return report
 
+
+@dataclass
+class Valued:
+    """What one snapshot computed: the ValuePoints, totals per (wallet, chain), allocation items
+    (wallet, chain, asset, kind, value|None) of the current state, and the FX rates of the moment."""
+
+    wallet_ids: list[int]
+    points: list[ValuePoint]
+    pairs: dict[tuple[int, int], PairTotal]
+    items: list[tuple]
+    fx_json: dict
+
+    def wallet_rows(self, at: datetime) -> list[WalletValue]:
+        """Per-wallet totals: every chain of the wallet (overlaps are a matter of scopes, not wallets)."""
+        sums: dict[int, PairTotal] = {w: PairTotal() for w in self.wallet_ids}
+        with exact():
+            for (w, _c), t in self.pairs.items():
+                s = sums[w]
+                s.value, s.flow, s.market, s.opening = s.value + t.value, s.flow + t.flow, s.market + t.market, s.opening + t.opening
+                s.unpriced |= t.unpriced
+        return [WalletValue(wallet_id=w, at=at, value=t.value, flow_value=t.flow, market_value=t.market, opening_value=t.opening,
+                            unpriced=len(t.unpriced), fx_rates=self.fx_json) for w, t in sums.items()]
+
+
+def _value_points(ids: list[int], at: datetime, as_of: datetime | None) -> Valued:
+    """Amounts x prices of the wallets now, split against their previous points."""
     amounts, parts = current_amounts(ids)
-    previous = _previous_points(ids, at)
+    previous, previous_at = _previous_points(ids, at)
     asset_ids = {k[2] for k in amounts} | {k[2] for k in previous}
-    decimals = dict(Asset.objects.filter(pk__in=asset_ids).values_list("id", "decimals"))
+    assets = {a: (decimals, kind, spam) for a, decimals, kind, spam in
+              Asset.objects.filter(pk__in=asset_ids).values_list("id", "decimals", "kind", "is_spam")}
+    first_ok = {(w, c): t for w, c, t in WalletChain.objects.filter(wallet_id__in=ids).values_list("wallet_id", "chain_id", "first_ok_at")}
     fx = latest_fx_rates(as_of)
     prices = latest_prices(asset_ids, fx=fx, as_of=as_of)
-    fx_json = rates_to_json(fx)
-
     points: list[ValuePoint] = []
-    totals: dict[int, list] = {w: [ZERO, ZERO, ZERO, set()] for w in ids}  # value, flow, market, unpriced assets
+    pairs: dict[tuple[int, int], PairTotal] = {}
     with exact():
         for key in set(amounts) | {k for k, (amount, _) in previous.items() if amount}:
             w, c, a = key
-            raw = amounts.get(key, 0)
-            prev_raw, p0 = previous.get(key, (0, None))
-            if raw == 0 and prev_raw == 0:
+            decimals, kind, spam = assets[a]
+            raw, (prev_raw, p0) = amounts.get(key, 0), previous.get(key, (0, None))
+            if spam or (raw == 0 and prev_raw == 0):
                 continue
-            price = prices.get(a)
+            price = counted_price(prices.get(a))
             p1 = price.usd if price else None
-            a1, a0 = to_units(raw, decimals[a]), to_units(prev_raw, decimals[a])
-            change = split_change(a0, p0, a1, p1)
+            a1 = to_units(raw, decimals)
+            opening = key not in previous and _opens(first_ok.get((w, c)), previous_at.get(w))
+            change = opening_change(a1, p1) if opening else split_change(to_units(prev_raw, decimals), p0, a1, p1)
             value = a1 * p1 if p1 is not None else None
-            points.append(ValuePoint(wallet_id=w, chain_id=c, asset_id=a, at=at, resolution=ValuePoint.HOURLY, amount=raw,
-                                     price=p1, value=value, flow_value=change.flow, market_value=change.market,
+            points.append(ValuePoint(wallet_id=w, chain_id=c, asset_id=a, at=at, resolution=ValuePoint.RAW, amount=raw, price=p1,
+                                     value=value, flow_value=change.flow, market_value=change.market, opening_value=change.opening,
                                      currency="USD", price_source=price.source if price else ""))
-            total = totals[w]
-            total[0] += value or ZERO
-            total[1] += change.flow
-            total[2] += change.market
-            if p1 is None and raw != 0:
-                total[3].add(a)
-        wallet_rows = [WalletValue(wallet_id=w, at=at, value=t[0], flow_value=t[1], market_value=t[2], unpriced=len(t[3]),
-                                   fx_rates=fx_json) for w, t in totals.items()]
+            t = pairs.setdefault((w, c), PairTotal())
+            t.value, t.flow, t.market, t.opening = t.value + (value or ZERO), t.flow + change.flow, t.market + change.market, t.opening + change.opening
+            if p1 is None and raw != 0 and kind != Asset.NFT_COLLECTION:
+                t.unpriced.add(a)
         # Allocation items of the current state, by kind (a holding and a loan of one asset stay apart).
         items = []
         for (w, c, a, kind), raw in parts.items():
-            if raw == 0:
-                continue
-            price = prices.get(a)
-            items.append((w, c, a, kind, to_units(raw, decimals[a]) * price.usd if price else None))
+            if raw and not assets[a][2]:
+                price = counted_price(prices.get(a))
+                items.append((w, c, a, kind, to_units(raw, assets[a][0]) * price.usd if price else None, raw))
+    return Valued(ids, points, pairs, items, rates_to_json(fx))
 
-    with transaction.atomic():
-        # Serialise snapshots of the same owners (a sync's snapshot meeting the hourly one): the
-        # second waits, then replaces the hour's rows instead of failing on the unique constraints.
-        list(get_user_model().objects.select_for_update().filter(pk__in=sorted(set(wallet_owner.values()))).values_list("pk"))
-        ValuePoint.objects.filter(wallet_id__in=ids, at=at).delete()
-        ValuePoint.objects.bulk_create(points, batch_size=2000)
-        WalletValue.objects.filter(wallet_id__in=ids, at=at).delete()
-        WalletValue.objects.bulk_create(wallet_rows, batch_size=2000)
-        report.scopes = _materialise_scopes(wallet_owner, totals, items, at, fx_json)
-    report.points = len(points)
-    report.unpriced = len({a for t in totals.values() for a in t[3]})
-    return report
+
+def _opens(first_ok_at: datetime | None, previous_at: datetime | None) -> bool:
+    """Is an amount with no previous point an opening balance (a wallet, or a chain of it, read for the
+    first time since the previous snapshot) rather than a deposit?"""
+    if previous_at is None:
+        return True  # the wallet's first snapshot
+    return first_ok_at is not None and first_ok_at > previous_at
 
 
 def current_amounts(wallet_ids: list[int]) -> tuple[dict[tuple[int, int, int], int], dict[tuple[int, int, int, str], int]]:
@@ -167,118 +216,172 @@ def current_amounts(wallet_ids: list[int]) -> tuple[dict[tuple[int, int, int], i
     return amounts, parts
 
 
-def _previous_points(wallet_ids: list[int], at: datetime) -> dict[tuple[int, int, int], tuple[int, Decimal | None]]:
-    """Each wallet's points at its latest snapshot before ``at``: key -> (raw amount, USD price)."""
+def _previous_points(wallet_ids: list[int], at: datetime) -> tuple[dict[tuple[int, int, int], tuple[int, Decimal | None]], dict[int, datetime]]:
+    """Each wallet's points at its latest snapshot before ``at`` (key -> (raw amount, USD price)), and
+    that snapshot's time per wallet (absent: the wallet has none yet)."""
     last = WalletValue.objects.filter(wallet_id__in=wallet_ids, at__lt=at).values("wallet_id").annotate(last=Max("at"))
     by_at: dict[datetime, list[int]] = defaultdict(list)
+    previous_at: dict[int, datetime] = {}
     for row in last:
         by_at[row["last"]].append(row["wallet_id"])
+        previous_at[row["wallet_id"]] = row["last"]
     out = {}
     for prev_at, wallets in by_at.items():
         for w, c, a, amount, price in ValuePoint.objects.filter(wallet_id__in=wallets, at=prev_at).values_list(
                 "wallet_id", "chain_id", "asset_id", "amount", "price").iterator(chunk_size=5000):
             out[(w, c, a)] = (amount, price)
-    return out
+    return out, previous_at
 
 
-def _materialise_scopes(wallet_owner: dict[int, int], totals: dict[int, list], items: list, at: datetime, fx_json: dict) -> int:
-    """Write the ScopeValue at ``at`` of every scope of the owners (sum of their wallets' totals) with
-    the allocation breakdown; backfill a scope's history from WalletValue the first time it is seen."""
+def _materialise_scopes(wallet_owner: dict[int, int], valued: Valued, at: datetime) -> int:
+    """Write the ScopeValue at ``at`` of every scope of the owners (the sum of their counted (wallet,
+    chain) pairs: an account reached through two wallets counts once) with the allocation breakdown;
+    build a scope's history the first time it is seen."""
     by_owner: dict[int, list[int]] = defaultdict(list)
     for w, o in wallet_owner.items():
         by_owner[o].append(w)
-    portfolios: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for pid, o, w in Portfolio.wallets.through.objects.filter(wallet_id__in=list(wallet_owner)).values_list(
-            "portfolio_id", "portfolio__owner_id", "wallet_id"):
-        portfolios[o][pid].append(w)
-    items_by_wallet = defaultdict(list)
-    for item in items:
-        items_by_wallet[item[0]].append(item)
-    rows, count = [], 0
+    portfolios = _portfolios_of(list(wallet_owner))
+    rows = []
     for owner_id, wallets in by_owner.items():
         scopes = owner_scopes(owner_id, wallets, portfolios[owner_id])
         known = set(ScopeValue.objects.filter(owner_id=owner_id, scope_key__in=list(scopes), at__lt=at)
                     .values_list("scope_key", flat=True).distinct())
         for key, members in scopes.items():
+            covered = covered_pairs(members)
             if key not in known:
-                _backfill_scope(owner_id, key, members, at)
-            with exact():
-                value = sum((totals[w][0] for w in members), ZERO)
-                flow = sum((totals[w][1] for w in members), ZERO)
-                market = sum((totals[w][2] for w in members), ZERO)
-                breakdown = breakdown_of([i for w in members for i in items_by_wallet[w]])
-            rows.append(ScopeValue(owner_id=owner_id, scope_key=key, at=at, value=value, flow_value=flow, market_value=market,
-                                   unpriced=len(breakdown["unpriced"]), fx_rates=fx_json, breakdown=breakdown))
-            count += 1
+                _write_history(owner_id, key, scope_history(members, covered, before=at))
+            rows.append(_scope_row(owner_id, key, members, covered, valued, at))
         ScopeValue.objects.filter(owner_id=owner_id, scope_key__in=list(scopes), at=at).delete()
         # Only the latest point carries an allocation: older breakdowns are dropped to keep rows small.
         ScopeValue.objects.filter(owner_id=owner_id, at__lt=at).exclude(breakdown={}).update(breakdown={})
     ScopeValue.objects.bulk_create(rows, batch_size=1000)
-    return count
+    return len(rows)
+
+
+def _scope_row(owner_id: int, key: str, members: list[int], covered, valued: Valued, at: datetime) -> ScopeValue:
+    member_set = set(members)
+    counted = [t for (w, c), t in valued.pairs.items() if w in member_set and (w, c) not in covered]
+    with exact():
+        breakdown = breakdown_of([i for i in valued.items if i[0] in member_set and (i[0], i[1]) not in covered])
+        return ScopeValue(
+            owner_id=owner_id, scope_key=key, at=at, value=sum((t.value for t in counted), ZERO),
+            flow_value=sum((t.flow for t in counted), ZERO), market_value=sum((t.market for t in counted), ZERO),
+            opening_value=sum((t.opening for t in counted), ZERO), unpriced=len(breakdown["unpriced"]),
+            fx_rates=valued.fx_json, breakdown=breakdown,
+        )
+
+
+def _portfolios_of(wallet_ids: list[int]) -> dict[int, dict[int, list[int]]]:
+    """owner -> portfolio -> member wallet ids, for the portfolios these wallets are in."""
+    portfolios: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for pid, o, w in Portfolio.wallets.through.objects.filter(wallet_id__in=wallet_ids).values_list(
+            "portfolio_id", "portfolio__owner_id", "wallet_id"):
+        portfolios[o][pid].append(w)
+    return portfolios
 
 
 def do_materialise_scopes(owner_ids: Iterable[int] | None = None) -> int:
     """Build the series of wallet sets that have none yet (a portfolio just made or whose wallets
-    changed) from their wallets' WalletValue rows, without taking a snapshot. Call it after editing a
-    portfolio so its dashboard reads one short series at once. Returns the number of scopes built."""
+    changed) from their wallets' history, without taking a snapshot. Call it after editing a portfolio
+    so its dashboard reads one short series at once. Returns the number of scopes built."""
     wallets = Wallet.objects.all() if owner_ids is None else Wallet.objects.filter(owner_id__in=list(owner_ids))
     by_owner: dict[int, list[int]] = defaultdict(list)
     for w, o in wallets.values_list("id", "owner_id"):
         by_owner[o].append(w)
-    portfolios: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for pid, o, w in Portfolio.wallets.through.objects.filter(wallet_id__in=[w for ws in by_owner.values() for w in ws]).values_list(
-            "portfolio_id", "portfolio__owner_id", "wallet_id"):
-        portfolios[o][pid].append(w)
+    portfolios = _portfolios_of([w for ws in by_owner.values() for w in ws])
     built = 0
-    far = timezone.now() + timedelta(days=3650)
     for owner_id, ids in by_owner.items():
         scopes = owner_scopes(owner_id, ids, portfolios[owner_id])
         known = set(ScopeValue.objects.filter(owner_id=owner_id, scope_key__in=list(scopes)).values_list("scope_key", flat=True).distinct())
         for key, members in scopes.items():
             if key not in known:
                 with transaction.atomic():
-                    _backfill_scope(owner_id, key, members, far)
+                    _write_history(owner_id, key, scope_history(members, covered_pairs(members)))
                 built += 1
     return built
 
 
 def breakdown_of(items: list) -> dict:
-    """Allocation of (wallet, chain, asset, kind, value|None) items as exact strings, for JSON."""
+    """Allocation of (wallet, chain, asset, kind, value|None, raw) items as exact strings, for JSON.
+    ``unpriced``: fungible assets held without a counted price; ``nfts_unvalued``: NFTs held without one."""
     sums = {"by_asset": defaultdict(lambda: ZERO), "by_chain": defaultdict(lambda: ZERO),
             "by_wallet": defaultdict(lambda: ZERO), "by_kind": defaultdict(lambda: ZERO)}
-    unpriced = set()
-    for w, c, a, kind, value in items:
+    unpriced, nfts_unvalued = set(), 0
+    for w, c, a, kind, value, raw in items:
         if value is None:
-            unpriced.add(a)
+            if kind == NFT:
+                nfts_unvalued += raw
+            else:
+                unpriced.add(a)
             continue
         sums["by_asset"][a] += value
         sums["by_chain"][c] += value
         sums["by_wallet"][w] += value
         sums["by_kind"][kind] += value
-    out: dict = {name: [[k, format(trim(v), "f")] for k, v in table.items()] for name, table in sums.items()}
+    out: dict = {name: [[k, exact_text(v)] for k, v in table.items()] for name, table in sums.items()}
     out["unpriced"] = sorted(unpriced)
+    out["nfts_unvalued"] = nfts_unvalued
     return out
 
 
-def _backfill_scope(owner_id: int, key: str, members: list[int], before: datetime) -> None:
-    """A scope seen for the first time (new portfolio, changed membership): build its history from the
-    wallets' WalletValue rows, so its series starts with the wallets' history, not today."""
-    sums: dict[datetime, list] = {}
+@dataclass
+class HistoryPoint:
+    """One point of a scope's series summed from its wallets' history."""
+
+    at: datetime
+    resolution: str
+    value: Decimal = ZERO
+    flow: Decimal = ZERO
+    market: Decimal = ZERO
+    opening: Decimal = ZERO
+    unpriced: int = 0
+    fx_rates: dict = field(default_factory=dict)
+
+
+def scope_history(members: list[int], covered, *, before: datetime | None = None, start: datetime | None = None) -> list[HistoryPoint]:
+    """A scope's series from its wallets' stored history (oldest first): WalletValue totals, or, when
+    an account is reached through two of its wallets (``covered`` pairs, see ``portfolio.overlaps``),
+    the ValuePoints of the counted (wallet, chain) pairs only. ``start`` keeps the points after it and
+    the last one at or before it (the base of a range)."""
+    if covered:
+        source = ValuePoint.objects.filter(wallet_id__in=members).exclude(value=None)
+        fields = ("at", "resolution", "value", "flow_value", "market_value", "opening_value", "wallet_id", "chain_id")
+    else:
+        source = WalletValue.objects.filter(wallet_id__in=members)
+        fields = ("at", "resolution", "value", "flow_value", "market_value", "opening_value", "unpriced", "fx_rates")
+    if before is not None:
+        source = source.filter(at__lt=before)
+    if start is not None:
+        base_at = source.filter(at__lte=start).aggregate(last=Max("at"))["last"]
+        source = source.filter(at__gte=base_at) if base_at else source.filter(at__gt=start)
+    sums: dict[datetime, HistoryPoint] = {}
     with exact():
-        for at, resolution, value, flow, market, unpriced, fx in WalletValue.objects.filter(
-                wallet_id__in=members, at__lt=before).values_list(
-                "at", "resolution", "value", "flow_value", "market_value", "unpriced", "fx_rates").iterator(chunk_size=5000):
-            s = sums.setdefault(at, [resolution, ZERO, ZERO, ZERO, 0, fx])
-            s[1] += value
-            s[2] += flow
-            s[3] += market
-            s[4] = max(s[4], unpriced)
+        for row in source.values_list(*fields).iterator(chunk_size=5000):
+            if covered and (row[6], row[7]) in covered:
+                continue
+            p = sums.get(row[0])
+            if p is None:
+                p = sums[row[0]] = HistoryPoint(row[0], row[1])
+            p.value += row[2] or ZERO
+            p.flow += row[3] or ZERO
+            p.market += row[4] or ZERO
+            p.opening += row[5] or ZERO
+            if not covered:
+                p.unpriced, p.fx_rates = max(p.unpriced, row[6]), row[7]
+    if covered and sums:  # ValuePoints carry no FX rates: take each moment's from the wallets' totals
+        for at, fx in WalletValue.objects.filter(wallet_id__in=members, at__in=list(sums)).values_list("at", "fx_rates"):
+            sums[at].fx_rates = fx
+    return [sums[at] for at in sorted(sums)]
+
+
+def _write_history(owner_id: int, key: str, history: list[HistoryPoint]) -> None:
+    """A scope seen for the first time (new portfolio, changed membership): store its history."""
     ScopeValue.objects.bulk_create(
-        [ScopeValue(owner_id=owner_id, scope_key=key, at=at, resolution=s[0], value=s[1], flow_value=s[2], market_value=s[3],
-                    unpriced=s[4], fx_rates=s[5]) for at, s in sums.items()],
+        [ScopeValue(owner_id=owner_id, scope_key=key, at=p.at, resolution=p.resolution, value=p.value, flow_value=p.flow,
+                    market_value=p.market, opening_value=p.opening, unpriced=p.unpriced, fx_rates=p.fx_rates) for p in history],
         batch_size=1000,
         # Two workers may build the same new scope at once (one materialise task per added wallet): the
-        # rows are the same sums of the same WalletValues, so the second one's are skipped.
+        # rows are the same sums of the same history, so the second one's are skipped.
         ignore_conflicts=True,
     )
 
@@ -295,32 +398,41 @@ class DownsampleReport:
 
 
 def do_downsample(now: datetime | None = None) -> DownsampleReport:
-    """Keep hourly points for 7 days; older ones become one per day: the last point of each day is
-    kept (its amount, price and value are that day's close) and the flows and market moves of the
-    day's other points are added to it, so ``value change == flow + market`` still holds between the
-    kept points. Works day by day (one transaction each), so it can be stopped and run again.
-    Stored prices older than 7 days are thinned the same way (the last of each asset, source and day)."""
+    """Points of the last 48 hours stay as taken; older ones become one per hour, and after 7 days one
+    per day: the last point of each hour (day) is kept (its amount, price and value are the close) and
+    the flows, market moves and openings of the others are added to it, so ``value change == flow +
+    market + opening`` still holds between kept points. Works day by day (one transaction each), so
+    it can be stopped and run again. Stored prices older than 7 days are thinned the same way (the last
+    of each asset, source and day)."""
     now = now or timezone.now()
-    cutoff = (now - HOURLY_KEEP).replace(hour=0, minute=0, second=0, microsecond=0)
+    daily_cutoff = (now - HOURLY_KEEP).replace(hour=0, minute=0, second=0, microsecond=0)
     report = DownsampleReport()
-    report.prices_removed = _thin_prices(cutoff)
-    oldest = WalletValue.objects.filter(resolution=ValuePoint.HOURLY, at__lt=cutoff).order_by("at").values_list("at", flat=True).first()
-    oldest_scope = ScopeValue.objects.filter(resolution=ValuePoint.HOURLY, at__lt=cutoff).order_by("at").values_list("at", flat=True).first()
-    starts = [d for d in (oldest, oldest_scope) if d is not None]
-    if not starts:
-        return report
-    day = min(starts).replace(hour=0, minute=0, second=0, microsecond=0)
-    while day < cutoff:
-        end = day + timedelta(days=1)
-        with transaction.atomic():
-            report.value_points_removed += _fold(ValuePoint.objects.filter(at__gte=day, at__lt=end, resolution=ValuePoint.HOURLY),
-                                                 ("wallet_id", "chain_id", "asset_id"))
-            report.wallet_values_removed += _fold(WalletValue.objects.filter(at__gte=day, at__lt=end, resolution=ValuePoint.HOURLY),
-                                                  ("wallet_id",))
-            report.scope_values_removed += _fold(ScopeValue.objects.filter(at__gte=day, at__lt=end, resolution=ValuePoint.HOURLY),
-                                                 ("owner_id", "scope_key"))
-        day = end
+    report.prices_removed = _thin_prices(daily_cutoff)
+    _fold_days(report, (ValuePoint.RAW,), hour_bucket(now - RAW_KEEP), hour_bucket, ValuePoint.HOURLY)
+    _fold_days(report, (ValuePoint.RAW, ValuePoint.HOURLY), daily_cutoff, _day_bucket, ValuePoint.DAILY)
     return report
+
+
+def _day_bucket(at: datetime) -> datetime:
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _fold_days(report: DownsampleReport, resolutions: tuple[str, ...], cutoff: datetime, bucket, resolution: str) -> None:
+    """Fold the rows of ``resolutions`` older than ``cutoff`` into one per ``bucket``, a day at a time."""
+    starts = [m.objects.filter(resolution__in=resolutions, at__lt=cutoff).order_by("at").values_list("at", flat=True).first()
+              for m in (WalletValue, ScopeValue)]
+    starts = [d for d in starts if d is not None]
+    if not starts:
+        return
+    day = _day_bucket(min(starts))
+    while day < cutoff:
+        end = min(day + timedelta(days=1), cutoff)
+        window = {"at__gte": day, "at__lt": end, "resolution__in": resolutions}
+        with transaction.atomic():
+            report.value_points_removed += _fold(ValuePoint.objects.filter(**window), ("wallet_id", "chain_id", "asset_id"), bucket, resolution)
+            report.wallet_values_removed += _fold(WalletValue.objects.filter(**window), ("wallet_id",), bucket, resolution)
+            report.scope_values_removed += _fold(ScopeValue.objects.filter(**window), ("owner_id", "scope_key"), bucket, resolution)
+        day = end
 
 
 def _thin_prices(cutoff: datetime) -> int:
@@ -337,24 +449,27 @@ def _thin_prices(cutoff: datetime) -> int:
     return removed
 
 
-def _fold(queryset, group_fields: tuple[str, ...]) -> int:
-    """Fold one day of hourly rows per group into the group's last row (flows and market summed)."""
+def _fold(queryset, group_fields: tuple[str, ...], bucket, resolution: str) -> int:
+    """Fold the rows of each group and ``bucket`` (hour or day) into its last row: flows, market moves
+    and openings summed, the kept row marked ``resolution``."""
     groups: dict[tuple, list] = {}
-    for row in queryset.order_by("at", "id").values_list("id", "flow_value", "market_value", *group_fields).iterator(chunk_size=5000):
-        pk, flow, market, key = row[0], row[1], row[2], row[3:]
-        g = groups.get(key)
-        if g is None:
-            groups[key] = [pk, flow or ZERO, market or ZERO, []]
-        else:
-            g[3].append(g[0])
+    rows = queryset.order_by("at", "id").values_list("id", "at", "flow_value", "market_value", "opening_value", *group_fields)
+    with exact():
+        for pk, at, flow, market, opening, *key in rows.iterator(chunk_size=5000):
+            group = (bucket(at), *key)
+            g = groups.get(group)
+            if g is None:
+                groups[group] = [pk, flow or ZERO, market or ZERO, opening or ZERO, []]
+                continue
+            g[4].append(g[0])
             g[0] = pk
-            with exact():
-                g[1] += flow or ZERO
-                g[2] += market or ZERO
+            g[1] += flow or ZERO
+            g[2] += market or ZERO
+            g[3] += opening or ZERO
     model = queryset.model
-    keep = [model(pk=g[0], flow_value=g[1], market_value=g[2], resolution=ValuePoint.DAILY) for g in groups.values()]
-    model.objects.bulk_update(keep, ["flow_value", "market_value", "resolution"], batch_size=1000)
-    drop = [pk for g in groups.values() for pk in g[3]]
+    keep = [model(pk=g[0], flow_value=g[1], market_value=g[2], opening_value=g[3], resolution=resolution) for g in groups.values()]
+    model.objects.bulk_update(keep, ["flow_value", "market_value", "opening_value", "resolution"], batch_size=1000)
+    drop = [pk for g in groups.values() for pk in g[4]]
     for i in range(0, len(drop), 5000):
         model.objects.filter(pk__in=drop[i:i + 5000]).delete()
     return len(drop)

@@ -12,6 +12,7 @@ from chains.base import ChainError, InvalidAddress, ParsedAddress, SecretRefused
 from chains.evm.address import looks_like_ens_name
 from chains.registry import parse_address
 from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
+from portfolio import jobs
 from portfolio.models import Chain, Portfolio, Wallet, WalletChain
 from portfolio.services.ens import resolve_name
 
@@ -36,8 +37,6 @@ def parse_watch_only(family: str, text: str) -> ParsedAddress:
         raise ValidationError("Unsupported chain family.", code="invalid") from None
     except InvalidAddress as exc:
         raise ValidationError(_sentence(exc.detail), code="invalid") from None
-    except ImportError:  # the family's address module is not installed yet
-        raise ValidationError("Addresses of this chain family are not supported yet.", code="invalid") from None
     except ChainError as exc:
         raise ValidationError(_sentence(exc.detail), code="invalid") from None
 
@@ -214,10 +213,8 @@ def _rebuild_series_after_commit(owner_id: int) -> None:
     (correct, just slower), so a broker that is down only logs a warning."""
 
     def enqueue() -> None:
-        from portfolio.tasks import materialise_scopes_task
-
         try:
-            materialise_scopes_task.delay([owner_id])
+            jobs.enqueue(jobs.MATERIALISE_SCOPES, [owner_id])
         except Exception:  # noqa: BLE001 - any broker failure; the page still works without it
             log.warning("could not enqueue the portfolio series rebuild", extra={"owner_id": owner_id})
 

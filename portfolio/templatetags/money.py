@@ -3,6 +3,7 @@
     {% load money %}
     {{ row.amount|amount }}             1,234.5678          (trimmed, up to the asset's decimals)
     {{ row.amount|amount:8 }}           at most 8 places, rounded down (never shows more than is held)
+    {{ row.amount|amount:"exact" }}     1234.56789012345678 (every digit, no grouping: titles, copy-paste)
     {{ row.value|money:"EUR" }}         €1,234.57  ·  "< €0.01" for tiny non-zero values
     {{ row.change_24h|pct }}            +1.23%  (signed)  ·  {{ share|pct:"unsigned" }}
     {{ ts|ago }}                        "3 min ago"
@@ -16,6 +17,8 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from django import template
 from django.utils import timezone
+
+from portfolio.valuation import exact, exact_text
 
 register = template.Library()
 
@@ -55,31 +58,24 @@ def _group(d: Decimal, places: int | None = None) -> str:
 
 
 @register.filter
-def amount(value, max_places=None) -> str:
-    """A token amount in whole units: exact, trimmed, grouped. ``max_places`` rounds down for display."""
+def amount(value, places=None) -> str:
+    """A token amount in whole units, from ``valuation.to_units``. ``{{ x|amount }}``: exact, grouped;
+    ``{{ x|amount:8 }}``: at most 8 decimals, rounded down (never shows more than is held);
+    ``{{ x|amount:"exact" }}``: every digit, no grouping (hover titles, copy-paste), as in the CSV and API."""
     d = _to_decimal(value)
+    if places == "exact":
+        return "" if d is None else exact_text(d)
     if d is None:
         return "—"
-    if max_places not in (None, ""):
-        places = int(max_places)
+    if places not in (None, ""):
+        places = int(places)
         if -d.as_tuple().exponent > places:
-            q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
+            with exact():  # a uint256 amount has 78 digits: the default 28-digit context would fail
+                q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
             if q == 0 and d != 0:
                 return ("< " if d > 0 else "> -") + "0." + "0" * (places - 1) + "1"
             d = q
     return _group(d)
-
-
-@register.filter
-def amount_exact(value) -> str:
-    """A token amount with every digit, no grouping (for CSV and copy-paste)."""
-    d = _to_decimal(value)
-    if d is None:
-        return ""
-    text = format(d, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
 
 
 def _money_text(d: Decimal, currency: str, signed: bool = False) -> str:
@@ -87,7 +83,8 @@ def _money_text(d: Decimal, currency: str, signed: bool = False) -> str:
     symbol = CURRENCY_SYMBOLS.get(currency)
     places = 0 if currency in ZERO_PLACES else 2
     unit = Decimal(1).scaleb(-places)
-    q = d.quantize(unit, rounding=ROUND_HALF_EVEN)
+    with exact():  # values beyond 28 digits (a uint256 amount times a price) must not fail here
+        q = d.quantize(unit, rounding=ROUND_HALF_EVEN)
     prefix_sign = ""
     if d < 0:
         prefix_sign = "-"
@@ -138,7 +135,8 @@ def price(value, currency="USD") -> str:
     symbol = CURRENCY_SYMBOLS.get(currency)
     exp = d.adjusted()  # e.g. -4 for 0.0001234
     places = min(max(2, -exp + 3), 18)
-    q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    with exact():
+        q = d.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     body = format(q, "f").rstrip("0")
     if body.endswith("."):
         body += "00"
@@ -156,7 +154,8 @@ def pct(value, mode="signed") -> str:
     d = _to_decimal(value)
     if d is None:
         return "—"
-    p = (d * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+    with exact():
+        p = (d * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
     if p == 0 and d != 0 and mode == "unsigned":
         return "< 0.01%"
     text = _group(abs(p), 2)

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from portfolio import queries
 from portfolio.models import Portfolio, SyncRun, Wallet, WalletChain
 from portfolio.services.accounts import ensure_profile
+from portfolio.services.alerts import open_alerts
 
 RANGES = ("24h", "7d", "30d", "90d", "1y", "all")
 DEFAULT_RANGE = "30d"
@@ -119,6 +120,7 @@ def dashboard(request: HttpRequest, portfolio_id: int | None = None) -> HttpResp
         "ranges": RANGES,
         "allocation_kinds": ALLOCATION_KINDS,
         "sync": sync_state(request.user, scope.wallet_ids),
+        "health_alerts": open_alerts(request.user, scope.wallet_ids),
         "freshness": freshness_rows(request.user, scope.wallet_ids),
         "nav_active": "dashboard",
         "chart": _chart_payload(summary, scope.currency) if summary else None,

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from portfolio import queries
 from portfolio.models import Chain, Wallet
-from portfolio.templatetags.money import amount_exact
+from portfolio.valuation import exact_text
 from portfolio.views.dashboard import Scope, resolve_scope, sync_state
 
 SORTS = {
@@ -172,8 +172,8 @@ def holdings_csv(request: HttpRequest) -> HttpResponse:
                 _cell(r.asset.name),
                 _cell(r.asset.chain.slug),
                 _cell(r.asset.address),
-                amount_exact(r.amount),
-                "" if r.price is None else amount_exact(r.price),
+                exact_text(r.amount),
+                "" if r.price is None else exact_text(r.price),
                 _cell(r.price_source or ""),
                 "" if r.value is None else format(r.value.quantize(Decimal("0.01")), "f"),
                 "" if r.change_24h is None else format(r.change_24h, "f"),

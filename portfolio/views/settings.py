@@ -27,10 +27,24 @@ class PreferencesForm(forms.ModelForm):
         decimal_places=2,
         help_text="“Hide dust” on the holdings page hides balances worth less than this (in your quote currency).",
     )
+    health_alert_below = forms.DecimalField(
+        required=False,
+        label="Health-factor alert below",
+        min_value=Decimal("1.00"),
+        max_value=Decimal("10.00"),
+        max_digits=10,
+        decimal_places=2,
+        help_text="The dashboard warns when a lending position's health factor falls below this (liquidation starts at 1).",
+    )
 
     class Meta:
         model = Profile
-        fields = ("quote_currency", "dust_threshold")
+        fields = ("quote_currency", "dust_threshold", "health_alert_below")
+
+    def clean_health_alert_below(self):
+        """Left empty (or by a form that predates it): keep the current threshold."""
+        value = self.cleaned_data.get("health_alert_below")
+        return value if value is not None else self.instance.health_alert_below
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import escape
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -10,7 +12,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from portfolio.models import Portfolio, SyncRun, Wallet
-from portfolio.services.sync import do_request_sync, sync_status as run_status
+from portfolio.sync.progress import sync_status as run_status
+from portfolio.sync.run import QueueUnavailable, do_request_sync
 
 TEMPLATE = "portfolio/_sync_status.html"
 
@@ -62,7 +65,15 @@ def refresh(request: HttpRequest) -> HttpResponse:
         wallet = get_object_or_404(Wallet, pk=wallet_id, owner=request.user)
     elif portfolio_id is not None:
         portfolio = get_object_or_404(Portfolio, pk=portfolio_id, owner=request.user)
-    run = do_request_sync(request.user, portfolio=portfolio, wallet=wallet)
+    try:
+        run = do_request_sync(request.user, portfolio=portfolio, wallet=wallet)
+    except QueueUnavailable as exc:
+        if _wants_json(request):
+            return JsonResponse({"detail": str(exc)}, status=503)
+        if request.htmx:
+            return HttpResponse(f'<p class="message message-error" role="alert">{escape(exc)}</p>', status=503)
+        messages.error(request, str(exc))
+        return redirect(_back(request))
     if request.htmx or _wants_json(request):
         return _render_status(request, run, status=202)
     return redirect(_back(request))

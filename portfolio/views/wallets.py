@@ -12,21 +12,11 @@ from django.views.decorators.http import require_http_methods
 
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
 from portfolio.models import Holding, Portfolio, Wallet, WalletChain
+from portfolio.overlaps import also_in, overlap_note
 from portfolio.services import wallets as services
+from portfolio.valuation import to_units
 
 SECRET_FIELDS = ("address", "label", "name")
-
-
-def format_amount(raw: int, decimals: int) -> str:
-    """Base units -> a plain decimal string, exact at any size (``1500000, 6 -> "1.5"``).
-
-    Integer arithmetic only: Decimal operations round to the context's 28 digits, uint256 has 78."""
-    raw, decimals = int(raw), int(decimals)
-    sign, digits = ("-" if raw < 0 else ""), str(abs(raw))
-    if decimals <= 0:
-        return sign + digits + "0" * -decimals
-    whole, frac = digits[:-decimals] or "0", digits[-decimals:].rjust(decimals, "0").rstrip("0")
-    return sign + whole + ("." + frac if frac else "") if (whole != "0" or frac) else "0"
 
 
 def _wallet_list_context(request: HttpRequest, form: WalletAddForm) -> dict:
@@ -61,6 +51,8 @@ def wallet_list(request: HttpRequest) -> HttpResponse:
             else:
                 chains = ", ".join(wc.chain.name for wc in wallet.wallet_chains.select_related("chain"))
                 messages.success(request, f"Now watching {wallet} on {chains}.")
+                if note := overlap_note(wallet):
+                    messages.info(request, note)
                 if request.htmx:
                     response = HttpResponse(status=204)
                     response["HX-Redirect"] = request.path
@@ -82,18 +74,21 @@ def wallet_detail(request: HttpRequest, wallet_id: int) -> HttpResponse:
         by_chain.setdefault(h.wallet_chain_id, []).append(
             {
                 "asset": h.asset,
-                "amount": format_amount(h.amount, h.asset.decimals),
-                "unconfirmed": format_amount(h.unconfirmed, h.asset.decimals) if h.unconfirmed else "",
+                "amount": to_units(h.amount, h.asset.decimals),
+                "unconfirmed": to_units(h.unconfirmed, h.asset.decimals) if h.unconfirmed else None,
                 "height": h.height,
                 "fetched_at": h.fetched_at,
                 "token_url": wc_token_url(h),
             }
         )
+    overlaps = also_in(request.user.pk, wallet.pk)
+    others = Wallet.objects.in_bulk([w for ws in overlaps.values() for w in ws])
     sections = []
     for wc in wallet_chains:
         rows = sorted(by_chain.get(wc.pk, []), key=lambda r: (r["asset"].kind != "native", r["asset"].symbol.lower()))
         link = wc.chain.explorer_link("address", wallet.address) if wallet.kind == Wallet.ADDRESS else ""
-        sections.append({"wallet_chain": wc, "chain": wc.chain, "rows": rows, "explorer_url": link})
+        sections.append({"wallet_chain": wc, "chain": wc.chain, "rows": rows, "explorer_url": link,
+                         "also_in": [others[w] for w in overlaps.get(wc.chain_id, ()) if w in others]})
     return render(
         request,
         "portfolio/wallet_detail.html",

@@ -15,8 +15,8 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from portfolio.models import Chain, Holding, SyncRun, Wallet
-from portfolio.services.sync import sync_status
-from portfolio.views.wallets import format_amount
+from portfolio.sync.progress import sync_status
+from portfolio.valuation import exact_text, to_units
 from tests.fixtures.celery import dump, seed_chain
 from tests.fixtures.users import PASSWORD
 
@@ -52,7 +52,7 @@ def picks(evm_devnet, bitcoin_devnet, solana_devnet):
             "address": w["address"],
             "label": f"{family} {w['label']}"[:80],
             "symbol": s["chain"]["native_symbol"],
-            "native": format_amount(int(w["balances"]["native"]), s["chain"]["native_decimals"]),
+            "native": exact_text(to_units(int(w["balances"]["native"]), s["chain"]["native_decimals"])),
             "wallet": w,
             "scenario": s,
         }
@@ -135,7 +135,7 @@ def test_a_user_adds_wallets_refreshes_and_sees_the_chains_holdings(
         expect(cell).to_have_count(1)
     evm = picks["evm"]
     dusd = next(a for a in evm["scenario"]["assets"] if a["symbol"] == "DUSD")
-    dusd_amount = format_amount(int(evm["wallet"]["balances"][dusd["address"]]), dusd["decimals"])
+    dusd_amount = exact_text(to_units(int(evm["wallet"]["balances"][dusd["address"]]), dusd["decimals"]))
     expect(table.locator(f'td.num[title="{dusd_amount} DUSD"]')).to_have_count(1)
     screenshot("holdings-synced")
 

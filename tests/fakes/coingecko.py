@@ -7,7 +7,6 @@ Set ``cg.rate_limited = True`` to answer 429 with ``Retry-After``; ``cg.requests
 
 from __future__ import annotations
 
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit

@@ -12,6 +12,7 @@ from django.utils import timezone
 from chains.secrets import WATCH_ONLY_MESSAGE
 from portfolio.fields import UINT256_MAX
 from portfolio.models import Asset, Chain, Holding, Portfolio, PricePoint, SyncRun, SyncRunItem, Wallet, WalletChain
+from portfolio.sync.run import do_expand_run
 
 pytestmark = pytest.mark.django_db
 
@@ -58,9 +59,11 @@ def holding(wallet, native):
 
 @pytest.fixture
 def run(owner, portfolio):
-    from portfolio.services.sync import do_request_sync
+    from portfolio.sync.run import do_request_sync
 
-    return do_request_sync(owner, portfolio=portfolio)
+    run = do_request_sync(owner, portfolio=portfolio)
+    do_expand_run(run.pk)  # what the worker does with it
+    return run
 
 
 @pytest.fixture
@@ -220,11 +223,14 @@ def test_post_sync_queues_a_run_and_answers_202(owner_client, portfolio, wallet)
     body = response.json()
     run = SyncRun.objects.get(pk=body["id"])
     assert run.owner.username == "alice" and run.portfolio == portfolio and body["status"] == "queued"
+    assert body["items"] == [] and body["total"] == 0  # the request only records it: a worker fans it out
+    assert owner_client.get(f"{API}/sync/{run.pk}").json() == body
+    do_expand_run(run.pk)
     item = SyncRunItem.objects.get(run=run)
     assert item.wallet_chain.wallet == wallet
+    body = owner_client.get(f"{API}/sync/{run.pk}").json()
     items = [(i["wallet_id"], i["chain_slug"], i["state"]) for i in body["items"]]
     assert items == [(wallet.pk, "testnet-evm", "queued")]
-    assert owner_client.get(f"{API}/sync/{run.pk}").json() == body
 
 
 def test_post_sync_with_an_empty_body_refreshes_every_wallet(owner_client, owner, wallet, chain):
@@ -233,6 +239,7 @@ def test_post_sync_with_an_empty_body_refreshes_every_wallet(owner_client, owner
     response = post_json(owner_client, "/sync")  # no body at all
     assert response.status_code == 202, response.content
     run = SyncRun.objects.get(pk=response.json()["id"])
+    do_expand_run(run.pk)
     assert run.portfolio is None and run.wallet is None and run.items.count() == 2
 
 
@@ -323,6 +330,7 @@ def test_lists_show_only_the_users_own_objects(owner_client, outsider_client, po
 def test_an_outsiders_refresh_of_everything_touches_only_their_wallets(outsider_client, wallet, outsiders_things):
     response = post_json(outsider_client, "/sync", {})
     run = SyncRun.objects.get(pk=response.json()["id"])
+    do_expand_run(run.pk)
     assert {i.wallet_chain.wallet_id for i in run.items.all()} == {outsiders_things[0].pk}
 
 
@@ -382,7 +390,7 @@ def test_the_openapi_schema_lists_every_route_with_its_responses(owner_client):
         ("DELETE", "/api/v1/wallets/{wallet_id}"): {"204", "401", "403", "404", "422"},
         ("GET", "/api/v1/holdings"): {"200", "401", "404", "422"},
         ("GET", "/api/v1/summary"): {"200", "401", "404", "422"},
-        ("POST", "/api/v1/sync"): {"202", "400", "401", "403", "404", "422"},
+        ("POST", "/api/v1/sync"): {"202", "400", "401", "403", "404", "422", "503"},
         ("GET", "/api/v1/sync/{run_id}"): {"200", "401", "404", "422"},
     }
     assert {key: set(op["responses"]) for key, op in operations.items()} == expected

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 def owner_data(owner, outsider):
     """Something in every table a GET reads, for the owner and for an outsider (whose ids must 404)."""
     from portfolio.services.snapshots import do_snapshot
-    from portfolio.services.sync import do_request_sync
+    from portfolio.sync.run import do_request_sync
 
     chain = Chain.objects.create(slug="testnet-evm", name="Test EVM", family="evm", chain_id=777_002, network="devnet",
                                  native_symbol="ETH", native_decimals=18, enabled=True)

@@ -42,7 +42,7 @@ def hold(wallet, asset, amount):
 @pytest.fixture
 def history(owner, chain, eth):
     """Two wallets over three hours:
-    00:00  hot 2 ETH at 1000                              value 2000 (first point: flow 2000)
+    00:00  hot 2 ETH at 1000                              value 2000 (first point: opening balance)
     01:00  deposit 1 ETH to hot, price 1100               value 3300 (flow 1100, market 200)
     02:00  withdraw 2 ETH from hot, send 0 to cold, 990   value  990 (flow -1980, market -330)
     plus cold holds 10 unpriced NOPE all along."""
@@ -73,13 +73,14 @@ def test_scope_is_the_users_wallets_or_one_of_their_portfolios(owner, outsider, 
 def test_the_dashboard_figures_match_the_hand_worked_history(owner, history):
     ids = queries.scope_wallet_ids(owner)
     s = queries.dashboard_summary(owner, ids, "USD", "24h", now=T0 + timedelta(hours=2, minutes=10))
-    # Range starts at -24h, before the first point: start value 0, every point is a sub-period.
-    assert s.net_worth == D(990) and s.as_of == T0 + timedelta(hours=2)
+    # Range starts at -24h, before the first point: the figures start there (the opening balance of
+    # 2000 is the starting point, neither a flow nor growth), and the page says "since" it.
+    assert s.net_worth == D(990) and s.as_of == T0 + timedelta(hours=2) and s.since == T0
     assert [v for _, v in s.series] == [D(2000), D(3300), D(990)]
-    # change 990 - 0; flows 2000 + 1100 - 1980 = 1120; profit 990 - 1120 = -130 = 200 - 330.
-    assert (s.change, s.net_flows, s.profit) == (D(990), D(1120), D(-130))
-    # TWR: first period has no capital before it; then 200/2000 = 0.1 and -330/3300 = -0.1: 1.1*0.9-1 = -0.01.
-    assert s.twr == D("-0.01") and s.pct is None
+    # change 990 - 2000 = -1010; flows 1100 - 1980 = -880; profit -1010 + 880 = -130 = 200 - 330.
+    assert (s.change, s.net_flows, s.profit) == (D(-1010), D(-880), D(-130))
+    # TWR: 200/2000 = 0.1 and -330/3300 = -0.1: 1.1*0.9-1 = -0.01; pct -1010/2000.
+    assert s.twr == D("-0.01") and s.pct == D("-0.505")
     assert s.unpriced_count == 1 and s.unpriced[0].symbol == "NOPE"
     assert [(x.label, x.value, x.share) for x in s.allocation["wallet"]] == [("hot", D(990), D(1))]
     assert [(x.key, x.value) for x in s.allocation["kind"]] == [("token", D(990))]
@@ -105,8 +106,8 @@ def test_values_in_euros_use_the_rate_of_each_moment(owner, chain, eth):
     s = queries.dashboard_summary(owner, [w.pk], "EUR", "all", now=T0 + timedelta(hours=1))
     # 1000 USD was 900 EUR then and is 800 EUR now: history is not re-priced at today's rate.
     assert s.currency == "EUR" and [v for _, v in s.series] == [D(900), D(800)]
-    # No flow after the first point; the FX move (-100 EUR) is the market part: profit -100.
-    assert (s.change, s.net_flows, s.profit) == (D(800), D(900), D(-100))
+    # The first point is the opening balance; the FX move (-100 EUR) is the market part: profit -100.
+    assert (s.change, s.net_flows, s.profit) == (D(-100), D(0), D(-100))
     assert queries.dashboard_summary(owner, [w.pk], "JPY", "all").fx_missing is True
 
 
@@ -192,13 +193,15 @@ def test_the_dashboard_query_count_does_not_grow_with_wallets_or_holdings(owner,
     assert s.net_worth == D(6048) and s.unpriced_count == 4
 
 
-def test_a_portfolio_made_after_the_snapshots_reads_its_wallets_totals(owner, history):
+def test_a_portfolio_whose_series_is_not_built_yet_shows_its_current_totals_at_once(owner, history):
     p = Portfolio.objects.create(owner=owner, name="hot only")
     p.wallets.add(history["hot"])
-    s = queries.dashboard_summary(owner, queries.scope_wallet_ids(owner, p.pk), "USD", "all", now=T0 + timedelta(hours=3))
-    assert s.history == "wallet_totals"
-    assert [v for _, v in s.series] == [D(2000), D(3300), D(990)] and s.profit == D(-130)
-    assert s.allocation["wallet"][0].label == "hot"
+    ids = queries.scope_wallet_ids(owner, p.pk)
+    s = queries.dashboard_summary(owner, ids, "USD", "all", now=T0 + timedelta(hours=3))
+    # No multi-second read of the wallets' history: the latest totals, and the series once built.
+    assert s.history == "pending" and s.series == [] and s.change is None
+    assert s.net_worth == D(990) and s.allocation["wallet"][0].label == "hot"
+    assert count_queries(lambda: queries.dashboard_summary(owner, ids, "USD", "all", now=T0 + timedelta(hours=3))) <= 12
 
 
 def test_materialising_a_new_portfolio_gives_the_same_series(owner, history):
@@ -207,11 +210,12 @@ def test_materialising_a_new_portfolio_gives_the_same_series(owner, history):
     p = Portfolio.objects.create(owner=owner, name="hot only")
     p.wallets.add(history["hot"])
     ids = queries.scope_wallet_ids(owner, p.pk)
-    before = queries.dashboard_summary(owner, ids, "USD", "all", now=T0 + timedelta(hours=3))
     assert do_materialise_scopes([owner.pk]) == 1
     after = queries.dashboard_summary(owner, ids, "USD", "all", now=T0 + timedelta(hours=3))
     assert after.history == "materialised"
-    assert (after.series, after.profit, after.twr) == (before.series, before.profit, before.twr)
+    # The hot wallet alone: 2000 (opening) -> 3300 (deposit 1100, market 200) -> 990 (withdrawal 1980, market -330).
+    assert [v for _, v in after.series] == [D(2000), D(3300), D(990)]
+    assert (after.profit, after.twr, after.net_flows) == (D(-130), D("-0.01"), D(-880))
 
 
 def test_the_pages_show_snapshot_figures(owner, owner_client, history):

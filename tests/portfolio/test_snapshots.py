@@ -50,21 +50,27 @@ def test_it_stores_amount_price_and_value_per_wallet_chain_and_asset(owner, wall
     hold(wallets[0], eth, 3 * ETH // 2)
     do_snapshot(at=T0 + timedelta(minutes=17))
     point = ValuePoint.objects.get(wallet=wallets[0])
-    # 1.5 ETH * 2000 = 3000; first point: everything is flow (a0 = 0).
-    assert (point.at, point.amount, point.price, point.value) == (T0, 3 * ETH // 2, D(2000), D(3000))
-    assert (point.flow_value, point.market_value, point.price_source) == (D(3000), D(0), "manual")
-    assert WalletValue.objects.get(wallet=wallets[0], at=T0).value == D(3000)
-    assert WalletValue.objects.get(wallet=wallets[1], at=T0).value == D(0)
+    # 1.5 ETH * 2000 = 3000; the wallet's first point is its opening balance: no flow, no growth.
+    assert (point.at, point.amount, point.price, point.value) == (T0 + timedelta(minutes=17), 3 * ETH // 2, D(2000), D(3000))
+    assert (point.flow_value, point.market_value, point.opening_value, point.price_source) == (D(0), D(0), D(3000), "manual")
+    assert WalletValue.objects.get(wallet=wallets[0], at=T0 + timedelta(minutes=17)).value == D(3000)
+    assert WalletValue.objects.get(wallet=wallets[1], at=T0 + timedelta(minutes=17)).value == D(0)
 
 
-def test_running_twice_in_one_hour_updates_the_hour_instead_of_adding_one(owner, wallets, eth):
+def test_every_snapshot_adds_a_point_and_after_48_hours_one_per_hour_stays(owner, wallets, eth):
     set_manual_price(eth, D("2000"), at=T0 - timedelta(minutes=5))
     hold(wallets[0], eth, ETH)
     do_snapshot(at=T0 + timedelta(minutes=1))
     hold(wallets[0], eth, 2 * ETH)
     do_snapshot(at=T0 + timedelta(minutes=59))
-    assert ValuePoint.objects.count() == 1 and ValuePoint.objects.get().value == D(4000)
-    assert scope_series(owner, wallets) == [(D(4000), D(4000), D(0))]
+    # Two syncs within the hour: two points (a chart from the second refresh on). Opening 2000, then a
+    # deposit of 1 ETH (flow 2000).
+    assert scope_series(owner, wallets) == [(D(2000), D(0), D(0)), (D(4000), D(2000), D(0))]
+    do_downsample(now=T0 + timedelta(hours=47))
+    assert len(scope_series(owner, wallets)) == 2  # still within 48 hours
+    do_downsample(now=T0 + timedelta(hours=50))
+    kept = ScopeValue.objects.get(owner=owner)
+    assert (kept.resolution, kept.value, kept.flow_value, kept.market_value, kept.opening_value) == ("hourly", D(4000), D(2000), D(0), D(2000))
 
 
 def test_a_transfer_between_own_wallets_is_no_flow_for_all_wallets(owner, wallets, eth):
@@ -106,9 +112,10 @@ def test_nfts_count_only_when_priced_and_borrowed_legs_count_negative(owner, wal
     PositionLeg.objects.create(position=position, asset=usdc, amount=500 * 10**6, role="borrowed")
     do_snapshot(at=T0)
     total = ScopeValue.objects.get(owner=owner, scope_key=scope_key(w.id for w in wallets))
-    # 1 ETH supplied (2000) - 500 USDC borrowed (500) = 1500; the NFT has no floor price: unpriced.
+    # 1 ETH supplied (2000) - 500 USDC borrowed (500) = 1500; the NFT has no floor price: not valued,
+    # and counted apart from unpriced tokens.
     assert total.value == D(1500)
-    assert total.breakdown["unpriced"] == [punks.id]
+    assert (total.breakdown["unpriced"], total.breakdown["nfts_unvalued"], total.unpriced) == ([], 1, 0)
     assert dict(total.breakdown["by_kind"]) == {"defi": "1500"}
     assert ValuePoint.objects.get(asset=usdc).amount == -500 * 10**6
     # An admin price on the collection makes it count: 1 item * 300.
@@ -124,7 +131,7 @@ def test_a_new_portfolio_gets_the_history_of_its_wallets(owner, wallets, eth):
     cold_only = Portfolio.objects.create(owner=owner, name="cold storage")
     cold_only.wallets.add(wallets[1])
     do_snapshot(at=T0 + timedelta(hours=1))
-    assert scope_series(owner, [wallets[1]]) == [(D(1000), D(1000), D(0)), (D(1000), D(0), D(0))]
+    assert scope_series(owner, [wallets[1]]) == [(D(1000), D(0), D(0)), (D(1000), D(0), D(0))]
 
 
 def test_downsampling_keeps_the_last_point_of_each_day_and_attribution_stays_exact(owner, wallets, eth):
@@ -149,12 +156,12 @@ def test_downsampling_keeps_the_last_point_of_each_day_and_attribution_stays_exa
     assert list(PricePoint.objects.filter(at__date=start.date()).values_list("price", flat=True)) == [D(1050)]
     kept = ValuePoint.objects.get(wallet=wallets[0], at=start + timedelta(hours=23))
     # Value 0 -> 2 ETH * 1050 = 2100 over day 1.
-    # Flows: 1000 (first point, 1 ETH at 1000) + 1100 (1 ETH deposited at 1100) = 2100... minus nothing;
-    # market: +100 (06:00, 1 ETH) - 100 (23:00, 2 ETH * -50) = 0. 2100 + 0 = 2100.
-    assert (kept.resolution, kept.value, kept.flow_value, kept.market_value) == ("daily", D(2100), D(2100), D(0))
+    # Opening 1000 (first point, 1 ETH at 1000); flow 1100 (1 ETH deposited at 1100);
+    # market: +100 (06:00, 1 ETH) - 100 (23:00, 2 ETH * -50) = 0. 1000 + 1100 + 0 = 2100.
+    assert (kept.resolution, kept.value, kept.flow_value, kept.market_value, kept.opening_value) == ("daily", D(2100), D(1100), D(0), D(1000))
     series = scope_series(owner, wallets)
     assert len(series) == 2
-    assert series[0] == (D(2100), D(2100), D(0))
+    assert series[0] == (D(2100), D(1100), D(0))
     # Each kept point still explains its change from the previous kept point.
     assert series[1][0] - series[0][0] == series[1][1] + series[1][2]
 

@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from portfolio.models import Asset, Chain, Portfolio, PricePoint, SyncRun, Wallet, WalletChain
+from portfolio.sync.run import do_expand_run
 
 pytestmark = [pytest.mark.devnet, pytest.mark.django_db]
 
@@ -24,6 +25,11 @@ def devnet_state(tmp_path, settings, evm_devnet, bitcoin_devnet, solana_devnet):
     settings.DEVNET_STATE_FILE = path
     settings.VAR_DIR = tmp_path
     return {"evm": evm_devnet.scenario, "bitcoin": bitcoin_devnet.scenario, "solana": solana_devnet.scenario}
+
+
+def demo_wallets(scenario: dict) -> list[dict]:
+    """The scenario's wallets the demo adds: its own and its DeFi ones."""
+    return scenario["wallets"] + (scenario.get("defi") or {}).get("wallets", [])
 
 
 def _demo() -> str:
@@ -45,7 +51,7 @@ def test_demo_sets_up_local_chains_user_wallets_and_a_first_sync(devnet_state):
     password = re.search(r"password '([^']+)'", output).group(1)
     assert user.check_password(password)
     wallets = Wallet.objects.filter(owner=user)
-    assert wallets.count() == sum(len(s["wallets"]) for s in devnet_state.values())
+    assert wallets.count() == sum(len(demo_wallets(s)) for s in devnet_state.values())
     assert set(Portfolio.objects.get(owner=user, name="Demo").wallets.all()) == set(wallets)
     # The devnet's ENS names are read at once, so the demo shows them next to the addresses.
     assert dict(wallets.exclude(primary_name="").values_list("address", "primary_name")) == {
@@ -57,6 +63,7 @@ def test_demo_sets_up_local_chains_user_wallets_and_a_first_sync(devnet_state):
     asset = Asset.objects.get(address=demo_token["address"])
     assert asset.listed and asset.oracle_address == demo_token["oracle"]
     run = SyncRun.objects.get(owner=user)
+    do_expand_run(run.pk)  # what the worker does with the demo's first refresh
     assert run.items.count() == WalletChain.objects.filter(wallet__owner=user).count()
     assert "http://127.0.0.1:" in output
     # The chains without an oracle get an admin-style manual price, so the demo shows values.
@@ -68,7 +75,7 @@ def test_demo_can_run_again_without_duplicates(devnet_state):
     first = _demo()
     second = _demo()
     user = get_user_model().objects.get(username="demo")
-    assert Wallet.objects.filter(owner=user).count() == sum(len(s["wallets"]) for s in devnet_state.values())
+    assert Wallet.objects.filter(owner=user).count() == sum(len(demo_wallets(s)) for s in devnet_state.values())
     assert re.search(r"password '([^']+)'", first).group(1) == re.search(r"password '([^']+)'", second).group(1)
     assert get_user_model().objects.filter(username="demo").count() == 1
     assert PricePoint.objects.filter(asset__chain__slug="solana-local", asset__address="", source="manual").count() == 1
@@ -78,3 +85,22 @@ def test_demo_without_chains_says_how_to_start_them(tmp_path, settings):
     settings.DEVNET_STATE_FILE = tmp_path / "missing.json"
     with pytest.raises(CommandError, match="devnet"):
         call_command("demo", stdout=StringIO())
+
+
+def test_the_demos_two_wallets_of_one_bitcoin_account_count_once(devnet_state):
+    from portfolio import queries
+    from portfolio.sync.run import do_sync_wallet_chains
+
+    _demo()
+    user = get_user_model().objects.get(username="demo")
+    run = SyncRun.objects.get(owner=user)
+    for job in do_expand_run(run.pk):  # as the workers would, in-process
+        do_sync_wallet_chains(job.wallet_chain_ids, run.pk)
+    run.refresh_from_db()
+    assert run.status == SyncRun.OK  # closing the run took the snapshot
+    wallets = devnet_state["bitcoin"]["wallets"]
+    duplicate = next(w for w in wallets if w["label"].startswith("Same account as tpub"))
+    sats = sum(int(w["balances"]["native"]) for w in wallets if w is not duplicate)
+    summary = queries.dashboard_summary(user, queries.scope_wallet_ids(user), "USD", "all")
+    btc = next(s for s in summary.allocation["chain"] if s.key == Chain.objects.get(slug="bitcoin-regtest").pk)
+    assert btc.value == Decimal(sats) / 10**8 * 60000  # the vpub and the same key as tpub: one account

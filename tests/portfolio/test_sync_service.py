@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from chains.base import ChainError
 from portfolio.models import Asset, Holding, NftItem, PricePoint, SyncRun, SyncRunItem, WalletChain
-from portfolio.services import sync
+from portfolio.sync import plan, schedule, spam
+from portfolio.sync import run as sync_run
 from tests.fixtures.celery import add_scenario_wallets, expected_state, seed_chain, stored_state
 
 pytestmark = [pytest.mark.devnet, pytest.mark.django_db]
@@ -28,7 +29,7 @@ def _wc(wallet):
 def test_a_sync_stores_exactly_what_the_scenario_put_on_chain(evm_devnet, evm_wallets):
     chain, wallets = evm_wallets
     for wallet, expected in zip(wallets, evm_devnet.scenario["wallets"]):
-        outcome = sync.do_sync_wallet_chain(_wc(wallet).id)
+        outcome = sync_run.do_sync_wallet_chain(_wc(wallet).id)
         assert outcome.status == SyncRun.OK
         assert stored_state(wallet) == expected_state(expected), wallet.label
         wc = _wc(wallet)
@@ -41,7 +42,7 @@ def test_a_sync_stores_exactly_what_the_scenario_put_on_chain(evm_devnet, evm_wa
 
 def test_oracle_prices_read_during_the_sync_are_stored(evm_devnet, evm_wallets):
     _chain, wallets = evm_wallets
-    sync.do_sync_wallet_chain(_wc(wallets[0]).id)
+    sync_run.do_sync_wallet_chain(_wc(wallets[0]).id)
     demo = Asset.objects.get(symbol="DEMO")
     latest = PricePoint.objects.filter(asset=demo).first()
     assert latest is not None and str(latest.price).startswith("12.34")
@@ -52,17 +53,17 @@ def test_oracle_prices_read_during_the_sync_are_stored(evm_devnet, evm_wallets):
 def test_a_second_sync_replaces_the_first_without_duplicates(evm_wallets):
     _chain, wallets = evm_wallets
     alice = wallets[0]
-    sync.do_sync_wallet_chain(_wc(alice).id)
+    sync_run.do_sync_wallet_chain(_wc(alice).id)
     first = stored_state(alice)
     count = Holding.objects.count(), NftItem.objects.count()
-    sync.do_sync_wallet_chain(_wc(alice).id)
+    sync_run.do_sync_wallet_chain(_wc(alice).id)
     assert stored_state(alice) == first
     assert (Holding.objects.count(), NftItem.objects.count()) == count
 
 
 def test_discovered_tokens_are_added_and_bait_tokens_marked_as_spam(evm_devnet, evm_wallets):
     _chain, wallets = evm_wallets
-    sync.do_sync_wallet_chain(_wc(wallets[0]).id)
+    sync_run.do_sync_wallet_chain(_wc(wallets[0]).id)
     disc = Asset.objects.get(symbol="DISC")
     claim = Asset.objects.get(symbol="CLAIM")
     assert not disc.listed and not disc.is_spam
@@ -72,12 +73,12 @@ def test_discovered_tokens_are_added_and_bait_tokens_marked_as_spam(evm_devnet, 
 def test_a_failed_sync_keeps_the_last_good_holdings_and_a_redacted_error(evm_wallets):
     chain, wallets = evm_wallets
     alice = wallets[0]
-    sync.do_sync_wallet_chain(_wc(alice).id)
+    sync_run.do_sync_wallet_chain(_wc(alice).id)
     before = stored_state(alice)
     secret = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
     chain.endpoints.update(url=f"http://127.0.0.1:9/v2/{secret}", timeout_s=1)
     with pytest.raises(ChainError):
-        sync.do_sync_wallet_chain(_wc(alice).id)
+        sync_run.do_sync_wallet_chain(_wc(alice).id)
     wc = _wc(alice)
     assert wc.status == WalletChain.FAILED
     assert wc.last_error and secret not in wc.last_error
@@ -87,14 +88,17 @@ def test_a_failed_sync_keeps_the_last_good_holdings_and_a_redacted_error(evm_wal
 
 def test_a_finished_run_item_is_not_synced_again(evm_wallets, owner):
     _chain, wallets = evm_wallets
-    run = sync.do_request_sync(owner, wallet=wallets[0])
+    run = sync_run.do_request_sync(owner, wallet=wallets[0])
+    assert not SyncRunItem.objects.filter(run=run).exists()  # the request only records the run
+    jobs = sync_run.do_expand_run(run.id)  # what the worker's expand task does
     item = SyncRunItem.objects.get(run=run)
-    sync.do_sync_wallet_chain(item.wallet_chain_id, item.id)
+    assert [(j.wallet_chain_ids, j.run_id) for j in jobs] == [([item.wallet_chain_id], run.id)]
+    sync_run.do_sync_wallet_chains([item.wallet_chain_id], run.id)
     item.refresh_from_db()
     run.refresh_from_db()
     assert item.status == SyncRun.OK and item.counts["balances"] >= 1
     assert run.status == SyncRun.OK and run.finished_at
-    again = sync.do_sync_wallet_chain(item.wallet_chain_id, item.id)
+    again = sync_run.do_sync_wallet_chain(item.wallet_chain_id, item.id)
     assert again.skipped
     item.refresh_from_db()
     assert item.attempts == 1
@@ -102,7 +106,7 @@ def test_a_finished_run_item_is_not_synced_again(evm_wallets, owner):
 
 def test_many_wallets_of_one_chain_sync_in_one_fetch(evm_devnet, evm_wallets):
     _chain, wallets = evm_wallets
-    outcomes = sync.do_sync_wallet_chains([_wc(w).id for w in wallets])
+    outcomes = sync_run.do_sync_wallet_chains([_wc(w).id for w in wallets])
     assert {o.status for o in outcomes} == {SyncRun.OK}
     for wallet, expected in zip(wallets, evm_devnet.scenario["wallets"]):
         assert stored_state(wallet) == expected_state(expected)
@@ -111,8 +115,8 @@ def test_many_wallets_of_one_chain_sync_in_one_fetch(evm_devnet, evm_wallets):
 def test_a_due_wallet_is_claimed_by_only_one_of_two_fanouts(evm_wallets):
     _chain, wallets = evm_wallets
     WalletChain.objects.update(next_due_at=timezone.now() - timedelta(seconds=1))
-    first = sync.claim_due_wallet_chains()
-    second = sync.claim_due_wallet_chains()
+    first = plan.claim_due_wallet_chains()
+    second = plan.claim_due_wallet_chains()
     assert len(first) == len(wallets) and second == []
     assert all(wc.next_due_at > timezone.now() for wc in WalletChain.objects.all())
 
@@ -128,25 +132,25 @@ def test_a_due_wallet_is_claimed_by_only_one_of_two_fanouts(evm_wallets):
     ],
 )
 def test_bait_names_are_spam(symbol, name):
-    assert sync.spam_reason(symbol, name)
+    assert spam.spam_reason(symbol, name)
 
 
 @pytest.mark.parametrize("symbol,name", [("DISC", "Discovered Coin"), ("USDC", "USD Coin"), ("stETH", "Liquid staked Ether 2.0")])
 def test_ordinary_names_are_not_spam(symbol, name):
-    assert sync.spam_reason(symbol, name) == ""
+    assert spam.spam_reason(symbol, name) == ""
 
 
 def test_a_second_refresh_while_one_is_running_joins_it(evm_wallets, owner):
     _chain, wallets = evm_wallets
-    first = sync.do_request_sync(owner, wallet=wallets[0])
-    assert sync.do_request_sync(owner, wallet=wallets[0]) == first
-    assert sync.do_request_sync(owner, wallet=wallets[1]) != first
+    first = sync_run.do_request_sync(owner, wallet=wallets[0])
+    assert sync_run.do_request_sync(owner, wallet=wallets[0]) == first
+    assert sync_run.do_request_sync(owner, wallet=wallets[1]) != first
 
 
 def test_the_beat_schedule_exists_once_after_migrate():
     from django_celery_beat.models import PeriodicTask
 
-    assert sync.ensure_periodic_tasks() == 0  # post_migrate already created them
+    assert schedule.ensure_periodic_tasks() == 0  # post_migrate already created them
     tasks = dict(PeriodicTask.objects.values_list("task", "interval__every"))
     assert tasks["portfolio.tasks.fanout_due_task"] == 60
     assert {"portfolio.tasks.snapshot_task", "portfolio.tasks.downsample_task", "portfolio.tasks.refresh_prices_task"} <= set(tasks)
@@ -155,10 +159,10 @@ def test_the_beat_schedule_exists_once_after_migrate():
 def test_a_token_that_cannot_be_read_keeps_its_last_known_amount(evm_devnet, evm_wallets):
     _chain, wallets = evm_wallets
     alice = wallets[0]
-    sync.do_sync_wallet_chain(_wc(alice).id)
+    sync_run.do_sync_wallet_chain(_wc(alice).id)
     broken = Asset.objects.get(symbol="BRKN")  # listed, but its balanceOf reverts
     Holding.objects.create(wallet_chain=_wc(alice), asset=broken, amount=5 * 10**18, height=1)
-    sync.do_sync_wallet_chain(_wc(alice).id)
+    sync_run.do_sync_wallet_chain(_wc(alice).id)
     kept = Holding.objects.get(wallet_chain=_wc(alice), asset=broken)
     assert kept.amount == 5 * 10**18 and kept.details.get("stale") is True and kept.height == 1
     assert any(p["code"] == "balance_call_failed" for p in _wc(alice).problems)

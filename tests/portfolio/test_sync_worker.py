@@ -10,7 +10,8 @@ import pytest
 from django.utils import timezone
 
 from portfolio.models import Holding, NftItem, Portfolio, Position, SyncRun, SyncRunItem, WalletChain
-from portfolio.services import sync
+from portfolio.sync import progress
+from portfolio.sync import run as sync_run
 from portfolio.tasks import fanout_due_task
 from tests.fixtures.celery import add_scenario_wallets, dump, expected_state, seed_chain, stored_state, wait_for
 
@@ -19,7 +20,7 @@ pytestmark = [pytest.mark.devnet, pytest.mark.django_db(transaction=True), pytes
 
 def _run_finished(run):
     run.refresh_from_db()
-    return run.status in sync.FINISHED
+    return run.status in sync_run.FINISHED
 
 
 def test_a_portfolio_on_three_chains_syncs_through_a_real_worker(owner, evm_devnet, bitcoin_devnet, solana_devnet, celery_worker):
@@ -31,12 +32,12 @@ def test_a_portfolio_on_three_chains_syncs_through_a_real_worker(owner, evm_devn
         for wallet, w in zip(add_scenario_wallets(owner, devnet.scenario, chain, portfolio=portfolio), devnet.scenario["wallets"]):
             expected[wallet.id] = (wallet, w)
 
-    run = sync.do_request_sync(owner, portfolio=portfolio)
+    run = sync_run.do_request_sync(owner, portfolio=portfolio)
     wait_for(lambda: _run_finished(run), 180, "the run to finish", celery_worker)
 
     items = SyncRunItem.objects.filter(run=run)
     assert items.count() == len(expected)
-    assert run.status == SyncRun.OK, dump(sync.sync_status(run))
+    assert run.status == SyncRun.OK, dump(progress.sync_status(run))
     mismatches = {
         f"{wallet.family}: {wallet.label}": {"stored": stored_state(wallet), "expected": expected_state(w)}
         for wallet, w in expected.values()
@@ -53,9 +54,9 @@ def test_a_worker_killed_mid_sync_loses_nothing_and_syncs_once(owner, evm_devnet
     alice = add_scenario_wallets(owner, evm_devnet.scenario, chain)[0]
     worker = start_worker(concurrency=1)
 
-    run = sync.do_request_sync(owner, wallet=alice)
+    run = sync_run.do_request_sync(owner, wallet=alice)
+    wait_for(lambda: SyncRunItem.objects.filter(run=run, status=SyncRun.RUNNING).exists(), 60, "the sync to start", worker)
     item = SyncRunItem.objects.get(run=run)
-    wait_for(lambda: SyncRunItem.objects.filter(id=item.id, status=SyncRun.RUNNING).exists(), 60, "the sync to start", worker)
     wait_for(lambda: proxy.requests >= 1, 30, "the first RPC request", worker)
     children = worker.children()
     assert children, worker.log()
@@ -79,7 +80,7 @@ def test_a_transient_rpc_failure_is_retried_and_succeeds(owner, evm_devnet, cele
     chain = seed_chain(evm_devnet.scenario, proxy.url)
     alice = add_scenario_wallets(owner, evm_devnet.scenario, chain)[0]
 
-    run = sync.do_request_sync(owner, wallet=alice)
+    run = sync_run.do_request_sync(owner, wallet=alice)
     wait_for(lambda: _run_finished(run), 90, "the retried sync to finish", celery_worker)
     item = SyncRunItem.objects.get(run=run)
     assert run.status == SyncRun.OK
@@ -90,12 +91,12 @@ def test_a_transient_rpc_failure_is_retried_and_succeeds(owner, evm_devnet, cele
 def test_a_permanent_failure_fails_the_run_and_keeps_the_previous_holdings(owner, evm_devnet, celery_worker):
     chain = seed_chain(evm_devnet.scenario)
     alice = add_scenario_wallets(owner, evm_devnet.scenario, chain)[0]
-    sync.do_sync_wallet_chain(WalletChain.objects.get(wallet=alice).id)
+    sync_run.do_sync_wallet_chain(WalletChain.objects.get(wallet=alice).id)
     before = stored_state(alice)
     chain.chain_id = 4242  # the endpoint now serves "another chain": retrying cannot help
     chain.save()
 
-    run = sync.do_request_sync(owner, wallet=alice)
+    run = sync_run.do_request_sync(owner, wallet=alice)
     wait_for(lambda: _run_finished(run), 60, "the run to fail", celery_worker)
     item = SyncRunItem.objects.get(run=run)
     assert run.status == SyncRun.FAILED
@@ -134,7 +135,7 @@ def test_workers_together_respect_an_endpoint_rate_limit(owner, evm_devnet, cele
     wallets = add_scenario_wallets(owner, evm_devnet.scenario, chain)
     worker = start_worker(concurrency=3)
 
-    runs = [sync.do_request_sync(owner, wallet=w) for w in wallets]
+    runs = [sync_run.do_request_sync(owner, wallet=w) for w in wallets]
     wait_for(lambda: all(_run_finished(r) for r in runs), 120, "the rate-limited syncs", worker)
     assert {r.status for r in runs} == {SyncRun.OK}
     stamps = sorted(proxy.stamps)

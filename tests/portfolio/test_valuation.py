@@ -2,10 +2,11 @@
 
 from decimal import Decimal as D
 
+from portfolio.templatetags.money import amount
 from portfolio.valuation import (
     Period,
     allocation,
-    format_amount,
+    exact_text,
     range_figures,
     split_change,
     time_weighted_return,
@@ -17,10 +18,10 @@ from portfolio.valuation import (
 def test_it_converts_base_units_exactly():
     assert to_units(1_500_000, 6) == D("1.5")
     assert to_units(2**256 - 1, 18) == D("115792089237316195423570985008687907853269984665640564039457.584007913129639935")
-    assert format_amount(10**18 + 5 * 10**17, 18) == "1.5"
-    assert format_amount(100 * 10**8, 8) == "100"
-    assert format_amount(1, 18) == "0.000000000000000001"
-    assert format_amount(123456789, 8, max_places=4) == "1.2345"
+    assert exact_text(to_units(10**18 + 5 * 10**17, 18)) == "1.5"
+    assert exact_text(to_units(100 * 10**8, 8)) == "100"
+    assert exact_text(to_units(1, 18)) == "0.000000000000000001"
+    assert amount(to_units(123456789, 8), 4) == "1.2345"
 
 
 def test_a_deposit_is_all_flow():

@@ -12,7 +12,7 @@ from chains.bitcoin.codec import b58decode_check, b58encode_check
 from chains.base58 import b58encode
 from portfolio.models import Asset, Chain, Holding, Portfolio, Wallet, WalletChain
 from portfolio.services.wallets import do_add_wallet, do_delete_wallet, do_update_wallet, ensure_wallet_chains
-from portfolio.views.wallets import format_amount
+from portfolio.valuation import exact_text, to_units
 
 pytestmark = pytest.mark.django_db
 
@@ -289,7 +289,7 @@ def test_the_detail_page_shows_stored_holdings_with_exact_amounts_and_sync_state
 
 @pytest.mark.parametrize("raw,decimals,text", [(0, 18, "0"), (1, 18, "0.000000000000000001"), (10**18, 18, "1"), (150_000_000, 8, "1.5"), (2**256 - 1, 0, str(2**256 - 1)), (-5, 1, "-0.5"), (2**256 - 1, 18, "115792089237316195423570985008687907853269984665640564039457.584007913129639935"), (7, -2, "700")])
 def test_amounts_are_formatted_exactly_from_base_units(raw, decimals, text):
-    assert format_amount(raw, decimals) == text
+    assert exact_text(to_units(raw, decimals)) == text
 
 
 def test_update_and_delete_services(owner):

@@ -16,12 +16,12 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from chains.registry import parse_address
-from portfolio.models import Asset, Chain, Portfolio, RpcEndpoint, Wallet, WalletChain
+from chains.registry import FAMILIES, parse_address
+from portfolio.models import Asset, Chain, Portfolio, ProtocolDeployment, RpcEndpoint, Wallet, WalletChain
+from portfolio.sync.run import do_request_sync
 
 DEMO_USERNAME = "demo"
 DEMO_PORTFOLIO = "Demo"
-FAMILIES = ("evm", "bitcoin", "solana")
 WAIT_S = 120
 # The Bitcoin and Solana devnets have no price oracle: the demo sets these as an admin would (source
 # "manual", shown as such on every page). The EVM scenario's tokens are priced by its on-chain feeds.
@@ -67,13 +67,11 @@ class Command(BaseCommand):
         added = sum(self._add_wallets(user, portfolio, s) for s in scenarios.values())
         self._primary_names(user)
 
-        from portfolio.services.sync import do_request_sync
-
         run = do_request_sync(user, portfolio=portfolio)
         port = os.environ.get("PORT", "8000")
         self.stdout.write(self.style.SUCCESS(
             f"Demo ready on {', '.join(c.name for c in chains.values())}: {added} wallet(s) added, "
-            f"sync #{run.pk} requested ({run.items.count()} chain syncs)."
+            f"sync #{run.pk} requested (a worker fans it out per wallet and chain)."
         ))
         self.stdout.write(f"Open http://127.0.0.1:{port}/ and log in as '{DEMO_USERNAME}' with password '{password}'.")
 
@@ -127,6 +125,12 @@ class Command(BaseCommand):
                     defaults=dict(kind=a["kind"], standard=a.get("standard") or "", symbol=a["symbol"], name=a.get("name", ""),
                                   decimals=a.get("decimals", 0), listed=True, oracle_address=a.get("oracle") or ""),
                 )
+        for protocol, contracts in ((scenario.get("defi") or {}).get("protocols") or {}).items():
+            ProtocolDeployment.objects.update_or_create(chain=chain, protocol=protocol, defaults={"contracts": contracts, "enabled": True})
+        for a in (scenario.get("defi") or {}).get("assets", []):  # the positions' tokens, priced by the scenario's feeds
+            Asset.objects.update_or_create(chain=chain, address=a["address"], defaults=dict(
+                kind=Asset.FUNGIBLE, standard="erc20", symbol=a["symbol"], name=a["name"], decimals=a["decimals"],
+                listed=True, oracle_address=a["oracle"]))
         # The devnets start from scratch on every `make run`: scan positions of the last run are void.
         WalletChain.objects.filter(chain=chain).update(cursors={}, height=None)
         from portfolio.services.wallets import ensure_wallet_chains
@@ -176,7 +180,7 @@ class Command(BaseCommand):
 
         added = 0
         family = scenario["family"]
-        for w in scenario["wallets"]:
+        for w in scenario["wallets"] + (scenario.get("defi") or {}).get("wallets", []):
             parsed = parse_address(family, w["address"])
             existing = Wallet.objects.filter(owner=user, family=family, address=parsed.address).first()
             if existing is not None:

@@ -12,7 +12,7 @@ def seed_registry(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("portfolio", "0003_value_totals")]
+    dependencies = [("portfolio", "0005_protocol_deployments")]
     operations = [
         migrations.AddField(
             model_name="chain",

@@ -1,0 +1,124 @@
+"""Planning syncs: which WalletChains are due, claiming them so that no two workers sync one twice,
+grouping them into jobs per chain, and sending those jobs to their family's queue (by task name)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from chains.registry import FAMILIES
+from portfolio import jobs
+from portfolio.models import Chain, Portfolio, SyncRun, SyncRunItem, Wallet, WalletChain
+
+
+@dataclass
+class Job:
+    """One sync task: WalletChains of one chain, the run they belong to, the queue. ``item_id`` is set
+    for a manual run's single-WalletChain task (the task then finds its run through the item)."""
+
+    wallet_chain_ids: list[int]
+    run_id: int
+    queue: str
+    item_id: int | None = None
+
+
+def queue_for(chain: Chain) -> str:
+    """The Celery queue of a chain's family (one per registered family), else "default"."""
+    return chain.family if chain.family in FAMILIES else "default"
+
+
+def group_size(chain: Chain) -> int:
+    """WalletChains of one chain synced by one task when many are due (EVM batches them well)."""
+    if chain.family == "evm":
+        return settings.SYNC_EVM_GROUP_SIZE
+    return 1
+
+
+def wallet_chains_for(owner, *, portfolio: Portfolio | None, wallet: Wallet | None) -> list[WalletChain]:
+    """The owner's WalletChains on enabled chains: of one wallet, of one portfolio, or all."""
+    qs = WalletChain.objects.filter(wallet__owner=owner, chain__enabled=True).select_related("chain")
+    if wallet is not None:
+        qs = qs.filter(wallet=wallet)
+    elif portfolio is not None:
+        qs = qs.filter(wallet__portfolios=portfolio)
+    return list(qs.order_by("chain__sort_order", "wallet_id"))
+
+
+def mark_queued(wallet_chains: list[WalletChain], now: datetime) -> None:
+    """Queued now, next due one interval later (a manual sync counts as the scheduled one)."""
+    by_interval: dict[timedelta, list[int]] = {}
+    for wc in wallet_chains:
+        by_interval.setdefault(wc.chain.sync_interval, []).append(wc.id)
+    for interval, ids in by_interval.items():
+        WalletChain.objects.filter(id__in=ids).update(status=WalletChain.QUEUED, next_due_at=now + interval, claimed_at=now)
+
+
+def enqueue_jobs(jobs_: list[Job]) -> None:
+    """Send each job to its queue: a manual run's item as ``sync_wallet_chain_task``, a scheduled
+    group as ``sync_wallet_chains_task``."""
+    for job in jobs_:
+        if job.item_id is not None:
+            jobs.enqueue(jobs.SYNC_WALLET_CHAIN, job.wallet_chain_ids[0], job.item_id, queue=job.queue)
+        else:
+            jobs.enqueue(jobs.SYNC_WALLET_CHAINS, job.wallet_chain_ids, job.run_id, queue=job.queue)
+
+
+def claim_due_wallet_chains(*, limit: int = 5000) -> list[WalletChain]:
+    """Claim due WalletChains so that two beats or many workers never sync one twice.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` then an UPDATE of exactly those rows. Elsewhere:
+    a conditional ``UPDATE ... SET claimed_at = <this claim's token> WHERE id IN (...) AND next_due_at
+    <= now`` per chain, then the rows carrying our token are ours (a row another claimer took first
+    no longer matches ``next_due_at <= now``, so each row is won exactly once)."""
+    now = timezone.now()
+    due = WalletChain.objects.filter(chain__enabled=True, next_due_at__lte=now).exclude(wallet__isnull=True)
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            rows = list(due.select_for_update(skip_locked=True, of=("self",)).select_related("chain").order_by("next_due_at")[:limit])
+            mark_queued(rows, now)
+        return rows
+    # A claim token: "now" plus random microseconds, unique among claimers in practice.
+    token = now + timedelta(microseconds=secrets.randbelow(999_999) + 1)
+    candidates = list(due.order_by("next_due_at").values_list("id", "chain_id")[:limit])
+    by_chain: dict[int, list[int]] = {}
+    for wc_id, chain_id in candidates:
+        by_chain.setdefault(chain_id, []).append(wc_id)
+    intervals = dict(Chain.objects.filter(id__in=list(by_chain)).values_list("id", "sync_interval"))
+    for chain_id, ids in by_chain.items():
+        for i in range(0, len(ids), 500):
+            WalletChain.objects.filter(id__in=ids[i:i + 500], next_due_at__lte=now).update(
+                next_due_at=now + intervals[chain_id], claimed_at=token, status=WalletChain.QUEUED
+            )
+    ids = [wc_id for wc_id, _ in candidates]
+    return list(WalletChain.objects.filter(id__in=ids, claimed_at=token).select_related("chain").order_by("next_due_at", "id"))
+
+
+def do_fanout_due() -> tuple[SyncRun | None, list[Job]]:
+    """Claim due WalletChains, record them as one scheduled SyncRun and return its jobs (grouped per
+    chain, ``group_size`` WalletChains each) for ``enqueue_jobs``."""
+    claimed = claim_due_wallet_chains()
+    if not claimed:
+        return None, []
+    with transaction.atomic():
+        run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED)
+        SyncRunItem.objects.bulk_create([SyncRunItem(run=run, wallet_chain_id=wc.id) for wc in claimed])
+    return run, jobs_for(run.id, claimed)
+
+
+def jobs_for(run_id: int, wallet_chains: list[WalletChain]) -> list[Job]:
+    """The tasks of a run: its WalletChains grouped per chain, ``group_size`` each (``chain`` loaded)."""
+    by_chain: dict[int, list[WalletChain]] = {}
+    for wc in wallet_chains:
+        by_chain.setdefault(wc.chain_id, []).append(wc)
+    planned: list[Job] = []
+    for wcs in by_chain.values():
+        size = max(1, group_size(wcs[0].chain))
+        for i in range(0, len(wcs), size):
+            planned.append(Job([wc.id for wc in wcs[i:i + size]], run_id, queue_for(wcs[0].chain)))
+    return planned
+

@@ -1,0 +1,393 @@
+"""Running a sync: fetch WalletChains of one chain through their adapter, store the result (``store``),
+and keep the books: WalletChain state, SyncRun and its items, the snapshot after a manual run.
+
+The flow of one sync, from a Refresh click or the beat's fan-out to stored holdings:
+``do_request_sync`` (a run and its items) -> task ``sync_wallet_chain_task`` -> ``do_sync_wallet_chains``
+-> ``chains.registry.adapter_for(...).fetch`` -> ``store.prepare`` + ``store.replace`` -> ``finish_runs``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Iterable, Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from chains.base import AssetRef, ChainError, FetchRequest, FetchResult
+from chains.registry import adapter_for
+from portfolio.models import Asset, Chain, HealthAlert, Holding, NftItem, Portfolio, SyncRun, SyncRunItem, Wallet, WalletChain
+from portfolio.ratelimit import shared_limiter
+from portfolio.services.alerts import do_check_health
+from portfolio.services.snapshots import do_snapshot
+from portfolio import jobs
+from portfolio.sync import plan, store
+
+log = logging.getLogger(__name__)
+
+FINISHED = (SyncRun.OK, SyncRun.PARTIAL, SyncRun.FAILED)
+IN_FLIGHT_WINDOW = timedelta(minutes=10)  # a Refresh joins a run of the same scope at most this old
+MOVING_WINDOW = timedelta(minutes=2)  # ... and only if something happened to it this recently
+
+
+class SyncError(Exception):
+    """A sync that cannot run at all (the WalletChain or its chain is gone or disabled). Permanent."""
+
+
+@dataclass
+class SyncOutcome:
+    """What one WalletChain's sync did (returned to the task, and to tests)."""
+
+    wallet_chain_id: int
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+    skipped: bool = False
+
+
+def _safe_error(exc: BaseException) -> str:
+    """An error text safe to store and show: ChainError is redacted; anything else shows its type only."""
+    if isinstance(exc, ChainError):
+        return str(exc)[:2000]
+    if isinstance(exc, SyncError):
+        return str(exc)
+    return f"internal error ({type(exc).__name__}); see the worker log"
+
+
+def known_assets(chain: Chain, wallet_chains: Sequence[WalletChain]) -> list[AssetRef]:
+    """The assets to read: the chain's listed ones plus every asset these WalletChains held before."""
+    ids = [wc.id for wc in wallet_chains]
+    held = Q(id__in=Holding.objects.filter(wallet_chain_id__in=ids).values("asset_id"))
+    held |= Q(id__in=NftItem.objects.filter(wallet_chain_id__in=ids).values("collection_id"))
+    assets = Asset.objects.filter(chain=chain).filter(Q(listed=True) | Q(kind=Asset.NATIVE) | held)
+    return [a.to_ref() for a in assets]
+
+
+def build_adapter(chain: Chain):
+    """The chain's adapter with its enabled endpoints and the limiter shared by all workers."""
+    return adapter_for(chain.to_config(), chain.endpoint_configs(), limiter=shared_limiter())
+
+
+# --------------------------------------------------------------------------- one sync
+
+
+def do_sync_wallet_chains(
+    wallet_chain_ids: Sequence[int], run_id: int | None = None, *, final_attempt: bool = True
+) -> list[SyncOutcome]:
+    """Sync several WalletChains of ONE chain with a single adapter fetch (EVM packs them into the same
+    Multicall batches), then store their results in one transaction.
+
+    Idempotent: items of ``run_id`` already finished are skipped, so a redelivered task does nothing
+    twice. Raises ``ChainError`` after recording it (the task decides on a retry; with
+    ``final_attempt`` False, run items go back to queued instead of failed).
+    """
+    wallet_chains, items, skipped = _load(wallet_chain_ids, run_id)
+    if not wallet_chains:
+        return skipped
+    if len({wc.chain_id for wc in wallet_chains}) != 1:
+        raise ValueError("do_sync_wallet_chains syncs WalletChains of one chain at a time")
+    _start(wallet_chains, items)
+    try:
+        result = _fetch(wallet_chains)
+    except (ChainError, SyncError) as exc:
+        final = final_attempt or isinstance(exc, SyncError) or exc.permanent
+        _record_failure(wallet_chains, items, exc, final=final)
+        if final:
+            finish_runs({i.run_id for i in items.values()})
+        raise
+    except Exception as exc:
+        log.exception("sync of %s failed unexpectedly", [wc.id for wc in wallet_chains])
+        _record_failure(wallet_chains, items, exc, final=True)
+        finish_runs({i.run_id for i in items.values()})
+        raise
+    outcomes = _record_success(wallet_chains, items, result)
+    finish_runs({i.run_id for i in items.values()})
+    return skipped + outcomes
+
+
+def do_sync_wallet_chain(wallet_chain_id: int, run_item_id: int | None = None, *, final_attempt: bool = True) -> SyncOutcome:
+    """Fetch one wallet on one chain and replace its stored holdings, NFTs and positions atomically.
+
+    Raises ``ChainError`` (after recording it) when the chain could not be read: a failed sync keeps
+    the last good data. Returns a skipped outcome when the run item is already finished (redelivery).
+    """
+    run_id = None
+    if run_item_id is not None:
+        run_id = SyncRunItem.objects.filter(id=run_item_id).values_list("run_id", flat=True).first()
+    outcomes = do_sync_wallet_chains([wallet_chain_id], run_id, final_attempt=final_attempt)
+    return outcomes[0] if outcomes else SyncOutcome(wallet_chain_id, "missing", skipped=True)
+
+
+def _load(wallet_chain_ids: Sequence[int], run_id: int | None):
+    """The WalletChains still to sync, their run items, and outcomes for the items already finished."""
+    wallet_chains = list(WalletChain.objects.select_related("wallet", "chain").filter(id__in=wallet_chain_ids))
+    if run_id is None:
+        return wallet_chains, {}, []
+    items = {i.wallet_chain_id: i for i in SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__in=wallet_chain_ids)}
+    done = {wc_id for wc_id, i in items.items() if i.status in FINISHED}
+    skipped = [SyncOutcome(wc_id, items[wc_id].status, skipped=True) for wc_id in done]
+    return ([wc for wc in wallet_chains if wc.id not in done],
+            {k: v for k, v in items.items() if k not in done}, skipped)
+
+
+def _start(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem]) -> None:
+    now = timezone.now()
+    WalletChain.objects.filter(id__in=[wc.id for wc in wallet_chains]).update(status=WalletChain.RUNNING, last_attempt_at=now)
+    if items:
+        item_ids = [i.id for i in items.values()]
+        SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.RUNNING, attempts=F("attempts") + 1)
+        SyncRunItem.objects.filter(id__in=item_ids, started_at__isnull=True).update(started_at=now)
+        run_ids = {i.run_id for i in items.values()}
+        SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
+
+
+def _fetch(wallet_chains: Sequence[WalletChain]) -> FetchResult:
+    chain = wallet_chains[0].chain
+    if not chain.enabled:
+        raise SyncError(f"{chain.name} is disabled")
+    request = FetchRequest(
+        wallets=tuple(wc.wallet.to_ref() for wc in wallet_chains),
+        known_assets=tuple(known_assets(chain, wallet_chains)),
+        cursors={wc.wallet.address: wc.cursors for wc in wallet_chains if wc.cursors},
+    )
+    return build_adapter(chain).fetch(request)
+
+
+def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutcome]:
+    """Replace the stored state of every WalletChain of the fetch and mark them and their run items ok,
+    in ONE transaction (a few set-based statements for the whole group)."""
+    now = timezone.now()
+    prepared = store.prepare(wallet_chains, result, now)
+    with transaction.atomic():
+        store.replace(prepared)
+        outcomes = _mark_ok(prepared, items)
+    store.store_price_quotes(wallet_chains[0].chain, result.prices)
+    if any(p.health_factor is not None for p in result.positions) or HealthAlert.objects.filter(
+            wallet_chain_id__in=prepared.ids, cleared_at__isnull=True).exists():
+        do_check_health(prepared.ids)
+    return outcomes
+
+
+def _mark_ok(prepared: store.Prepared, items: dict[int, SyncRunItem]) -> list[SyncOutcome]:
+    result, now, wallet_chains = prepared.result, prepared.now, prepared.wallet_chains
+    endpoint = (result.endpoint or "")[:300]
+    addresses = {wc.wallet.address for wc in wallet_chains}
+    outcomes = []
+    for wc in wallet_chains:
+        counts = prepared.built[wc.id].counts
+        wc.status, wc.last_ok_at, wc.last_error, wc.height, wc.endpoint = WalletChain.OK, now, "", result.height, endpoint
+        wc.first_ok_at = wc.first_ok_at or now  # its amounts now are an opening balance (see snapshots)
+        wc.cursors = _cursor_for(wc, result, len(wallet_chains) == 1)
+        wc.problems = _problems_for(result, addresses - {wc.wallet.address})
+        item = items.get(wc.id)
+        if item is not None:
+            counts.update(requests=result.request_count, wallets_in_fetch=len(wallet_chains), problems=len(wc.problems))
+            item.status, item.finished_at, item.error, item.endpoint, item.height, item.counts = (
+                SyncRun.OK, now, "", endpoint, result.height, counts)
+        outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
+    store.update_rows(WalletChain, ["status", "last_ok_at", "first_ok_at", "last_error", "height", "endpoint", "cursors", "problems"],
+                      wallet_chains)
+    store.update_rows(SyncRunItem, ["status", "finished_at", "error", "endpoint", "height", "counts"], list(items.values()))
+    return outcomes
+
+
+def _problems_for(result: FetchResult, others: set[str]) -> list[dict[str, str]]:
+    """The problems that concern this wallet (those naming another wallet of the batch are theirs)."""
+    return [
+        {"code": p.code, "message": p.message[:500], "subject": p.subject}
+        for p in result.problems
+        if not (p.subject and p.subject in others)
+    ][:100]
+
+
+def _cursor_for(wc: WalletChain, result: FetchResult, single: bool):
+    cursor = result.cursors.get(wc.wallet.address)
+    if cursor is None:
+        cursor = result.cursors.get(wc.wallet.address.lower())
+    if cursor is None and single and len(result.cursors) == 1:
+        cursor = next(iter(result.cursors.values()))
+    return dict(cursor) if cursor is not None else wc.cursors
+
+
+def _record_failure(wallet_chains, items, exc: BaseException, *, final: bool) -> list[SyncOutcome]:
+    """Keep the last good data; store the (redacted) error. Items fail only when no retry follows."""
+    now = timezone.now()
+    error = _safe_error(exc)
+    ids = [wc.id for wc in wallet_chains]
+    with transaction.atomic():
+        WalletChain.objects.filter(id__in=ids).update(status=WalletChain.FAILED if final else WalletChain.QUEUED, last_error=error)
+        if items:
+            item_ids = [i.id for i in items.values()]
+            if final:
+                SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.FAILED, finished_at=now, error=error)
+            else:
+                SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.QUEUED, error=f"retrying: {error}")
+    return [SyncOutcome(i, SyncRun.FAILED if final else SyncRun.QUEUED, error=error) for i in ids]
+
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def finish_runs(run_ids: Iterable[int]) -> int:
+    """Close every run whose items are all finished: ok, partial (some failed) or failed (all failed).
+    The conditional UPDATE makes exactly one caller the closer; it triggers the snapshot. Returns how
+    many runs this call closed."""
+    count = 0
+    for run_id in run_ids:
+        statuses = list(SyncRunItem.objects.filter(run_id=run_id).values_list("status", flat=True))
+        if any(s not in FINISHED for s in statuses):
+            continue
+        failed = sum(s == SyncRun.FAILED for s in statuses)
+        status = SyncRun.OK if not failed else (SyncRun.FAILED if failed == len(statuses) else SyncRun.PARTIAL)
+        closed = SyncRun.objects.filter(id=run_id, finished_at__isnull=True).update(
+            status=status, finished_at=timezone.now(),
+            error=f"{failed} of {len(statuses)} chain syncs failed" if failed else "",
+        )
+        if closed:
+            count += 1
+            _after_run(run_id)
+    return count
+
+
+def _after_run(run_id: int) -> None:
+    """A manual run's wallets get a value snapshot at once (scheduled batches wait for the hourly one)."""
+    run = SyncRun.objects.get(id=run_id)
+    if run.trigger != SyncRun.MANUAL:
+        return
+    wallet_ids = sorted(set(SyncRunItem.objects.filter(run_id=run_id).values_list("wallet_chain__wallet_id", flat=True)))
+    try:
+        do_snapshot(wallet_ids)
+    except Exception:  # noqa: BLE001 - a snapshot failure must not turn a finished sync into a failed task
+        log.exception("snapshot after sync run %s failed", run_id)
+
+
+class QueueUnavailable(Exception):
+    """The task queue did not take a refresh. The run is closed as failed (nothing half-made is left)
+    and the caller answers 503."""
+
+
+def do_request_sync(owner, *, portfolio: Portfolio | None = None, wallet: Wallet | None = None) -> SyncRun:
+    """Record a refresh of the owner's wallet, portfolio or all wallets as one SyncRun and send one task
+    (``expand_run``) that fans it out into (wallet, chain) items in a worker, so the request returns at
+    once however many wallets there are. A run of the same scope that is still moving is returned
+    instead (a second click joins it); a stalled one never is (see ``moving_run``).
+
+    Raises ``PermissionError`` for another owner's object and ``QueueUnavailable`` when the broker does
+    not take the task (the run is then closed as failed)."""
+    if portfolio is not None and portfolio.owner_id != owner.id:
+        raise PermissionError("not your portfolio")
+    if wallet is not None and wallet.owner_id != owner.id:
+        raise PermissionError("not your wallet")
+    with transaction.atomic():
+        in_flight = moving_run(owner, portfolio=portfolio, wallet=wallet)
+        if in_flight is not None:
+            return in_flight
+        run = SyncRun.objects.create(owner=owner, portfolio=portfolio, wallet=wallet, trigger=SyncRun.MANUAL)
+        transaction.on_commit(lambda: _enqueue_or_close(run, jobs.EXPAND_RUN, run.id))
+    return run
+
+
+def _enqueue_or_close(run: SyncRun, task: str, *args) -> None:
+    try:
+        jobs.enqueue(task, *args)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: nothing may be left waiting forever
+        log.warning("the task queue refused sync run %s: %s", run.pk, type(exc).__name__)
+        message = "The task queue is unavailable: nothing was synced. Try again in a minute."
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED, finished_at=timezone.now(), error=message)
+        raise QueueUnavailable(message) from None
+
+
+def moving_run(owner, *, portfolio: Portfolio | None, wallet: Wallet | None) -> SyncRun | None:
+    """An unfinished manual run of this scope that something happened to recently (created, expanded,
+    an item started or finished within ``MOVING_WINDOW``): worth joining. A run that stopped moving
+    (its message lost, its worker gone) is left to the reaper, and a new Refresh starts afresh."""
+    now = timezone.now()
+    candidates = SyncRun.objects.filter(owner=owner, portfolio=portfolio, wallet=wallet, trigger=SyncRun.MANUAL,
+                                        finished_at__isnull=True, created_at__gte=now - IN_FLIGHT_WINDOW)
+    for run in candidates.order_by("-created_at")[:1]:
+        last = SyncRunItem.objects.filter(run=run).aggregate(s=Max("started_at"), f=Max("finished_at"), q=Max("requeued_at"))
+        moments = [t for t in (run.created_at, run.started_at, *last.values()) if t is not None]
+        if max(moments) >= now - MOVING_WINDOW:
+            return run
+    return None
+
+
+def do_expand_run(run_id: int) -> list[plan.Job]:
+    """In a worker: create a manual run's (wallet, chain) items and return the jobs to send (grouped per
+    chain like the scheduler's, so EVM wallets share Multicall batches). Idempotent: a redelivered
+    expansion returns the jobs of the items not finished yet. A run with nothing to sync closes ok."""
+    run = SyncRun.objects.filter(pk=run_id, finished_at__isnull=True).select_related("owner").first()
+    if run is None:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        if not SyncRunItem.objects.filter(run=run).exists():
+            wallet_chains = plan.wallet_chains_for(run.owner, portfolio=run.portfolio, wallet=run.wallet)
+            SyncRunItem.objects.bulk_create([SyncRunItem(run=run, wallet_chain=wc) for wc in wallet_chains], batch_size=2000)
+            plan.mark_queued(wallet_chains, now)
+        SyncRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
+        open_items = list(SyncRunItem.objects.filter(run=run).exclude(status__in=FINISHED)
+                          .select_related("wallet_chain__chain").order_by("wallet_chain__chain_id", "wallet_chain_id"))
+    if not open_items:
+        finish_runs([run.pk])
+        return []
+    return plan.jobs_for(run.pk, [i.wallet_chain for i in open_items])
+
+
+@dataclass
+class ReapReport:
+    requeued: int = 0
+    failed: int = 0
+    runs_closed: int = 0
+
+
+def do_reap_stalled(now=None) -> ReapReport:
+    """Make every run end: an item queued or running for ``SYNC_STALL_SECONDS`` without finishing (its
+    message lost, its worker killed, the database gone mid-task) is sent again, ``SYNC_REAP_REQUEUES``
+    times at most, then closed as failed with the reason; a manual run never expanded likewise."""
+    now = now or timezone.now()
+    deadline = now - timedelta(seconds=settings.SYNC_STALL_SECONDS)
+    report = ReapReport()
+    stalled = list(
+        SyncRunItem.objects.filter(run__finished_at__isnull=True, status__in=(SyncRun.QUEUED, SyncRun.RUNNING))
+        .filter(Q(requeued_at__lt=deadline) | Q(requeued_at__isnull=True, started_at__lt=deadline)
+                | Q(requeued_at__isnull=True, started_at__isnull=True, run__created_at__lt=deadline))
+        .select_related("wallet_chain__chain")
+    )
+    again = [i for i in stalled if i.requeues < settings.SYNC_REAP_REQUEUES]
+    give_up = [i for i in stalled if i.requeues >= settings.SYNC_REAP_REQUEUES]
+    minutes = max(1, settings.SYNC_STALL_SECONDS // 60)
+    if give_up:
+        SyncRunItem.objects.filter(pk__in=[i.pk for i in give_up]).update(
+            status=SyncRun.FAILED, finished_at=now, error=f"no worker finished this sync within {minutes} min; it was given up")
+        WalletChain.objects.filter(pk__in=[i.wallet_chain_id for i in give_up], status__in=(WalletChain.QUEUED, WalletChain.RUNNING)).update(
+            status=WalletChain.FAILED, last_error="the sync stalled (no worker finished it)")
+        report.failed = len(give_up)
+    for run_id, items in _by_run(again).items():
+        SyncRunItem.objects.filter(pk__in=[i.pk for i in items]).update(
+            status=SyncRun.QUEUED, requeued_at=now, requeues=F("requeues") + 1, error=f"sent again: no progress within {minutes} min")
+        try:
+            plan.enqueue_jobs(plan.jobs_for(run_id, [i.wallet_chain for i in items]))
+            report.requeued += len(items)
+        except Exception:  # noqa: BLE001 - the broker is down too: the next pass tries again
+            log.warning("could not send stalled items of run %s again", run_id)
+    report.runs_closed = _reap_unexpanded(deadline, now) + finish_runs({i.run_id for i in give_up})
+    return report
+
+
+def _by_run(items: list[SyncRunItem]) -> dict[int, list[SyncRunItem]]:
+    out: dict[int, list[SyncRunItem]] = {}
+    for item in items:
+        out.setdefault(item.run_id, []).append(item)
+    return out
+
+
+def _reap_unexpanded(deadline, now) -> int:
+    """Manual runs whose expansion never ran: closed as failed (the user's next Refresh starts afresh)."""
+    lost = SyncRun.objects.filter(finished_at__isnull=True, trigger=SyncRun.MANUAL, created_at__lt=deadline, items__isnull=True)
+    return SyncRun.objects.filter(pk__in=list(lost.values_list("pk", flat=True))).update(
+        status=SyncRun.FAILED, finished_at=now, error="the refresh was never started by a worker; nothing was synced")

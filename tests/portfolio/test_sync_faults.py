@@ -1,0 +1,110 @@
+"""Faults around a sync run, each reproduced: a lost message, a broker that refuses the task, a
+database that goes away under a task. Every run ends, and a Refresh never joins a run that stopped."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError
+from django.urls import reverse
+from django.utils import timezone
+
+from portfolio import jobs
+from portfolio.models import Chain, SyncRun, SyncRunItem, Wallet, WalletChain
+from portfolio.sync import run as sync_run
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def wallet(owner):
+    w = Wallet.objects.create(owner=owner, family="evm", address="0x" + "12" * 20, label="hot")
+    # Its own chain: a transactional test runs after others have flushed the seeded ones.
+    chain, _ = Chain.objects.get_or_create(slug="faults-evm", defaults=dict(name="Faults EVM", family="evm", chain_id=7_777,
+                                                                          network="devnet", native_symbol="ETH", enabled=True))
+    WalletChain.objects.create(wallet=w, chain=chain)
+    return w
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Tasks sent to the broker (name, args), instead of a broker."""
+    out: list[tuple[str, tuple]] = []
+    monkeypatch.setattr(jobs, "enqueue", lambda name, *args, queue="default": out.append((name, args)))
+    return out
+
+
+def _age(run: SyncRun, minutes: int) -> None:
+    """Pretend the run and its items have had no news for ``minutes``."""
+    then = timezone.now() - timedelta(minutes=minutes)
+    SyncRun.objects.filter(pk=run.pk).update(created_at=then, started_at=then)
+    SyncRunItem.objects.filter(run=run).update(started_at=then)
+
+
+def test_a_lost_item_message_is_sent_again_then_the_run_ends_failed(owner, wallet, sent, settings):
+    settings.SYNC_STALL_SECONDS, settings.SYNC_REAP_REQUEUES = 300, 1
+    run = sync_run.do_request_sync(owner, wallet=wallet)
+    sync_run.do_expand_run(run.pk)  # its item task is then lost (worker SIGKILLed, broker restarted...)
+    _age(run, 6)
+    report = sync_run.do_reap_stalled()
+    assert report.requeued == 1 and sent[-1][0] == jobs.SYNC_WALLET_CHAINS
+    item = SyncRunItem.objects.get(run=run)
+    assert (item.status, item.requeues) == (SyncRun.QUEUED, 1) and "sent again" in item.error
+    # Lost again: past the next deadline the item fails with the reason and the run ends.
+    SyncRunItem.objects.filter(pk=item.pk).update(requeued_at=timezone.now() - timedelta(minutes=6))
+    report = sync_run.do_reap_stalled()
+    run.refresh_from_db()
+    item.refresh_from_db()
+    assert report.failed == 1 and report.runs_closed == 1
+    assert run.status == SyncRun.FAILED and run.finished_at is not None
+    assert item.status == SyncRun.FAILED and "no worker finished this sync" in item.error
+    assert WalletChain.objects.get(wallet=wallet).status == WalletChain.FAILED
+
+
+def test_a_refresh_whose_expansion_was_lost_is_closed(owner, wallet, sent, settings):
+    settings.SYNC_STALL_SECONDS = 300
+    run = sync_run.do_request_sync(owner, wallet=wallet)
+    SyncRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+    assert sync_run.do_reap_stalled().runs_closed == 1
+    run.refresh_from_db()
+    assert run.status == SyncRun.FAILED and "never started" in run.error
+
+
+def test_a_refresh_joins_a_moving_run_but_never_a_stuck_one(owner, wallet, sent):
+    first = sync_run.do_request_sync(owner, wallet=wallet)
+    assert sync_run.do_request_sync(owner, wallet=wallet) == first  # a double click joins it
+    _age(first, 3)  # nothing happened to it for 3 minutes: it is not moving
+    second = sync_run.do_request_sync(owner, wallet=wallet)
+    assert second != first
+
+
+@pytest.mark.django_db(transaction=True)  # as in production: the request's commit sends the task
+def test_a_broker_that_refuses_the_refresh_is_a_503_and_leaves_nothing_waiting(owner, wallet, owner_client, monkeypatch):
+    def down(*args, **kwargs):
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(jobs, "enqueue", down)
+    response = owner_client.post("/api/v1/sync", {"wallet_id": wallet.pk}, content_type="application/json")
+    assert response.status_code == 503 and "task queue is unavailable" in response.json()["detail"]
+    run = SyncRun.objects.get(owner=owner)
+    assert run.status == SyncRun.FAILED and run.finished_at is not None
+    assert not SyncRunItem.objects.exists()
+    page = owner_client.post(reverse("refresh"), {"wallet": wallet.pk}, follow=True)
+    assert "task queue is unavailable" in page.content.decode()
+
+
+def test_a_database_outage_under_a_sync_task_is_retried_with_back_off(monkeypatch):
+    from celery.exceptions import Retry
+
+    from portfolio import tasks
+
+    def outage(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(tasks, "do_sync_wallet_chains", outage)
+    retried = []
+    monkeypatch.setattr(tasks.sync_wallet_chains_task, "retry", lambda **kw: retried.append(kw) or Retry())
+    with pytest.raises(Retry):
+        tasks.sync_wallet_chains_task.run([1], 2)
+    assert retried and retried[0]["countdown"] > 0 and isinstance(retried[0]["exc"], OperationalError)
