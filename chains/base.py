@@ -250,9 +250,10 @@ class NftHolding:
 
 @dataclass(frozen=True)
 class PositionLeg:
-    """One asset inside a DeFi or staking position. ``role``: supplied | borrowed | reward | staked |
-    pending | fees (uncollected trading fees). ``borrowed`` legs count negative in net worth. ``label``
-    says more where a role has variants (``variable debt`` / ``stable debt``)."""
+    """One asset inside a DeFi or staking position. ``role`` (at most 12 characters): supplied | borrowed |
+    reward | staked | pending | fees (uncollected trading fees), and for native stake (Solana)
+    activating | deactivating | inactive | rent_reserve. ``borrowed`` legs count negative in net worth.
+    ``label`` says more where a role has variants (``variable debt`` / ``stable debt``)."""
 
     asset: AssetRef
     amount: int
@@ -267,8 +268,9 @@ class Position:
 
     ``accounts_for`` lists the tokens this position stands for, as ``"<contract>"`` (an ERC-20 such as
     an LP token, aToken, debt token, vault share or LST) or ``"<contract>:<token id>"`` (a position
-    NFT). The adapter leaves those out of ``FetchResult.balances`` and ``nfts``, so every token is
-    counted once: inside its position. ``details`` holds what users of the protocol look for (pool
+    NFT); on Solana the mint of a liquid-staking token. Every token is counted once, inside its
+    position: the EVM adapter leaves those out of ``FetchResult.balances`` and ``nfts``, and the sync
+    drops any balance a position of the same wallet accounts for. ``details`` holds what users of the protocol look for (pool
     share, price range, totals); its values are JSON types, decimals as strings."""
 
     owner: str

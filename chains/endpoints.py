@@ -110,6 +110,19 @@ class EndpointPool:
         self._sleep = sleep
         self.request_count = 0
         self.last_endpoint: EndpointConfig | None = None
+        # Per pool (one fetch): an endpoint that answered 429 gets no request from ``acall`` before its
+        # Retry-After has passed, whichever concurrent call asks; an endpoint found unfit (e.g. on another
+        # chain) gets none at all.
+        self.quiet_until: dict[str, float] = {}
+        self.excluded: dict[str, ChainError] = {}
+
+    def exclude(self, endpoint: EndpointConfig, error: ChainError) -> None:
+        """Send no further request to ``endpoint`` through this pool (``error`` says why)."""
+        self.excluded[endpoint.url] = error
+
+    def quiet_for(self, endpoint: EndpointConfig) -> float:
+        """Seconds until ``endpoint`` may be sent a request again (0: now)."""
+        return max(0.0, self.quiet_until.get(endpoint.url, 0.0) - time.monotonic())
 
     def ordered(self) -> list[EndpointConfig]:
         healthy = [e for e in self.endpoints if self.health.is_healthy(e.url)]
@@ -155,6 +168,8 @@ class EndpointPool:
         for step in self._failover(method):
             if step.delay is not None:
                 await sleep(step.delay)
+            if (quiet := self.quiet_for(step.endpoint)) > 0:  # another call of this fetch saw a 429 meanwhile
+                await sleep(quiet)
             if step.endpoint.rate_per_s:
                 await asyncio.to_thread(self.limiter.acquire, step.endpoint.url, step.endpoint.rate_per_s)
             self.request_count += 1
@@ -176,6 +191,9 @@ class EndpointPool:
         """
         last: ChainError | None = None
         for endpoint in self.ordered():
+            if endpoint.url in self.excluded:
+                last = self.excluded[endpoint.url]
+                continue
             delay: float | None = None
             attempt = 0
             while True:
@@ -188,6 +206,8 @@ class EndpointPool:
                     last = exc
                     if attempt <= self.rate_limit_retries:
                         delay = self.backoff(attempt, exc.retry_after)
+                        until = time.monotonic() + delay
+                        self.quiet_until[endpoint.url] = max(self.quiet_until.get(endpoint.url, 0.0), until)
                         continue
                 elif exc.permanent or exc.answered:
                     self.last_endpoint = endpoint
@@ -195,6 +215,8 @@ class EndpointPool:
                 else:
                     last = exc
                 self.health.record_failure(endpoint.url)
+                if endpoint.url in self.excluded:
+                    last = self.excluded[endpoint.url]
                 break
         raise ChainError(
             f"no endpoint answered; last error: {last.detail if last else 'none'}",

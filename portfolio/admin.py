@@ -9,6 +9,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from portfolio import models
+from portfolio.services.tokens import do_revoke_api_token
 from portfolio.services.wallets import ensure_wallet_chains
 
 
@@ -241,3 +242,24 @@ class PortfolioUserAdmin(UserAdmin):
     @admin.display(description="wallets", ordering="_wallet_count")
     def wallet_count(self, obj) -> int:
         return obj._wallet_count
+
+
+@admin.register(models.ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Personal API tokens: staff can see which exist and revoke a leaked one; the token itself is never
+    stored, so it can be neither shown nor created here (users create theirs in Settings)."""
+
+    list_display = ("name", "owner", "prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("scope",)
+    search_fields = ("name", "prefix", "owner__username")
+    readonly_fields = [f.name for f in models.ApiToken._meta.fields]
+    actions = ["revoke_tokens"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for token in queryset:
+            do_revoke_api_token(token)
+        self.message_user(request, f"{queryset.count()} token(s) revoked.", messages.SUCCESS)

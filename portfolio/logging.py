@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime, timezone
 
 from chains.base import redact_text
@@ -11,9 +12,14 @@ from chains.secrets import redact_secrets
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
+# Personal API tokens (portfolio/services/tokens.py) are "cf_" + 40 base62 characters; a run of 8 or
+# more after the prefix is redacted, so a token cut short in a message is still hidden.
+API_TOKEN_PREFIX = "cf_"
+_API_TOKEN = re.compile(r"(?<![A-Za-z0-9])cf_[A-Za-z0-9]{8,}")
+
 
 def scrub(text: str) -> str:
-    return redact_secrets(redact_text(text))
+    return _API_TOKEN.sub("cf_[redacted]", redact_secrets(redact_text(text)))
 
 
 class RedactSecretsFilter(logging.Filter):

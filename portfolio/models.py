@@ -42,6 +42,10 @@ class Chain(models.Model):
         null=True, blank=True, help_text="EVM: first block of a wallet's first log scan. Empty: the latest 100,000 blocks."
     )
     log_range = models.PositiveIntegerField(default=10_000, help_text="EVM: blocks per eth_getLogs request (shrinks on errors).")
+    genesis_hash = models.CharField(
+        max_length=100, blank=True,
+        help_text="Solana: the cluster's genesis hash; every endpoint is checked against it, so another cluster's "
+                  "answers are never stored. Empty: the first answer's is pinned per wallet.")
     sort_order = models.PositiveSmallIntegerField(default=100)
     ens_registry = models.CharField(
         max_length=42, blank=True,
@@ -85,6 +89,7 @@ class Chain(models.Model):
             ipfs_gateway=settings.IPFS_GATEWAY,
             ens_registry=self.ens_registry or None,
             protocols={d.protocol: d.contracts for d in self.protocol_deployments.filter(enabled=True)},
+            extra={"genesis_hash": self.genesis_hash} if self.genesis_hash else {},
         )
 
     def endpoint_configs(self) -> list[EndpointConfig]:
@@ -516,3 +521,36 @@ class ScopeValue(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "scope_key", "at"], name="unique_scope_value")]
+
+
+class ApiToken(models.Model):
+    """A personal API token (``Authorization: Bearer cf_…``). Only the SHA-256 of the token is stored;
+    ``prefix`` (its first characters) lets the user tell tokens apart. A revoked or expired token is
+    refused at once; ``last_used_at`` is updated at most once a minute (not a write per request)."""
+
+    READ, WRITE = "read", "write"
+    SCOPE_CHOICES = [(READ, "Read only"), (WRITE, "Read and write")]
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=16, help_text="The token's first characters, shown to tell tokens apart.")
+    digest = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex.")
+    scope = models.CharField(max_length=5, choices=SCOPE_CHOICES, default=READ)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "revoked_at"], name="api_token_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_expired(self, now=None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and not self.is_expired()

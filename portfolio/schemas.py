@@ -48,21 +48,34 @@ RangeKey = Literal["24h", "7d", "30d", "90d", "1y", "all"]
 
 
 class ErrorOut(Schema):
-    """401 (not signed in), 403 (CSRF check failed), 404 (no such object of yours), 400 (unreadable body)."""
+    """Every refusal but 422: what went wrong in words (``detail``) and as a stable ``code``.
+
+    400 ``unreadable_body``; 401 ``not_authenticated``, ``invalid_token``, ``token_revoked``,
+    ``token_expired``, ``inactive_user``; 403 ``insufficient_scope`` (a read-only token), ``csrf_failed``
+    (a session without its CSRF token); 404 ``not_found`` (no such object of yours); 409 ``duplicate``;
+    429 ``rate_limited`` (see Retry-After); 503 ``unavailable`` (the task queue does not answer)."""
 
     detail: str
+    code: str
 
 
 class ErrorItem(Schema):
     loc: list[str | int] = Field(description='Where: e.g. ["body", "payload", "address"]; ["body"]: the whole request.')
     msg: str
-    type: str = Field(description='A machine-readable code, e.g. "secret", "invalid", "duplicate", "missing".')
+    type: str = Field(description='A machine-readable code, e.g. "secret", "invalid", "missing".')
 
 
 class ValidationErrorOut(Schema):
-    """422: the request was understood but refused. Never echoes what was sent."""
+    """422: the request was understood but refused, with the location of each problem. Never echoes
+    what was sent."""
 
     detail: list[ErrorItem]
+    code: Literal["invalid"]
+
+
+# Ids sent in a body: beyond a 64-bit column they could never match, so they are refused (422) before
+# any query.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 # --------------------------------------------------------------------------- portfolios
@@ -77,6 +90,34 @@ class PortfolioOut(Schema):
     @staticmethod
     def resolve_wallet_ids(obj) -> list[int]:
         return sorted(w.pk for w in obj.wallets.all())
+
+
+class PortfolioIn(BaseModel):
+    """A new portfolio: a name (unique among yours) and, optionally, wallets of yours."""
+
+    name: str = Field(min_length=1, max_length=80)
+    wallet_ids: list[Id] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def refuse_secrets(cls, data: Any) -> Any:
+        return _refuse_secrets(data)
+
+
+class PortfolioPatch(BaseModel):
+    """Rename a portfolio and/or replace its wallets; a field left out stays as it is."""
+
+    name: str | None = Field(None, min_length=1, max_length=80)
+    wallet_ids: list[Id] | None = Field(None, max_length=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def refuse_secrets(cls, data: Any) -> Any:
+        return _refuse_secrets(data)
+
+
+class PortfolioWalletIn(BaseModel):
+    wallet_id: Id
 
 
 # --------------------------------------------------------------------------- wallets
@@ -99,11 +140,25 @@ class WalletIn(BaseModel):
     objects) before any "before" validator, and the secret check must see the raw JSON first."""
 
     family: Family
-    address: str = Field(description="A public address, an ENS name (EVM: resolved now, the address is stored) or an extended public key.")
+    address: str = Field(max_length=200, description="A public address, an ENS name (EVM: resolved now, the address is stored) or an extended public key.")
     label: str = Field("", max_length=80)
-    portfolio_ids: list[int] = Field(default_factory=list, description="Portfolios (of yours) to put the wallet in.")
+    portfolio_ids: list[Id] = Field(default_factory=list, max_length=1000,
+                                    description="Portfolios (of yours) to put the wallet in.")
     script_type: ScriptType | None = Field(None, description="Bitcoin extended keys only: how to derive addresses.")
     gap_limit: int = Field(20, ge=1, le=MAX_GAP_LIMIT, description="Bitcoin extended keys: unused addresses to scan.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def refuse_secrets(cls, data: Any) -> Any:
+        return _refuse_secrets(data)
+
+
+class WalletPatch(BaseModel):
+    """Rename a wallet, change its portfolios or (extended keys) its gap limit; a field left out stays."""
+
+    label: str | None = Field(None, max_length=80)
+    portfolio_ids: list[Id] | None = Field(None, max_length=1000)
+    gap_limit: int | None = Field(None, ge=1, le=MAX_GAP_LIMIT)
 
     @model_validator(mode="before")
     @classmethod
@@ -194,13 +249,103 @@ class HoldingOut(Schema):
     share: DecimalStr | None = Field(description="Fraction of the priced total (0..1).")
     change_24h: DecimalStr | None = Field(description="Price change as a fraction (0.05 = +5%).")
     unpriced: bool
-    wallets: list[HoldingWalletOut]
+    is_spam: bool
+    wallets: list[HoldingWalletOut] | None = Field(
+        None, description="Per-wallet breakdown, only with ?include=wallets (null otherwise).")
 
 
 class HoldingsOut(Schema):
+    """One page of holdings. ``count`` is the number of rows matching the filters (all pages);
+    ``next_cursor`` is null on the last page."""
+
     currency: str
     count: int
     items: list[HoldingOut]
+    next_cursor: str | None
+
+
+# --------------------------------------------------------------------------- NFTs and positions
+
+
+class NftOut(Schema):
+    """One NFT (or an ERC-1155 amount of one token id) in one of your wallets. Names and URLs come from
+    untrusted on-chain metadata."""
+
+    id: int
+    wallet_id: int
+    chain: str
+    collection_id: int
+    collection: str
+    collection_address: str
+    standard: str
+    token_id: str = Field(description="The token id as a decimal string (or the mint on Solana).")
+    amount_raw: IntStr
+    name: str
+    description: str
+    image_url: str
+    metadata_url: str
+    is_spam: bool
+    height: int | None
+    fetched_at: datetime | None
+
+
+class NftPageOut(Schema):
+    count: int
+    items: list[NftOut]
+    next_cursor: str | None
+
+
+class PositionLegOut(Schema):
+    """One asset of a position. ``amount`` is positive whatever the role; ``value`` is negative when borrowed."""
+
+    asset_id: int
+    symbol: str
+    role: str = Field(description="supplied, borrowed, staked, reward or pending.")
+    decimals: int
+    amount: DecimalStr
+    price: DecimalStr | None
+    value: DecimalStr | None
+
+
+class PositionOut(Schema):
+    """A DeFi or staking position: legs, net value (debt counted negative; null when no leg is priced)
+    and the health factor where the protocol has one."""
+
+    id: int
+    protocol: str
+    kind: str
+    label: str
+    ref: str
+    wallet_id: int
+    chain: str
+    legs: list[PositionLegOut]
+    value: DecimalStr | None
+    unpriced_legs: int
+    health_factor: DecimalStr | None
+    height: int | None
+    fetched_at: datetime | None
+
+
+class PositionsOut(Schema):
+    currency: str
+    count: int
+    items: list[PositionOut]
+
+
+# --------------------------------------------------------------------------- chains
+
+
+class ChainOut(Schema):
+    """A chain wallets are tracked on (enabled by an administrator)."""
+
+    slug: str
+    name: str
+    family: Family
+    network: str
+    chain_id: int | None = Field(description="EVM chain id; null for other families.")
+    native_symbol: str
+    native_decimals: int
+    explorer_address_url: str = Field(description="Template with {address}; empty when not set.")
 
 
 # --------------------------------------------------------------------------- summary
@@ -224,11 +369,10 @@ class UnpricedAssetOut(Schema):
     chain: str
 
 
-class SummaryOut(Schema):
-    """Net worth and performance of a scope over a range, money in ``currency``.
-
-    ``change``, ``profit`` (= change - net flows), ``net_flows`` and ``twr`` (time-weighted return, a
-    fraction) are null until there is history; unpriced assets are left out of every figure and listed."""
+class PerformanceOut(Schema):
+    """Performance of a scope over a range, money in ``currency``: ``change`` = ``net_flows`` + ``market``;
+    ``profit`` = change - net flows; ``twr`` the time-weighted return (a fraction, market moves only).
+    Null until there is history; unpriced assets are left out of every figure."""
 
     currency: str
     fx_missing: bool = Field(description="The chosen currency has no FX rate yet: figures are in USD.")
@@ -242,10 +386,38 @@ class SummaryOut(Schema):
     net_flows: DecimalStr | None
     market: DecimalStr | None
     unpriced_count: int
+
+
+class SummaryOut(PerformanceOut):
+    """Net worth and performance of a scope over a range with its series and allocation; the unpriced
+    assets left out of every figure are listed."""
+
     unpriced: list[UnpricedAssetOut]
     series: list[SeriesPointOut]
     allocation: dict[str, list[SliceOut]] = Field(description='"asset", "chain", "wallet", "kind": largest first.')
     history: Literal["materialised", "pending", "live"]
+
+
+class HistoryOut(Schema):
+    """The net-worth series of a scope over a range, oldest first (hourly for 7 days, daily before),
+    each point in ``currency`` at the FX rate of its own moment."""
+
+    currency: str
+    fx_missing: bool
+    range: RangeKey
+    as_of: datetime | None
+    series: list[SeriesPointOut]
+    history: Literal["materialised", "wallet_totals", "live"]
+
+
+class AllocationOut(Schema):
+    """Net worth split by ``by`` (largest first); ``share`` is a fraction of the priced total."""
+
+    currency: str
+    by: Literal["asset", "chain", "wallet", "kind"]
+    as_of: datetime | None
+    net_worth: DecimalStr
+    items: list[SliceOut]
 
 
 # --------------------------------------------------------------------------- sync

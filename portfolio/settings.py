@@ -206,3 +206,9 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --------------------------------------------------------------------------- REST API limits
+# Requests per minute per personal token and per user (all of a user's tokens and browser session
+# together); a full bucket allows that many at once. 0: no limit. Over it: 429 with Retry-After.
+API_RATE_PER_MINUTE_TOKEN = envint("API_RATE_PER_MINUTE_TOKEN", 120, minimum=0)
+API_RATE_PER_MINUTE_USER = envint("API_RATE_PER_MINUTE_USER", 300, minimum=0)

@@ -31,6 +31,8 @@ urlpatterns = [
     path("nfts/", nfts.nfts, name="nfts"),
     path("positions/", positions.positions, name="positions"),
     path("settings/", settings.account_settings, name="settings"),
+    path("settings/tokens/", settings.api_token_create, name="api_token_create"),
+    path("settings/tokens/<int:token_id>/revoke/", settings.api_token_revoke, name="api_token_revoke"),
     # sync: refresh and progress
     path("sync/refresh/", sync.refresh, name="refresh"),
     path("sync/<int:run_id>/status", sync.sync_status, name="sync_status"),

@@ -1,22 +1,23 @@
-"""SolanaAdapter: SOL, SPL Token / Token-2022 balances, Metaplex NFTs and native stake, read over JSON-RPC.
+"""SolanaAdapter: SOL, SPL Token / Token-2022 balances, Metaplex NFTs and protocol positions over JSON-RPC.
 
-Requests per fetch of W wallets (asserted in tests/chains/test_solana_adapter.py):
-    W * (1 getBalance + 2 getTokenAccountsByOwner [+ 2 getProgramAccounts when positions are asked])
-    + ceil(2 * M / 100) getMultipleAccounts   (M distinct mints with a non-zero balance: mint + metadata PDA)
-    + ceil(C / 100) getMultipleAccounts       (C verified NFT collections whose metadata was not read yet)
-No getSlot: the height is the lowest context slot among the answers.
+Calls per fetch of W wallets (asserted in tests/chains/test_solana_adapter.py), in three rounds:
+    1. W * (1 getBalance + 2 getTokenAccountsByOwner [+ 2 getProgramAccounts native stake])
+       [+ 1 getEpochInfo + 1 getProgramAccounts stake-pool discovery, when positions are asked]
+    2. ceil(K / 100) getMultipleAccounts, K = 2 * M (M distinct mints with a balance: mint + metadata
+       PDA) + the stake pools of the pool tokens held
+    3. ceil(C / 100) getMultipleAccounts (C verified NFT collections whose metadata was not read yet)
+Each round is sent as JSON-RPC batches of ``batch_size`` calls (default 100) plus one ``getGenesisHash``
+per batch, so every answer is checked to come from the configured cluster; an endpoint that refuses
+batches gets the same calls one by one, ``max_in_flight`` at a time. No getSlot: the height is the
+lowest context slot among the answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
-
-from solana.rpc.models import MemcmpOpts, TokenAccountOpts
-from solders.account_decoder import ParsedAccount
-from solders.pubkey import Pubkey
 
 from chains.base import (
     FUNGIBLE,
@@ -31,7 +32,6 @@ from chains.base import (
     MalformedResponse,
     NftHolding,
     Position,
-    PositionLeg,
     Problem,
     RateLimiter,
     TokenBalance,
@@ -40,10 +40,11 @@ from chains.base import (
 from chains.endpoints import EndpointHealth, EndpointPool
 from chains.metadata import fetch_json as default_fetch_json
 from chains.metadata import image_url
+from chains.solana.accounts import RawAccount, parse_multiple_accounts
 from chains.solana.address import parse_address
 from chains.solana.metaplex import METADATA_PROGRAM_ID, MetaplexError, MetaplexMetadata, metadata_address, parse_metadata
-from chains.solana.rpc import SolanaRpc, thread_loop
-from chains.solana.stake import STAKE_PROGRAM_ID, STAKER_OFFSET, WITHDRAWER_OFFSET, StakeError, parse_stake
+from chains.solana.protocols import PROTOCOLS, PositionContext, SolanaProtocol
+from chains.solana.rpc import Call, SolanaRpc, thread_loop
 from chains.solana.token2022 import MintError, MintInfo, parse_mint
 
 TOKEN_PROGRAM_ID = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
@@ -52,12 +53,41 @@ TOKEN_PROGRAMS = {TOKEN_PROGRAM_ID: "spl", TOKEN_2022_PROGRAM_ID: "token2022"}
 MAX_ACCOUNTS_PER_CALL = 100
 SOL_DECIMALS = 9
 MAX_METADATA_URL = 2048
-INCOMPLETE_CODES = frozenset({"mint_missing", "mint_unparseable", "stake_unparseable", "token_account_unparseable"})
+INCOMPLETE_CODES = frozenset({"mint_missing", "mint_unparseable", "stake_unparseable", "token_account_unparseable",
+                              "protocol_unreadable"})
+# Solana genesis hashes of the public clusters, for admins and seeds (the adapter reads the expected one
+# from ``ChainConfig.extra["genesis_hash"]``).
+GENESIS_HASHES = {
+    "mainnet-beta": "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d",
+    "devnet": "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG",
+    "testnet": "4uhcVJyU9pJkvQyS88uRDiswHXSCkY3zQawwpjk2NsNY",
+}
 
 
 def fallback_symbol(mint: str) -> str:
     """Symbol shown for a mint without any metadata: its first six characters."""
     return mint[:6]
+
+
+def _lamports(result: Any) -> int:
+    value = result["value"]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("getBalance value is not a lamport amount")
+    return value
+
+
+def _token_accounts(result: Any) -> list[tuple[str, Any]]:
+    value = result["value"]
+    if not isinstance(value, list):
+        raise TypeError("token accounts are not a list")
+    return [(str(item["pubkey"]), item["account"]) for item in value]
+
+
+def _epoch(result: Any) -> int:
+    epoch = result["epoch"]
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+        raise ValueError("epoch is not a number")
+    return epoch
 
 
 @dataclass
@@ -66,7 +96,6 @@ class _WalletRead:
     lamports: int = 0
     tokens: dict[str, list[int]] = field(default_factory=dict)  # mint -> [amount, decimals, accounts]
     programs: dict[str, str] = field(default_factory=dict)  # mint -> spl | token2022
-    stake: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # stake account -> (lamports, data)
 
 
 @dataclass
@@ -85,9 +114,12 @@ class SolanaAdapter:
     """The Solana family adapter (see ``chains.base.ChainAdapter``).
 
     ``fetch_json`` (default ``chains.metadata.fetch_json``) reads NFT off-chain JSON; tests inject a
-    stub so they never touch the network. ``chain.extra`` knobs: ``commitment`` (default
-    ``confirmed``), ``max_concurrency`` (wallets read at once, default 8), ``max_connections`` (HTTP
-    connections per endpoint, default 16).
+    stub so they never touch the network. ``chain.extra`` knobs: ``genesis_hash`` (the cluster's; every
+    endpoint is checked against it; without it the first answer's hash is pinned in each wallet's
+    cursor), ``commitment`` (default ``confirmed``), ``batch_size`` (calls per JSON-RPC batch, default
+    100; 0 sends calls one by one), ``max_in_flight`` (HTTP requests at once, default 4),
+    ``max_connections`` (per endpoint, default 16), ``protocols`` (names from
+    ``chains.solana.protocols.PROTOCOLS``, default all), and each protocol's own knobs.
     """
 
     family = "solana"
@@ -107,9 +139,13 @@ class SolanaAdapter:
         self.endpoints = tuple(endpoints)
         self.limiter, self.health = limiter, health
         self.fetch_json = fetch_json or default_fetch_json
-        self.commitment = str(chain.extra.get("commitment", "confirmed"))
-        self.max_concurrency = int(chain.extra.get("max_concurrency", 8))
-        self.max_connections = int(chain.extra.get("max_connections", 16))
+        extra = chain.extra or {}
+        self.commitment = str(extra.get("commitment", "confirmed"))
+        self.genesis_hash = extra.get("genesis_hash") or None
+        self.batch_size = int(extra.get("batch_size", 100))
+        self.max_in_flight = int(extra.get("max_in_flight", extra.get("max_concurrency", 4)))
+        self.max_connections = int(extra.get("max_connections", 16))
+        self.protocol_names = tuple(extra.get("protocols") or PROTOCOLS)
         self.native = AssetRef(kind=NATIVE, address=None, symbol=chain.native_symbol or "SOL",
                                name=chain.native_name or "Solana", decimals=SOL_DECIMALS, standard="native")
 
@@ -120,90 +156,152 @@ class SolanaAdapter:
         return WalletRef(address=parse_address(text).address)
 
     def fetch(self, request: FetchRequest) -> FetchResult:
-        """Read SOL, token balances, NFTs and stake positions of the request's wallets (sync).
+        """Read SOL, token balances, NFTs and positions of the request's wallets (sync).
 
-        Runs the async client in this thread's private event loop, reused across fetches with its
-        per-endpoint AsyncClients (in a throw-away loop in a helper thread when the caller already has
-        a running loop). Raises ``InvalidAddress`` (permanent) before any request for a bad address,
-        ``ChainError`` (transient) when no endpoint answers or answers are malformed, ``RpcError``
-        when the endpoint answers an error object. Broken metadata is returned as ``problems``.
+        Runs in this thread's private event loop, reused across fetches with its HTTP client (in a
+        throw-away loop in a helper thread when the caller already has a running loop). Raises
+        ``InvalidAddress`` (permanent) before any request for a bad address, ``ChainError`` (transient)
+        when no endpoint of the right cluster answers or answers are malformed (the message names the
+        endpoint), ``RpcError`` when the endpoint answers an error object. Broken metadata and protocol
+        accounts are returned as ``problems``.
         """
         wallets = [parse_address(w.address).address for w in request.wallets]
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            # This thread's own loop, kept between fetches with its AsyncClients (see rpc.thread_loop).
             return thread_loop().run_until_complete(self._fetch(request, wallets, shared=True))
         with concurrent.futures.ThreadPoolExecutor(1) as executor:
             return executor.submit(asyncio.run, self._fetch(request, wallets, shared=False)).result()
 
+    def check_endpoint(self, endpoint: EndpointConfig) -> str:
+        """Ask ``endpoint`` which cluster it serves (for an admin saving it): returns its genesis hash.
+
+        Raises ``WrongCluster`` when it differs from ``chain.extra["genesis_hash"]`` (if set), and a
+        ``ChainError`` naming the endpoint when it cannot be reached or answers something else.
+        """
+        async def ask() -> str:
+            pool = EndpointPool([endpoint], limiter=self.limiter, health=EndpointHealth())
+            rpc = SolanaRpc(pool, genesis_hash=self.genesis_hash, batch_size=0, max_connections=1)
+            try:
+                await rpc.many([Call("getBlockHeight", [])])  # any call: the genesis check comes first
+            except ChainError:
+                if endpoint.url in pool.excluded:
+                    raise pool.excluded[endpoint.url] from None
+                raise
+            finally:
+                await rpc.close()
+            return str(rpc.seen_genesis)
+
+        with concurrent.futures.ThreadPoolExecutor(1) as executor:
+            return executor.submit(asyncio.run, ask()).result()
+
     # ------------------------------------------------------------------ reading
+
+    def _expected_genesis(self, request: FetchRequest, wallets: list[str]) -> str | None:
+        if self.genesis_hash:
+            return str(self.genesis_hash)
+        pinned = sorted({str(c["genesis_hash"]) for w in wallets if (c := request.cursors.get(w)) and c.get("genesis_hash")})
+        return pinned[0] if pinned else None
+
+    def _committed(self, call: Call) -> Call:
+        """The call with this adapter's commitment in its config object (added when it has none)."""
+        params = list(call.params)
+        if params and isinstance(params[-1], dict):
+            params[-1] = {"commitment": self.commitment, **params[-1]}
+        else:
+            params.append({"commitment": self.commitment})
+        return replace(call, params=params)
 
     async def _fetch(self, request: FetchRequest, wallets: list[str], *, shared: bool) -> FetchResult:
         pool = EndpointPool(self.endpoints, limiter=self.limiter, health=self.health)
-        rpc = SolanaRpc(pool, commitment=self.commitment, max_connections=self.max_connections, shared=shared)
+        expected = self._expected_genesis(request, wallets)
+        rpc = SolanaRpc(pool, genesis_hash=expected, batch_size=self.batch_size, max_in_flight=self.max_in_flight,
+                        max_connections=self.max_connections, shared=shared)
         problems: list[Problem] = []
+        protocols = [PROTOCOLS[name](self.chain) for name in self.protocol_names] if request.include_positions else []
         try:
-            sem = asyncio.Semaphore(max(1, self.max_concurrency))
-            reads = await _gather_or_raise([self._read_wallet(rpc, sem, w, request.include_positions, problems) for w in wallets])
-            mints = await self._read_mints(rpc, reads, problems)
+            reads, epoch = await self._round_one(rpc, wallets, protocols, problems)
+            holdings = {r.address: {m: t[0] for m, t in r.tokens.items() if t[0] > 0} for r in reads}
+            ctx = PositionContext(native=self.native, epoch=epoch or 0, holdings=holdings, assets={})
+            extra_keys = sorted({k for p in protocols for k in p.account_keys(ctx)})
+            mints, accounts = await self._read_mints(rpc, reads, extra_keys, problems)
             nfts = await self._nfts(rpc, reads, mints, problems) if request.include_nfts else []
         finally:
             await rpc.close()
         balances: list[TokenBalance] = []
-        positions: list[Position] = []
         for read in reads:
             balances.append(TokenBalance(owner=read.address, asset=self.native, amount=read.lamports))
             for mint in sorted(read.tokens):
-                amount, _, accounts = read.tokens[mint]
+                amount, _, count = read.tokens[mint]
                 m = mints.get(mint)
                 if amount == 0 or m is None or self._is_nft(m, amount):
                     continue
                 balances.append(TokenBalance(owner=read.address, asset=self._fungible_asset(m), amount=amount,
-                                             details={"token_accounts": accounts}))
-            if request.include_positions:
-                positions.extend(self._stake_positions(read, problems))
+                                             details={"token_accounts": count}))
+        positions: list[Position] = []
+        if protocols:
+            ctx.holdings = {r.address: {b.asset.key: b.amount for b in balances if b.owner == r.address and b.asset.address}
+                            for r in reads}
+            ctx.assets = {b.asset.key: b.asset for b in balances if b.asset.address}
+            ctx.accounts = accounts
+            for protocol in protocols:
+                positions.extend(protocol.positions(ctx, problems))
+        if expected is None and rpc.seen_genesis:
+            problems.append(Problem("genesis_unpinned", "no expected genesis hash is configured for this chain: "
+                                    f"answers are trusted from cluster {rpc.seen_genesis} from now on"))
+        cursors = {w: {"genesis_hash": rpc.seen_genesis} for w in wallets} if rpc.seen_genesis else {}
         endpoint = (pool.last_endpoint or pool.endpoints[0]).label
         return FetchResult(
             balances=tuple(balances), height=min(rpc.slots) if rpc.slots else None, endpoint=endpoint,
-            nfts=tuple(nfts), positions=tuple(positions), problems=tuple(problems),
+            nfts=tuple(nfts), positions=tuple(positions), problems=tuple(problems), cursors=cursors,
             request_count=pool.request_count, complete=not any(p.code in INCOMPLETE_CODES for p in problems),
         )
 
-    async def _read_wallet(self, rpc: SolanaRpc, sem: asyncio.Semaphore, address: str, with_stake: bool,
-                           problems: list[Problem]) -> _WalletRead:
-        owner = Pubkey.from_string(address)
-        read = _WalletRead(address)
-        async with sem:
-            calls = [rpc.call("getBalance", lambda c: c.get_balance(owner))]
-            for program in TOKEN_PROGRAMS:
-                opts = TokenAccountOpts(program_id=Pubkey.from_string(program), encoding="jsonParsed")
-                calls.append(rpc.call("getTokenAccountsByOwner", lambda c, o=opts: c.get_token_accounts_by_owner_json_parsed(owner, o)))
-            if with_stake:
-                stake_program = Pubkey.from_string(STAKE_PROGRAM_ID)
-                for offset in (STAKER_OFFSET, WITHDRAWER_OFFSET):
-                    flt = [MemcmpOpts(offset=offset, bytes=address)]
-                    calls.append(rpc.call("getProgramAccounts", lambda c, f=flt: c.get_program_accounts(stake_program, encoding="base64", filters=f)))
-            answers = await _gather_or_raise(calls)
-        balance = answers[0].value
-        if not isinstance(balance, int) or balance < 0:
-            raise MalformedResponse("getBalance value is not a lamport amount", method="getBalance")
-        read.lamports = balance
-        for program, answer in zip(TOKEN_PROGRAMS.values(), answers[1:3]):
-            for item in answer.value:
-                self._add_token_account(read, program, str(item.pubkey), item.account, problems)
-        for answer in answers[3:]:
-            for item in answer.value:
-                read.stake.setdefault(str(item.pubkey), (int(item.account.lamports), bytes(item.account.data)))
-        return read
+    async def _round_one(self, rpc: SolanaRpc, wallets: list[str], protocols: list[SolanaProtocol],
+                         problems: list[Problem]) -> tuple[list[_WalletRead], int | None]:
+        """Balances, token accounts and the protocols' own first-round calls, in one set of batches."""
+        calls: list[Call] = []
+        spans: list[tuple[Any, int, int]] = []  # (who takes the answers, start, end)
+
+        def add(owner: Any, new: list[Call]) -> None:
+            spans.append((owner, len(calls), len(calls) + len(new)))
+            calls.extend(self._committed(c) for c in new)
+
+        for address in wallets:
+            add(address, [Call("getBalance", [address], _lamports)] + [
+                Call("getTokenAccountsByOwner", [address, {"programId": program}, {"encoding": "jsonParsed"}], _token_accounts)
+                for program in TOKEN_PROGRAMS])
+            for protocol in protocols:
+                add((protocol, address), protocol.wallet_calls(address))
+        if protocols:
+            add("epoch", [Call("getEpochInfo", [], _epoch)])
+            for protocol in protocols:
+                add(protocol, protocol.fetch_calls())
+        answers = await rpc.many(calls)
+        reads, epoch = [], None
+        for owner, start, end in spans:
+            part = answers[start:end]
+            if isinstance(owner, str) and owner == "epoch":
+                epoch = part[0]
+            elif isinstance(owner, str):
+                read = _WalletRead(owner, lamports=part[0])
+                for program, items in zip(TOKEN_PROGRAMS.values(), part[1:]):
+                    for pubkey, account in items:
+                        self._add_token_account(read, program, pubkey, account, problems)
+                reads.append(read)
+            elif isinstance(owner, tuple):
+                owner[0].take_wallet(owner[1], part)
+            else:
+                owner.take_fetch(part)
+        return reads, epoch
 
     def _add_token_account(self, read: _WalletRead, standard: str, pubkey: str, account: Any, problems: list[Problem]) -> None:
-        data = account.data
-        if not isinstance(data, ParsedAccount):
+        data = account.get("data") if isinstance(account, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get("parsed"), dict):
             problems.append(Problem("token_account_unparseable", "token account was not returned as jsonParsed", pubkey))
             return
         try:
-            parsed = data.parsed
+            parsed = data["parsed"]
             if parsed.get("type") != "account":
                 return
             info = parsed["info"]
@@ -221,35 +319,31 @@ class SolanaAdapter:
         row[2] += 1
         read.programs[mint] = standard
 
-    async def _get_accounts(self, rpc: SolanaRpc, keys: list[str]) -> dict[str, Any]:
-        """getMultipleAccounts (base64) in chunks of 100, concurrently; returns key -> account or None."""
+    async def _get_accounts(self, rpc: SolanaRpc, keys: list[str]) -> dict[str, RawAccount | None]:
+        """getMultipleAccounts (base64) in chunks of 100 keys, batched; returns key -> account or None."""
         chunks = [keys[i : i + MAX_ACCOUNTS_PER_CALL] for i in range(0, len(keys), MAX_ACCOUNTS_PER_CALL)]
-
-        async def one(chunk: list[str]) -> list[Any]:
-            pubkeys = [Pubkey.from_string(k) for k in chunk]
-            answer = await rpc.call("getMultipleAccounts", lambda c: c.get_multiple_accounts(pubkeys, encoding="base64"))
-            if len(answer.value) != len(chunk):
-                raise MalformedResponse("getMultipleAccounts answered a different number of accounts", method="getMultipleAccounts")
-            return list(answer.value)
-
-        results = await _gather_or_raise([one(c) for c in chunks])
+        calls = [self._committed(Call("getMultipleAccounts", [chunk, {"encoding": "base64"}],
+                                      lambda result, n=len(chunk): parse_multiple_accounts(result, n))) for chunk in chunks]
+        results = await rpc.many(calls)
         return {k: acc for chunk, values in zip(chunks, results) for k, acc in zip(chunk, values)}
 
-    async def _read_mints(self, rpc: SolanaRpc, reads: list[_WalletRead], problems: list[Problem]) -> dict[str, _MintRead]:
+    async def _read_mints(self, rpc: SolanaRpc, reads: list[_WalletRead], extra_keys: list[str],
+                          problems: list[Problem]) -> tuple[dict[str, _MintRead], dict[str, RawAccount | None]]:
         mints: dict[str, _MintRead] = {}
         for read in reads:
             for mint, (amount, decimals, _) in read.tokens.items():
                 if amount > 0 and mint not in mints:
                     mints[mint] = _MintRead(mint, read.programs[mint], decimals)
         pdas = {mint: metadata_address(mint) for mint in mints}
-        accounts = await self._get_accounts(rpc, [k for mint in sorted(mints) for k in (mint, pdas[mint])])
+        keys = [k for mint in sorted(mints) for k in (mint, pdas[mint])]
+        accounts = await self._get_accounts(rpc, keys + [k for k in extra_keys if k not in set(keys)])
         for mint, m in mints.items():
             acc = accounts.get(mint)
             if acc is None:
                 problems.append(Problem("mint_missing", "mint account not found", mint))
             else:
                 try:
-                    m.info = parse_mint(bytes(acc.data))
+                    m.info = parse_mint(acc.data)
                     m.decimals = m.info.decimals
                     if m.standard == "token2022" and m.info.metadata_pointer in (None, mint):
                         ext = m.info.token_metadata()
@@ -258,15 +352,15 @@ class SolanaAdapter:
                 except MintError as exc:
                     problems.append(Problem("mint_unparseable", str(exc), mint))
             meta_acc = accounts.get(pdas[mint])
-            if meta_acc is not None and str(meta_acc.owner) == METADATA_PROGRAM_ID:
+            if meta_acc is not None and meta_acc.owner == METADATA_PROGRAM_ID:
                 try:
-                    m.metaplex = parse_metadata(bytes(meta_acc.data))
+                    m.metaplex = parse_metadata(meta_acc.data)
                 except MetaplexError as exc:
                     problems.append(Problem("metadata_unparseable", str(exc), mint))
                 else:
                     if not (m.name or m.symbol):
                         m.name, m.symbol, m.uri = m.metaplex.name, m.metaplex.symbol, m.metaplex.uri
-        return mints
+        return mints, accounts
 
     # ------------------------------------------------------------------ NFTs
 
@@ -340,39 +434,3 @@ class SolanaAdapter:
     def _fungible_asset(self, m: _MintRead) -> AssetRef:
         return AssetRef(kind=FUNGIBLE, address=m.mint, symbol=(m.symbol or fallback_symbol(m.mint))[:32],
                         name=m.name[:200], decimals=m.decimals, standard=m.standard)
-
-    def _stake_positions(self, read: _WalletRead, problems: list[Problem]) -> list[Position]:
-        out = []
-        for ref in sorted(read.stake):
-            lamports, data = read.stake[ref]
-            try:
-                stake = parse_stake(data)
-            except StakeError as exc:
-                problems.append(Problem("stake_unparseable", str(exc), ref))
-                continue
-            if stake is None:
-                continue
-            delegated = min(stake.delegated, lamports)
-            legs = []
-            if delegated:
-                legs.append(PositionLeg(self.native, delegated, "staked"))
-            if lamports - delegated:
-                legs.append(PositionLeg(self.native, lamports - delegated, "pending"))
-            out.append(Position(
-                owner=read.address, protocol="solana-stake", kind="staking", ref=ref, legs=tuple(legs),
-                label=f"Stake account {ref[:4]}…{ref[-4:]}",
-                details={"vote_account": stake.vote_account, "state": stake.state, "staker": stake.staker,
-                         "withdrawer": stake.withdrawer, "rent_exempt_reserve": stake.rent_exempt_reserve,
-                         "activation_epoch": stake.activation_epoch, "deactivation_epoch": stake.deactivation_epoch},
-            ))
-        return out
-
-
-async def _gather_or_raise(aws: list[Any]) -> list[Any]:
-    """Gather, letting every call finish, then raise the first error (a permanent one first)."""
-    results = await asyncio.gather(*aws, return_exceptions=True)
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        permanent = [e for e in errors if isinstance(e, ChainError) and e.permanent]
-        raise (permanent or errors)[0]
-    return results

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from chains.base58 import b58encode
+from chains.solana.borsh import BorshReader
 
 METADATA_PROGRAM_ID = "metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s"
 _PROGRAM = Pubkey.from_string(METADATA_PROGRAM_ID)
@@ -55,65 +54,20 @@ def metadata_address(mint: str) -> str:
     return str(Pubkey.find_program_address(seeds, _PROGRAM)[0])
 
 
-class _Reader:
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, n: int) -> bytes:
-        if self.pos + n > len(self.data):
-            raise MetaplexError("metadata account is truncated")
-        out = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return out
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        return struct.unpack("<H", self.take(2))[0]
-
-    def u32(self) -> int:
-        return struct.unpack("<I", self.take(4))[0]
-
-    def bool(self) -> bool:
-        value = self.u8()
-        if value > 1:
-            raise MetaplexError("invalid bool in metadata account")
-        return bool(value)
-
-    def pubkey(self) -> str:
-        return b58encode(self.take(32))
-
-    def string(self, limit: int = 1000) -> str:
-        n = self.u32()
-        if n > limit:
-            raise MetaplexError("string longer than the account allows")
-        try:
-            return self.take(n).decode("utf-8").rstrip("\x00").strip()
-        except UnicodeDecodeError:
-            raise MetaplexError("string is not UTF-8") from None
-
-    def option(self) -> bool:
-        tag = self.u8()
-        if tag > 1:
-            raise MetaplexError("invalid Option tag in metadata account")
-        return tag == 1
-
-
 def parse_metadata(data: bytes) -> MetaplexMetadata:
     """Parse a MetadataV1 account (Borsh). Fields after ``collection`` (uses, collection details,
     programmable config) are not needed and not read; old accounts that end earlier are accepted.
 
     Raises ``MetaplexError`` if the account is not MetadataV1 or is malformed.
     """
-    r = _Reader(bytes(data))
+    r = BorshReader(data, MetaplexError, "metadata account")
     if r.u8() != KEY_METADATA_V1:
         raise MetaplexError("not a MetadataV1 account")
     update_authority, mint = r.pubkey(), r.pubkey()
     name, symbol, uri = r.string(), r.string(), r.string()
     fee = r.u16()
     creators: list[Creator] = []
-    if r.option():
+    if r.tag() == 1:
         count = r.u32()
         if count > 5:
             raise MetaplexError("too many creators")
@@ -124,12 +78,12 @@ def parse_metadata(data: bytes) -> MetaplexMetadata:
     verified = False
     # Older accounts stop here (or are zero-padded, which reads as None for every Option below).
     if r.pos < len(r.data):
-        if r.option():
+        if r.tag() == 1:
             r.u8()  # edition_nonce
-        if r.pos < len(r.data) and r.option():
+        if r.pos < len(r.data) and r.tag() == 1:
             index = r.u8()
             token_standard = TOKEN_STANDARDS[index] if index < len(TOKEN_STANDARDS) else None
-        if r.pos < len(r.data) and r.option():
+        if r.pos < len(r.data) and r.tag() == 1:
             verified = r.bool()
             collection = r.pubkey()
     return MetaplexMetadata(update_authority, mint, name, symbol, uri, fee, tuple(creators), primary_sale, mutable,

@@ -1,50 +1,60 @@
-"""solana-py's AsyncClient behind the shared endpoint rules: failover, 429 back-off, error classification.
+"""Solana JSON-RPC over httpx: batches where the endpoint takes them, concurrent calls where it does not.
 
-One AsyncClient per endpoint, created inside the event loop of one fetch and closed with it. Every call
-goes through ``SolanaRpc.call``, which runs on ``chains.endpoints.EndpointPool.acall`` (the priority
-order, health memory, limiter, Retry-After handling and request counter of every chain) and maps
-solana-py / solders / httpx2 exceptions onto ``ChainError``. No solana-py or solders type leaves
-``chains.solana``.
+Every request goes through ``chains.endpoints.EndpointPool.acall`` (priority order, health memory, limiter,
+429 Retry-After for the whole fetch, request counter). Each batch carries a ``getGenesisHash`` item, and an
+endpoint that does not take batches is asked ``getGenesisHash`` once per fetch before anything else: no
+answer is used from an endpoint on another cluster; such an endpoint is excluded for the rest of the
+fetch and the next one is tried. Answers are plain JSON checked by the caller's parser; no third-party
+client type leaves ``chains.solana``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
-from typing import Awaitable, Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
-import httpx2
-from solana.exceptions import SolanaRpcException
-from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Commitment
-from solana.rpc.core import RPCException, RPCNoResultException
-from solders.errors import SerdeJSONError
+import httpx
 
-from chains.base import ChainError, EndpointConfig, MalformedResponse, RateLimited
-from chains.endpoints import EndpointPool, RpcError, parse_retry_after
+from chains.base import ChainError, EndpointConfig, MalformedResponse
+from chains.endpoints import EndpointPool, RpcError, classify_http_response
 
-T = TypeVar("T")
-
-# solders turns well-known JSON-RPC errors into classes without a ``code`` attribute.
-_ERROR_CODES = {
-    "ParseErrorMessage": -32700, "InvalidRequestMessage": -32600, "MethodNotFoundMessage": -32601,
-    "InvalidParamsMessage": -32602, "InternalErrorMessage": -32603, "NodeUnhealthyMessage": -32005,
-    "SendTransactionPreflightFailureMessage": -32002,
-}
+NODE_UNHEALTHY = -32005
+GENESIS = "getGenesisHash"
 
 
-def _is_panic(exc: BaseException) -> bool:
-    # solders parsers are Rust; a shape they do not expect can surface as pyo3's PanicException,
-    # which derives from BaseException.
-    return type(exc).__name__ == "PanicException"
+@dataclass(frozen=True)
+class Call:
+    """One JSON-RPC call; ``parse(result)`` turns the raw result into what the caller wants and raises
+    ``ValueError``/``TypeError``/``KeyError`` when the answer does not have the method's shape.
+    An ``optional`` call (a protocol's read) that the endpoint answers with an error object or an
+    answer of the wrong shape yields a ``CallFailed`` instead of failing the whole fetch."""
+
+    method: str
+    params: list[Any]
+    parse: Callable[[Any], Any] = lambda result: result
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class CallFailed:
+    """The answer of an ``optional`` call that failed: ``reason`` is safe to show (endpoint redacted)."""
+
+    reason: str
+
+
+class WrongCluster(ChainError):
+    """The endpoint answers for another Solana cluster than the one configured (genesis hash differs)."""
 
 
 _LOCAL = threading.local()
 
 
 def thread_loop() -> asyncio.AbstractEventLoop:
-    """This thread's private event loop, kept across fetches so AsyncClients (and their connections)
-    can be reused: building one costs ~50 ms, mostly its TLS context."""
+    """This thread's private event loop, kept across fetches so its HTTP client (and the connections it
+    keeps alive) can be reused."""
     loop = getattr(_LOCAL, "loop", None)
     if loop is None or loop.is_closed():
         loop = _LOCAL.loop = asyncio.new_event_loop()
@@ -52,85 +62,168 @@ def thread_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def _thread_clients() -> dict[tuple, AsyncClient]:
-    thread_loop()
-    return _LOCAL.clients
+def _new_client(max_connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    return httpx.AsyncClient(limits=limits, follow_redirects=False, transport=httpx.AsyncHTTPTransport(retries=1, limits=limits))
 
 
 class SolanaRpc:
-    """Async JSON-RPC calls through an ``EndpointPool`` (shared request counter and last endpoint)."""
+    """The calls of one fetch. ``genesis_hash``: the cluster every answer must come from (None: the first
+    endpoint that answers decides, and ``seen_genesis`` tells which). ``batch_size`` calls per HTTP
+    request (0: never batch); ``max_in_flight`` HTTP requests at once."""
 
-    def __init__(self, pool: EndpointPool, *, commitment: str = "confirmed", max_connections: int = 16,
-                 shared: bool = False, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(self, pool: EndpointPool, *, genesis_hash: str | None, batch_size: int = 100, max_in_flight: int = 4,
+                 max_connections: int = 16, shared: bool = False) -> None:
         self.pool = pool
-        self.shared = shared
-        self.max_connections = max_connections
-        self.commitment = Commitment(commitment)
-        self._sleep = sleep
-        self._clients: dict[str, AsyncClient] = {}
+        self.seen_genesis = genesis_hash
+        self.batch_size = max(0, batch_size)
         self.slots: list[int] = []
-
-    def client(self, endpoint: EndpointConfig) -> AsyncClient:
-        """The AsyncClient of ``endpoint``: cached per thread (and its loop) when ``shared``, else per call."""
-        key = (endpoint.url, endpoint.timeout_s, tuple(sorted(endpoint.headers.items())), str(self.commitment), self.max_connections)
-        cache = _thread_clients() if self.shared else self._clients
-        if key not in cache:
-            cache[key] = AsyncClient(
-                endpoint.url, commitment=self.commitment, timeout=endpoint.timeout_s,
-                extra_headers=dict(endpoint.headers) or None, http2=False, max_transport_retries=1,  # one retry: a stale keep-alive connection
-                max_connections=self.max_connections, max_keepalive_connections=self.max_connections,
-            )
-        return cache[key]
+        self._sem = asyncio.Semaphore(max(1, max_in_flight))
+        self._single_sem = asyncio.Semaphore(max(1, max_connections))  # calls one by one: one per connection
+        self._unbatched: set[str] = set()
+        self._verified: set[str] = set()
+        self._verify_locks: dict[str, asyncio.Lock] = {}
+        self._ids = 0
+        if shared:
+            thread_loop()
+            clients = _LOCAL.clients
+            self.http = clients.get(max_connections) or clients.setdefault(max_connections, _new_client(max_connections))
+            self._owns_http = False
+        else:
+            self.http, self._owns_http = _new_client(max_connections), True
 
     async def close(self) -> None:
-        """Close the clients this instance owns (shared per-thread clients stay open for reuse)."""
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.close()
+        if self._owns_http:
+            await self.http.aclose()
 
-    async def _attempt(self, endpoint: EndpointConfig, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
-        try:
-            response = await fn(self.client(endpoint))
-        except SolanaRpcException as exc:
-            cause = exc.__cause__
-            if isinstance(cause, httpx2.HTTPStatusError):
-                status = cause.response.status_code
-                if status == 429:
-                    raise RateLimited("rate limited (HTTP 429)", endpoint=endpoint.url, method=method,
-                                      retry_after=parse_retry_after(cause.response.headers.get("retry-after"))) from None
-                raise ChainError(f"HTTP {status}", endpoint=endpoint.url, method=method) from None
-            if isinstance(cause, httpx2.TimeoutException):
-                raise ChainError("timed out", endpoint=endpoint.url, method=method) from None
-            raise ChainError(f"connection failed: {type(cause).__name__}", endpoint=endpoint.url, method=method) from None
-        except RPCException as exc:
-            err = exc.args[0] if exc.args else None
-            name = type(err).__name__
-            code = getattr(err, "code", None) if not isinstance(getattr(err, "code", None), type(None)) else _ERROR_CODES.get(name)
-            message = str(getattr(err, "message", name))
-            if name == "NodeUnhealthyMessage":
-                # The node says it is behind: another endpoint may well be current, so fail over.
-                raise ChainError(f"node is unhealthy: {message[:200]}", endpoint=endpoint.url, method=method) from None
-            raise RpcError(code, message[:300], endpoint=endpoint.url, method=method) from None
-        except (RPCNoResultException, SerdeJSONError, ValueError, TypeError, KeyError):
-            raise MalformedResponse("answer is not a valid JSON-RPC response", endpoint=endpoint.url, method=method) from None
-        except BaseException as exc:
-            if _is_panic(exc):
-                raise MalformedResponse("answer does not match the method's schema", endpoint=endpoint.url, method=method) from None
-            raise
-        if isinstance(response, int):
-            # solders parses an error object it has no class for into its bare ``code``.
-            raise RpcError(response, "JSON-RPC error (message not kept by the parser)", endpoint=endpoint.url, method=method)
-        if not hasattr(response, "value"):
-            raise MalformedResponse(f"unexpected answer type {type(response).__name__}", endpoint=endpoint.url, method=method)
-        slot = getattr(getattr(response, "context", None), "slot", None)
-        if isinstance(slot, int):
-            self.slots.append(slot)
-        return response
+    # ------------------------------------------------------------------ public
 
-    async def call(self, method: str, fn: Callable[[AsyncClient], Awaitable[T]]) -> T:
-        """Run ``fn(client)`` on the first endpoint that answers, through ``EndpointPool.acall``.
+    async def many(self, calls: Sequence[Call]) -> list[Any]:
+        """Run ``calls`` (batched in chunks, chunks concurrently) and return their parsed results in order.
 
-        Raises ``RpcError`` (the endpoint answered with an error object: no failover), a permanent
-        ``ChainError`` at once, or a transient ``ChainError`` when no endpoint answered.
+        Raises ``RpcError`` when an endpoint answers an error object (no failover), a transient
+        ``ChainError`` when no endpoint gave a usable answer (the last failure, endpoint named).
         """
-        return await self.pool.acall(method, lambda endpoint: self._attempt(endpoint, method, fn), sleep=self._sleep)
+        if not calls:
+            return []
+        size = self.batch_size or len(calls)
+        chunks = [list(calls[i : i + size]) for i in range(0, len(calls), size)]
+        results = await asyncio.gather(*(self._chunk(c) for c in chunks), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+        return [value for chunk in results for value in chunk]
+
+    # ------------------------------------------------------------------ one chunk
+
+    async def _chunk(self, calls: list[Call]) -> list[Any]:
+        label = calls[0].method if len(calls) == 1 else f"batch[{len(calls)}]:{calls[0].method}"
+        async with self._sem:
+            return await self.pool.acall(label, lambda endpoint: self._attempt(endpoint, calls, label))
+
+    async def _attempt(self, endpoint: EndpointConfig, calls: list[Call], label: str) -> list[Any]:
+        if self.batch_size and endpoint.url not in self._unbatched:
+            ids = [self._next_id() for _ in range(len(calls) + 1)]
+            payload = [self._item(ids[0], GENESIS, [])] + [self._item(i, c.method, c.params) for i, c in zip(ids[1:], calls)]
+            reply = await self._post(endpoint, payload, label)
+            if isinstance(reply, list):
+                by_id = {r.get("id"): r for r in reply if isinstance(r, dict)}
+                if any(i not in by_id for i in ids):
+                    raise MalformedResponse("batch answer misses an id", endpoint=endpoint.url, method=label)
+                self._check_genesis(endpoint, self._unwrap(endpoint, GENESIS, by_id[ids[0]]))
+                return [self._answer(endpoint, c, by_id[i]) for i, c in zip(ids[1:], calls)]
+            if not (isinstance(reply, dict) and reply.get("error")):
+                raise MalformedResponse("batch answer is not a list", endpoint=endpoint.url, method=label)
+            # One error object for the whole array: this endpoint does not take batches; ask call by call.
+            self._unbatched.add(endpoint.url)
+        await self._verify(endpoint)
+        self.pool.request_count += len(calls) - 1  # the pool counted this attempt as one request
+        answers = await asyncio.gather(*(self._single(endpoint, c) for c in calls), return_exceptions=True)
+        errors = [a for a in answers if isinstance(a, BaseException)]
+        if errors:
+            raise errors[0]
+        return answers
+
+    async def _single(self, endpoint: EndpointConfig, call: Call) -> Any:
+        async with self._single_sem:
+            reply = await self._post(endpoint, self._item(self._next_id(), call.method, call.params), call.method)
+        return self._answer(endpoint, call, reply)
+
+    def _answer(self, endpoint: EndpointConfig, call: Call, reply: Any) -> Any:
+        try:
+            return self._parse(endpoint, call, self._unwrap(endpoint, call.method, reply))
+        except (RpcError, MalformedResponse) as exc:
+            if not call.optional:
+                raise
+            return CallFailed(exc.detail)
+
+    async def _verify(self, endpoint: EndpointConfig) -> None:
+        """Ask an endpoint that takes no batches for its genesis hash, once per fetch."""
+        if endpoint.url in self._verified:
+            return
+        async with self._verify_locks.setdefault(endpoint.url, asyncio.Lock()):
+            if endpoint.url in self._verified:
+                return
+            self.pool.request_count += 1
+            reply = await self._post(endpoint, self._item(self._next_id(), GENESIS, []), GENESIS)
+            self._check_genesis(endpoint, self._unwrap(endpoint, GENESIS, reply))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    @staticmethod
+    def _item(rid: int, method: str, params: list[Any]) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+
+    async def _post(self, endpoint: EndpointConfig, payload: Any, label: str) -> Any:
+        try:
+            response = await self.http.post(endpoint.url, content=json.dumps(payload, separators=(",", ":")),
+                                            headers={"Content-Type": "application/json", **endpoint.headers},
+                                            timeout=endpoint.timeout_s)
+        except httpx.TimeoutException:
+            raise ChainError("timed out", endpoint=endpoint.url, method=label) from None
+        except httpx.HTTPError as exc:
+            raise ChainError(f"connection failed: {type(exc).__name__}", endpoint=endpoint.url, method=label) from None
+        return classify_http_response(response, endpoint, label)
+
+    @staticmethod
+    def _unwrap(endpoint: EndpointConfig, method: str, reply: Any) -> Any:
+        if not isinstance(reply, dict) or ("result" not in reply and "error" not in reply):
+            raise MalformedResponse("answer is not a JSON-RPC response", endpoint=endpoint.url, method=method)
+        err = reply.get("error")
+        if err is None:
+            return reply["result"]
+        if not isinstance(err, dict):
+            raise MalformedResponse("malformed JSON-RPC error", endpoint=endpoint.url, method=method)
+        code, message = err.get("code"), str(err.get("message", ""))[:300]
+        if code == NODE_UNHEALTHY:
+            # The node says it is behind: another endpoint may well be current, so fail over.
+            raise ChainError(f"node is unhealthy: {message[:200]}", endpoint=endpoint.url, method=method)
+        raise RpcError(code if isinstance(code, int) else None, message, err.get("data"), endpoint=endpoint.url, method=method)
+
+    def _parse(self, endpoint: EndpointConfig, call: Call, result: Any) -> Any:
+        try:
+            if isinstance(result, dict) and "context" in result:
+                slot = result["context"]["slot"]
+                if not isinstance(slot, int) or isinstance(slot, bool) or slot < 0:
+                    raise ValueError("context slot is not a slot number")
+                self.slots.append(slot)
+            return call.parse(result)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            raise MalformedResponse(f"answer does not match the method's schema ({str(exc)[:120]})",
+                                    endpoint=endpoint.url, method=call.method) from None
+
+    def _check_genesis(self, endpoint: EndpointConfig, got: Any) -> None:
+        if not isinstance(got, str) or not 32 <= len(got) <= 44:
+            raise MalformedResponse("getGenesisHash answer is not a hash", endpoint=endpoint.url, method=GENESIS)
+        if self.seen_genesis is None:
+            self.seen_genesis = got
+        elif got != self.seen_genesis:
+            error = WrongCluster(f"endpoint is on another cluster (genesis hash {got}, expected {self.seen_genesis})",
+                                 endpoint=endpoint.url, method=GENESIS)
+            self.pool.exclude(endpoint, error)
+            raise error
+        self._verified.add(endpoint.url)

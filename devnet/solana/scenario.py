@@ -1,8 +1,9 @@
-"""Demo state on the LiteSVM devnet: wallets with SOL, SPL and Token-2022 tokens, NFTs and stake accounts.
+"""Demo state on the LiteSVM devnet: wallets with SOL, SPL and Token-2022 tokens, NFTs, stake and a stake pool.
 
 Everything is created over JSON-RPC: real transactions (airdrop, create mint, create ATA, mint_to,
-Token-2022 mint with the metadata extension) where LiteSVM has the program, and the devnet-only
-``devnet_setAccount`` for Metaplex metadata and stake accounts (those programs are not loaded).
+set_authority, Token-2022 mint with the metadata extension) where LiteSVM has the program, and the
+devnet-only ``devnet_setAccount`` for Metaplex metadata, stake accounts and the spl-stake-pool
+``StakePool`` account (those programs are not loaded), in the programs' own on-chain layouts.
 Keys come from fixed seeds so every run yields the same addresses; secret keys never leave here.
 """
 
@@ -33,6 +34,10 @@ TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpP
 ATA_PROGRAM = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
 METADATA_PROGRAM = Pubkey.from_string("metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s")
 STAKE_PROGRAM = Pubkey.from_string("Stake11111111111111111111111111111111111111")
+STAKE_POOL_PROGRAM = Pubkey.from_string("SPoo1Ku8WFXoNDMHPsrGSTSG1Y47rzgn41SLUNakuHy")
+SLOTS_PER_EPOCH = 432_000
+DEMO_EPOCH = 10  # the scenario runs in this epoch, so stake can be active, activating or deactivating
+STAKE_POOL_ACCOUNT_SIZE = 611  # what spl-stake-pool allocates (get_packed_len::<StakePool>)
 LAMPORTS_PER_SOL = 1_000_000_000
 U64_MAX = 2**64 - 1
 METADATA_ACCOUNT_SIZE = 679  # Metaplex allocates the maximum size and zero-pads
@@ -41,7 +46,7 @@ TOKEN_METADATA_INITIALIZE = hashlib.sha256(b"spl_token_metadata_interface:initia
 PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 
 CHAIN = {"slug": "solana-local", "name": "Solana (local)", "network": "devnet", "native_symbol": "SOL",
-         "native_name": "Solana", "native_decimals": 9}
+         "native_name": "Solana", "native_decimals": 9}  # + "genesis_hash", read from the devnet by run_scenario
 
 
 def keypair(name: str) -> Keypair:
@@ -76,13 +81,36 @@ def metaplex_metadata(*, update_authority: Pubkey, mint: Pubkey, name: str, symb
 
 
 def stake_account(*, staker: Pubkey, withdrawer: Pubkey, rent_reserve: int, vote: Pubkey | None = None,
-                  delegated: int = 0, activation_epoch: int = 0) -> bytes:
+                  delegated: int = 0, activation_epoch: int = 0, deactivation_epoch: int = U64_MAX) -> bytes:
     """StakeStateV2 (bincode): Initialized(Meta) or Stake(Meta, Stake, StakeFlags), 200 bytes."""
     meta = struct.pack("<Q", rent_reserve) + bytes(staker) + bytes(withdrawer) + struct.pack("<qQ", 0, 0) + bytes(32)
     if vote is None:
         return (struct.pack("<I", 1) + meta).ljust(STAKE_ACCOUNT_SIZE, b"\0")
-    stake = bytes(vote) + struct.pack("<QQQd", delegated, activation_epoch, U64_MAX, 0.25) + struct.pack("<Q", 0)
+    stake = bytes(vote) + struct.pack("<QQQd", delegated, activation_epoch, deactivation_epoch, 0.25) + struct.pack("<Q", 0)
     return (struct.pack("<I", 2) + meta + stake + bytes([0])).ljust(STAKE_ACCOUNT_SIZE, b"\0")
+
+
+def stake_pool_account(*, address: Pubkey, manager: Pubkey, validator_list: Pubkey, reserve: Pubkey, pool_mint: Pubkey,
+                       fee_account: Pubkey, total_lamports: int, pool_token_supply: int, last_update_epoch: int,
+                       withdraw_bump: int) -> bytes:
+    """spl-stake-pool's ``StakePool`` (Borsh, field by field as in the program's state.rs), zero-padded."""
+    def fee(numerator: int, denominator: int) -> bytes:
+        return struct.pack("<QQ", denominator, numerator)  # Fee { denominator, numerator }
+
+    deposit_authority = Pubkey.find_program_address([bytes(address), b"deposit"], STAKE_POOL_PROGRAM)[0]
+    out = bytes([1]) + bytes(manager) + bytes(manager) + bytes(deposit_authority) + bytes([withdraw_bump])
+    out += bytes(validator_list) + bytes(reserve) + bytes(pool_mint) + bytes(fee_account) + bytes(TOKEN_PROGRAM)
+    out += struct.pack("<QQQ", total_lamports, pool_token_supply, last_update_epoch)
+    out += struct.pack("<qQ", 0, 0) + bytes(32)  # lockup
+    out += fee(4, 100)  # epoch_fee: 4% of rewards
+    out += bytes([0])  # next_epoch_fee: None
+    out += bytes([0]) + bytes([0])  # preferred deposit / withdraw validator: None
+    out += fee(0, 0) + fee(1, 1000)  # stake_deposit_fee, stake_withdrawal_fee
+    out += bytes([0]) + bytes([0])  # next_stake_withdrawal_fee: None, stake_referral_fee
+    out += bytes([0]) + fee(0, 0) + bytes([0])  # sol_deposit_authority: None, sol_deposit_fee, sol_referral_fee
+    out += bytes([0]) + fee(1, 1000) + bytes([0])  # sol_withdraw_authority: None, sol_withdrawal_fee, next: None
+    out += struct.pack("<QQ", pool_token_supply, total_lamports)  # last_epoch_pool_token_supply, _total_lamports
+    return out.ljust(STAKE_POOL_ACCOUNT_SIZE, b"\0")
 
 
 _SESSIONS: dict[str, httpx.Client] = {}
@@ -159,6 +187,11 @@ class _Builder:
         ])
         return ata
 
+    def set_mint_authority(self, mint: Pubkey, new_authority: Pubkey, program: Pubkey = TOKEN_PROGRAM) -> None:
+        """SetAuthority(MintTokens) from the payer to ``new_authority`` (e.g. a pool's withdraw PDA)."""
+        self.send([Instruction(program, bytes([6, 0, 1]) + bytes(new_authority), [
+            AccountMeta(mint, False, True), AccountMeta(self.payer.pubkey(), True, False)])])
+
     def mint_to_new_account(self, mint: Pubkey, owner: Pubkey, amount: int, account: Keypair,
                             program: Pubkey = TOKEN_PROGRAM) -> None:
         """A second, non-associated token account of the same mint (balances must sum per mint)."""
@@ -192,6 +225,8 @@ def run_scenario(url: str) -> dict[str, Any]:
     b = _Builder(url, keypair("authority"))
     authority = b.payer.pubkey()
     alice, bob, carol = (keypair(n).pubkey() for n in ("alice", "bob", "carol"))
+    if rpc(url, "getEpochInfo")["epoch"] < DEMO_EPOCH:
+        rpc(url, "devnet_warpToSlot", [DEMO_EPOCH * SLOTS_PER_EPOCH])
     rpc(url, "requestAirdrop", [str(authority), 1_000 * LAMPORTS_PER_SOL])
     native = {alice: 12_500_000_000, bob: 3_000_000_000, carol: 750_000_000}
     for who, lamports in native.items():
@@ -262,33 +297,75 @@ def run_scenario(url: str) -> dict[str, Any]:
                            "kind": "nft_collection", "standard": "spl", "listed": True})
         nfts[who].append({"collection": collection_mint, "token_id": str(mint.pubkey()), "amount": "1", "name": name})
 
-    # Native stake: alice delegates (staker = withdrawer = alice); bob withdraws an undelegated account.
+    # Native stake (legs named for what the lamports are, at epoch DEMO_EPOCH): alice delegates 5 SOL
+    # (active since epoch 3, plus 0.1 SOL above the delegation) and 1 SOL activating this epoch; bob
+    # withdraws an undelegated account and one deactivating this epoch.
     rent_reserve = b.rent(STAKE_ACCOUNT_SIZE)
     vote = keypair("vote").pubkey()
     positions: dict[Pubkey, list[dict[str, Any]]] = {alice: [], bob: [], carol: []}
-    s1, s2 = keypair("stake:alice").pubkey(), keypair("stake:bob").pubkey()
-    delegated, spare = 5 * LAMPORTS_PER_SOL, 100_000_000
-    b.set_account(s1, stake_account(staker=alice, withdrawer=alice, rent_reserve=rent_reserve, vote=vote,
-                                    delegated=delegated), STAKE_PROGRAM, lamports=rent_reserve + delegated + spare)
-    positions[alice].append({"protocol": "solana-stake", "ref": str(s1), "vote_account": str(vote), "state": "delegated",
-                             "legs": [{"asset": "native", "amount": str(delegated), "role": "staked"},
-                                      {"asset": "native", "amount": str(rent_reserve + spare), "role": "pending"}]})
-    b.set_account(s2, stake_account(staker=authority, withdrawer=bob, rent_reserve=rent_reserve), STAKE_PROGRAM,
-                  lamports=rent_reserve + 2 * LAMPORTS_PER_SOL)
-    positions[bob].append({"protocol": "solana-stake", "ref": str(s2), "vote_account": None, "state": "initialized",
-                           "legs": [{"asset": "native", "amount": str(rent_reserve + 2 * LAMPORTS_PER_SOL), "role": "pending"}]})
 
-    labels = {alice: "Alice (tokens, NFT, delegated stake)", bob: "Bob (two DUSD accounts, NFT, undelegated stake)",
+    def stake(name: str, owner: Pubkey, lamports: int, legs: list[tuple[int, str]], **layout: Any) -> None:
+        key = keypair(name).pubkey()
+        b.set_account(key, stake_account(rent_reserve=rent_reserve, **layout), STAKE_PROGRAM, lamports=lamports)
+        positions[owner].append({"protocol": "solana-stake", "ref": str(key), "accounts_for": [],
+                                 "vote_account": str(layout["vote"]) if layout.get("vote") else None,
+                                 "legs": [{"asset": "native", "amount": str(a), "role": r} for a, r in legs if a]})
+
+    delegated, spare = 5 * LAMPORTS_PER_SOL, 100_000_000
+    stake("stake:alice", alice, rent_reserve + delegated + spare,
+          [(delegated, "staked"), (spare, "inactive"), (rent_reserve, "rent_reserve")],
+          staker=alice, withdrawer=alice, vote=vote, delegated=delegated, activation_epoch=3)
+    stake("stake:alice-new", alice, rent_reserve + LAMPORTS_PER_SOL,
+          [(LAMPORTS_PER_SOL, "activating"), (rent_reserve, "rent_reserve")],
+          staker=alice, withdrawer=alice, vote=vote, delegated=LAMPORTS_PER_SOL, activation_epoch=DEMO_EPOCH)
+    stake("stake:bob", bob, rent_reserve + 2 * LAMPORTS_PER_SOL,
+          [(2 * LAMPORTS_PER_SOL, "inactive"), (rent_reserve, "rent_reserve")], staker=authority, withdrawer=bob)
+    stake("stake:bob-leaving", bob, rent_reserve + 3 * LAMPORTS_PER_SOL,
+          [(3 * LAMPORTS_PER_SOL, "deactivating"), (rent_reserve, "rent_reserve")], staker=bob, withdrawer=bob,
+          vote=vote, delegated=3 * LAMPORTS_PER_SOL, activation_epoch=2, deactivation_epoch=DEMO_EPOCH)
+
+    # An SPL stake pool (jitoSOL-style): its pool mint is minted to bob and to the authority, then handed
+    # to the pool's withdraw PDA as the program does; the pool account holds the exchange rate.
+    pool_key, lst = keypair("stake-pool").pubkey(), keypair("mint:dsol")
+    withdraw_pda, bump = Pubkey.find_program_address([bytes(pool_key), b"withdraw"], STAKE_POOL_PROGRAM)
+    b.create_mint(lst, 9)
+    b.set_account(metadata_pda(lst.pubkey()), metaplex_metadata(
+        update_authority=authority, mint=lst.pubkey(), name="Demo Staked SOL", symbol="dSOL",
+        uri=data_uri({"name": "Demo Staked SOL", "symbol": "dSOL"}), token_standard=2), METADATA_PROGRAM)
+    assets.append({"address": str(lst.pubkey()), "symbol": "dSOL", "name": "Demo Staked SOL", "decimals": 9,
+                   "kind": "fungible", "standard": "spl", "listed": True})
+    held, rest = 12_345_678_901, 987_654_321_099
+    b.mint_to_ata(lst.pubkey(), bob, held)
+    add_balance(bob, lst.pubkey(), held)
+    fee_account = b.mint_to_ata(lst.pubkey(), authority, rest)
+    b.set_mint_authority(lst.pubkey(), withdraw_pda)
+    supply, total_lamports = held + rest, 1_073_500_000_123
+    b.set_account(pool_key, stake_pool_account(
+        address=pool_key, manager=authority, validator_list=keypair("stake-pool:list").pubkey(), reserve=keypair("stake-pool:reserve").pubkey(),
+        pool_mint=lst.pubkey(), fee_account=fee_account, total_lamports=total_lamports, pool_token_supply=supply,
+        last_update_epoch=DEMO_EPOCH, withdraw_bump=bump), STAKE_POOL_PROGRAM)
+    # calc_lamports_withdraw_amount: floor(pool tokens * total_lamports / pool_token_supply)
+    positions[bob].append({"protocol": "spl-stake-pool", "ref": str(pool_key), "accounts_for": [str(lst.pubkey())],
+                           "vote_account": None,
+                           "legs": [{"asset": "native", "amount": str(held * total_lamports // supply), "role": "staked"}]})
+
+    labels = {alice: "Alice (tokens, NFT, active and activating stake)",
+              bob: "Bob (two DUSD accounts, NFT, undelegated and deactivating stake, dSOL stake pool)",
               carol: "Carol (SOL only)"}
     return {
         "family": "solana",
         "url": url,
-        "chain": dict(CHAIN),
+        "chain": {**CHAIN, "genesis_hash": rpc(url, "getGenesisHash")},
         "assets": assets,
         "wallets": [{"address": str(w), "label": labels[w], "balances": balances[w], "nfts": nfts[w],
-                     "positions": positions[w]} for w in (alice, bob, carol)],
+                     "positions": sorted(positions[w], key=_position_order)} for w in (alice, bob, carol)],
         "height": rpc(url, "getSlot"),
     }
+
+
+def _position_order(position: dict[str, Any]) -> tuple[int, str]:
+    """The adapter's order: protocol by protocol (registry order), accounts by address."""
+    return (("solana-stake", "spl-stake-pool").index(position["protocol"]), position["ref"])
 
 
 def fund_wallets(url: str, count: int, *, mint: Pubkey | None = None) -> list[str]:

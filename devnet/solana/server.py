@@ -1,14 +1,16 @@
 """A loopback JSON-RPC server over solders.litesvm.LiteSVM that speaks Solana's wire format.
 
 Answers the read methods the Solana adapter uses (getSlot, getBalance, getAccountInfo,
-getMultipleAccounts, getTokenAccountsByOwner, getProgramAccounts, getSignaturesForAddress ...) and the
+getMultipleAccounts, getTokenAccountsByOwner, getProgramAccounts, getSignaturesForAddress (paged),
+getTransaction with pre/post SOL and token balances, getGenesisHash, getEpochInfo ...) and the
 write methods a scenario needs (sendTransaction, requestAirdrop, getLatestBlockhash), with the
 ``{"context": {"slot", "apiVersion"}, "value"}`` envelopes Solana uses. Batches (a JSON array) work.
 Anything else answers JSON-RPC error -32601.
 
 Devnet-only methods (NOT part of Solana's API, prefixed ``devnet_``):
 - ``devnet_setAccount(pubkey, {"lamports", "data": [b64, "base64"], "owner", "executable"?})`` writes an
-  account directly (metadata and stake accounts, which need programs LiteSVM does not load).
+  account directly (metadata, stake and stake-pool accounts, which need programs LiteSVM does not load).
+- ``devnet_warpToSlot(slot)`` moves the chain forward to ``slot`` (and so to its epoch).
 
 Run: ``python -m devnet.solana.server --port 8899`` (``--port 0`` picks a free port; the first stdout
 line is ``listening on http://127.0.0.1:PORT``).
@@ -28,8 +30,11 @@ from typing import Any
 
 from solders.account import Account
 from solders.litesvm import LiteSVM
+from solders.message import Message
 from solders.pubkey import Pubkey
-from solders.transaction import VersionedTransaction
+from solders.signature import Signature
+from solders.system_program import TransferParams, transfer
+from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import TransactionMetadata
 
 API_VERSION = "2.1.21"
@@ -39,7 +44,11 @@ TOKEN_PROGRAMS = {TOKEN_PROGRAM: "spl-token", TOKEN_2022_PROGRAM: "spl-token-202
 RENT_EPOCH_EXEMPT = 2**64 - 1
 MAX_MULTIPLE_ACCOUNTS = 100
 START_SLOT = 1
-GENESIS_HASH = "4uhcVJyU9pJkvQyS88uRDiswHXSCkY3zQawwpjk2NsNY"
+SLOTS_PER_EPOCH = 432_000  # as on every public cluster
+GENESIS_TIME = 1_700_000_000  # unix time of slot 0; a slot lasts 400 ms, as on the public clusters
+# This devnet's own cluster identity (sha256 of "chainfolio-litesvm-devnet", base58): not a public
+# cluster's, so an app configured for testnet or mainnet-beta refuses to read it, and the reverse.
+GENESIS_HASH = "3JiPDS5sC2DndGHgtNVTGyoZJLxmBRe3k1HGKTZn2Xq4"
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
@@ -183,6 +192,7 @@ class SolanaDevnet:
         self.slot = START_SLOT
         self.svm.warp_to_slot(self.slot)
         self.signatures: dict[str, list[tuple[int, str]]] = {}
+        self.transactions: dict[str, dict[str, Any]] = {}  # signature -> what getTransaction answers
         self.tx_count = 0
         self.lock = threading.Lock()
 
@@ -198,6 +208,45 @@ class SolanaDevnet:
         self.slot += 1
         self.svm.warp_to_slot(self.slot)
         self.svm.expire_blockhash()
+
+    @staticmethod
+    def block_time(slot: int) -> int:
+        return GENESIS_TIME + slot * 2 // 5
+
+    def _token_balances(self, keys: list[Pubkey]) -> list[dict[str, Any]]:
+        """preTokenBalances / postTokenBalances: the token accounts among ``keys``, by account index."""
+        out = []
+        for index, key in enumerate(keys):
+            acct = self.svm.get_account(key)
+            if acct is None or str(acct.owner) not in TOKEN_PROGRAMS or acct.lamports == 0:
+                continue
+            data = bytes(acct.data)
+            if len(data) < 165 or (len(data) > 165 and data[165] != 2):
+                continue
+            decimals = self._mint_decimals(Pubkey.from_bytes(data[0:32]))
+            amount = struct.unpack_from("<Q", data, 64)[0]
+            out.append({"accountIndex": index, "mint": b58encode(data[0:32]), "owner": b58encode(data[32:64]),
+                        "programId": str(acct.owner), "uiTokenAmount": {
+                            "amount": str(amount), "decimals": decimals,
+                            "uiAmount": float(Decimal(amount).scaleb(-decimals)) if amount else None,
+                            "uiAmountString": _ui_amount_string(amount, decimals)}})
+        return out
+
+    def _snapshot(self, keys: list[Pubkey]) -> tuple[list[int], list[dict[str, Any]]]:
+        return [int(self.svm.get_balance(k) or 0) for k in keys], self._token_balances(keys)
+
+    def _record(self, tx: Any, result: TransactionMetadata, keys: list[Pubkey],
+                before: tuple[list[int], list[dict[str, Any]]]) -> None:
+        """Keep what getTransaction answers for a processed transaction (LiteSVM keeps no balances)."""
+        after = self._snapshot(keys)
+        self.transactions[str(result.signature())] = {
+            "slot": self.slot, "blockTime": self.block_time(self.slot), "tx": tx,
+            "meta": {"err": None, "status": {"Ok": None}, "fee": int(result.fee()),
+                     "preBalances": before[0], "postBalances": after[0], "innerInstructions": [],
+                     "logMessages": list(result.logs()), "preTokenBalances": before[1], "postTokenBalances": after[1],
+                     "rewards": [], "loadedAddresses": {"writable": [], "readonly": []},
+                     "computeUnitsConsumed": int(result.compute_units_consumed())},
+        }
 
     def _index(self, signature: str, keys: list[str]) -> None:
         for key in dict.fromkeys(keys):
@@ -307,9 +356,8 @@ class SolanaDevnet:
         return self.slot
 
     def getEpochInfo(self, config: dict | None = None) -> dict[str, Any]:
-        slots_per_epoch = 432_000
-        return {"absoluteSlot": self.slot, "blockHeight": self.slot, "epoch": self.slot // slots_per_epoch,
-                "slotIndex": self.slot % slots_per_epoch, "slotsInEpoch": slots_per_epoch, "transactionCount": self.tx_count}
+        return {"absoluteSlot": self.slot, "blockHeight": self.slot, "epoch": self.slot // SLOTS_PER_EPOCH,
+                "slotIndex": self.slot % SLOTS_PER_EPOCH, "slotsInEpoch": SLOTS_PER_EPOCH, "transactionCount": self.tx_count}
 
     def getMinimumBalanceForRentExemption(self, size: int, config: dict | None = None) -> int:
         return int(self.svm.minimum_balance_for_rent_exemption(int(size)))
@@ -417,10 +465,43 @@ class SolanaDevnet:
         for slot, sig in entries:
             if until and sig == until:
                 break
-            out.append({"signature": sig, "slot": slot, "err": None, "memo": None, "blockTime": None,
+            out.append({"signature": sig, "slot": slot, "err": None, "memo": None, "blockTime": self.block_time(slot),
                         "confirmationStatus": "finalized"})
             if len(out) >= limit:
                 break
+        return out
+
+    def getTransaction(self, signature: str, config: Any = None) -> dict[str, Any] | None:
+        """A processed transaction with its status meta (SOL and token balances before and after) in
+        ``json`` or ``base64`` encoding; None for an unknown signature."""
+        config = config if isinstance(config, dict) else {"encoding": config} if isinstance(config, str) else {}
+        try:
+            Signature.from_string(signature)
+        except (ValueError, TypeError):
+            raise _invalid("Invalid param: not a signature") from None
+        record = self.transactions.get(signature)
+        if record is None:
+            return None
+        encoding = config.get("encoding") or "json"
+        tx = record["tx"]
+        message = tx.message
+        if encoding == "base64":
+            encoded: Any = [base64.b64encode(bytes(tx)).decode(), "base64"]
+        elif encoding == "json":
+            header = message.header
+            encoded = {"signatures": [str(s) for s in tx.signatures], "message": {
+                "accountKeys": [str(k) for k in message.account_keys],
+                "header": {"numRequiredSignatures": header.num_required_signatures,
+                           "numReadonlySignedAccounts": header.num_readonly_signed_accounts,
+                           "numReadonlyUnsignedAccounts": header.num_readonly_unsigned_accounts},
+                "recentBlockhash": str(message.recent_blockhash),
+                "instructions": [{"programIdIndex": ix.program_id_index, "accounts": list(bytes(ix.accounts)),
+                                  "data": b58encode(bytes(ix.data)), "stackHeight": None} for ix in message.instructions]}}
+        else:
+            raise _invalid(f"unsupported encoding {encoding} (this devnet answers json and base64)")
+        out = {"slot": record["slot"], "blockTime": record["blockTime"], "transaction": encoded, "meta": record["meta"]}
+        if config.get("maxSupportedTransactionVersion") is not None:
+            out["version"] = "legacy"
         return out
 
     def getSignatureStatuses(self, signatures: list[str], config: dict | None = None) -> dict[str, Any]:
@@ -438,6 +519,8 @@ class SolanaDevnet:
             tx = VersionedTransaction.from_bytes(raw)
         except Exception:  # noqa: BLE001 - anything undecodable is the caller's fault
             raise _invalid("failed to deserialize transaction") from None
+        keys = list(tx.message.account_keys)
+        before = self._snapshot(keys)
         result = self.svm.send_transaction(tx)
         if not isinstance(result, TransactionMetadata):
             meta = result.meta()
@@ -446,17 +529,25 @@ class SolanaDevnet:
                 "unitsConsumed": meta.compute_units_consumed(), "innerInstructions": None,
             })
         signature = str(result.signature())
-        self._index(signature, [str(k) for k in tx.message.account_keys])
+        self._record(tx, result, keys, before)
+        self._index(signature, [str(k) for k in keys])
         self._advance()
         return signature
 
     def requestAirdrop(self, pubkey: str, lamports: int, config: dict | None = None) -> str:
         key = _pubkey(pubkey)
+        faucet = self.svm.airdrop_pubkey()
+        # The faucet's transfer, as the message a validator would show for it.
+        message = Message.new_with_blockhash([transfer(TransferParams(from_pubkey=faucet, to_pubkey=key, lamports=int(lamports)))],
+                                             faucet, self.svm.latest_blockhash())
+        keys = list(message.account_keys)
+        before = self._snapshot(keys)
         result = self.svm.airdrop(key, int(lamports))
         if not isinstance(result, TransactionMetadata):
             raise RpcFault(-32600, f"airdrop failed: {result.err()}")
         signature = str(result.signature())
-        self._index(signature, [str(self.svm.airdrop_pubkey()), pubkey])
+        self._record(Transaction.populate(message, [result.signature()]), result, keys, before)
+        self._index(signature, [str(faucet), pubkey])
         self._advance()
         return signature
 
@@ -472,13 +563,22 @@ class SolanaDevnet:
         self._advance()
         return None
 
+    def devnet_warpToSlot(self, slot: int) -> int:
+        """Devnet only: jump forward to ``slot`` (never back). Returns the slot now current."""
+        if not isinstance(slot, int) or slot < self.slot:
+            raise _invalid("slot must be an integer not below the current slot")
+        self.slot = slot
+        self.svm.warp_to_slot(self.slot)
+        self.svm.expire_blockhash()
+        return self.slot
+
     # ------------------------------------------------------------------ dispatch
 
     METHODS = frozenset({
         "getHealth", "getVersion", "getGenesisHash", "getSlot", "getBlockHeight", "getEpochInfo",
         "getMinimumBalanceForRentExemption", "getLatestBlockhash", "getBalance", "getAccountInfo",
         "getMultipleAccounts", "getTokenAccountsByOwner", "getProgramAccounts", "getSignaturesForAddress",
-        "getSignatureStatuses", "sendTransaction", "requestAirdrop", "devnet_setAccount",
+        "getSignatureStatuses", "getTransaction", "sendTransaction", "requestAirdrop", "devnet_setAccount", "devnet_warpToSlot",
     })
 
     def handle_one(self, request: Any) -> dict[str, Any] | None:

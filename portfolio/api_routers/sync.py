@@ -5,16 +5,16 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from ninja import Body, Router, Status
 
-from portfolio.api_routers.responses import INVALID, NOT_FOUND, UNAUTHORIZED, UNREADABLE, UNSAFE
+from portfolio.api_routers.responses import ApiError, answers
 from portfolio.models import Portfolio, SyncRun, Wallet
-from portfolio.schemas import ErrorOut, SyncIn, SyncRunOut
+from portfolio.schemas import SyncIn, SyncRunOut
 from portfolio.sync.progress import sync_status
 from portfolio.sync.run import QueueUnavailable, do_request_sync
 
 router = Router(tags=["sync"])
 
 
-@router.post("", response={202: SyncRunOut, 503: ErrorOut, **UNREADABLE, **UNAUTHORIZED, **UNSAFE, **NOT_FOUND, **INVALID},
+@router.post("", response=answers({202: SyncRunOut}, write=True, lookup=True, unavailable=True),
              summary="Refresh a wallet, a portfolio, or (empty body) all your wallets")
 def request_sync(request, payload: SyncIn | None = Body(None)):
     """Records the refresh and answers at once (202) with the run to poll; a worker fans it out into one
@@ -29,11 +29,11 @@ def request_sync(request, payload: SyncIn | None = Body(None)):
     try:
         run = do_request_sync(request.auth, portfolio=portfolio, wallet=wallet)
     except QueueUnavailable as exc:  # the run is closed as failed: nothing is left waiting
-        return Status(503, {"detail": str(exc)})
+        raise ApiError(503, str(exc), "unavailable", {"Retry-After": "60"}) from None
     return Status(202, sync_status(run))
 
 
-@router.get("/{run_id}", response={200: SyncRunOut, **UNAUTHORIZED, **NOT_FOUND, **INVALID},
+@router.get("/{run_id}", response=answers({200: SyncRunOut}, lookup=True),
             summary="Progress of one of your sync runs")
 def get_sync_run(request, run_id: int):
     return sync_status(get_object_or_404(SyncRun, pk=run_id, owner=request.auth))

@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+from solders.pubkey import Pubkey
 from solders.rpc import responses as R
 
 pytestmark = pytest.mark.devnet
@@ -96,7 +97,7 @@ def test_program_accounts_with_memcmp_filters(solana_devnet):
         text = raw(solana_devnet.url, "getProgramAccounts", params)
         resp = R.GetProgramAccountsResp.from_json(text)
         assert isinstance(resp, R.GetProgramAccountsResp), text[:300]
-        assert [str(a.pubkey) for a in resp.value] == [alice["positions"][0]["ref"]]
+        assert sorted(str(a.pubkey) for a in resp.value) == sorted(p["ref"] for p in alice["positions"])
         assert len(resp.value[0].account.data) == 200
     sized = json.loads(raw(solana_devnet.url, "getProgramAccounts", [STAKE, {"encoding": "base64", "filters": [{"dataSize": 199}]}]))
     assert sized["result"] == []
@@ -153,3 +154,79 @@ def test_unknown_methods_bad_params_and_batches(solana_devnet):
     ], timeout=10).json()
     assert [r["id"] for r in batch] == [1, 2] and "result" in batch[0] and batch[1]["error"]["code"] == -32601
     assert httpx.post(url, content=b"{nope", timeout=10).json()["error"]["code"] == -32700
+
+
+def test_cluster_identity_and_epoch(solana_devnet):
+    """The devnet has its own genesis hash (no public cluster's) and runs in the scenario's epoch."""
+    from chains.solana.adapter import GENESIS_HASHES
+
+    genesis = R.GetGenesisHashResp.from_json(raw(solana_devnet.url, "getGenesisHash")).value
+    assert str(genesis) == solana_devnet.scenario["chain"]["genesis_hash"] and str(genesis) not in GENESIS_HASHES.values()
+    info = R.GetEpochInfoResp.from_json(raw(solana_devnet.url, "getEpochInfo")).value
+    assert info.epoch == 10 and info.slots_in_epoch == 432_000 and info.absolute_slot // 432_000 == 10
+
+
+def test_stake_pool_discovery_with_a_data_slice(solana_devnet):
+    """getProgramAccounts on the stake-pool program: memcmp on the account type, only the pool mint back."""
+    from chains.solana.protocols.stake_pool import POOL_MINT_OFFSET, STAKE_POOL_PROGRAM_ID
+
+    params = [STAKE_POOL_PROGRAM_ID, {"encoding": "base64", "filters": [{"memcmp": {"offset": 0, "bytes": "2"}}],
+                                      "dataSlice": {"offset": POOL_MINT_OFFSET, "length": 32}}]
+    text = raw(solana_devnet.url, "getProgramAccounts", params)
+    resp = R.GetProgramAccountsResp.from_json(text)
+    assert isinstance(resp, R.GetProgramAccountsResp), text[:300]
+    dsol = asset(solana_devnet.scenario, "dSOL")["address"]
+    assert [(bytes(a.account.data), a.account.data and len(a.account.data)) for a in resp.value] == [
+        (bytes(Pubkey.from_string(dsol)), 32)]
+
+
+def test_warp_only_moves_forward(solana_devnet):
+    slot = json.loads(raw(solana_devnet.url, "getSlot"))["result"]
+    assert json.loads(raw(solana_devnet.url, "devnet_warpToSlot", [slot - 1]))["error"]["code"] == -32602
+
+
+def test_signatures_page_with_before_until_and_limit(solana_devnet):
+    alice = wallet(solana_devnet.scenario, 0)["address"]
+    everything = json.loads(raw(solana_devnet.url, "getSignaturesForAddress", [alice]))["result"]
+    assert len(everything) >= 4 and [e["slot"] for e in everything] == sorted((e["slot"] for e in everything), reverse=True)
+    pages, before = [], None
+    while True:
+        config = {"limit": 2, **({"before": before} if before else {})}
+        page = R.GetSignaturesForAddressResp.from_json(raw(solana_devnet.url, "getSignaturesForAddress", [alice, config])).value
+        if not page:
+            break
+        pages += [str(s.signature) for s in page]
+        before = str(page[-1].signature)
+    assert pages == [e["signature"] for e in everything]
+    until = everything[2]["signature"]
+    newest = json.loads(raw(solana_devnet.url, "getSignaturesForAddress", [alice, {"until": until}]))["result"]
+    assert [e["signature"] for e in newest] == [e["signature"] for e in everything[:2]]
+    assert all(isinstance(e["blockTime"], int) for e in everything)
+
+
+def test_transactions_carry_sol_and_token_balances_before_and_after(solana_devnet):
+    """The history a backfill reads: every transaction of alice, with pre/post balances that solders'
+    own parser accepts, replays her DUSD and SOL amounts."""
+    from solders.transaction_status import EncodedConfirmedTransactionWithStatusMeta
+
+    alice = wallet(solana_devnet.scenario, 0)
+    dusd = asset(solana_devnet.scenario, "DUSD")["address"]
+    sigs = [e["signature"] for e in json.loads(raw(solana_devnet.url, "getSignaturesForAddress", [alice["address"]]))["result"]]
+    dusd_after, sol_changes = [], 0
+    for sig in sigs:
+        text = raw(solana_devnet.url, "getTransaction", [sig, {"encoding": "json", "maxSupportedTransactionVersion": 0}])
+        resp = R.GetTransactionResp.from_json(text)
+        assert isinstance(resp, R.GetTransactionResp) and isinstance(resp.value, EncodedConfirmedTransactionWithStatusMeta), text[:300]
+        meta = resp.value.transaction.meta
+        keys = json.loads(text)["result"]["transaction"]["message"]["accountKeys"]
+        i = keys.index(alice["address"])
+        sol_changes += meta.post_balances[i] - meta.pre_balances[i]
+        for tb in meta.post_token_balances or []:
+            if str(tb.owner) == alice["address"] and str(tb.mint) == dusd:
+                dusd_after.append(int(tb.ui_token_amount.amount))
+        b64 = raw(solana_devnet.url, "getTransaction", [sig, "base64"])
+        assert isinstance(R.GetTransactionResp.from_json(b64), R.GetTransactionResp), b64[:300]
+    assert dusd_after == [int(alice["balances"][dusd])]
+    assert sol_changes == int(alice["balances"]["native"])  # alice only ever received her airdrop
+    unknown = "1" * 64
+    assert json.loads(raw(solana_devnet.url, "getTransaction", [unknown]))["result"] is None

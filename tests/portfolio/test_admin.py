@@ -100,11 +100,16 @@ def test_adding_a_chain_in_the_admin_tracks_existing_wallets_on_it(owner, staff_
         "multicall_address": "0xcA11bde05977b3631167028862bE2a173976CA11", "log_range": "10000",
         "endpoints-TOTAL_FORMS": "1", "endpoints-INITIAL_FORMS": "0", "endpoints-MIN_NUM_FORMS": "0", "endpoints-MAX_NUM_FORMS": "1000",
         "endpoints-0-url": "https://rpc.gnosischain.com", "endpoints-0-priority": "10", "endpoints-0-enabled": "on", "endpoints-0-timeout_s": "10",
+        "protocol_deployments-TOTAL_FORMS": "1", "protocol_deployments-INITIAL_FORMS": "0",
+        "protocol_deployments-MIN_NUM_FORMS": "0", "protocol_deployments-MAX_NUM_FORMS": "1000",
+        "protocol_deployments-0-protocol": "uniswap_v2", "protocol_deployments-0-enabled": "on",
+        "protocol_deployments-0-contracts": '{"factory": "0x5C69bEe701ef814a2B6a3EDD4B1652CB9cc5aA6f"}',
     }
     response = staff_client.post(reverse("admin:portfolio_chain_add"), data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     gnosis = Chain.objects.get(slug="gnosis")
     assert gnosis.endpoints.count() == 1
+    assert gnosis.to_config().protocols == {"uniswap_v2": {"factory": "0x5C69bEe701ef814a2B6a3EDD4B1652CB9cc5aA6f"}}
     assert WalletChain.objects.filter(wallet=wallet, chain=gnosis).exists()
 
 

@@ -140,9 +140,8 @@ def test_the_owner_adds_a_wallet_into_a_portfolio(owner_client, chain, portfolio
 
 def test_adding_the_same_address_twice_is_refused(owner_client, wallet):
     response = post_json(owner_client, "/wallets", {"family": "evm", "address": ALICE_ADDRESS})
-    assert response.status_code == 422
-    assert response.json()["detail"] == [
-        {"loc": ["body"], "msg": "You already track this address.", "type": "duplicate"}]
+    assert response.status_code == 409
+    assert response.json() == {"detail": "You already track this address.", "code": "duplicate"}
 
 
 def test_an_invalid_address_is_refused_with_a_422(owner_client, chain):
@@ -159,7 +158,7 @@ def test_the_owner_deletes_a_wallet(owner_client, wallet, holding):
 
 def test_holdings_carry_exact_amounts_prices_and_values_as_strings(owner_client, holding, native, wallet):
     PricePoint.objects.create(asset=native, price=Decimal("2000.5"), currency="USD", source="manual")
-    body = owner_client.get(f"{API}/holdings?currency=USD").json()
+    body = owner_client.get(f"{API}/holdings?currency=USD&include=wallets").json()
     assert body["currency"] == "USD" and body["count"] == 1
     (row,) = body["items"]
     assert row["symbol"] == "ETH" and row["chain"] == "testnet-evm" and row["decimals"] == 18
@@ -300,7 +299,7 @@ def test_an_outsider_gets_404_for_every_id_of_the_owner(outsider_client, portfol
                 f"{API}/holdings?portfolio_id={portfolio.pk}", f"{API}/summary?portfolio_id={portfolio.pk}"):
         response = outsider_client.get(url)
         assert response.status_code == 404, url
-        assert response.json() == {"detail": "Not Found"}
+        assert response.json() == {"detail": "Not Found", "code": "not_found"}
     assert outsider_client.delete(f"{API}/wallets/{wallet.pk}").status_code == 404
     assert Wallet.objects.filter(pk=wallet.pk).exists()
     runs = SyncRun.objects.count()
@@ -344,7 +343,9 @@ def test_an_outsiders_refresh_of_everything_touches_only_their_wallets(outsider_
 def test_without_a_session_every_endpoint_answers_401_json_not_a_redirect(client, method, path):
     response = getattr(client, method)(API + path)
     assert response.status_code == 401
-    assert response["Content-Type"].startswith("application/json") and response.json() == {"detail": "Unauthorized"}
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"detail": "Unauthorized", "code": "not_authenticated"}
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_a_browser_session_must_send_the_csrf_token_to_add_a_wallet(owner, chain):
@@ -372,7 +373,8 @@ def test_reads_need_no_csrf_token(owner, wallet):
 
 def test_an_unreadable_body_is_a_400(owner_client, chain):
     response = post_json(owner_client, "/wallets", "{not json")
-    assert response.status_code == 400 and response.json() == {"detail": "Cannot parse request body"}
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Cannot parse request body", "code": "unreadable_body"}
 
 
 # --------------------------------------------------------------------------- OpenAPI
@@ -381,22 +383,41 @@ def test_an_unreadable_body_is_a_400(owner_client, chain):
 def test_the_openapi_schema_lists_every_route_with_its_responses(owner_client):
     schema = owner_client.get(f"{API}/openapi.json").json()
     operations = {(method.upper(), path): op for path, ops in schema["paths"].items() for method, op in ops.items()}
+    every = {"401", "422", "429"}
+    read, lookup = every | {"200"}, every | {"200", "404"}
+    write = every | {"400", "403"}
     expected = {
-        ("GET", "/api/v1/portfolios"): {"200", "401", "422"},
-        ("GET", "/api/v1/portfolios/{portfolio_id}"): {"200", "401", "404", "422"},
-        ("GET", "/api/v1/wallets"): {"200", "401", "422"},
-        ("POST", "/api/v1/wallets"): {"201", "400", "401", "403", "422"},
-        ("GET", "/api/v1/wallets/{wallet_id}"): {"200", "401", "404", "422"},
-        ("DELETE", "/api/v1/wallets/{wallet_id}"): {"204", "401", "403", "404", "422"},
-        ("GET", "/api/v1/holdings"): {"200", "401", "404", "422"},
-        ("GET", "/api/v1/summary"): {"200", "401", "404", "422"},
-        ("POST", "/api/v1/sync"): {"202", "400", "401", "403", "404", "422", "503"},
-        ("GET", "/api/v1/sync/{run_id}"): {"200", "401", "404", "422"},
+        ("GET", "/api/v1/portfolios"): read,
+        ("POST", "/api/v1/portfolios"): write | {"201", "409"},
+        ("GET", "/api/v1/portfolios/{portfolio_id}"): lookup,
+        ("PATCH", "/api/v1/portfolios/{portfolio_id}"): write | {"200", "404", "409"},
+        ("DELETE", "/api/v1/portfolios/{portfolio_id}"): write | {"204", "404"},
+        ("POST", "/api/v1/portfolios/{portfolio_id}/wallets"): write | {"200", "404"},
+        ("DELETE", "/api/v1/portfolios/{portfolio_id}/wallets/{wallet_id}"): write | {"200", "404"},
+        ("GET", "/api/v1/wallets"): read,
+        ("POST", "/api/v1/wallets"): write | {"201", "409"},
+        ("GET", "/api/v1/wallets/{wallet_id}"): lookup,
+        ("PATCH", "/api/v1/wallets/{wallet_id}"): write | {"200", "404"},
+        ("DELETE", "/api/v1/wallets/{wallet_id}"): write | {"204", "404"},
+        ("GET", "/api/v1/holdings"): lookup,
+        ("GET", "/api/v1/positions"): lookup,
+        ("GET", "/api/v1/nfts"): lookup,
+        ("GET", "/api/v1/summary"): lookup,
+        ("GET", "/api/v1/history"): lookup,
+        ("GET", "/api/v1/performance"): lookup,
+        ("GET", "/api/v1/allocation"): lookup,
+        ("GET", "/api/v1/chains"): read,
+        ("POST", "/api/v1/sync"): write | {"202", "404", "503"},
+        ("GET", "/api/v1/sync/{run_id}"): lookup,
     }
     assert {key: set(op["responses"]) for key, op in operations.items()} == expected
     amount = schema["components"]["schemas"]["HoldingOut"]["properties"]["amount_raw"]
     assert amount["type"] == "string"  # exact numbers are strings in the contract too
-    assert schema["components"]["securitySchemes"]["SignedInSession"]["in"] == "cookie"
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["SignedInSession"]["in"] == "cookie"
+    assert schemes["PersonalToken"] == {"type": "http", "scheme": "bearer"}
+    error = schema["components"]["schemas"]["ErrorOut"]
+    assert set(error["required"]) == {"detail", "code"}  # one shape for every refusal
 
 
 def test_the_docs_page_is_served_to_a_signed_in_user(owner_client, client):
@@ -407,7 +428,7 @@ def test_the_docs_page_is_served_to_a_signed_in_user(owner_client, client):
 def test_a_malformed_id_is_a_json_422_and_a_negative_one_a_json_404(owner_client):
     malformed = owner_client.get(f"{API}/wallets/abc")
     assert malformed.status_code == 422 and malformed.json()["detail"][0]["loc"] == ["path", "wallet_id"]
-    assert owner_client.get(f"{API}/sync/-5").json() == {"detail": "Not Found"}
+    assert owner_client.get(f"{API}/sync/-5").json() == {"detail": "Not Found", "code": "not_found"}
 
 
 def test_an_id_beyond_any_integer_column_is_a_404_not_a_server_error(owner_client):
@@ -420,3 +441,11 @@ def test_the_docs_page_loads_swagger_from_our_own_static_files(owner_client, set
         pytest.skip('"ninja" is not in INSTALLED_APPS yet: ninja falls back to a CDN page the CSP blocks')
     html = owner_client.get(f"{API}/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in html and "cdn." not in html
+
+
+def test_every_refusal_has_the_same_json_shape_even_an_unknown_route_or_method(owner_client):
+    unknown = owner_client.get(f"{API}/no-such-thing/1")
+    assert unknown.status_code == 404 and unknown.json() == {"detail": "Not Found", "code": "not_found"}
+    wrong_method = owner_client.put(f"{API}/wallets", {}, content_type="application/json")
+    assert wrong_method.status_code == 405 and wrong_method.json()["code"] == "method_not_allowed"
+    assert set(wrong_method["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}

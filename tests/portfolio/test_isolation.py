@@ -8,7 +8,8 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from portfolio.models import Portfolio, SyncRun, Wallet, WalletChain
+from portfolio.models import ApiToken, Portfolio, SyncRun, Wallet, WalletChain
+from portfolio.services.tokens import do_create_api_token
 from portfolio.services.wallets import do_add_wallet
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,9 @@ def owned(owner):
     portfolio.wallets.add(wallet)
     run = SyncRun.objects.create(owner=owner, portfolio=portfolio)
     wallet_chain = WalletChain.objects.filter(wallet=wallet).first()
-    return {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk, "run_id": run.pk, "wallet_chain_id": wallet_chain.pk}
+    token, _ = do_create_api_token(owner, "alice's script", ApiToken.WRITE)
+    return {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk, "run_id": run.pk, "wallet_chain_id": wallet_chain.pk,
+            "token_id": token.pk}
 
 
 def test_the_id_routes_are_found(owned):
@@ -49,7 +52,7 @@ def test_every_id_url_is_a_404_for_another_user(owned, owner_client, outsider_cl
         assert not unknown, f"{name} ({route}) takes {unknown}: add an owned object for it in this test"
         url = reverse(name, kwargs={i: owned[i] for i in ids})
         statuses = {}
-        for method in ("get", "post"):
+        for method in ("get", "post", "patch", "delete"):
             statuses[method] = getattr(outsider_client, method)(url).status_code
         assert set(statuses.values()) <= {404, 405}, (name, statuses)
         assert 404 in statuses.values(), (name, statuses)
@@ -58,6 +61,7 @@ def test_every_id_url_is_a_404_for_another_user(owned, owner_client, outsider_cl
     # nothing of alice's changed or disappeared
     assert Wallet.objects.filter(pk=owned["wallet_id"], label="alice's").exists()
     assert Portfolio.objects.filter(pk=owned["portfolio_id"], name="alice's portfolio").exists()
+    assert ApiToken.objects.get(pk=owned["token_id"]).revoked_at is None
 
 
 def test_an_id_that_does_not_exist_is_a_404_too(owned, owner_client):

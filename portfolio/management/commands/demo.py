@@ -105,6 +105,7 @@ class Command(BaseCommand):
         chain.native_symbol = c["native_symbol"]
         chain.native_name = c.get("native_name", "")
         chain.native_decimals = c["native_decimals"]
+        chain.genesis_hash = c.get("genesis_hash") or ""
         chain.enabled = True
         if scenario["family"] == "evm":
             chain.log_scan_start = 0

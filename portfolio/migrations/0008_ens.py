@@ -12,7 +12,7 @@ def seed_registry(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("portfolio", "0005_protocol_deployments")]
+    dependencies = [("portfolio", "0007_chain_genesis_hash")]
     operations = [
         migrations.AddField(
             model_name="chain",
