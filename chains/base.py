@@ -149,6 +149,7 @@ class ChainConfig:
     log_range: int = 10_000  # EVM: blocks per eth_getLogs, shrinks on "too many results"
     ipfs_gateway: str = "https://ipfs.io/ipfs/"
     extra: Mapping[str, Any] = field(default_factory=dict)  # family-specific knobs
+    ens_registry: str | None = None  # EVM: ENS registry for names as wallet input (chains.evm.ens.registry_for)
     # DeFi protocols to read on this chain: registry name -> contract role -> address (or list of
     # addresses), e.g. {"aave_v3": {"pool": "0x87870Bca..."}}; see chains/evm/protocols/deployments.py.
     protocols: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -106,6 +106,7 @@ class ChainAdmin(admin.ModelAdmin):
         ("Native asset", {"fields": ("native_symbol", "native_name", "native_decimals", "native_coingecko_id", "coingecko_platform")}),
         ("Explorer links", {"fields": ("explorer_address_url", "explorer_tx_url", "explorer_token_url")}),
         ("Sync", {"fields": ("sync_interval", "multicall_address", "log_scan_start", "log_range")}),
+        ("ENS", {"fields": ("ens_registry",)}),
     )
 
     def get_queryset(self, request):
@@ -220,10 +221,10 @@ class WalletChainInline(admin.TabularInline):
 class WalletAdmin(admin.ModelAdmin):
     list_display = ("__str__", "owner", "family", "kind", "short_address", "script_type", "created_at")
     list_filter = ("family", "kind", "script_type")
-    search_fields = ("label", "address", "owner__username", "owner__email")
+    search_fields = ("label", "address", "ens_name", "primary_name", "owner__username", "owner__email")
     list_select_related = ("owner",)
-    readonly_fields = ("owner", "family", "address", "kind", "created_at")
-    fields = ("owner", "family", "address", "kind", "script_type", "gap_limit", "label", "created_at")
+    readonly_fields = ("owner", "family", "address", "kind", "created_at", "ens_name", "primary_name")
+    fields = ("owner", "family", "address", "kind", "script_type", "gap_limit", "label", "created_at", "ens_name", "primary_name")
     inlines = [WalletChainInline]
 
     def has_add_permission(self, request) -> bool:

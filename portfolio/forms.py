@@ -6,7 +6,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
+from chains.evm.address import looks_like_ens_name
 from portfolio.models import FAMILY_CHOICES, Portfolio, Wallet
+from portfolio.services.ens import check_name
 from portfolio.services.wallets import BITCOIN_SCRIPT_TYPES, MAX_GAP_LIMIT, parse_watch_only, refuse_secret_text
 
 SCRIPT_TYPE_CHOICES = [
@@ -83,7 +85,7 @@ class WalletAddForm(SecretBlankingForm):
     address = forms.CharField(
         max_length=200,
         label="Address or extended public key",
-        help_text="Watch-only: a public address, or an xpub/ypub/zpub (tpub/upub/vpub on test networks). Never a private key or seed phrase.",
+        help_text="Watch-only: a public address, an ENS name such as name.eth (EVM), or an xpub/ypub/zpub (tpub/upub/vpub on test networks). Never a private key or seed phrase.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"}),
     )
     label = forms.CharField(max_length=80, required=False)
@@ -117,7 +119,9 @@ class WalletAddForm(SecretBlankingForm):
     def clean_address(self) -> str:
         family = self.data.get(self.add_prefix("family"))
         text = self.cleaned_data["address"]
-        if family in dict(FAMILY_CHOICES):
+        if family == "evm" and looks_like_ens_name(text):
+            check_name(text)  # syntax only: the service resolves it, in one lookup, when adding
+        elif family in dict(FAMILY_CHOICES):
             self.parsed = parse_watch_only(family, text)
         elif secret_kind(text):  # no valid family chosen: still never accept a secret
             raise ValidationError(WATCH_ONLY_MESSAGE, code="secret")

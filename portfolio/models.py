@@ -52,6 +52,11 @@ class Chain(models.Model):
         help_text="Solana: the cluster's genesis hash; every endpoint is checked against it, so another cluster's "
                   "answers are never stored. Empty: the first answer's is pinned per wallet.")
     sort_order = models.PositiveSmallIntegerField(default=100)
+    ens_registry = models.CharField(
+        max_length=42, blank=True,
+        help_text="EVM: ENS registry for names typed as wallets (the first enabled chain with one resolves them). "
+                  "Ethereum: 0x00000000000C2E074eC69A0dFb2997BA6C7d2e1e.",
+    )
 
     class Meta:
         ordering = ["sort_order", "name"]
@@ -68,6 +73,18 @@ class Chain(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        if self.ens_registry:
+            from django.core.exceptions import ValidationError
+
+            from chains.base import InvalidAddress
+            from chains.evm.address import parse_address
+
+            try:
+                self.ens_registry = parse_address(self.ens_registry).address
+            except InvalidAddress as exc:
+                raise ValidationError({"ens_registry": f"Not a contract address: {exc.detail}."}) from None
+
     def to_config(self) -> ChainConfig:
         return ChainConfig(
             slug=self.slug,
@@ -81,6 +98,7 @@ class Chain(models.Model):
             log_scan_start=self.log_scan_start,
             log_range=self.log_range,
             ipfs_gateway=settings.IPFS_GATEWAY,
+            ens_registry=self.ens_registry or None,
             protocols={d.protocol: d.contracts for d in self.protocol_deployments.filter(enabled=True)},
             extra={"genesis_hash": self.genesis_hash} if self.genesis_hash else {},
         )
@@ -239,13 +257,17 @@ class Wallet(models.Model):
     gap_limit = models.PositiveSmallIntegerField(default=20)
     label = models.CharField(max_length=80, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    ens_name = models.CharField(max_length=255, blank=True, help_text="EVM: the ENS name this wallet was added by (resolved then).")
+    primary_name = models.CharField(
+        max_length=255, blank=True, help_text="EVM: its ENS reverse name, only when that name resolves back to it (kept fresh by the sync)."
+    )
 
     class Meta:
         ordering = ["family", "label", "id"]
         constraints = [models.UniqueConstraint(fields=["owner", "family", "address"], name="unique_owner_wallet")]
 
     def __str__(self) -> str:
-        return self.label or self.short_address
+        return self.label or self.primary_name or self.ens_name or self.short_address
 
     @property
     def short_address(self) -> str:

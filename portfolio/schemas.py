@@ -145,7 +145,7 @@ class WalletIn(BaseModel):
     objects) before any "before" validator, and the secret check must see the raw JSON first."""
 
     family: Family
-    address: str = Field(max_length=200, description="A public address or an extended public key.")
+    address: str = Field(max_length=200, description="A public address, an ENS name (EVM: resolved now, the address is stored) or an extended public key.")
     label: str = Field("", max_length=80)
     portfolio_ids: list[Id] = Field(default_factory=list, max_length=1000,
                                     description="Portfolios (of yours) to put the wallet in.")
@@ -202,6 +202,8 @@ class WalletOut(Schema):
     gap_limit: int
     created_at: datetime
     portfolio_ids: list[int]
+    ens_name: str = Field(description="EVM: the ENS name the wallet was added by, or empty.")
+    primary_name: str = Field(description="EVM: the address's ENS reverse name, verified to resolve back to it, or empty.")
 
     @staticmethod
     def resolve_portfolio_ids(obj) -> list[int]:

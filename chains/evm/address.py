@@ -11,6 +11,7 @@ from chains.base import InvalidAddress, ParsedAddress, SecretRefused
 
 _HEX40 = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HEX64 = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_HEXISH = re.compile(r"^0[xX][0-9a-fA-F]*$")
 
 
 @lru_cache(maxsize=65536)
@@ -56,3 +57,11 @@ def parse_address(text: str) -> ParsedAddress:
             "check it, or paste it all in lowercase"
         )
     return ParsedAddress(address=checksummed)
+
+
+def looks_like_ens_name(text: str) -> bool:
+    """Whether input is meant as an ENS name (``vitalik.eth``, ``pay.example.xyz``) rather than a
+    ``0x`` address: it has a dot and no white space (``0xabc.eth`` is a name too). Resolving it is
+    ``chains.evm.ens``'s job; this check imports no web3, so plain addresses never pay for it."""
+    value = (text or "").strip()
+    return "." in value and not _HEXISH.match(value) and not any(c.isspace() for c in value)

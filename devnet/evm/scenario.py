@@ -15,6 +15,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from devnet.common import ROOT, VAR, wait_until
+from devnet.evm.ens import deploy_ens
 from devnet.evm.node import CHAIN_ID, artifact
 from devnet.evm.protocols import deploy_defi
 
@@ -215,6 +216,7 @@ def run_scenario(url: str) -> dict[str, Any]:
                     {"collection": items, "token_id": "2", "amount": "10", "name": "Shield"}]
     nfts[BOB] += [{"collection": items, "token_id": "3", "amount": "1", "name": ""}]
 
+    ens = deploy_ens(url, DEPLOYER, {"demo.eth": ALICE, "bob.eth": BOB})  # expectations["ens"]: see deploy_ens
     # DeFi: Uniswap V2/V3, Aave V3, ERC-4626 vaults and LSTs, held by wallets of their own (CAROL, DAVE)
     # whose token balances move with interest, so they stay out of ``wallets`` and its exact balances.
     defi = deploy_defi(url)
@@ -237,7 +239,7 @@ def run_scenario(url: str) -> dict[str, Any]:
         for wallet in (ALICE, BOB, EMPTY)
     ]
     return {"family": "evm", "url": url, "chain": dict(CHAIN), "assets": assets, "wallets": wallets,
-            "oracles": oracles, "prices": prices, "height": height, "defi": defi}
+            "oracles": oracles, "prices": prices, "height": height, "defi": defi, "ens": ens}
 
 
 CACHE_DIR = VAR / "devnet-cache"

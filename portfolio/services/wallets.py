@@ -9,10 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from chains.base import ChainError, InvalidAddress, ParsedAddress, SecretRefused, UnsupportedChain
+from chains.evm.address import looks_like_ens_name
 from chains.registry import parse_address
 from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
 from portfolio import jobs
 from portfolio.models import Chain, Portfolio, Wallet, WalletChain
+from portfolio.services.ens import resolve_name
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,12 @@ def do_add_wallet(
     Raises ``ValidationError`` (safe message, never the input): code ``secret`` (a private key or seed
     phrase), ``invalid`` (not an address, bad script type or gap limit, a portfolio of someone else),
     ``no_chain`` (no enabled chain for its network), ``duplicate`` (the owner already tracks it) or ``limit``
-    (``portfolio.limits.LimitReached``: the owner has as many wallets as they may)."""
+    (``portfolio.limits.LimitReached``: the owner has as many wallets as they may).
+    An EVM ``text`` that is an ENS name is resolved now (``resolve_name``, which may also raise
+    ``ens_unavailable``): the address is stored, the name kept as ``ens_name``."""
+    ens_name = ""
+    if family == "evm" and looks_like_ens_name(text):
+        text, ens_name = resolve_name(text)
     parsed = parse_watch_only(family, text)
     refuse_secret_text(label)
     portfolios = list(portfolios)
@@ -99,6 +106,7 @@ def do_add_wallet(
                 script_type=script,
                 gap_limit=int(gap_limit),
                 label=label.strip(),
+                ens_name=ens_name,
             )
             WalletChain.objects.bulk_create([WalletChain(wallet=wallet, chain=c) for c in chains])
             if portfolios:

@@ -22,6 +22,7 @@ from chains.registry import adapter_for
 from portfolio.models import Asset, Chain, HealthAlert, Holding, NftItem, Portfolio, SyncRun, SyncRunItem, Wallet, WalletChain
 from portfolio.ratelimit import shared_limiter
 from portfolio.services.alerts import do_check_health
+from portfolio.services.ens import refresh_after_sync
 from portfolio.services.snapshots import do_snapshot
 from portfolio import jobs
 from portfolio.limits import claim_refresh, release_refresh
@@ -105,6 +106,7 @@ def do_sync_wallet_chains(
         finish_runs({i.run_id for i in items.values()})
         raise
     outcomes = _record_success(wallet_chains, items, result)
+    refresh_after_sync(wallet_chains)  # verified ENS names of the wallets, on the ENS chain only
     finish_runs({i.run_id for i in items.values()})
     return skipped + outcomes
 

@@ -53,6 +53,9 @@ def test_demo_sets_up_local_chains_user_wallets_and_a_first_sync(devnet_state):
     wallets = Wallet.objects.filter(owner=user)
     assert wallets.count() == sum(len(demo_wallets(s)) for s in devnet_state.values())
     assert set(Portfolio.objects.get(owner=user, name="Demo").wallets.all()) == set(wallets)
+    # The devnet's ENS names are read at once, so the demo shows them next to the addresses.
+    assert dict(wallets.exclude(primary_name="").values_list("address", "primary_name")) == {
+        a: n for a, n in devnet_state["evm"]["ens"]["primary_names"].items() if n}
     # Only the devnet chains: the EVM addresses are not tracked on the (disabled) mainnets.
     assert set(WalletChain.objects.filter(wallet__owner=user).values_list("chain__network", flat=True)) <= {"devnet", "regtest"}
 

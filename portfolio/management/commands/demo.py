@@ -65,6 +65,7 @@ class Command(BaseCommand):
         user, password = self._demo_user()
         portfolio, _ = Portfolio.objects.get_or_create(owner=user, name=DEMO_PORTFOLIO)
         added = sum(self._add_wallets(user, portfolio, s) for s in scenarios.values())
+        self._primary_names(user)
 
         run = do_request_sync(user, portfolio=portfolio)
         port = os.environ.get("PORT", "8000")
@@ -108,6 +109,7 @@ class Command(BaseCommand):
         chain.enabled = True
         if scenario["family"] == "evm":
             chain.log_scan_start = 0
+            chain.ens_registry = (scenario.get("ens") or {}).get("registry") or ""
         chain.save()
         RpcEndpoint.objects.filter(chain=chain).exclude(url=scenario["url"]).delete()
         RpcEndpoint.objects.update_or_create(chain=chain, url=scenario["url"], defaults={"priority": 0, "enabled": True})
@@ -136,6 +138,16 @@ class Command(BaseCommand):
 
         ensure_wallet_chains(chain)
         return chain
+
+    def _primary_names(self, user) -> None:
+        """The demo wallets' ENS names (the devnet registers demo.eth and bob.eth), shown at once."""
+        from chains.base import ChainError
+        from portfolio.services.ens import do_refresh_primary_names
+
+        try:
+            do_refresh_primary_names(Wallet.objects.filter(owner=user, family="evm"))
+        except ChainError as exc:
+            self.stderr.write(f"ENS names not read: {exc}")
 
     def _demo_prices(self) -> None:
         """Manual prices for the devnet assets no oracle prices, unless an admin already priced them."""
