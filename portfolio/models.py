@@ -64,19 +64,15 @@ class Chain(models.Model):
             models.UniqueConstraint(fields=["chain_id"], condition=Q(family="evm"), name="unique_evm_chain_id"),
         ]
 
+    def __str__(self) -> str:
+        return self.name
+
     def clean(self) -> None:
         super().clean()
         if self.family == "evm" and self.chain_id is None:
             # Without it no endpoint's eth_chainId can be checked, and another chain's balances could be stored.
             raise ValidationError({"chain_id": "An EVM chain needs its chain id (what eth_chainId answers)."})
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
         if self.ens_registry:
-            from django.core.exceptions import ValidationError
-
             from chains.base import InvalidAddress
             from chains.evm.address import parse_address
 
