@@ -95,7 +95,8 @@ class Chain(models.Model):
             log_range=self.log_range,
             ipfs_gateway=settings.IPFS_GATEWAY,
             ens_registry=self.ens_registry or None,
-            protocols={d.protocol: d.contracts for d in self.protocol_deployments.filter(enabled=True)},
+            # An unsaved chain (the admin's endpoint check while adding it) has no protocol rows yet.
+            protocols={d.protocol: d.contracts for d in self.protocol_deployments.filter(enabled=True)} if self.pk else {},
             extra={"genesis_hash": self.genesis_hash} if self.genesis_hash else {},
         )
 

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection, transaction
 
 from chains.base import NATIVE, AssetRef, FetchResult, NftHolding, Position, PositionLeg, Problem, TokenBalance
-from portfolio import queries
-from portfolio.models import Chain, Holding, NftItem, Position as PositionRow, PositionLeg as LegRow, Wallet, WalletChain
+from portfolio.holdings import holding_parts
+from portfolio.models import Asset, Chain, Holding, NftItem, Position as PositionRow, PositionLeg as LegRow, Wallet, WalletChain
 from portfolio.sync import run as sync_run
 from portfolio.sync import store
 
@@ -171,9 +171,10 @@ def test_an_unread_balance_is_carried_over_with_the_block_it_was_read_at(owner):
     assert prepared.written["holding"] == (0, 0, 0)
 
     # Readers: the page's per-wallet parts show each row's own read.
-    rows = {r.asset.address: r for r in queries.holdings_rows(owner, [alice.wallet_id], "USD")}
-    assert [w.height for w in rows[broken].wallets] == [100] and [w.height for w in rows[_token(0).address].wallets] == [102]
-    assert rows[broken].wallets[0].fetched_at == read_at
+    ids = dict(Asset.objects.filter(address__in=[broken, _token(0).address]).values_list("address", "id"))
+    parts = holding_parts(owner, [alice.wallet_id], list(ids.values()), "USD")
+    assert [w.height for w in parts[ids[broken]]] == [100] and [w.height for w in parts[ids[_token(0).address]]] == [102]
+    assert parts[ids[broken]][0].fetched_at == read_at
 
     wcs = _reload(wcs)
     _sync(wcs, _result(wcs, 2, 103))  # read again: no longer stale, read with the rest
