@@ -99,9 +99,10 @@ def test_a_user_reads_filters_exports_and_deletes(page, live_server, world, scre
     assert page.evaluate("window.__sameDocument") is True
     assert "q=usd" in page.url
 
-    # Expand a row: wallets and blocks.
-    page.locator("details.breakdown summary").first.click()
+    # A row's wallets and blocks, through its plain link (the no-JavaScript path).
+    page.goto(live_server.url + page.get_by_test_id("holding-expand").first.get_attribute("href"))
     expect(page.get_by_test_id("holding-wallets").first).to_contain_text("block 1,234,567")
+    page.go_back()
 
     with page.expect_download() as download:
         page.get_by_test_id("csv-export").click()
@@ -133,7 +134,10 @@ def test_pages_fit_a_phone(page, live_server, world, screenshot):
         page.goto(live_server.url + reverse(url))
         # Nothing but tables (which scroll inside their box) may be wider than the screen.
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0, f"{name} scrolls sideways by {overflow}px"
+        widest = page.evaluate("""() => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+            .map(e => e.tagName + '.' + e.className + '#' + (e.dataset.testid || '')).slice(0, 5)""")
+        assert overflow <= 0, f"{name} scrolls sideways by {overflow}px: {widest}"
         screenshot(f"{name}-phone")
 
 

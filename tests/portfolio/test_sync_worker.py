@@ -47,18 +47,17 @@ def test_a_portfolio_on_three_chains_syncs_through_a_real_worker(owner, evm_devn
     assert {wc.status for wc in WalletChain.objects.all()} == {WalletChain.OK}
 
 
-def test_a_worker_killed_mid_sync_loses_nothing_and_syncs_once(owner, evm_devnet, celery_broker, start_worker, rpc_proxy_factory,
-                                                               settings):
+def test_a_worker_killed_mid_sync_loses_nothing_and_syncs_once(owner, evm_devnet, celery_broker, start_worker, rpc_proxy_factory):
     proxy = rpc_proxy_factory(evm_devnet.url)
     proxy.delay_s = 1.0
     chain = seed_chain(evm_devnet.scenario, proxy.url)
     alice = add_scenario_wallets(owner, evm_devnet.scenario, chain)[0]
     from portfolio.ratelimit import is_redis_url
 
-    embedded = not is_redis_url(celery_broker.url)
-    # The embedded broker keeps a killed task's message (and its prefetch slot) claimed while the worker
-    # lives (a known gap, see README): a second pool process takes what the reaper sends again.
-    worker = start_worker(concurrency=2 if embedded else 1)
+    if not is_redis_url(celery_broker.url):
+        pytest.skip("known gap of the embedded broker (README, issue 15): a task whose pool process is SIGKILLed "
+                    "stays claimed, with its prefetch slot, until the worker restarts; CI runs this on Redis")
+    worker = start_worker(concurrency=1)
 
     run = sync_run.do_request_sync(owner, wallet=alice)
     wait_for(lambda: SyncRunItem.objects.filter(run=run, status=SyncRun.RUNNING).exists(), 60, "the sync to start", worker)
@@ -69,10 +68,6 @@ def test_a_worker_killed_mid_sync_loses_nothing_and_syncs_once(owner, evm_devnet
     for pid in children:
         os.kill(pid, signal.SIGKILL)
     proxy.delay_s = 0.2
-    if embedded:  # the reaper's pass, as beat runs it once the item has stalled, sends it again
-        wait_for(lambda: "WorkerLostError" in worker.log(), 30, "the worker to see its process lost", worker)
-        later = timezone.now() + timedelta(seconds=settings.SYNC_STALL_SECONDS + 1)
-        assert sync_run.do_reap_stalled(now=later).requeued == 1
 
     wait_for(lambda: _run_finished(run), 120, "the redelivered sync to finish", worker)
     item.refresh_from_db()
