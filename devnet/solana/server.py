@@ -37,6 +37,8 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 from solders.transaction_metadata import TransactionMetadata
 
+from chains.base58 import b58decode, b58encode  # the project's one base58
+
 API_VERSION = "2.1.21"
 TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
@@ -49,32 +51,6 @@ GENESIS_TIME = 1_700_000_000  # unix time of slot 0; a slot lasts 400 ms, as on 
 # This devnet's own cluster identity (sha256 of "chainfolio-litesvm-devnet", base58): not a public
 # cluster's, so an app configured for testnet or mainnet-beta refuses to read it, and the reverse.
 GENESIS_HASH = "3JiPDS5sC2DndGHgtNVTGyoZJLxmBRe3k1HGKTZn2Xq4"
-
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def b58encode(raw: bytes) -> str:
-    n = int.from_bytes(raw, "big")
-    out = ""
-    while n:
-        n, r = divmod(n, 58)
-        out = _B58[r] + out
-    pad = len(raw) - len(raw.lstrip(b"\0"))
-    return "1" * pad + out
-
-
-def b58decode(text: str) -> bytes:
-    """Raises ``ValueError`` on characters outside the alphabet."""
-    n = 0
-    for ch in text:
-        idx = _B58.find(ch)
-        if idx < 0:
-            raise ValueError("invalid base58 character")
-        n = n * 58 + idx
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
-    pad = len(text) - len(text.lstrip("1"))
-    return b"\0" * pad + body
-
 
 class RpcFault(Exception):
     """A JSON-RPC error object to answer with."""
