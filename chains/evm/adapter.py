@@ -433,9 +433,35 @@ class EvmAdapter:
 
     def _nfts(self, plan: _Plan, wallets: list[_WalletState], nft_idx: Mapping[tuple[str, str, int], tuple[str, int, int]],
               collections: Mapping[str, AssetRef], discovered: Mapping[str, AssetRef], problems: list[Problem]) -> list[NftHolding]:
+        """The NFTs the wallets still hold (ownership re-checked at the block), with their metadata:
+        documents fetched a few at a time, each URL once, within one time budget, so a slow or hostile
+        metadata host costs at most its deadline per document and never holds up the balances."""
+        held, to_fetch = self._held_nfts(plan, wallets, nft_idx, problems)
+        fetched = fetch_many(to_fetch, lambda u: load_metadata(u, self.metadata_fetcher, self.chain.ipfs_gateway),
+                             concurrency=self.metadata_concurrency, budget_s=self.metadata_budget_s)
+        out: list[NftHolding] = []
+        for w, contract, token_id, standard, amount, uri in held:
+            meta = self._nft_metadata(w, contract, token_id, uri, fetched, problems)
+            collection = collections.get(contract) or discovered.get(contract) or AssetRef(
+                kind=NFT_COLLECTION, address=contract, symbol="?", name="", decimals=0, standard=standard)
+            out.append(NftHolding(
+                owner=w.address, collection=collection, token_id=str(token_id), amount=amount,
+                name=str(meta.get("name", "")), image_url=str(meta.get("image", "")),
+                metadata_url=display_url(uri or ""), description=str(meta.get("description", "")),
+            ))
+        for w in wallets:  # keep only metadata of items still held
+            still = {f"{n.collection.address}:{n.token_id}" for n in out if n.owner == w.address}
+            w.nft_meta = {k: v for k, v in w.nft_meta.items() if k in still}
+        return out
+
+    def _held_nfts(self, plan: _Plan, wallets: list[_WalletState], nft_idx: Mapping[tuple[str, str, int], tuple[str, int, int]],
+                   problems: list[Problem]) -> tuple[list[tuple], list[str]]:
+        """Items whose ownership call says the wallet holds them, as (wallet, contract, id, standard,
+        amount, uri), and the metadata URLs worth fetching now (new or changed, or a failure due for a
+        retry; at most ``metadata_per_fetch``)."""
         by_wallet = {w.address: w for w in wallets}
         fetches_left = self.metadata_per_fetch
-        held: list[tuple[_WalletState, str, int, str, int, str | None]] = []  # (wallet, contract, id, standard, amount, uri)
+        held: list[tuple[_WalletState, str, int, str, int, str | None]] = []
         to_fetch: list[str] = []
         for (wallet, contract, token_id), (standard, own_i, uri_i) in nft_idx.items():
             w = by_wallet[wallet]
@@ -456,48 +482,38 @@ class EvmAdapter:
             uri = abi.decode_long_text(uri_result.data) if uri_result.ok else None
             if uri:
                 uri = expand_uri(uri, token_id) if standard == "erc1155" else uri
-                meta = w.nft_meta.get(f"{contract}:{token_id}", {})
-                stale = meta.get("uri") != uri or ("error" in meta and self._clock() >= meta.get("retry_at", 0))
-                if stale and uri not in to_fetch and fetches_left > 0:
+                if self._metadata_stale(w.nft_meta.get(f"{contract}:{token_id}", {}), uri) and uri not in to_fetch and fetches_left > 0:
                     fetches_left -= 1
                     to_fetch.append(uri)
             held.append((w, contract, token_id, standard, amount, uri))
-        # Documents are fetched a few at a time, each URL once, within one time budget: a slow or hostile
-        # metadata host costs at most its deadline per document and never holds up the balances.
-        fetched = fetch_many(to_fetch, lambda u: load_metadata(u, self.metadata_fetcher, self.chain.ipfs_gateway),
-                             concurrency=self.metadata_concurrency, budget_s=self.metadata_budget_s)
-        out: list[NftHolding] = []
-        for w, contract, token_id, standard, amount, uri in held:
-            key = f"{contract}:{token_id}"
-            meta: dict[str, Any] = {}
-            if uri:
-                meta = w.nft_meta.get(key, {})
-                stale = meta.get("uri") != uri or ("error" in meta and self._clock() >= meta.get("retry_at", 0))
-                if stale and uri in fetched:
-                    answer = fetched[uri]
-                    if isinstance(answer, Exception):
-                        detail = getattr(answer, "detail", None) or type(answer).__name__
-                        problems.append(Problem("nft_metadata", f"token {token_id}: {detail}", contract))
-                        meta = {"uri": uri, "error": str(detail)[:200], "retry_at": self._clock() + METADATA_RETRY_S}
-                    else:
-                        meta = answer.as_cursor()
-                elif stale:
-                    meta = {}  # not fetched this time (over the per-fetch count or the time budget)
-                if meta:
-                    w.nft_meta[key] = meta
-            else:
-                problems.append(Problem("nft_metadata", f"token {token_id}: tokenURI/uri failed", contract))
-            collection = collections.get(contract) or discovered.get(contract) or AssetRef(
-                kind=NFT_COLLECTION, address=contract, symbol="?", name="", decimals=0, standard=standard)
-            out.append(NftHolding(
-                owner=w.address, collection=collection, token_id=str(token_id), amount=amount,
-                name=str(meta.get("name", "")), image_url=str(meta.get("image", "")),
-                metadata_url=display_url(uri or ""), description=str(meta.get("description", "")),
-            ))
-        for w in wallets:  # keep only metadata of items still held
-            held = {f"{n.collection.address}:{n.token_id}" for n in out if n.owner == w.address}
-            w.nft_meta = {k: v for k, v in w.nft_meta.items() if k in held}
-        return out
+        return held, to_fetch
+
+    def _metadata_stale(self, meta: Mapping[str, Any], uri: str) -> bool:
+        """A cached document of another URI, or a failure whose retry time has come."""
+        return meta.get("uri") != uri or ("error" in meta and self._clock() >= meta.get("retry_at", 0))
+
+    def _nft_metadata(self, w: _WalletState, contract: str, token_id: int, uri: str | None,
+                      fetched: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+        """One item's metadata: the cached document, the one fetched now, or a failure kept for a retry
+        later (and reported)."""
+        if not uri:
+            problems.append(Problem("nft_metadata", f"token {token_id}: tokenURI/uri failed", contract))
+            return {}
+        key = f"{contract}:{token_id}"
+        meta = w.nft_meta.get(key, {})
+        if not self._metadata_stale(meta, uri):
+            return meta
+        if uri not in fetched:
+            return {}  # not fetched this time (over the per-fetch count or the time budget)
+        answer = fetched[uri]
+        if isinstance(answer, Exception):
+            detail = getattr(answer, "detail", None) or type(answer).__name__
+            problems.append(Problem("nft_metadata", f"token {token_id}: {detail}", contract))
+            meta = {"uri": uri, "error": str(detail)[:200], "retry_at": self._clock() + METADATA_RETRY_S}
+        else:
+            meta = answer.as_cursor()
+        w.nft_meta[key] = meta
+        return meta
 
     # ------------------------------------------------------------------ positions
 
