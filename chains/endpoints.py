@@ -201,6 +201,8 @@ class EndpointPool:
         with self._verify_lock:  # parallel multicall threads: one identity check per endpoint
             if endpoint.url in self._verified:
                 return
+            if endpoint.rate_per_s:  # the identity check is a request too: it spends the shared budget
+                self.limiter.acquire(endpoint.url, endpoint.rate_per_s)
             self.request_count += 1
             self.verify(endpoint)
             self._verified.add(endpoint.url)

@@ -350,7 +350,7 @@ def run_scenario(url: str) -> dict[str, Any]:
                            "legs": [{"asset": "native", "amount": str(held * total_lamports // supply), "role": "staked"}]})
 
     labels = {alice: "Alice (tokens, NFT, active and activating stake)",
-              bob: "Bob (two DUSD accounts, NFT, undelegated and deactivating stake, dSOL stake pool)",
+              bob: "Bob (2 DUSD accounts, NFT, inactive stake, dSOL)",
               carol: "Carol (SOL only)"}
     return {
         "family": "solana",
