@@ -225,14 +225,15 @@ class EndpointPool:
             if step.delay is not None:
                 self._sleep(step.delay)
                 _notify(step.endpoint, method, "wait", "backoff", step.delay)
-            if step.endpoint.rate_per_s:
-                waited = time.monotonic()
-                self.limiter.acquire(step.endpoint.url, step.endpoint.rate_per_s)
-                _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
-            self.request_count += 1
             started = time.monotonic()
             try:
+                # The identity check first: each request takes its rate-limit slot just before it is sent.
                 self._ensure_verified(step.endpoint)
+                if step.endpoint.rate_per_s:
+                    waited = time.monotonic()
+                    self.limiter.acquire(step.endpoint.url, step.endpoint.rate_per_s)
+                    _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
+                self.request_count += 1
                 result = fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc
@@ -257,14 +258,15 @@ class EndpointPool:
                 _notify(step.endpoint, method, "wait", "backoff", step.delay)
             if (quiet := self.quiet_for(step.endpoint)) > 0:  # another call of this fetch saw a 429 meanwhile
                 await sleep(quiet)
-            if step.endpoint.rate_per_s:
-                waited = time.monotonic()
-                await asyncio.to_thread(self.limiter.acquire, step.endpoint.url, step.endpoint.rate_per_s)
-                _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
-            self.request_count += 1
             started = time.monotonic()
             try:
+                # The identity check first: each request takes its rate-limit slot just before it is sent.
                 await asyncio.to_thread(self._ensure_verified, step.endpoint)
+                if step.endpoint.rate_per_s:
+                    waited = time.monotonic()
+                    await asyncio.to_thread(self.limiter.acquire, step.endpoint.url, step.endpoint.rate_per_s)
+                    _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
+                self.request_count += 1
                 result = await fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc

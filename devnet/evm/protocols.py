@@ -364,7 +364,7 @@ def spread_positions(url: str, scenario: dict[str, Any], wallets: list[str], per
     chain = Chain(url)
     defi = scenario["defi"]
     protocols, facts, tokens = defi["protocols"], defi["facts"], defi["tokens"]
-    weth, usdc = tokens["WETHx"], tokens["USDCx"]
+    weth = tokens["WETHx"]
     n = len(wallets)
     spreader = chain.deploy("PositionSpreader", own=True)
     steth = chain.at("DemoStETH", protocols["liquid_staking"]["steth"], own=True)

@@ -9,6 +9,7 @@ from typing import Iterable
 from django.core.exceptions import ValidationError
 
 from chains.base import ChainError, InvalidAddress
+from portfolio.ratelimit import shared_limiter
 from portfolio.models import Chain, Wallet, WalletChain
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ def _client(chain: Chain, *, for_request: bool):
     endpoints = chain.endpoint_configs()
     if for_request:
         endpoints = [dataclasses.replace(e, timeout_s=min(e.timeout_s, LOOKUP_TIMEOUT_S)) for e in endpoints[:LOOKUP_ENDPOINTS]]
-    return EnsClient(chain.to_config(), endpoints)
+    # The same per-endpoint budget as the syncs (Redis when the broker is): names are read from the same node.
+    return EnsClient(chain.to_config(), endpoints, limiter=shared_limiter())
 
 
 def check_name(text: str) -> str:
