@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable
 
-from django.db.models import CharField, Count, Max, Min, Q, Value
+from django.db.models import CharField, Count, Max, Min, OuterRef, Q, Subquery, Value
 from django.db.models.fields.json import KT
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from portfolio.fields import ExactDecimalField
 from portfolio.models import Asset, Chain, NftItem, Portfolio, Position, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue
 from portfolio.pricing.fx import USD, rate_for
 from portfolio.overlaps import covered_pairs
@@ -163,19 +164,21 @@ def _scope_points(user, ids: list[int], start: datetime | None, currency: str) -
 
 def _pending_breakdown(user, ids: list[int]) -> dict:
     """A scope whose series is not built yet (a portfolio just edited): its current value by wallet
-    from each member's latest total, without reading its history. Accounts reached through two of its
+    from each member's latest total, read with one index probe per wallet (a correlated subquery on
+    the (wallet, at) unique index), never a scan of its history. Accounts reached through two of its
     wallets count once (the covered pairs' latest points are taken out)."""
-    latest = WalletValue.objects.filter(wallet_id__in=ids).values("wallet_id").annotate(last=Max("at"))
-    by_wallet: dict[int, Decimal] = {}
+    latest = WalletValue.objects.filter(wallet=OuterRef("pk")).order_by("-at")
+    totals = {pk: (at, value) for pk, at, value in Wallet.objects.filter(owner=user, pk__in=ids).annotate(
+        v_at=Subquery(latest.values("at")[:1]), v_value=Subquery(latest.values("value")[:1], output_field=ExactDecimalField()),
+    ).filter(v_at__isnull=False).values_list("pk", "v_at", "v_value")}
+    by_wallet: dict[int, Decimal] = {w: value for w, (_at, value) in totals.items()}
     with exact():
-        for w, at, value in WalletValue.objects.filter(
-                wallet_id__in=ids, at__in=latest.values("last")).order_by("at").values_list("wallet_id", "at", "value"):
-            by_wallet[w] = value
         for cover in covered_pairs(ids).values():
-            for value in ValuePoint.objects.filter(wallet_id=cover.wallet_id, chain_id=cover.chain_id,
-                                                   at__in=latest.filter(wallet_id=cover.wallet_id).values("last")).values_list("value", flat=True):
-                by_wallet[cover.wallet_id] = by_wallet.get(cover.wallet_id, ZERO) - (value or ZERO)
-    return {**EMPTY_BREAKDOWN, "by_wallet": [[w, exact_text(v)] for w, v in by_wallet.items()],
+            if cover.wallet_id in totals:
+                taken = ValuePoint.objects.filter(wallet_id=cover.wallet_id, chain_id=cover.chain_id,
+                                                  at=totals[cover.wallet_id][0]).values_list("value", flat=True)
+                by_wallet[cover.wallet_id] -= sum((v or ZERO for v in taken), ZERO)
+    return {**EMPTY_BREAKDOWN, "by_wallet": [[w, exact_text(v)] for w, v in by_wallet.items() if v],
             "by_kind": [["token", exact_text(sum(by_wallet.values(), ZERO))]] if by_wallet else []}
 
 

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from portfolio import pending, queries
+from portfolio import queries
 from portfolio.models import Portfolio, SyncRun, Wallet, WalletChain
 from portfolio.services.accounts import ensure_profile
 from portfolio.services.alerts import open_alerts
@@ -114,15 +114,10 @@ def freshness_rows(user, wallet_ids: list[int], *, all_wallets: bool = False,
 
 
 def scope_summary(user, scope: Scope, range_key: str):
-    """The dashboard figures: the materialised series when the scope has one; else, when its wallets
-    have snapshots, their latest totals at once (``history`` "pending": the series is built by the
-    next snapshot) instead of summing their whole history; else the live figures."""
+    """The dashboard figures, as the API's /summary has them (``queries.dashboard_summary``: the
+    materialised series; a scope whose series is being built shows its wallets' latest totals)."""
     if not scope.wallet_ids:
         return None
-    if not pending.is_materialised(user, scope.wallet_ids):
-        quick = pending.wallet_totals_summary(user, scope.wallet_ids, scope.currency, range_key)
-        if quick is not None:
-            return quick
     return queries.dashboard_summary(user, scope.wallet_ids, scope.currency, range_key)
 
 
