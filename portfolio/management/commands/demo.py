@@ -34,6 +34,33 @@ DEMO_MANUAL_PRICES = {
 }
 
 
+def load_scenario_assets(chain: Chain, scenario: dict[str, Any]) -> None:
+    """A devnet scenario's reference data on ``chain``, as an admin would enter it: the native asset and
+    the listed tokens with their oracles, the DeFi protocols' contracts, and the tokens of the positions
+    (priced by the scenario's feeds). Used by the demo and by the tests' chain seeding. Safe to re-run."""
+    c = scenario["chain"]
+    oracles = scenario.get("oracles") or {}
+    Asset.objects.update_or_create(
+        chain=chain, address="",
+        defaults=dict(kind=Asset.NATIVE, standard="native", symbol=c["native_symbol"], name=c.get("native_name", ""),
+                      decimals=c["native_decimals"], listed=True, oracle_address=oracles.get("native") or ""),
+    )
+    for a in scenario.get("assets", []):
+        if a.get("listed"):
+            Asset.objects.update_or_create(
+                chain=chain, address=a["address"],
+                defaults=dict(kind=a["kind"], standard=a.get("standard") or "", symbol=a["symbol"], name=a.get("name", ""),
+                              decimals=a.get("decimals", 0), listed=True, oracle_address=a.get("oracle") or ""),
+            )
+    defi = scenario.get("defi") or {}
+    for protocol, contracts in (defi.get("protocols") or {}).items():
+        ProtocolDeployment.objects.update_or_create(chain=chain, protocol=protocol, defaults={"contracts": contracts, "enabled": True})
+    for a in defi.get("assets", []):
+        Asset.objects.update_or_create(chain=chain, address=a["address"], defaults=dict(
+            kind=Asset.FUNGIBLE, standard="erc20", symbol=a["symbol"], name=a["name"], decimals=a["decimals"],
+            listed=True, oracle_address=a["oracle"]))
+
+
 class Command(BaseCommand):
     help = (
         "Set up the demo on the local chains started by devnet/run.py: enable the devnet chains with the URLs "
@@ -113,25 +140,7 @@ class Command(BaseCommand):
         chain.save()
         RpcEndpoint.objects.filter(chain=chain).exclude(url=scenario["url"]).delete()
         RpcEndpoint.objects.update_or_create(chain=chain, url=scenario["url"], defaults={"priority": 0, "enabled": True})
-        oracles = scenario.get("oracles") or {}
-        Asset.objects.update_or_create(
-            chain=chain, address="",
-            defaults=dict(kind=Asset.NATIVE, standard="native", symbol=c["native_symbol"], name=c.get("native_name", ""),
-                          decimals=c["native_decimals"], listed=True, oracle_address=oracles.get("native") or ""),
-        )
-        for a in scenario.get("assets", []):
-            if a.get("listed"):
-                Asset.objects.update_or_create(
-                    chain=chain, address=a["address"],
-                    defaults=dict(kind=a["kind"], standard=a.get("standard") or "", symbol=a["symbol"], name=a.get("name", ""),
-                                  decimals=a.get("decimals", 0), listed=True, oracle_address=a.get("oracle") or ""),
-                )
-        for protocol, contracts in ((scenario.get("defi") or {}).get("protocols") or {}).items():
-            ProtocolDeployment.objects.update_or_create(chain=chain, protocol=protocol, defaults={"contracts": contracts, "enabled": True})
-        for a in (scenario.get("defi") or {}).get("assets", []):  # the positions' tokens, priced by the scenario's feeds
-            Asset.objects.update_or_create(chain=chain, address=a["address"], defaults=dict(
-                kind=Asset.FUNGIBLE, standard="erc20", symbol=a["symbol"], name=a["name"], decimals=a["decimals"],
-                listed=True, oracle_address=a["oracle"]))
+        load_scenario_assets(chain, scenario)
         # The devnets start from scratch on every `make run`: scan positions of the last run are void.
         WalletChain.objects.filter(chain=chain).update(cursors={}, height=None)
         from portfolio.services.wallets import ensure_wallet_chains
