@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Mapping, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
@@ -326,6 +327,60 @@ class FetchResult:
     # Protocols whose positions could not all be read this time: keep their previous positions
     # rather than replacing them with what (little) came back. ``complete`` is about holdings only.
     incomplete_protocols: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- history (backfill)
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """One movement of one asset into (``in``) or out of (``out``) one watched wallet, from the chain's
+    history. ``amount`` is positive, in base units; ``fee`` is in base units of the native asset (on the
+    leg that paid it); ``key`` tells apart several movements of one transaction (log index, output or
+    account index); ``owner`` is the watched address (for an extended key: the derived address)."""
+
+    owner: str
+    asset: AssetRef
+    tx: str
+    key: str
+    direction: str
+    amount: int
+    at: datetime
+    height: int | None = None
+    fee: int = 0
+    counterparty: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    """What past to read for one wallet: daily balances at the end of each UTC day from ``since`` to
+    ``until`` (both dates, inclusive), and the transfers in between. ``cursor`` is what the previous
+    page returned (opaque JSON); ``known_assets`` as in ``FetchRequest``."""
+
+    wallet: WalletRef
+    since: date
+    until: date
+    known_assets: tuple[AssetRef, ...] = ()
+    cursor: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One resumable step of a backfill. ``daily`` maps a UTC day to the wallet's balances at that day's
+    end (asset key -> base units; a missing key is zero; every asset seen in the range appears in
+    ``assets``). ``complete_from`` is the first day whose balances are known to be complete (later than
+    ``since`` when the endpoint keeps no state that old: ``reason`` says why). ``done`` is False while
+    more pages follow (pass ``cursor`` back)."""
+
+    daily: Mapping[date, Mapping[str, int]]
+    assets: tuple[AssetRef, ...] = ()
+    transfers: tuple[TransferRecord, ...] = ()
+    prices: Mapping[date, Mapping[str, Any]] = field(default_factory=dict)
+    complete_from: date | None = None
+    reason: str = ""
+    cursor: Mapping[str, Any] = field(default_factory=dict)
+    done: bool = True
+    request_count: int = 0
 
 
 # --------------------------------------------------------------------------- the interface

@@ -464,6 +464,63 @@ class SyncRunItem(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "wallet_chain"], name="unique_run_item")]
 
 
+class Transfer(models.Model):
+    """One movement of one asset into (``in``) or out of (``out``) one wallet on one chain, read from
+    the chain's own history (Bitcoin transactions, EVM native and token ``Transfer`` logs, Solana
+    transactions' pre/post balances). ``amount`` is positive, in base units; ``fee`` (base units of the
+    chain's native asset) is set on the outgoing leg that paid it. Whether a transfer is internal (its
+    counterparty is another wallet of the same owner) depends on the owner's wallets and is decided
+    when read, not stored. ``key`` tells apart several movements of one transaction (log index,
+    output index, account index)."""
+
+    IN, OUT = "in", "out"
+    DIRECTION_CHOICES = [(IN, "In"), (OUT, "Out")]
+
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="transfers")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="transfers")
+    tx = models.CharField(max_length=100, help_text="Transaction hash, txid or signature.")
+    key = models.CharField(max_length=40, default="", blank=True, help_text="Log index, output or account index within the transaction.")
+    direction = models.CharField(max_length=3, choices=DIRECTION_CHOICES)
+    amount = AmountField(help_text="Positive, in base units.")
+    fee = AmountField(default=0, help_text="Network fee paid by this wallet, in base units of the chain's native asset.")
+    counterparty = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField()
+    height = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["wallet_chain", "asset", "tx", "key", "direction"], name="unique_transfer")
+        ]
+        indexes = [
+            models.Index(fields=["wallet_chain", "-at"], name="transfer_wc_at"),
+            models.Index(fields=["at"], name="transfer_at"),
+        ]
+
+
+class Backfill(models.Model):
+    """The reconstruction of one wallet-chain's past: daily points back to ``depth_days`` (or the first
+    transaction), done on its own queue, resumable (``cursor``) and idempotent. ``complete_from`` is the
+    oldest moment from which the history is complete (an endpoint without archive state stops it
+    earlier: ``reason`` says why)."""
+
+    QUEUED, RUNNING, DONE, PARTIAL, FAILED = "queued", "running", "done", "partial", "failed"
+    STATUS_CHOICES = [(s, s) for s in (QUEUED, RUNNING, DONE, PARTIAL, FAILED)]
+
+    wallet_chain = models.OneToOneField(WalletChain, on_delete=models.CASCADE, related_name="backfill")
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=QUEUED)
+    depth_days = models.PositiveIntegerField(default=365)
+    days_total = models.PositiveIntegerField(default=0)
+    days_done = models.PositiveIntegerField(default=0)
+    complete_from = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True)
+    cursor = models.JSONField(default=dict, blank=True)
+    requests = models.PositiveIntegerField(default=0, help_text="RPC requests spent so far.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+
 class PricePoint(models.Model):
     """The price of one whole unit of an asset in a currency at a time, with its source."""
 
@@ -514,6 +571,7 @@ class ValuePoint(models.Model):
     opening_value = ExactDecimalField(max_digits=VALUE_DIGITS, decimal_places=18, default=Decimal(0))
     currency = models.CharField(max_length=3, default="USD")
     price_source = models.CharField(max_length=120, blank=True)
+    backfilled = models.BooleanField(default=False, help_text="Reconstructed from the chain's history, not a live snapshot.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wallet", "chain", "asset", "at"], name="unique_value_point")]
