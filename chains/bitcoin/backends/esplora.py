@@ -115,6 +115,11 @@ class EsploraBackend(PoolBacked):
         """One request per address. Raises ``ChainError``."""
         return {a: self._one(a) for a in dict.fromkeys(addresses)}
 
+    def address_txs(self, addresses: Sequence[str]) -> list:
+        """Not available yet: history is read from a bcoin node. Raises ``ChainError`` (permanent)."""
+        raise ChainError("transaction history needs the bcoin backend (Esplora history is not implemented)",
+                         permanent=True, method="address/txs")
+
     def _one(self, address: str) -> AddressStats:
         endpoint, data = self._get("address", "address", address)
         try:

@@ -1,0 +1,108 @@
+"""Bitcoin history against the bcoin devnet: a year of daily balances equal to the scenario's own ledger,
+net transfers per transaction, paging, and a clear error from a failing node."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from chains.base import NATIVE, ChainError, EndpointConfig, FetchRequest, HistoryRequest, RateLimited, WalletRef
+from chains.bitcoin.adapter import BitcoinAdapter
+from chains.history import daily_from_changes, utc_day
+from tests.chains.test_bitcoin_faults import P2WPKH, REGTEST, bcoin_like, misbehaving, ok_json
+from tests.fixtures.bitcoin import chain_config_for
+
+
+def backfill(adapter, wallet, since, until, **kwargs):
+    """Call ``history`` page by page as the backfill job does (cursor through JSON, as stored)."""
+    cursor, pages, daily, transfers, requests = {}, 0, {}, [], 0
+    while True:
+        page = adapter.history(HistoryRequest(wallet=wallet, since=since, until=until, cursor=cursor, **kwargs))
+        pages += 1
+        requests += page.request_count
+        daily.update(page.daily)
+        transfers.extend(page.transfers)
+        cursor = json.loads(json.dumps(page.cursor))
+        if page.done:
+            return daily, transfers, pages, requests, page
+
+
+def wallet_ref(w):
+    return WalletRef(w["address"], w["script_type"] if w["script_type"] in ("p2pkh", "p2wpkh", "p2tr") else None, w["gap_limit"])
+
+
+def test_daily_balances_equal_the_scenario_ledger_for_every_day(bitcoin_devnet, bitcoin_chain_config, bitcoin_endpoints):
+    adapter = BitcoinAdapter(bitcoin_chain_config, bitcoin_endpoints)
+    today = date.today()
+    for w in bitcoin_devnet.scenario["wallets"]:
+        since = today - timedelta(days=400)
+        daily, transfers, _, _, page = backfill(adapter, wallet_ref(w), since, today)
+        first = utc_day(min(t for t, _ in w["ledger"]))
+        expected = daily_from_changes(((t, {NATIVE: d}) for t, d in w["ledger"]), first, today)
+        assert min(daily) == first, w["label"]  # points start at the first transaction
+        assert daily == expected, w["label"]
+        assert page.assets == (adapter.asset,) and page.complete_from == since
+        # The last day is what a normal fetch reads now (confirmed balance).
+        (now,) = adapter.fetch(FetchRequest(wallets=(wallet_ref(w),))).balances
+        assert daily[today].get(NATIVE, 0) == now.amount == int(w["balances"]["native"])
+        # Transfers reconcile with the balance changes: in - out - fees.
+        assert sum(t.amount if t.direction == "in" else -t.amount - t.fee for t in transfers) == now.amount
+        assert len({t.tx for t in transfers}) == len(transfers) == len(w["ledger"])
+
+
+def test_an_xpub_history_nets_each_transaction_and_keeps_its_own_change_internal(bitcoin_devnet, bitcoin_chain_config, bitcoin_endpoints):
+    w = bitcoin_devnet.wallet("Demo BIP-84")
+    adapter = BitcoinAdapter(bitcoin_chain_config, bitcoin_endpoints)
+    _, transfers, _, _, _ = backfill(adapter, wallet_ref(w), date.today() - timedelta(days=400), date.today())
+    by_time = sorted(transfers, key=lambda t: t.at)
+    assert [t.direction for t in by_time[:3]] == ["in", "out", "in"]
+    spend = by_time[1]  # 0.5 BTC to the miner with change back to 1/0: only the payment and the fee leave
+    assert spend.amount == 50_000_000 and spend.fee > 0 and -(spend.amount + spend.fee) == w["ledger"][1][1]
+    assert spend.counterparty and spend.counterparty not in (w["notes"]["change_0"],)
+    received = {t.owner for t in transfers if t.direction == "in"}
+    assert w["notes"]["receive_15"] in received and len(received) >= 7  # several used receive addresses
+    assert all(t.height and t.at.tzinfo for t in transfers)
+
+
+def test_since_bounds_the_days_and_transfers(bitcoin_devnet, bitcoin_chain_config, bitcoin_endpoints):
+    w = bitcoin_devnet.wallet("Demo BIP-84")
+    adapter = BitcoinAdapter(bitcoin_chain_config, bitcoin_endpoints)
+    today = date.today()
+    since = today - timedelta(days=100)
+    daily, transfers, _, _, _ = backfill(adapter, wallet_ref(w), since, today)
+    full = daily_from_changes(((t, {NATIVE: d}) for t, d in w["ledger"]), since, today)
+    assert min(daily) == since and daily == full
+    assert transfers and all(t.at.date() >= since for t in transfers)
+    assert len(transfers) == sum(1 for t, _ in w["ledger"] if utc_day(t) >= since)
+
+
+def test_paging_and_resuming_give_the_same_result_as_one_pass(bitcoin_devnet, bitcoin_chain_config, bitcoin_endpoints):
+    w = bitcoin_devnet.wallet("Demo BIP-84")
+    since, today = date.today() - timedelta(days=400), date.today()
+    one = backfill(BitcoinAdapter(bitcoin_chain_config, bitcoin_endpoints), wallet_ref(w), since, today)
+    paged = backfill(BitcoinAdapter(chain_config_for(bitcoin_devnet.scenario, history_batch=2), bitcoin_endpoints), wallet_ref(w), since, today)
+    assert paged[2] > 3 and one[2] == 1  # pages
+    assert paged[0] == one[0]
+    assert sorted(paged[1], key=lambda t: t.tx) == sorted(one[1], key=lambda t: t.tx)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (429, {"retry-after": "0"}, b"slow down"),
+        ok_json([{"hash": "ab" * 32, "height": 3, "inputs": [], "outputs": [{"address": P2WPKH, "value": 5}]}]),  # no block time
+        ok_json([{"hash": "ab" * 32, "height": 3, "time": 1_700_000_000, "inputs": [], "outputs": [{"address": P2WPKH, "value": "1.5"}]}]),
+        ok_json({"not": "a list"}),
+    ],
+    ids=["rate-limited", "no-block-time", "amount-as-string", "not-a-list"],
+)
+def test_a_rate_limited_or_garbage_answering_node_is_a_clear_chain_error(reply):
+    request = HistoryRequest(wallet=WalletRef(P2WPKH), since=date.today() - timedelta(days=10), until=date.today())
+    with misbehaving(bcoin_like(reply)) as url:
+        with pytest.raises(ChainError) as err:
+            BitcoinAdapter(REGTEST, [EndpointConfig(url=url, timeout_s=3.0)]).history(request)
+    assert not err.value.permanent and "tx/address" in str(err.value) and "127.0.0.1" in str(err.value)
+    if reply[0] == 429:
+        assert isinstance(err.value, RateLimited) or "429" in str(err.value)
