@@ -1,0 +1,149 @@
+"""Solana history against the LiteSVM devnet: a year of daily SOL and token balances equal to the
+scenario's own ledger, transfers that reconcile, paging, and clear errors from a failing endpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
+
+from chains.base import NATIVE, AssetRef, ChainError, EndpointConfig, FetchRequest, HistoryRequest, WalletRef
+from chains.history import daily_from_changes, utc_day
+from chains.solana.adapter import SolanaAdapter
+
+SINCE = date.today() - timedelta(days=400)
+
+
+def backfill(adapter, address, since=SINCE, until=None, known=()):
+    """Call ``history`` page by page as the backfill job does (cursor through JSON, as stored)."""
+    cursor, daily, transfers, pages, requests = {}, {}, [], 0, 0
+    while True:
+        page = adapter.history(HistoryRequest(wallet=WalletRef(address), since=since, until=until or date.today(),
+                                              known_assets=known, cursor=cursor))
+        pages += 1
+        requests += page.request_count
+        assert not set(page.daily) & set(daily)  # each day once
+        daily.update(page.daily)
+        transfers.extend(page.transfers)
+        cursor = json.loads(json.dumps(page.cursor))
+        if page.done:
+            return daily, transfers, pages, requests, page
+
+
+def ledger_daily(w, first, last):
+    return daily_from_changes(((t, {key: delta}) for t, key, delta in w["ledger"]), first, last)
+
+
+def test_daily_balances_equal_the_scenario_ledger_for_every_day(solana_devnet, solana_chain_config, solana_endpoints):
+    adapter = SolanaAdapter(solana_chain_config, solana_endpoints)
+    today = date.today()
+    for w in solana_devnet.scenario["wallets"]:
+        daily, transfers, _, _, page = backfill(adapter, w["address"])
+        first = utc_day(min(t for t, _, _ in w["ledger"]))
+        assert min(daily) == first and max(daily) == today, w["label"]
+        assert daily == ledger_daily(w, first, today), w["label"]
+        assert len({day for day, _ in ((utc_day(t), k) for t, k, _ in w["ledger"])}) > 2  # spread over the year
+        # The last day is what a normal fetch reads now; what it leaves out are the wallet's NFTs.
+        (result,) = [adapter.fetch(FetchRequest(wallets=(WalletRef(w["address"]),), include_positions=False))]
+        now = {b.asset.key: b.amount for b in result.balances if b.amount}
+        nft_mints = {n["token_id"] for n in w["nfts"]}
+        assert {k: v for k, v in daily[today].items() if k not in nft_mints} == now
+        assert {k for k, v in daily[today].items() if k not in now} == nft_mints
+        # Transfers reconcile with the balance changes, asset by asset (fees come out of SOL).
+        for key in set(daily[today]) | {NATIVE}:
+            moved = sum((t.amount if t.direction == "in" else -t.amount) for t in transfers if t.asset.key == key)
+            fees = sum(t.fee for t in transfers) if key == NATIVE else 0
+            assert moved - fees == daily[today].get(key, 0), (w["label"], key)
+        assert {a.key for a in page.assets} >= set(daily[today])
+
+
+def test_transfers_show_direction_fee_and_counterparty(solana_devnet, solana_chain_config, solana_endpoints):
+    alice = solana_devnet.scenario["wallets"][0]
+    dnine = next(a for a in solana_devnet.scenario["assets"] if a["symbol"] == "DNINE")
+    known = (AssetRef(kind="fungible", address=dnine["address"], symbol="DNINE", name=dnine["name"], decimals=9, standard="spl"),)
+    _, transfers, _, _, page = backfill(SolanaAdapter(solana_chain_config, solana_endpoints), alice["address"], known=known)
+    sol_out = [t for t in transfers if t.asset.key == NATIVE and t.direction == "out"]
+    assert [(t.amount, t.fee) for t in sol_out] == [(1_500_000_000, 5_000)]  # she paid her own fee once
+    assert sol_out[0].counterparty and sol_out[0].counterparty != alice["address"]
+    dnine_moves = sorted((t.at, t.direction, t.amount, t.counterparty) for t in transfers if t.asset.key == dnine["address"])
+    assert [(d, a) for _, d, a, _ in dnine_moves] == [("in", 42_000_000_001), ("out", 1_000_000_000), ("in", 1_000_000_000)]
+    assert dnine_moves[1][3] == dnine_moves[2][3] != ""  # paid to and back from the same wallet
+    assert next(a for a in page.assets if a.key == dnine["address"]).symbol == "DNINE"
+    d22 = next(a for a in solana_devnet.scenario["assets"] if a["symbol"] == "D22")["address"]
+    d22_out = [t for t in transfers if t.asset.key == d22 and t.direction == "out"]
+    assert [(t.amount, t.fee, t.asset.standard) for t in d22_out] == [(500_000_000, 5_000, "token2022")]  # her fee rides on the token leg
+
+
+def test_a_payment_into_a_token_account_alone_is_found(solana_devnet, solana_chain_config, solana_endpoints):
+    # dave pays bob DUSD and pays the fee: bob's own address is not in that transaction, only his token account.
+    bob = solana_devnet.scenario["wallets"][1]
+    dusd = next(a for a in solana_devnet.scenario["assets"] if a["symbol"] == "DUSD")["address"]
+    daily, transfers, _, _, _ = backfill(SolanaAdapter(solana_chain_config, solana_endpoints), bob["address"])
+    back = [t for t in transfers if t.asset.key == dusd and t.direction == "in" and t.amount == 2_000_000]
+    assert len(back) == 1 and back[0].fee == 0
+    assert daily[utc_day(int(back[0].at.timestamp())) - timedelta(days=1)][dusd] == int(bob["balances"][dusd]) - 2_000_000
+
+
+def test_since_bounds_the_days_and_transfers(solana_devnet, solana_chain_config, solana_endpoints):
+    alice = solana_devnet.scenario["wallets"][0]
+    today = date.today()
+    since = today - timedelta(days=100)
+    daily, transfers, _, _, _ = backfill(SolanaAdapter(solana_chain_config, solana_endpoints), alice["address"], since=since)
+    assert min(daily) == since and daily == ledger_daily(alice, since, today)
+    assert transfers and all(t.at.date() >= since for t in transfers)
+
+
+def test_paging_and_resuming_give_the_same_result_as_one_pass(solana_devnet, solana_chain_config, solana_endpoints):
+    alice = solana_devnet.scenario["wallets"][0]["address"]
+    one = backfill(SolanaAdapter(solana_chain_config, solana_endpoints), alice)
+    small = replace(solana_chain_config, extra={**solana_chain_config.extra, "history_signatures": 2, "history_page_txs": 3})
+    paged = backfill(SolanaAdapter(small, solana_endpoints), alice)
+    assert one[2] == 1 and paged[2] >= 4
+    assert paged[0] == one[0]
+    assert sorted(paged[1], key=lambda t: (t.tx, t.key)) == sorted(one[1], key=lambda t: (t.tx, t.key))
+
+
+def _has(payload, method):
+    items = payload if isinstance(payload, list) else [payload]
+    return any(isinstance(i, dict) and i.get("method") == method for i in items)
+
+
+def test_a_rate_limited_endpoint_is_a_clear_transient_error(solana_devnet, solana_chain_config, rpc_proxy_factory):
+    proxy = rpc_proxy_factory(solana_devnet.url)
+    proxy.handler = lambda payload: (429, {"Retry-After": "0"}, b"slow down") if _has(payload, "getSignaturesForAddress") else None
+    adapter = SolanaAdapter(solana_chain_config, [EndpointConfig(url=proxy.url, timeout_s=5.0)])
+    with pytest.raises(ChainError) as err:
+        backfill(adapter, solana_devnet.scenario["wallets"][2]["address"])
+    assert not err.value.permanent and "429" in str(err.value) and "getSignaturesForAddress" in str(err.value)
+
+
+@pytest.mark.parametrize("damage", ["balances-not-lists", "amount-as-number", "no-block-time", "unknown-transaction"])
+def test_a_garbage_answering_endpoint_is_a_clear_transient_error(solana_devnet, solana_chain_config, rpc_proxy_factory, damage):
+    def mutate(payload, reply):
+        for item in reply if isinstance(reply, list) else [reply]:
+            result = item.get("result")
+            if isinstance(result, dict) and "meta" in result:
+                if damage == "balances-not-lists":
+                    result["meta"]["preBalances"] = "0"
+                elif damage == "amount-as-number":
+                    for tb in result["meta"]["postTokenBalances"]:
+                        tb["uiTokenAmount"]["amount"] = 1.5
+                    result["meta"]["postTokenBalances"] = result["meta"]["postTokenBalances"] or [
+                        {"accountIndex": 0, "mint": "x", "owner": "y", "uiTokenAmount": {"amount": 1.5, "decimals": 0}}]
+                elif damage == "unknown-transaction":
+                    item["result"] = None
+            if isinstance(result, list) and damage == "no-block-time":
+                for entry in result:
+                    entry["blockTime"] = None
+        return reply
+
+    proxy = rpc_proxy_factory(solana_devnet.url)
+    proxy.mutate = mutate
+    adapter = SolanaAdapter(solana_chain_config, [EndpointConfig(url=proxy.url, timeout_s=5.0)])
+    with pytest.raises(ChainError) as err:
+        backfill(adapter, solana_devnet.scenario["wallets"][0]["address"])
+    assert not err.value.permanent
+    method = "getSignaturesForAddress" if damage == "no-block-time" else "getTransaction"
+    assert method in str(err.value) and "127.0.0.1" in str(err.value)
