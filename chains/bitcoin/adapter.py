@@ -291,13 +291,13 @@ class BitcoinAdapter:
 
         Pages: the first finds the addresses (and reads the first ``history_batch`` of them); each next
         page reads the transactions of the next batch (``chain.extra["history_batch"]``, default
-        ``batch_size`` addresses, one request on bcoin); the last one returns ``daily`` from the day of
+        ``batch_size`` addresses on bcoin, one request; 10 on Esplora, one request per 25 transactions
+        of each); the last one returns ``daily`` from the day of
         the first transaction (or ``since``, if later) to ``until`` and the transfers dated in that range.
         Pass ``cursor`` back until ``done``; a cursor of another wallet or range starts over.
 
-        Raises ``SecretRefused`` / ``InvalidAddress`` (permanent) for a bad wallet, ``ChainError``
-        (permanent) on a backend without history (Esplora), transient ``ChainError`` when the node
-        fails or answers garbage."""
+        Raises ``SecretRefused`` / ``InvalidAddress`` (permanent) for a bad wallet, transient
+        ``ChainError`` (``RateLimited`` for 429) when the backend fails or answers garbage."""
         wallet = request.wallet
         parsed = self._check(wallet)
         backend = self.backend
@@ -318,7 +318,8 @@ class BitcoinAdapter:
                       "addresses": addresses, "next": 0, "txs": []}
         addresses = list(cursor["addresses"])
         own = set(addresses)
-        step = max(1, int(self.chain.extra.get("history_batch", self.batch_size)))
+        # bcoin: one request per batch of addresses; Esplora: one per 25 transactions of each address.
+        step = max(1, int(self.chain.extra.get("history_batch", self.batch_size if backend.batched else 10)))
         start = int(cursor["next"])
         batch = addresses[start : start + step]
         known = {row[0] for row in cursor["txs"]}

@@ -106,3 +106,48 @@ def test_a_rate_limited_or_garbage_answering_node_is_a_clear_chain_error(reply):
     assert not err.value.permanent and "tx/address" in str(err.value) and "127.0.0.1" in str(err.value)
     if reply[0] == 429:
         assert isinstance(err.value, RateLimited) or "429" in str(err.value)
+
+
+def test_the_esplora_backend_pages_through_an_address_history():
+    """30 confirmed transactions of one mainnet address (two pages of Esplora's 25), one a day:
+    received 1,000,000 + i, or spent with a 300 sat fee to an outside address."""
+    from tests.chains.test_bitcoin_faults import MAINNET
+    from chains.bitcoin.genesis import GENESIS
+
+    address, other = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+    start = 1_700_000_000
+    txs, ledger, coin = [], [], None
+    for i in range(30):
+        txid = f"{i:064x}"
+        status = {"confirmed": True, "block_height": 800_000 + i, "block_time": start + i * 86_400}
+        if coin is None or i % 3:
+            tx = {"txid": txid, "status": status, "vin": [{"is_coinbase": False, "prevout": {"scriptpubkey_address": other, "value": 5_000_000}}],
+                  "vout": [{"scriptpubkey_address": address, "value": 1_000_000 + i}, {"scriptpubkey_address": other, "value": 3_999_000 - i}]}
+            ledger.append((status["block_time"], 1_000_000 + i))
+            coin = 1_000_000 + i
+        else:
+            tx = {"txid": txid, "status": status, "vin": [{"is_coinbase": False, "prevout": {"scriptpubkey_address": address, "value": coin}}],
+                  "vout": [{"scriptpubkey_address": other, "value": coin - 300}]}
+            ledger.append((status["block_time"], -coin))
+            coin = None
+        txs.append(tx)
+    newest_first = txs[::-1]
+
+    def answer(method, path):
+        if path.endswith("/block-height/0"):
+            return 200, {"content-type": "text/plain"}, GENESIS["mainnet"].encode()
+        if f"/address/{address}/txs/chain" in path:
+            last = path.rsplit("/txs/chain", 1)[1].strip("/")
+            at = next(i + 1 for i, t in enumerate(newest_first) if t["txid"] == last) if last else 0
+            return ok_json(newest_first[at : at + 25])
+        return 404, {}, b"not found"
+
+    with misbehaving(answer) as url:
+        adapter = BitcoinAdapter(MAINNET, [EndpointConfig(url=url)])
+        first = date(2023, 11, 14)
+        daily, transfers, pages, requests, _ = backfill(adapter, WalletRef(address), first, first + timedelta(days=40))
+    assert requests == 1 + 2  # the genesis check, then two pages of 25
+    assert daily == daily_from_changes(((t, {NATIVE: d}) for t, d in ledger), first, first + timedelta(days=40))
+    outs = [t for t in transfers if t.direction == "out"]
+    assert outs and all(t.fee == 300 and t.counterparty == other for t in outs)
+    assert all(t.counterparty == other for t in transfers if t.direction == "in")
