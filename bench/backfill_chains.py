@@ -11,7 +11,6 @@ Run: .venv/bin/python bench/backfill_chains.py  (about a minute on 2 cores).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import replace
@@ -23,9 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import timer, write_results  # noqa: E402
 from chains.base import NATIVE, ChainConfig, EndpointConfig, FetchRequest, HistoryRequest, WalletRef  # noqa: E402
 from chains.bitcoin.adapter import BitcoinAdapter  # noqa: E402
-from chains.bitcoin.codec import b58decode_check, b58encode_check  # noqa: E402
 from chains.bitcoin.derivation import AccountKey  # noqa: E402
-from chains.history import daily_from_changes, utc_day  # noqa: E402
+from chains.history import daily_from_changes, read_all_pages, utc_day  # noqa: E402
 from chains.solana.adapter import SolanaAdapter  # noqa: E402
 
 USED = 80  # receive addresses of the vpub that are paid once each
@@ -36,16 +34,8 @@ MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank
 
 
 def backfill(adapter, wallet: WalletRef, since: date, until: date):
-    cursor, daily, transfers, pages, requests = {}, {}, [], 0, 0
-    while True:
-        page = adapter.history(HistoryRequest(wallet=wallet, since=since, until=until, cursor=cursor))
-        pages += 1
-        requests += page.request_count
-        daily.update(page.daily)
-        transfers.extend(page.transfers)
-        cursor = json.loads(json.dumps(page.cursor))
-        if page.done:
-            return daily, transfers, pages, requests, len(json.dumps(cursor))
+    page, pages = read_all_pages(adapter.history, HistoryRequest(wallet=wallet, since=since, until=until))
+    return page.daily, page.transfers, pages, page.request_count
 
 
 def bitcoin() -> dict[str, tuple[float, str]]:
@@ -57,12 +47,8 @@ def bitcoin() -> dict[str, tuple[float, str]]:
         miner = c.wallet("GET", "/wallet/primary/account/default")["receiveAddress"]
         start = int(time.time()) - 365 * DAY
         with timer() as setup:
-            c.mine(450, miner, at=start - DAY)
-            while c.wallet("GET", "/wallet/primary/balance")["tx"] < 450:
-                time.sleep(0.1)
-            c.wallet("PUT", "/wallet/bench", {"mnemonic": MNEMONIC, "witness": True})
-            tpub = c.wallet("GET", "/wallet/bench/account/default")["accountKey"]
-            vpub = b58encode_check(bytes.fromhex("045f1cf6") + b58decode_check(tpub)[4:])
+            c.mine_mature(450, miner, at=start - DAY)
+            _, vpub = c.hd_wallet("bench", MNEMONIC)
             key = AccountKey(vpub, "regtest")
             ledger: list[tuple[int, int]] = []
             spend_every = USED // SPENDS
@@ -79,7 +65,7 @@ def bitcoin() -> dict[str, tuple[float, str]]:
         today = date.today()
         since = today - timedelta(days=365)
         with timer() as t:
-            daily, transfers, pages, requests, _ = backfill(BitcoinAdapter(chain, [EndpointConfig(url=node.url, timeout_s=60)]),
+            daily, transfers, pages, requests = backfill(BitcoinAdapter(chain, [EndpointConfig(url=node.url, timeout_s=60)]),
                                                             WalletRef(vpub, None, 20), since, today)
         expected = daily_from_changes(((at, {NATIVE: d}) for at, d in ledger), max(since, utc_day(ledger[0][0])), today)
         if daily != expected or len(transfers) != len(ledger):
@@ -134,7 +120,7 @@ def solana() -> dict[str, tuple[float, str]]:
         for label, extra in (("", {}), ("_small_pages", {"history_signatures": 100, "history_page_txs": 100})):
             adapter = SolanaAdapter(replace(chain, extra={**chain.extra, **extra}), [EndpointConfig(url=url, timeout_s=60)])
             with timer() as t:
-                daily, transfers, pages, requests, _ = backfill(adapter, WalletRef(str(wallet.pubkey())), since, today)
+                daily, transfers, pages, requests = backfill(adapter, WalletRef(str(wallet.pubkey())), since, today)
             expected = daily_from_changes(((at, {NATIVE: d}) for at, d in ledger), max(since, utc_day(ledger[0][0])), today)
             if daily != expected or len(transfers) != len(ledger):
                 raise SystemExit("solana backfill does not match the ledger")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
+
+from chains.base import HistoryPage, HistoryRequest
 
 DAY_S = 86_400
 
@@ -44,3 +48,21 @@ def daily_from_changes(
             i += 1
         out[day] = {k: v for k, v in running.items() if v}
     return out
+
+
+def read_all_pages(history: Callable[[HistoryRequest], HistoryPage], request: HistoryRequest) -> tuple[HistoryPage, int]:
+    """Every page of one backfill merged into one ``HistoryPage`` (and how many pages it took), the
+    cursor passed back through JSON as a caller that stores it does: for tools, benchmarks and tests."""
+    daily: dict[date, dict[str, int]] = {}
+    transfers, requests, pages = [], 0, 0
+    while True:
+        page = history(request)
+        pages += 1
+        if set(page.daily) & set(daily):
+            raise ValueError("a page repeated a day")
+        daily.update(page.daily)
+        transfers.extend(page.transfers)
+        requests += page.request_count
+        if page.done:
+            return replace(page, daily=daily, transfers=tuple(transfers), request_count=requests), pages
+        request = replace(request, cursor=json.loads(json.dumps(page.cursor)))

@@ -72,6 +72,18 @@ def fallback_symbol(mint: str) -> str:
     return mint[:6]
 
 
+def _run_sync(work: Callable[[bool], Any]) -> Any:
+    """Run the coroutine ``work(shared)`` to its end from sync code: in this thread's private loop
+    (``shared``: its HTTP client is kept), or, when the caller already runs a loop, in a throw-away loop
+    in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return thread_loop().run_until_complete(work(True))
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        return executor.submit(asyncio.run, work(False)).result()
+
+
 def _lamports(result: Any) -> int:
     value = result["value"]
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -169,12 +181,7 @@ class SolanaAdapter:
         accounts are returned as ``problems``.
         """
         wallets = [parse_address(w.address).address for w in request.wallets]
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return thread_loop().run_until_complete(self._fetch(request, wallets, shared=True))
-        with concurrent.futures.ThreadPoolExecutor(1) as executor:
-            return executor.submit(asyncio.run, self._fetch(request, wallets, shared=False)).result()
+        return _run_sync(lambda shared: self._fetch(request, wallets, shared=shared))
 
     def history(self, request: HistoryRequest) -> HistoryPage:
         """One page of the wallet's past (see ``chains.solana.history``): the first page reads today's SOL
@@ -189,12 +196,7 @@ class SolanaAdapter:
         Raises ``InvalidAddress`` (permanent) for a bad address, transient ``ChainError`` (``RateLimited``
         for 429) when no endpoint answers properly, ``RpcError`` for an error object."""
         wallet = parse_address(request.wallet.address).address
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return thread_loop().run_until_complete(self._history(request, wallet, shared=True))
-        with concurrent.futures.ThreadPoolExecutor(1) as executor:
-            return executor.submit(asyncio.run, self._history(request, wallet, shared=False)).result()
+        return _run_sync(lambda shared: self._history(request, wallet, shared=shared))
 
     async def _history(self, request: HistoryRequest, wallet: str, *, shared: bool) -> HistoryPage:
         walk = Walk.load(request.cursor or {}, request, wallet)

@@ -77,6 +77,20 @@ class _Client:
             wait_until(lambda: self.wallet("GET", f"/wallet/{wallet}/tx/{txid}")["height"] >= 0, timeout_s=30, what="wallet sync")
         return int(self.http.get(f"{self.url}/block/{hashes[-1]}").json()["time"])
 
+    def mine_mature(self, blocks: int, address: str, *, at: int | None = None) -> None:
+        """Mine ``blocks`` to ``address`` of the primary wallet (clock at ``at``, if given) and wait until
+        that wallet has seen them all (coinbases it can spend once mature)."""
+        before = self.wallet("GET", "/wallet/primary/balance")["tx"]
+        self.mine(blocks, address, at=at)
+        wait_until(lambda: self.wallet("GET", "/wallet/primary/balance")["tx"] >= before + blocks, timeout_s=60, what="wallet sync")
+
+    def hd_wallet(self, name: str, mnemonic: str) -> tuple[str, str]:
+        """Create the wallet ``name`` from ``mnemonic`` (bcoin's witness account m/44'/1'/0'); returns its
+        account key as bcoin gives it (tpub) and as the BIP-84 vpub of the same key."""
+        self.wallet("PUT", f"/wallet/{name}", {"mnemonic": mnemonic, "witness": True})
+        tpub = self.wallet("GET", f"/wallet/{name}/account/default")["accountKey"]
+        return tpub, b58encode_check(bytes.fromhex("045f1cf6") + b58decode_check(tpub)[4:])
+
     def send(self, wallet: str, outputs: list[dict]) -> dict:
         """Pay ``outputs`` from ``wallet`` and check the tx really reached the mempool (bcoin returns a
         txid even for a rejected transaction)."""
@@ -123,19 +137,14 @@ def run_scenario(url: str, *, wallet_url: str | None = None) -> dict:
     start = now - 365 * DAY  # the first payment to the demo wallets, a year ago
     height = c.http.get(c.url + "/").json()["chain"]["height"]
     if height < SEGWIT_HEIGHT + 10:
-        c.mine(SEGWIT_HEIGHT + 10 - height, miner, at=start - 2 * DAY)  # segwit active, plenty of mature coinbases
-        wait_until(lambda: c.wallet("GET", "/wallet/primary/balance")["confirmed"] > 0 and c.wallet("GET", "/wallet/primary/balance")["tx"] >= SEGWIT_HEIGHT + 10 - height, timeout_s=60, what="wallet sync")
+        c.mine_mature(SEGWIT_HEIGHT + 10 - height, miner, at=start - 2 * DAY)  # segwit active, plenty of mature coinbases
     else:
         start = max(start, int(c.http.get(f"{c.url}/block/{height}").json()["time"]) + DAY)
 
     # The demo HD account: bcoin's witness account m/44'/1'/0' (p2wpkh on 0/i and 1/i).
-    demo = c.wallet("PUT", "/wallet/demo", {"mnemonic": DEMO_MNEMONIC, "witness": True})
-    del demo
-    account = c.wallet("GET", "/wallet/demo/account/default")
-    tpub = account["accountKey"]
-    vpub = b58encode_check(bytes.fromhex("045f1cf6") + b58decode_check(tpub)[4:])
+    tpub, vpub = c.hd_wallet("demo", DEMO_MNEMONIC)
     hd = AccountKey(vpub, "regtest")
-    if hd.address(0, 0) != account["receiveAddress"]:
+    if hd.address(0, 0) != c.wallet("GET", "/wallet/demo/account/default")["receiveAddress"]:
         raise RuntimeError("derived vpub address differs from bcoin's demo wallet")
 
     # Single addresses from keys of an unrelated branch (5/i) of the same account: watch-only demos.

@@ -3,30 +3,21 @@ net transfers per transaction, paging, and a clear error from a failing node."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 import pytest
 
 from chains.base import NATIVE, ChainError, EndpointConfig, FetchRequest, HistoryRequest, RateLimited, WalletRef
 from chains.bitcoin.adapter import BitcoinAdapter
-from chains.history import daily_from_changes, utc_day
+from chains.history import daily_from_changes, read_all_pages, utc_day
 from tests.chains.test_bitcoin_faults import P2WPKH, REGTEST, bcoin_like, misbehaving, ok_json
 from tests.fixtures.bitcoin import chain_config_for
 
 
-def backfill(adapter, wallet, since, until, **kwargs):
-    """Call ``history`` page by page as the backfill job does (cursor through JSON, as stored)."""
-    cursor, pages, daily, transfers, requests = {}, 0, {}, [], 0
-    while True:
-        page = adapter.history(HistoryRequest(wallet=wallet, since=since, until=until, cursor=cursor, **kwargs))
-        pages += 1
-        requests += page.request_count
-        daily.update(page.daily)
-        transfers.extend(page.transfers)
-        cursor = json.loads(json.dumps(page.cursor))
-        if page.done:
-            return daily, transfers, pages, requests, page
+def backfill(adapter, wallet, since, until):
+    """Every page as the backfill job reads them: (daily, transfers, pages, requests, last page)."""
+    page, pages = read_all_pages(adapter.history, HistoryRequest(wallet=wallet, since=since, until=until))
+    return page.daily, list(page.transfers), pages, page.request_count, page
 
 
 def wallet_ref(w):

@@ -3,33 +3,23 @@ scenario's own ledger, transfers that reconcile, paging, and clear errors from a
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 
 from chains.base import NATIVE, AssetRef, ChainError, EndpointConfig, FetchRequest, HistoryRequest, WalletRef
-from chains.history import daily_from_changes, utc_day
+from chains.history import daily_from_changes, read_all_pages, utc_day
 from chains.solana.adapter import SolanaAdapter
 
 SINCE = date.today() - timedelta(days=400)
 
 
 def backfill(adapter, address, since=SINCE, until=None, known=()):
-    """Call ``history`` page by page as the backfill job does (cursor through JSON, as stored)."""
-    cursor, daily, transfers, pages, requests = {}, {}, [], 0, 0
-    while True:
-        page = adapter.history(HistoryRequest(wallet=WalletRef(address), since=since, until=until or date.today(),
-                                              known_assets=known, cursor=cursor))
-        pages += 1
-        requests += page.request_count
-        assert not set(page.daily) & set(daily)  # each day once
-        daily.update(page.daily)
-        transfers.extend(page.transfers)
-        cursor = json.loads(json.dumps(page.cursor))
-        if page.done:
-            return daily, transfers, pages, requests, page
+    """Every page as the backfill job reads them: (daily, transfers, pages, requests, last page)."""
+    request = HistoryRequest(wallet=WalletRef(address), since=since, until=until or date.today(), known_assets=known)
+    page, pages = read_all_pages(adapter.history, request)
+    return page.daily, list(page.transfers), pages, page.request_count, page
 
 
 def ledger_daily(w, first, last):
