@@ -394,6 +394,9 @@ def transfer_checked(source: Pubkey, mint: Pubkey, dest: Pubkey, owner: Pubkey, 
         AccountMeta(owner, True, False)])
 
 
+# Slots skipped before each payment of the history: gaps as on a real cluster, yet within DEMO_EPOCH
+# (a day is 216,000 slots on a cluster; the stake demo needs the epoch to stay put).
+HISTORY_SLOT_GAP = 2_000
 # (day, from, to, asset, amount, who pays the fee): every payment has its way back later on.
 HISTORY = (
     (30, "alice", "dave", "native", 1_500_000_000, "alice"),
@@ -421,6 +424,7 @@ def _history(url: str, b: "_Builder", start: int, ledgers: dict[Pubkey, list[lis
     for mint, decimals, program in mints.values():  # dave's token accounts, with something to send
         b.mint_to_ata(mint, dave.pubkey(), 10**decimals * 100, program)
     for day, src, dst, asset, amount, payer in HISTORY:
+        rpc(url, "devnet_warpToSlot", [rpc(url, "getSlot") + HISTORY_SLOT_GAP])
         at = rpc(url, "devnet_setClock", [start + day * DAY + 3600 * (day % 7)])
         if asset == "native":
             ix = transfer(TransferParams(from_pubkey=who[src], to_pubkey=who[dst], lamports=amount))

@@ -71,12 +71,23 @@ def test_since_bounds_the_days_and_transfers(bitcoin_devnet, bitcoin_chain_confi
 
 def test_paging_and_resuming_give_the_same_result_as_one_pass(bitcoin_devnet, bitcoin_chain_config, bitcoin_endpoints):
     w = bitcoin_devnet.wallet("Demo BIP-84")
-    since, today = date.today() - timedelta(days=400), date.today()
-    one = backfill(BitcoinAdapter(bitcoin_chain_config, bitcoin_endpoints), wallet_ref(w), since, today)
-    paged = backfill(BitcoinAdapter(chain_config_for(bitcoin_devnet.scenario, history_batch=2), bitcoin_endpoints), wallet_ref(w), since, today)
-    assert paged[2] > 3 and one[2] == 1  # pages
-    assert paged[0] == one[0]
-    assert sorted(paged[1], key=lambda t: t.tx) == sorted(one[1], key=lambda t: t.tx)
+    request = HistoryRequest(wallet=wallet_ref(w), since=date.today() - timedelta(days=400), until=date.today())
+    one, one_pages = read_all_pages(BitcoinAdapter(bitcoin_chain_config, bitcoin_endpoints).history, request)
+    small = chain_config_for(bitcoin_devnet.scenario, history_batch=2)
+    # Each page from a new adapter, as a job resumed by another worker would be.
+    paged, pages = read_all_pages(lambda r: BitcoinAdapter(small, bitcoin_endpoints).history(r), request)
+    assert one_pages == 1 and pages > 3
+    assert paged.daily == one.daily
+    assert sorted(paged.transfers, key=lambda t: t.tx) == sorted(one.transfers, key=lambda t: t.tx)
+
+
+def test_every_request_takes_a_slot_of_the_shared_rate_limit(bitcoin_devnet, bitcoin_chain_config):
+    limiter = CountingLimiter()
+    endpoints = [EndpointConfig(url=bitcoin_devnet.url, rate_per_s=50.0, timeout_s=30.0)]
+    request = HistoryRequest(wallet=wallet_ref(bitcoin_devnet.wallet("Demo BIP-84")), since=date.today() - timedelta(days=30), until=date.today())
+    page, _ = read_all_pages(BitcoinAdapter(bitcoin_chain_config, endpoints, limiter=limiter).history, request)
+    assert page.request_count > 1 and len(limiter.taken) == page.request_count
+    assert set(limiter.taken) == {(bitcoin_devnet.url, 50.0)}
 
 
 @pytest.mark.parametrize(
@@ -142,3 +153,13 @@ def test_the_esplora_backend_pages_through_an_address_history():
     outs = [t for t in transfers if t.direction == "out"]
     assert outs and all(t.fee == 300 and t.counterparty == other for t in outs)
     assert all(t.counterparty == other for t in transfers if t.direction == "in")
+
+
+class CountingLimiter:
+    """The shared rate limiter as the backfill job passes it: counts the slots taken."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[str, float]] = []
+
+    def acquire(self, key: str, rate_per_s: float) -> None:
+        self.taken.append((key, rate_per_s))

@@ -87,12 +87,25 @@ def test_since_bounds_the_days_and_transfers(solana_devnet, solana_chain_config,
 
 def test_paging_and_resuming_give_the_same_result_as_one_pass(solana_devnet, solana_chain_config, solana_endpoints):
     alice = solana_devnet.scenario["wallets"][0]["address"]
-    one = backfill(SolanaAdapter(solana_chain_config, solana_endpoints), alice)
+    request = HistoryRequest(wallet=WalletRef(alice), since=SINCE, until=date.today())
+    one, one_pages = read_all_pages(SolanaAdapter(solana_chain_config, solana_endpoints).history, request)
     small = replace(solana_chain_config, extra={**solana_chain_config.extra, "history_signatures": 2, "history_page_txs": 3})
-    paged = backfill(SolanaAdapter(small, solana_endpoints), alice)
-    assert one[2] == 1 and paged[2] >= 4
-    assert paged[0] == one[0]
-    assert sorted(paged[1], key=lambda t: (t.tx, t.key)) == sorted(one[1], key=lambda t: (t.tx, t.key))
+    # Each page from a new adapter, as a job resumed by another worker would be.
+    paged, pages = read_all_pages(lambda r: SolanaAdapter(small, solana_endpoints).history(r), request)
+    assert one_pages == 1 and pages >= 4
+    assert paged.daily == one.daily
+    assert sorted(paged.transfers, key=lambda t: (t.tx, t.key)) == sorted(one.transfers, key=lambda t: (t.tx, t.key))
+
+
+def test_every_request_takes_a_slot_of_the_shared_rate_limit(solana_devnet, solana_chain_config):
+    limiter = CountingLimiter()
+    endpoints = [EndpointConfig(url=solana_devnet.url, rate_per_s=50.0, timeout_s=10.0)]
+    adapter = SolanaAdapter(replace(solana_chain_config, extra={**solana_chain_config.extra, "history_signatures": 3}), endpoints,
+                            limiter=limiter)
+    page, pages = read_all_pages(adapter.history, HistoryRequest(wallet=WalletRef(solana_devnet.scenario["wallets"][1]["address"]),
+                                                                 since=SINCE, until=date.today()))
+    assert pages > 1 and page.request_count > pages and len(limiter.taken) == page.request_count
+    assert set(limiter.taken) == {(solana_devnet.url, 50.0)}
 
 
 def _has(payload, method):
@@ -137,3 +150,13 @@ def test_a_garbage_answering_endpoint_is_a_clear_transient_error(solana_devnet, 
     assert not err.value.permanent
     method = "getSignaturesForAddress" if damage == "no-block-time" else "getTransaction"
     assert method in str(err.value) and "127.0.0.1" in str(err.value)
+
+
+class CountingLimiter:
+    """The shared rate limiter as the backfill job passes it: counts the slots taken."""
+
+    def __init__(self) -> None:
+        self.taken: list[tuple[str, float]] = []
+
+    def acquire(self, key: str, rate_per_s: float) -> None:
+        self.taken.append((key, rate_per_s))
