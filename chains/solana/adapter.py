@@ -191,7 +191,8 @@ class SolanaAdapter:
         first) and transfers this settled. Pass ``cursor`` back until ``done``; a cursor of another
         wallet or range starts over. ``known_assets`` name the mints (others get their first six
         characters as symbol). Days start at the first transaction, or at ``since`` when older history
-        exists.
+        exists. An endpoint that lists a signature but answers ``getTransaction`` with null keeps no
+        older history: the walk stops there, ``complete_from`` is that transaction's day and ``reason`` says why.
 
         Raises ``InvalidAddress`` (permanent) for a bad address, transient ``ChainError`` (``RateLimited``
         for 429) when no endpoint answers properly, ``RpcError`` for an error object."""
@@ -217,7 +218,9 @@ class SolanaAdapter:
         walk.genesis = rpc.seen_genesis or walk.genesis
         done = walk.next_day is None and not walk.pending and all(stream[3] for stream in walk.streams.values())
         return HistoryPage(daily=daily, assets=assets_of(walk, reader), transfers=tuple(transfers),
-                           complete_from=request.since, cursor={} if done else walk.dump(), done=done,
+                           complete_from=walk.complete_from or request.since, cursor={} if done else walk.dump(), done=done,
+                           reason="the endpoint keeps no older transactions (getTransaction answered null)"
+                           if walk.complete_from else "",
                            request_count=pool.request_count)
 
     def check_endpoint(self, endpoint: EndpointConfig) -> str:

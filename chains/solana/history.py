@@ -65,9 +65,9 @@ def parse_transaction(wallet: str, owned: set[str]):
     """A ``Call.parse`` for getTransaction (json encoding) reading ``wallet``'s changes; ``owned`` are the
     token accounts known to be the wallet's (their owner field is trusted otherwise)."""
 
-    def parse(result: Any) -> TxChange:
+    def parse(result: Any) -> TxChange | None:
         if result is None:
-            raise ValueError("the endpoint does not have this transaction")
+            return None  # listed but not kept (a node without the full ledger): history ends here
         meta, message = result["meta"], result["transaction"]["message"]
         keys = [str(k) if isinstance(k, str) else str(k["pubkey"]) for k in message["accountKeys"]]
         loaded = meta.get("loadedAddresses") or {}
@@ -131,6 +131,7 @@ class Walk:
     pending: dict[str, list[int]] = field(default_factory=dict)  # signature -> [slot, block time]
     next_day: date | None = None
     cut_by_since: bool = False
+    complete_from: date | None = None  # set when the endpoint does not keep older transactions
     first_time: int | None = None
     floor: list[Any] = field(default_factory=lambda: [None, []])  # [lowest slot undone, its signatures undone]
     genesis: str | None = None
@@ -147,6 +148,7 @@ class Walk:
                 streams=dict(cursor["streams"]), pending=dict(cursor["pending"]),
                 next_day=date.fromisoformat(cursor["next_day"]) if cursor["next_day"] else None,
                 cut_by_since=bool(cursor["cut_by_since"]), first_time=cursor["first_time"],
+                complete_from=date.fromisoformat(cursor["complete_from"]) if cursor.get("complete_from") else None,
                 floor=list(cursor["floor"]), genesis=cursor.get("genesis"),
             )
         except (KeyError, TypeError, ValueError):
@@ -158,6 +160,7 @@ class Walk:
             "accounts": self.accounts, "streams": self.streams, "pending": self.pending,
             "next_day": self.next_day.isoformat() if self.next_day else None, "cut_by_since": self.cut_by_since,
             "first_time": self.first_time, "floor": self.floor, "genesis": self.genesis,
+            "complete_from": self.complete_from.isoformat() if self.complete_from else None,
         }
 
     def snapshot(self) -> dict[str, int]:
@@ -242,6 +245,14 @@ class HistoryReader:
         transfers: list[TransferRecord] = []
         for (slot, block_time, sig), change in zip(ready, changes):
             walk.emit_until(daily, block_time)
+            if change is None:
+                # Its day's end and every later day are exact (all that came after is undone); nothing
+                # older can be read here.
+                walk.complete_from = min(utc_day(block_time), walk.until + timedelta(days=1))
+                walk.next_day, walk.pending = None, {}
+                for stream in walk.streams.values():
+                    stream[3] = True
+                return daily, transfers
             found = self._undo(walk, slot, block_time, sig, change)
             del walk.pending[sig]
             if walk.since <= utc_day(block_time) <= walk.until:

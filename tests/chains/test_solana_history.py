@@ -122,7 +122,7 @@ def test_a_rate_limited_endpoint_is_a_clear_transient_error(solana_devnet, solan
     assert not err.value.permanent and "429" in str(err.value) and "getSignaturesForAddress" in str(err.value)
 
 
-@pytest.mark.parametrize("damage", ["balances-not-lists", "amount-as-number", "no-block-time", "unknown-transaction"])
+@pytest.mark.parametrize("damage", ["balances-not-lists", "amount-as-number", "no-block-time"])
 def test_a_garbage_answering_endpoint_is_a_clear_transient_error(solana_devnet, solana_chain_config, rpc_proxy_factory, damage):
     def mutate(payload, reply):
         for item in reply if isinstance(reply, list) else [reply]:
@@ -135,8 +135,6 @@ def test_a_garbage_answering_endpoint_is_a_clear_transient_error(solana_devnet, 
                         tb["uiTokenAmount"]["amount"] = 1.5
                     result["meta"]["postTokenBalances"] = result["meta"]["postTokenBalances"] or [
                         {"accountIndex": 0, "mint": "x", "owner": "y", "uiTokenAmount": {"amount": 1.5, "decimals": 0}}]
-                elif damage == "unknown-transaction":
-                    item["result"] = None
             if isinstance(result, list) and damage == "no-block-time":
                 for entry in result:
                     entry["blockTime"] = None
@@ -160,3 +158,27 @@ class CountingLimiter:
 
     def acquire(self, key: str, rate_per_s: float) -> None:
         self.taken.append((key, rate_per_s))
+
+
+def test_an_endpoint_without_old_transactions_ends_the_history_where_it_can_read(solana_devnet, solana_chain_config, rpc_proxy_factory):
+    """A node without the full ledger lists a signature but answers getTransaction with null: the days
+    after it are still exact, and the page says from when."""
+    alice = solana_devnet.scenario["wallets"][0]
+    cutoff = min(t for t, _, _ in alice["ledger"]) + 100 * 86_400  # forgets what happened in the first 100 days
+
+    def mutate(payload, reply):
+        calls = {c["id"]: c for c in (payload if isinstance(payload, list) else [payload])}
+        for item in reply if isinstance(reply, list) else [reply]:
+            result = item.get("result")
+            if isinstance(result, dict) and result.get("blockTime", cutoff) < cutoff and calls[item["id"]]["method"] == "getTransaction":
+                item["result"] = None
+        return reply
+
+    proxy = rpc_proxy_factory(solana_devnet.url)
+    proxy.mutate = mutate
+    daily, transfers, _, _, page = backfill(SolanaAdapter(solana_chain_config, [EndpointConfig(url=proxy.url)]), alice["address"])
+    forgotten = max(utc_day(t) for t, _, _ in alice["ledger"] if t < cutoff)
+    assert page.complete_from == forgotten and "older" in page.reason  # its day's end is known: all after it was read
+    assert min(daily) == page.complete_from
+    assert daily == ledger_daily(alice, page.complete_from, date.today())
+    assert all(t.at.date() >= page.complete_from for t in transfers)
