@@ -197,36 +197,33 @@ class HistoryReader:
 
     async def start(self, request: HistoryRequest, wallet: str) -> Walk:
         """Today's balances (SOL and every token account, each with its context slot): the walk's start."""
-        slots: list[int] = []
 
-        def with_slot(parse):
-            def inner(result: Any) -> Any:
-                slots.append(_int(result["context"]["slot"], "context slot"))
-                return parse(result["value"])
-            return inner
+        def lamports(result: Any) -> tuple[int, int]:
+            return _int(result["context"]["slot"], "context slot"), _int(result["value"], "lamports")
 
-        calls = [self.committed(Call("getBalance", [wallet], with_slot(lambda v: _int(v, "lamports"))))] + [
-            self.committed(Call("getTokenAccountsByOwner", [wallet, {"programId": program}, {"encoding": "jsonParsed"}],
-                                with_slot(lambda v: v)))
-            for program in TOKEN_STANDARDS]
-        lamports, *programs = await self.rpc.many(calls)
-        walk = Walk(wallet=wallet, since=request.since, until=request.until, next_day=request.until)
-        walk.accounts[wallet] = [NATIVE, lamports, slots[0], self.native.decimals, "native"]
-        walk.streams[wallet] = [None, None, None, False]
-        for (program, standard), items, slot in zip(TOKEN_STANDARDS.items(), programs, slots[1:]):
-            if not isinstance(items, list):
-                raise MalformedResponse("token accounts are not a list", method="getTokenAccountsByOwner")
-            for item in items:
-                try:
+        def token_accounts(standard: str):
+            def parse(result: Any) -> tuple[int, dict[str, list[Any]]]:
+                slot, out = _int(result["context"]["slot"], "context slot"), {}
+                for item in result["value"]:
                     info = item["account"]["data"]["parsed"]["info"]
                     amount = info["tokenAmount"]["amount"]
                     if not isinstance(amount, str) or not amount.isdigit() or info["owner"] != wallet:
-                        raise ValueError("amount")
-                    row = [str(info["mint"]), int(amount), slot, int(info["tokenAmount"]["decimals"]), standard]
-                except (KeyError, TypeError, ValueError):
-                    raise MalformedResponse("malformed jsonParsed token account", method="getTokenAccountsByOwner") from None
-                walk.accounts[str(item["pubkey"])] = row
-                walk.streams[str(item["pubkey"])] = [None, None, None, False]
+                        raise ValueError("token amount is not a decimal string, or the owner is another")
+                    out[str(item["pubkey"])] = [str(info["mint"]), int(amount), slot,
+                                                _int(info["tokenAmount"]["decimals"], "decimals"), standard]
+                return slot, out
+            return parse
+
+        calls = [self.committed(Call("getBalance", [wallet], lamports))] + [
+            self.committed(Call("getTokenAccountsByOwner", [wallet, {"programId": program}, {"encoding": "jsonParsed"}],
+                                token_accounts(standard)))
+            for program, standard in TOKEN_STANDARDS.items()]
+        (slot, sol), *programs = await self.rpc.many(calls)
+        walk = Walk(wallet=wallet, since=request.since, until=request.until, next_day=request.until)
+        walk.accounts[wallet] = [NATIVE, sol, slot, self.native.decimals, "native"]
+        for _, accounts in programs:
+            walk.accounts.update(accounts)
+        walk.streams = {address: [None, None, None, False] for address in walk.accounts}
         return walk
 
     async def page(self, walk: Walk) -> tuple[dict[date, dict[str, int]], list[TransferRecord]]:

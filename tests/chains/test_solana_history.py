@@ -182,3 +182,12 @@ def test_an_endpoint_without_old_transactions_ends_the_history_where_it_can_read
     assert min(daily) == page.complete_from
     assert daily == ledger_daily(alice, page.complete_from, date.today())
     assert all(t.at.date() >= page.complete_from for t in transfers)
+
+
+def test_calls_one_by_one_give_the_same_history(solana_devnet, solana_chain_config, solana_endpoints):
+    # An endpoint without batches gets the same calls concurrently: answers may come back in any order.
+    bob = solana_devnet.scenario["wallets"][1]
+    unbatched = replace(solana_chain_config, extra={**solana_chain_config.extra, "batch_size": 0})
+    daily, transfers, _, requests, _ = backfill(SolanaAdapter(unbatched, solana_endpoints), bob["address"])
+    assert daily == ledger_daily(bob, min(daily), date.today())
+    assert requests > len(transfers)  # one request per call
