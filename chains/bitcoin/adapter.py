@@ -292,9 +292,9 @@ class BitcoinAdapter:
         Pages: the first finds the addresses (and reads the first ``history_batch`` of them); each next
         page reads the transactions of the next batch (``chain.extra["history_batch"]``, default
         ``batch_size`` addresses on bcoin, one request; 10 on Esplora, one request per 25 transactions
-        of each); the last one returns ``daily`` from the day of
-        the first transaction (or ``since``, if later) to ``until`` and the transfers dated in that range.
-        Pass ``cursor`` back until ``done``; a cursor of another wallet or range starts over.
+        of each); the last one returns ``daily`` from the day of the first transaction (or ``since``,
+        if later) to ``until`` and the transfers dated in that range. Pass ``cursor`` back until
+        ``done``; a cursor of another wallet or range (or not one of ours) starts over.
 
         Raises ``SecretRefused`` / ``InvalidAddress`` (permanent) for a bad wallet, transient
         ``ChainError`` (``RateLimited`` for 429) when the backend fails or answers garbage."""
@@ -304,7 +304,9 @@ class BitcoinAdapter:
         start_count = backend.request_count
         cursor = dict(request.cursor or {})
         fits = (cursor.get("v") == HISTORY_CURSOR_VERSION and cursor.get("wallet") == wallet.address
-                and cursor.get("range") == [request.since.isoformat(), request.until.isoformat()])
+                and cursor.get("range") == [request.since.isoformat(), request.until.isoformat()]
+                and isinstance(cursor.get("addresses"), list) and isinstance(cursor.get("next"), int)
+                and isinstance(cursor.get("txs"), list) and all(isinstance(r, list) and len(r) == 9 for r in cursor["txs"]))
         if not fits:
             if parsed.kind == "extended_key":
                 scan = _HdScan(wallet, self.network, None, self.batch_size, 1, backend.batched)

@@ -433,7 +433,7 @@ def _history(url: str, b: "_Builder", start: int, ledgers: dict[Pubkey, list[lis
             ix = transfer_checked(get_associated_token_address(who[src], mint, program), mint,
                                   get_associated_token_address(who[dst], mint, program), who[src], amount, decimals, program)
         payer_kp = signers[payer]
-        extra = tuple(k for k in {signers[src].pubkey(): signers[src]}.values() if k.pubkey() != payer_kp.pubkey())
+        extra = () if signers[src].pubkey() == payer_kp.pubkey() else (signers[src],)  # the sender signs too
         _Builder(url, payer_kp).send([ix], extra)
         key = "native" if asset == "native" else str(mints[asset][0])
         for name, sign in ((src, -1), (dst, 1)):
