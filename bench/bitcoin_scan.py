@@ -10,7 +10,6 @@ from _common import timer, write_results  # noqa: I001 - puts the repo root on s
 
 from chains.base import ChainConfig, EndpointConfig, FetchRequest, WalletRef
 from chains.bitcoin.adapter import BitcoinAdapter
-from chains.bitcoin.codec import b58decode_check, b58encode_check
 from chains.bitcoin.derivation import AccountKey, account_key
 from devnet.bitcoin.node import start_bcoin
 from devnet.bitcoin.scenario import _Client
@@ -25,14 +24,8 @@ def fund(node) -> str:
     """A vpub whose receive 0..99 and change 0..9 each received one payment (confirmed)."""
     c = _Client(node.url, node.wallet_url)
     miner = c.wallet("GET", "/wallet/primary/account/default")["receiveAddress"]
-    c.mine(450, miner)
-    import time
-
-    while c.wallet("GET", "/wallet/primary/balance")["tx"] < 450:
-        time.sleep(0.1)
-    c.wallet("PUT", "/wallet/bench", {"mnemonic": MNEMONIC, "witness": True})
-    tpub = c.wallet("GET", "/wallet/bench/account/default")["accountKey"]
-    vpub = b58encode_check(bytes.fromhex("045f1cf6") + b58decode_check(tpub)[4:])
+    c.mine_mature(450, miner)
+    _, vpub = c.hd_wallet("bench", MNEMONIC)
     key = AccountKey(vpub, "regtest")
     outputs = [{"value": 10_000 + i, "address": key.address(0, i)} for i in range(USED)]
     outputs += [{"value": 20_000 + i, "address": key.address(1, i)} for i in range(CHANGE_USED)]

@@ -1,8 +1,9 @@
-"""Bitcoin adapter: balances of addresses and extended public keys (gap-limit scan with cursors)."""
+"""Bitcoin adapter: balances and history of addresses and extended public keys (gap-limit scan with cursors)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Mapping, Sequence
 
 from chains.base import (
@@ -13,17 +14,22 @@ from chains.base import (
     EndpointConfig,
     FetchRequest,
     FetchResult,
+    HistoryPage,
+    HistoryRequest,
     InvalidAddress,
     ParsedAddress,
     RateLimiter,
     TokenBalance,
+    TransferRecord,
     WalletRef,
 )
 from chains.bitcoin.address import SCRIPT_TYPES, parse_address
-from chains.bitcoin.backends import AddressStats, Backend
+from chains.bitcoin.backends import AddressStats, Backend, ChainTx
 from chains.bitcoin.derivation import CHANGE, RECEIVE, account_key
+from chains.history import daily_from_changes, utc_day, utc_time
 
 CURSOR_VERSION = 1
+HISTORY_CURSOR_VERSION = 1
 BRANCHES = {"receive": RECEIVE, "change": CHANGE}
 DEFAULT_FULL_RESCAN_EVERY = 24  # incremental scans skip unused addresses below used_max; catch up now and then
 
@@ -243,19 +249,8 @@ class BitcoinAdapter:
             for w in request.wallets
             if parsed[w.address].kind == "extended_key"
         }
-        single_stats: dict[str, AddressStats] = {}
-        first = True
-        while first or not all(s.done() for s in scans.values()):
-            rounds = {key: scan.next_round(first) for key, scan in scans.items()}
-            ask = [parsed[w.address].address for w in singles] if first else []
-            for asked in rounds.values():
-                ask.extend(asked)
-            stats = backend.address_stats(ask) if ask else {}
-            if first:
-                single_stats = {w.address: stats[parsed[w.address].address] for w in singles}
-            for key, scan in scans.items():
-                scan.absorb(rounds[key], stats)
-            first = False
+        first_stats = _run_scans(backend, [parsed[w.address].address for w in singles], scans)
+        single_stats = {w.address: first_stats[parsed[w.address].address] for w in singles}
 
         balances = []
         cursors: dict[str, Any] = {}
@@ -288,6 +283,114 @@ class BitcoinAdapter:
             cursors=cursors,
             request_count=backend.request_count - start_count,
         )
+
+    def history(self, request: HistoryRequest) -> HistoryPage:
+        """One page of the wallet's past: every confirmed transaction of the address (or of every used
+        address of the extended key, found with the gap-limit scan of ``fetch``), netted per
+        transaction for the wallet, then the exact balance at the end of each UTC day.
+
+        Pages: the first finds the addresses (and reads the first ``history_batch`` of them); each next
+        page reads the transactions of the next batch (``chain.extra["history_batch"]``, default
+        ``batch_size`` addresses on bcoin, one request; 10 on Esplora, one request per 25 transactions
+        of each); the last one returns ``daily`` from the day of the first transaction (or ``since``,
+        if later) to ``until`` and the transfers dated in that range. Pass ``cursor`` back until
+        ``done``; a cursor of another wallet or range (or not one of ours) starts over.
+
+        Raises ``SecretRefused`` / ``InvalidAddress`` (permanent) for a bad wallet, transient
+        ``ChainError`` (``RateLimited`` for 429) when the backend fails or answers garbage."""
+        wallet = request.wallet
+        parsed = self._check(wallet)
+        backend = self.backend
+        start_count = backend.request_count
+        cursor = dict(request.cursor or {})
+        fits = (cursor.get("v") == HISTORY_CURSOR_VERSION and cursor.get("wallet") == wallet.address
+                and cursor.get("range") == [request.since.isoformat(), request.until.isoformat()]
+                and isinstance(cursor.get("addresses"), list) and isinstance(cursor.get("next"), int)
+                and isinstance(cursor.get("txs"), list) and all(isinstance(r, list) and len(r) == 9 for r in cursor["txs"]))
+        if not fits:
+            if parsed.kind == "extended_key":
+                scan = _HdScan(wallet, self.network, None, self.batch_size, 1, backend.batched)
+                _run_scans(backend, [], {wallet.address: scan})
+                found = scan.found()
+                addresses = sorted(found, key=lambda a: (found[a][0] != "receive", found[a][1]))
+            else:
+                addresses = [parsed.address]
+            cursor = {"v": HISTORY_CURSOR_VERSION, "wallet": wallet.address,
+                      "range": [request.since.isoformat(), request.until.isoformat()],
+                      "addresses": addresses, "next": 0, "txs": []}
+        addresses = list(cursor["addresses"])
+        own = set(addresses)
+        # bcoin: one request per batch of addresses; Esplora: one per 25 transactions of each address.
+        step = max(1, int(self.chain.extra.get("history_batch", self.batch_size if backend.batched else 10)))
+        start = int(cursor["next"])
+        batch = addresses[start : start + step]
+        known = {row[0] for row in cursor["txs"]}
+        rows = list(cursor["txs"])
+        for tx in backend.address_txs(batch) if batch else ():
+            if tx.txid not in known:
+                known.add(tx.txid)
+                rows.append(_tx_row(tx, own))
+        cursor = {**cursor, "next": start + len(batch), "txs": rows}
+        requests = backend.request_count - start_count
+        if cursor["next"] < len(addresses):
+            return HistoryPage(daily={}, assets=(self.asset,), cursor=cursor, done=False, request_count=requests)
+        return self._history_page(request, rows, requests)
+
+    def _history_page(self, request: HistoryRequest, rows: list[list[Any]], requests: int) -> HistoryPage:
+        rows = sorted(rows, key=lambda r: (r[1], r[0]))
+        first = max(request.since, utc_day(min(r[2] for r in rows))) if rows else request.until + timedelta(days=1)
+        daily = daily_from_changes(((r[2], {NATIVE: r[3]}) for r in rows), first, request.until)
+        transfers = []
+        for txid, height, time, net, direction, amount, fee, owner, counterparty in rows:
+            if direction and request.since <= utc_day(time) <= request.until:
+                transfers.append(TransferRecord(owner=owner, asset=self.asset, tx=txid, key=NATIVE, direction=direction,
+                                                amount=amount, at=utc_time(time), height=height, fee=fee,
+                                                counterparty=counterparty))
+        return HistoryPage(daily=daily, assets=(self.asset,), transfers=tuple(transfers), complete_from=request.since,
+                           done=True, request_count=requests)
+
+
+def _run_scans(backend: Backend, singles: list[str], scans: Mapping[str, _HdScan]) -> dict[str, AddressStats]:
+    """Ask ``singles`` and the scans' rounds until every scan is done (the gap rule met); returns the
+    stats of the first round (where the single addresses were asked)."""
+    first_stats: dict[str, AddressStats] = {}
+    first = True
+    while first or not all(s.done() for s in scans.values()):
+        rounds = {key: scan.next_round(first) for key, scan in scans.items()}
+        ask = list(singles) if first else []
+        for asked in rounds.values():
+            ask.extend(asked)
+        stats = backend.address_stats(ask) if ask else {}
+        if first:
+            first_stats = stats
+        for key, scan in scans.items():
+            scan.absorb(rounds[key], stats)
+        first = False
+    return first_stats
+
+
+def _tx_row(tx: ChainTx, own: set[str]) -> list[Any]:
+    """One transaction netted for the wallet whose addresses are ``own``: ``[txid, height, time, net,
+    direction, amount, fee, owner, counterparty]``. Moving coins between its own addresses is no
+    transfer, only its fee is (an ``out`` of amount 0). The fee is the wallet's when every input is its
+    own; the counterparty is the one foreign address on the other side, if there is exactly one."""
+    spent = sum(v for a, v in tx.inputs if a in own)
+    received = sum(v for a, v in tx.outputs if a in own)
+    net = received - spent
+    all_own_inputs = bool(tx.inputs) and all(a in own for a, _ in tx.inputs)
+    fee = sum(v for _, v in tx.inputs) - sum(v for _, v in tx.outputs) if all_own_inputs else 0
+    if net > 0:
+        direction, amount = "in", net
+        others = {a for a, _ in tx.inputs if a not in own}
+        owner = next(a for a, _ in tx.outputs if a in own)
+    elif net < 0 or fee:
+        direction, amount = "out", -net - fee
+        others = {a for a, _ in tx.outputs if a not in own and a}
+        owner = next(a for a, _ in tx.inputs if a in own)
+    else:
+        return [tx.txid, tx.height, tx.time, 0, "", 0, 0, "", ""]
+    counterparty = next(iter(others)) if len(others) == 1 else ""
+    return [tx.txid, tx.height, tx.time, net, direction, amount, fee, owner, counterparty]
 
 
 def _sum(stats) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from chains.base import (
     EndpointConfig,
     FetchRequest,
     FetchResult,
+    HistoryPage,
+    HistoryRequest,
     MalformedResponse,
     NftHolding,
     Position,
@@ -42,6 +44,7 @@ from chains.metadata import fetch_json as default_fetch_json
 from chains.metadata import image_url
 from chains.solana.accounts import RawAccount, parse_multiple_accounts
 from chains.solana.address import parse_address
+from chains.solana.history import SIGNATURES_PER_CALL, HistoryReader, Walk, assets_of
 from chains.solana.metaplex import METADATA_PROGRAM_ID, MetaplexError, MetaplexMetadata, metadata_address, parse_metadata
 from chains.solana.protocols import PROTOCOLS, PositionContext, SolanaProtocol
 from chains.solana.rpc import Call, SolanaRpc, thread_loop
@@ -67,6 +70,18 @@ GENESIS_HASHES = {
 def fallback_symbol(mint: str) -> str:
     """Symbol shown for a mint without any metadata: its first six characters."""
     return mint[:6]
+
+
+def _run_sync(work: Callable[[bool], Any]) -> Any:
+    """Run the coroutine ``work(shared)`` to its end from sync code: in this thread's private loop
+    (``shared``: its HTTP client is kept), or, when the caller already runs a loop, in a throw-away loop
+    in a helper thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return thread_loop().run_until_complete(work(True))
+    with concurrent.futures.ThreadPoolExecutor(1) as executor:
+        return executor.submit(asyncio.run, work(False)).result()
 
 
 def _lamports(result: Any) -> int:
@@ -166,12 +181,47 @@ class SolanaAdapter:
         accounts are returned as ``problems``.
         """
         wallets = [parse_address(w.address).address for w in request.wallets]
+        return _run_sync(lambda shared: self._fetch(request, wallets, shared=shared))
+
+    def history(self, request: HistoryRequest) -> HistoryPage:
+        """One page of the wallet's past (see ``chains.solana.history``): the first page reads today's SOL
+        and token accounts; every page lists one page of signatures (``before``) for the wallet and each
+        of its token accounts, reads up to ``chain.extra["history_page_txs"]`` (default 500) transactions
+        past the point every list has reached (batched like ``fetch``), and returns the days (newest
+        first) and transfers this settled. Pass ``cursor`` back until ``done``; a cursor of another
+        wallet or range starts over. ``known_assets`` name the mints (others get their first six
+        characters as symbol). Days start at the first transaction, or at ``since`` when older history
+        exists. An endpoint that lists a signature but answers ``getTransaction`` with null keeps no
+        older history: the walk stops there, ``complete_from`` is that transaction's day and ``reason`` says why.
+
+        Raises ``InvalidAddress`` (permanent) for a bad address, transient ``ChainError`` (``RateLimited``
+        for 429) when no endpoint answers properly, ``RpcError`` for an error object."""
+        wallet = parse_address(request.wallet.address).address
+        return _run_sync(lambda shared: self._history(request, wallet, shared=shared))
+
+    async def _history(self, request: HistoryRequest, wallet: str, *, shared: bool) -> HistoryPage:
+        walk = Walk.load(request.cursor or {}, request, wallet)
+        pool = EndpointPool(self.endpoints, limiter=self.limiter, health=self.health)
+        expected = self.genesis_hash or (walk.genesis if walk else None)
+        rpc = SolanaRpc(pool, genesis_hash=expected, batch_size=self.batch_size, max_in_flight=self.max_in_flight,
+                        max_connections=self.max_connections, shared=shared)
+        extra = self.chain.extra or {}
+        reader = HistoryReader(rpc, self._committed, self.native, {a.address: a for a in request.known_assets if a.address},
+                               signatures_per_call=int(extra.get("history_signatures", SIGNATURES_PER_CALL)),
+                               transactions_per_page=int(extra.get("history_page_txs", 500)))
         try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return thread_loop().run_until_complete(self._fetch(request, wallets, shared=True))
-        with concurrent.futures.ThreadPoolExecutor(1) as executor:
-            return executor.submit(asyncio.run, self._fetch(request, wallets, shared=False)).result()
+            if walk is None:
+                walk = await reader.start(request, wallet)
+            daily, transfers = await reader.page(walk)
+        finally:
+            await rpc.close()
+        walk.genesis = rpc.seen_genesis or walk.genesis
+        done = walk.next_day is None and not walk.pending and all(stream[3] for stream in walk.streams.values())
+        return HistoryPage(daily=daily, assets=assets_of(walk, reader), transfers=tuple(transfers),
+                           complete_from=walk.complete_from or request.since, cursor={} if done else walk.dump(), done=done,
+                           reason="the endpoint keeps no older transactions (getTransaction answered null)"
+                           if walk.complete_from else "",
+                           request_count=pool.request_count)
 
     def check_endpoint(self, endpoint: EndpointConfig) -> str:
         """Ask ``endpoint`` which cluster it serves (for an admin saving it): returns its genesis hash.

@@ -5,6 +5,12 @@ set_authority, Token-2022 mint with the metadata extension) where LiteSVM has th
 devnet-only ``devnet_setAccount`` for Metaplex metadata, stake accounts and the spl-stake-pool
 ``StakePool`` account (those programs are not loaded), in the programs' own on-chain layouts.
 Keys come from fixed seeds so every run yields the same addresses; secret keys never leave here.
+
+History: the clock is set a year back before the first transaction (``devnet_setClock``); SOL and
+token payments between the demo wallets and an outside "dave" follow on days spread over the year,
+each paid back later so the final balances stay what they were. Each wallet's ``ledger`` lists its
+balance changes as ``[unix time, asset key, base units]`` (times are the day's clock setting; the
+transactions land within seconds of it).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import base64
 import hashlib
 import json
 import struct
+import time
 from typing import Any
 
 from solders.hash import Hash
@@ -21,7 +28,7 @@ from solders.keypair import Keypair
 from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.system_program import ID as SYSTEM_PROGRAM
-from solders.system_program import CreateAccountParams, create_account
+from solders.system_program import CreateAccountParams, TransferParams, create_account, transfer
 from solders.token.associated import get_associated_token_address
 from solders.transaction import Transaction
 
@@ -43,6 +50,8 @@ U64_MAX = 2**64 - 1
 METADATA_ACCOUNT_SIZE = 679  # Metaplex allocates the maximum size and zero-pads
 STAKE_ACCOUNT_SIZE = 200
 TOKEN_METADATA_INITIALIZE = hashlib.sha256(b"spl_token_metadata_interface:initialize_account").digest()[:8]
+DAY = 86_400
+LAMPORTS_PER_SIGNATURE = 5_000  # LiteSVM's (and the clusters') base fee
 PIXEL_PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 
 CHAIN = {"slug": "solana-local", "name": "Solana (local)", "network": "devnet", "native_symbol": "SOL",
@@ -227,10 +236,15 @@ def run_scenario(url: str) -> dict[str, Any]:
     alice, bob, carol = (keypair(n).pubkey() for n in ("alice", "bob", "carol"))
     if rpc(url, "getEpochInfo")["epoch"] < DEMO_EPOCH:
         rpc(url, "devnet_warpToSlot", [DEMO_EPOCH * SLOTS_PER_EPOCH])
+    now = int(time.time())
+    start = (now - 365 * DAY) // DAY * DAY + 9 * 3600  # 09:00 UTC a year ago: the demo wallets' first day
+    clock = rpc(url, "devnet_setClock", [max(start, rpc(url, "getBlockTime", [rpc(url, "getSlot")]) + 1)])
+    ledgers: dict[Pubkey, list[list[Any]]] = {alice: [], bob: [], carol: []}
     rpc(url, "requestAirdrop", [str(authority), 1_000 * LAMPORTS_PER_SOL])
     native = {alice: 12_500_000_000, bob: 3_000_000_000, carol: 750_000_000}
     for who, lamports in native.items():
         rpc(url, "requestAirdrop", [str(who), lamports])
+        ledgers[who].append([clock, "native", lamports])
 
     assets: list[dict[str, Any]] = []
     balances: dict[Pubkey, dict[str, str]] = {w: {"native": str(v)} for w, v in native.items()}
@@ -238,6 +252,7 @@ def run_scenario(url: str) -> dict[str, Any]:
     def add_balance(who: Pubkey, mint: Pubkey, amount: int) -> None:
         key = str(mint)
         balances[who][key] = str(int(balances[who].get(key, "0")) + amount)
+        ledgers[who].append([clock, key, amount])
 
     # Two SPL tokens with Metaplex metadata (6 and 9 decimals).
     for seed, decimals, name, symbol in (("dusd", 6, "Demo Dollar", "DUSD"), ("dnine", 9, "Demo Nine", "DNINE")):
@@ -287,6 +302,7 @@ def run_scenario(url: str) -> dict[str, Any]:
         mint = keypair(seed)
         b.create_mint(mint, 0)
         b.mint_to_ata(mint.pubkey(), who, 1)
+        ledgers[who].append([clock, str(mint.pubkey()), 1])
         uri = data_uri({"name": name, "description": f"{name} on the devnet", "image": f"data:image/png;base64,{PIXEL_PNG}"})
         b.set_account(metadata_pda(mint.pubkey()), metaplex_metadata(
             update_authority=authority, mint=mint.pubkey(), name=name, symbol=symbol, uri=uri, token_standard=0,
@@ -349,6 +365,14 @@ def run_scenario(url: str) -> dict[str, Any]:
                            "vote_account": None,
                            "legs": [{"asset": "native", "amount": str(held * total_lamports // supply), "role": "staked"}]})
 
+    _history(url, b, start, ledgers, {"alice": alice, "bob": bob, "carol": carol, "dusd": dusd, "dnine": dnine,
+                                      "d22": t22.pubkey()})
+    rpc(url, "devnet_setClock", [max(now, int(time.time()))])  # back to the real clock
+    for who in (alice, bob, carol):  # the payments in and out leave every balance as it was
+        on_chain = rpc(url, "getBalance", [str(who)])["value"]
+        if not sum(d for _, k, d in ledgers[who] if k == "native") == on_chain == int(balances[who]["native"]):
+            raise RuntimeError("the history changed a demo wallet's SOL balance")
+
     labels = {alice: "Alice (tokens, NFT, active and activating stake)",
               bob: "Bob (2 DUSD accounts, NFT, inactive stake, dSOL)",
               carol: "Carol (SOL only)"}
@@ -358,9 +382,65 @@ def run_scenario(url: str) -> dict[str, Any]:
         "chain": {**CHAIN, "genesis_hash": rpc(url, "getGenesisHash")},
         "assets": assets,
         "wallets": [{"address": str(w), "label": labels[w], "balances": balances[w], "nfts": nfts[w],
-                     "positions": sorted(positions[w], key=_position_order)} for w in (alice, bob, carol)],
+                     "positions": sorted(positions[w], key=_position_order), "ledger": ledgers[w]} for w in (alice, bob, carol)],
         "height": rpc(url, "getSlot"),
     }
+
+
+def transfer_checked(source: Pubkey, mint: Pubkey, dest: Pubkey, owner: Pubkey, amount: int, decimals: int,
+                     program: Pubkey = TOKEN_PROGRAM) -> Instruction:
+    return Instruction(program, bytes([12]) + struct.pack("<QB", amount, decimals), [
+        AccountMeta(source, False, True), AccountMeta(mint, False, False), AccountMeta(dest, False, True),
+        AccountMeta(owner, True, False)])
+
+
+# Slots skipped before each payment of the history: gaps as on a real cluster, yet within DEMO_EPOCH
+# (a day is 216,000 slots on a cluster; the stake demo needs the epoch to stay put).
+HISTORY_SLOT_GAP = 2_000
+# (day, from, to, asset, amount, who pays the fee): every payment has its way back later on.
+HISTORY = (
+    (30, "alice", "dave", "native", 1_500_000_000, "alice"),
+    (45, "dave", "alice", "d22", 500_000_000, "authority"),
+    (60, "dave", "carol", "native", 250_000_000, "authority"),
+    (90, "bob", "dave", "dusd", 2_000_000, "authority"),
+    (120, "alice", "dave", "dnine", 1_000_000_000, "authority"),
+    (150, "carol", "dave", "native", 250_000_000, "authority"),
+    (200, "dave", "alice", "native", 1_500_000_000 + LAMPORTS_PER_SIGNATURE, "authority"),
+    (250, "alice", "dave", "d22", 500_000_000, "alice"),
+    (251, "dave", "alice", "native", LAMPORTS_PER_SIGNATURE, "authority"),
+    (300, "dave", "bob", "dusd", 2_000_000, "dave"),
+    (330, "dave", "alice", "dnine", 1_000_000_000, "dave"),
+)
+
+
+def _history(url: str, b: "_Builder", start: int, ledgers: dict[Pubkey, list[list[Any]]], named: dict[str, Pubkey]) -> None:
+    """The payments of ``HISTORY``, each on its day (the clock set first), recorded in the ledgers."""
+    dave = keypair("dave")
+    signers = {"alice": keypair("alice"), "bob": keypair("bob"), "carol": keypair("carol"), "dave": dave, "authority": b.payer}
+    who = {**{n: named[n] for n in ("alice", "bob", "carol")}, "dave": dave.pubkey()}
+    mints = {"dusd": (named["dusd"], 6, TOKEN_PROGRAM), "dnine": (named["dnine"], 9, TOKEN_PROGRAM),
+             "d22": (named["d22"], 9, TOKEN_2022_PROGRAM)}
+    rpc(url, "requestAirdrop", [str(dave.pubkey()), 10 * LAMPORTS_PER_SOL])
+    for mint, decimals, program in mints.values():  # dave's token accounts, with something to send
+        b.mint_to_ata(mint, dave.pubkey(), 10**decimals * 100, program)
+    for day, src, dst, asset, amount, payer in HISTORY:
+        rpc(url, "devnet_warpToSlot", [rpc(url, "getSlot") + HISTORY_SLOT_GAP])
+        at = rpc(url, "devnet_setClock", [start + day * DAY + 3600 * (day % 7)])
+        if asset == "native":
+            ix = transfer(TransferParams(from_pubkey=who[src], to_pubkey=who[dst], lamports=amount))
+        else:
+            mint, decimals, program = mints[asset]
+            ix = transfer_checked(get_associated_token_address(who[src], mint, program), mint,
+                                  get_associated_token_address(who[dst], mint, program), who[src], amount, decimals, program)
+        payer_kp = signers[payer]
+        extra = () if signers[src].pubkey() == payer_kp.pubkey() else (signers[src],)  # the sender signs too
+        _Builder(url, payer_kp).send([ix], extra)
+        key = "native" if asset == "native" else str(mints[asset][0])
+        for name, sign in ((src, -1), (dst, 1)):
+            if who[name] in ledgers:
+                ledgers[who[name]].append([at, key, sign * amount])
+        if who.get(payer) in ledgers:
+            ledgers[who[payer]].append([at, "native", -LAMPORTS_PER_SIGNATURE * (1 + len(extra))])
 
 
 def _position_order(position: dict[str, Any]) -> tuple[int, str]:

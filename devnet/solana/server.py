@@ -11,6 +11,8 @@ Devnet-only methods (NOT part of Solana's API, prefixed ``devnet_``):
 - ``devnet_setAccount(pubkey, {"lamports", "data": [b64, "base64"], "owner", "executable"?})`` writes an
   account directly (metadata, stake and stake-pool accounts, which need programs LiteSVM does not load).
 - ``devnet_warpToSlot(slot)`` moves the chain forward to ``slot`` (and so to its epoch).
+- ``devnet_setClock(unix_time)`` moves the clock forward: the current slot gets that block time (and the
+  Clock sysvar that ``unix_timestamp``), later slots 400 ms more each, as before.
 
 Run: ``python -m devnet.solana.server --port 8899`` (``--port 0`` picks a free port; the first stdout
 line is ``listening on http://127.0.0.1:PORT``).
@@ -29,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from solders.account import Account
+from solders.clock import Clock
 from solders.litesvm import LiteSVM
 from solders.message import Message
 from solders.pubkey import Pubkey
@@ -170,6 +173,7 @@ class SolanaDevnet:
         self.signatures: dict[str, list[tuple[int, str]]] = {}
         self.transactions: dict[str, dict[str, Any]] = {}  # signature -> what getTransaction answers
         self.tx_count = 0
+        self.clock_marks: list[tuple[int, int]] = [(0, GENESIS_TIME)]  # (slot, its block time): the clock's jumps
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------------ helpers
@@ -185,9 +189,10 @@ class SolanaDevnet:
         self.svm.warp_to_slot(self.slot)
         self.svm.expire_blockhash()
 
-    @staticmethod
-    def block_time(slot: int) -> int:
-        return GENESIS_TIME + slot * 2 // 5
+    def block_time(self, slot: int) -> int:
+        """Unix time of ``slot``: 400 ms a slot since the last clock jump at or before it."""
+        mark_slot, mark_time = next(m for m in reversed(self.clock_marks) if m[0] <= slot)
+        return mark_time + (slot - mark_slot) * 2 // 5
 
     def _token_balances(self, keys: list[Pubkey]) -> list[dict[str, Any]]:
         """preTokenBalances / postTokenBalances: the token accounts among ``keys``, by account index."""
@@ -330,6 +335,11 @@ class SolanaDevnet:
 
     def getBlockHeight(self, config: dict | None = None) -> int:
         return self.slot
+
+    def getBlockTime(self, slot: int) -> int:
+        if not isinstance(slot, int) or isinstance(slot, bool) or not 0 <= slot <= self.slot:
+            raise RpcFault(-32004, f"Block not available for slot {slot}")
+        return self.block_time(slot)
 
     def getEpochInfo(self, config: dict | None = None) -> dict[str, Any]:
         return {"absoluteSlot": self.slot, "blockHeight": self.slot, "epoch": self.slot // SLOTS_PER_EPOCH,
@@ -548,13 +558,24 @@ class SolanaDevnet:
         self.svm.expire_blockhash()
         return self.slot
 
+    def devnet_setClock(self, unix_time: int) -> int:
+        """Devnet only: from the current slot on, block times start at ``unix_time`` (never back).
+        Also sets the Clock sysvar's ``unix_timestamp``. Returns the current slot's block time."""
+        if not isinstance(unix_time, int) or isinstance(unix_time, bool) or unix_time < self.block_time(self.slot):
+            raise _invalid("unix_time must be an integer not before the current slot's block time")
+        self.clock_marks = [m for m in self.clock_marks if m[0] < self.slot] + [(self.slot, unix_time)]
+        clock = self.svm.get_clock()
+        self.svm.set_clock(Clock(clock.slot, clock.epoch_start_timestamp, clock.epoch, clock.leader_schedule_epoch, unix_time))
+        return unix_time
+
     # ------------------------------------------------------------------ dispatch
 
     METHODS = frozenset({
-        "getHealth", "getVersion", "getGenesisHash", "getSlot", "getBlockHeight", "getEpochInfo",
+        "getHealth", "getVersion", "getGenesisHash", "getSlot", "getBlockHeight", "getBlockTime", "getEpochInfo",
         "getMinimumBalanceForRentExemption", "getLatestBlockhash", "getBalance", "getAccountInfo",
         "getMultipleAccounts", "getTokenAccountsByOwner", "getProgramAccounts", "getSignaturesForAddress",
         "getSignatureStatuses", "getTransaction", "sendTransaction", "requestAirdrop", "devnet_setAccount", "devnet_warpToSlot",
+        "devnet_setClock",
     })
 
     def handle_one(self, request: Any) -> dict[str, Any] | None:

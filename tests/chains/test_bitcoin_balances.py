@@ -52,7 +52,8 @@ def test_a_spend_with_change_and_a_gap_inside_the_limit_are_found(bitcoin_devnet
     assert w["notes"]["receive_15"] in found and found[w["notes"]["receive_15"]]["path"] == "0/15"
     assert found[w["notes"]["change_0"]]["path"] == "1/0" and found[w["notes"]["change_0"]]["confirmed"] > 0
     assert w["notes"]["past_gap_40"] not in found
-    assert balance.details["receive_used_max"] == 15 and balance.details["change_used_max"] == 0
+    assert balance.details["receive_used_max"] == 15
+    assert balance.details["change_used_max"] == w["notes"]["change_used_max"] > 0  # later spends moved the change on
     cursor = result.cursors[w["address"]]
     assert cursor["receive"]["used_max"] == 15 and len(cursor["receive"]["addresses"]) == 36
     assert set(cursor["with_history"]) == set(found)

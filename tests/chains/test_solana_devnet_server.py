@@ -227,6 +227,6 @@ def test_transactions_carry_sol_and_token_balances_before_and_after(solana_devne
         b64 = raw(solana_devnet.url, "getTransaction", [sig, "base64"])
         assert isinstance(R.GetTransactionResp.from_json(b64), R.GetTransactionResp), b64[:300]
     assert dusd_after == [int(alice["balances"][dusd])]
-    assert sol_changes == int(alice["balances"]["native"])  # alice only ever received her airdrop
+    assert sol_changes == int(alice["balances"]["native"])  # every change of her SOL, from her airdrop on
     unknown = "1" * 64
     assert json.loads(raw(solana_devnet.url, "getTransaction", [unknown]))["result"] is None

@@ -6,6 +6,19 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 
+@dataclass(frozen=True)
+class ChainTx:
+    """A confirmed transaction as history needs it: block ``height`` and block ``time`` (unix), and
+    ``inputs`` (the spent coins) and ``outputs`` as ``(address or "", satoshis)``; a coinbase has no
+    inputs. Addresses are in the form the app uses (``bcrt1p...`` in bech32m)."""
+
+    txid: str
+    height: int
+    time: int
+    inputs: tuple[tuple[str, int], ...]
+    outputs: tuple[tuple[str, int], ...]
+
+
 @dataclass
 class AddressStats:
     """What one address holds: confirmed sats, pending change from the mempool (may be negative),
@@ -35,4 +48,8 @@ class Backend(Protocol):
 
     def address_stats(self, addresses: Sequence[str]) -> dict[str, AddressStats]:
         """Stats for every address asked (an address without history gets empty stats)."""
+        ...
+
+    def address_txs(self, addresses: Sequence[str]) -> list[ChainTx]:
+        """Every confirmed transaction touching any of ``addresses`` (each once, mempool left out)."""
         ...

@@ -10,8 +10,8 @@ from typing import Any, Sequence
 import httpx
 
 from chains.base import EndpointConfig, MalformedResponse, RateLimiter
-from chains.bitcoin.backends import AddressStats
-from chains.bitcoin.codec import CodecError, decode_segwit, encode_segwit
+from chains.bitcoin.backends import AddressStats, ChainTx
+from chains.bitcoin.codec import CodecError, _convertbits, bech32_decode, decode_segwit, encode_segwit
 from chains.bitcoin.genesis import check_genesis
 from chains.endpoints import EndpointPool, PoolBacked, http_json
 
@@ -154,3 +154,54 @@ class BcoinBackend(PoolBacked):
             if st.confirmed < 0:
                 raise MalformedResponse("negative confirmed balance: incomplete history", endpoint=endpoint.url, method="tx/address")
         return stats
+
+    def address_txs(self, addresses: Sequence[str]) -> list[ChainTx]:
+        """Every confirmed transaction touching ``addresses``, ``batch_size`` addresses per request
+        (the same ``POST /tx/address`` as the balances). Raises ``ChainError``."""
+        out: dict[str, ChainTx] = {}
+        unique = list(dict.fromkeys(addresses))
+        for start in range(0, len(unique), self.batch_size):
+            for tx in self._txs(unique[start : start + self.batch_size]):
+                out.setdefault(tx.txid, tx)
+        return sorted(out.values(), key=lambda t: (t.height, t.txid))
+
+    def _txs(self, addresses: list[str]) -> list[ChainTx]:
+        keys = [bcoin_query_key(a) for a in addresses]
+        endpoint, txs = self._request("tx/address", "/tx/address", {"addresses": keys})
+        if not isinstance(txs, list):
+            raise MalformedResponse("tx list expected", endpoint=endpoint.url, method="tx/address")
+        out = []
+        try:
+            for tx in txs:
+                height = tx.get("height")
+                if not isinstance(height, int) or isinstance(height, bool) or height < 0:
+                    continue  # mempool: not history yet
+                txid = tx["hash"]
+                if not isinstance(txid, str) or len(txid) != 64:
+                    raise TypeError("txid")
+                inputs = tuple(
+                    (app_form(inp["coin"].get("address") or ""), _int(inp["coin"]["value"], "input value", endpoint))
+                    for inp in tx["inputs"] if inp.get("coin")
+                )
+                outputs = tuple(
+                    (app_form(o.get("address") or ""), _int(o["value"], "output value", endpoint)) for o in tx["outputs"]
+                )
+                out.append(ChainTx(txid, height, _int(tx["time"], "block time", endpoint), inputs, outputs))
+        except (KeyError, TypeError, AttributeError):
+            raise MalformedResponse("tx list has an unexpected shape", endpoint=endpoint.url, method="tx/address") from None
+        return out
+
+
+def app_form(address: str) -> str:
+    """bcoin's legacy-bech32 form of a witness v1+ address back in BIP-350 bech32m (the app's form)."""
+    try:
+        hrp, data, _ = bech32_decode(address)
+    except CodecError:
+        return address
+    if not data or data[0] == 0:
+        return address
+    try:
+        program = bytes(_convertbits(data[1:], 5, 8, False))
+    except CodecError:
+        return address
+    return encode_segwit(hrp, data[0], program)

@@ -12,11 +12,12 @@ from typing import Any, Mapping, Sequence
 
 from chains.base import ChainError, EndpointConfig, MalformedResponse, RateLimited, RateLimiter
 from chains.bitcoin import bcl
-from chains.bitcoin.backends import AddressStats
+from chains.bitcoin.backends import AddressStats, ChainTx
 from chains.bitcoin.genesis import check_genesis
 from chains.endpoints import EndpointPool, PoolBacked, parse_retry_after
 
 ESPLORA_PROVIDERS = {"blockstream", "mempool"}  # bitcoinlib provider types that speak Esplora's API
+ESPLORA_PAGE = 25  # confirmed transactions per page of address/:a/txs/chain
 BCL_NETWORK = {"mainnet": "bitcoin", "testnet": "testnet", "signet": "testnet"}
 
 
@@ -115,6 +116,28 @@ class EsploraBackend(PoolBacked):
         """One request per address. Raises ``ChainError``."""
         return {a: self._one(a) for a in dict.fromkeys(addresses)}
 
+    def address_txs(self, addresses: Sequence[str]) -> list[ChainTx]:
+        """Every confirmed transaction of ``addresses``: ``GET address/:a/txs/chain[/:last_seen]``, 25
+        a page, newest first, per address. Raises ``ChainError``."""
+        out: dict[str, ChainTx] = {}
+        for address in dict.fromkeys(addresses):
+            last = ""
+            while True:
+                endpoint, page = self._get("address/txs/chain", "address", address, f"txs/chain/{last}" if last else "txs/chain")
+                if not isinstance(page, list):
+                    raise MalformedResponse("tx list expected", endpoint=endpoint.url, method="address/txs/chain")
+                try:
+                    txs = [_chain_tx(tx) for tx in page]
+                except (KeyError, TypeError, ValueError):
+                    raise MalformedResponse("tx list has an unexpected shape", endpoint=endpoint.url,
+                                            method="address/txs/chain") from None
+                for tx in txs:
+                    out.setdefault(tx.txid, tx)
+                if len(page) < ESPLORA_PAGE:
+                    break
+                last = txs[-1].txid
+        return sorted(out.values(), key=lambda t: (t.height, t.txid))
+
     def _one(self, address: str) -> AddressStats:
         endpoint, data = self._get("address", "address", address)
         try:
@@ -128,6 +151,26 @@ class EsploraBackend(PoolBacked):
             txids=None,
             tx_count=chain["tx_count"] + pool["tx_count"],
         )
+
+
+def _sats(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("not an amount of satoshis")
+    return value
+
+
+def _chain_tx(tx: Mapping[str, Any]) -> ChainTx:
+    """One Esplora transaction (confirmed) as history reads it. Raises ``KeyError``/``TypeError``/``ValueError``."""
+    status = tx["status"]
+    if status.get("confirmed") is not True:
+        raise ValueError("unconfirmed transaction in the chain history")
+    txid = tx["txid"]
+    if not isinstance(txid, str) or len(txid) != 64:
+        raise ValueError("txid")
+    inputs = tuple((str(i["prevout"].get("scriptpubkey_address") or ""), _sats(i["prevout"]["value"]))
+                   for i in tx["vin"] if not i.get("is_coinbase"))
+    outputs = tuple((str(o.get("scriptpubkey_address") or ""), _sats(o["value"])) for o in tx["vout"])
+    return ChainTx(txid, _sats(status["block_height"]), _sats(status["block_time"]), inputs, outputs)
 
 
 def _stats(raw: Mapping[str, Any]) -> dict[str, int]:
