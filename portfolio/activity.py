@@ -1,0 +1,371 @@
+"""Activity read model: a scope's transfers newest first in keyset pages, each valued at the price of its
+time in the quote currency at the FX rate of that moment, transfers between the owner's own wallets
+marked internal; and the cost basis per asset (portfolio/costbasis.py) read from the same history.
+A fixed number of queries per page, however many wallets, chains or transfers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Iterable
+
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+
+from chains.bitcoin.adapter import BitcoinAdapter
+from portfolio.costbasis import CostBasis, Movement, average_cost, cost_basis
+from portfolio.fields import ExactDecimalField
+from portfolio.holdings import HoldingRow, _pairs_q
+from portfolio.models import Asset, Backfill, Chain, FxRate, Holding, PricePoint, Transfer, Wallet, WalletChain
+from portfolio.overlaps import covered_pairs
+from portfolio.pricing.fx import USD, rate_for
+from portfolio.queries import _owned_scope
+from portfolio.services.prices import latest_fx_rates
+from portfolio.valuation import exact, to_units
+
+PAGE_SIZE = 50
+# A price counts as "the price of the time" of a transfer when it was taken at most this long before it:
+# daily price history (one point a day) always has one; a price from weeks before does not.
+PRICE_OF_THE_DAY = timedelta(days=1)
+DIRECTIONS = (Transfer.IN, Transfer.OUT)
+
+
+@dataclass(frozen=True)
+class ActivityFilters:
+    """What the feed is narrowed to: one wallet of the scope, a chain slug, an asset id, a direction."""
+
+    wallet: int | None = None
+    chain: str = ""
+    asset: int | None = None
+    direction: str = ""
+
+
+@dataclass
+class ActivityRow:
+    """One transfer as the feed shows it. ``amount`` is exact whole units; ``price``/``value`` are in
+    ``currency`` at the time of the transfer (None: no price that day), ``price_source``/``price_at``
+    say where it came from. ``counterparty_wallet`` is the owner's wallet on the other side (then the
+    transfer is ``internal``); ``cancels`` when that wallet is in the scope too: the two legs cancel
+    in flows."""
+
+    id: int
+    at: datetime
+    wallet: Wallet
+    chain: Chain
+    asset: Asset
+    direction: str
+    amount_raw: int
+    amount: Decimal
+    fee_raw: int
+    tx: str
+    height: int | None
+    counterparty: str
+    currency: str
+    price: Decimal | None = None
+    price_source: str = ""
+    price_at: datetime | None = None
+    value: Decimal | None = None
+    counterparty_wallet: Wallet | None = None
+    cancels: bool = False
+
+    @property
+    def internal(self) -> bool:
+        return self.counterparty_wallet is not None
+
+    @property
+    def tx_url(self) -> str:
+        return self.chain.explorer_link("tx", self.tx) if self.tx else ""
+
+    @property
+    def counterparty_url(self) -> str:
+        return self.chain.explorer_link("address", self.counterparty) if self.counterparty else ""
+
+    @property
+    def cursor_key(self) -> list:
+        return [self.at.isoformat(), self.id]
+
+
+@dataclass
+class ActivityPage:
+    rows: list[ActivityRow]
+    currency: str
+    fx_missing: bool
+    next_key: list | None
+    flows_in: Decimal
+    flows_out: Decimal
+    unpriced: int
+
+    @property
+    def net_flow(self) -> Decimal:
+        return self.flows_in - self.flows_out
+
+
+# --------------------------------------------------------------------------- the scope's transfers
+
+
+def scope_transfers(user, wallet_ids: Iterable[int], filters: ActivityFilters = ActivityFilters()) -> QuerySet:
+    """The user's transfers in ``wallet_ids`` (accounts reached through two wallets counted once), with
+    the filters applied, newest first (``-at, -id``: the keyset of the pages)."""
+    ids, is_all = _owned_scope(user, wallet_ids)
+    if filters.wallet is not None:
+        ids, is_all = ([filters.wallet] if filters.wallet in ids else []), False
+    qs = Transfer.objects.filter(wallet_chain__wallet__owner=user)
+    if not is_all:
+        qs = qs.filter(wallet_chain__wallet_id__in=ids)
+    covered = covered_pairs(ids) if ids else {}
+    if covered:
+        qs = qs.exclude(_pairs_q(covered, "wallet_chain__"))
+    if filters.chain:
+        qs = qs.filter(wallet_chain__chain__slug=filters.chain)
+    if filters.asset is not None:
+        qs = qs.filter(asset_id=filters.asset)
+    if filters.direction in DIRECTIONS:
+        qs = qs.filter(direction=filters.direction)
+    return qs.order_by("-at", "-id")
+
+
+def after_key(qs: QuerySet, key: list) -> QuerySet:
+    """Rows strictly after ``key`` = [at (ISO text), id] in the newest-first order. Raises ValueError for
+    a key that is not one."""
+    at, pk = datetime.fromisoformat(key[0]), int(key[1])
+    if at.tzinfo is None:
+        raise ValueError("a cursor time carries its zone")
+    return qs.filter(Q(at__lt=at) | Q(at=at, id__lt=pk))
+
+
+def _at_the_time(qs: QuerySet, currency: str) -> QuerySet:
+    """Annotate each transfer with the latest price of its asset at or before its time (price, time,
+    source, currency) and the FX rates of that moment (the quote currency's, and the price's own when it
+    was entered in another currency): what ``latest_prices``/``latest_fx_rates(as_of)`` would answer
+    then, read as correlated subqueries so a page is one query."""
+    price = PricePoint.objects.filter(asset=OuterRef("asset_id"), at__lte=OuterRef("at")).order_by("-at", "-id")
+    fx = FxRate.objects.filter(at__lte=OuterRef("at")).order_by("-at", "-id")
+    qs = qs.annotate(
+        p_price=Subquery(price.values("price")[:1], output_field=ExactDecimalField()),
+        p_at=Subquery(price.values("at")[:1]),
+        p_source=Subquery(price.values("source")[:1]),
+        p_currency=Subquery(price.values("currency")[:1]),
+    )
+    return qs.annotate(
+        fx_quote=Subquery(fx.filter(currency=currency).values("rate")[:1], output_field=ExactDecimalField()),
+        fx_price=Subquery(fx.filter(currency=OuterRef("p_currency")).values("rate")[:1], output_field=ExactDecimalField()),
+    )
+
+
+class _Rates:
+    """Converts a price of the time into the quote currency: a price in its own currency -> USD at that
+    moment's rate -> the quote currency at that moment's rate. A moment before any stored rate uses the
+    latest rate (as the dashboard does); no rate at all: the currency cannot be shown (None)."""
+
+    def __init__(self, currency: str) -> None:
+        self.currency, self.current = currency, latest_fx_rates()
+
+    def quote(self, at_rate: Decimal | None) -> Decimal | None:
+        return at_rate if at_rate is not None else rate_for(self.currency, self.current)
+
+    def usd(self, price: Decimal, price_currency: str, at_rate: Decimal | None) -> Decimal | None:
+        if price_currency == USD:
+            return price
+        rate = at_rate if at_rate is not None else self.current.get(price_currency)
+        with exact():
+            return price / rate if rate else None
+
+    def price(self, t) -> tuple[Decimal | None, bool]:
+        """(price per unit in the quote currency, whether a price of the time exists) of annotated ``t``."""
+        if t.p_price is None or t.at - t.p_at > PRICE_OF_THE_DAY:
+            return None, False
+        usd = self.usd(t.p_price, t.p_currency or USD, t.fx_price)
+        rate = Decimal(1) if self.currency == USD else self.quote(t.fx_quote)
+        if usd is None or rate is None:
+            return None, False
+        with exact():
+            return usd * rate, True
+
+
+def quote_currency(currency: str) -> tuple[str, bool]:
+    """(currency shown, fx_missing): USD when no rate of ``currency`` was ever stored."""
+    if currency == USD or FxRate.objects.filter(currency=currency).exists():
+        return currency, False
+    return USD, True
+
+
+# --------------------------------------------------------------------------- internal transfers
+
+
+class OwnWallets:
+    """The owner's accounts per chain (addresses, and the used addresses of extended keys) and their legs
+    of given transactions: tells whether a transfer's other side is one of the owner's wallets. Two or
+    three queries."""
+
+    def __init__(self, user, txs: Iterable[tuple[int, str]] = ()) -> None:
+        rows = list(WalletChain.objects.filter(wallet__owner=user).values_list(
+            "wallet_id", "chain_id", "wallet__family", "wallet__kind", "wallet__address"))
+        self.accounts: dict[tuple[int, str], int] = {}
+        for wallet_id, chain_id, family, kind, address in sorted(rows):
+            if kind != Wallet.EXTENDED_KEY:
+                self.accounts.setdefault((chain_id, _norm(family, address)), wallet_id)
+        if any(r[3] == Wallet.EXTENDED_KEY for r in rows):
+            for wallet_id, chain_id, cursors in WalletChain.objects.filter(
+                    wallet__owner=user, wallet__kind=Wallet.EXTENDED_KEY).order_by("wallet_id").values_list(
+                    "wallet_id", "chain_id", "cursors"):
+                for address in BitcoinAdapter.derived_addresses(cursors or {}):
+                    self.accounts.setdefault((chain_id, address), wallet_id)
+        self.families = {chain_id: family for _, chain_id, family, _, _ in rows}
+        self.legs: dict[tuple[int, str, int, str], set[int]] = {}
+        txs = {tx for _, tx in txs if tx}
+        if txs:
+            self.add_legs(Transfer.objects.filter(wallet_chain__wallet__owner=user, tx__in=sorted(txs)).values_list(
+                "wallet_chain__chain_id", "tx", "asset_id", "direction", "wallet_chain__wallet_id"))
+
+    def add_legs(self, legs: Iterable[tuple[int, str, int, str, int]]) -> None:
+        for chain_id, tx, asset_id, direction, wallet_id in legs:
+            self.legs.setdefault((chain_id, tx, asset_id, direction), set()).add(wallet_id)
+
+    def other_side(self, wallet_id: int, chain_id: int, tx: str, asset_id: int, direction: str, counterparty: str) -> int | None:
+        """The owner's wallet on the other side of this leg, or None (a transfer with the outside)."""
+        if counterparty:
+            found = self.accounts.get((chain_id, _norm(self.families.get(chain_id, ""), counterparty)))
+            if found is not None:
+                return found
+        opposite = Transfer.IN if direction == Transfer.OUT else Transfer.OUT
+        others = self.legs.get((chain_id, tx, asset_id, opposite), set()) - {wallet_id}
+        return min(others) if others else None
+
+
+def _norm(family: str, address: str) -> str:
+    return address.lower() if family == "evm" else address
+
+
+# --------------------------------------------------------------------------- the feed
+
+
+def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: ActivityFilters = ActivityFilters(), *,
+                  after: list | None = None, limit: int = PAGE_SIZE) -> ActivityPage:
+    """One page of the scope's transfers after the keyset ``after`` (None: the newest), valued at their
+    time. Raises ValueError for a bad ``after``. A fixed number of queries whatever the page's size."""
+    scope_ids, _ = _owned_scope(user, wallet_ids)
+    currency, fx_missing = quote_currency(currency)
+    qs = scope_transfers(user, scope_ids, filters)
+    if after is not None:
+        qs = after_key(qs, after)
+    qs = _at_the_time(qs.select_related("asset", "wallet_chain__wallet", "wallet_chain__chain"), currency)
+    found = list(qs[: limit + 1])
+    transfers = found[:limit]
+    rows = rows_of(user, transfers, scope_ids, currency)
+    flows_in = flows_out = Decimal(0)
+    with exact():
+        for r in rows:
+            if r.value is not None and not r.cancels:
+                if r.direction == Transfer.IN:
+                    flows_in += r.value
+                else:
+                    flows_out += r.value
+    return ActivityPage(rows, currency, fx_missing, rows[-1].cursor_key if len(found) > limit and rows else None,
+                        flows_in, flows_out, sum(1 for r in rows if r.value is None))
+
+
+def rows_of(user, transfers: list[Transfer], scope_ids: list[int], currency: str) -> list[ActivityRow]:
+    """Feed rows of annotated ``transfers`` (see ``_at_the_time``), internal ones marked."""
+    own = OwnWallets(user, [(t.wallet_chain.chain_id, t.tx) for t in transfers])
+    others = [own.other_side(t.wallet_chain.wallet_id, t.wallet_chain.chain_id, t.tx, t.asset_id, t.direction, t.counterparty)
+              for t in transfers]
+    wallets = Wallet.objects.filter(owner=user).in_bulk({o for o in others if o is not None})
+    rates, scope = _Rates(currency), set(scope_ids)
+    rows = []
+    for t, other in zip(transfers, others):
+        wc = t.wallet_chain
+        amount = to_units(t.amount, t.asset.decimals)
+        price, _ = rates.price(t)
+        with exact():
+            value = amount * price if price is not None else None
+        rows.append(ActivityRow(
+            id=t.pk, at=t.at, wallet=wc.wallet, chain=wc.chain, asset=t.asset, direction=t.direction,
+            amount_raw=t.amount, amount=amount, fee_raw=t.fee, tx=t.tx, height=t.height, counterparty=t.counterparty,
+            currency=currency, price=price, price_source=(t.p_source or "") if price is not None else "",
+            price_at=t.p_at if price is not None else None, value=value,
+            counterparty_wallet=wallets.get(other) if other else None, cancels=other is not None and other in scope))
+    return rows
+
+
+def activity_filter_choices(user, wallet_ids: Iterable[int]) -> dict:
+    """The wallets, chains and assets a scope's feed can be narrowed to. Three queries."""
+    ids = list(wallet_ids)
+    return {
+        "wallets": list(Wallet.objects.filter(owner=user, pk__in=ids).order_by("label", "pk")),
+        "chains": list(Chain.objects.filter(wallet_chains__wallet__owner=user, wallet_chains__wallet_id__in=ids).distinct()),
+        "assets": list(Asset.objects.filter(transfers__wallet_chain__wallet__owner=user,
+                                            transfers__wallet_chain__wallet_id__in=ids).select_related("chain")
+                       .distinct().order_by("symbol", "pk")[:500]),
+    }
+
+
+# --------------------------------------------------------------------------- cost basis
+
+
+def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], currency: str) -> None:
+    """Fill ``cost_basis`` of holding ``rows`` (a page: money in ``currency``, the rows' own) from the
+    scope's history: acquisitions at the price of their day, disposals and network fees at average cost,
+    internal transfers left out when the scope holds both sides. Six queries whatever the history's size."""
+    ids, _ = _owned_scope(user, wallet_ids)
+    if not rows or not ids:
+        return
+    by_asset = {r.asset.pk: r for r in rows}
+    natives = {r.asset.chain_id: r.asset.pk for r in rows if r.asset.kind == Asset.NATIVE}
+    # The owner's legs of these assets (all wallets: the other side of an internal transfer may be outside
+    # the scope), and the fees their native coins paid on any transfer.
+    relevant = Q(asset_id__in=list(by_asset)) | (Q(wallet_chain__chain_id__in=list(natives), direction=Transfer.OUT) & ~Q(fee=0))
+    covered = covered_pairs(ids)
+    qs = Transfer.objects.filter(relevant, wallet_chain__wallet__owner=user)
+    if covered:
+        qs = qs.exclude(_pairs_q(covered, "wallet_chain__"))
+    qs = _at_the_time(qs.select_related("asset").annotate(w=F("wallet_chain__wallet_id"), c=F("wallet_chain__chain_id")), currency)
+    transfers = list(qs.order_by("at", "id"))
+    own = OwnWallets(user)
+    own.add_legs((t.c, t.tx, t.asset_id, t.direction, t.w) for t in transfers)
+    rates, scope = _Rates(currency), set(ids)
+    moves: dict[int, list[Movement]] = {a: [] for a in by_asset}
+    problems: dict[int, list[str]] = {a: [] for a in by_asset}
+    with exact():
+        for t in transfers:
+            if t.w not in scope:
+                continue
+            if t.fee and t.direction == Transfer.OUT and t.c in natives:
+                native = by_asset[natives[t.c]].asset
+                moves[native.pk].append(Movement(t.at, to_units(t.fee, native.decimals), acquired=False))
+            if t.asset_id not in by_asset:
+                continue
+            other = own.other_side(t.w, t.c, t.tx, t.asset_id, t.direction, t.counterparty)
+            if other is not None and other in scope:
+                continue  # both legs are in the scope: units moved between its wallets, cost with them
+            units = to_units(t.amount, t.asset.decimals)
+            if t.direction == Transfer.OUT:
+                moves[t.asset_id].append(Movement(t.at, units, acquired=False))
+            elif other is not None:
+                problems[t.asset_id].append(f"received {t.at:%Y-%m-%d} from your wallet outside this scope")
+            else:
+                moves[t.asset_id].append(Movement(t.at, units, acquired=True, price=rates.price(t)[0]))
+    for asset_id, reason in _history_gaps(ids, covered, list(by_asset)):
+        problems[asset_id].append(reason)
+    for asset_id, row in by_asset.items():
+        price_now = row.price if row.value is not None else None
+        row.cost_basis = cost_basis(average_cost(moves[asset_id]), row.amount, price_now, dict.fromkeys(problems[asset_id]))
+
+
+def _history_gaps(ids: list[int], covered: dict, asset_ids: list[int]) -> list[tuple[int, str]]:
+    """(asset, reason) for each wallet-chain holding one of ``asset_ids`` whose history is not known in
+    full: not backfilled (yet), or complete only from after the wallet was first read. Two queries."""
+    holders = Holding.objects.filter(wallet_chain__wallet_id__in=ids, asset_id__in=asset_ids).exclude(amount=0)
+    if covered:
+        holders = holders.exclude(_pairs_q(covered, "wallet_chain__"))
+    pairs = list(holders.values_list("asset_id", "wallet_chain_id", "wallet_chain__first_ok_at"))
+    fills = {wc: (status, complete_from) for wc, status, complete_from in Backfill.objects.filter(
+        wallet_chain_id__in={wc for _, wc, _ in pairs}).values_list("wallet_chain_id", "status", "complete_from")}
+    out = []
+    for asset_id, wc, first_ok_at in pairs:
+        status, complete_from = fills.get(wc, (None, None))
+        if status not in (Backfill.DONE, Backfill.PARTIAL):
+            out.append((asset_id, "history not read yet" if status != Backfill.FAILED else "history could not be read"))
+        elif complete_from is not None and (first_ok_at is None or complete_from > first_ok_at):
+            out.append((asset_id, f"history complete only from {complete_from:%Y-%m-%d}"))
+        # Otherwise whether it was held before the oldest day read shows in cost_basis's balance check.
+    return sorted(set(out))
