@@ -124,12 +124,17 @@ def scope_transfers(user, wallet_ids: Iterable[int], filters: ActivityFilters = 
     return qs.order_by("-at", "-id")
 
 
-def after_key(qs: QuerySet, key: list) -> QuerySet:
-    """Rows strictly after ``key`` = [at (ISO text), id] in the newest-first order. Raises ValueError for
-    a key that is not one."""
+def parse_key(key: list) -> tuple[datetime, int]:
+    """The (time, id) of a page key [ISO text with its zone, id]. Raises ValueError for anything else."""
     at, pk = datetime.fromisoformat(key[0]), int(key[1])
     if at.tzinfo is None:
         raise ValueError("a cursor time carries its zone")
+    return at, pk
+
+
+def after_key(qs: QuerySet, key: list) -> QuerySet:
+    """Rows strictly after ``key`` (see ``parse_key``) in the newest-first order."""
+    at, pk = parse_key(key)
     return qs.filter(Q(at__lt=at) | Q(at=at, id__lt=pk))
 
 
@@ -242,7 +247,7 @@ def _norm(family: str, address: str) -> str:
 def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: ActivityFilters = ActivityFilters(), *,
                   after: list | None = None, limit: int = PAGE_SIZE) -> ActivityPage:
     """One page of the scope's transfers after the keyset ``after`` (None: the newest), valued at their
-    time. Raises ValueError for a bad ``after``. A fixed number of queries whatever the page's size."""
+    time (``after`` checked by ``parse_key``). A fixed number of queries whatever the page's size."""
     scope_ids, _ = _owned_scope(user, wallet_ids)
     currency, fx_missing = quote_currency(currency)
     qs = scope_transfers(user, scope_ids, filters)
@@ -341,14 +346,15 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
             if t.direction == Transfer.OUT:
                 moves[t.asset_id].append(Movement(t.at, units, acquired=False))
             elif other is not None:
-                problems[t.asset_id].append(f"received {t.at:%Y-%m-%d} from your wallet outside this scope")
+                moves[t.asset_id].append(Movement(t.at, units, acquired=True,
+                                                  unknown=f"received {t.at:%Y-%m-%d} from your wallet outside this scope"))
             else:
                 moves[t.asset_id].append(Movement(t.at, units, acquired=True, price=rates.price(t)[0]))
     for asset_id, reason in _history_gaps(ids, covered, list(by_asset)):
         problems[asset_id].append(reason)
     for asset_id, row in by_asset.items():
         price_now = row.price if row.value is not None else None
-        row.cost_basis = cost_basis(average_cost(moves[asset_id]), row.amount, price_now, dict.fromkeys(problems[asset_id]))
+        row.cost_basis = cost_basis(average_cost(moves[asset_id]), row.amount, price_now, problems[asset_id])
 
 
 def _history_gaps(ids: list[int], covered: dict, asset_ids: list[int]) -> list[tuple[int, str]]:

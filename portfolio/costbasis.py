@@ -24,35 +24,40 @@ INCOMPLETE = "cost basis incomplete"
 @dataclass(frozen=True)
 class Movement:
     """One change of the held amount: ``units`` (positive, whole units) acquired or disposed of at ``at``;
-    ``price`` per unit in the quote currency on that day (acquisitions only; None: no price that day)."""
+    ``price`` per unit in the quote currency on that day (acquisitions only; None: no price that day).
+    ``unknown`` says why an acquisition's cost cannot be known at all (it is then not "unpriced")."""
 
     at: datetime
     units: Decimal
     acquired: bool
     price: Decimal | None = None
+    unknown: str = ""
 
 
 @dataclass(frozen=True)
 class Ledger:
     """The pool after every movement: ``units`` held and their ``cost``; ``unpriced`` the times of the
     acquisitions without a price; ``oversold`` when more left than had come in (the history starts
-    after the asset was first held)."""
+    after the asset was first held); ``unknown`` the reasons of acquisitions whose cost cannot be known."""
 
     units: Decimal
     cost: Decimal
     unpriced: tuple[datetime, ...] = ()
     oversold: bool = False
+    unknown: tuple[str, ...] = ()
 
 
 @_in_exact
 def average_cost(movements: Iterable[Movement]) -> Ledger:
     """Run the pool over ``movements`` in time order (acquisitions before disposals at the same time, so
     a transaction that receives and sends at once never looks oversold)."""
-    units, cost, unpriced, oversold = ZERO, ZERO, [], False
+    units, cost, unpriced, unknown, oversold = ZERO, ZERO, [], [], False
     for m in sorted(movements, key=lambda m: (m.at, not m.acquired)):
         if m.acquired:
             units += m.units
-            if m.price is None:
+            if m.unknown:
+                unknown.append(m.unknown)
+            elif m.price is None:
                 unpriced.append(m.at)
             else:
                 cost += m.units * m.price
@@ -61,7 +66,7 @@ def average_cost(movements: Iterable[Movement]) -> Ledger:
         elif units:
             cost -= _DIV.divide(cost * m.units, units) if m.units != units else cost
             units -= m.units
-    return Ledger(units, cost, tuple(unpriced), oversold)
+    return Ledger(units, cost, tuple(unpriced), oversold, tuple(dict.fromkeys(unknown)))
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ def cost_basis(ledger: Ledger, held: Decimal, price_now: Decimal | None, problem
     """The cost basis of ``held`` units (the scope's balance now) from ``ledger``, with the unrealised
     profit at ``price_now`` (per unit, quote currency; None: unpriced now). ``problems`` are what the
     caller already knows is missing (a history not read yet, ...)."""
-    reasons = list(problems)
+    reasons = list(dict.fromkeys([*problems, *ledger.unknown]))
     if ledger.unpriced:
         n = len(ledger.unpriced)
         reasons.append(f"no price on the day of {n} inflow{'s' if n > 1 else ''} (first {_day(min(ledger.unpriced))})")
