@@ -204,7 +204,11 @@ class OwnWallets:
 
     def __init__(self, user, txs: Iterable[tuple[int, str]] = ()) -> None:
         rows = list(WalletChain.objects.filter(wallet__owner=user).values_list(
-            "wallet_id", "chain_id", "wallet__family", "wallet__kind", "wallet__address"))
+            "wallet_id", "chain_id", "wallet__family", "wallet__kind", "wallet__address", *(f"wallet__{f}" for f in _NAMES)))
+        # Enough of each wallet to name it (str(wallet)) without loading it again.
+        self.wallets = {r[0]: Wallet(pk=r[0], owner_id=user.pk, family=r[2], kind=r[3], address=r[4],
+                                     **dict(zip(_NAMES, r[5:]))) for r in rows}
+        rows = [r[:5] for r in rows]
         self.accounts: dict[tuple[int, str], int] = {}
         for wallet_id, chain_id, family, kind, address in sorted(rows):
             if kind != Wallet.EXTENDED_KEY:
@@ -235,6 +239,9 @@ class OwnWallets:
         opposite = Transfer.IN if direction == Transfer.OUT else Transfer.OUT
         others = self.legs.get((chain_id, tx, asset_id, opposite), set()) - {wallet_id}
         return min(others) if others else None
+
+
+_NAMES = ("label", "primary_name", "ens_name")
 
 
 def _norm(family: str, address: str) -> str:
@@ -274,7 +281,6 @@ def rows_of(user, transfers: list[Transfer], scope_ids: list[int], currency: str
     own = OwnWallets(user, [(t.wallet_chain.chain_id, t.tx) for t in transfers])
     others = [own.other_side(t.wallet_chain.wallet_id, t.wallet_chain.chain_id, t.tx, t.asset_id, t.direction, t.counterparty)
               for t in transfers]
-    wallets = Wallet.objects.filter(owner=user).in_bulk({o for o in others if o is not None})
     rates, scope = _Rates(currency), set(scope_ids)
     rows = []
     for t, other in zip(transfers, others):
@@ -288,7 +294,7 @@ def rows_of(user, transfers: list[Transfer], scope_ids: list[int], currency: str
             amount_raw=t.amount, amount=amount, fee_raw=t.fee, tx=t.tx, height=t.height, counterparty=t.counterparty,
             currency=currency, price=price, price_source=(t.p_source or "") if price is not None else "",
             price_at=t.p_at if price is not None else None, value=value,
-            counterparty_wallet=wallets.get(other) if other else None, cancels=other is not None and other in scope))
+            counterparty_wallet=own.wallets.get(other) if other is not None else None, cancels=other is not None and other in scope))
     return rows
 
 
