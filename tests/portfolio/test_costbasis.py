@@ -72,6 +72,10 @@ def transfer(wc, asset, direction, amount, at, tx, counterparty=EXTERNAL, fee=0,
 
 @pytest.fixture
 def book(owner, outsider):
+    return make_book(owner, outsider)
+
+
+def make_book(owner, outsider) -> dict:
     """hot buys 2 ETH at 100 (day 0) and 2 at 200 (day 1), sells 1 at 300 paying a 0.01 ETH fee and sends
     1 to cold (day 2), and receives 5 AIR (an airdrop nobody prices). Balances now: hot 1.99 ETH and
     5 AIR, cold 1 ETH; ETH is at 300. The outsider buys ETH at 1 (never in alice's figures)."""
