@@ -220,24 +220,26 @@ class OwnWallets:
                 for address in BitcoinAdapter.derived_addresses(cursors or {}):
                     self.accounts.setdefault((chain_id, address), wallet_id)
         self.families = {chain_id: family for _, chain_id, family, _, _ in rows}
-        self.legs: dict[tuple[int, str, int, str], set[int]] = {}
+        self.legs: dict[tuple[int, str, int, str, int], set[int]] = {}
         txs = {tx for _, tx in txs if tx}
         if txs:
             self.add_legs(Transfer.objects.filter(wallet_chain__wallet__owner=user, tx__in=sorted(txs)).values_list(
-                "wallet_chain__chain_id", "tx", "asset_id", "direction", "wallet_chain__wallet_id"))
+                "wallet_chain__chain_id", "tx", "asset_id", "direction", "amount", "wallet_chain__wallet_id"))
 
-    def add_legs(self, legs: Iterable[tuple[int, str, int, str, int]]) -> None:
-        for chain_id, tx, asset_id, direction, wallet_id in legs:
-            self.legs.setdefault((chain_id, tx, asset_id, direction), set()).add(wallet_id)
+    def add_legs(self, legs: Iterable[tuple[int, str, int, str, int, int]]) -> None:
+        for chain_id, tx, asset_id, direction, amount, wallet_id in legs:
+            self.legs.setdefault((chain_id, tx, asset_id, direction, amount), set()).add(wallet_id)
 
-    def other_side(self, wallet_id: int, chain_id: int, tx: str, asset_id: int, direction: str, counterparty: str) -> int | None:
-        """The owner's wallet on the other side of this leg, or None (a transfer with the outside)."""
-        if counterparty:
-            found = self.accounts.get((chain_id, _norm(self.families.get(chain_id, ""), counterparty)))
+    def other_side(self, wallet_id: int, chain_id: int, t: Transfer) -> int | None:
+        """The owner's wallet on the other side of transfer ``t`` of ``wallet_id`` on ``chain_id``, or None
+        (a transfer with the outside): its counterparty's address, else the same amount of the same asset
+        going the other way in the same transaction (a transaction that also pays others is not internal)."""
+        if t.counterparty:
+            found = self.accounts.get((chain_id, _norm(self.families.get(chain_id, ""), t.counterparty)))
             if found is not None:
                 return found
-        opposite = Transfer.IN if direction == Transfer.OUT else Transfer.OUT
-        others = self.legs.get((chain_id, tx, asset_id, opposite), set()) - {wallet_id}
+        opposite = Transfer.IN if t.direction == Transfer.OUT else Transfer.OUT
+        others = self.legs.get((chain_id, t.tx, t.asset_id, opposite, t.amount), set()) - {wallet_id}
         return min(others) if others else None
 
 
@@ -279,8 +281,7 @@ def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: Activ
 def rows_of(user, transfers: list[Transfer], scope_ids: list[int], currency: str) -> list[ActivityRow]:
     """Feed rows of annotated ``transfers`` (see ``_at_the_time``), internal ones marked."""
     own = OwnWallets(user, [(t.wallet_chain.chain_id, t.tx) for t in transfers])
-    others = [own.other_side(t.wallet_chain.wallet_id, t.wallet_chain.chain_id, t.tx, t.asset_id, t.direction, t.counterparty)
-              for t in transfers]
+    others = [own.other_side(t.wallet_chain.wallet_id, t.wallet_chain.chain_id, t) for t in transfers]
     rates, scope = _Rates(currency), set(scope_ids)
     rows = []
     for t, other in zip(transfers, others):
@@ -332,7 +333,7 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
     qs = _at_the_time(qs.select_related("asset").annotate(w=F("wallet_chain__wallet_id"), c=F("wallet_chain__chain_id")), currency)
     transfers = list(qs.order_by("at", "id"))
     own = OwnWallets(user)
-    own.add_legs((t.c, t.tx, t.asset_id, t.direction, t.w) for t in transfers)
+    own.add_legs((t.c, t.tx, t.asset_id, t.direction, t.amount, t.w) for t in transfers)
     rates, scope = _Rates(currency), set(ids)
     moves: dict[int, list[Movement]] = {a: [] for a in by_asset}
     problems: dict[int, list[str]] = {a: [] for a in by_asset}
@@ -345,7 +346,7 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
                 moves[native.pk].append(Movement(t.at, to_units(t.fee, native.decimals), acquired=False))
             if t.asset_id not in by_asset:
                 continue
-            other = own.other_side(t.w, t.c, t.tx, t.asset_id, t.direction, t.counterparty)
+            other = own.other_side(t.w, t.c, t)
             if other is not None and other in scope:
                 continue  # both legs are in the scope: units moved between its wallets, cost with them
             units = to_units(t.amount, t.asset.decimals)

@@ -191,3 +191,16 @@ def test_the_holdings_api_and_page_carry_the_cost_basis(owner, owner_client, boo
     html = owner_client.get("/holdings/").content.decode()
     assert "+$448.50" in html and "avg $150.00 · cost $448.50" in html
     assert "cost basis incomplete: no price on the day of 1 inflow (first 2026-03-03)" in html
+
+
+def test_the_same_transaction_out_of_one_wallet_and_into_another_is_internal_only_for_the_same_amount(owner, book):
+    hot_wc, cold_wc, air = book["hot_wc"], book["cold_wc"], book["air"]
+    at = T0 + 2 * DAY + 6 * HOUR
+    transfer(hot_wc, air, "out", 2, at, "0xm1", counterparty="")
+    transfer(cold_wc, air, "in", 2, at, "0xm1", counterparty="")
+    transfer(hot_wc, air, "out", 3, at + HOUR, "0xm2", counterparty="")  # pays someone else too
+    transfer(cold_wc, air, "in", 1, at + HOUR, "0xm2", counterparty="")
+    rows = api(owner)("/activity", asset_id=air.pk).json()["items"]
+    internal = {(r["tx"], r["direction"]): r["internal"] for r in rows}
+    assert internal == {("0xm2", "out"): False, ("0xm2", "in"): False, ("0xm1", "out"): True, ("0xm1", "in"): True,
+                        ("0xa1", "in"): False}
