@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
@@ -21,7 +21,7 @@ from portfolio.overlaps import covered_pairs
 from portfolio.pricing.fx import USD, rate_for
 from portfolio.queries import _owned_scope
 from portfolio.services.prices import latest_fx_rates
-from portfolio.valuation import exact, to_units
+from portfolio.valuation import _DIV, exact, to_units
 
 PAGE_SIZE = 50
 # A price counts as "the price of the time" of a transfer when it was taken at most this long before it:
@@ -138,7 +138,7 @@ def after_key(qs: QuerySet, key: list) -> QuerySet:
     return qs.filter(Q(at__lt=at) | Q(at=at, id__lt=pk))
 
 
-def _at_the_time(qs: QuerySet, currency: str) -> QuerySet:
+def at_the_time(qs: QuerySet, currency: str) -> QuerySet:
     """Annotate each transfer with the latest price of its asset at or before its time (price, time,
     source, currency) and the FX rates of that moment (the quote currency's, and the price's own when it
     was entered in another currency): what ``latest_prices``/``latest_fx_rates(as_of)`` would answer
@@ -153,14 +153,16 @@ def _at_the_time(qs: QuerySet, currency: str) -> QuerySet:
     )
     return qs.annotate(
         fx_quote=Subquery(fx.filter(currency=currency).values("rate")[:1], output_field=ExactDecimalField()),
-        fx_price=Subquery(fx.filter(currency=OuterRef("p_currency")).values("rate")[:1], output_field=ExactDecimalField()),
+        fx_price=Subquery(fx.filter(currency=OuterRef("p_currency")).values("rate")[:1],
+                          output_field=ExactDecimalField()),
     )
 
 
 class _Rates:
     """Converts a price of the time into the quote currency: a price in its own currency -> USD at that
     moment's rate -> the quote currency at that moment's rate. A moment before any stored rate uses the
-    latest rate (as the dashboard does); no rate at all: the currency cannot be shown (None)."""
+    latest rate (as the dashboard does); no rate at all: the currency cannot be shown (None). Spam is
+    never valued (as everywhere else: ``services.prices.usable_price``)."""
 
     def __init__(self, currency: str) -> None:
         self.currency, self.current = currency, latest_fx_rates()
@@ -172,19 +174,18 @@ class _Rates:
         if price_currency == USD:
             return price
         rate = at_rate if at_rate is not None else self.current.get(price_currency)
-        with exact():
-            return price / rate if rate else None
+        return _DIV.divide(price, rate) if rate else None
 
-    def price(self, t) -> tuple[Decimal | None, bool]:
-        """(price per unit in the quote currency, whether a price of the time exists) of annotated ``t``."""
-        if t.p_price is None or t.at - t.p_at > PRICE_OF_THE_DAY:
-            return None, False
+    def price(self, t: Transfer) -> Decimal | None:
+        """The price per unit in the quote currency of annotated transfer ``t`` at its time, or None."""
+        if t.p_price is None or t.at - t.p_at > PRICE_OF_THE_DAY or t.asset.is_spam:
+            return None
         usd = self.usd(t.p_price, t.p_currency or USD, t.fx_price)
         rate = Decimal(1) if self.currency == USD else self.quote(t.fx_quote)
         if usd is None or rate is None:
-            return None, False
+            return None
         with exact():
-            return usd * rate, True
+            return usd * rate
 
 
 def quote_currency(currency: str) -> tuple[str, bool]:
@@ -204,7 +205,8 @@ class OwnWallets:
 
     def __init__(self, user, txs: Iterable[tuple[int, str]] = ()) -> None:
         rows = list(WalletChain.objects.filter(wallet__owner=user).values_list(
-            "wallet_id", "chain_id", "wallet__family", "wallet__kind", "wallet__address", *(f"wallet__{f}" for f in _NAMES)))
+            "wallet_id", "chain_id", "wallet__family", "wallet__kind", "wallet__address",
+            *(f"wallet__{f}" for f in _NAMES)))
         # Enough of each wallet to name it (str(wallet)) without loading it again.
         self.wallets = {r[0]: Wallet(pk=r[0], owner_id=user.pk, family=r[2], kind=r[3], address=r[4],
                                      **dict(zip(_NAMES, r[5:]))) for r in rows}
@@ -262,7 +264,7 @@ def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: Activ
     qs = scope_transfers(user, scope_ids, filters)
     if after is not None:
         qs = after_key(qs, after)
-    qs = _at_the_time(qs.select_related("asset", "wallet_chain__wallet", "wallet_chain__chain"), currency)
+    qs = at_the_time(qs.select_related("asset", "wallet_chain__wallet", "wallet_chain__chain"), currency)
     found = list(qs[: limit + 1])
     transfers = found[:limit]
     rows = rows_of(user, transfers, scope_ids, currency)
@@ -279,7 +281,7 @@ def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: Activ
 
 
 def rows_of(user, transfers: list[Transfer], scope_ids: list[int], currency: str) -> list[ActivityRow]:
-    """Feed rows of annotated ``transfers`` (see ``_at_the_time``), internal ones marked."""
+    """Feed rows of annotated ``transfers`` (see ``at_the_time``), internal ones marked."""
     own = OwnWallets(user, [(t.wallet_chain.chain_id, t.tx) for t in transfers])
     others = [own.other_side(t.wallet_chain.wallet_id, t.wallet_chain.chain_id, t) for t in transfers]
     rates, scope = _Rates(currency), set(scope_ids)
@@ -287,7 +289,7 @@ def rows_of(user, transfers: list[Transfer], scope_ids: list[int], currency: str
     for t, other in zip(transfers, others):
         wc = t.wallet_chain
         amount = to_units(t.amount, t.asset.decimals)
-        price, _ = rates.price(t)
+        price = rates.price(t)
         with exact():
             value = amount * price if price is not None else None
         rows.append(ActivityRow(
@@ -295,8 +297,21 @@ def rows_of(user, transfers: list[Transfer], scope_ids: list[int], currency: str
             amount_raw=t.amount, amount=amount, fee_raw=t.fee, tx=t.tx, height=t.height, counterparty=t.counterparty,
             currency=currency, price=price, price_source=(t.p_source or "") if price is not None else "",
             price_at=t.p_at if price is not None else None, value=value,
-            counterparty_wallet=own.wallets.get(other) if other is not None else None, cancels=other is not None and other in scope))
+            counterparty_wallet=own.wallets.get(other) if other is not None else None,
+            cancels=other is not None and other in scope))
     return rows
+
+
+def all_rows(user, wallet_ids: Iterable[int], currency: str, filters: ActivityFilters = ActivityFilters(), *,
+             chunk: int = 500) -> Iterator[ActivityRow]:
+    """Every transfer the filters keep, newest first, read in keyset chunks (a fixed number of queries a
+    chunk, never the whole history in memory): the CSV export."""
+    scope_ids, _ = _owned_scope(user, wallet_ids)
+    qs = scope_transfers(user, scope_ids, filters).select_related("asset", "wallet_chain__wallet", "wallet_chain__chain")
+    key = None
+    while transfers := list(at_the_time(after_key(qs, key) if key else qs, currency)[:chunk]):
+        yield from rows_of(user, transfers, scope_ids, currency)
+        key = [transfers[-1].at.isoformat(), transfers[-1].pk]
 
 
 def activity_filter_choices(user, wallet_ids: Iterable[int]) -> dict:
@@ -304,7 +319,8 @@ def activity_filter_choices(user, wallet_ids: Iterable[int]) -> dict:
     ids = list(wallet_ids)
     return {
         "wallets": list(Wallet.objects.filter(owner=user, pk__in=ids).order_by("label", "pk")),
-        "chains": list(Chain.objects.filter(wallet_chains__wallet__owner=user, wallet_chains__wallet_id__in=ids).distinct()),
+        "chains": list(Chain.objects.filter(wallet_chains__wallet__owner=user,
+                                            wallet_chains__wallet_id__in=ids).distinct()),
         "assets": list(Asset.objects.filter(transfers__wallet_chain__wallet__owner=user,
                                             transfers__wallet_chain__wallet_id__in=ids).select_related("chain")
                        .distinct().order_by("symbol", "pk")[:500]),
@@ -325,12 +341,14 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
     natives = {r.asset.chain_id: r.asset.pk for r in rows if r.asset.kind == Asset.NATIVE}
     # The owner's legs of these assets (all wallets: the other side of an internal transfer may be outside
     # the scope), and the fees their native coins paid on any transfer.
-    relevant = Q(asset_id__in=list(by_asset)) | (Q(wallet_chain__chain_id__in=list(natives), direction=Transfer.OUT) & ~Q(fee=0))
+    fees = Q(wallet_chain__chain_id__in=list(natives), direction=Transfer.OUT) & ~Q(fee=0)
+    relevant = Q(asset_id__in=list(by_asset)) | fees
     covered = covered_pairs(ids)
     qs = Transfer.objects.filter(relevant, wallet_chain__wallet__owner=user)
     if covered:
         qs = qs.exclude(_pairs_q(covered, "wallet_chain__"))
-    qs = _at_the_time(qs.select_related("asset").annotate(w=F("wallet_chain__wallet_id"), c=F("wallet_chain__chain_id")), currency)
+    qs = qs.select_related("asset").annotate(w=F("wallet_chain__wallet_id"), c=F("wallet_chain__chain_id"))
+    qs = at_the_time(qs, currency)
     transfers = list(qs.order_by("at", "id"))
     own = OwnWallets(user)
     own.add_legs((t.c, t.tx, t.asset_id, t.direction, t.amount, t.w) for t in transfers)
@@ -353,10 +371,10 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
             if t.direction == Transfer.OUT:
                 moves[t.asset_id].append(Movement(t.at, units, acquired=False))
             elif other is not None:
-                moves[t.asset_id].append(Movement(t.at, units, acquired=True,
-                                                  unknown=f"received {t.at:%Y-%m-%d} from your wallet outside this scope"))
+                outside = f"received {t.at:%Y-%m-%d} from your wallet outside this scope"
+                moves[t.asset_id].append(Movement(t.at, units, acquired=True, unknown=outside))
             else:
-                moves[t.asset_id].append(Movement(t.at, units, acquired=True, price=rates.price(t)[0]))
+                moves[t.asset_id].append(Movement(t.at, units, acquired=True, price=rates.price(t)))
     for asset_id, reason in _history_gaps(ids, covered, list(by_asset)):
         problems[asset_id].append(reason)
     for asset_id, row in by_asset.items():

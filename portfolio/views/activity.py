@@ -5,6 +5,7 @@ exactly what the filters keep."""
 from __future__ import annotations
 
 import csv
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -12,15 +13,12 @@ from django.views.decorators.http import require_GET
 from ninja.errors import ValidationError as CursorInvalid
 
 from portfolio.activity import (
-    DIRECTIONS, ActivityFilters, _at_the_time, activity_filter_choices, activity_page, after_key, parse_key, quote_currency, rows_of,
-    scope_transfers,
+    DIRECTIONS, ActivityFilters, activity_filter_choices, activity_page, all_rows, parse_key, quote_currency,
 )
 from portfolio.api_routers.responses import decode_cursor, encode_cursor
 from portfolio.valuation import exact_text
 from portfolio.views.dashboard import Scope, resolve_scope
 from portfolio.views.holdings import _cell, _money_cell
-
-CSV_CHUNK = 500
 
 
 def _int(text: str | None) -> int | None:
@@ -71,8 +69,8 @@ def activity(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def activity_csv(request: HttpRequest) -> HttpResponse:
-    """Every transfer the filters keep, newest first, read in keyset chunks (a fixed number of queries
-    per chunk): exact amounts, prices and values of the time as decimal text, never a float."""
+    """Every transfer the filters keep, newest first (``activity.all_rows``): exact amounts, prices and
+    values of the time as decimal text, never a float."""
     scope = resolve_scope(request)
     filters = filters_of(request, scope)
     currency, _ = quote_currency(scope.currency)
@@ -81,22 +79,15 @@ def activity_csv(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="activity-{stamp}.csv"'
     writer = csv.writer(response)
     writer.writerow(["time", "wallet", "chain", "direction", "asset", "contract", "amount", "amount_raw", "fee_raw",
-                     f"price_{currency}", "price_source", "price_at", f"value_{currency}", "internal", "counted_in_flows",
-                     "counterparty", "tx", "height"])
-    qs = scope_transfers(request.user, scope.wallet_ids, filters).select_related("asset", "wallet_chain__wallet",
-                                                                                   "wallet_chain__chain")
-    key = None
-    while True:
-        chunk = list(_at_the_time(after_key(qs, key) if key else qs, currency)[:CSV_CHUNK])
-        if not chunk:
-            break
-        for r in rows_of(request.user, chunk, scope.wallet_ids, currency):
-            writer.writerow([
-                r.at.isoformat(), _cell(str(r.wallet)), r.chain.slug, "internal " + r.direction if r.internal else r.direction,
-                _cell(r.asset.symbol), _cell(r.asset.address), exact_text(r.amount), exact_text(r.amount_raw),
-                exact_text(r.fee_raw), "" if r.price is None else exact_text(r.price), _cell(r.price_source),
-                r.price_at.isoformat() if r.price_at else "", _money_cell(r.value), "yes" if r.internal else "",
-                "no" if r.cancels else "yes", _cell(r.counterparty), _cell(r.tx), "" if r.height is None else r.height,
-            ])
-        key = [chunk[-1].at.isoformat(), chunk[-1].pk]
+                     f"price_{currency}", "price_source", "price_at", f"value_{currency}", "internal",
+                     "counted_in_flows", "counterparty", "tx", "height"])
+    for r in all_rows(request.user, scope.wallet_ids, currency, filters):
+        writer.writerow([
+            r.at.isoformat(), _cell(str(r.wallet)), r.chain.slug,
+            "internal " + r.direction if r.internal else r.direction,
+            _cell(r.asset.symbol), _cell(r.asset.address), exact_text(r.amount), exact_text(r.amount_raw),
+            exact_text(r.fee_raw), "" if r.price is None else exact_text(r.price), _cell(r.price_source),
+            r.price_at.isoformat() if r.price_at else "", _money_cell(r.value), "yes" if r.internal else "",
+            "no" if r.cancels else "yes", _cell(r.counterparty), _cell(r.tx), "" if r.height is None else r.height,
+        ])
     return response

@@ -135,6 +135,14 @@ def test_the_csv_holds_what_the_filters_keep_with_exact_amounts(owner_client, bo
     assert "e" not in rows[0]["amount"].lower()
 
 
+def test_the_export_reads_the_history_in_chunks_that_add_up_to_the_feed(owner, book):
+    from portfolio.activity import activity_page, all_rows
+
+    ids = [book["hot"].pk, book["cold"].pk]
+    feed = [(r.id, r.value) for r in activity_page(owner, ids, "USD").rows]
+    assert [(r.id, r.value) for r in all_rows(owner, ids, "USD", chunk=4)] == feed and len(feed) == 6
+
+
 # --------------------------------------------------------------------------- the API
 
 
