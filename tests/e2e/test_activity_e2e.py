@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from playwright.sync_api import expect
 
-from tests.e2e.test_pages_e2e import DESKTOP, sign_in
+from tests.e2e.test_pages_e2e import DESKTOP, PHONE, sign_in
 from tests.fixtures.users import PASSWORD
 from tests.portfolio.test_costbasis import make_book
 
@@ -40,3 +41,13 @@ def test_a_user_reads_the_activity_and_the_cost_basis(page, live_server, book, s
     page.get_by_role("link", name="Holdings").click()
     expect(page.get_by_test_id("cost-basis").first).to_contain_text("avg $150.00")
     screenshot("holdings-cost-basis-desktop")
+
+
+def test_the_activity_fits_a_phone(page, live_server, book, screenshot):
+    page.set_viewport_size(PHONE)
+    sign_in(page, live_server)
+    page.goto(live_server.url + reverse("activity"))
+    expect(page.get_by_test_id("activity-row")).to_have_count(6)
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"the activity page scrolls sideways by {overflow}px"
+    screenshot("activity-phone")
