@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from bisect import bisect_right
 from decimal import Decimal
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Q, QuerySet
 
 from chains.bitcoin.adapter import BitcoinAdapter
 from portfolio.costbasis import CostBasis, Movement, average_cost, cost_basis
-from portfolio.fields import ExactDecimalField
 from portfolio.holdings import HoldingRow, _pairs_q
 from portfolio.models import Asset, Backfill, Chain, FxRate, Holding, PricePoint, Transfer, Wallet, WalletChain
 from portfolio.overlaps import covered_pairs
-from portfolio.pricing.fx import USD, rate_for
+from portfolio.pricing.fx import USD
 from portfolio.queries import _owned_scope
 from portfolio.services.prices import latest_fx_rates
 from portfolio.valuation import _DIV, exact, to_units
@@ -138,54 +138,68 @@ def after_key(qs: QuerySet, key: list) -> QuerySet:
     return qs.filter(Q(at__lt=at) | Q(at=at, id__lt=pk))
 
 
-def at_the_time(qs: QuerySet, currency: str) -> QuerySet:
-    """Annotate each transfer with the latest price of its asset at or before its time (price, time,
-    source, currency) and the FX rates of that moment (the quote currency's, and the price's own when it
-    was entered in another currency): what ``latest_prices``/``latest_fx_rates(as_of)`` would answer
-    then, read as correlated subqueries so a page is one query."""
-    price = PricePoint.objects.filter(asset=OuterRef("asset_id"), at__lte=OuterRef("at")).order_by("-at", "-id")
-    fx = FxRate.objects.filter(at__lte=OuterRef("at")).order_by("-at", "-id")
-    qs = qs.annotate(
-        p_price=Subquery(price.values("price")[:1], output_field=ExactDecimalField()),
-        p_at=Subquery(price.values("at")[:1]),
-        p_source=Subquery(price.values("source")[:1]),
-        p_currency=Subquery(price.values("currency")[:1]),
-    )
-    return qs.annotate(
-        fx_quote=Subquery(fx.filter(currency=currency).values("rate")[:1], output_field=ExactDecimalField()),
-        fx_price=Subquery(fx.filter(currency=OuterRef("p_currency")).values("rate")[:1],
-                          output_field=ExactDecimalField()),
-    )
+@dataclass(frozen=True)
+class PriceThen:
+    """A price of the time: per unit in the quote currency, where it came from and when it was taken."""
+
+    price: Decimal
+    source: str
+    at: datetime
 
 
-class _Rates:
-    """Converts a price of the time into the quote currency: a price in its own currency -> USD at that
-    moment's rate -> the quote currency at that moment's rate. A moment before any stored rate uses the
-    latest rate (as the dashboard does); no rate at all: the currency cannot be shown (None). Spam is
-    never valued (as everywhere else: ``services.prices.usable_price``)."""
+class PricesOfTheTime:
+    """The prices of assets at past moments, as ``latest_prices``/``latest_fx_rates(as_of)`` would have
+    answered then: the latest price point of the asset at or before the moment and at most
+    ``PRICE_OF_THE_DAY`` older, converted to USD (a price entered in another currency) and to the quote
+    currency at the FX rates of that moment (before any stored rate: the latest one, as the dashboard
+    does). Read once for a set of moments (the price points of their span, the FX rates) and looked up by
+    bisection, so a page or a whole history costs a few queries, not one per transfer."""
 
-    def __init__(self, currency: str) -> None:
+    def __init__(self, wanted: Iterable[tuple[int, datetime]], currency: str) -> None:
+        wanted = list(wanted)
         self.currency, self.current = currency, latest_fx_rates()
+        self.prices: dict[int, tuple[list[datetime], list[tuple]]] = {}
+        self.fx: dict[str, tuple[list[datetime], list[Decimal]]] = {}
+        if not wanted:
+            return
+        lo, hi = min(at for _, at in wanted) - PRICE_OF_THE_DAY, max(at for _, at in wanted)
+        for asset_id, *row in (PricePoint.objects.filter(asset_id__in=sorted({a for a, _ in wanted}), at__gte=lo, at__lte=hi)
+                               .order_by("asset_id", "at", "id").values_list("asset_id", "at", "price", "currency", "source")):
+            times, rows = self.prices.setdefault(asset_id, ([], []))
+            times.append(row[0])
+            rows.append(row)
+        currencies = ({row[2] for _, rows in self.prices.values() for row in rows} | {currency}) - {USD}
+        if currencies:
+            for code, rate in latest_fx_rates(lo).items():
+                if code in currencies:
+                    self.fx[code] = ([lo], [rate])
+            for code, at, rate in (FxRate.objects.filter(currency__in=sorted(currencies), at__gt=lo, at__lte=hi)
+                                   .order_by("at", "id").values_list("currency", "at", "rate")):
+                times, rates = self.fx.setdefault(code, ([], []))
+                times.append(at)
+                rates.append(rate)
 
-    def quote(self, at_rate: Decimal | None) -> Decimal | None:
-        return at_rate if at_rate is not None else rate_for(self.currency, self.current)
+    def rate(self, code: str, at: datetime) -> Decimal | None:
+        """Units of ``code`` per USD at ``at`` (None: no rate ever stored)."""
+        if code == USD:
+            return Decimal(1)
+        times, rates = self.fx.get(code, ((), ()))
+        i = bisect_right(times, at) - 1
+        return rates[i] if i >= 0 else self.current.get(code)
 
-    def usd(self, price: Decimal, price_currency: str, at_rate: Decimal | None) -> Decimal | None:
-        if price_currency == USD:
-            return price
-        rate = at_rate if at_rate is not None else self.current.get(price_currency)
-        return _DIV.divide(price, rate) if rate else None
-
-    def price(self, t: Transfer) -> Decimal | None:
-        """The price per unit in the quote currency of annotated transfer ``t`` at its time, or None."""
-        if t.p_price is None or t.at - t.p_at > PRICE_OF_THE_DAY or t.asset.is_spam:
+    def at(self, asset_id: int, at: datetime) -> PriceThen | None:
+        """The price of ``asset_id`` at ``at`` in the quote currency, or None (no price that day)."""
+        times, rows = self.prices.get(asset_id, ((), ()))
+        i = bisect_right(times, at) - 1
+        if i < 0 or at - rows[i][0] > PRICE_OF_THE_DAY:
             return None
-        usd = self.usd(t.p_price, t.p_currency or USD, t.fx_price)
-        rate = Decimal(1) if self.currency == USD else self.quote(t.fx_quote)
-        if usd is None or rate is None:
+        p_at, price, code, source = rows[i]
+        own, quote = self.rate(code or USD, at), self.rate(self.currency, at)
+        if not own or quote is None:
             return None
         with exact():
-            return usd * rate
+            usd = price if code == USD else _DIV.divide(price, own)
+            return PriceThen(usd * quote, source, p_at)
 
 
 def quote_currency(currency: str) -> tuple[str, bool]:
@@ -264,7 +278,7 @@ def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: Activ
     qs = scope_transfers(user, scope_ids, filters)
     if after is not None:
         qs = after_key(qs, after)
-    qs = at_the_time(qs.select_related("asset", "wallet_chain__wallet", "wallet_chain__chain"), currency)
+    qs = qs.select_related("asset", "wallet_chain__wallet", "wallet_chain__chain")
     found = list(qs[: limit + 1])
     transfers = found[:limit]
     rows = rows_of(user, transfers, scope_ids, currency)
@@ -281,22 +295,23 @@ def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: Activ
 
 
 def rows_of(user, transfers: list[Transfer], scope_ids: list[int], currency: str) -> list[ActivityRow]:
-    """Feed rows of annotated ``transfers`` (see ``at_the_time``), internal ones marked."""
+    """Feed rows of ``transfers`` (asset, wallet and chain loaded), valued at their time, internal ones
+    marked. A fixed number of queries."""
     own = OwnWallets(user, [(t.wallet_chain.chain_id, t.tx) for t in transfers])
     others = [own.other_side(t.wallet_chain.wallet_id, t.wallet_chain.chain_id, t) for t in transfers]
-    rates, scope = _Rates(currency), set(scope_ids)
+    prices, scope = PricesOfTheTime([(t.asset_id, t.at) for t in transfers], currency), set(scope_ids)
     rows = []
     for t, other in zip(transfers, others):
         wc = t.wallet_chain
         amount = to_units(t.amount, t.asset.decimals)
-        price = rates.price(t)
+        then = prices.at(t.asset_id, t.at) if not t.asset.is_spam else None  # spam is never valued
         with exact():
-            value = amount * price if price is not None else None
+            value = amount * then.price if then is not None else None
         rows.append(ActivityRow(
             id=t.pk, at=t.at, wallet=wc.wallet, chain=wc.chain, asset=t.asset, direction=t.direction,
             amount_raw=t.amount, amount=amount, fee_raw=t.fee, tx=t.tx, height=t.height, counterparty=t.counterparty,
-            currency=currency, price=price, price_source=(t.p_source or "") if price is not None else "",
-            price_at=t.p_at if price is not None else None, value=value,
+            currency=currency, price=then.price if then else None, price_source=then.source if then else "",
+            price_at=then.at if then else None, value=value,
             counterparty_wallet=own.wallets.get(other) if other is not None else None,
             cancels=other is not None and other in scope))
     return rows
@@ -309,7 +324,7 @@ def all_rows(user, wallet_ids: Iterable[int], currency: str, filters: ActivityFi
     scope_ids, _ = _owned_scope(user, wallet_ids)
     qs = scope_transfers(user, scope_ids, filters).select_related("asset", "wallet_chain__wallet", "wallet_chain__chain")
     key = None
-    while transfers := list(at_the_time(after_key(qs, key) if key else qs, currency)[:chunk]):
+    while transfers := list((after_key(qs, key) if key else qs)[:chunk]):
         yield from rows_of(user, transfers, scope_ids, currency)
         key = [transfers[-1].at.isoformat(), transfers[-1].pk]
 
@@ -330,10 +345,25 @@ def activity_filter_choices(user, wallet_ids: Iterable[int]) -> dict:
 # --------------------------------------------------------------------------- cost basis
 
 
+class _Leg(NamedTuple):
+    """A transfer as the cost basis reads it (field names are the columns read)."""
+
+    w: int
+    c: int
+    asset_id: int
+    tx: str
+    direction: str
+    amount: int
+    fee: int
+    counterparty: str
+    at: datetime
+
+
 def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], currency: str) -> None:
     """Fill ``cost_basis`` of holding ``rows`` (a page: money in ``currency``, the rows' own) from the
     scope's history: acquisitions at the price of their day, disposals and network fees at average cost,
-    internal transfers left out when the scope holds both sides. Six queries whatever the history's size."""
+    internal transfers left out when the scope holds both sides. About ten queries whatever the history's
+    size (the history and the prices of its span are read once, then looked up)."""
     ids, _ = _owned_scope(user, wallet_ids)
     if not rows or not ids:
         return
@@ -347,12 +377,12 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
     qs = Transfer.objects.filter(relevant, wallet_chain__wallet__owner=user)
     if covered:
         qs = qs.exclude(_pairs_q(covered, "wallet_chain__"))
-    qs = qs.select_related("asset").annotate(w=F("wallet_chain__wallet_id"), c=F("wallet_chain__chain_id"))
-    qs = at_the_time(qs, currency)
-    transfers = list(qs.order_by("at", "id"))
+    # Plain tuples: a model instance per transfer would cost more than everything else here.
+    qs = qs.annotate(w=F("wallet_chain__wallet_id"), c=F("wallet_chain__chain_id")).order_by("at", "id")
+    transfers = [_Leg(*row) for row in qs.values_list(*_Leg._fields)]
     own = OwnWallets(user)
     own.add_legs((t.c, t.tx, t.asset_id, t.direction, t.amount, t.w) for t in transfers)
-    rates, scope = _Rates(currency), set(ids)
+    scope, acquisitions = set(ids), []
     moves: dict[int, list[Movement]] = {a: [] for a in by_asset}
     problems: dict[int, list[str]] = {a: [] for a in by_asset}
     with exact():
@@ -367,14 +397,18 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
             other = own.other_side(t.w, t.c, t)
             if other is not None and other in scope:
                 continue  # both legs are in the scope: units moved between its wallets, cost with them
-            units = to_units(t.amount, t.asset.decimals)
+            units = to_units(t.amount, by_asset[t.asset_id].asset.decimals)
             if t.direction == Transfer.OUT:
                 moves[t.asset_id].append(Movement(t.at, units, acquired=False))
             elif other is not None:
                 outside = f"received {t.at:%Y-%m-%d} from your wallet outside this scope"
                 moves[t.asset_id].append(Movement(t.at, units, acquired=True, unknown=outside))
             else:
-                moves[t.asset_id].append(Movement(t.at, units, acquired=True, price=rates.price(t)))
+                acquisitions.append((t.asset_id, t.at, units))
+    prices = PricesOfTheTime([(a, at) for a, at, _ in acquisitions], currency)
+    for asset_id, at, units in acquisitions:
+        then = prices.at(asset_id, at)
+        moves[asset_id].append(Movement(at, units, acquired=True, price=then.price if then else None))
     for asset_id, reason in _history_gaps(ids, covered, list(by_asset)):
         problems[asset_id].append(reason)
     for asset_id, row in by_asset.items():

@@ -117,8 +117,9 @@ def test_an_account_reached_through_two_wallets_counts_once(owner, owner_client,
 
 def test_values_are_in_the_users_currency_at_the_rate_of_the_moment(owner, owner_client, book):
     Profile.objects.update_or_create(user=owner, defaults={"quote_currency": "EUR"})
-    FxRate.objects.create(at=T0 - HOUR, currency="EUR", rate=D("0.5"), source="manual")
+    FxRate.objects.create(at=T0 - 10 * DAY, currency="EUR", rate=D("0.5"), source="manual")  # long before: still the rate then
     FxRate.objects.create(at=T0 + 2 * DAY, currency="EUR", rate=D("0.8"), source="manual")
+    FxRate.objects.create(at=T0 + 9 * DAY, currency="EUR", rate=D("0.9"), source="manual")  # now: never used for the past
     rows = {r["tx"]: r for r in api(owner)("/activity").json()["items"]}
     assert rows["0xs1"]["value"] == "240" and rows["0xb1"]["value"] == "100"  # 300 x 0.8; 200 x 0.5
 
