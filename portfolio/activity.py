@@ -163,8 +163,9 @@ class PricesOfTheTime:
         if not wanted:
             return
         lo, hi = min(at for _, at in wanted) - PRICE_OF_THE_DAY, max(at for _, at in wanted)
-        for asset_id, *row in (PricePoint.objects.filter(asset_id__in=sorted({a for a, _ in wanted}), at__gte=lo, at__lte=hi)
-                               .order_by("asset_id", "at", "id").values_list("asset_id", "at", "price", "currency", "source")):
+        points = PricePoint.objects.filter(asset_id__in=sorted({a for a, _ in wanted}), at__gte=lo, at__lte=hi)
+        for asset_id, *row in points.order_by("asset_id", "at", "id").values_list("asset_id", "at", "price", "currency",
+                                                                                  "source"):
             times, rows = self.prices.setdefault(asset_id, ([], []))
             times.append(row[0])
             rows.append(row)
@@ -322,7 +323,8 @@ def all_rows(user, wallet_ids: Iterable[int], currency: str, filters: ActivityFi
     """Every transfer the filters keep, newest first, read in keyset chunks (a fixed number of queries a
     chunk, never the whole history in memory): the CSV export."""
     scope_ids, _ = _owned_scope(user, wallet_ids)
-    qs = scope_transfers(user, scope_ids, filters).select_related("asset", "wallet_chain__wallet", "wallet_chain__chain")
+    qs = scope_transfers(user, scope_ids, filters).select_related("asset", "wallet_chain__wallet",
+                                                                   "wallet_chain__chain")
     key = None
     while transfers := list((after_key(qs, key) if key else qs)[:chunk]):
         yield from rows_of(user, transfers, scope_ids, currency)
