@@ -5,16 +5,16 @@ A fixed number of queries per page, however many wallets, chains or transfers.""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from bisect import bisect_right
 from decimal import Decimal
 from typing import Iterable, Iterator, NamedTuple
 
 from django.db.models import F, Q, QuerySet
 
 from chains.bitcoin.adapter import BitcoinAdapter
-from portfolio.costbasis import CostBasis, Movement, average_cost, cost_basis
+from portfolio.costbasis import Movement, average_cost, cost_basis
 from portfolio.holdings import HoldingRow, _pairs_q
 from portfolio.models import Asset, Backfill, Chain, FxRate, Holding, PricePoint, Transfer, Wallet, WalletChain
 from portfolio.overlaps import covered_pairs

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
-
 from decimal import Decimal
+from typing import Iterable
 
 from portfolio.valuation import ZERO, _DIV, _in_exact
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -15,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from portfolio.models import ApiToken, Asset, Chain, FxRate, Portfolio, Profile, Transfer, Wallet, WalletChain
+from portfolio.models import ApiToken, Chain, FxRate, Portfolio, Profile, Transfer, Wallet, WalletChain
 from portfolio.services.tokens import do_create_api_token
 from tests.portfolio.test_costbasis import DAY, ETH, EXTERNAL, HOUR, T0, book, transfer  # noqa: F401  (fixture)
 

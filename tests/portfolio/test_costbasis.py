@@ -15,7 +15,7 @@ from portfolio.activity import add_cost_basis
 from portfolio.costbasis import Movement, average_cost, cost_basis
 from portfolio.holdings import scope_holdings
 from portfolio.models import (
-    Asset, Backfill, Chain, FxRate, Holding, Portfolio, PricePoint, Transfer, Wallet, WalletChain,
+    Asset, Backfill, Chain, FxRate, Holding, PricePoint, Transfer, Wallet, WalletChain,
 )
 
 T0 = datetime(2026, 3, 1, tzinfo=tz.utc)
