@@ -247,7 +247,7 @@ class OwnWallets:
         for chain_id, tx, asset_id, direction, amount, wallet_id in legs:
             self.legs.setdefault((chain_id, tx, asset_id, direction, amount), set()).add(wallet_id)
 
-    def other_side(self, wallet_id: int, chain_id: int, t: Transfer) -> int | None:
+    def other_side(self, wallet_id: int, chain_id: int, t: Leg) -> int | None:
         """The owner's wallet on the other side of transfer ``t`` of ``wallet_id`` on ``chain_id``, or None
         (a transfer with the outside): its counterparty's address, else the same amount of the same asset
         going the other way in the same transaction (a transaction that also pays others is not internal)."""
@@ -267,6 +267,30 @@ def _norm(family: str, address: str) -> str:
     return address.lower() if family == "evm" else address
 
 
+class Leg(NamedTuple):
+    """A transfer as the feed and the cost basis read it: plain columns, no model instance (a page of
+    them, or a whole history, would cost more to build than everything else). ``w``/``c``: its wallet
+    and chain ids."""
+
+    id: int
+    w: int
+    c: int
+    asset_id: int
+    tx: str
+    direction: str
+    amount: int
+    fee: int
+    counterparty: str
+    at: datetime
+    height: int | None
+
+
+def legs(qs: QuerySet, limit: int | None = None) -> list[Leg]:
+    """The transfers of ``qs`` (in its order, the first ``limit``) as Legs. One query."""
+    rows = qs.annotate(w=F("wallet_chain__wallet_id"), c=F("wallet_chain__chain_id")).values_list(*Leg._fields)
+    return [Leg(*row) for row in (rows[:limit] if limit is not None else rows)]
+
+
 # --------------------------------------------------------------------------- the feed
 
 
@@ -279,8 +303,7 @@ def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: Activ
     qs = scope_transfers(user, scope_ids, filters)
     if after is not None:
         qs = after_key(qs, after)
-    qs = qs.select_related("asset", "wallet_chain__wallet", "wallet_chain__chain")
-    found = list(qs[: limit + 1])
+    found = legs(qs, limit + 1)
     transfers = found[:limit]
     rows = rows_of(user, transfers, scope_ids, currency)
     flows_in = flows_out = Decimal(0)
@@ -295,21 +318,22 @@ def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: Activ
                         flows_in, flows_out, sum(1 for r in rows if r.value is None))
 
 
-def rows_of(user, transfers: list[Transfer], scope_ids: list[int], currency: str) -> list[ActivityRow]:
-    """Feed rows of ``transfers`` (asset, wallet and chain loaded), valued at their time, internal ones
-    marked. A fixed number of queries."""
-    own = OwnWallets(user, [(t.wallet_chain.chain_id, t.tx) for t in transfers])
-    others = [own.other_side(t.wallet_chain.wallet_id, t.wallet_chain.chain_id, t) for t in transfers]
+def rows_of(user, transfers: list[Leg], scope_ids: list[int], currency: str) -> list[ActivityRow]:
+    """Feed rows of ``transfers``, valued at their time, internal ones marked. A fixed number of queries."""
+    own = OwnWallets(user, [(t.c, t.tx) for t in transfers])
+    others = [own.other_side(t.w, t.c, t) for t in transfers]
     prices, scope = PricesOfTheTime([(t.asset_id, t.at) for t in transfers], currency), set(scope_ids)
+    chains = Chain.objects.in_bulk() if transfers else {}
+    assets = Asset.objects.in_bulk({t.asset_id for t in transfers})
     rows = []
     for t, other in zip(transfers, others):
-        wc = t.wallet_chain
-        amount = to_units(t.amount, t.asset.decimals)
-        then = prices.at(t.asset_id, t.at) if not t.asset.is_spam else None  # spam is never valued
+        asset = assets[t.asset_id]
+        amount = to_units(t.amount, asset.decimals)
+        then = prices.at(t.asset_id, t.at) if not asset.is_spam else None  # spam is never valued
         with exact():
             value = amount * then.price if then is not None else None
         rows.append(ActivityRow(
-            id=t.pk, at=t.at, wallet=wc.wallet, chain=wc.chain, asset=t.asset, direction=t.direction,
+            id=t.id, at=t.at, wallet=own.wallets[t.w], chain=chains[t.c], asset=asset, direction=t.direction,
             amount_raw=t.amount, amount=amount, fee_raw=t.fee, tx=t.tx, height=t.height, counterparty=t.counterparty,
             currency=currency, price=then.price if then else None, price_source=then.source if then else "",
             price_at=then.at if then else None, value=value,
@@ -323,12 +347,11 @@ def all_rows(user, wallet_ids: Iterable[int], currency: str, filters: ActivityFi
     """Every transfer the filters keep, newest first, read in keyset chunks (a fixed number of queries a
     chunk, never the whole history in memory): the CSV export."""
     scope_ids, _ = _owned_scope(user, wallet_ids)
-    qs = scope_transfers(user, scope_ids, filters).select_related("asset", "wallet_chain__wallet",
-                                                                   "wallet_chain__chain")
+    qs = scope_transfers(user, scope_ids, filters)
     key = None
-    while transfers := list((after_key(qs, key) if key else qs)[:chunk]):
+    while transfers := legs(after_key(qs, key) if key else qs, chunk):
         yield from rows_of(user, transfers, scope_ids, currency)
-        key = [transfers[-1].at.isoformat(), transfers[-1].pk]
+        key = [transfers[-1].at.isoformat(), transfers[-1].id]
 
 
 def activity_filter_choices(user, wallet_ids: Iterable[int]) -> dict:
@@ -345,20 +368,6 @@ def activity_filter_choices(user, wallet_ids: Iterable[int]) -> dict:
 
 
 # --------------------------------------------------------------------------- cost basis
-
-
-class _Leg(NamedTuple):
-    """A transfer as the cost basis reads it (field names are the columns read)."""
-
-    w: int
-    c: int
-    asset_id: int
-    tx: str
-    direction: str
-    amount: int
-    fee: int
-    counterparty: str
-    at: datetime
 
 
 def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], currency: str) -> None:
@@ -379,9 +388,7 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
     qs = Transfer.objects.filter(relevant, wallet_chain__wallet__owner=user)
     if covered:
         qs = qs.exclude(_pairs_q(covered, "wallet_chain__"))
-    # Plain tuples: a model instance per transfer would cost more than everything else here.
-    qs = qs.annotate(w=F("wallet_chain__wallet_id"), c=F("wallet_chain__chain_id")).order_by("at", "id")
-    transfers = [_Leg(*row) for row in qs.values_list(*_Leg._fields)]
+    transfers = legs(qs.order_by("at", "id"))
     own = OwnWallets(user)
     own.add_legs((t.c, t.tx, t.asset_id, t.direction, t.amount, t.w) for t in transfers)
     scope, acquisitions = set(ids), []
