@@ -13,7 +13,7 @@ from ninja.errors import HttpError
 from ninja.errors import ValidationError as RequestInvalid
 
 from portfolio.api_auth import API_AUTH, bearer_challenge
-from portfolio.api_routers import chains, holdings, nfts, portfolios, positions, summary, sync, wallets
+from portfolio.api_routers import activity, chains, holdings, nfts, portfolios, positions, summary, sync, wallets
 from portfolio.api_routers.responses import ApiError
 from portfolio.limits import RefreshTooSoon
 
@@ -34,6 +34,7 @@ api.add_router("/holdings", holdings.router)
 api.add_router("/positions", positions.router)
 api.add_router("/nfts", nfts.router)
 api.add_router("", summary.router)  # /summary, /history, /performance, /allocation
+api.add_router("", activity.router)  # /activity
 api.add_router("/chains", chains.router)
 api.add_router("/sync", sync.router)
 

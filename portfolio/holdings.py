@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from portfolio.costbasis import CostBasis
 from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet, WalletValue
 from portfolio.overlaps import Cover, covered_pairs
 from portfolio.pricing.fx import rate_for, rates_from_json
@@ -67,6 +68,7 @@ class HoldingRow:
     market_pnl: Decimal | None = None
     share: Decimal | None = None
     wallets: list[WalletAmount] | None = None
+    cost_basis: CostBasis | None = None  # on request: activity.add_cost_basis
 
     @property
     def unpriced(self) -> bool:

@@ -236,6 +236,19 @@ class HoldingWalletOut(Schema):
     also_in: int | None = Field(None, description="The wallet that counts this account (reached through several wallets); this part is in no total.")
 
 
+class CostBasisOut(Schema):
+    """The asset's cost basis in the scope by the average-cost method, from the acquisitions in its
+    history (inflows that are not internal transfers, at the price of their day), in ``currency``.
+    When the history is incomplete every figure is null and ``incomplete`` says why."""
+
+    complete: bool
+    incomplete: str = Field(description='Empty when complete, else e.g. "cost basis incomplete: history not read yet".')
+    average_cost: DecimalStr | None = Field(description="Per whole unit.")
+    cost: DecimalStr | None = Field(description="Cost of the amount held.")
+    unrealised: DecimalStr | None = Field(description="Value now - cost; null without a current price.")
+    unrealised_pct: DecimalStr | None = Field(description="unrealised / cost as a fraction; null when the cost is 0.")
+
+
 class HoldingOut(Schema):
     """One asset across the scope's wallets. ``price``/``value`` are null when no source prices it."""
 
@@ -260,6 +273,7 @@ class HoldingOut(Schema):
     holders: int = Field(description="Wallet-chains holding it (accounts reached twice counted once).")
     wallets: list[HoldingWalletOut] | None = Field(
         None, description="Per-wallet breakdown, only with ?include=wallets (null otherwise).")
+    cost_basis: CostBasisOut | None = Field(None, description="Cost basis and unrealised profit (null for spam).")
 
 
 class HoldingsOut(Schema):
@@ -276,6 +290,54 @@ class HoldingsOut(Schema):
     net_worth: DecimalStr
     unpriced_count: int
     nfts_not_valued: int
+
+
+# --------------------------------------------------------------------------- activity
+
+
+class ActivityOut(Schema):
+    """One transfer of one asset into or out of one of your wallets. ``price``/``value`` are of the time
+    of the transfer (the latest price at most a day before it, in ``currency`` at that moment's FX rate),
+    null when there was none. ``internal``: the other side is another of your wallets
+    (``counterparty_wallet_id``); ``cancels``: that wallet is in the scope too, so the transfer is no flow."""
+
+    id: int
+    at: datetime
+    wallet_id: int
+    wallet: str
+    chain: str
+    direction: Literal["in", "out"]
+    asset_id: int
+    symbol: str
+    asset_address: str
+    decimals: int
+    amount_raw: IntStr
+    amount: DecimalStr
+    fee_raw: IntStr = Field(description="Network fee this leg paid, in base units of the chain's native coin.")
+    price: DecimalStr | None
+    price_source: str
+    price_at: datetime | None
+    value: DecimalStr | None
+    counterparty: str
+    counterparty_url: str
+    internal: bool
+    counterparty_wallet_id: int | None
+    cancels: bool
+    tx: str
+    tx_url: str
+    height: int | None
+
+
+class ActivityPageOut(Schema):
+    """One page of transfers, newest first; ``next_cursor`` is null on the last page. ``flows_in`` /
+    ``flows_out``: the priced values of this page's transfers that are flows of the scope."""
+
+    currency: str
+    count: int
+    items: list[ActivityOut]
+    next_cursor: str | None
+    flows_in: DecimalStr
+    flows_out: DecimalStr
 
 
 # --------------------------------------------------------------------------- NFTs and positions

@@ -7,7 +7,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from portfolio import api
-from portfolio.views import dashboard, holdings, nfts, ops, positions, settings, sync, wallets
+from portfolio.views import activity, dashboard, holdings, nfts, ops, positions, settings, sync, wallets
 
 admin.site.login = secure_admin_login(admin.site.login)
 
@@ -40,6 +40,8 @@ urlpatterns = [
     path("holdings/", holdings.holdings, name="holdings"),
     path("holdings.csv", holdings.holdings_csv, name="holdings_csv"),
     path("holdings/<int:asset_id>/wallets/", holdings.holding_wallets, name="holding_wallets"),
+    path("activity/", activity.activity, name="activity"),
+    path("activity.csv", activity.activity_csv, name="activity_csv"),
     path("nfts/", nfts.nfts, name="nfts"),
     path("positions/", positions.positions, name="positions"),
     path("settings/", settings.account_settings, name="settings"),

@@ -12,7 +12,9 @@ from django.utils import timezone
 from ninja import Query, Router
 
 from portfolio import queries
+from portfolio.activity import add_cost_basis
 from portfolio.api_routers.responses import MAX_PAGE, answers, bad_cursor, decode_cursor, encode_cursor
+from portfolio.costbasis import CostBasis
 from portfolio.holdings import HoldingRow, WalletAmount, add_price_changes, holding_parts, scope_holdings
 from portfolio.schemas import Currency, HoldingsOut
 from portfolio.services.accounts import ensure_profile
@@ -56,7 +58,15 @@ def holding_out(row: HoldingRow, with_wallets: bool = True) -> dict:
         "price_at": row.price_at, "price_stale": row.price_stale, "value": row.value, "share": row.share,
         "change_24h": row.change_24h, "unpriced": row.unpriced, "status": row.status, "is_spam": asset.is_spam,
         "holders": row.holders, "wallets": [_wallet_part(p) for p in row.wallets or []] if with_wallets else None,
+        "cost_basis": _cost_basis(row.cost_basis),
     }
+
+
+def _cost_basis(basis: CostBasis | None) -> dict | None:
+    if basis is None:
+        return None
+    return {"complete": basis.complete, "incomplete": basis.incomplete, "average_cost": basis.average_cost,
+            "cost": basis.cost, "unrealised": basis.unrealised, "unrealised_pct": basis.unrealised_pct}
 
 
 def _order(value: Decimal | None, symbol: str, asset_id: int) -> tuple:
@@ -110,6 +120,8 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
     page, more = rows[:limit], len(rows) > limit
     if page:  # price changes and per-wallet parts for this page only
         add_price_changes(page, wallet_ids, used, queries._quote(used, latest_fx_rates())[1], timezone.now())
+    if page:
+        add_cost_basis(request.auth, wallet_ids, [r for r in page if not r.asset.is_spam], used)
     if include == "wallets" and page:
         parts = holding_parts(request.auth, wallet_ids, [r.asset.pk for r in page], used,
                               {r.asset.pk: r.price if r.value is not None else None for r in page})

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from portfolio.activity import add_cost_basis
 from portfolio.holdings import HoldingRow, Holdings, add_price_changes, holding_parts, scope_holdings
 from portfolio.models import Asset, Chain, Wallet
 from portfolio.queries import _quote
@@ -152,6 +153,7 @@ def holdings(request: HttpRequest) -> HttpResponse:
     page_rows = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     if filters.sort.lstrip("-") != "change":
         add_price_changes(page_rows, extra["wallet_ids"], extra["holdings"].currency, _rate(extra["holdings"].currency), timezone.now())
+    add_cost_basis(request.user, extra["wallet_ids"], [r for r in page_rows if not r.asset.is_spam], extra["holdings"].currency)
     with exact():
         shown_value = sum((r.value for r in rows if r.value is not None), Decimal(0))
     context = {

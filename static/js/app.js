@@ -170,6 +170,16 @@
     if (note) note.textContent = "This looks like a private key or seed phrase. This app is watch-only: it was not searched or kept.";
   });
 
+  // A button with data-copy puts that text on the clipboard (addresses in the activity feed).
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      button.setAttribute("data-copied", "1");
+      setTimeout(function () { button.removeAttribute("data-copied"); }, 1500);
+    });
+  });
+
   function init(root) { drawCharts(root); wireAutosubmit(root); wireSwitcher(root); markBrokenImages(root); }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
