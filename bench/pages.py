@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
-DATASET_VERSION = "pages-1"
+DATASET_VERSION = "pages-2"  # 2: with the per-asset totals (portfolio/totals.py)
 
 
 def configure_database(rebuild: bool) -> str:
@@ -84,6 +84,8 @@ def _owner_with_wallets(name: str, n_wallets: int, chain, now):
 
 
 def _holdings(wcs, per_wallet: int, assets, now, db_vendor: str) -> int:
+    """Holdings as plain rows (around the sync), then the owner's per-asset totals the sync would keep."""
+    from portfolio import totals
     from portfolio.models import Holding
 
     def rows():
@@ -94,7 +96,9 @@ def _holdings(wcs, per_wallet: int, assets, now, db_vendor: str) -> int:
                 yield (wc.pk, a.pk, amount if db_vendor == "postgresql" else str(amount),
                        0 if db_vendor == "postgresql" else "0", 1000, now, "{}")
 
-    return _insert(Holding._meta.db_table, ("wallet_chain_id", "asset_id", "amount", "unconfirmed", "height", "fetched_at", "details"), rows())
+    n = _insert(Holding._meta.db_table, ("wallet_chain_id", "asset_id", "amount", "unconfirmed", "height", "fetched_at", "details"), rows())
+    totals.rebuild(wcs[0].wallet.owner_id)
+    return n
 
 
 def _history(user, wallets, now, db_vendor: str, *, wallet_points: bool) -> None:

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from portfolio import totals
 from portfolio.models import Asset, Chain, Holding, Portfolio, PricePoint, Wallet, WalletChain
 from portfolio.services.snapshots import do_snapshot
 
@@ -39,6 +40,7 @@ def build(owner, *, wallets: int, assets: int, base: int, failed: int = 0) -> li
                     last_error="endpoint timed out" if n < failed else "", height=100) for n, w in enumerate(made)])
     Holding.objects.bulk_create([Holding(wallet_chain=wc, asset=t, amount=(k + 1) * 10**6, height=100)
                                  for wc in wcs for k, t in enumerate(tokens)])
+    totals.rebuild(owner.pk)  # rows loaded around the sync: its per-asset totals recomputed
     return made
 
 
