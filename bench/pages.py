@@ -118,18 +118,18 @@ def _history(user, wallets, now, db_vendor: str, *, wallet_points: bool) -> None
             res = "hourly" if at >= now - timedelta(days=7) else "daily"
             for n, w in enumerate(wallets):
                 v = Decimal(10_000 + n + i % 50)
-                yield (w.pk, at, res, money(v), money(Decimal(0)), money(Decimal(1)), 0, fx)
+                yield (w.pk, at, res, money(v), money(Decimal(0)), money(Decimal(1)), money(Decimal(0)), 0, fx)
 
-    _insert(WalletValue._meta.db_table, ("wallet_id", "at", "resolution", "value", "flow_value", "market_value", "unpriced", "fx_rates"),
-            wallet_rows())
+    _insert(WalletValue._meta.db_table, ("wallet_id", "at", "resolution", "value", "flow_value", "market_value", "opening_value",
+                                         "unpriced", "fx_rates"), wallet_rows())
     key = scope_key(w.pk for w in wallets)
     breakdown = ('{"by_asset": [], "by_chain": [], "by_wallet": [], "by_kind": [["token", "%d"]], "unpriced": []}'
                  % (10_000 * len(wallets)))
     scope_rows = [(user.pk, key, at, "hourly" if at >= now - timedelta(days=7) else "daily",
-                   money(Decimal(10_000 * len(wallets) + i % 50)), money(Decimal(0)), money(Decimal(1)), 0, fx,
+                   money(Decimal(10_000 * len(wallets) + i % 50)), money(Decimal(0)), money(Decimal(1)), money(Decimal(0)), 0, fx,
                    breakdown if at == times[-1] else "{}") for i, at in enumerate(times)]
     _insert(ScopeValue._meta.db_table, ("owner_id", "scope_key", "at", "resolution", "value", "flow_value", "market_value",
-                                         "unpriced", "fx_rates", "breakdown"), scope_rows)
+                                         "opening_value", "unpriced", "fx_rates", "breakdown"), scope_rows)
 
 
 def build(db_vendor: str, skip_1m: bool) -> None:
