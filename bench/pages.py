@@ -5,10 +5,11 @@ wallets (1 year of history, materialised), and a portfolio whose series is not b
     .venv/bin/python bench/pages.py [--rounds 7] [--skip-1m] [--rebuild]
 
 Each round requests every case once, in a rotated order, so load on the shared machine hits all cases
-alike; figures are min/median/max over the rounds, with the query count and the response bytes. The
-"baseline" of a growth table is its smallest case in the same rounds: the target is a flat page, so
-the ratio to it is the figure to read. The dataset is built once into var/bench/pages-<db>.sqlite3 (or
-the PostgreSQL database of BENCH_DATABASE_URL) and reused; --rebuild starts over.
+alike; figures are min/median/max over the rounds, the median CPU time of this process, the query
+count and the response bytes. The "baseline" of a growth table is its smallest case in the same
+rounds: the target is a flat page, so the ratio to it is the figure to read. The dataset is built once
+into var/bench/pages-<db>.sqlite3 (or the PostgreSQL database of BENCH_DATABASE_URL) and reused;
+--rebuild starts over.
 Writes bench/results/pages_<db>.json.
 """
 
@@ -215,13 +216,14 @@ def run(rounds: int, skip_1m: bool) -> dict:
         with CaptureQueriesContext(connection) as ctx:
             response = clients[username].get(url)
         assert response.status_code == 200, (url, response.status_code)
-        info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": []}
+        info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": [], "cpu": []}
     for r in range(rounds):
         order = todo[r % len(todo):] + todo[:r % len(todo)]
         for table, label, username, url in order:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             clients[username].get(url)
             info[(table, label)]["times"].append(time.perf_counter() - start)
+            info[(table, label)]["cpu"].append(time.process_time() - cpu)
     return info
 
 
@@ -262,6 +264,9 @@ def main() -> None:
         figures[f"{table}_{label}_min_ms"] = (ms[0], "ms")
         figures[f"{table}_{label}_median_ms"] = (statistics.median(ms), "ms")
         figures[f"{table}_{label}_max_ms"] = (ms[-1], "ms")
+        # This process's CPU time (the SQL too on SQLite, not the server's on PostgreSQL): what the
+        # machine's load inflates least.
+        figures[f"{table}_{label}_cpu_median_ms"] = (statistics.median(t * 1000 for t in d["cpu"]), "ms")
         figures[f"{table}_{label}_queries"] = (d["queries"], "queries")
         figures[f"{table}_{label}_bytes"] = (d["bytes"], "bytes")
         if label != base_label:
