@@ -1,6 +1,7 @@
-"""Holdings read model: per-asset totals of a scope summed in the database (never an object per holding),
-priced once per asset, net worth = holdings outside positions + positions' net value, and one asset's
-per-wallet breakdown on request. A fixed number of queries whatever the number of wallets or holdings."""
+"""Holdings read model: per-asset totals of a scope (kept per scope by portfolio/totals.py, or summed in
+the database for another set of wallets: never an object per holding), priced once per asset, net
+worth = holdings outside positions + positions' net value, and one asset's per-wallet breakdown on
+request. A fixed number of queries whatever the number of wallets or holdings."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet,
 from portfolio.overlaps import Cover, covered_pairs
 from portfolio.pricing.fx import rate_for, rates_from_json
 from portfolio.queries import RANGES, PositionRow, _owned_scope, _quote, positions
-from portfolio.totals import scope_totals
 from portfolio.services.prices import PRICED, UNPRICED, Price, latest_fx_rates, latest_prices, price_status
+from portfolio.totals import scope_totals
 from portfolio.valuation import ZERO, exact, pct_change, share_of, to_units
 
 

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from portfolio.fields import ExactDecimalField
 from portfolio.models import Asset, Chain, FxRate, Holding, PositionLeg, PricePoint
 from portfolio.pricing.base import PriceRateLimited, PricingError
 from portfolio.pricing.coingecko import CoinGeckoClient, CoinGeckoSource

@@ -19,9 +19,9 @@ from typing import Any, Iterable, Sequence
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from chains.base import NATIVE, AssetRef, FetchResult
+from portfolio import totals
 from portfolio.fields import AMOUNT_DIGITS, AmountField
 from portfolio.models import Asset, Chain, Holding, NftItem, Position, PositionLeg, WalletChain
-from portfolio import totals
 from portfolio.services.prices import store_quotes
 from portfolio.sync.spam import spam_reason
 
