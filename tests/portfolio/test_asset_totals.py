@@ -4,7 +4,10 @@ holding saved through the ORM, and with an account reached through two wallets (
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 
 from portfolio.holdings import _scope_holdings, _totals, asset_totals, scope_holdings
@@ -98,3 +101,13 @@ def test_an_account_reached_through_two_wallets_counts_once_in_the_totals(owner,
         do_delete_wallet(vpub)
     assert_totals_are_the_holdings(owner)
     assert [r.amount_raw for r in scope_holdings(owner, [tpub.pk], "USD").rows] == [2 * BTC]
+
+
+def test_rebuild_totals_repairs_holdings_written_around_the_sync(owner):
+    wcs = _wallet_chains(owner, 2)
+    _sync(wcs, _result(wcs, 2, 10))
+    Holding.objects.filter(wallet_chain=wcs[0]).update(amount=5)  # around the sync: the totals are now wrong
+    with pytest.raises(AssertionError):
+        assert_totals_are_the_holdings(owner)
+    call_command("rebuild_totals", owner.username, stdout=io.StringIO())
+    assert_totals_are_the_holdings(owner)
