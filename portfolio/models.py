@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from chains.base import AssetRef, ChainConfig, EndpointConfig, WalletRef
 from chains.registry import FAMILY_CHOICES, PROTOCOL_CHOICES, PROTOCOLS
-from portfolio.fields import AmountField, ExactDecimalField
+from portfolio.fields import AmountField, ExactDecimalField, TotalAmountField
 
 # Values and their sums: a uint256 amount (78 digits) of a 0-decimal token at a price up to $10**4 with
 # 18 places, so no stored amount makes a snapshot overflow its column on PostgreSQL.
@@ -365,7 +365,7 @@ class AssetTotal(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
-    amount = AmountField(default=0)
+    amount = TotalAmountField(default=0)
     holders = models.IntegerField(default=0)
 
     class Meta:

@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
             name='AssetTotal',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('amount', portfolio.fields.AmountField(default=0)),
+                ('amount', portfolio.fields.TotalAmountField(default=0)),
                 ('holders', models.IntegerField(default=0)),
                 ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='portfolio.asset')),
                 ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),

@@ -111,3 +111,11 @@ def test_rebuild_totals_repairs_holdings_written_around_the_sync(owner):
         assert_totals_are_the_holdings(owner)
     call_command("rebuild_totals", owner.username, stdout=io.StringIO())
     assert_totals_are_the_holdings(owner)
+
+
+def test_a_total_of_uint256_balances_in_many_wallets_is_exact(owner):
+    wcs = _wallet_chains(owner, 12)
+    _sync(wcs, _result(wcs, 1, 10, amount=lambda w, t: 2**256 - 1))  # past 78 digits once summed
+    rows = scope_holdings(owner, [wc.wallet_id for wc in wcs], "USD", with_positions=False).rows
+    assert [r.amount_raw for r in rows if r.asset.address == _token(0).address] == [12 * (2**256 - 1)]
+    assert_totals_are_the_holdings(owner)
