@@ -257,10 +257,12 @@ def holdings_rows(user, wallet_ids: Iterable[int], currency: str, *, now: dateti
 
 
 def scope_holdings(user, wallet_ids: Iterable[int], currency: str, *, with_positions: bool = True,
-                   portfolio_id: int | None = None) -> Holdings:
+                   portfolio_id: int | None = None, only_asset: int | None = None) -> Holdings:
     """Every asset row of the scope (no per-wallet parts) and its net worth. About ten queries whatever
     the number of wallets, holdings or positions. ``portfolio_id`` says ``wallet_ids`` are that
-    portfolio's wallets: its maintained totals are read (one row per asset) instead of its holdings."""
+    portfolio's wallets: its maintained totals are read (one row per asset) instead of its holdings.
+    ``only_asset``: that asset's row only (an expanded row: no other asset loaded or priced; the
+    totals and shares are then that row's)."""
     ids, is_all = _owned_scope(user, wallet_ids)
     fx = latest_fx_rates() if ids else {}
     currency, rate, _ = _quote(currency, fx)
@@ -268,6 +270,8 @@ def scope_holdings(user, wallet_ids: Iterable[int], currency: str, *, with_posit
         return Holdings(currency, [], [], ZERO, ZERO, ZERO, 0, 0)
     covered = covered_pairs(ids)
     totals = _totals(user, ids, is_all, portfolio_id, covered)
+    if only_asset is not None:
+        totals = {only_asset: totals[only_asset]} if only_asset in totals else {}
     assets = _assets_with_chains(totals)
     rows = _priced_rows(totals, assets, latest_prices(totals, fx=fx), currency, rate)
     position_rows = _scope_positions(user, ids, currency, covered) if with_positions else []

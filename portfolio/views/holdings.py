@@ -191,7 +191,7 @@ def holding_wallets(request: HttpRequest, asset_id: int) -> HttpResponse:
     asset = Asset.objects.select_related("chain").filter(pk=asset_id).first()
     portfolio_id = _whole_portfolio(scope, int(wallet) if narrowed else None)
     row = next((r for r in scope_holdings(request.user, wallet_ids, scope.currency, with_positions=False,
-                                          portfolio_id=portfolio_id).rows
+                                          portfolio_id=portfolio_id, only_asset=asset_id).rows
                 if r.asset.pk == asset_id), None) if asset else None
     if row is None:
         raise Http404("not held in this scope")
