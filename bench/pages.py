@@ -5,10 +5,11 @@ wallets (1 year of history, materialised), and a portfolio whose series is not b
     .venv/bin/python bench/pages.py [--rounds 7] [--skip-1m] [--rebuild]
 
 Each round requests every case once, in a rotated order, so load on the shared machine hits all cases
-alike; figures are min/median/max over the rounds, with the query count and the response bytes. The
-"baseline" of a growth table is its smallest case in the same rounds: the target is a flat page, so
-the ratio to it is the figure to read. The dataset is built once into var/bench/pages-<db>.sqlite3 (or
-the PostgreSQL database of BENCH_DATABASE_URL) and reused; --rebuild starts over.
+alike; figures are min/median/max over the rounds, the median CPU time of this process, the query
+count and the response bytes. The "baseline" of a growth table is its smallest case in the same
+rounds: the target is a flat page, so the ratio to it is the figure to read. The dataset is built once
+into var/bench/pages-<db>.sqlite3 (or the PostgreSQL database of BENCH_DATABASE_URL) and reused;
+--rebuild starts over.
 Writes bench/results/pages_<db>.json.
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
-DATASET_VERSION = "pages-1"
+DATASET_VERSION = "pages-2"  # 2: with the per-asset totals (portfolio/totals.py)
 
 
 def configure_database(rebuild: bool) -> str:
@@ -84,6 +85,8 @@ def _owner_with_wallets(name: str, n_wallets: int, chain, now):
 
 
 def _holdings(wcs, per_wallet: int, assets, now, db_vendor: str) -> int:
+    """Holdings as plain rows (around the sync), then the owner's per-asset totals the sync would keep."""
+    from portfolio import totals
     from portfolio.models import Holding
 
     def rows():
@@ -94,7 +97,9 @@ def _holdings(wcs, per_wallet: int, assets, now, db_vendor: str) -> int:
                 yield (wc.pk, a.pk, amount if db_vendor == "postgresql" else str(amount),
                        0 if db_vendor == "postgresql" else "0", 1000, now, "{}")
 
-    return _insert(Holding._meta.db_table, ("wallet_chain_id", "asset_id", "amount", "unconfirmed", "height", "fetched_at", "details"), rows())
+    n = _insert(Holding._meta.db_table, ("wallet_chain_id", "asset_id", "amount", "unconfirmed", "height", "fetched_at", "details"), rows())
+    totals.rebuild(wcs[0].wallet.owner_id)
+    return n
 
 
 def _history(user, wallets, now, db_vendor: str, *, wallet_points: bool) -> None:
@@ -114,18 +119,18 @@ def _history(user, wallets, now, db_vendor: str, *, wallet_points: bool) -> None
             res = "hourly" if at >= now - timedelta(days=7) else "daily"
             for n, w in enumerate(wallets):
                 v = Decimal(10_000 + n + i % 50)
-                yield (w.pk, at, res, money(v), money(Decimal(0)), money(Decimal(1)), 0, fx)
+                yield (w.pk, at, res, money(v), money(Decimal(0)), money(Decimal(1)), money(Decimal(0)), 0, fx)
 
-    _insert(WalletValue._meta.db_table, ("wallet_id", "at", "resolution", "value", "flow_value", "market_value", "unpriced", "fx_rates"),
-            wallet_rows())
+    _insert(WalletValue._meta.db_table, ("wallet_id", "at", "resolution", "value", "flow_value", "market_value", "opening_value",
+                                         "unpriced", "fx_rates"), wallet_rows())
     key = scope_key(w.pk for w in wallets)
     breakdown = ('{"by_asset": [], "by_chain": [], "by_wallet": [], "by_kind": [["token", "%d"]], "unpriced": []}'
                  % (10_000 * len(wallets)))
     scope_rows = [(user.pk, key, at, "hourly" if at >= now - timedelta(days=7) else "daily",
-                   money(Decimal(10_000 * len(wallets) + i % 50)), money(Decimal(0)), money(Decimal(1)), 0, fx,
+                   money(Decimal(10_000 * len(wallets) + i % 50)), money(Decimal(0)), money(Decimal(1)), money(Decimal(0)), 0, fx,
                    breakdown if at == times[-1] else "{}") for i, at in enumerate(times)]
     _insert(ScopeValue._meta.db_table, ("owner_id", "scope_key", "at", "resolution", "value", "flow_value", "market_value",
-                                         "unpriced", "fx_rates", "breakdown"), scope_rows)
+                                         "opening_value", "unpriced", "fx_rates", "breakdown"), scope_rows)
 
 
 def build(db_vendor: str, skip_1m: bool) -> None:
@@ -168,6 +173,11 @@ def ensure_dataset(db_vendor: str, skip_1m: bool) -> None:
         return
     print("building the dataset (once; reused by later runs)", flush=True)
     build(db_vendor, skip_1m)
+    if db_vendor == "postgresql":  # the planner's statistics, as autovacuum keeps them on a live database
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     get_user_model().objects.create_user(marker, "m@example.com", "x" * 20)
 
 
@@ -206,13 +216,14 @@ def run(rounds: int, skip_1m: bool) -> dict:
         with CaptureQueriesContext(connection) as ctx:
             response = clients[username].get(url)
         assert response.status_code == 200, (url, response.status_code)
-        info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": []}
+        info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": [], "cpu": []}
     for r in range(rounds):
         order = todo[r % len(todo):] + todo[:r % len(todo)]
         for table, label, username, url in order:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             clients[username].get(url)
             info[(table, label)]["times"].append(time.perf_counter() - start)
+            info[(table, label)]["cpu"].append(time.process_time() - cpu)
     return info
 
 
@@ -253,6 +264,9 @@ def main() -> None:
         figures[f"{table}_{label}_min_ms"] = (ms[0], "ms")
         figures[f"{table}_{label}_median_ms"] = (statistics.median(ms), "ms")
         figures[f"{table}_{label}_max_ms"] = (ms[-1], "ms")
+        # This process's CPU time (the SQL too on SQLite, not the server's on PostgreSQL): what the
+        # machine's load inflates least.
+        figures[f"{table}_{label}_cpu_median_ms"] = (statistics.median(t * 1000 for t in d["cpu"]), "ms")
         figures[f"{table}_{label}_queries"] = (d["queries"], "queries")
         figures[f"{table}_{label}_bytes"] = (d["bytes"], "bytes")
         if label != base_label:

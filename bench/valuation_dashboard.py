@@ -46,6 +46,7 @@ DAILY_POINTS = 365 - 7
 
 def build(scale: float) -> dict:
     """The dataset: one owner, N wallets on 4 EVM chains, 100 holdings each over 500 assets (80% priced)."""
+    from portfolio import totals
     from portfolio.models import Asset, Chain, Holding, PricePoint, ScopeValue, Wallet, WalletChain, WalletValue
     from portfolio.services.snapshots import scope_key
 
@@ -75,6 +76,7 @@ def build(scale: float) -> dict:
             a = assets[(n * 7 + k * 5) % len(assets)]
             holdings.append(Holding(wallet_chain=by_wallet_chain[(w.id, a.chain_id)], asset=a, amount=(k + 1) * 10**18 + n))
     Holding.objects.bulk_create(holdings, batch_size=5000, ignore_conflicts=True)
+    totals.rebuild(owner.pk)  # holdings loaded around the sync: their per-asset totals
 
     # One year of per-wallet totals (what each past snapshot wrote) and the materialised scope series.
     times = [now - timedelta(hours=h) for h in range(1, HOURLY_POINTS)] + [now - timedelta(days=d) for d in range(7, 7 + DAILY_POINTS)]

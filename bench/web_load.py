@@ -42,6 +42,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model, SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from portfolio.models import Asset, Chain, Holding, WalletChain
+from portfolio import totals
 from portfolio.services.wallets import do_add_wallet
 user = get_user_model().objects.create_user("bench", password="bench-password-123")
 chain = Chain.objects.filter(family="evm").order_by("id").first()
@@ -52,6 +53,7 @@ assets = [Asset.objects.create(chain=chain, address="0x" + f"{1000 + j:040x}", k
                                symbol=f"T{j}", name=f"Token {j}", decimals=18, listed=True) for j in range(40)]
 for wc in WalletChain.objects.filter(chain=chain):
     Holding.objects.bulk_create([Holding(wallet_chain=wc, asset=a, amount=10**18 * (j + 1), height=100) for j, a in enumerate(assets)])
+totals.rebuild(user.pk)  # holdings loaded around the sync: their per-asset totals
 s = SessionStore()
 s[SESSION_KEY] = str(user.pk)
 s[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]

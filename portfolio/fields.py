@@ -24,10 +24,11 @@ class AmountField(models.Field):
     """An integer in base units (wei, satoshi, lamport...), signed, up to 78 digits."""
 
     description = "Exact integer amount in base units (up to uint256)"
+    digits = AMOUNT_DIGITS
 
     def db_type(self, connection):
         if connection.vendor == "postgresql":
-            return f"numeric({AMOUNT_DIGITS},0)"
+            return f"numeric({self.digits},0)"
         return "text"
 
     def from_db_value(self, value, expression, connection):
@@ -50,8 +51,8 @@ class AmountField(models.Field):
 
     def get_prep_value(self, value):
         value = self.to_python(super().get_prep_value(value))
-        if value is not None and abs(value) >= 10**AMOUNT_DIGITS:
-            raise ValidationError("amount has more than 78 digits")
+        if value is not None and abs(value) >= 10**self.digits:
+            raise ValidationError(f"amount has more than {self.digits} digits")
         return value
 
     def get_db_prep_value(self, value, connection, prepared=False):
@@ -66,6 +67,14 @@ class AmountField(models.Field):
 
         # Through Field.formfield so blank/null/default/choices apply (blank=True must mean "not required").
         return super().formfield(**{"form_class": forms.CharField, **kwargs})
+
+
+class TotalAmountField(AmountField):
+    """A sum of amounts in base units (a scope's total of one asset), up to 100 digits: uint256
+    balances of a token in many wallets add up past 78."""
+
+    description = "Exact integer sum of amounts in base units"
+    digits = 100
 
 
 class ExactDecimalField(models.Field):

@@ -1,6 +1,7 @@
-"""Holdings read model: per-asset totals of a scope summed in the database (never an object per holding),
-priced once per asset, net worth = holdings outside positions + positions' net value, and one asset's
-per-wallet breakdown on request. A fixed number of queries whatever the number of wallets or holdings."""
+"""Holdings read model: per-asset totals of a scope (kept per scope by portfolio/totals.py, or summed in
+the database for another set of wallets: never an object per holding), priced once per asset, net
+worth = holdings outside positions + positions' net value, and one asset's per-wallet breakdown on
+request. A fixed number of queries whatever the number of wallets or holdings."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from portfolio.overlaps import Cover, covered_pairs
 from portfolio.pricing.fx import rate_for, rates_from_json
 from portfolio.queries import RANGES, PositionRow, _owned_scope, _quote, positions
 from portfolio.services.prices import PRICED, UNPRICED, Price, latest_fx_rates, latest_prices, price_status
+from portfolio.totals import scope_totals
 from portfolio.valuation import ZERO, exact, pct_change, share_of, to_units
 
 
@@ -114,9 +116,9 @@ def _scope_holdings(user, ids: list[int], is_all: bool, covered: dict):
 
 
 def asset_totals(holdings_qs) -> dict[int, tuple[int, int]]:
-    """asset id -> (amount in base units, holders), summed in the database on PostgreSQL (NUMERIC is
-    exact there) and from two columns of plain tuples on SQLite (amounts are TEXT: SQL sums would be
-    floats), so no model instance is built per holding. One query."""
+    """asset id -> (amount in base units, holders) of a Holding queryset, summed in the database on
+    PostgreSQL (NUMERIC is exact there) and from two columns of plain tuples on SQLite (amounts are
+    TEXT: SQL sums would be floats), so no model instance is built per holding. One query."""
     if connection.vendor == "postgresql":
         rows = holdings_qs.order_by().values("asset_id").annotate(total=Sum("amount"), holders=Count("id"))
         return {r["asset_id"]: (int(r["total"]), r["holders"]) for r in rows}
@@ -133,9 +135,27 @@ def asset_totals(holdings_qs) -> dict[int, tuple[int, int]]:
     return {a: (totals[a], holders[a]) for a in totals}
 
 
+def _totals(user, ids: list[int], is_all: bool, portfolio_id: int | None, covered: dict) -> dict[int, tuple[int, int]]:
+    """asset id -> (amount, holders) of the scope, accounts reached twice counted once. "All wallets"
+    and a whole portfolio read their maintained totals (one row per asset, portfolio/totals.py) less the
+    covered pairs' holdings; any other set of wallets sums its holdings. Two queries at most."""
+    if not (is_all or portfolio_id is not None):
+        return asset_totals(_scope_holdings(user, ids, is_all, covered))
+    totals = scope_totals(user.pk, None if is_all else portfolio_id)
+    if covered:
+        twice = Holding.objects.filter(_pairs_q(covered, "wallet_chain__")).exclude(amount=0)
+        for asset_id, (amount, n) in asset_totals(twice).items():
+            have, holders = totals.get(asset_id, (0, 0))
+            totals[asset_id] = (have - amount, holders - n)
+    return {a: t for a, t in totals.items() if t[1] > 0}
+
+
 def _assets_with_chains(asset_ids: Iterable[int]) -> dict[int, Asset]:
+    """The fungible and native assets among ``asset_ids`` (NFT collections are not holdings rows),
+    without the two columns no row shows (decoding a JSON and a datetime per asset tripled the time)."""
     chains = {c.pk: c for c in Chain.objects.all()}
-    assets = Asset.objects.in_bulk(sorted(asset_ids)) if asset_ids else {}
+    assets = (Asset.objects.exclude(kind=Asset.NFT_COLLECTION).defer("price_sources", "created_at").in_bulk(sorted(asset_ids))
+              if asset_ids else {})
     for asset in assets.values():
         asset.chain = chains[asset.chain_id]
     return assets
@@ -147,6 +167,8 @@ def _priced_rows(totals: dict[int, tuple[int, int]], assets: dict[int, Asset], p
     rows = []
     with exact():
         for asset_id, (raw, holders) in totals.items():
+            if asset_id not in assets:
+                continue
             asset, p = assets[asset_id], prices.get(asset_id)
             status = price_status(asset.kind, asset.is_spam, p)
             amount = to_units(raw, asset.decimals)
@@ -236,16 +258,22 @@ def holdings_rows(user, wallet_ids: Iterable[int], currency: str, *, now: dateti
     return result.rows
 
 
-def scope_holdings(user, wallet_ids: Iterable[int], currency: str, *, with_positions: bool = True) -> Holdings:
+def scope_holdings(user, wallet_ids: Iterable[int], currency: str, *, with_positions: bool = True,
+                   portfolio_id: int | None = None, only_asset: int | None = None) -> Holdings:
     """Every asset row of the scope (no per-wallet parts) and its net worth. About ten queries whatever
-    the number of wallets, holdings or positions; the sum reads two columns per holding."""
+    the number of wallets, holdings or positions. ``portfolio_id`` says ``wallet_ids`` are that
+    portfolio's wallets: its maintained totals are read (one row per asset) instead of its holdings.
+    ``only_asset``: that asset's row only (an expanded row: no other asset loaded or priced; the
+    totals and shares are then that row's)."""
     ids, is_all = _owned_scope(user, wallet_ids)
     fx = latest_fx_rates() if ids else {}
     currency, rate, _ = _quote(currency, fx)
     if not ids:
         return Holdings(currency, [], [], ZERO, ZERO, ZERO, 0, 0)
     covered = covered_pairs(ids)
-    totals = asset_totals(_scope_holdings(user, ids, is_all, covered))
+    totals = _totals(user, ids, is_all, portfolio_id, covered)
+    if only_asset is not None:
+        totals = {only_asset: totals[only_asset]} if only_asset in totals else {}
     assets = _assets_with_chains(totals)
     rows = _priced_rows(totals, assets, latest_prices(totals, fx=fx), currency, rate)
     position_rows = _scope_positions(user, ids, currency, covered) if with_positions else []

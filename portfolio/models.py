@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from chains.base import AssetRef, ChainConfig, EndpointConfig, WalletRef
 from chains.registry import FAMILY_CHOICES, PROTOCOL_CHOICES, PROTOCOLS
-from portfolio.fields import AmountField, ExactDecimalField
+from portfolio.fields import AmountField, ExactDecimalField, TotalAmountField
 
 # Values and their sums: a uint256 amount (78 digits) of a 0-decimal token at a price up to $10**4 with
 # 18 places, so no stored amount makes a snapshot overflow its column on PostgreSQL.
@@ -353,6 +353,26 @@ class Holding(ReadAt, models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wallet_chain", "asset"], name="unique_holding")]
+
+
+class AssetTotal(models.Model):
+    """The sum of one asset's non-zero holdings in a scope, and how many holdings that is: an owner's
+    "All wallets" (``portfolio`` NULL) or one portfolio. Kept exact by the sync's diff writer and by
+    membership changes (portfolio/totals.py), so the holdings page reads one row per asset instead of
+    one per holding. Accounts reached through two wallets are in it twice: readers take the covered
+    pairs' holdings out (portfolio/overlaps.py)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    amount = TotalAmountField(default=0)
+    holders = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "asset"], condition=Q(portfolio__isnull=True), name="unique_owner_asset_total"),
+            models.UniqueConstraint(fields=["portfolio", "asset"], condition=Q(portfolio__isnull=False), name="unique_portfolio_asset_total"),
+        ]
 
 
 class NftItem(ReadAt, models.Model):

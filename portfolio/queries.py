@@ -36,14 +36,26 @@ KIND_LABELS = {"token": "Tokens", "nft": "NFTs", "defi": "DeFi and staking"}
 # --------------------------------------------------------------------------- scope
 
 
-def scope_wallet_ids(user, portfolio_id: int | None = None) -> list[int]:
+class ScopeIds(list):
+    """Wallet ids read as one user's scope (``scope_wallet_ids``): sorted, all the user's, and ``is_all``
+    when they are all of the user's wallets, so readers need not check them again (one query less,
+    and no read of every wallet id per reader)."""
+
+    def __init__(self, ids: Iterable[int] = (), owner_id: int | None = None, is_all: bool = False) -> None:
+        super().__init__(ids)  # (a copy made without an owner, as the ORM makes of a lookup value, vouches for nothing)
+        self.owner_id, self.is_all = owner_id, is_all
+
+
+def scope_wallet_ids(user, portfolio_id: int | None = None) -> ScopeIds:
     """Ids of the user's wallets: all of them, or those of one of the user's portfolios.
 
     Raises Http404 when ``portfolio_id`` is not one of the user's portfolios."""
     if portfolio_id is None:
-        return list(Wallet.objects.filter(owner=user).order_by("pk").values_list("pk", flat=True))
+        ids = list(Wallet.objects.filter(owner=user).order_by("pk").values_list("pk", flat=True))
+        return ScopeIds(ids, user.pk, bool(ids))
     portfolio = get_object_or_404(Portfolio, pk=portfolio_id, owner=user)
-    return list(portfolio.wallets.filter(owner=user).order_by("pk").values_list("pk", flat=True))
+    ids = list(portfolio.wallets.filter(owner=user).order_by("pk").values_list("pk", flat=True))
+    return ScopeIds(ids, user.pk, False)
 
 
 def _owned(user, wallet_ids: Iterable[int]) -> list[int]:
@@ -52,7 +64,12 @@ def _owned(user, wallet_ids: Iterable[int]) -> list[int]:
 
 def _owned_scope(user, wallet_ids: Iterable[int]) -> tuple[list[int], bool]:
     """The requested ids that are the user's, and whether they are all of the user's wallets (then
-    queries filter by owner instead of a long IN list). One query."""
+    queries filter by owner instead of a long IN list). One query, none for the user's ``ScopeIds``.
+
+    A portfolio's ``ScopeIds`` says ``is_all`` False even when it holds every wallet: its readers then
+    filter by its ids, which is the same set."""
+    if isinstance(wallet_ids, ScopeIds) and wallet_ids.owner_id == user.pk:
+        return list(wallet_ids), wallet_ids.is_all
     mine = set(Wallet.objects.filter(owner=user).values_list("pk", flat=True))
     ids = sorted(mine.intersection(wallet_ids))
     return ids, len(ids) == len(mine) and bool(ids)
@@ -242,11 +259,22 @@ def _performance(points: list[_Point], base: _Point | None, rate: _Rates):
     return series, range_figures(start_value, periods), since
 
 
-def _labels(user, breakdown: dict, chains: dict) -> tuple[dict, dict, dict]:
-    """Asset, chain and wallet labels for the breakdown's keys, from a few columns (model instances for
-    hundreds of slices would cost more than the rest); unpriced assets as Asset rows."""
+def _largest(pairs: list, top: int | None) -> list:
+    """The keys of the ``top`` largest [key, value text] pairs, ties at the cut included (all of them
+    when ``top`` is None)."""
+    if top is None or len(pairs) <= top:
+        return [k for k, _ in pairs]
+    values = sorted(((Decimal(v), k) for k, v in pairs), key=lambda vk: vk[0], reverse=True)
+    cut = values[top - 1][0]
+    return [k for v, k in values if v >= cut]
+
+
+def _labels(user, breakdown: dict, chains: dict, top: int | None = None) -> tuple[dict, dict, dict]:
+    """Asset, chain and wallet labels for the breakdown's keys (of its ``top`` largest slices only, when
+    a page shows no more), from a few columns (model instances for hundreds of slices would cost more
+    than the rest); unpriced assets as Asset rows."""
     label_fields = ("pk", "symbol", "name", "chain_id", "address", "kind", "decimals", "logo_url", "is_spam")
-    wanted = {int(k) for k, _ in breakdown["by_asset"]} | set(breakdown["unpriced"])
+    wanted = {int(k) for k in _largest(breakdown["by_asset"], top)} | set(breakdown["unpriced"])
     rows = {row[0]: row for row in Asset.objects.filter(pk__in=sorted(wanted)).values_list(*label_fields)}
     assets = {pk: f"{row[1]} ({chains[row[3]].name})" if row[3] in chains else row[1] for pk, row in rows.items()}
     unpriced = {}
@@ -255,8 +283,9 @@ def _labels(user, breakdown: dict, chains: dict) -> tuple[dict, dict, dict]:
             a = Asset(**dict(zip(("id",) + label_fields[1:], rows[pk])))
             a.chain = chains[a.chain_id]
             unpriced[pk] = a
+    wallet_ids = sorted({int(k) for k in _largest(breakdown["by_wallet"], top)})
     wallets = {pk: label or (a if len(a) <= 16 else f"{a[:8]}…{a[-6:]}") for pk, label, a in
-               Wallet.objects.filter(owner=user).values_list("pk", "label", "address")}
+               Wallet.objects.filter(owner=user, pk__in=wallet_ids).values_list("pk", "label", "address")} if wallet_ids else {}
     return assets, wallets, unpriced
 
 
@@ -272,12 +301,14 @@ def _allocation(breakdown: dict, rate: Decimal, assets: dict, wallets: dict, cha
     }
 
 
-def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key: str, *, now: datetime | None = None) -> Summary:
+def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key: str, *, now: datetime | None = None,
+                      labelled: int | None = None) -> Summary:
     """Net worth, performance over ``range_key`` (24h, 7d, 30d, 90d, 1y, all), series, allocation and
     freshness of the user's ``wallet_ids``. A fixed number of queries whatever the number of wallets,
     holdings or points: the series and the allocation come from the scope's materialised ScopeValue
     rows (written by each snapshot); a scope whose series is still being built shows its current
-    totals per wallet."""
+    totals per wallet. ``labelled``: only the largest slices of each allocation get their asset or
+    wallet name (a page showing a few), the others keep their id."""
     ids, is_all = _owned_scope(user, wallet_ids)
     now = now or timezone.now()
     delta = RANGES.get(range_key, RANGES["30d"])
@@ -294,7 +325,7 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
             else:
                 breakdown = _live_breakdown(ids, latest_fx_rates())
         breakdown = {**EMPTY_BREAKDOWN, **(breakdown or {})}
-        assets, wallets, unpriced_assets = _labels(user, breakdown, chains)
+        assets, wallets, unpriced_assets = _labels(user, breakdown, chains, labelled)
         alloc = _allocation(breakdown, rate_now, assets, wallets, chains)
         as_of, net_worth = series[-1] if series else (None, sum((s.value for s in alloc["kind"]), ZERO))
     unpriced = [unpriced_assets[a] for a in breakdown["unpriced"] if a in unpriced_assets]

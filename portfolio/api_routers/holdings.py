@@ -102,7 +102,7 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
     total) ignores the filters: the same figure as /summary's."""
     wallet_ids, currency = scope_and_currency(request, portfolio_id, currency)
     wallet_ids = narrow_to_wallet(wallet_ids, wallet_id)
-    result = scope_holdings(request.auth, wallet_ids, currency)
+    result = scope_holdings(request.auth, wallet_ids, currency, portfolio_id=portfolio_id if wallet_id is None else None)
     rows, used = list(result.rows), result.currency
     if chain:
         rows = [r for r in rows if r.asset.chain.slug == chain]

@@ -60,7 +60,10 @@ def _clear(alert: HealthAlert, health_factor: Decimal | None, now) -> int:
     return 1
 
 
-def open_alerts(owner, wallet_ids: Iterable[int]) -> list[HealthAlert]:
-    """The owner's open alerts among ``wallet_ids``, worst first (for the dashboard's banner)."""
-    return list(HealthAlert.objects.filter(owner=owner, cleared_at__isnull=True, wallet_chain__wallet_id__in=list(wallet_ids))
-                .select_related("wallet_chain__wallet", "wallet_chain__chain").order_by("health_factor"))
+def open_alerts(owner, wallet_ids: Iterable[int], *, all_wallets: bool = False) -> list[HealthAlert]:
+    """The owner's open alerts among ``wallet_ids`` (all of them: no id list), worst first (for the
+    dashboard's banner)."""
+    alerts = HealthAlert.objects.filter(owner=owner, cleared_at__isnull=True)
+    if not all_wallets:
+        alerts = alerts.filter(wallet_chain__wallet_id__in=list(wallet_ids))
+    return list(alerts.select_related("wallet_chain__wallet", "wallet_chain__chain").order_by("health_factor"))

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.db.models import Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from portfolio.fields import ExactDecimalField
 from portfolio.models import Asset, Chain, FxRate, Holding, PositionLeg, PricePoint
 from portfolio.pricing.base import PriceRateLimited, PricingError
 from portfolio.pricing.coingecko import CoinGeckoClient, CoinGeckoSource
@@ -124,9 +123,10 @@ def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: 
     """The usable price of each asset, by its source order: the first source with a fresh price, else
     the first with any price (flagged stale). Assets with no price at all are absent (= unpriced).
 
-    One query (a correlated subquery per source on the ``price_latest`` index) however many assets.
-    ``orders`` maps asset id -> source order when the caller already has Asset.price_sources; else it
-    is read in the same query. ``as_of`` ignores prices stored after that time (a past snapshot).
+    Two queries however many assets: the id of each source's latest price per asset (a correlated
+    subquery per source on the ``price_latest`` index), then those prices. ``orders`` maps asset id ->
+    source order when the caller already has Asset.price_sources; else it is read in the first query.
+    ``as_of`` ignores prices stored after that time (a past snapshot).
     """
     ids = sorted(set(asset_ids))
     if not ids:
@@ -142,32 +142,34 @@ def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: 
         latest = PricePoint.objects.filter(match, asset=OuterRef("pk"))
         if as_of is not None:
             latest = latest.filter(at__lte=as_of)
-        latest = latest.order_by("-at", "-id")
-        annotations[f"{name}__price"] = Subquery(latest.values("price")[:1], output_field=ExactDecimalField())
-        annotations[f"{name}__at"] = Subquery(latest.values("at")[:1])
-        annotations[f"{name}__src"] = Subquery(latest.values("source")[:1])
-        annotations[f"{name}__cur"] = Subquery(latest.values("currency")[:1])
-    rows = Asset.objects.filter(pk__in=ids).annotate(**annotations).values("pk", "price_sources", *annotations)
+        # One subquery per source (the row's id), not one per column: four times fewer index probes.
+        annotations[name] = Subquery(latest.order_by("-at", "-id").values("id")[:1])
+    rows = list(Asset.objects.filter(pk__in=ids).annotate(**annotations).values_list("pk", "price_sources", *annotations))
+    wanted = sorted({pk for row in rows for pk in row[2:] if pk is not None})
+    points = {pk: rest for pk, *rest in PricePoint.objects.filter(pk__in=wanted).values_list("pk", "price", "at", "source", "currency")} \
+        if wanted else {}
     limit = now - stale_after()
     out: dict[int, Price] = {}
     with exact():
-        for row in rows:
-            order = (orders or {}).get(row["pk"]) or source_order(row["price_sources"])
+        for asset_id, price_sources, *point_ids in rows:
+            latest_of = dict(zip(annotations, point_ids))
+            order = (orders or {}).get(asset_id) or source_order(price_sources)
             candidates = []
             for name in order:
-                price, at = row[f"{name}__price"], row[f"{name}__at"]
-                if price is None:
+                point = points.get(latest_of.get(name))
+                if point is None:
                     continue
-                currency = row[f"{name}__cur"] or USD
+                price, at, source, currency = point
+                currency = currency or USD
                 rate = Decimal(1) if currency == USD else fx.get(currency)
                 if not rate:
                     continue  # a manual EUR price with no EUR rate known: cannot be used
                 usd = price if currency == USD else price / rate
                 stale = not get_source(name).never_stale and at < limit
-                candidates.append(Price(usd, row[f"{name}__src"], name, at, stale))
+                candidates.append(Price(usd, source, name, at, stale))
             fresh = [c for c in candidates if not c.stale]
             if fresh or candidates:
-                out[row["pk"]] = (fresh or candidates)[0]
+                out[asset_id] = (fresh or candidates)[0]
     return out
 
 

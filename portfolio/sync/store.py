@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from chains.base import NATIVE, AssetRef, FetchResult
+from portfolio import totals
 from portfolio.fields import AMOUNT_DIGITS, AmountField
 from portfolio.models import Asset, Chain, Holding, NftItem, Position, PositionLeg, WalletChain
 from portfolio.services.prices import store_quotes
@@ -184,6 +185,7 @@ class Prepared:
     seen: dict[int, tuple] = field(default_factory=dict)
     diffs: list[Diff] = field(default_factory=list)
     new_legs: dict[tuple, tuple] = field(default_factory=dict)  # position key -> legs, for positions whose legs change
+    total_changes: dict[tuple, tuple[int, int]] = field(default_factory=dict)  # (wc id, asset id) -> (amount, holders) delta
     drop_legs: "_Statement | None" = None
 
     @property
@@ -243,6 +245,7 @@ def replace(prepared: Prepared) -> None:
         diff.run()
     if prepared.new_legs:
         _insert_legs(prepared)
+    totals.apply_holding_changes(prepared.wallet_chains, prepared.total_changes)  # nothing when no holding changed
 
 
 def _versions(queryset) -> dict[int, tuple]:
@@ -278,7 +281,27 @@ def _plan(prepared: Prepared) -> None:
     }
     dropped = [stored_positions[key][0] for key in prepared.new_legs if key in stored_positions] + position_diff.deleted
     prepared.drop_legs = prepare_delete(PositionLeg, "position", [pk for pk in dropped if pk in stored_legs])
-    prepared.diffs = [diff_rows(HOLDINGS, stored, holdings), diff_rows(NFTS, NFTS.stored(ids), nfts), position_diff]
+    holding_diff = diff_rows(HOLDINGS, stored, holdings)
+    prepared.total_changes = _total_changes(holding_diff, stored, holdings)
+    prepared.diffs = [holding_diff, diff_rows(NFTS, NFTS.stored(ids), nfts), position_diff]
+
+
+def _total_changes(diff: Diff, stored: dict[tuple, tuple[int, tuple]], new: dict[tuple, tuple]) -> dict[tuple, tuple[int, int]]:
+    """What the holdings diff changes in the scopes' per-asset totals: (WalletChain id, asset id) ->
+    (amount delta, non-zero holdings delta), from the diff's rows only (nothing for an unchanged sync)."""
+    out: dict[tuple, tuple[int, int]] = {}
+    for key in diff.inserted:
+        if new[key][0]:
+            out[key] = (new[key][0], 1)
+    for key in diff.updated:
+        old, amount = stored[key][1][0], new[key][0]
+        if old != amount:
+            out[key] = (amount - old, (amount != 0) - (old != 0))
+    if diff.deleted:
+        for key, (_, values) in stored.items():
+            if key not in new and values[0]:
+                out[key] = (-values[0], -1)
+    return out
 
 
 def _without_accounted(holdings: dict[tuple, tuple], kept: dict[tuple, tuple[int, tuple]], assets: dict[str, Asset]) -> dict[tuple, tuple]:

@@ -19,6 +19,7 @@ from portfolio.services.alerts import open_alerts
 RANGES = ("24h", "7d", "30d", "90d", "1y", "all")
 DEFAULT_RANGE = "30d"
 ALLOCATION_KINDS = (("asset", "Asset"), ("chain", "Chain"), ("wallet", "Wallet"), ("kind", "Kind"))
+SLICES_SHOWN = 8  # per allocation: the table's rows; the chart shows 7 and "Other"
 
 
 @dataclass
@@ -115,10 +116,11 @@ def freshness_rows(user, wallet_ids: list[int], *, all_wallets: bool = False,
 
 def scope_summary(user, scope: Scope, range_key: str):
     """The dashboard figures, as the API's /summary has them (``queries.dashboard_summary``: the
-    materialised series; a scope whose series is being built shows its wallets' latest totals)."""
+    materialised series; a scope whose series is being built shows its wallets' latest totals), the
+    slices beyond those shown left unnamed (no label read per wallet of a large scope)."""
     if not scope.wallet_ids:
         return None
-    return queries.dashboard_summary(user, scope.wallet_ids, scope.currency, range_key)
+    return queries.dashboard_summary(user, scope.wallet_ids, scope.currency, range_key, labelled=SLICES_SHOWN)
 
 
 @require_GET
@@ -142,7 +144,7 @@ def dashboard(request: HttpRequest, portfolio_id: int | None = None) -> HttpResp
         "ranges": RANGES,
         "allocation_kinds": ALLOCATION_KINDS,
         "sync": sync_state(request.user, scope.wallet_ids, all_wallets=all_wallets, freshness=freshness),
-        "health_alerts": open_alerts(request.user, scope.wallet_ids),
+        "health_alerts": open_alerts(request.user, scope.wallet_ids, all_wallets=all_wallets),
         "freshness": freshness,
         "nav_active": "dashboard",
         "chart": _chart_payload(summary, scope.currency) if summary else None,
@@ -176,8 +178,8 @@ def _allocations(summary) -> list[dict]:
     out = []
     for key, title in ALLOCATION_KINDS:
         slices = list(raw.get(key, []) if isinstance(raw, dict) else getattr(raw, key, []))
-        top = slices[:7]
-        rest = slices[7:]
+        top = slices[:SLICES_SHOWN - 1]
+        rest = slices[SLICES_SHOWN - 1:]
         chart_labels = [str(s.label) for s in top]
         chart_values = [format(s.value, "f") for s in top]
         chart_display = [money(s.value, summary.currency if hasattr(summary, "currency") else "USD") for s in top]

@@ -122,13 +122,18 @@ def filtered_rows(request: HttpRequest, scope: Scope) -> tuple[list[HoldingRow],
     chains = list(Chain.objects.filter(wallet_chains__wallet__in=mine).distinct())
     filters = Filters.from_request(request, scope.wallet_ids, chains)
     wallet_ids = [filters.wallet] if filters.wallet else scope.wallet_ids
-    result: Holdings = scope_holdings(request.user, wallet_ids, scope.currency)
+    result: Holdings = scope_holdings(request.user, wallet_ids, scope.currency, portfolio_id=_whole_portfolio(scope, filters.wallet))
     rows, hidden = _filter(result.rows, filters, scope)
     if filters.sort.lstrip("-") == "change":
         add_price_changes(rows, wallet_ids, result.currency, _rate(result.currency), timezone.now())
     rows = _sort_rows(rows, filters.sort)
     return rows, filters, {"wallets": wallets, "many_wallets": len(wallets) > WALLET_CHOICES, "chains": chains, "total": len(result.rows), "hidden": hidden,
                            "holdings": result, "wallet_ids": wallet_ids}
+
+
+def _whole_portfolio(scope: Scope, wallet: int | None) -> int | None:
+    """The scope's portfolio id when the page shows all of its wallets (its per-asset totals are kept)."""
+    return scope.portfolio.pk if scope.portfolio is not None and wallet is None else None
 
 
 def _rate(currency: str) -> Decimal:
@@ -182,10 +187,13 @@ def holding_wallets(request: HttpRequest, asset_id: int) -> HttpResponse:
     scope = resolve_scope(request)
     wallet_ids = scope.wallet_ids
     wallet = request.GET.get("wallet", "")
-    if wallet.isdigit() and int(wallet) in scope.wallet_ids:
+    narrowed = wallet.isdigit() and int(wallet) in scope.wallet_ids
+    if narrowed:
         wallet_ids = [int(wallet)]
     asset = Asset.objects.select_related("chain").filter(pk=asset_id).first()
-    row = next((r for r in scope_holdings(request.user, wallet_ids, scope.currency, with_positions=False).rows
+    portfolio_id = _whole_portfolio(scope, int(wallet) if narrowed else None)
+    row = next((r for r in scope_holdings(request.user, wallet_ids, scope.currency, with_positions=False,
+                                          portfolio_id=portfolio_id, only_asset=asset_id).rows
                 if r.asset.pk == asset_id), None) if asset else None
     if row is None:
         raise Http404("not held in this scope")

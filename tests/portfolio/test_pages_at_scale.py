@@ -4,6 +4,7 @@ assets, a bounded number of bytes) however many assets and holdings the scope ha
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -13,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from portfolio import totals
 from portfolio.models import Asset, Chain, Holding, Portfolio, PricePoint, Wallet, WalletChain
 from portfolio.services.snapshots import do_snapshot
 
@@ -39,6 +41,7 @@ def build(owner, *, wallets: int, assets: int, base: int, failed: int = 0) -> li
                     last_error="endpoint timed out" if n < failed else "", height=100) for n, w in enumerate(made)])
     Holding.objects.bulk_create([Holding(wallet_chain=wc, asset=t, amount=(k + 1) * 10**6, height=100)
                                  for wc in wcs for k, t in enumerate(tokens)])
+    totals.rebuild(owner.pk)  # rows loaded around the sync: its per-asset totals recomputed
     return made
 
 
@@ -121,3 +124,21 @@ def test_the_api_pages_by_cursor_and_keeps_offset(owner, owner_client):
     by_offset = owner_client.get(f"{API}/holdings?limit=100&offset=100").json()["items"]
     assert [i["asset_id"] for i in by_offset] == seen[100:200]
     assert owner_client.get(f"{API}/holdings?cursor=not-a-cursor").status_code == 422
+
+
+def test_a_portfolios_holdings_read_its_totals_in_the_same_queries_whatever_its_size(owner, outsider, owner_client,
+                                                                                      outsider_client, small_and_large):
+    counts, pages = [], []
+    for user, client in ((owner, owner_client), (outsider, outsider_client)):
+        p = Portfolio.objects.create(owner=user, name="all but one")
+        p.wallets.set(list(Wallet.objects.filter(owner=user).order_by("pk"))[1:])
+        n, page = queries_of(client, reverse("holdings") + f"?portfolio={p.pk}")
+        counts.append(n)
+        pages.append(page)
+        n_api, body = queries_of(client, f"{API}/holdings?portfolio_id={p.pk}&limit=500")
+        counts.append(n_api)
+    assert counts[0] == counts[2] and counts[1] == counts[3], counts
+    items = json.loads(body)["items"]  # the outsider's: 11 of 12 wallets, each holding (k + 1) units of token k
+    assert sorted((int(i["amount_raw"]), i["holders"]) for i in items) == [(11 * (k + 1) * 10**6, 11) for k in range(30)]
+    # The outsider's portfolio: 11 wallets x 30 assets, each wallet holding (k + 1) units of token k.
+    assert b'data-testid="holding-row"' in pages[1] and pages[1].count(b'data-testid="holding-row"') == 30
