@@ -14,9 +14,9 @@ from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet, WalletValue
+from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet
 from portfolio.overlaps import Cover, covered_pairs
-from portfolio.pricing.fx import rate_for, rates_from_json
+from portfolio.pricing.fx import rate_for
 from portfolio.queries import RANGES, PositionRow, _owned_scope, _quote, positions
 from portfolio.services.prices import PRICED, UNPRICED, Price, latest_fx_rates, latest_prices, price_status
 from portfolio.valuation import ZERO, exact, pct_change, share_of, to_units
@@ -46,8 +46,8 @@ class HoldingRow:
 
     ``price`` is the latest price shown (possibly ``price_stale``); ``value`` uses it only when
     ``services.prices.price_status`` says PRICED, so a stale or missing price leaves ``value`` None and
-    the row ``unpriced``. ``change_24h``/``change_7d``: price change as a fraction against the snapshots
-    then; ``market_pnl`` the market part over ``pnl_range`` (when asked); ``share`` the fraction of the
+    the row ``unpriced``. ``change_24h``/``change_7d``: price change as a fraction against the stored
+    price then (``add_price_changes``); ``market_pnl`` the market part over ``pnl_range`` (when asked); ``share`` the fraction of the
     priced holdings total; ``holders`` how many wallet-chains hold it. ``wallets`` is filled only on
     request (``holding_parts``)."""
 
@@ -157,29 +157,61 @@ def _priced_rows(totals: dict[int, tuple[int, int]], assets: dict[int, Asset], p
     return rows
 
 
-def _reference(ids: list[int], before: datetime) -> tuple[datetime | None, dict[str, Decimal]]:
-    """The latest snapshot time at or before ``before`` among the wallets, and its FX rates."""
-    row = WalletValue.objects.filter(wallet_id__in=ids, at__lte=before).order_by("-at").values("at", "fx_rates").first()
-    return (row["at"], rates_from_json(row["fx_rates"])) if row else (None, {})
+def prices_then(asset_ids: Iterable[int], currency: str, rate_now: Decimal, at: datetime) -> dict[int, Decimal]:
+    """Each asset's price per whole unit in ``currency`` as it stood at ``at``, from the stored price
+    history (CoinGecko, oracle reads, manual points; the sources' order as for current prices), at
+    that moment's FX rate (the current one when none was stored then). An asset whose newest price
+    then was already stale (or that had none) is absent: there is nothing to compare with. Three queries."""
+    ids = sorted(set(asset_ids))
+    if not ids:
+        return {}
+    fx_then = latest_fx_rates(at)
+    rate = rate_for(currency, fx_then) or rate_now
+    with exact():
+        return {a: p.usd * rate for a, p in latest_prices(ids, now=at, as_of=at, fx=fx_then).items() if not p.stale}
 
 
-def add_price_changes(rows: list[HoldingRow], ids: list[int], currency: str, rate: Decimal, now: datetime) -> None:
-    """Fill ``change_24h``/``change_7d`` of ``rows`` (a page: the query reads one price per asset, at
-    that time's FX rate) from the snapshots at or before 24h/7d ago. Two queries per reference."""
+def add_price_changes(rows: list[HoldingRow], currency: str, rate: Decimal, now: datetime) -> None:
+    """Fill ``change_24h``/``change_7d`` of ``rows`` (a page, or every row for a total): the price now
+    against the price 24 hours (7 days) before ``now`` in the stored price history (``prices_then``);
+    None where no price then exists. A fixed number of queries whatever the number of rows."""
     wanted = [r.asset.pk for r in rows if r.price is not None]
-    if not wanted:
-        return
     for label, delta in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7))):
-        ref_at, ref_fx = _reference(ids, now - delta)
-        if ref_at is None:
-            continue
-        ref_rate = rate_for(currency, ref_fx) or rate
-        then = dict(ValuePoint.objects.filter(at=ref_at, asset_id__in=wanted, wallet_id__in=ids, price__isnull=False)
-                    .order_by().values_list("asset_id", "price").distinct())
-        with exact():
-            for row in rows:
-                if row.price is not None and row.asset.pk in then:
-                    setattr(row, f"change_{label}", pct_change(then[row.asset.pk] * ref_rate, row.price))
+        then = prices_then(wanted, currency, rate, now - delta)
+        for row in rows:
+            if row.price is not None and row.asset.pk in then:
+                setattr(row, f"change_{label}", pct_change(then[row.asset.pk], row.price))
+
+
+@dataclass(frozen=True)
+class TotalChange:
+    """The 24h market move of what is held now: ``value`` (amount x (price now - price then), summed
+    over the priced rows that had a price then) and ``pct`` against their value then. ``assets`` is how
+    many rows had both prices; ``missing`` how many priced rows had none 24 hours ago."""
+
+    value: Decimal | None
+    pct: Decimal | None
+    assets: int
+    missing: int
+
+
+def total_change_24h(rows: list[HoldingRow], currency: str, rate: Decimal, now: datetime) -> TotalChange:
+    """The 24h change of the total of ``rows`` (their ``value``s) from the stored price history: each
+    priced row's amount valued at the price 24 hours ago and now. Rows without a price then are left
+    out of both sides (and counted in ``missing``); no such row at all: value and pct are None."""
+    priced = [r for r in rows if r.value is not None]
+    then = prices_then([r.asset.pk for r in priced], currency, rate, now - timedelta(hours=24))
+    with exact():
+        before = after = ZERO
+        matched = 0
+        for row in priced:
+            if row.asset.pk in then:
+                before += row.amount * then[row.asset.pk]
+                after += row.value
+                matched += 1
+        if not matched:
+            return TotalChange(None, None, 0, len(priced))
+        return TotalChange(after - before, pct_change(before, after), matched, len(priced) - matched)
 
 
 def add_market_pnl(rows: list[HoldingRow], ids: list[int], rate: Decimal, range_key: str, now: datetime) -> None:
@@ -228,7 +260,7 @@ def holdings_rows(user, wallet_ids: Iterable[int], currency: str, *, now: dateti
     ids, _ = _owned_scope(user, wallet_ids)
     now = now or timezone.now()
     rate = _quote(currency, latest_fx_rates())[1] if result.rows else Decimal(1)
-    add_price_changes(result.rows, ids, result.currency, rate, now)
+    add_price_changes(result.rows, result.currency, rate, now)
     if pnl_range in RANGES and result.rows:
         add_market_pnl(result.rows, ids, rate, pnl_range, now)
     return result.rows

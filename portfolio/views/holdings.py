@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from portfolio.holdings import HoldingRow, Holdings, add_price_changes, holding_parts, scope_holdings
+from portfolio.holdings import HoldingRow, Holdings, add_price_changes, holding_parts, scope_holdings, total_change_24h
 from portfolio.models import Asset, Chain, Wallet
 from portfolio.queries import _quote
 from portfolio.services.prices import latest_fx_rates
@@ -124,7 +124,7 @@ def filtered_rows(request: HttpRequest, scope: Scope) -> tuple[list[HoldingRow],
     result: Holdings = scope_holdings(request.user, wallet_ids, scope.currency)
     rows, hidden = _filter(result.rows, filters, scope)
     if filters.sort.lstrip("-") == "change":
-        add_price_changes(rows, wallet_ids, result.currency, _rate(result.currency), timezone.now())
+        add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
     rows = _sort_rows(rows, filters.sort)
     return rows, filters, {"wallets": wallets, "many_wallets": len(wallets) > WALLET_CHOICES, "chains": chains, "total": len(result.rows), "hidden": hidden,
                            "holdings": result, "wallet_ids": wallet_ids}
@@ -151,10 +151,12 @@ def holdings(request: HttpRequest) -> HttpResponse:
     page, pages = _page_number(request, len(rows))
     page_rows = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     if filters.sort.lstrip("-") != "change":
-        add_price_changes(page_rows, extra["wallet_ids"], extra["holdings"].currency, _rate(extra["holdings"].currency), timezone.now())
+        add_price_changes(page_rows, extra["holdings"].currency, _rate(extra["holdings"].currency), timezone.now())
     with exact():
         shown_value = sum((r.value for r in rows if r.value is not None), Decimal(0))
+    result: Holdings = extra["holdings"]
     context = {
+        "change_24h": total_change_24h(result.rows, result.currency, _rate(result.currency), timezone.now()),
         "scope": scope,
         "rows": page_rows,
         "shown": len(rows),
@@ -228,7 +230,7 @@ def holdings_csv(request: HttpRequest) -> HttpResponse:
     scope = resolve_scope(request)
     rows, filters, extra = filtered_rows(request, scope)
     result: Holdings = extra["holdings"]
-    add_price_changes(rows, extra["wallet_ids"], result.currency, _rate(result.currency), timezone.now())
+    add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="holdings-{stamp}.csv"'
