@@ -7,7 +7,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from portfolio import api
-from portfolio.views import dashboard, holdings, nfts, ops, positions, settings, sync, wallets
+from portfolio.views import dashboard, holdings, icons, nfts, ops, positions, settings, sync, wallets
 
 admin.site.login = secure_admin_login(admin.site.login)
 
@@ -41,6 +41,7 @@ urlpatterns = [
     path("holdings.csv", holdings.holdings_csv, name="holdings_csv"),
     path("holdings/<int:asset_id>/wallets/", holdings.holding_wallets, name="holding_wallets"),
     path("nfts/", nfts.nfts, name="nfts"),
+    path("icons/<int:asset_id>", icons.asset_icon, name="asset_icon"),
     path("positions/", positions.positions, name="positions"),
     path("settings/", settings.account_settings, name="settings"),
     path("settings/tokens/", settings.api_token_create, name="api_token_create"),

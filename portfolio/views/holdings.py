@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from portfolio.holdings import HoldingRow, Holdings, add_price_changes, holding_parts, scope_holdings, total_change_24h
+from portfolio.icons import with_icons
 from portfolio.models import Asset, Chain, Wallet
 from portfolio.queries import _quote
 from portfolio.services.prices import latest_fx_rates
@@ -150,6 +151,7 @@ def holdings(request: HttpRequest) -> HttpResponse:
     rows, filters, extra = filtered_rows(request, scope)
     page, pages = _page_number(request, len(rows))
     page_rows = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    with_icons([r.asset for r in page_rows])
     if filters.sort.lstrip("-") != "change":
         add_price_changes(page_rows, extra["holdings"].currency, _rate(extra["holdings"].currency), timezone.now())
     with exact():

@@ -13,10 +13,11 @@ from django.views.decorators.http import require_http_methods
 
 from portfolio import limits
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
-from portfolio.models import Holding, Portfolio, Wallet, WalletChain
+from portfolio.models import Portfolio, Wallet, WalletChain
 from portfolio.overlaps import also_in, overlap_note
 from portfolio.services import wallets as services
-from portfolio.valuation import to_units
+from portfolio.services.accounts import ensure_profile
+from portfolio.wallet_page import wallet_page
 
 SECRET_FIELDS = ("address", "label", "name")
 
@@ -76,40 +77,16 @@ def wallet_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET"])
 def wallet_detail(request: HttpRequest, wallet_id: int) -> HttpResponse:
-    """Holdings of one wallet per chain, as last synced (read from the database)."""
+    """One wallet: value and 24h change, holdings, positions and freshness per chain, the address (or key)
+    with its explorer links, the used addresses of an extended key, its NFTs (read from the database)."""
     wallet = get_object_or_404(Wallet, pk=wallet_id, owner=request.user)
-    wallet_chains = wallet.wallet_chains.select_related("chain").order_by("chain__sort_order", "chain__name")
-    holdings = Holding.objects.filter(wallet_chain__wallet=wallet).select_related("asset__chain", "wallet_chain")
-    by_chain: dict[int, list[dict]] = {}
-    for h in holdings:
-        by_chain.setdefault(h.wallet_chain_id, []).append(
-            {
-                "asset": h.asset,
-                "amount": to_units(h.amount, h.asset.decimals),
-                "unconfirmed": to_units(h.unconfirmed, h.asset.decimals) if h.unconfirmed else None,
-                "height": h.read_height,
-                "fetched_at": h.read_at,
-                "token_url": wc_token_url(h),
-            }
-        )
+    page = wallet_page(request.user, wallet, ensure_profile(request.user).quote_currency)
     overlaps = also_in(request.user.pk, wallet.pk)
     others = Wallet.objects.in_bulk([w for ws in overlaps.values() for w in ws])
-    sections = []
-    for wc in wallet_chains:
-        rows = sorted(by_chain.get(wc.pk, []), key=lambda r: (r["asset"].kind != "native", r["asset"].symbol.lower()))
-        link = wc.chain.explorer_link("address", wallet.address) if wallet.kind == Wallet.ADDRESS else ""
-        sections.append({"wallet_chain": wc, "chain": wc.chain, "rows": rows, "explorer_url": link,
-                         "also_in": [others[w] for w in overlaps.get(wc.chain_id, ()) if w in others]})
-    return render(
-        request,
-        "portfolio/wallet_detail.html",
-        {"wallet": wallet, "sections": sections, "portfolios": wallet.portfolios.all(), "nav_active": "wallets"},
-    )
-
-
-def wc_token_url(holding: Holding) -> str:
-    asset = holding.asset
-    return asset.chain.explorer_link("token", asset.address) if asset.address else ""
+    for section in page.sections:
+        section.also_in = [others[w] for w in overlaps.get(section.chain.pk, ()) if w in others]
+    return render(request, "portfolio/wallet_detail.html",
+                  {"wallet": wallet, "page": page, "portfolios": wallet.portfolios.all(), "nav_active": "wallets"})
 
 
 @sensitive_post_parameters(*SECRET_FIELDS)
