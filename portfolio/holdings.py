@@ -318,3 +318,49 @@ def holding_parts(user, wallet_ids: Iterable[int], asset_ids: Iterable[int], cur
     for parts in out.values():
         parts.sort(key=lambda p: (p.also_in is not None, -p.amount_raw, p.wallet.pk))
     return dict(out)
+
+
+@dataclass
+class PairValues:
+    """The current value of every (wallet, chain) pair of a user's wallets in ``currency``: priced
+    holdings (as on Holdings: spam, NFTs and stale prices in no total) plus positions' net value.
+    ``total`` is the user's net worth (accounts reached through two wallets counted once)."""
+
+    currency: str
+    values: dict[tuple[int, int], Decimal]
+    total: Decimal
+
+    def of(self, wallet_ids: Iterable[int], covered: dict | None = None) -> Decimal:
+        """The value of a set of wallets, leaving out the ``covered`` pairs (overlaps.covered_pairs)."""
+        wanted, covered = set(wallet_ids), covered or {}
+        with exact():
+            return sum((v for pair, v in self.values.items() if pair[0] in wanted and pair not in covered), ZERO)
+
+
+def pair_values(user, currency: str) -> PairValues:
+    """Every pair's value for the lists of wallets and portfolios: one pass over the user's holdings
+    (two columns of plain tuples, as ``asset_totals``), one price query, the positions. A fixed number
+    of queries whatever the number of wallets."""
+    ids, _ = _owned_scope(user, Wallet.objects.filter(owner=user).values_list("pk", flat=True))
+    fx = latest_fx_rates() if ids else {}
+    currency, rate, _ = _quote(currency, fx)
+    if not ids:
+        return PairValues(currency, {}, ZERO)
+    qs = (Holding.objects.filter(wallet_chain__wallet__owner=user).exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
+          .order_by().values_list("wallet_chain__wallet_id", "wallet_chain__chain_id", "asset_id", "amount"))
+    amounts = list(qs)
+    info = {pk: (decimals, kind, spam) for pk, decimals, kind, spam in
+            Asset.objects.filter(pk__in={a for _, _, a, _ in amounts}).values_list("pk", "decimals", "kind", "is_spam")}
+    prices = latest_prices(info, fx=fx)
+    values: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    with exact():
+        for wallet_id, chain_id, asset_id, raw in amounts:
+            decimals, kind, spam = info[asset_id]
+            if price_status(kind, spam, prices.get(asset_id)) == PRICED:
+                values[(wallet_id, chain_id)] += to_units(raw, decimals) * prices[asset_id].usd * rate
+        for p in positions(user, ids, currency):
+            if p.value is not None:
+                values[(p.wallet.pk, p.chain.pk)] += p.value
+    result = PairValues(currency, dict(values), ZERO)
+    result.total = result.of(ids, covered_pairs(ids))
+    return result

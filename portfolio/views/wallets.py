@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Min, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
@@ -13,10 +16,12 @@ from django.views.decorators.http import require_http_methods
 
 from portfolio import limits
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
+from portfolio.holdings import pair_values
 from portfolio.models import Portfolio, Wallet, WalletChain
-from portfolio.overlaps import also_in, overlap_note
+from portfolio.overlaps import also_in, covered_pairs_of_groups, overlap_note
 from portfolio.services import wallets as services
 from portfolio.services.accounts import ensure_profile
+from portfolio.valuation import share_of
 from portfolio.wallet_page import wallet_page
 
 SECRET_FIELDS = ("address", "label", "name")
@@ -29,7 +34,29 @@ def _wallet_list_context(request: HttpRequest, form: WalletAddForm) -> dict:
         .order_by("family", "label", "id")
     )
     page = _page(request, wallets)
-    return {"wallets": page, "page": page, "form": form, "nav_active": "wallets", "limit": limits.wallet_limit(request.user)}
+    values = pair_values(request.user, ensure_profile(request.user).quote_currency)
+    for wallet in page:
+        wallet.value = values.of([wallet.pk])
+        wallet.share = share_of(wallet.value, values.total) if values.total > 0 else None
+        wallet.freshness = _freshness(wallet.wallet_chains.all())
+    return {"wallets": page, "page": page, "form": form, "nav_active": "wallets", "limit": limits.wallet_limit(request.user),
+            "currency": values.currency, "total": values.total}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh a wallet's (or portfolio's) data is: its oldest good read, and how many of its chains
+    failed or were never read."""
+
+    oldest_ok: datetime | None
+    failed: int
+    never: int
+
+
+def _freshness(wallet_chains) -> Freshness:
+    reads = [wc.last_ok_at for wc in wallet_chains if wc.last_ok_at]
+    return Freshness(min(reads) if reads else None, sum(1 for wc in wallet_chains if wc.status == WalletChain.FAILED),
+                     sum(1 for wc in wallet_chains if wc.last_ok_at is None))
 
 
 PER_PAGE = 50
@@ -137,8 +164,23 @@ def portfolio_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Portfolio “{portfolio.name}” created.")
             return redirect("portfolio_detail", portfolio_id=portfolio.pk)
-    portfolios = _page(request, Portfolio.objects.filter(owner=request.user).annotate(wallet_count=Count("wallets")).order_by("name", "id"))
-    context = {"portfolios": portfolios, "page": portfolios, "form": form, "nav_active": "portfolios", "limit": limits.portfolio_limit(request.user)}
+    portfolios = _page(request, Portfolio.objects.filter(owner=request.user).annotate(
+        wallet_count=Count("wallets", distinct=True),
+        oldest_ok=Min("wallets__wallet_chains__last_ok_at"),
+        failed=Count("wallets__wallet_chains", filter=Q(wallets__wallet_chains__status=WalletChain.FAILED), distinct=True),
+        never=Count("wallets__wallet_chains", filter=Q(wallets__wallet_chains__last_ok_at__isnull=True), distinct=True),
+    ).order_by("name", "id"))
+    values = pair_values(request.user, ensure_profile(request.user).quote_currency)
+    members: dict[int, list[int]] = {p.pk: [] for p in portfolios}
+    for portfolio_id, wallet_id in Portfolio.wallets.through.objects.filter(portfolio_id__in=members).values_list("portfolio_id", "wallet_id"):
+        members[portfolio_id].append(wallet_id)
+    covers = covered_pairs_of_groups(members)
+    for p in portfolios:
+        p.value = values.of(members[p.pk], covers[p.pk])
+        p.share = share_of(p.value, values.total) if values.total > 0 else None
+        p.freshness = Freshness(p.oldest_ok, p.failed, p.never)
+    context = {"portfolios": portfolios, "page": portfolios, "form": form, "nav_active": "portfolios", "limit": limits.portfolio_limit(request.user),
+               "currency": values.currency, "total": values.total}
     return render(request, "portfolio/portfolio_list.html", context)
 
 
