@@ -62,6 +62,11 @@ class ChainSection:
     value: Decimal = Decimal(0)
     also_in: list[Wallet] = field(default_factory=list)
 
+    @property
+    def empty(self) -> bool:
+        """Nothing held here and nothing to say (read fine, or never read): listed compactly."""
+        return not (self.lines or self.spam or self.positions or self.also_in) and self.wallet_chain.status != WalletChain.FAILED
+
 
 @dataclass
 class WalletPage:
@@ -76,6 +81,14 @@ class WalletPage:
     @property
     def currency(self) -> str:
         return self.holdings.currency
+
+    @property
+    def held(self) -> list[ChainSection]:
+        return [s for s in self.sections if not s.empty]
+
+    @property
+    def empty(self) -> list[ChainSection]:
+        return [s for s in self.sections if s.empty]
 
 
 def _derived(holding: Holding, chain: Chain, price: Decimal | None) -> list[DerivedAddress]:
