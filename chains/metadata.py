@@ -227,15 +227,39 @@ def fetch_image(
     as ``fetch_json`` (data:, ipfs:// through the gateway, public http(s) only, every redirect
     re-checked, one deadline for the whole fetch). Not cached: a worker fetches each logo once.
     Raises ``MetadataError`` for anything refused, too large, too slow or not PNG/JPEG/GIF/WebP."""
-    url = resolve_uri(uri, ipfs_gateway)
-    if url.startswith("data:"):
-        _, raw = decode_data_uri(url, max_bytes)
-    else:
-        raw = _fetch_bytes(url, timeout_s, max_bytes, resolver, "image/png, image/jpeg, image/gif, image/webp")
+    raw = _fetch_raw(uri, ipfs_gateway, timeout_s, max_bytes, resolver)
     mime = sniff_raster(raw)
     if mime is None:
         raise MetadataError("not a PNG, JPEG, GIF or WebP image")
     return mime, raw
+
+
+def fetch_logo(uri: str, *, ipfs_gateway: str = "https://ipfs.io/ipfs/", timeout_s: float = TIMEOUT_S,
+               max_bytes: int = ICON_MAX_BYTES, resolver: Callable[..., list] = socket.getaddrinfo) -> tuple[str, bytes]:
+    """An asset's logo from its ``logo_url``: the image itself (``fetch_image``), or a metadata document
+    (a Metaplex or ERC token's JSON, at most ``MAX_BYTES``) whose ``image`` is then fetched as one.
+    One hop at most; each fetch has its own deadline. Raises ``MetadataError`` as ``fetch_image``."""
+    raw = _fetch_raw(uri, ipfs_gateway, timeout_s, MAX_BYTES, resolver)
+    mime = sniff_raster(raw)
+    if mime is not None:
+        if len(raw) > max_bytes:
+            raise MetadataError("logo larger than the cap")
+        return mime, raw
+    try:
+        document = _parse_json(raw)
+    except MetadataError:
+        raise MetadataError("not a PNG, JPEG, GIF or WebP image") from None
+    image = image_url(document, ipfs_gateway)
+    if not image:
+        raise MetadataError("metadata names no raster image")
+    return fetch_image(image, ipfs_gateway=ipfs_gateway, timeout_s=timeout_s, max_bytes=max_bytes, resolver=resolver)
+
+
+def _fetch_raw(uri: str, ipfs_gateway: str, timeout_s: float, max_bytes: int, resolver: Callable[..., list]) -> bytes:
+    url = resolve_uri(uri, ipfs_gateway)
+    if url.startswith("data:"):
+        return decode_data_uri(url, max_bytes)[1]
+    return _fetch_bytes(url, timeout_s, max_bytes, resolver, "image/png, image/jpeg, image/gif, image/webp, application/json")
 
 
 def _get_once(url: str, deadline: float, watchdog: _Watchdog, max_bytes: int,

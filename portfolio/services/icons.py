@@ -1,5 +1,6 @@
-"""Asset logos: fetch each asset's ``logo_url`` once through the safe fetcher (raster only, size-capped)
-and store it as an AssetIcon, so pages serve logos from our own origin."""
+"""Asset logos: fetch each asset's ``logo_url`` (an image, or a Metaplex/ERC metadata document naming
+one) once through the safe fetcher (raster only, size-capped) and store it as an AssetIcon, so pages
+serve logos from our own origin."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from chains.metadata import MetadataError, fetch_image, fetch_many
+from chains.metadata import MetadataError, fetch_logo, fetch_many
 from portfolio.models import Asset, AssetIcon
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def do_fetch_icons(*, limit: int = BATCH, fetch: Callable[[str], tuple[str, byte
     assets = icons_due(limit)
     if not assets:
         return {"stored": 0, "refused": 0}
-    fetch = fetch or (lambda uri: fetch_image(uri, ipfs_gateway=settings.IPFS_GATEWAY))
+    fetch = fetch or (lambda uri: fetch_logo(uri, ipfs_gateway=settings.IPFS_GATEWAY))
     answers = fetch_many([a.logo_url for a in assets], fetch)
     counts = {"stored": 0, "refused": 0}
     now = timezone.now()

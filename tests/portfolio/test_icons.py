@@ -4,6 +4,7 @@ origin with the page falling back to initials."""
 
 from __future__ import annotations
 
+import json
 import struct
 import threading
 import zlib
@@ -13,7 +14,7 @@ import pytest
 from django.urls import reverse
 
 from chains import metadata
-from chains.metadata import ICON_MAX_BYTES, MetadataError, fetch_image, sniff_raster
+from chains.metadata import ICON_MAX_BYTES, MetadataError, fetch_image, fetch_logo, sniff_raster
 from portfolio.models import Asset, AssetIcon
 from portfolio.services.icons import do_fetch_icons
 from tests.portfolio.test_pages import hold, make_wallet
@@ -61,6 +62,15 @@ def server(monkeypatch):
                 self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
                 self.end_headers()
                 return
+            if self.path.startswith("/meta/"):  # a Metaplex/ERC metadata document naming its image
+                image = self.path[len("/meta"):]
+                base = f"http://127.0.0.1:{self.server.server_address[1]}"
+                body = json.dumps({"name": "Token", "image": base + image}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if self.path not in PAGES:
                 self.send_error(404)
                 return
@@ -102,6 +112,21 @@ def test_hostile_logos_are_refused(server, path, reason):
     base, _ = server
     with pytest.raises(MetadataError, match=reason):
         fetch_image(f"{base}{path}")
+
+
+@pytest.mark.parametrize("image,outcome", [
+    ("/good.png", "image/png"),
+    ("/logo.svg", "not a PNG"),
+    ("/to-private", "non-public address"),
+])
+def test_a_metadata_document_leads_to_its_image_by_the_same_rules(server, image, outcome):
+    base, _ = server
+    if outcome.startswith("image/"):
+        assert fetch_logo(f"{base}/meta{image}") == (outcome, png())
+    else:
+        with pytest.raises(MetadataError, match=outcome):
+            fetch_logo(f"{base}/meta{image}")
+    assert fetch_logo(f"{base}/good.png")[0] == "image/png"  # a logo that is the image itself
 
 
 def test_svg_and_html_data_uris_are_refused_and_raster_ones_read():
