@@ -118,17 +118,22 @@ def asset_totals(holdings_qs) -> dict[int, tuple[int, int]]:
     if connection.vendor == "postgresql":
         rows = holdings_qs.order_by().values("asset_id").annotate(total=Sum("amount"), holders=Count("id"))
         return {r["asset_id"]: (int(r["total"]), r["holders"]) for r in rows}
-    sql, params = holdings_qs.order_by().values_list("asset_id", "amount").query.sql_with_params()
     totals: dict[int, int] = defaultdict(int)
     holders: dict[int, int] = defaultdict(int)
+    for asset_id, amount in raw_rows(holdings_qs.order_by().values_list("asset_id", "amount")):
+        totals[asset_id] += int(amount)  # int() of the stored text is exact
+        holders[asset_id] += 1
+    return {a: (totals[a], holders[a]) for a in totals}
+
+
+def raw_rows(values_qs):
+    """The tuples of a ``values_list`` query straight from the database cursor, in chunks: no field
+    converter runs per row (amounts stay the stored text on SQLite, for an exact ``int()``)."""
+    sql, params = values_qs.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        # Raw rows skip the field converters (a Decimal per amount); int() of the text is exact.
         while chunk := cursor.fetchmany(10_000):
-            for asset_id, amount in chunk:
-                totals[asset_id] += int(amount)
-                holders[asset_id] += 1
-    return {a: (totals[a], holders[a]) for a in totals}
+            yield from chunk
 
 
 def _assets_with_chains(asset_ids: Iterable[int]) -> dict[int, Asset]:
@@ -348,13 +353,15 @@ def pair_values(user, currency: str) -> PairValues:
         return PairValues(currency, {}, ZERO)
     qs = (Holding.objects.filter(wallet_chain__wallet__owner=user).exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
           .order_by().values_list("wallet_chain__wallet_id", "wallet_chain__chain_id", "asset_id", "amount"))
-    amounts = list(qs)
+    amounts: dict[tuple[int, int, int], int] = defaultdict(int)
+    for wallet_id, chain_id, asset_id, raw in raw_rows(qs):
+        amounts[(wallet_id, chain_id, asset_id)] += int(raw)
     info = {pk: (decimals, kind, spam) for pk, decimals, kind, spam in
-            Asset.objects.filter(pk__in={a for _, _, a, _ in amounts}).values_list("pk", "decimals", "kind", "is_spam")}
+            Asset.objects.filter(pk__in={a for _, _, a in amounts}).values_list("pk", "decimals", "kind", "is_spam")}
     prices = latest_prices(info, fx=fx)
     values: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
     with exact():
-        for wallet_id, chain_id, asset_id, raw in amounts:
+        for (wallet_id, chain_id, asset_id), raw in amounts.items():
             decimals, kind, spam = info[asset_id]
             if price_status(kind, spam, prices.get(asset_id)) == PRICED:
                 values[(wallet_id, chain_id)] += to_units(raw, decimals) * prices[asset_id].usd * rate
