@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -18,7 +19,7 @@ from portfolio import limits
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
 from portfolio.holdings import pair_values
 from portfolio.models import Portfolio, Wallet, WalletChain
-from portfolio.overlaps import also_in, covered_pairs_of_groups, overlap_note
+from portfolio.overlaps import also_in, covered_pairs, covered_pairs_of_groups, overlap_note
 from portfolio.services import wallets as services
 from portfolio.services.accounts import ensure_profile
 from portfolio.valuation import share_of
@@ -35,10 +36,7 @@ def _wallet_list_context(request: HttpRequest, form: WalletAddForm) -> dict:
     )
     page = _page(request, wallets)
     values = pair_values(request.user, ensure_profile(request.user).quote_currency)
-    for wallet in page:
-        wallet.value = values.of([wallet.pk])
-        wallet.share = share_of(wallet.value, values.total) if values.total > 0 else None
-        wallet.freshness = _freshness(wallet.wallet_chains.all())
+    _add_values(page, values, values.total)
     return {"wallets": page, "page": page, "form": form, "nav_active": "wallets", "limit": limits.wallet_limit(request.user),
             "currency": values.currency, "total": values.total}
 
@@ -51,6 +49,14 @@ class Freshness:
     oldest_ok: datetime | None
     failed: int
     never: int
+
+
+def _add_values(wallets, values, total: Decimal) -> None:
+    """Set each wallet's ``value``, ``share`` (of ``total``) and ``freshness`` (wallet_chains prefetched)."""
+    for wallet in wallets:
+        wallet.value = values.of([wallet.pk])
+        wallet.share = share_of(wallet.value, total) if total > 0 else None
+        wallet.freshness = _freshness(wallet.wallet_chains.all())
 
 
 def _freshness(wallet_chains) -> Freshness:
@@ -187,8 +193,14 @@ def portfolio_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def portfolio_detail(request: HttpRequest, portfolio_id: int) -> HttpResponse:
     portfolio = get_object_or_404(Portfolio, pk=portfolio_id, owner=request.user)
-    wallets = portfolio.wallets.prefetch_related(Prefetch("wallet_chains", queryset=WalletChain.objects.select_related("chain")))
-    return render(request, "portfolio/portfolio_detail.html", {"portfolio": portfolio, "wallets": wallets, "nav_active": "portfolios"})
+    wallets = _page(request, portfolio.wallets.prefetch_related(Prefetch("wallet_chains", queryset=WalletChain.objects.select_related("chain")))
+                    .order_by("family", "label", "id"))
+    values = pair_values(request.user, ensure_profile(request.user).quote_currency)
+    member_ids = list(portfolio.wallets.values_list("pk", flat=True))
+    total = values.of(member_ids, covered_pairs(member_ids))
+    _add_values(wallets, values, total)
+    return render(request, "portfolio/portfolio_detail.html", {"portfolio": portfolio, "wallets": wallets, "page": wallets,
+                                                                "total": total, "currency": values.currency, "nav_active": "portfolios"})
 
 
 @sensitive_post_parameters(*SECRET_FIELDS)

@@ -129,3 +129,13 @@ def test_the_wallet_page_runs_as_many_queries_for_many_holdings_as_for_few(owner
 
 def test_another_users_wallet_page_is_a_404(outsider_client, evm_wallet):
     assert outsider_client.get(reverse("wallet_detail", args=[evm_wallet.pk])).status_code == 404
+
+
+def test_a_portfolio_page_shows_its_value_and_each_wallets_share(owner, owner_client, evm_wallet):
+    other, wc = make_wallet(owner, label="Side", address="0x" + "cd" * 20)
+    hold(wc, Asset.objects.get(symbol="USDC"), 670_000_000)  # 670 USDC
+    portfolio = Portfolio.objects.create(owner=owner, name="Both")
+    portfolio.wallets.set([evm_wallet, other])
+    page = owner_client.get(reverse("portfolio_detail", args=[portfolio.pk])).content.decode()
+    assert 'data-testid="portfolio-value">$4,000.00' in page  # 3330 + 670
+    assert "83.25%" in page and "16.75%" in page
