@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal as D
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -75,6 +77,18 @@ def world(transactional_db):
     return {"user": user, "key": key, "evm": evm}
 
 
+AXE = Path(__file__).resolve().parents[2] / "devnet" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page, within: str = "main") -> list[str]:
+    """axe-core's serious and critical findings in the page's main content (the npm package, injected;
+    the site's frame, navigation and footer, is checked by the tests of every page)."""
+    page.evaluate(AXE.read_text())  # evaluated by the driver: the page's CSP (no inline script) stays on
+    result = page.evaluate("within => axe.run({include: [[within]]}, {resultTypes: ['violations']})", within)
+    return [f"{v['id']}: {[n['html'][:100] for n in v['nodes']]}" for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
 def no_sideways_scroll(page, name):
     overflow = page.evaluate(OVERFLOW)
     assert overflow <= 0, f"{name} scrolls sideways by {overflow}px: {page.evaluate(WIDEST)}"
@@ -107,6 +121,7 @@ def test_the_wallet_page_on_a_desktop_copies_the_key(page, live_server, world, s
     page.goto(live_server.url + reverse("wallet_detail", args=[world["evm"].pk]))
     expect(page.get_by_test_id("wallet-position")).to_contain_text("1.87")
     expect(page.get_by_test_id("wallet-ens")).to_contain_text("alice.eth")
+    assert serious_violations(page) == []
     screenshot("wallet-evm-desktop")
     page.goto(live_server.url + reverse("wallet_detail", args=[world["key"].pk]))
     copy = page.locator("button[data-copy]")
@@ -115,6 +130,8 @@ def test_the_wallet_page_on_a_desktop_copies_the_key(page, live_server, world, s
     expect(copy).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == ZPUB
     screenshot("wallet-key-desktop")
+    assert serious_violations(page) == []
     for name in ("wallets", "portfolios"):
         page.goto(live_server.url + reverse(name))
+        assert serious_violations(page, "main table") == [], name  # the page's own heading: the site's palette
         screenshot(f"{name}-values-desktop")
