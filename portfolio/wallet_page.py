@@ -24,7 +24,8 @@ NFTS_SHOWN = 12
 @dataclass
 class DerivedAddress:
     """One used address of an extended key (from the last sync's scan): its derivation path, confirmed
-    and pending balance in whole units, value (None when unpriced) and explorer link."""
+    and pending balance in whole units, the confirmed balance's value (None when unpriced; pending
+    amounts are in no value, as on the wallet's total) and explorer link."""
 
     address: str
     path: str
@@ -101,7 +102,7 @@ def _derived(holding: Holding, chain: Chain, price: Decimal | None) -> list[Deri
             amount = to_units(int(info.get("confirmed") or 0), decimals)
             pending = to_units(int(info.get("unconfirmed") or 0), decimals)
             out.append(DerivedAddress(address, str(info.get("path", "")), amount, pending,
-                                      (amount + pending) * price if price is not None else None,
+                                      amount * price if price is not None else None,  # confirmed, as the total
                                       int(info.get("utxo_count") or 0), chain.explorer_link("address", address)))
     return out
 
