@@ -167,7 +167,7 @@ def test_the_worker_fetches_each_logo_once_and_keeps_refusals(tokens):
 
 
 @pytest.mark.django_db
-def test_pages_show_our_own_copy_or_initials(owner_client, tokens):
+def test_pages_show_our_own_copy_or_initials(owner_client, outsider_client, tokens):
     do_fetch_icons()
     for url in (reverse("holdings"), reverse("wallet_detail", args=[tokens["wallet"].pk])):
         page = owner_client.get(url).content.decode()
@@ -179,3 +179,7 @@ def test_pages_show_our_own_copy_or_initials(owner_client, tokens):
     assert response["Content-Type"] == "image/png" and response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"] and "max-age" in response["Cache-Control"]
     assert owner_client.get(reverse("asset_icon", args=[tokens["svg"].pk])).status_code == 404
+    # Another user cannot tell which tokens someone holds from their logos (a listed token's is public).
+    assert outsider_client.get(reverse("asset_icon", args=[tokens["good"].pk])).status_code == 404
+    Asset.objects.filter(pk=tokens["good"].pk).update(listed=True)
+    assert outsider_client.get(reverse("asset_icon", args=[tokens["good"].pk])).status_code == 200
