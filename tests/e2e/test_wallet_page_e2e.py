@@ -121,8 +121,10 @@ def test_the_wallet_page_on_a_desktop_copies_the_key(page, live_server, world, s
     page.goto(live_server.url + reverse("wallet_detail", args=[world["evm"].pk]))
     expect(page.get_by_test_id("wallet-position")).to_contain_text("1.87")
     expect(page.get_by_test_id("wallet-ens")).to_contain_text("alice.eth")
-    assert serious_violations(page) == []
     screenshot("wallet-evm-desktop")
+    page.emulate_media(color_scheme="dark")
+    screenshot("wallet-evm-desktop-dark")
+    page.emulate_media(color_scheme="light")
     page.goto(live_server.url + reverse("wallet_detail", args=[world["key"].pk]))
     copy = page.locator("button[data-copy]")
     expect(copy).to_have_text("Copy key")
@@ -130,8 +132,21 @@ def test_the_wallet_page_on_a_desktop_copies_the_key(page, live_server, world, s
     expect(copy).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == ZPUB
     screenshot("wallet-key-desktop")
-    assert serious_violations(page) == []
+    for name in ("wallets", "portfolios"):
+        page.goto(live_server.url + reverse(name))
+        screenshot(f"{name}-values-desktop")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_wallet_pages_pass_axe(page, live_server, world, scheme):
+    if not AXE.exists():
+        pytest.skip(f"no axe-core at {AXE} (npm package in devnet/)")
+    page.emulate_media(color_scheme=scheme)
+    page.set_viewport_size(DESKTOP)
+    sign_in(page, live_server)
+    for wallet in ("evm", "key"):
+        page.goto(live_server.url + reverse("wallet_detail", args=[world[wallet].pk]))
+        assert serious_violations(page) == [], wallet
     for name in ("wallets", "portfolios"):
         page.goto(live_server.url + reverse(name))
         assert serious_violations(page, "main table") == [], name  # the page's own heading: the site's palette
-        screenshot(f"{name}-values-desktop")
