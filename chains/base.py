@@ -174,7 +174,7 @@ class AssetRef:
     name: str
     decimals: int
     standard: str = "native"
-    logo_url: str = ""
+    logo_url: str = ""  # an image, or a metadata document (Metaplex, ERC) whose "image" is the logo
     oracle: str | None = None
 
     @property

@@ -1,4 +1,5 @@
-"""Safe fetching of off-chain token metadata (NFT JSON): data:, ipfs:// and public http(s) only."""
+"""Safe fetching of off-chain token metadata (NFT JSON) and token logos (raster images): data:, ipfs://
+and public http(s) only."""
 
 from __future__ import annotations
 
@@ -176,21 +177,93 @@ def fetch_json(
 
 
 def _fetch_http(url: str, timeout_s: float, max_bytes: int, resolver: Callable[..., list]) -> dict[str, Any]:
+    return _parse_json(_fetch_bytes(url, timeout_s, max_bytes, resolver, "application/json"))
+
+
+def _fetch_bytes(url: str, timeout_s: float, max_bytes: int, resolver: Callable[..., list], accept: str) -> bytes:
     deadline = time.monotonic() + timeout_s
     watchdog = _Watchdog(timeout_s)
     try:
         for _ in range(MAX_REDIRECTS + 1):
-            body, location = _get_once(url, deadline, watchdog, max_bytes, resolver)
+            body, location = _get_once(url, deadline, watchdog, max_bytes, resolver, accept)
             if location is None:
-                return _parse_json(body)
+                return body
             url = urljoin(url, location)
         raise MetadataError("too many redirects")
     finally:
         watchdog.cancel()
 
 
+# Raster formats a logo may be, told by their first bytes (never by the server's Content-Type).
+ICON_MAX_BYTES = 256 * 1024
+_RASTER_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def sniff_raster(data: bytes) -> str | None:
+    """The MIME type of a PNG, JPEG, GIF or WebP image from its magic bytes; None for anything else
+    (SVG, HTML, scripts, other formats), whatever it claims to be."""
+    for magic, mime in _RASTER_MAGIC:
+        if data.startswith(magic):
+            return mime
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def fetch_image(
+    uri: str,
+    *,
+    ipfs_gateway: str = "https://ipfs.io/ipfs/",
+    timeout_s: float = TIMEOUT_S,
+    max_bytes: int = ICON_MAX_BYTES,
+    resolver: Callable[..., list] = socket.getaddrinfo,
+) -> tuple[str, bytes]:
+    """Fetch a logo: (MIME type, bytes) of a raster image at most ``max_bytes`` long, by the same rules
+    as ``fetch_json`` (data:, ipfs:// through the gateway, public http(s) only, every redirect
+    re-checked, one deadline for the whole fetch). Not cached: a worker fetches each logo once.
+    Raises ``MetadataError`` for anything refused, too large, too slow or not PNG/JPEG/GIF/WebP."""
+    raw = _fetch_raw(uri, ipfs_gateway, timeout_s, max_bytes, resolver)
+    mime = sniff_raster(raw)
+    if mime is None:
+        raise MetadataError("not a PNG, JPEG, GIF or WebP image")
+    return mime, raw
+
+
+def fetch_logo(uri: str, *, ipfs_gateway: str = "https://ipfs.io/ipfs/", timeout_s: float = TIMEOUT_S,
+               max_bytes: int = ICON_MAX_BYTES, resolver: Callable[..., list] = socket.getaddrinfo) -> tuple[str, bytes]:
+    """An asset's logo from its ``logo_url``: the image itself (``fetch_image``), or a metadata document
+    (a Metaplex or ERC token's JSON, at most ``MAX_BYTES``) whose ``image`` is then fetched as one.
+    One hop at most; each fetch has its own deadline. Raises ``MetadataError`` as ``fetch_image``."""
+    raw = _fetch_raw(uri, ipfs_gateway, timeout_s, MAX_BYTES, resolver)
+    mime = sniff_raster(raw)
+    if mime is not None:
+        if len(raw) > max_bytes:
+            raise MetadataError("logo larger than the cap")
+        return mime, raw
+    try:
+        document = _parse_json(raw)
+    except MetadataError:
+        raise MetadataError("not a PNG, JPEG, GIF or WebP image") from None
+    image = image_url(document, ipfs_gateway)
+    if not image:
+        raise MetadataError("metadata names no raster image")
+    return fetch_image(image, ipfs_gateway=ipfs_gateway, timeout_s=timeout_s, max_bytes=max_bytes, resolver=resolver)
+
+
+def _fetch_raw(uri: str, ipfs_gateway: str, timeout_s: float, max_bytes: int, resolver: Callable[..., list]) -> bytes:
+    url = resolve_uri(uri, ipfs_gateway)
+    if url.startswith("data:"):
+        return decode_data_uri(url, max_bytes)[1]
+    return _fetch_bytes(url, timeout_s, max_bytes, resolver, "image/png, image/jpeg, image/gif, image/webp, application/json")
+
+
 def _get_once(url: str, deadline: float, watchdog: _Watchdog, max_bytes: int,
-              resolver: Callable[..., list]) -> tuple[bytes, str | None]:
+              resolver: Callable[..., list], accept: str = "application/json") -> tuple[bytes, str | None]:
     """One GET: (body, None), or (b"", location) for a redirect."""
     try:
         parts = urlsplit(url)
@@ -212,7 +285,7 @@ def _get_once(url: str, deadline: float, watchdog: _Watchdog, max_bytes: int,
     response = None
     try:
         response = pool.urlopen(
-            "GET", path, headers={"Host": host_header, "Accept": "application/json"},
+            "GET", path, headers={"Host": host_header, "Accept": accept},
             preload_content=False, redirect=False,
         )
         if response.status in (301, 302, 303, 307, 308) and response.headers.get("location"):

@@ -16,9 +16,9 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from portfolio.costbasis import CostBasis
-from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet, WalletValue
+from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet
 from portfolio.overlaps import Cover, covered_pairs
-from portfolio.pricing.fx import rate_for, rates_from_json
+from portfolio.pricing.fx import rate_for
 from portfolio.queries import RANGES, PositionRow, _owned_scope, _quote, positions
 from portfolio.services.prices import PRICED, UNPRICED, Price, latest_fx_rates, latest_prices, price_status
 from portfolio.totals import scope_totals
@@ -49,8 +49,8 @@ class HoldingRow:
 
     ``price`` is the latest price shown (possibly ``price_stale``); ``value`` uses it only when
     ``services.prices.price_status`` says PRICED, so a stale or missing price leaves ``value`` None and
-    the row ``unpriced``. ``change_24h``/``change_7d``: price change as a fraction against the snapshots
-    then; ``market_pnl`` the market part over ``pnl_range`` (when asked); ``share`` the fraction of the
+    the row ``unpriced``. ``change_24h``/``change_7d``: price change as a fraction against the stored
+    price then (``add_price_changes``); ``market_pnl`` the market part over ``pnl_range`` (when asked); ``share`` the fraction of the
     priced holdings total; ``holders`` how many wallet-chains hold it. ``wallets`` is filled only on
     request (``holding_parts``)."""
 
@@ -122,17 +122,22 @@ def asset_totals(holdings_qs) -> dict[int, tuple[int, int]]:
     if connection.vendor == "postgresql":
         rows = holdings_qs.order_by().values("asset_id").annotate(total=Sum("amount"), holders=Count("id"))
         return {r["asset_id"]: (int(r["total"]), r["holders"]) for r in rows}
-    sql, params = holdings_qs.order_by().values_list("asset_id", "amount").query.sql_with_params()
     totals: dict[int, int] = defaultdict(int)
     holders: dict[int, int] = defaultdict(int)
+    for asset_id, amount in raw_rows(holdings_qs.order_by().values_list("asset_id", "amount")):
+        totals[asset_id] += int(amount)  # int() of the stored text is exact
+        holders[asset_id] += 1
+    return {a: (totals[a], holders[a]) for a in totals}
+
+
+def raw_rows(values_qs):
+    """The tuples of a ``values_list`` query straight from the database cursor, in chunks: no field
+    converter runs per row (amounts stay the stored text on SQLite, for an exact ``int()``)."""
+    sql, params = values_qs.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        # Raw rows skip the field converters (a Decimal per amount); int() of the text is exact.
         while chunk := cursor.fetchmany(10_000):
-            for asset_id, amount in chunk:
-                totals[asset_id] += int(amount)
-                holders[asset_id] += 1
-    return {a: (totals[a], holders[a]) for a in totals}
+            yield from chunk
 
 
 def _totals(user, ids: list[int], is_all: bool, portfolio_id: int | None, covered: dict) -> dict[int, tuple[int, int]]:
@@ -181,29 +186,61 @@ def _priced_rows(totals: dict[int, tuple[int, int]], assets: dict[int, Asset], p
     return rows
 
 
-def _reference(ids: list[int], before: datetime) -> tuple[datetime | None, dict[str, Decimal]]:
-    """The latest snapshot time at or before ``before`` among the wallets, and its FX rates."""
-    row = WalletValue.objects.filter(wallet_id__in=ids, at__lte=before).order_by("-at").values("at", "fx_rates").first()
-    return (row["at"], rates_from_json(row["fx_rates"])) if row else (None, {})
+def prices_then(asset_ids: Iterable[int], currency: str, rate_now: Decimal, at: datetime) -> dict[int, Decimal]:
+    """Each asset's price per whole unit in ``currency`` as it stood at ``at``, from the stored price
+    history (CoinGecko, oracle reads, manual points; the sources' order as for current prices), at
+    that moment's FX rate (the current one when none was stored then). An asset whose newest price
+    then was already stale (or that had none) is absent: there is nothing to compare with. Three queries."""
+    ids = sorted(set(asset_ids))
+    if not ids:
+        return {}
+    fx_then = latest_fx_rates(at)
+    rate = rate_for(currency, fx_then) or rate_now
+    with exact():
+        return {a: p.usd * rate for a, p in latest_prices(ids, now=at, as_of=at, fx=fx_then).items() if not p.stale}
 
 
-def add_price_changes(rows: list[HoldingRow], ids: list[int], currency: str, rate: Decimal, now: datetime) -> None:
-    """Fill ``change_24h``/``change_7d`` of ``rows`` (a page: the query reads one price per asset, at
-    that time's FX rate) from the snapshots at or before 24h/7d ago. Two queries per reference."""
+def add_price_changes(rows: list[HoldingRow], currency: str, rate: Decimal, now: datetime) -> None:
+    """Fill ``change_24h``/``change_7d`` of ``rows`` (a page, or every row for a total): the price now
+    against the price 24 hours (7 days) before ``now`` in the stored price history (``prices_then``);
+    None where no price then exists. A fixed number of queries whatever the number of rows."""
     wanted = [r.asset.pk for r in rows if r.price is not None]
-    if not wanted:
-        return
     for label, delta in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7))):
-        ref_at, ref_fx = _reference(ids, now - delta)
-        if ref_at is None:
-            continue
-        ref_rate = rate_for(currency, ref_fx) or rate
-        then = dict(ValuePoint.objects.filter(at=ref_at, asset_id__in=wanted, wallet_id__in=ids, price__isnull=False)
-                    .order_by().values_list("asset_id", "price").distinct())
-        with exact():
-            for row in rows:
-                if row.price is not None and row.asset.pk in then:
-                    setattr(row, f"change_{label}", pct_change(then[row.asset.pk] * ref_rate, row.price))
+        then = prices_then(wanted, currency, rate, now - delta)
+        for row in rows:
+            if row.price is not None and row.asset.pk in then:
+                setattr(row, f"change_{label}", pct_change(then[row.asset.pk], row.price))
+
+
+@dataclass(frozen=True)
+class TotalChange:
+    """The 24h market move of what is held now: ``value`` (amount x (price now - price then), summed
+    over the priced rows that had a price then) and ``pct`` against their value then. ``assets`` is how
+    many rows had both prices; ``missing`` how many priced rows had none 24 hours ago."""
+
+    value: Decimal | None
+    pct: Decimal | None
+    assets: int
+    missing: int
+
+
+def total_change_24h(rows: list[HoldingRow], currency: str, rate: Decimal, now: datetime) -> TotalChange:
+    """The 24h change of the total of ``rows`` (their ``value``s) from the stored price history: each
+    priced row's amount valued at the price 24 hours ago and now. Rows without a price then are left
+    out of both sides (and counted in ``missing``); no such row at all: value and pct are None."""
+    priced = [r for r in rows if r.value is not None]
+    then = prices_then([r.asset.pk for r in priced], currency, rate, now - timedelta(hours=24))
+    with exact():
+        before = after = ZERO
+        matched = 0
+        for row in priced:
+            if row.asset.pk in then:
+                before += row.amount * then[row.asset.pk]
+                after += row.value
+                matched += 1
+        if not matched:
+            return TotalChange(None, None, 0, len(priced))
+        return TotalChange(after - before, pct_change(before, after), matched, len(priced) - matched)
 
 
 def add_market_pnl(rows: list[HoldingRow], ids: list[int], rate: Decimal, range_key: str, now: datetime) -> None:
@@ -252,7 +289,7 @@ def holdings_rows(user, wallet_ids: Iterable[int], currency: str, *, now: dateti
     ids, _ = _owned_scope(user, wallet_ids)
     now = now or timezone.now()
     rate = _quote(currency, latest_fx_rates())[1] if result.rows else Decimal(1)
-    add_price_changes(result.rows, ids, result.currency, rate, now)
+    add_price_changes(result.rows, result.currency, rate, now)
     if pnl_range in RANGES and result.rows:
         add_market_pnl(result.rows, ids, rate, pnl_range, now)
     return result.rows
@@ -316,3 +353,51 @@ def holding_parts(user, wallet_ids: Iterable[int], asset_ids: Iterable[int], cur
     for parts in out.values():
         parts.sort(key=lambda p: (p.also_in is not None, -p.amount_raw, p.wallet.pk))
     return dict(out)
+
+
+@dataclass
+class PairValues:
+    """The current value of every (wallet, chain) pair of a user's wallets in ``currency``: priced
+    holdings (as on Holdings: spam, NFTs and stale prices in no total) plus positions' net value.
+    ``total`` is the user's net worth (accounts reached through two wallets counted once)."""
+
+    currency: str
+    values: dict[tuple[int, int], Decimal]
+    total: Decimal
+
+    def of(self, wallet_ids: Iterable[int], covered: dict | None = None) -> Decimal:
+        """The value of a set of wallets, leaving out the ``covered`` pairs (overlaps.covered_pairs)."""
+        wanted, covered = set(wallet_ids), covered or {}
+        with exact():
+            return sum((v for pair, v in self.values.items() if pair[0] in wanted and pair not in covered), ZERO)
+
+
+def pair_values(user, currency: str) -> PairValues:
+    """Every pair's value for the lists of wallets and portfolios: one pass over the user's holdings
+    (two columns of plain tuples, as ``asset_totals``), one price query, the positions. A fixed number
+    of queries whatever the number of wallets."""
+    ids, _ = _owned_scope(user, Wallet.objects.filter(owner=user).values_list("pk", flat=True))
+    fx = latest_fx_rates() if ids else {}
+    currency, rate, _ = _quote(currency, fx)
+    if not ids:
+        return PairValues(currency, {}, ZERO)
+    qs = (Holding.objects.filter(wallet_chain__wallet__owner=user).exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
+          .order_by().values_list("wallet_chain__wallet_id", "wallet_chain__chain_id", "asset_id", "amount"))
+    amounts: dict[tuple[int, int, int], int] = defaultdict(int)
+    for wallet_id, chain_id, asset_id, raw in raw_rows(qs):
+        amounts[(wallet_id, chain_id, asset_id)] += int(raw)
+    info = {pk: (decimals, kind, spam) for pk, decimals, kind, spam in
+            Asset.objects.filter(pk__in={a for _, _, a in amounts}).values_list("pk", "decimals", "kind", "is_spam")}
+    prices = latest_prices(info, fx=fx)
+    values: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    with exact():
+        for (wallet_id, chain_id, asset_id), raw in amounts.items():
+            decimals, kind, spam = info[asset_id]
+            if price_status(kind, spam, prices.get(asset_id)) == PRICED:
+                values[(wallet_id, chain_id)] += to_units(raw, decimals) * prices[asset_id].usd * rate
+        for p in positions(user, ids, currency):
+            if p.value is not None:
+                values[(p.wallet.pk, p.chain.pk)] += p.value
+    result = PairValues(currency, dict(values), ZERO)
+    result.total = result.of(ids, covered_pairs(ids))
+    return result

@@ -18,9 +18,10 @@ DOWNSAMPLE = "portfolio.tasks.downsample_task"
 REFRESH_PRICES = "portfolio.tasks.refresh_prices_task"
 EXPAND_RUN = "portfolio.tasks.expand_run_task"
 REAP_STALLED = "portfolio.tasks.reap_stalled_task"
+FETCH_ICONS = "portfolio.tasks.fetch_icons_task"
 
 ALL = (SYNC_WALLET_CHAIN, SYNC_WALLET_CHAINS, FANOUT_DUE, SNAPSHOT, MATERIALISE_SCOPES, DOWNSAMPLE, REFRESH_PRICES,
-       EXPAND_RUN, REAP_STALLED)
+       EXPAND_RUN, REAP_STALLED, FETCH_ICONS)
 
 
 def enqueue(name: str, *args: Any, queue: str = "default") -> None:

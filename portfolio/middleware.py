@@ -139,7 +139,8 @@ def _has_second_factor(user) -> bool:
 
 class NoStoreMiddleware:
     """``Cache-Control: no-store`` on every answer to a signed-in user and on every CSV and API answer, so
-    balances and addresses never stay in a shared or browser cache (static files keep their caching)."""
+    balances and addresses never stay in a shared or browser cache (static files and asset logos keep
+    their caching)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -152,7 +153,7 @@ class NoStoreMiddleware:
             (user is not None and user.is_authenticated)
             or request.path.startswith("/api/")
             or content_type.startswith("text/csv")
-        ) and not request.path.startswith("/static/"):
+        ) and not request.path.startswith(("/static/", "/icons/")):  # logos: public, versioned URLs
             response.headers["Cache-Control"] = "no-store"
         return response
 

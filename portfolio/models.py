@@ -224,6 +224,24 @@ class Asset(models.Model):
         )
 
 
+class AssetIcon(models.Model):
+    """An asset's logo, fetched once by a worker from its ``logo_url`` (token lists, Metaplex/ERC
+    metadata) through the safe fetcher: raster only (the type sniffed from the bytes), size-capped, and
+    served from our own origin so pages never load third-party images for assets. A failed fetch keeps
+    its reason (``error``) and is not tried again until the asset's ``logo_url`` changes."""
+
+    asset = models.OneToOneField(Asset, on_delete=models.CASCADE, related_name="icon")
+    source_url = models.CharField(max_length=500)
+    content_type = models.CharField(max_length=20, blank=True, help_text="Empty: the fetch failed (see error).")
+    data = models.BinaryField(default=b"", blank=True)
+    digest = models.CharField(max_length=64, blank=True, help_text="SHA-256 of data, hex: the served URL's version.")
+    error = models.CharField(max_length=200, blank=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"icon of {self.asset_id}"
+
+
 class Profile(models.Model):
     """Per-user preferences."""
 

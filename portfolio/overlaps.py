@@ -42,17 +42,37 @@ def account_key(family: str, kind: str, address: str, script_type: str = "") -> 
 
 def covered_pairs(wallet_ids: Iterable[int]) -> dict[Pair, Cover]:
     """The (wallet, chain) pairs among ``wallet_ids`` that the set does not count. One query."""
+    rows, cursors = _pair_rows(wallet_ids)
+    return _covers(rows, cursors)
+
+
+def covered_pairs_of_groups(groups: dict) -> dict:
+    """``covered_pairs`` of several sets of wallets at once (a page of portfolios: key -> wallet ids),
+    from one read of their wallet-chains: at most two queries in all."""
+    rows, cursors = _pair_rows({w for ids in groups.values() for w in ids})
+    out = {}
+    for key, ids in groups.items():
+        wanted = set(ids)
+        out[key] = _covers([r for r in rows if r[0] in wanted], cursors)
+    return out
+
+
+def _pair_rows(wallet_ids: Iterable[int]) -> tuple[list[tuple], dict[Pair, dict]]:
     rows = list(
-        WalletChain.objects.filter(wallet_id__in=list(wallet_ids))
+        WalletChain.objects.filter(wallet_id__in=sorted(set(wallet_ids)))
         .order_by("chain_id", "wallet_id")
         .values_list("wallet_id", "chain_id", "wallet__family", "wallet__kind", "wallet__address", "wallet__script_type")
     )
-    by_chain: dict[int, list[tuple]] = {}
-    for row in rows:
-        by_chain.setdefault(row[1], []).append(row)
     keyed = [r for r in rows if r[3] == Wallet.EXTENDED_KEY]
     cursors = dict(((w, c), cur) for w, c, cur in WalletChain.objects.filter(
         wallet_id__in=[r[0] for r in keyed]).values_list("wallet_id", "chain_id", "cursors")) if keyed else {}
+    return rows, cursors
+
+
+def _covers(rows: list[tuple], cursors: dict[Pair, dict]) -> dict[Pair, Cover]:
+    by_chain: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_chain.setdefault(row[1], []).append(row)
     covers: dict[Pair, Cover] = {}
     for chain_id, chain_rows in by_chain.items():
         covers.update(_covers_on_chain(chain_id, chain_rows, cursors))

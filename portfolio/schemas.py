@@ -290,6 +290,10 @@ class HoldingsOut(Schema):
     net_worth: DecimalStr
     unpriced_count: int
     nfts_not_valued: int
+    change_24h_value: DecimalStr | None = Field(
+        None, description="24h price move of the holdings held now (amount x (price now - price 24h ago)), over the "
+        "assets with a stored price 24 hours ago; null when none has one.")
+    change_24h: DecimalStr | None = Field(None, description="The same as a fraction of their value 24 hours ago.")
 
 
 # --------------------------------------------------------------------------- activity

@@ -12,7 +12,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from kombu.exceptions import OperationalError as BrokerError
 
 from chains.base import ChainError
-from portfolio.services import prices, snapshots
+from portfolio.services import icons, prices, snapshots
 from portfolio.sync import plan
 from portfolio.sync.run import SyncError, do_expand_run, do_reap_stalled, do_sync_wallet_chain, do_sync_wallet_chains
 
@@ -119,3 +119,9 @@ def refresh_prices_task() -> None:
     """Refresh off-chain prices and FX rates."""
     prices.do_refresh_prices()
     prices.do_refresh_fx()
+
+
+@shared_task(ignore_result=True)
+def fetch_icons_task() -> None:
+    """Every few minutes: fetch the logos of assets that have a logo URL and no stored logo yet."""
+    icons.do_fetch_icons()

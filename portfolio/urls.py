@@ -7,7 +7,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from portfolio import api
-from portfolio.views import activity, dashboard, holdings, nfts, ops, positions, settings, sync, wallets
+from portfolio.views import activity, dashboard, holdings, icons, nfts, ops, positions, settings, sync, wallets
 
 admin.site.login = secure_admin_login(admin.site.login)
 
@@ -43,6 +43,7 @@ urlpatterns = [
     path("activity/", activity.activity, name="activity"),
     path("activity.csv", activity.activity_csv, name="activity_csv"),
     path("nfts/", nfts.nfts, name="nfts"),
+    path("icons/<int:asset_id>", icons.asset_icon, name="asset_icon"),
     path("positions/", positions.positions, name="positions"),
     path("settings/", settings.account_settings, name="settings"),
     path("settings/tokens/", settings.api_token_create, name="api_token_create"),

@@ -482,5 +482,7 @@ class SolanaAdapter:
     # ------------------------------------------------------------------ assets and positions
 
     def _fungible_asset(self, m: _MintRead) -> AssetRef:
+        # The logo: the token's Metaplex (or Token-2022) metadata document, whose "image" the app's logo
+        # worker fetches later (never during a sync).
         return AssetRef(kind=FUNGIBLE, address=m.mint, symbol=(m.symbol or fallback_symbol(m.mint))[:32],
-                        name=m.name[:200], decimals=m.decimals, standard=m.standard)
+                        name=m.name[:200], decimals=m.decimals, standard=m.standard, logo_url=m.uri.strip()[:500])

@@ -15,7 +15,7 @@ from portfolio import queries
 from portfolio.activity import add_cost_basis
 from portfolio.api_routers.responses import MAX_PAGE, answers, bad_cursor, decode_cursor, encode_cursor
 from portfolio.costbasis import CostBasis
-from portfolio.holdings import HoldingRow, WalletAmount, add_price_changes, holding_parts, scope_holdings
+from portfolio.holdings import HoldingRow, WalletAmount, add_price_changes, holding_parts, scope_holdings, total_change_24h
 from portfolio.schemas import Currency, HoldingsOut
 from portfolio.services.accounts import ensure_profile
 from portfolio.services.prices import latest_fx_rates
@@ -118,10 +118,11 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
     elif offset:
         rows = rows[offset:]
     page, more = rows[:limit], len(rows) > limit
+    rate, now = queries._quote(used, latest_fx_rates())[1], timezone.now()
     if page:  # price changes and per-wallet parts for this page only
-        add_price_changes(page, wallet_ids, used, queries._quote(used, latest_fx_rates())[1], timezone.now())
-    if page:
+        add_price_changes(page, used, rate, now)
         add_cost_basis(request.auth, wallet_ids, [r for r in page if not r.asset.is_spam], used)
+    total = total_change_24h(result.rows, used, rate, now)
     if include == "wallets" and page:
         parts = holding_parts(request.auth, wallet_ids, [r.asset.pk for r in page], used,
                               {r.asset.pk: r.price if r.value is not None else None for r in page})
@@ -132,4 +133,5 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
                                  last.asset.pk]) if more and last else None
     return {"currency": used, "count": count, "items": [holding_out(r, include == "wallets") for r in page],
             "next_cursor": next_cursor, "holdings_value": result.holdings_value, "positions_value": result.positions_value,
-            "net_worth": result.net_worth, "unpriced_count": result.unpriced, "nfts_not_valued": result.nfts_not_valued}
+            "net_worth": result.net_worth, "unpriced_count": result.unpriced, "nfts_not_valued": result.nfts_not_valued,
+            "change_24h_value": total.value, "change_24h": total.pct}

@@ -53,13 +53,16 @@ def upsert_assets(chain: Chain, refs: Iterable[AssetRef]) -> dict[str, Asset]:
     return rows
 
 
+LOGO_SCHEMES = ("http://", "https://", "ipfs://", "ar://")  # fetched later by the logo worker's safe fetcher
+
+
 def _new_asset(chain: Chain, key: str, ref: AssetRef) -> Asset:
     reason = "" if ref.kind == NATIVE else spam_reason(ref.symbol, ref.name)
     logo = (ref.logo_url or "")[:500]
     return Asset(
         chain=chain, kind=ref.kind, address=key, standard=ref.standard or "native",
         symbol=(ref.symbol or "?")[:64], name=(ref.name or "")[:200], decimals=ref.decimals,
-        logo_url=logo if logo.startswith(("http://", "https://")) else "",
+        logo_url=logo if logo.startswith(LOGO_SCHEMES) else "",
         listed=False, is_spam=bool(reason), spam_reason=reason[:200], oracle_address=ref.oracle or "",
     )
 

@@ -6,7 +6,7 @@
     {{ row.amount|amount:"exact" }}     1234.56789012345678 (every digit, no grouping: titles, copy-paste)
     {{ row.value|money:"EUR" }}         €1,234.57  ·  "< €0.01" for tiny non-zero values
     {{ row.change_24h|pct }}            +1.23%  (signed)  ·  {{ share|pct:"unsigned" }}
-    {{ ts|ago }}                        "3 min ago"
+    {{ ts|ago }}                        "3 min ago" ("just now" under a minute)
     {{ value|signclass }}               "pos" | "neg" | ""  (CSS class)
 """
 
@@ -188,17 +188,15 @@ def signclass(value) -> str:
 
 @register.filter
 def ago(value, now=None) -> str:
-    """A past moment as a short age: ``just now``, ``42 s ago``, ``5 min ago``, ``3 h ago``, ``2 d ago``."""
+    """A past moment as a short age: ``just now`` (under a minute), ``5 min ago``, ``3 h ago``, ``2 d ago``."""
     if not isinstance(value, datetime):
         return "never"
     now = now if isinstance(now, datetime) else timezone.now()
     seconds = int((now - value).total_seconds())
     if seconds < 0:
         seconds = 0
-    if seconds < 10:
-        return "just now"
     if seconds < 60:
-        return f"{seconds} s ago"
+        return "just now"
     if seconds < 3600:
         return f"{seconds // 60} min ago"
     if seconds < 86400:
@@ -239,6 +237,12 @@ def source_label(value) -> str:
     ``manual`` and ``coingecko`` as they are (the full source stays in a title attribute)."""
     parts = [p for p in str(value or "").split(":") if p and p != "oracle"]
     return " ".join(short_address(p, 4) if p.startswith("0x") or len(p) > 20 else p for p in parts)
+
+
+@register.filter
+def source_name(value) -> str:
+    """The kind of a stored price source: ``oracle:chainlink:0x5FbD…`` -> ``oracle``; ``coingecko``, ``manual``."""
+    return str(value or "").split(":", 1)[0]
 
 
 @register.filter

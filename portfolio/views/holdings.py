@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from portfolio.activity import add_cost_basis
-from portfolio.holdings import HoldingRow, Holdings, add_price_changes, holding_parts, scope_holdings
+from portfolio.holdings import HoldingRow, Holdings, add_price_changes, holding_parts, scope_holdings, total_change_24h
+from portfolio.icons import with_icons
 from portfolio.models import Asset, Chain, Wallet
 from portfolio.queries import _quote
 from portfolio.services.prices import latest_fx_rates
@@ -125,7 +126,7 @@ def filtered_rows(request: HttpRequest, scope: Scope) -> tuple[list[HoldingRow],
     result: Holdings = scope_holdings(request.user, wallet_ids, scope.currency, portfolio_id=_whole_portfolio(scope, filters.wallet))
     rows, hidden = _filter(result.rows, filters, scope)
     if filters.sort.lstrip("-") == "change":
-        add_price_changes(rows, wallet_ids, result.currency, _rate(result.currency), timezone.now())
+        add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
     rows = _sort_rows(rows, filters.sort)
     return rows, filters, {"wallets": wallets, "many_wallets": len(wallets) > WALLET_CHOICES, "chains": chains, "total": len(result.rows), "hidden": hidden,
                            "holdings": result, "wallet_ids": wallet_ids}
@@ -156,12 +157,15 @@ def holdings(request: HttpRequest) -> HttpResponse:
     rows, filters, extra = filtered_rows(request, scope)
     page, pages = _page_number(request, len(rows))
     page_rows = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    with_icons([r.asset for r in page_rows])
     if filters.sort.lstrip("-") != "change":
-        add_price_changes(page_rows, extra["wallet_ids"], extra["holdings"].currency, _rate(extra["holdings"].currency), timezone.now())
+        add_price_changes(page_rows, extra["holdings"].currency, _rate(extra["holdings"].currency), timezone.now())
     add_cost_basis(request.user, extra["wallet_ids"], [r for r in page_rows if not r.asset.is_spam], extra["holdings"].currency)
     with exact():
         shown_value = sum((r.value for r in rows if r.value is not None), Decimal(0))
+    result: Holdings = extra["holdings"]
     context = {
+        "change_24h": total_change_24h(result.rows, result.currency, _rate(result.currency), timezone.now()),
         "scope": scope,
         "rows": page_rows,
         "shown": len(rows),
@@ -238,7 +242,7 @@ def holdings_csv(request: HttpRequest) -> HttpResponse:
     scope = resolve_scope(request)
     rows, filters, extra = filtered_rows(request, scope)
     result: Holdings = extra["holdings"]
-    add_price_changes(rows, extra["wallet_ids"], result.currency, _rate(result.currency), timezone.now())
+    add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="holdings-{stamp}.csv"'

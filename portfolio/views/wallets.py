@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Min, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
@@ -13,10 +17,13 @@ from django.views.decorators.http import require_http_methods
 
 from portfolio import limits
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
-from portfolio.models import Holding, Portfolio, Wallet, WalletChain
-from portfolio.overlaps import also_in, overlap_note
+from portfolio.holdings import pair_values
+from portfolio.models import Portfolio, Wallet, WalletChain
+from portfolio.overlaps import also_in, covered_pairs, covered_pairs_of_groups, overlap_note
 from portfolio.services import wallets as services
-from portfolio.valuation import to_units
+from portfolio.services.accounts import ensure_profile
+from portfolio.valuation import share_of
+from portfolio.wallet_page import wallet_page
 
 SECRET_FIELDS = ("address", "label", "name")
 
@@ -28,7 +35,34 @@ def _wallet_list_context(request: HttpRequest, form: WalletAddForm) -> dict:
         .order_by("family", "label", "id")
     )
     page = _page(request, wallets)
-    return {"wallets": page, "page": page, "form": form, "nav_active": "wallets", "limit": limits.wallet_limit(request.user)}
+    values = pair_values(request.user, ensure_profile(request.user).quote_currency)
+    _add_values(page, values, values.total)
+    return {"wallets": page, "page": page, "form": form, "nav_active": "wallets", "limit": limits.wallet_limit(request.user),
+            "currency": values.currency, "total": values.total}
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh a wallet's (or portfolio's) data is: its oldest good read, and how many of its chains
+    failed or were never read."""
+
+    oldest_ok: datetime | None
+    failed: int
+    never: int
+
+
+def _add_values(wallets, values, total: Decimal) -> None:
+    """Set each wallet's ``value``, ``share`` (of ``total``) and ``freshness`` (wallet_chains prefetched)."""
+    for wallet in wallets:
+        wallet.value = values.of([wallet.pk])
+        wallet.share = share_of(wallet.value, total) if total > 0 else None
+        wallet.freshness = _freshness(wallet.wallet_chains.all())
+
+
+def _freshness(wallet_chains) -> Freshness:
+    reads = [wc.last_ok_at for wc in wallet_chains if wc.last_ok_at]
+    return Freshness(min(reads) if reads else None, sum(1 for wc in wallet_chains if wc.status == WalletChain.FAILED),
+                     sum(1 for wc in wallet_chains if wc.last_ok_at is None))
 
 
 PER_PAGE = 50
@@ -76,40 +110,16 @@ def wallet_list(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET"])
 def wallet_detail(request: HttpRequest, wallet_id: int) -> HttpResponse:
-    """Holdings of one wallet per chain, as last synced (read from the database)."""
+    """One wallet: value and 24h change, holdings, positions and freshness per chain, the address (or key)
+    with its explorer links, the used addresses of an extended key, its NFTs (read from the database)."""
     wallet = get_object_or_404(Wallet, pk=wallet_id, owner=request.user)
-    wallet_chains = wallet.wallet_chains.select_related("chain").order_by("chain__sort_order", "chain__name")
-    holdings = Holding.objects.filter(wallet_chain__wallet=wallet).select_related("asset__chain", "wallet_chain")
-    by_chain: dict[int, list[dict]] = {}
-    for h in holdings:
-        by_chain.setdefault(h.wallet_chain_id, []).append(
-            {
-                "asset": h.asset,
-                "amount": to_units(h.amount, h.asset.decimals),
-                "unconfirmed": to_units(h.unconfirmed, h.asset.decimals) if h.unconfirmed else None,
-                "height": h.read_height,
-                "fetched_at": h.read_at,
-                "token_url": wc_token_url(h),
-            }
-        )
+    page = wallet_page(request.user, wallet, ensure_profile(request.user).quote_currency)
     overlaps = also_in(request.user.pk, wallet.pk)
     others = Wallet.objects.in_bulk([w for ws in overlaps.values() for w in ws])
-    sections = []
-    for wc in wallet_chains:
-        rows = sorted(by_chain.get(wc.pk, []), key=lambda r: (r["asset"].kind != "native", r["asset"].symbol.lower()))
-        link = wc.chain.explorer_link("address", wallet.address) if wallet.kind == Wallet.ADDRESS else ""
-        sections.append({"wallet_chain": wc, "chain": wc.chain, "rows": rows, "explorer_url": link,
-                         "also_in": [others[w] for w in overlaps.get(wc.chain_id, ()) if w in others]})
-    return render(
-        request,
-        "portfolio/wallet_detail.html",
-        {"wallet": wallet, "sections": sections, "portfolios": wallet.portfolios.all(), "nav_active": "wallets"},
-    )
-
-
-def wc_token_url(holding: Holding) -> str:
-    asset = holding.asset
-    return asset.chain.explorer_link("token", asset.address) if asset.address else ""
+    for section in page.sections:
+        section.also_in = [others[w] for w in overlaps.get(section.chain.pk, ()) if w in others]
+    return render(request, "portfolio/wallet_detail.html",
+                  {"wallet": wallet, "page": page, "portfolios": wallet.portfolios.all(), "nav_active": "wallets"})
 
 
 @sensitive_post_parameters(*SECRET_FIELDS)
@@ -160,16 +170,37 @@ def portfolio_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Portfolio “{portfolio.name}” created.")
             return redirect("portfolio_detail", portfolio_id=portfolio.pk)
-    portfolios = _page(request, Portfolio.objects.filter(owner=request.user).annotate(wallet_count=Count("wallets")).order_by("name", "id"))
-    context = {"portfolios": portfolios, "page": portfolios, "form": form, "nav_active": "portfolios", "limit": limits.portfolio_limit(request.user)}
+    portfolios = _page(request, Portfolio.objects.filter(owner=request.user).annotate(
+        wallet_count=Count("wallets", distinct=True),
+        oldest_ok=Min("wallets__wallet_chains__last_ok_at"),
+        failed=Count("wallets__wallet_chains", filter=Q(wallets__wallet_chains__status=WalletChain.FAILED), distinct=True),
+        never=Count("wallets__wallet_chains", filter=Q(wallets__wallet_chains__last_ok_at__isnull=True), distinct=True),
+    ).order_by("name", "id"))
+    values = pair_values(request.user, ensure_profile(request.user).quote_currency)
+    members: dict[int, list[int]] = {p.pk: [] for p in portfolios}
+    for portfolio_id, wallet_id in Portfolio.wallets.through.objects.filter(portfolio_id__in=members).values_list("portfolio_id", "wallet_id"):
+        members[portfolio_id].append(wallet_id)
+    covers = covered_pairs_of_groups(members)
+    for p in portfolios:
+        p.value = values.of(members[p.pk], covers[p.pk])
+        p.share = share_of(p.value, values.total) if values.total > 0 else None
+        p.freshness = Freshness(p.oldest_ok, p.failed, p.never)
+    context = {"portfolios": portfolios, "page": portfolios, "form": form, "nav_active": "portfolios", "limit": limits.portfolio_limit(request.user),
+               "currency": values.currency, "total": values.total}
     return render(request, "portfolio/portfolio_list.html", context)
 
 
 @require_http_methods(["GET"])
 def portfolio_detail(request: HttpRequest, portfolio_id: int) -> HttpResponse:
     portfolio = get_object_or_404(Portfolio, pk=portfolio_id, owner=request.user)
-    wallets = portfolio.wallets.prefetch_related(Prefetch("wallet_chains", queryset=WalletChain.objects.select_related("chain")))
-    return render(request, "portfolio/portfolio_detail.html", {"portfolio": portfolio, "wallets": wallets, "nav_active": "portfolios"})
+    wallets = _page(request, portfolio.wallets.prefetch_related(Prefetch("wallet_chains", queryset=WalletChain.objects.select_related("chain")))
+                    .order_by("family", "label", "id"))
+    values = pair_values(request.user, ensure_profile(request.user).quote_currency)
+    member_ids = list(portfolio.wallets.values_list("pk", flat=True))
+    total = values.of(member_ids, covered_pairs(member_ids))
+    _add_values(wallets, values, total)
+    return render(request, "portfolio/portfolio_detail.html", {"portfolio": portfolio, "wallets": wallets, "page": wallets,
+                                                                "total": total, "currency": values.currency, "nav_active": "portfolios"})
 
 
 @sensitive_post_parameters(*SECRET_FIELDS)

@@ -255,3 +255,11 @@ def test_the_devnet_endpoint_checks_out_as_the_configured_cluster(adapter, solan
     assert adapter.check_endpoint(solana_endpoints[0]) == solana_devnet.scenario["chain"]["genesis_hash"]
     result = fetch_one(adapter, solana_devnet.scenario["wallets"][2]["address"])
     assert result.cursors == {solana_devnet.scenario["wallets"][2]["address"]: {"genesis_hash": solana_devnet.scenario["chain"]["genesis_hash"]}}
+
+
+def test_a_tokens_metadata_document_is_its_logo_source(adapter, solana_devnet):
+    # The Token-2022 token's own metadata names its document: the app's logo worker reads its image later.
+    logos = {b.asset.symbol: b.asset.logo_url for w in solana_devnet.scenario["wallets"]
+             for b in fetch_one(adapter, w["address"]).balances}
+    assert logos["D22"] == "https://example.invalid/d22.json"
+    assert logos["SOL"] == ""

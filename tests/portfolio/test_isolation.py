@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from portfolio.models import ApiToken, Asset, Holding, Portfolio, SyncRun, Wallet, WalletChain
+from portfolio.models import ApiToken, Asset, AssetIcon, Holding, Portfolio, SyncRun, Wallet, WalletChain
 from portfolio.services.tokens import do_create_api_token
 from portfolio.services.wallets import do_add_wallet
 
@@ -45,6 +45,8 @@ def owned(owner):
     # An asset only alice holds: its per-wallet breakdown is hers alone.
     asset = Asset.objects.create(chain=wallet_chain.chain, kind=Asset.FUNGIBLE, address="0x" + "a1" * 20, symbol="ALICE")
     Holding.objects.create(wallet_chain=wallet_chain, asset=asset, amount=5)
+    AssetIcon.objects.create(asset=asset, source_url="https://example.invalid/a.png", content_type="image/png",
+                             data=b"\x89PNG\r\n\x1a\n", digest="0" * 64)  # its logo: served to who holds it
     return {"wallet_id": wallet.pk, "portfolio_id": portfolio.pk, "run_id": run.pk, "wallet_chain_id": wallet_chain.pk,
             "token_id": token.pk, "asset_id": asset.pk}
 

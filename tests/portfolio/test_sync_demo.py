@@ -68,7 +68,9 @@ def test_demo_sets_up_local_chains_user_wallets_and_a_first_sync(devnet_state):
     assert "http://127.0.0.1:" in output
     # The chains without an oracle get an admin-style manual price, so the demo shows values.
     btc = Asset.objects.get(chain__slug="bitcoin-regtest", address="")
-    assert list(PricePoint.objects.filter(asset=btc).values_list("source", "price")) == [("manual", Decimal("60000"))]
+    # Today's manual price, and the day before's (so the demo's 24h change has something to compare).
+    assert list(PricePoint.objects.filter(asset=btc).values_list("source", "price")) == [("manual", Decimal("60000")),
+                                                                                         ("manual", Decimal("57600"))]
 
 
 def test_demo_can_run_again_without_duplicates(devnet_state):
@@ -78,7 +80,7 @@ def test_demo_can_run_again_without_duplicates(devnet_state):
     assert Wallet.objects.filter(owner=user).count() == sum(len(demo_wallets(s)) for s in devnet_state.values())
     assert re.search(r"password '([^']+)'", first).group(1) == re.search(r"password '([^']+)'", second).group(1)
     assert get_user_model().objects.filter(username="demo").count() == 1
-    assert PricePoint.objects.filter(asset__chain__slug="solana-local", asset__address="", source="manual").count() == 1
+    assert PricePoint.objects.filter(asset__chain__slug="solana-local", asset__address="", source="manual").count() == 2
 
 
 def test_demo_without_chains_says_how_to_start_them(tmp_path, settings):

@@ -281,7 +281,7 @@ def test_the_detail_page_shows_stored_holdings_with_exact_amounts_and_sync_state
     body = owner_client.get(reverse("wallet_detail", args=[wallet.pk])).content.decode()
     assert "123456789012.34567890123456789" in body  # 30 digits, 18 decimals: no float rounding
     assert ">1.5" in body
-    assert "21000000" in body
+    assert "block 21,000,000" in body
     assert "Failed" in body and "endpoint timed out" in body
     assert f"https://etherscan.io/address/{EIP55}" in body
     assert "https://etherscan.io/token/0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48" in body

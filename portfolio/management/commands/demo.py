@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import time
+from datetime import timedelta
 from pathlib import Path
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from chains.registry import FAMILIES, parse_address
 from portfolio.models import Asset, Chain, Portfolio, ProtocolDeployment, RpcEndpoint, Wallet, WalletChain
@@ -32,6 +34,7 @@ DEMO_MANUAL_PRICES = {
     ("solana-local", "DNINE"): Decimal("0.25"),
     ("solana-local", "D22"): Decimal("3.20"),
 }
+DEMO_YESTERDAY = Decimal("0.96")  # the manual prices of 25 hours before: each asset 1/0.96 - 1 = +4.17% on 24h
 
 
 def load_scenario_assets(chain: Chain, scenario: dict[str, Any]) -> None:
@@ -163,10 +166,13 @@ class Command(BaseCommand):
         from portfolio.models import PricePoint
         from portfolio.services.prices import set_manual_price
 
+        now = timezone.now()
         for (slug, symbol), price in DEMO_MANUAL_PRICES.items():
             for asset in Asset.objects.filter(chain__slug=slug, symbol=symbol):
                 if not PricePoint.objects.filter(asset=asset, source="manual").exists():
-                    set_manual_price(asset, price)
+                    # And the day before's, so the demo's 24h change has a price to compare with.
+                    set_manual_price(asset, price * DEMO_YESTERDAY, at=now - timedelta(hours=25))
+                    set_manual_price(asset, price, at=now)
 
     def _demo_user(self) -> tuple[Any, str]:
         """The demo user; its password is kept in VAR_DIR/demo-password so a re-run can print it."""
