@@ -403,6 +403,7 @@ def test_the_openapi_schema_lists_every_route_with_its_responses(owner_client):
         ("GET", "/api/v1/holdings"): lookup,
         ("GET", "/api/v1/positions"): lookup,
         ("GET", "/api/v1/nfts"): lookup,
+        ("GET", "/api/v1/activity"): lookup,
         ("GET", "/api/v1/summary"): lookup,
         ("GET", "/api/v1/history"): lookup,
         ("GET", "/api/v1/performance"): lookup,
