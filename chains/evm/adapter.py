@@ -19,6 +19,8 @@ from chains.base import (
     EndpointConfig,
     FetchRequest,
     FetchResult,
+    HistoryPage,
+    HistoryRequest,
     MalformedResponse,
     NftHolding,
     Position,
@@ -32,6 +34,7 @@ from chains.endpoints import EndpointBroken, EndpointHealth, EndpointPool, JsonR
 from chains.evm import abi
 from chains.evm.address import canonical, parse_address, to_checksum
 from chains.evm.discovery import LogScanner, ScanFindings
+from chains.evm.history import read_history
 from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
 from chains import metadata
 from chains.metadata import fetch_many
@@ -209,6 +212,13 @@ class EvmAdapter:
             complete=not any(p.code in INCOMPLETE for p in problems),
             incomplete_protocols=tuple(sorted({p.protocol for p in problems if p.protocol})),
         )
+
+    # ------------------------------------------------------------------ history
+
+    def history(self, request: HistoryRequest) -> HistoryPage:
+        """One page of the wallet's daily balances, token transfers and oracle prices of the past
+        (``chains.evm.history.read_history``: what it reads, what it cannot, what it raises)."""
+        return read_history(self, request)
 
     # ------------------------------------------------------------------ steps
 
