@@ -18,9 +18,11 @@ DOWNSAMPLE = "portfolio.tasks.downsample_task"
 REFRESH_PRICES = "portfolio.tasks.refresh_prices_task"
 EXPAND_RUN = "portfolio.tasks.expand_run_task"
 REAP_STALLED = "portfolio.tasks.reap_stalled_task"
+BACKFILL_STEP = "portfolio.tasks.backfill_step_task"
+HISTORY_QUEUE = "history"  # backfills' own queue (portfolio/celery.py declares it)
 
 ALL = (SYNC_WALLET_CHAIN, SYNC_WALLET_CHAINS, FANOUT_DUE, SNAPSHOT, MATERIALISE_SCOPES, DOWNSAMPLE, REFRESH_PRICES,
-       EXPAND_RUN, REAP_STALLED)
+       EXPAND_RUN, REAP_STALLED, BACKFILL_STEP)
 
 
 def enqueue(name: str, *args: Any, queue: str = "default") -> None:

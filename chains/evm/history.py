@@ -12,7 +12,7 @@ import bisect
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dt_time, timedelta, timezone as dt_timezone
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import Any, Hashable, Mapping
 
 from chains.base import FUNGIBLE, AssetRef, ChainError, HistoryPage, HistoryRequest, MalformedResponse, TransferRecord
 from chains.endpoints import JsonRpcClient, RpcError
@@ -21,9 +21,7 @@ from chains.evm.address import parse_address, to_checksum
 from chains.evm.batching import call_many
 from chains.evm.discovery import TOO_MANY
 from chains.evm.multicall import RATE_LIMIT, MulticallReader, StateUnavailable
-
-if TYPE_CHECKING:  # the adapter imports this module
-    from chains.evm.adapter import EvmAdapter
+from chains.evm.plan import Plan, WalletState
 
 DEFAULT_DAYS_PER_PAGE = 30
 _SAMPLES_MAX = 50_000
@@ -150,7 +148,7 @@ class _Logs:
     tokens: set[str] = field(default_factory=set)
 
 
-def _scan_transfers(adapter: "EvmAdapter", wallet: str, first: int, last: int) -> _Logs:
+def _scan_transfers(adapter: Any, wallet: str, first: int, last: int) -> _Logs:
     """ERC-20 ``Transfer`` logs from and to ``wallet`` in ``[first, last]``: two filters per request, in
     ranges of ``log_range`` blocks halved on "too many results". Raises ``ChainError`` (transient)
     when a range fails even at one block or the node is rate limiting."""
@@ -198,7 +196,7 @@ def _scan_transfers(adapter: "EvmAdapter", wallet: str, first: int, last: int) -
     return found
 
 
-def read_history(adapter: "EvmAdapter", request: HistoryRequest) -> HistoryPage:
+def read_history(adapter: Any, request: HistoryRequest) -> HistoryPage:
     """One page of the wallet's past, newest days first (``history_days_per_page`` days, default 30):
     the blocks at those days' ends, the ERC-20 transfers between them, then every day's native and
     token balances and oracle prices in block-pinned Multicall batches (days share JSON-RPC batches).
@@ -210,8 +208,6 @@ def read_history(adapter: "EvmAdapter", request: HistoryRequest) -> HistoryPage:
 
     Raises ``InvalidAddress`` for a bad address and ``ChainError`` (transient) when the node fails.
     """
-    from chains.evm.adapter import _Plan, _WalletState  # the sync's batching, reused as is
-
     start_requests = adapter.pool.request_count
     wallet = parse_address(request.wallet.address).address
     cursor = dict(request.cursor or {})
@@ -230,12 +226,12 @@ def read_history(adapter: "EvmAdapter", request: HistoryRequest) -> HistoryPage:
     native_ref, fungibles, _collections, oracle_assets = adapter._known(request.known_assets)
     known_meta: dict[str, dict[str, Any]] = dict(cursor.get("tokens") or {})
     logs = _scan_transfers(adapter, wallet, ends[before] + 1, ends[newest]) if ends[newest] > ends[before] else _Logs()
-    state = _WalletState(ref_key=request.wallet.address, address=wallet, cursor={},
+    state = WalletState(ref_key=request.wallet.address, address=wallet, cursor={},
                          erc20={t for t in [*known_meta, *logs.tokens] if t not in fungibles}, tokens=known_meta)
     state.tokens = {c: {**m, "standard": "erc20"} for c, m in known_meta.items()}
     discovered = _token_metadata(adapter, state, fungibles, head[0])
 
-    plan = _Plan()
+    plan = Plan()
     native_idx = {wallet: plan.add(adapter.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, wallet))}
     data = abi.call_with_address(abi.BALANCE_OF, wallet)
     balance_idx = {(wallet, token): plan.add_unique(token, data) for token in sorted(set(fungibles) | state.erc20)}
@@ -248,7 +244,7 @@ def read_history(adapter: "EvmAdapter", request: HistoryRequest) -> HistoryPage:
     prices: dict[date, dict[str, Any]] = {}
     assets: dict[str, AssetRef] = {native_ref.key: native_ref}
     for day, results in read.items():
-        day_plan = _Plan()
+        day_plan = Plan()
         day_plan.calls, day_plan.results = plan.calls, results
         problems: list = []
         balances = adapter._balances(day_plan, [state], native_ref, native_idx, fungibles, balance_idx, discovered, problems)
@@ -305,12 +301,10 @@ def _read_days(reader: MulticallReader, calls: list, days: list[tuple[date, int]
     return read, None
 
 
-def _token_metadata(adapter: "EvmAdapter", state: Any, fungibles: Mapping[str, AssetRef], head: int) -> dict[str, AssetRef]:
+def _token_metadata(adapter: Any, state: Any, fungibles: Mapping[str, AssetRef], head: int) -> dict[str, AssetRef]:
     """AssetRefs of the tokens the known assets do not describe: from the cursor, else name/symbol/
     decimals read at the head in one Multicall batch (the sync's own metadata reader)."""
-    from chains.evm.adapter import _Plan
-
-    plan = _Plan()
+    plan = Plan()
     meta_idx, cached = adapter._plan_metadata(plan, [state], fungibles, {})
     if plan.calls:
         plan.results = MulticallReader(adapter.client, adapter.multicall_address, adapter.chunk_size, adapter.parallel,

@@ -288,7 +288,30 @@ def do_import_price_history(asset: Asset, *, days: int = 365, client: CoinGeckoC
     coin = asset.coingecko_id or (asset.chain.native_coingecko_id if asset.kind == Asset.NATIVE else "")
     if client is None or not coin:
         return 0
-    history = client.market_chart(coin, days)
+    return _store_history(asset, client.market_chart(coin, days))
+
+
+def do_import_price_range(assets: Iterable[Asset], start: datetime, end: datetime, *, client: CoinGeckoClient | None = None) -> int:
+    """Store the daily prices between ``start`` and ``end`` (/coins/{id}/market_chart/range) of the
+    assets with a coingecko id (or their chain's native id) whose price sources include coingecko, as
+    coingecko PricePoints; times already stored are skipped, so running it again adds nothing. A
+    failing or rate-limited source is logged and leaves those days unpriced. Returns rows stored."""
+    client = client or CoinGeckoClient.from_settings()
+    if client is None:
+        return 0
+    stored = 0
+    for asset in assets:
+        coin = asset.coingecko_id or (asset.chain.native_coingecko_id if asset.kind == Asset.NATIVE else "")
+        if not coin or asset.is_spam or "coingecko" not in source_order(asset.price_sources):
+            continue
+        try:
+            stored += _store_history(asset, client.market_chart_range(coin, start, end))
+        except PricingError as exc:
+            log.warning("price history of %s not imported: %s", asset.symbol, exc)
+    return stored
+
+
+def _store_history(asset: Asset, history: list[tuple[datetime, Decimal]]) -> int:
     known = set(PricePoint.objects.filter(asset=asset, source="coingecko").values_list("at", flat=True))
     rows = [PricePoint(asset=asset, at=at, price=price, currency=USD, source="coingecko") for at, price in history if at not in known]
     PricePoint.objects.bulk_create(rows)
