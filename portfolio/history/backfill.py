@@ -26,7 +26,7 @@ from django.utils import timezone
 from chains.base import HistoryPage, HistoryRequest
 from portfolio.history.start import send_step
 from portfolio.models import Asset, Backfill, PricePoint, Transfer, ValuePoint, WalletChain, WalletValue
-from portfolio.services.prices import counted_price, do_import_price_range, latest_fx_rates, latest_prices, store_quotes
+from portfolio.services.prices import counted_price, do_import_price_range, prices_at, store_quotes
 from portfolio.services.snapshots import rebuild_scope_values, rebuild_wallet_values, value_point
 from portfolio.sync.run import build_adapter, known_assets
 from portfolio.sync.store import asset_key, upsert_assets
@@ -160,11 +160,12 @@ def value_days(wc: WalletChain, moments: Iterable[datetime]) -> list[datetime]:
         pk__in={a for day in stored.values() for a in day}).values_list("id", "decimals", "is_spam")}
     points: list[ValuePoint] = []
     previous: dict[int, tuple[int, Decimal | None]] = {}
+    prices_of_day = prices_at(assets, moments)
     with exact():
         for i, at in enumerate(moments):
             amounts = {a: v for a, v in stored.get(at, {}).items() if not assets[a][1]}
             keys = set(amounts) | {a for a, (raw, _p) in previous.items() if raw}
-            prices = latest_prices(keys, as_of=at, fx=latest_fx_rates(at)) if keys else {}
+            prices = prices_of_day[at]
             today: dict[int, tuple[int, Decimal | None]] = {}
             for a in sorted(keys):
                 point = value_point((wc.wallet_id, wc.chain_id, a), at, amounts.get(a, 0), assets[a][0], counted_price(prices.get(a)),

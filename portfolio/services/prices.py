@@ -3,6 +3,7 @@ manual prices, and read the latest usable price of many assets in one query."""
 
 from __future__ import annotations
 
+import bisect
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -153,21 +154,68 @@ def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: 
     with exact():
         for row in rows:
             order = (orders or {}).get(row["pk"]) or source_order(row["price_sources"])
-            candidates = []
-            for name in order:
-                price, at = row[f"{name}__price"], row[f"{name}__at"]
-                if price is None:
-                    continue
-                currency = row[f"{name}__cur"] or USD
-                rate = Decimal(1) if currency == USD else fx.get(currency)
-                if not rate:
-                    continue  # a manual EUR price with no EUR rate known: cannot be used
-                usd = price if currency == USD else price / rate
-                stale = not get_source(name).never_stale and at < limit
-                candidates.append(Price(usd, row[f"{name}__src"], name, at, stale))
-            fresh = [c for c in candidates if not c.stale]
-            if fresh or candidates:
-                out[row["pk"]] = (fresh or candidates)[0]
+            chosen = _choose(order, lambda name: (row[f"{name}__price"], row[f"{name}__at"], row[f"{name}__src"], row[f"{name}__cur"]),
+                             fx, limit)
+            if chosen is not None:
+                out[row["pk"]] = chosen
+    return out
+
+
+def _choose(order: Sequence[str], latest_of, fx: dict[str, Decimal], limit: datetime) -> Price | None:
+    """The price of one asset among its sources' latest stored ones (``latest_of(name) -> (price, at,
+    source, currency)``, price None when that source has none): the first fresh one in ``order``,
+    else the first (flagged stale); prices in a currency without a known rate cannot be used."""
+    candidates = []
+    for name in order:
+        price, at, source, currency = latest_of(name)
+        if price is None:
+            continue
+        currency = currency or USD
+        rate = Decimal(1) if currency == USD else fx.get(currency)
+        if not rate:
+            continue  # a manual EUR price with no EUR rate known: cannot be used
+        usd = price if currency == USD else price / rate
+        candidates.append(Price(usd, source, name, at, not get_source(name).never_stale and at < limit))
+    fresh = [c for c in candidates if not c.stale]
+    return (fresh or candidates)[0] if candidates else None
+
+
+def prices_at(asset_ids: Iterable[int], moments: Sequence[datetime]) -> dict[datetime, dict[int, Price]]:
+    """``latest_prices(asset_ids, as_of=m)`` for each of many past moments (a backfill's days), from
+    one read of the assets' stored prices and FX rates instead of queries per moment."""
+    ids, moments = sorted(set(asset_ids)), sorted(set(moments))
+    if not ids or not moments:
+        return {m: {} for m in moments}
+    names = {name: get_source(name).stored_prefixes for name in SOURCES}
+    series: dict[tuple[int, str], list[tuple]] = {}
+    for asset_id, at, price, source, currency in PricePoint.objects.filter(asset_id__in=ids, at__lte=moments[-1]).order_by(
+            "at", "id").values_list("asset_id", "at", "price", "source", "currency").iterator(chunk_size=5000):
+        for name, prefixes in names.items():
+            if source.startswith(prefixes):
+                series.setdefault((asset_id, name), []).append((at, price, source, currency))
+                break
+    times = {key: [row[0] for row in rows] for key, rows in series.items()}
+    orders = {pk: source_order(sources) for pk, sources in Asset.objects.filter(pk__in=ids).values_list("pk", "price_sources")}
+    fx_rows = list(FxRate.objects.filter(at__lte=moments[-1]).order_by("at", "id").values_list("at", "currency", "rate"))
+    out: dict[datetime, dict[int, Price]] = {}
+    fx: dict[str, Decimal] = {}
+    next_fx = 0
+    with exact():
+        for m in moments:
+            while next_fx < len(fx_rows) and fx_rows[next_fx][0] <= m:  # the rates as of m (moments ascend)
+                fx[fx_rows[next_fx][1]] = fx_rows[next_fx][2]
+                next_fx += 1
+
+            def latest_of(name: str, asset_id: int, m: datetime = m) -> tuple:
+                rows = series.get((asset_id, name))
+                i = bisect.bisect_right(times[(asset_id, name)], m) if rows else 0
+                if not i:
+                    return None, None, None, None
+                at, price, source, currency = rows[i - 1]
+                return price, at, source, currency
+
+            chosen = {a: _choose(orders[a], lambda name, a=a: latest_of(name, a), fx, m - stale_after()) for a in ids}
+            out[m] = {a: p for a, p in chosen.items() if p is not None}
     return out
 
 
