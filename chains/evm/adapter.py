@@ -59,7 +59,8 @@ class EvmAdapter:
     endpoint refuses with an error object are retried one by one anyway); ``log_address_chunk`` wallets per log filter (100);
     ``nft_metadata_per_fetch`` metadata documents fetched per call (50), ``nft_metadata_concurrency`` at
     once (4) within ``nft_metadata_budget_s`` seconds (20); ``native_oracle`` a price
-    feed for the native coin when ``known_assets`` carries no native ``AssetRef`` with an oracle.
+    feed for the native coin when ``known_assets`` carries no native ``AssetRef`` with an oracle;
+    ``history_days_per_page`` days of history per ``history()`` page (30).
     ``metadata_fetcher(uri) -> dict`` is injectable (tests); ``sleep``, ``health`` and ``http`` go to
     the endpoint pool and JSON-RPC client.
     """
