@@ -192,3 +192,23 @@ def test_live_snapshots_after_a_backfill_never_count_a_backfilled_day_twice(owne
     assert sum(1 for p in series if p.at >= live_at) == 2
     for before, after in zip(series, series[1:]):
         assert _close(after.value - before.value, after.flow_value + after.market_value + after.opening_value), after.at
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(300)
+def test_a_refresh_through_a_real_worker_backfills_on_the_history_queue(owner, evm_devnet, start_worker):
+    from portfolio.sync.run import do_request_sync
+    from tests.fixtures.celery import wait_for
+
+    chain = seed_chain(evm_devnet.scenario)
+    alice = add_scenario_wallets(owner, evm_devnet.scenario, chain)[0]
+    worker = start_worker(concurrency=2, env={"BACKFILL_ENABLED": "1"})
+    do_request_sync(owner, wallet=alice)
+
+    def finished():
+        backfill = Backfill.objects.filter(wallet_chain__wallet=alice).first()
+        return backfill if backfill is not None and backfill.status in (Backfill.DONE, Backfill.PARTIAL, Backfill.FAILED) else None
+
+    backfill = wait_for(finished, 240, "the backfill to finish", worker)
+    assert backfill.status == Backfill.DONE and backfill.days_done == 365
+    assert WalletValue.objects.filter(wallet=alice).count() >= 366  # a year of days and the live point(s)
