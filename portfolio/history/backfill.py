@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, time as dt_time, timedelta, timezone as dt_timezone
 from decimal import Decimal
 from types import SimpleNamespace
@@ -134,22 +135,42 @@ def finish_backfill(backfill: Backfill) -> None:
     if moments:
         asset_ids = set(ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, backfilled=True).values_list("asset_id", flat=True))
         do_import_price_range(Asset.objects.filter(pk__in=asset_ids).select_related("chain"), min(moments) - timedelta(days=1), max(moments))
+    valued = value_days(wc, moments)  # reads only: a sync's writes are not held up meanwhile
     with transaction.atomic():
         # Serialise with the owner's snapshots (they lock the same row) while the series change.
         get_user_model().objects.select_for_update().filter(pk=wc.wallet.owner_id).first()
-        touched = value_days(wc, moments)
+        touched = valued.write()
         rebuild_wallet_values(wc.wallet_id, touched)
         rebuild_scope_values(wc.wallet.owner_id, touched)
         status = Backfill.PARTIAL if backfill.reason else Backfill.DONE
         Backfill.objects.filter(pk=backfill.pk).update(status=status, finished_at=timezone.now(), updated_at=timezone.now())
 
 
-def value_days(wc: WalletChain, moments: Iterable[datetime]) -> list[datetime]:
+@dataclass
+class ValuedDays:
+    """A wallet-chain's backfilled points valued afresh, to be written in the caller's transaction."""
+
+    wallet_chain: WalletChain
+    moments: list[datetime]
+    points: list[ValuePoint]
+    last: dict[int, tuple[int, Decimal | None]]  # the last day's (amount, price) per asset
+
+    def write(self) -> list[datetime]:
+        """Replace the stored backfilled points; split the chain's first live point against the last
+        backfilled day instead of opening. Returns the moments whose points changed."""
+        wc = self.wallet_chain
+        live_at = _first_live_at(wc, self.moments[-1]) if self.moments else None
+        ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, backfilled=True).delete()
+        ValuePoint.objects.bulk_create(self.points, batch_size=2000)
+        if live_at is not None:
+            _resplit_live(wc, live_at, self.last)
+        return self.moments + ([live_at] if live_at is not None else [])
+
+
+def value_days(wc: WalletChain, moments: Iterable[datetime]) -> ValuedDays:
     """Price and split every backfilled point of the wallet-chain, oldest first, like a snapshot: the
     first day opens the account, each later day's change is flow + market against the day before (an
-    asset gone gets its zero point), with the prices and FX rates of that moment. Then the first live
-    point of the chain is split against the last backfilled day instead of opening. Returns the
-    moments whose points changed."""
+    asset gone gets its zero point), with the prices and FX rates of that moment. Reads only."""
     moments = sorted(set(moments))
     stored: dict[datetime, dict[int, int]] = defaultdict(dict)
     for at, asset_id, amount in ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, backfilled=True).values_list(
@@ -173,13 +194,7 @@ def value_days(wc: WalletChain, moments: Iterable[datetime]) -> list[datetime]:
                 points.append(point)
                 today[a] = (point.amount, point.price)
             previous = today
-    live_at = _first_live_at(wc, moments[-1]) if moments else None
-    with transaction.atomic():
-        ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, backfilled=True).delete()
-        ValuePoint.objects.bulk_create(points, batch_size=2000)
-        if live_at is not None:
-            _resplit_live(wc, live_at, previous)
-    return moments + ([live_at] if live_at is not None else [])
+    return ValuedDays(wc, moments, points, previous)
 
 
 def _first_live_at(wc: WalletChain, after: datetime) -> datetime | None:
