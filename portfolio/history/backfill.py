@@ -154,6 +154,7 @@ class ValuedDays:
     moments: list[datetime]
     points: list[ValuePoint]
     last: dict[int, tuple[int, Decimal | None]]  # the last day's (amount, price) per asset
+    seen: set[int]  # every asset the history held on some day
 
     def write(self) -> list[datetime]:
         """Replace the stored backfilled points; split the chain's first live point against the last
@@ -163,7 +164,7 @@ class ValuedDays:
         ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, backfilled=True).delete()
         ValuePoint.objects.bulk_create(self.points, batch_size=2000)
         if live_at is not None:
-            _resplit_live(wc, live_at, self.last)
+            _resplit_live(wc, live_at, self.last, self.seen)
         return self.moments + ([live_at] if live_at is not None else [])
 
 
@@ -194,7 +195,7 @@ def value_days(wc: WalletChain, moments: Iterable[datetime]) -> ValuedDays:
                 points.append(point)
                 today[a] = (point.amount, point.price)
             previous = today
-    return ValuedDays(wc, moments, points, previous)
+    return ValuedDays(wc, moments, points, previous, {p.asset_id for p in points})
 
 
 def _first_live_at(wc: WalletChain, after: datetime) -> datetime | None:
@@ -202,9 +203,11 @@ def _first_live_at(wc: WalletChain, after: datetime) -> datetime | None:
         at__in=ValuePoint.objects.filter(wallet_id=wc.wallet_id, backfilled=True).values("at")).aggregate(m=Min("at"))["m"]
 
 
-def _resplit_live(wc: WalletChain, at: datetime, previous: Mapping[int, tuple[int, Decimal | None]]) -> None:
+def _resplit_live(wc: WalletChain, at: datetime, previous: Mapping[int, tuple[int, Decimal | None]], seen: set[int]) -> None:
     """The chain's points at the wallet's first live moment, split against the last backfilled day
-    (flow + market) instead of opening the account there: its opening is now the backfill's first day."""
+    (flow + market) instead of opening the account there: its opening is now the backfill's first day.
+    An asset the history never held (what it cannot read, e.g. a DeFi position's legs) still opens
+    there rather than counting as a deposit."""
     live = {p.asset_id: p for p in ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, at=at)}
     decimals = dict(Asset.objects.filter(pk__in=set(live) | set(previous)).values_list("id", "decimals"))
     changed: list[ValuePoint] = []
@@ -214,7 +217,7 @@ def _resplit_live(wc: WalletChain, at: datetime, previous: Mapping[int, tuple[in
             p = live.get(a)
             price = SimpleNamespace(usd=p.price, source=p.price_source) if p is not None and p.price is not None else None
             new = value_point((wc.wallet_id, wc.chain_id, a), at, p.amount if p else 0, decimals[a], price, previous.get(a, (0, None)),
-                              opening=False, resolution=p.resolution if p else ValuePoint.RAW)
+                              opening=a not in seen, resolution=p.resolution if p else ValuePoint.RAW)
             if p is None:
                 added.append(new)
                 continue
