@@ -212,3 +212,28 @@ def test_a_refresh_through_a_real_worker_backfills_on_the_history_queue(owner, e
     backfill = wait_for(finished, 240, "the backfill to finish", worker)
     assert backfill.status == Backfill.DONE and backfill.days_done == 365
     assert WalletValue.objects.filter(wallet=alice).count() >= 366  # a year of days and the live point(s)
+
+
+def test_days_without_an_oracle_take_the_coingecko_daily_range_and_stay_unpriced_without_one(owner, evm_devnet, settings, backfills_on):
+    from portfolio.models import Asset
+    from tests.fakes.coingecko import FakeCoinGecko
+
+    alice, wc = _first_read(owner, evm_devnet.scenario)
+    disc = Asset.objects.get(chain=wc.chain, symbol="DISC")  # found by the log scan: no oracle
+    disc.coingecko_id = "disc-coin"
+    disc.save(update_fields=["coingecko_id"])
+    until = timezone.now().date() - timedelta(days=1)
+    priced_from = until - timedelta(days=99)  # the price API knows the last 100 days only
+    chart = [(int(datetime.combine(priced_from + timedelta(days=i), dt_time.min, tzinfo=dt_timezone.utc).timestamp()) * 1000, f"{i + 1}.25")
+             for i in range(100)]
+    with FakeCoinGecko(charts={"disc-coin": chart}) as cg:
+        settings.COINGECKO_API_URL = cg.url
+        _run(Backfill.objects.get(wallet_chain=wc).pk)
+        assert any(path.endswith("/coins/disc-coin/market_chart/range") for path, _q, _h in cg.requests)
+    points = {p.at.date(): p for p in ValuePoint.objects.filter(wallet=alice, asset=disc, backfilled=True)}
+    assert len(points) == 365
+    assert points[priced_from].price == Decimal("1.25") and points[priced_from].price_source == "coingecko"
+    assert points[until].price == Decimal("100.25") and points[until].value == Decimal(777) * Decimal("100.25")
+    earlier = points[priced_from - timedelta(days=1)]
+    assert earlier.price is None and earlier.value is None  # no price that day: unpriced, as today
+    assert WalletValue.objects.get(wallet=alice, at=_day_end(priced_from - timedelta(days=1))).unpriced >= 1
