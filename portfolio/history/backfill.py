@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time as dt_time, timedelta, timezone as dt_timezone
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -232,7 +232,3 @@ def fail_backfill(backfill_id: int, error: str) -> None:
     Backfill.objects.filter(pk=backfill_id).exclude(status__in=FINISHED).update(
         status=Backfill.FAILED, reason=error[:300], finished_at=timezone.now(), updated_at=timezone.now())
 
-
-def progress(wallet_chain_ids: Iterable[int]) -> dict[int, Any]:
-    """Backfill state per wallet-chain id, for pages: the Backfill rows (absent: none)."""
-    return {b.wallet_chain_id: b for b in Backfill.objects.filter(wallet_chain_id__in=list(wallet_chain_ids))}
