@@ -9,13 +9,15 @@ from django.db.models.signals import post_migrate
 from kombu import Queue
 
 from chains.registry import FAMILIES  # also imports every adapter (web3, solders...) before the pool forks
+from portfolio.jobs import HISTORY_QUEUE
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
 
 app = Celery("portfolio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-# One queue per chain family so workers can be scaled per family (`celery worker -Q evm`).
-app.conf.task_queues = (Queue("default"), *(Queue(family) for family in FAMILIES))
+# One queue per chain family so workers can be scaled per family (`celery worker -Q evm`), and one for
+# backfills ("history"), so a year of history being read never delays a sync.
+app.conf.task_queues = (Queue("default"), *(Queue(family) for family in FAMILIES), Queue(HISTORY_QUEUE))
 app.conf.task_default_queue = "default"
 app.autodiscover_tasks()
 

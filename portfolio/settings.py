@@ -270,7 +270,7 @@ CELERY_QUEUE_TIME_LIMITS = {
         envint(f"TASK_SOFT_TIME_LIMIT_{queue.upper()}", soft, minimum=1),
         envint(f"TASK_TIME_LIMIT_{queue.upper()}", soft + 60, minimum=2),
     )
-    for queue, soft in (("default", 300), ("evm", 600), ("bitcoin", 600), ("solana", 300))
+    for queue, soft in (("default", 300), ("evm", 600), ("bitcoin", 600), ("solana", 300), ("history", 600))
 }
 for _q, (_soft, _hard) in CELERY_QUEUE_TIME_LIMITS.items():
     if _hard <= _soft:
@@ -292,6 +292,8 @@ PRICE_FRESH_SECONDS = envint("PRICE_FRESH_SECONDS", 300, minimum=0)  # a newer p
 PRICE_STALE_AFTER_SECONDS = envint("PRICE_STALE_AFTER_SECONDS", 24 * 3600, minimum=60)  # older: flagged stale
 SYNC_FANOUT_SECONDS = envint("SYNC_FANOUT_SECONDS", 60, minimum=5)
 SYNC_EVM_GROUP_SIZE = envint("SYNC_EVM_GROUP_SIZE", 250, minimum=1)  # EVM wallets of one chain per fetch task
+BACKFILL_ENABLED = envbool("BACKFILL_ENABLED", True)  # rebuild a wallet-chain's past when it is first synced
+BACKFILL_DEPTH_DAYS = envint("BACKFILL_DEPTH_DAYS", 365, minimum=1)  # how far back (EVM, Solana; Bitcoin: its first transaction)
 SYNC_RETRY_MAX = envint("SYNC_RETRY_MAX", 5, minimum=0)  # retries of a transient failure
 SYNC_RETRY_BASE_SECONDS = envint("SYNC_RETRY_BASE_SECONDS", 5, minimum=1)  # first back-off, doubled each time, jittered
 SYNC_RETRY_CAP_SECONDS = envint("SYNC_RETRY_CAP_SECONDS", 300, minimum=1)

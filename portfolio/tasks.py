@@ -12,6 +12,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from kombu.exceptions import OperationalError as BrokerError
 
 from chains.base import ChainError
+from portfolio.history.backfill import do_backfill_step, fail_backfill
 from portfolio.services import icons, prices, snapshots
 from portfolio.sync import plan
 from portfolio.sync.run import SyncError, do_expand_run, do_reap_stalled, do_sync_wallet_chain, do_sync_wallet_chains
@@ -125,3 +126,17 @@ def refresh_prices_task() -> None:
 def fetch_icons_task() -> None:
     """Every few minutes: fetch the logos of assets that have a logo URL and no stored logo yet."""
     icons.do_fetch_icons()
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def backfill_step_task(self, backfill_id: int) -> None:
+    """One page of a wallet-chain's backfill (queue "history"); the step sends the next one itself."""
+    try:
+        do_backfill_step(backfill_id)
+    except ChainError as exc:
+        if exc.permanent or self.request.retries >= RETRY_MAX:
+            fail_backfill(backfill_id, str(exc))
+            return
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries, exc.retry_after), max_retries=RETRY_MAX)
+    except INFRASTRUCTURE_ERRORS as exc:
+        _retry_infrastructure(self, exc)

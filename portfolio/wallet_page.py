@@ -115,7 +115,7 @@ def wallet_page(user, wallet: Wallet, currency: str, *, now: datetime | None = N
     add_price_changes(result.rows, result.currency, rate, now)
     change = total_change_24h(result.rows, result.currency, rate, now)
     with_icons([r.asset for r in result.rows])
-    wallet_chains = list(wallet.wallet_chains.select_related("chain").order_by("chain__sort_order", "chain__name"))
+    wallet_chains = list(wallet.wallet_chains.select_related("chain", "backfill").order_by("chain__sort_order", "chain__name"))
     holdings = {h.asset_id: h for h in Holding.objects.filter(wallet_chain__wallet=wallet).select_related("asset", "wallet_chain")}
     sections = {}
     for wc in wallet_chains:

@@ -20,3 +20,9 @@ def _fresh_rate_limits():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_backfills_unless_asked(settings):
+    """A first sync starts a backfill (portfolio.history); tests that want one turn it back on."""
+    settings.BACKFILL_ENABLED = False

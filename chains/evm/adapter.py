@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -19,6 +18,8 @@ from chains.base import (
     EndpointConfig,
     FetchRequest,
     FetchResult,
+    HistoryPage,
+    HistoryRequest,
     MalformedResponse,
     NftHolding,
     Position,
@@ -32,50 +33,20 @@ from chains.endpoints import EndpointBroken, EndpointHealth, EndpointPool, JsonR
 from chains.evm import abi
 from chains.evm.address import canonical, parse_address, to_checksum
 from chains.evm.discovery import LogScanner, ScanFindings
+from chains.evm.history import read_history
+from chains.evm.plan import Plan as _Plan, WalletState as _WalletState
 from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
 from chains import metadata
 from chains.metadata import fetch_many
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
 from chains.evm.protocols import PROTOCOLS
-from chains.evm.protocols.base import Batch, EvmProtocol, ProtocolContext, ProtocolRun
+from chains.evm.protocols.base import EvmProtocol, ProtocolContext, ProtocolRun
 
 NFT_STANDARDS = ("erc721", "erc1155")
 # Problems that mean part of the holdings could not be read (FetchResult.complete = False).
 INCOMPLETE = {"native_balance_failed", "balance_call_failed", "balance_bad_return", "log_scan_failed", "nft_ownership_failed"}
 METADATA_RETRY_S = 6 * 3600
 PRICE_CURRENCY = "USD"
-
-
-class _Plan(Batch):
-    """The reads of one fetch, deduplicated: equal (target, calldata) pairs are called once."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.results: list[CallResult] = []
-
-    def add_unique(self, target: str, data: bytes) -> int:
-        """Append a call known not to repeat (one balanceOf per wallet and token): no hashing."""
-        self.calls.append((target, data))
-        return len(self.calls) - 1
-
-    def __getitem__(self, i: int) -> CallResult:
-        return self.results[i]
-
-
-@dataclass
-class _WalletState:
-    """One wallet during a fetch: what its cursor said plus what the scan found."""
-
-    ref_key: str  # WalletRef.address as the caller gave it (cursor key)
-    address: str  # checksummed
-    cursor: Mapping[str, Any]
-    from_block: int | None = None
-    scanned_to: int | None = None
-    erc20: set[str] = field(default_factory=set)
-    erc721: dict[str, set[int]] = field(default_factory=dict)
-    erc1155: dict[str, set[int]] = field(default_factory=dict)
-    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
-    nft_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class EvmAdapter:
@@ -88,7 +59,8 @@ class EvmAdapter:
     endpoint refuses with an error object are retried one by one anyway); ``log_address_chunk`` wallets per log filter (100);
     ``nft_metadata_per_fetch`` metadata documents fetched per call (50), ``nft_metadata_concurrency`` at
     once (4) within ``nft_metadata_budget_s`` seconds (20); ``native_oracle`` a price
-    feed for the native coin when ``known_assets`` carries no native ``AssetRef`` with an oracle.
+    feed for the native coin when ``known_assets`` carries no native ``AssetRef`` with an oracle;
+    ``history_days_per_page`` days of history per ``history()`` page (30).
     ``metadata_fetcher(uri) -> dict`` is injectable (tests); ``sleep``, ``health`` and ``http`` go to
     the endpoint pool and JSON-RPC client.
     """
@@ -209,6 +181,13 @@ class EvmAdapter:
             complete=not any(p.code in INCOMPLETE for p in problems),
             incomplete_protocols=tuple(sorted({p.protocol for p in problems if p.protocol})),
         )
+
+    # ------------------------------------------------------------------ history
+
+    def history(self, request: HistoryRequest) -> HistoryPage:
+        """One page of the wallet's daily balances, token transfers and oracle prices of the past
+        (``chains.evm.history.read_history``: what it reads, what it cannot, what it raises)."""
+        return read_history(self, request)
 
     # ------------------------------------------------------------------ steps
 

@@ -17,6 +17,21 @@ DEFAULT_CHUNKS_PER_REQUEST = 2
 MIN_CHUNK_SIZE = 1
 # JSON-RPC errors that mean "ask again later", not "this chunk is too big or breaks": do not split.
 RATE_LIMIT = re.compile(r"(?i)rate.?limit|too many requests|exceeded .*(quota|capacity)|daily request")
+# What nodes answer when they no longer keep the state of an old block (not archive nodes): geth's
+# "missing trie node" / "header not found", Erigon's and Nethermind's pruned-state messages, anvil's
+# out-of-range block. Splitting the chunk cannot help: the whole block is unreadable.
+STATE_MISSING = re.compile(
+    r"(?i)missing trie node|header not found|state (is )?not available|historical state|pruned|"
+    r"state.*(unavailable|not found)|blockoutofrange|unknown block|block not found"
+)
+
+
+class StateUnavailable(ChainError):
+    """The endpoint keeps no state at ``block`` (it is not an archive node, or the block is unknown)."""
+
+    def __init__(self, message: str, *, block: int, **kwargs) -> None:
+        self.block = block
+        super().__init__(message, **kwargs)
 
 
 class CallResult(NamedTuple):
@@ -56,39 +71,51 @@ class MulticallReader:
         """Results in the order of ``calls``.
 
         Raises ``ChainError`` (transient) when no endpoint answers or a node is rate limiting,
-        ``MalformedResponse`` when an answer cannot be decoded, and a permanent ``ChainError`` when
-        there is no Multicall3 contract at the configured address.
+        ``MalformedResponse`` when an answer cannot be decoded, a permanent ``ChainError`` when
+        there is no Multicall3 contract at the configured address, and ``StateUnavailable`` when the
+        node keeps no state at ``block``.
         """
-        chunks = [list(calls[start:start + self.chunk_size]) for start in range(0, len(calls), self.chunk_size)]
+        return self.run_many([(calls, block)])[0]
+
+    def run_many(self, jobs: Sequence[tuple[Sequence[tuple[str, bytes]], int]]) -> list[list[CallResult]]:
+        """Several ``(calls, block)`` jobs (e.g. one per day of a backfill): their chunks share the
+        JSON-RPC batches, so days with few calls travel together. Results per job, in order; raises as
+        ``run``."""
+        chunks = [(list(calls[start:start + self.chunk_size]), block, j)
+                  for j, (calls, block) in enumerate(jobs) for start in range(0, len(calls), self.chunk_size)]
         step = self.chunks_per_request
         groups = [chunks[i:i + step] for i in range(0, len(chunks), step)]
         if len(groups) <= 1 or self.parallel == 1:
-            parts = [self._run_group(group, block) for group in groups]
+            parts = [self._run_group(group) for group in groups]
         else:
             with ThreadPoolExecutor(max_workers=min(self.parallel, len(groups)), thread_name_prefix="multicall") as pool:
-                parts = list(pool.map(lambda group: self._run_group(group, block), groups))
-        return [result for part in parts for result in part]
+                parts = list(pool.map(self._run_group, groups))
+        out: list[list[CallResult]] = [[] for _ in jobs]
+        for group, part in zip(groups, parts):
+            for (_chunk, _block, j), results in zip(group, part):
+                out[j].extend(results)
+        return out
 
-    def _run_group(self, group: list[list[tuple[str, bytes]]], block: int) -> list[CallResult]:
+    def _run_group(self, group: list[tuple[list[tuple[str, bytes]], int, int]]) -> list[list[CallResult]]:
         """Several chunks in one JSON-RPC batch; a refused chunk is split, a refused batch sent singly."""
         if len(group) == 1:
-            return self._run_chunk(group[0], block)
+            return [self._run_chunk(group[0][0], group[0][1])]
         with self._lock:
             self.eth_calls += len(group)
         try:
             # decoded inside the failover: an endpoint whose answers do not decode is dropped for this fetch
-            replies = self.client.batch([("eth_call", self._params(chunk, block)) for chunk in group],
-                                        decode=lambda i, raw: self._decode(group[i], raw))
-        except RpcError:
+            replies = self.client.batch([("eth_call", self._params(chunk, block)) for chunk, block, _ in group],
+                                        decode=lambda i, raw: self._decode(group[i][0], raw))
+        except RpcError as exc:
             with self._lock:
                 self.eth_calls -= len(group)  # nothing was run
-            return [result for chunk in group for result in self._run_chunk(chunk, block)]
-        out: list[CallResult] = []
-        for chunk, reply in zip(group, replies):
-            if isinstance(reply, RpcError):
-                out.extend(self._after_failure(chunk, block, reply))
-            else:
-                out.extend(reply)
+            if STATE_MISSING.search(exc.rpc_message or ""):
+                raise StateUnavailable(f"no state at block {group[0][1]}: {exc.rpc_message}", block=group[0][1],
+                                       method="eth_call") from None
+            return [self._run_chunk(chunk, block) for chunk, block, _ in group]
+        out: list[list[CallResult]] = []
+        for (chunk, block, _), reply in zip(group, replies):
+            out.append(self._after_failure(chunk, block, reply) if isinstance(reply, RpcError) else reply)
         return out
 
     def _run_chunk(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
@@ -105,6 +132,8 @@ class MulticallReader:
     def _after_failure(self, chunk: list[tuple[str, bytes]], block: int, exc: RpcError) -> list[CallResult]:
         if RATE_LIMIT.search(exc.rpc_message or ""):
             raise ChainError(f"rate limited: {exc.rpc_message}", method="eth_call")
+        if STATE_MISSING.search(exc.rpc_message or ""):
+            raise StateUnavailable(f"no state at block {block}: {exc.rpc_message}", block=block, method="eth_call")
         return self._split(chunk, block, exc.rpc_message or "call failed")
 
     def _split(self, chunk: list[tuple[str, bytes]], block: int, reason: str) -> list[CallResult]:

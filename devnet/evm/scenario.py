@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_
 
 from devnet.common import ROOT, VAR, wait_until
 from devnet.evm.ens import deploy_ens
+from devnet.evm.history import add_history
 from devnet.evm.node import CHAIN_ID, artifact
 from devnet.evm.protocols import deploy_defi
 
@@ -42,6 +44,8 @@ EMPTY = to_checksum_address(keccak(b"chainfolio:empty-demo-wallet")[-20:])
 
 ETH = 10**18
 FEED_DECIMALS = 8
+# The contracts are deployed this many days back, so a year of daily history fits after them.
+PAST_DAYS = 400
 
 CHAIN = {
     "slug": "anvil",
@@ -133,6 +137,7 @@ def run_scenario(url: str) -> dict[str, Any]:
     reverting token (BRKN) is listed but absent from the wallets' ``balances``: its balanceOf
     reverts. Raises ``RuntimeError`` when a transaction fails, ``TimeoutError`` without a receipt.
     """
+    rpc(url, "anvil_setTime", [int(time.time()) - PAST_DAYS * 86400])
     assets: list[dict[str, Any]] = []
     balances: dict[str, dict[str, int]] = {ALICE: {}, BOB: {}, EMPTY: {}}
     nfts: dict[str, list[dict[str, Any]]] = {ALICE: [], BOB: [], EMPTY: []}
@@ -260,7 +265,15 @@ def run_scenario_cached(url: str) -> dict[str, Any]:
     """``run_scenario`` on a fresh anvil, or, when an earlier run of the same scenario code left its
     chain state under var/devnet-cache/, that state loaded with ``anvil_loadState`` (blocks, logs and
     contracts; eth_call at blocks before the load is not available). Deploying the protocols takes
-    ~100 transactions; loading takes well under a second. Same expectations either way."""
+    ~100 transactions; loading takes well under a second. Same expectations either way. Then a year
+    of daily history up to now (``devnet.evm.history``: ``history`` in the expectations; the head's
+    balances and prices are the scenario's)."""
+    scenario = _deployed(url)
+    history = add_history(url, scenario)
+    return {**scenario, "history": history, "height": history["height"]}
+
+
+def _deployed(url: str) -> dict[str, Any]:
     path = CACHE_DIR / f"evm-{_cache_key()}.json"
     try:
         cached = json.loads(path.read_text())

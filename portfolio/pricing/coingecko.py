@@ -143,13 +143,13 @@ class CoinGeckoClient:
 
     def market_chart(self, coin_id: str, days: int | str, vs: str = "usd") -> list[tuple[datetime, Decimal]]:
         """Price history ``[(at, price)]`` oldest first (``/coins/{id}/market_chart``)."""
-        data = _as_dict(self._get(f"/coins/{coin_id}/market_chart", {"vs_currency": vs, "days": str(days)}))
-        out = []
-        for row in data.get("prices") or []:
-            if isinstance(row, list) and len(row) == 2 and _decimal(row[1]) is not None:
-                at = datetime.fromtimestamp(int(Decimal(row[0])) / 1000, tz=dt_timezone.utc)
-                out.append((at, _decimal(row[1])))
-        return out
+        return _chart(self._get(f"/coins/{coin_id}/market_chart", {"vs_currency": vs, "days": str(days)}))
+
+    def market_chart_range(self, coin_id: str, start: datetime, end: datetime, vs: str = "usd") -> list[tuple[datetime, Decimal]]:
+        """Price history between two moments ``[(at, price)]`` oldest first (``/coins/{id}/market_chart/range``;
+        daily points for ranges over 90 days)."""
+        params = {"vs_currency": vs, "from": str(int(start.timestamp())), "to": str(int(end.timestamp()))}
+        return _chart(self._get(f"/coins/{coin_id}/market_chart/range", params))
 
     def exchange_rates(self) -> dict[str, Decimal]:
         """Fiat units per 1 USD, from ``/exchange_rates`` (which quotes everything per BTC)."""
@@ -199,6 +199,15 @@ class CoinGeckoSource:
             for address, price in client.token_price(platform, addresses).items():
                 out += [NewPrice(a, price, "USD", self.name, now) for a in addresses.get(address, ())]
         return out
+
+
+def _chart(data: Any) -> list[tuple[datetime, Decimal]]:
+    """The ``prices`` rows ``[[ms, price], ...]`` of a market chart answer, malformed rows left out."""
+    out = []
+    for row in _as_dict(data).get("prices") or []:
+        if isinstance(row, list) and len(row) == 2 and _decimal(row[1]) is not None:
+            out.append((datetime.fromtimestamp(int(Decimal(row[0])) / 1000, tz=dt_timezone.utc), _decimal(row[1])))
+    return out
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

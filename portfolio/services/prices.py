@@ -3,6 +3,7 @@ manual prices, and read the latest usable price of many assets in one query."""
 
 from __future__ import annotations
 
+import bisect
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -154,22 +155,67 @@ def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: 
         for asset_id, price_sources, *point_ids in rows:
             latest_of = dict(zip(annotations, point_ids))
             order = (orders or {}).get(asset_id) or source_order(price_sources)
-            candidates = []
-            for name in order:
-                point = points.get(latest_of.get(name))
-                if point is None:
-                    continue
-                price, at, source, currency = point
-                currency = currency or USD
-                rate = Decimal(1) if currency == USD else fx.get(currency)
-                if not rate:
-                    continue  # a manual EUR price with no EUR rate known: cannot be used
-                usd = price if currency == USD else price / rate
-                stale = not get_source(name).never_stale and at < limit
-                candidates.append(Price(usd, source, name, at, stale))
-            fresh = [c for c in candidates if not c.stale]
-            if fresh or candidates:
-                out[asset_id] = (fresh or candidates)[0]
+            chosen = _choose(order, lambda name: points.get(latest_of.get(name)) or (None, None, None, None), fx, limit)
+            if chosen is not None:
+                out[asset_id] = chosen
+    return out
+
+
+def _choose(order: Sequence[str], latest_of, fx: dict[str, Decimal], limit: datetime) -> Price | None:
+    """The price of one asset among its sources' latest stored ones (``latest_of(name) -> (price, at,
+    source, currency)``, price None when that source has none): the first fresh one in ``order``,
+    else the first (flagged stale); prices in a currency without a known rate cannot be used."""
+    candidates = []
+    for name in order:
+        price, at, source, currency = latest_of(name)
+        if price is None:
+            continue
+        currency = currency or USD
+        rate = Decimal(1) if currency == USD else fx.get(currency)
+        if not rate:
+            continue  # a manual EUR price with no EUR rate known: cannot be used
+        usd = price if currency == USD else price / rate
+        candidates.append(Price(usd, source, name, at, not get_source(name).never_stale and at < limit))
+    fresh = [c for c in candidates if not c.stale]
+    return (fresh or candidates)[0] if candidates else None
+
+
+def prices_at(asset_ids: Iterable[int], moments: Sequence[datetime]) -> dict[datetime, dict[int, Price]]:
+    """``latest_prices(asset_ids, as_of=m)`` for each of many past moments (a backfill's days), from
+    one read of the assets' stored prices and FX rates instead of queries per moment."""
+    ids, moments = sorted(set(asset_ids)), sorted(set(moments))
+    if not ids or not moments:
+        return {m: {} for m in moments}
+    names = {name: get_source(name).stored_prefixes for name in SOURCES}
+    series: dict[tuple[int, str], list[tuple]] = {}
+    for asset_id, at, price, source, currency in PricePoint.objects.filter(asset_id__in=ids, at__lte=moments[-1]).order_by(
+            "at", "id").values_list("asset_id", "at", "price", "source", "currency").iterator(chunk_size=5000):
+        for name, prefixes in names.items():
+            if source.startswith(prefixes):
+                series.setdefault((asset_id, name), []).append((at, price, source, currency))
+                break
+    times = {key: [row[0] for row in rows] for key, rows in series.items()}
+    orders = {pk: source_order(sources) for pk, sources in Asset.objects.filter(pk__in=ids).values_list("pk", "price_sources")}
+    fx_rows = list(FxRate.objects.filter(at__lte=moments[-1]).order_by("at", "id").values_list("at", "currency", "rate"))
+    out: dict[datetime, dict[int, Price]] = {}
+    fx: dict[str, Decimal] = {}
+    next_fx = 0
+    with exact():
+        for m in moments:
+            while next_fx < len(fx_rows) and fx_rows[next_fx][0] <= m:  # the rates as of m (moments ascend)
+                fx[fx_rows[next_fx][1]] = fx_rows[next_fx][2]
+                next_fx += 1
+
+            def latest_of(name: str, asset_id: int, m: datetime = m) -> tuple:
+                rows = series.get((asset_id, name))
+                i = bisect.bisect_right(times[(asset_id, name)], m) if rows else 0
+                if not i:
+                    return None, None, None, None
+                at, price, source, currency = rows[i - 1]
+                return price, at, source, currency
+
+            chosen = {a: _choose(orders[a], lambda name, a=a: latest_of(name, a), fx, m - stale_after()) for a in ids}
+            out[m] = {a: p for a, p in chosen.items() if p is not None}
     return out
 
 
@@ -290,7 +336,30 @@ def do_import_price_history(asset: Asset, *, days: int = 365, client: CoinGeckoC
     coin = asset.coingecko_id or (asset.chain.native_coingecko_id if asset.kind == Asset.NATIVE else "")
     if client is None or not coin:
         return 0
-    history = client.market_chart(coin, days)
+    return _store_history(asset, client.market_chart(coin, days))
+
+
+def do_import_price_range(assets: Iterable[Asset], start: datetime, end: datetime, *, client: CoinGeckoClient | None = None) -> int:
+    """Store the daily prices between ``start`` and ``end`` (/coins/{id}/market_chart/range) of the
+    assets with a coingecko id (or their chain's native id) whose price sources include coingecko, as
+    coingecko PricePoints; times already stored are skipped, so running it again adds nothing. A
+    failing or rate-limited source is logged and leaves those days unpriced. Returns rows stored."""
+    client = client or CoinGeckoClient.from_settings()
+    if client is None:
+        return 0
+    stored = 0
+    for asset in assets:
+        coin = asset.coingecko_id or (asset.chain.native_coingecko_id if asset.kind == Asset.NATIVE else "")
+        if not coin or asset.is_spam or "coingecko" not in source_order(asset.price_sources):
+            continue
+        try:
+            stored += _store_history(asset, client.market_chart_range(coin, start, end))
+        except PricingError as exc:
+            log.warning("price history of %s not imported: %s", asset.symbol, exc)
+    return stored
+
+
+def _store_history(asset: Asset, history: list[tuple[datetime, Decimal]]) -> int:
     known = set(PricePoint.objects.filter(asset=asset, source="coingecko").values_list("at", flat=True))
     rows = [PricePoint(asset=asset, at=at, price=price, currency=USD, source="coingecko") for at, price in history if at not in known]
     PricePoint.objects.bulk_create(rows)

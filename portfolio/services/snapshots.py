@@ -163,18 +163,13 @@ def _value_points(ids: list[int], at: datetime, as_of: datetime | None) -> Value
             raw, (prev_raw, p0) = amounts.get(key, 0), previous.get(key, (0, None))
             if spam or (raw == 0 and prev_raw == 0):
                 continue
-            price = counted_price(prices.get(a))
-            p1 = price.usd if price else None
-            a1 = to_units(raw, decimals)
             opening = key not in previous and _opens(first_ok.get((w, c)), previous_at.get(w))
-            change = opening_change(a1, p1) if opening else split_change(to_units(prev_raw, decimals), p0, a1, p1)
-            value = a1 * p1 if p1 is not None else None
-            points.append(ValuePoint(wallet_id=w, chain_id=c, asset_id=a, at=at, resolution=ValuePoint.RAW, amount=raw, price=p1,
-                                     value=value, flow_value=change.flow, market_value=change.market, opening_value=change.opening,
-                                     currency="USD", price_source=price.source if price else ""))
+            point = value_point(key, at, raw, decimals, counted_price(prices.get(a)), (prev_raw, p0), opening=opening)
+            points.append(point)
             t = pairs.setdefault((w, c), PairTotal())
-            t.value, t.flow, t.market, t.opening = t.value + (value or ZERO), t.flow + change.flow, t.market + change.market, t.opening + change.opening
-            if p1 is None and raw != 0 and kind != Asset.NFT_COLLECTION:
+            t.value, t.flow, t.market, t.opening = (t.value + (point.value or ZERO), t.flow + point.flow_value,
+                                                    t.market + point.market_value, t.opening + point.opening_value)
+            if point.price is None and raw != 0 and kind != Asset.NFT_COLLECTION:
                 t.unpriced.add(a)
         # Allocation items of the current state, by kind (a holding and a loan of one asset stay apart).
         items = []
@@ -183,6 +178,23 @@ def _value_points(ids: list[int], at: datetime, as_of: datetime | None) -> Value
                 price = counted_price(prices.get(a))
                 items.append((w, c, a, kind, to_units(raw, assets[a][0]) * price.usd if price else None, raw))
     return Valued(ids, points, pairs, items, rates_to_json(fx))
+
+
+def value_point(key: tuple[int, int, int], at: datetime, raw: int, decimals: int, price, previous: tuple[int, Decimal | None],
+                *, opening: bool, resolution: str = ValuePoint.RAW, backfilled: bool = False) -> ValuePoint:
+    """One (wallet, chain, asset)'s point at ``at``: ``raw`` base units at the counted ``price`` (None:
+    unpriced), its change since ``previous`` (raw amount, USD price) split into flow and market, or, for
+    an ``opening`` (an account seen for the first time), all of its value as the opening. Call inside
+    ``exact()``. Snapshots and backfills (``portfolio.history``) value their points with this alone."""
+    w, c, a = key
+    p1 = price.usd if price else None
+    a1 = to_units(raw, decimals)
+    prev_raw, p0 = previous
+    change = opening_change(a1, p1) if opening else split_change(to_units(prev_raw, decimals), p0, a1, p1)
+    return ValuePoint(wallet_id=w, chain_id=c, asset_id=a, at=at, resolution=resolution, amount=raw, price=p1,
+                      value=a1 * p1 if p1 is not None else None, flow_value=change.flow, market_value=change.market,
+                      opening_value=change.opening, currency="USD", price_source=price.source if price else "",
+                      backfilled=backfilled)
 
 
 def _opens(first_ok_at: datetime | None, previous_at: datetime | None) -> bool:
@@ -473,3 +485,61 @@ def _fold(queryset, group_fields: tuple[str, ...], bucket, resolution: str) -> i
     for i in range(0, len(drop), 5000):
         model.objects.filter(pk__in=drop[i:i + 5000]).delete()
     return len(drop)
+
+
+# --------------------------------------------------------------------------- series rebuilt after a backfill
+
+
+def rebuild_wallet_values(wallet_id: int, moments: Iterable[datetime]) -> int:
+    """The wallet's totals at ``moments`` from its stored ValuePoints (every chain), after a backfill
+    wrote or changed some of them: a moment with a total already (a live snapshot) keeps its FX rates
+    and resolution; a new one gets the FX rates of that moment and the daily resolution. Moments where
+    the wallet has no point get no total. Returns the number of totals written."""
+    moments = sorted(set(moments))
+    sums: dict[datetime, PairTotal] = {}
+    with exact():
+        for i in range(0, len(moments), 500):
+            rows = ValuePoint.objects.filter(wallet_id=wallet_id, at__in=moments[i:i + 500]).values_list(
+                "at", "value", "flow_value", "market_value", "opening_value", "price", "amount", "asset_id", "asset__kind")
+            for at, value, flow, market, opening, price, amount, asset_id, kind in rows.iterator(chunk_size=5000):
+                t = sums.setdefault(at, PairTotal())
+                t.value, t.flow, t.market = t.value + (value or ZERO), t.flow + (flow or ZERO), t.market + (market or ZERO)
+                t.opening += opening or ZERO
+                if price is None and amount != 0 and kind != Asset.NFT_COLLECTION:
+                    t.unpriced.add(asset_id)
+    existing = {w.at: w for w in WalletValue.objects.filter(wallet_id=wallet_id, at__in=list(sums))}
+    new, changed = [], []
+    for at, t in sums.items():
+        row = existing.get(at) or WalletValue(wallet_id=wallet_id, at=at, resolution=ValuePoint.DAILY,
+                                              fx_rates=rates_to_json(latest_fx_rates(at)))
+        row.value, row.flow_value, row.market_value, row.opening_value, row.unpriced = t.value, t.flow, t.market, t.opening, len(t.unpriced)
+        (changed if row.pk else new).append(row)
+    WalletValue.objects.bulk_update(changed, ["value", "flow_value", "market_value", "opening_value", "unpriced"], batch_size=1000)
+    WalletValue.objects.bulk_create(new, batch_size=1000)
+    return len(sums)
+
+
+def rebuild_scope_values(owner_id: int, moments: Iterable[datetime]) -> int:
+    """Every scope of the owner (all wallets, each portfolio) summed again at ``moments`` from its
+    wallets' totals (after a backfill); rows there are updated in place, so the latest one keeps its
+    allocation breakdown. Returns the number of scope points written."""
+    moments = set(moments)
+    if not moments:
+        return 0
+    wallet_ids = list(Wallet.objects.filter(owner_id=owner_id).values_list("pk", flat=True))
+    scopes = owner_scopes(owner_id, wallet_ids, _portfolios_of(wallet_ids)[owner_id])
+    written = 0
+    fields = ["value", "flow_value", "market_value", "opening_value", "unpriced", "fx_rates", "resolution"]
+    for key, members in scopes.items():
+        history = [p for p in scope_history(members, covered_pairs(members), start=min(moments) - timedelta(seconds=1)) if p.at in moments]
+        existing = {s.at: s for s in ScopeValue.objects.filter(owner_id=owner_id, scope_key=key, at__in=[p.at for p in history])}
+        new, changed = [], []
+        for p in history:
+            row = existing.get(p.at) or ScopeValue(owner_id=owner_id, scope_key=key, at=p.at, resolution=p.resolution)
+            row.value, row.flow_value, row.market_value, row.opening_value = p.value, p.flow, p.market, p.opening
+            row.unpriced, row.fx_rates = p.unpriced, p.fx_rates
+            (changed if row.pk else new).append(row)
+        ScopeValue.objects.bulk_update(changed, fields, batch_size=1000)
+        ScopeValue.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+        written += len(history)
+    return written

@@ -21,6 +21,7 @@ from chains.base import AssetRef, ChainError, FetchRequest, FetchResult
 from chains.registry import adapter_for
 from portfolio.models import Asset, Chain, HealthAlert, Holding, NftItem, Portfolio, SyncRun, SyncRunItem, Wallet, WalletChain
 from portfolio.ratelimit import shared_limiter
+from portfolio.history.start import start_backfills
 from portfolio.services.alerts import do_check_health
 from portfolio.services.ens import refresh_after_sync
 from portfolio.services.snapshots import do_snapshot
@@ -163,11 +164,14 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
     """Replace the stored state of every WalletChain of the fetch and mark them and their run items ok,
     in ONE transaction (a few set-based statements for the whole group)."""
     now = timezone.now()
+    first_reads = [wc.id for wc in wallet_chains if wc.first_ok_at is None]
     prepared = store.prepare(wallet_chains, result, now)
     with transaction.atomic():
         store.replace(prepared)
         outcomes = _mark_ok(prepared, items)
     store.store_price_quotes(wallet_chains[0].chain, result.prices)
+    if first_reads:
+        start_backfills(first_reads)  # a wallet-chain read for the first time: rebuild its past on the "history" queue
     if any(p.health_factor is not None for p in result.positions) or HealthAlert.objects.filter(
             wallet_chain_id__in=prepared.ids, cleared_at__isnull=True).exists():
         do_check_health(prepared.ids)

@@ -48,11 +48,12 @@ class FakeCoinGecko:
             table = self.token_prices.get(path.rsplit("/", 1)[1], {})
             addrs = [a.lower() for a in arg("contract_addresses").split(",") if a]
             return 200, "{" + ",".join(f'"{a}":{{"{vs}":{table[a]}}}' for a in addrs if a in table) + "}"
-        if path.startswith("/api/v3/coins/") and path.endswith("/market_chart"):
+        if path.startswith("/api/v3/coins/") and path.endswith(("/market_chart", "/market_chart/range")):
             coin = path.split("/")[4]
             if coin not in self.charts:
                 return 404, '{"error":"coin not found"}'
-            rows = ",".join(f"[{ms},{p}]" for ms, p in self.charts[coin])
+            start, end = (int(arg("from")) * 1000, int(arg("to")) * 1000) if path.endswith("/range") else (0, 2**63)
+            rows = ",".join(f"[{ms},{p}]" for ms, p in self.charts[coin] if start <= ms <= end)
             return 200, f'{{"prices":[{rows}],"market_caps":[],"total_volumes":[]}}'
         if path == "/api/v3/exchange_rates":
             body = ",".join(f'"{c}":{{"name":"{c}","unit":"","value":{v},"type":"{"crypto" if c == "btc" else "fiat"}"}}'

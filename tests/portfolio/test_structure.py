@@ -109,7 +109,7 @@ def test_every_list_of_families_derives_from_the_registry():
     families = set(FAMILIES)
     assert {v for v, _ in Chain._meta.get_field("family").choices} == families
     assert {v for v, _ in Wallet._meta.get_field("family").choices} == families
-    assert {q.name for q in app.conf.task_queues} == families | {"default"}
+    assert {q.name for q in app.conf.task_queues} == families | {"default", "history"}
     assert set(devnets()) == families
     for family in families:
         assert TypeAdapter(Family).validate_python(family) == family

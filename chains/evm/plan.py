@@ -1,0 +1,41 @@
+"""What one read of many wallets plans at one block: the deduplicated calls and their results, and each wallet's state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from chains.evm.multicall import CallResult
+from chains.evm.protocols.base import Batch
+
+
+class Plan(Batch):
+    """The reads of one fetch, deduplicated: equal (target, calldata) pairs are called once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: list[CallResult] = []
+
+    def add_unique(self, target: str, data: bytes) -> int:
+        """Append a call known not to repeat (one balanceOf per wallet and token): no hashing."""
+        self.calls.append((target, data))
+        return len(self.calls) - 1
+
+    def __getitem__(self, i: int) -> CallResult:
+        return self.results[i]
+
+
+@dataclass
+class WalletState:
+    """One wallet during a fetch: what its cursor said plus what the scan found."""
+
+    ref_key: str  # WalletRef.address as the caller gave it (cursor key)
+    address: str  # checksummed
+    cursor: Mapping[str, Any]
+    from_block: int | None = None
+    scanned_to: int | None = None
+    erc20: set[str] = field(default_factory=set)
+    erc721: dict[str, set[int]] = field(default_factory=dict)
+    erc1155: dict[str, set[int]] = field(default_factory=dict)
+    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nft_meta: dict[str, dict[str, Any]] = field(default_factory=dict)
