@@ -170,11 +170,52 @@
     if (note) note.textContent = "This looks like a private key or seed phrase. This app is watch-only: it was not searched or kept.";
   });
 
-  function init(root) { drawCharts(root); wireAutosubmit(root); wireSwitcher(root); markBrokenImages(root); }
+  // A refresh run ended (the progress fragment's answer carries HX-Trigger: sync-finished): fetch this page
+  // again and swap in its regions marked data-sync-live (the new figures), keeping the progress line and
+  // its errors in view. Without JavaScript the run's page links back instead.
+  document.addEventListener("sync-finished", function () {
+    if (!window.htmx) return;
+    document.querySelectorAll("[data-sync-live][id]").forEach(function (region) {
+      window.htmx.ajax("GET", window.location.href, { source: region, target: "#" + region.id, select: "#" + region.id, swap: "outerHTML" });
+    });
+  });
+
+  // A table too wide for the screen scrolls inside its box: make that box focusable so it can be scrolled
+  // from the keyboard (WCAG 2.1.1), and name it after its table's caption or its card's heading.
+  function focusableScrollers(root) {
+    (root || document).querySelectorAll(".table-wrap").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        if (!box.hasAttribute("tabindex")) box.setAttribute("tabindex", "0");
+        if (!box.hasAttribute("role")) {
+          var card = box.closest(".card");
+          var title = box.querySelector("caption") || (card && card.querySelector("h2"));
+          box.setAttribute("role", "region");
+          box.setAttribute("aria-label", title ? title.textContent.trim() : "Table");
+        }
+      }
+    });
+  }
+
+  // The menu toggle (a checkbox, so the menu works without JavaScript) says whether the menu is open.
+  function wireNavToggle() {
+    var toggle = document.getElementById("nav-toggle");
+    if (!toggle || toggle.dataset.wired) return;
+    toggle.dataset.wired = "1";
+    var sync = function () { toggle.setAttribute("aria-expanded", toggle.checked ? "true" : "false"); };
+    toggle.addEventListener("change", sync);
+    sync();
+  }
+
+  function init(root) {
+    drawCharts(root); wireAutosubmit(root); wireSwitcher(root); markBrokenImages(root); focusableScrollers(root); wireNavToggle();
+  }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (evt) { init(evt.target); });
   if (window.matchMedia) {
     window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () { drawCharts(document); });
+  }
+  if (window.addEventListener) {
+    window.addEventListener("resize", function () { focusableScrollers(document); });
   }
 })();
