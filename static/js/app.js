@@ -180,6 +180,30 @@
     });
   });
 
+  // A holding's per-wallet rows: the first click loads them under the row (htmx, hx-trigger "click once"),
+  // later clicks fold and unfold them here; the link says whether they are shown.
+  document.addEventListener("click", function (evt) {
+    var link = evt.target && evt.target.closest && evt.target.closest("[data-testid='holding-expand']");
+    if (!link || evt.ctrlKey || evt.metaKey || evt.shiftKey) return;
+    var row = link.closest("tr");
+    var parts = row && row.nextElementSibling;
+    if (!parts || !parts.classList.contains("holding-parts")) return;
+    evt.preventDefault();
+    evt.stopImmediatePropagation();
+    parts.hidden = !parts.hidden;
+    markExpanded(document);
+  }, true);
+
+  function markExpanded(root) {
+    (root || document).querySelectorAll("tr.holding-row").forEach(function (row) {
+      var parts = row.nextElementSibling;
+      var open = !!(parts && parts.classList.contains("holding-parts") && !parts.hidden);
+      row.classList.toggle("open", open);
+      var link = row.querySelector("[data-testid='holding-expand']");
+      if (link) link.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   // A table too wide for the screen scrolls inside its box: make that box focusable so it can be scrolled
   // from the keyboard (WCAG 2.1.1), and name it after its table's caption or its card's heading.
   function focusableScrollers(root) {
@@ -207,7 +231,7 @@
   }
 
   function init(root) {
-    drawCharts(root); wireAutosubmit(root); wireSwitcher(root); markBrokenImages(root); focusableScrollers(root); wireNavToggle();
+    drawCharts(root); wireAutosubmit(root); wireSwitcher(root); markBrokenImages(root); focusableScrollers(root); wireNavToggle(); markExpanded(document);
   }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
