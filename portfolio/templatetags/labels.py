@@ -1,13 +1,15 @@
 """Human labels for technical values: RPC endpoints by host (never a URL), sync errors as a short reason,
-DeFi protocols by their display name."""
+DeFi protocols by their display name; chart data as a JSON attribute."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from urllib.parse import urlsplit
 
 from django import template
+from django.core.serializers.json import DjangoJSONEncoder
 
 from chains.registry import protocol_label as _protocol_label
 
@@ -25,7 +27,7 @@ _REASONS = (
     (re.compile(r"no (enabled )?endpoint", re.I), "the chain has no enabled endpoint"),
     (re.compile(r"stall|requeue", re.I), "no worker finished it in time"),
 )
-_URL = re.compile(r"\bhttps?://\S+")
+_URL = re.compile(r"\bhttps?://\S*[^\s.,;:)]")  # a sentence's full stop after a URL is not part of it
 
 
 @register.filter
@@ -68,3 +70,9 @@ def endpoint_name(url) -> str:
 def protocol_label(slug) -> str:
     """``aave_v3`` -> ``Aave V3``, ``solana-stake`` -> ``Solana native staking``."""
     return _protocol_label(str(slug or ""))
+
+
+@register.filter
+def json_attr(value) -> str:
+    """JSON for a data-* attribute (autoescaping makes it safe there); chart data that htmx can swap in."""
+    return json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))

@@ -12,10 +12,10 @@
     return out;
   }
 
-  function readJson(id) {
-    var el = document.getElementById(id);
-    if (!el) return null;
-    try { return JSON.parse(el.textContent); } catch (e) { return null; }
+  // A chart's data: JSON in the canvas's data-series attribute (htmx removes <script> elements it swaps in,
+  // json_script ones included, so the data cannot live in one).
+  function readSeries(canvas) {
+    try { return JSON.parse(canvas.dataset.series || "null"); } catch (e) { return null; }
   }
 
   // Values arrive as decimal strings; Chart.js needs numbers only to draw (display text stays server-side).
@@ -29,7 +29,7 @@
   }
 
   function drawLine(canvas) {
-    var data = readJson(canvas.dataset.source);
+    var data = readSeries(canvas);
     if (!data || !window.Chart) return;
     destroyOn(canvas);
     var accent = css("--accent");
@@ -70,7 +70,7 @@
   }
 
   function drawDoughnut(canvas) {
-    var data = readJson(canvas.dataset.source);
+    var data = readSeries(canvas);
     if (!data || !window.Chart) return;
     destroyOn(canvas);
     var colors = palette();
@@ -176,7 +176,9 @@
   document.addEventListener("sync-finished", function () {
     if (!window.htmx) return;
     document.querySelectorAll("[data-sync-live][id]").forEach(function (region) {
-      window.htmx.ajax("GET", window.location.href, { source: region, target: "#" + region.id, select: "#" + region.id, swap: "outerHTML" });
+      var swapped = window.htmx.ajax("GET", window.location.href, { source: region, target: "#" + region.id, select: "#" + region.id, swap: "outerHTML" });
+      // The swapped-out region is what htmx's settle event names: draw the new region's charts here.
+      if (swapped && swapped.then) swapped.then(function () { init(document); });
     });
   });
 

@@ -120,6 +120,8 @@ def test_filters_range_and_refresh_work_from_the_keyboard(page, live_server, dem
     page.keyboard.press("Enter")
     page.wait_for_url("**range=7d")
     expect(page.locator('#performance [aria-current="true"]')).to_have_text("7D")
+    # The swapped-in chart is drawn again (its data once sat in a <script> that htmx drops).
+    page.wait_for_function("() => window.Chart && Chart.getChart(document.querySelector('canvas[data-chart=line]'))")
 
     # Refresh: the button turns busy at once and the progress line appears.
     tab_to(page, "[data-testid=refresh-form] button")
@@ -148,3 +150,35 @@ def test_filters_range_and_refresh_work_from_the_keyboard(page, live_server, dem
     tab_to(page, "input[name=hide_spam][type=checkbox]")
     page.keyboard.press("Space")
     expect(page.get_by_test_id("holdings-table")).to_contain_text("FREE")
+
+
+def test_the_figures_change_without_a_click_when_a_run_ends(page, live_server, demo):
+    """The polling progress line sees the run end and the page swaps its figures in (no reload). The same
+    with a real worker and devnets: test_sync_flow_e2e."""
+    from django.utils import timezone
+
+    from portfolio.models import Holding, SyncRunItem
+    from portfolio.services.snapshots import do_snapshot
+
+    page.set_viewport_size(LAPTOP)
+    sign_in(page, live_server)
+    run = SyncRun.objects.create(owner=demo["user"], status=SyncRun.RUNNING, started_at=timezone.now())
+    item = SyncRunItem.objects.create(run=run, wallet_chain=demo["hot"].wallet_chains.get(chain__slug="ethereum"), status=SyncRun.RUNNING)
+    page.goto(live_server.url + reverse("dashboard"))
+    page.evaluate("window.__sameDocument = true")
+    net_worth = page.get_by_test_id("net-worth")
+    before = net_worth.inner_text()
+    expect(page.get_by_test_id("sync-summary")).to_contain_text("0 of 1")
+    expect(page.locator(".refresh-btn .refresh-busy")).to_be_visible()
+
+    # The worker's part, done here: one more ETH read, the run closed.
+    Holding.objects.filter(wallet_chain=item.wallet_chain, asset=demo["assets"]["native"]).update(amount=4_250_000_000_000_000_000)
+    do_snapshot()
+    SyncRunItem.objects.filter(pk=item.pk).update(status=SyncRun.OK, finished_at=timezone.now(), height=1234568)
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.OK, finished_at=timezone.now())
+
+    expect(page.get_by_test_id("sync-status")).to_have_attribute("data-status", "ok")
+    expect(net_worth).not_to_have_text(before)
+    assert page.evaluate("window.__sameDocument") is True
+    page.wait_for_function("() => [...document.querySelectorAll('canvas[data-chart]')].every(c => window.Chart.getChart(c))")
+    expect(page.locator(".refresh-btn .refresh-idle")).to_be_visible()

@@ -111,6 +111,20 @@ def test_no_page_scrolls_sideways_and_every_page_passes_axe(page, live_server, d
         page.goto(live_server.url + url)
         check(page, f"{name}-{suffix}", problems, axe=True)
     sign_in(page, live_server)
+    nav = page.get_by_role("navigation", name="Main")
+    if viewport == PHONE:  # the links fold into the menu
+        expect(nav.get_by_role("link", name="Portfolios")).to_be_hidden()
+        expect(page.locator(".nav-toggle-label")).to_be_visible()
+    else:  # all in the top bar, no menu button
+        expect(page.locator(".nav-toggle-label")).to_be_hidden()
+        for link in ("Dashboard", "Holdings", "NFTs", "Positions", "Wallets", "Portfolios", "Settings"):
+            expect(nav.get_by_role("link", name=link)).to_be_visible()
+        expect(page.get_by_role("link", name="API docs")).to_be_visible()
+    # Every chart gives each slice its own colour.
+    page.wait_for_function("() => document.querySelectorAll('canvas[data-chart=doughnut]').length === 4 && window.Chart")
+    colours = page.evaluate("""() => [...document.querySelectorAll('canvas[data-chart=doughnut]')].map(c => {
+        const d = Chart.getChart(c).data; return [d.labels.length, new Set(d.datasets[0].backgroundColor).size]; })""")
+    assert all(labels == distinct for labels, distinct in colours), colours
     for name, url in signed_in_pages(demo) + ADMIN_PAGES:
         response = page.goto(live_server.url + url)
         assert response.ok, f"{name}: {response.status}"
