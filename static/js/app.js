@@ -209,6 +209,7 @@
   // A table too wide for the screen scrolls inside its box: make that box focusable so it can be scrolled
   // from the keyboard (WCAG 2.1.1), and name it after its table's caption or its card's heading.
   function focusableScrollers(root) {
+    stackWideTables(root);
     (root || document).querySelectorAll(".table-wrap").forEach(function (box) {
       if (box.scrollWidth > box.clientWidth + 1) {
         if (!box.hasAttribute("tabindex")) box.setAttribute("tabindex", "0");
@@ -219,6 +220,23 @@
           box.setAttribute("aria-label", title ? title.textContent.trim() : "Table");
         }
       }
+    });
+  }
+
+  // On a phone a table that is still too wide becomes stacked rows (the .stack-sm CSS), each cell labelled
+  // with its column's heading; without JavaScript it scrolls inside its box instead.
+  function stackWideTables(root) {
+    if (!window.matchMedia || !window.matchMedia("(max-width: 560px)").matches) return;
+    (root || document).querySelectorAll(".table-wrap > table:not(.stack-sm):not(.holdings)").forEach(function (table) {
+      var box = table.parentNode;
+      if (box.scrollWidth <= box.clientWidth + 1) return;
+      var heads = [].map.call(table.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+      table.querySelectorAll("tbody tr").forEach(function (tr) {
+        [].forEach.call(tr.children, function (cell, i) {
+          if (i > 0 && heads[i] && !cell.hasAttribute("data-label") && cell.tagName === "TD") cell.setAttribute("data-label", heads[i]);
+        });
+      });
+      table.classList.add("stack-sm");
     });
   }
 

@@ -89,6 +89,13 @@ def check(page, name: str, problems: list[str], *, axe: bool) -> None:
     width, culprits = overflow(page)
     if width > 0:
         problems.append(f"{name}: scrolls sideways by {width}px: {culprits}")
+    if page.viewport_size["width"] <= PHONE["width"]:
+        # A table may not hide columns off to the side either: on a phone it stacks or drops columns.
+        hidden = page.evaluate("""() => [...document.querySelectorAll('main .table-wrap')]
+            .filter(w => w.scrollWidth > w.clientWidth + 1)
+            .map(w => (w.querySelector('table').className || w.closest('[data-testid]')?.dataset.testid || 'table') + ' +' + (w.scrollWidth - w.clientWidth) + 'px')""")
+        if hidden:
+            problems.append(f"{name}: tables scroll inside their box: {hidden}")
     if axe:
         problems.extend(f"{name}: {v}" for v in axe_violations(page))
     page.screenshot(path=str(SCREENS / f"{name}.png"), full_page=True)
