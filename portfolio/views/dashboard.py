@@ -109,7 +109,7 @@ def freshness_rows(user, wallet_ids: list[int], *, all_wallets: bool = False,
         for chain_id, label, address, error in failing:
             if len(rows[chain_id]["errors"]) < ERRORS_SHOWN:
                 name = label or (address if len(address) <= 16 else f"{address[:8]}…{address[-6:]}")
-                rows[chain_id]["errors"].append(f"{name}: {error}")
+                rows[chain_id]["errors"].append({"wallet": name, "error": error})
     return list(rows.values())
 
 

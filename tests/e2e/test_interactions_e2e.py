@@ -59,7 +59,7 @@ def tab_to(page, selector: str, *, limit: int = 80) -> None:
     raise AssertionError(f"{selector} is not reachable with Tab")
 
 
-def test_the_phone_menu_opens_by_keyboard_and_without_javascript(page, browser, live_server, demo):
+def test_the_phone_menu_opens_by_keyboard_and_without_javascript(page, browser, live_server, demo, screenshot):
     page.set_viewport_size(PHONE)
     sign_in(page, live_server)
     holdings = page.get_by_role("navigation", name="Main").get_by_role("link", name="Holdings")
@@ -71,6 +71,7 @@ def test_the_phone_menu_opens_by_keyboard_and_without_javascript(page, browser, 
     for name in ("Settings", "Portfolios"):
         expect(page.get_by_role("navigation", name="Main").get_by_role("link", name=name)).to_be_visible()
     expect(page.get_by_role("link", name="API docs")).to_be_visible()
+    screenshot("menu-open-390")
     tab_to(page, "a[href='/holdings/']")
     page.keyboard.press("Enter")
     page.wait_for_url("**/holdings/")
