@@ -206,6 +206,31 @@
     });
   }
 
+  // A refused refresh (429: asked moments ago; 503: the task queue is down) answers with a short message.
+  // htmx leaves 4xx/5xx answers unswapped: show it in a note above the progress line instead, so the
+  // click is never met with silence and a run in flight keeps its progress.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    if (!elt || !elt.closest || !elt.closest(".refresh-form")) return;
+    var status = evt.detail.xhr.status;
+    var region = document.getElementById("sync-status");
+    if (!region) return;
+    var note = document.getElementById("refresh-note");
+    if (status === 429 || status === 503) {
+      if (!note) {
+        note = document.createElement("div");
+        note.id = "refresh-note";
+        note.setAttribute("aria-live", "polite");
+        region.parentNode.insertBefore(note, region);
+      }
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+      evt.detail.target = note;
+    } else if (note) {
+      note.textContent = "";
+    }
+  });
+
   // A table too wide for the screen scrolls inside its box: make that box focusable so it can be scrolled
   // from the keyboard (WCAG 2.1.1), and name it after its table's caption or its card's heading.
   function focusableScrollers(root) {

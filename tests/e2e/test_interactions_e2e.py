@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from portfolio.models import SyncRun, Wallet
@@ -130,6 +131,16 @@ def test_filters_range_and_refresh_work_from_the_keyboard(page, live_server, dem
     expect(page.get_by_test_id("sync-status")).to_be_visible()
     expect(page.locator(".refresh-btn .refresh-busy")).to_be_visible()
     assert SyncRun.objects.filter(owner=demo["user"], status=SyncRun.QUEUED).exists()
+    # A second press while it runs joins the same run; once it has ended, another within the minute is
+    # refused, and the page says so above the progress line (htmx alone would drop a 429 silently).
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("sync-status")).to_be_visible()
+    assert SyncRun.objects.filter(owner=demo["user"]).count() == 2  # the demo's finished run and this one
+    SyncRun.objects.filter(owner=demo["user"], status=SyncRun.QUEUED).update(status=SyncRun.OK, finished_at=timezone.now())
+    expect(page.get_by_test_id("sync-status")).to_have_attribute("data-status", "ok")
+    page.keyboard.press("Enter")
+    expect(page.locator("#refresh-note")).to_contain_text("Try again in")
+    expect(page.get_by_test_id("sync-status")).to_have_attribute("data-status", "ok")  # the last run stays in view
 
     # The holdings filters: search, chain, hide spam.
     page.goto(live_server.url + reverse("holdings"))
@@ -156,8 +167,6 @@ def test_filters_range_and_refresh_work_from_the_keyboard(page, live_server, dem
 def test_the_figures_change_without_a_click_when_a_run_ends(page, live_server, demo):
     """The polling progress line sees the run end and the page swaps its figures in (no reload). The same
     with a real worker and devnets: test_sync_flow_e2e."""
-    from django.utils import timezone
-
     from portfolio.models import Holding, SyncRunItem
     from portfolio.services.snapshots import do_snapshot
 
