@@ -58,7 +58,8 @@ def signed_in_pages(demo) -> list[tuple[str, str]]:
 
 # Django's admin and django-ninja's Swagger UI: their accessibility is upstream's; they must still fit.
 ADMIN_PAGES = [("admin", "/admin/"), ("admin-chains", "/admin/portfolio/chain/"), ("admin-endpoints", "/admin/portfolio/rpcendpoint/"),
-               ("api-docs", "/api/v1/docs")]
+               ("admin-assets", "/admin/portfolio/asset/"), ("admin-wallet-chains", "/admin/portfolio/walletchain/"),
+               ("admin-sync-runs", "/admin/portfolio/syncrun/"), ("admin-tokens", "/admin/portfolio/apitoken/"), ("api-docs", "/api/v1/docs")]
 UPSTREAM = {name for name, _ in ADMIN_PAGES}
 
 
