@@ -17,6 +17,7 @@ from tests.fixtures.users import PASSWORD
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
 PHONE = {"width": 390, "height": 844}
+SMALL_PHONE = {"width": 360, "height": 740}
 LAPTOP = {"width": 1366, "height": 800}
 AXE = Path(__file__).resolve().parents[2] / "devnet" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -144,4 +145,15 @@ def test_no_page_scrolls_sideways_and_every_page_passes_axe(page, live_server, d
             clipped = page.evaluate("[...document.querySelectorAll('#changelist .results')].map(r => r.scrollWidth - r.clientWidth)")
             if any(c > 0 for c in clipped):
                 problems.append(f"{name}: the list is clipped by {clipped}px")
+    assert not problems, "\n".join(problems)
+
+
+def test_nothing_scrolls_sideways_on_a_360_px_phone(page, live_server, demo):
+    """The smallest common phone width: layout only (axe and both schemes run at 390 px above)."""
+    page.set_viewport_size(SMALL_PHONE)
+    problems: list[str] = []
+    sign_in(page, live_server)
+    for name, url in signed_in_pages(demo):
+        page.goto(live_server.url + url)
+        check(page, f"{name}-360", problems, axe=False)
     assert not problems, "\n".join(problems)
