@@ -11,6 +11,7 @@ from chains.evm.adapter import EvmAdapter
 from chains.evm.protocols import PROTOCOLS as EVM_PROTOCOLS
 from chains.secrets import refuse_secrets
 from chains.solana.adapter import SolanaAdapter
+from chains.solana.protocols import PROTOCOLS as SOLANA_PROTOCOLS
 
 FAMILIES: dict[str, type[ChainAdapter]] = {
     "evm": EvmAdapter,
@@ -24,6 +25,16 @@ FAMILY_CHOICES: list[tuple[str, str]] = [(name, cls.label) for name, cls in FAMI
 PROTOCOLS: dict[str, dict[str, type]] = {"evm": EVM_PROTOCOLS}
 PROTOCOL_CHOICES: list[tuple[str, str]] = sorted(
     {(name, getattr(cls, "label", name)) for registry in PROTOCOLS.values() for name, cls in registry.items()})
+
+
+# Every protocol a position can name (those above plus Solana's, which need no deployment row): display names.
+_PROTOCOL_LABELS: dict[str, str] = {
+    name: getattr(cls, "label", name) for registry in (EVM_PROTOCOLS, SOLANA_PROTOCOLS) for name, cls in registry.items()}
+
+
+def protocol_label(name: str) -> str:
+    """A protocol's display name (``aave_v3`` -> ``Aave V3``); an unknown slug made readable."""
+    return _PROTOCOL_LABELS.get(name) or name.replace("_", " ").replace("-", " ").strip().capitalize() or "Other"
 
 
 def adapter_class(family: str) -> type[ChainAdapter]:

@@ -188,11 +188,18 @@ class RpcEndpointAdmin(admin.ModelAdmin):
 
 @admin.register(models.Asset)
 class AssetAdmin(admin.ModelAdmin):
-    list_display = ("symbol", "name", "chain", "kind", "standard", "address", "decimals", "listed", "is_spam", "coingecko_id")
+    list_display = ("symbol", "name", "chain", "kind", "standard", "contract", "decimals", "listed", "is_spam", "coingecko_id")
     list_filter = ("kind", "standard", "listed", "is_spam", "chain")
     search_fields = ("symbol", "name", "address", "coingecko_id")
     list_select_related = ("chain",)
     actions = ["mark_spam", "mark_not_spam"]
+
+    @admin.display(description="Address or mint", ordering="address")
+    def contract(self, obj: models.Asset) -> str:
+        """Shortened so the list fits a laptop screen; the full address is on the asset's page and in the search."""
+        from portfolio.templatetags.money import short_address
+
+        return short_address(obj.address) if obj.address else "-"
 
     @admin.action(description="Mark as spam (hidden from totals)")
     def mark_spam(self, request: HttpRequest, queryset: QuerySet) -> None:

@@ -276,7 +276,8 @@ def _labels(user, breakdown: dict, chains: dict, top: int | None = None) -> tupl
     label_fields = ("pk", "symbol", "name", "chain_id", "address", "kind", "decimals", "logo_url", "is_spam")
     wanted = {int(k) for k in _largest(breakdown["by_asset"], top)} | set(breakdown["unpriced"])
     rows = {row[0]: row for row in Asset.objects.filter(pk__in=sorted(wanted)).values_list(*label_fields)}
-    assets = {pk: f"{row[1]} ({chains[row[3]].name})" if row[3] in chains else row[1] for pk, row in rows.items()}
+    # "BTC · Bitcoin (regtest)": a chain's own name may hold brackets, so the chain is not put in brackets.
+    assets = {pk: f"{row[1]} · {chains[row[3]].name}" if row[3] in chains else row[1] for pk, row in rows.items()}
     unpriced = {}
     for pk in breakdown["unpriced"]:
         if pk in rows:

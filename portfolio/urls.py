@@ -15,6 +15,8 @@ urlpatterns = [
     # operations
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin, the API docs).
+    path("favicon.ico", ops.favicon, name="favicon"),
     # The admin signs in through allauth's sign-in (same brakes, same second factor) and changes
     # passwords on allauth's page (same rate limit).
     path("admin/password_change/", RedirectView.as_view(pattern_name="account_change_password"), name="admin_password_change"),

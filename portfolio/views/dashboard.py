@@ -110,7 +110,7 @@ def freshness_rows(user, wallet_ids: list[int], *, all_wallets: bool = False,
         for chain_id, label, address, error in failing:
             if len(rows[chain_id]["errors"]) < ERRORS_SHOWN:
                 name = label or (address if len(address) <= 16 else f"{address[:8]}…{address[-6:]}")
-                rows[chain_id]["errors"].append(f"{name}: {error}")
+                rows[chain_id]["errors"].append({"wallet": name, "error": error})
     return list(rows.values())
 
 
@@ -148,7 +148,7 @@ def dashboard(request: HttpRequest, portfolio_id: int | None = None) -> HttpResp
         "freshness": freshness,
         "nav_active": "dashboard",
         "chart": _chart_payload(summary, scope.currency) if summary else None,
-        "allocations": _allocations(summary) if summary else [],
+        "allocations": _allocations(summary, scope) if summary else [],
     }
     if request.htmx and request.htmx.target == "performance":
         return render(request, "portfolio/dashboard.html#performance", context)
@@ -170,7 +170,17 @@ def _chart_payload(summary, currency: str) -> dict:
     }
 
 
-def _allocations(summary) -> list[dict]:
+def _more_url(key: str, scope: Scope) -> str:
+    """Where a block's "and N more" leads: the full list of what it counts."""
+    query = f"?portfolio={scope.portfolio.pk}" if scope.portfolio else ""
+    if key in ("asset", "chain"):
+        return reverse("holdings") + query
+    if key == "wallet":
+        return reverse("portfolio_detail", args=[scope.portfolio.pk]) if scope.portfolio else reverse("wallets")
+    return ""
+
+
+def _allocations(summary, scope: Scope) -> list[dict]:
     """One block per allocation kind: slices for the table, and the chart payload."""
     from portfolio.templatetags.money import money
 
@@ -182,18 +192,19 @@ def _allocations(summary) -> list[dict]:
         rest = slices[SLICES_SHOWN - 1:]
         chart_labels = [str(s.label) for s in top]
         chart_values = [format(s.value, "f") for s in top]
-        chart_display = [money(s.value, summary.currency if hasattr(summary, "currency") else "USD") for s in top]
+        chart_display = [money(s.value, scope.currency) for s in top]
         if rest:
             other = sum((s.value for s in rest), start=type(rest[0].value)(0))
             chart_labels.append("Other")
             chart_values.append(format(other, "f"))
-            chart_display.append(money(other))
+            chart_display.append(money(other, scope.currency))
         out.append(
             {
                 "key": key,
                 "chart_id": f"alloc-{key}",
                 "title": title,
                 "slices": slices,
+                "more_url": _more_url(key, scope),
                 "chart": {"labels": chart_labels, "values": chart_values, "display": chart_display},
             }
         )

@@ -6,7 +6,8 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -19,6 +20,13 @@ from portfolio import health
 def healthz(request: HttpRequest) -> HttpResponse:
     """The process is alive."""
     return JsonResponse({"status": "ok"})
+
+
+@login_not_required
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The site icon for pages that name none (the admin, the API docs): the static SVG, from our origin."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @login_not_required

@@ -34,14 +34,6 @@ def _back(request: HttpRequest) -> str:
     return reverse("dashboard")
 
 
-def _page_url(request: HttpRequest) -> str:
-    """The page showing the progress (htmx sends it), to reload it for the new figures; else the dashboard."""
-    current = request.htmx.current_url if request.htmx else None
-    if current and url_has_allowed_host_and_scheme(current, {request.get_host()}, require_https=request.is_secure()):
-        return current
-    return reverse("dashboard")
-
-
 def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("accept", "") and not request.htmx
 
@@ -50,11 +42,21 @@ def _render_status(request: HttpRequest, run: SyncRun, *, status: int = 200) -> 
     data = run_status(run)
     if _wants_json(request):
         return JsonResponse(data, status=status)
-    # The template shows ages ("2 hours ago"): it gets datetimes, the JSON keeps ISO strings.
+    # The template shows ages ("2 min ago"): it gets datetimes, the JSON keeps ISO strings.
     items = [{**item, "last_ok_at_dt": parse_datetime(item["last_ok_at"]) if item["last_ok_at"] else None} for item in data["items"]]
-    context = {"status": {**data, "items": items}, "run": run, "page_url": _page_url(request)}
+    failures = [item for item in items if item["state"] == "failed"]
+    finished_at = parse_datetime(data["finished_at"]) if data["finished_at"] else None
+    context = {
+        "status": {**data, "items": items, "failures": failures, "failed": len(failures), "finished_at_dt": finished_at},
+        "run": run,
+        "details_open": not request.htmx,  # the standalone page is the details; on a page they fold away
+    }
     name = f"{TEMPLATE}#sync-status" if request.htmx else TEMPLATE
-    return render(request, name, context, status=status)
+    response = render(request, name, context, status=status)
+    if request.htmx and data["finished"]:
+        # app.js swaps the page's figures in (its [data-sync-live] regions) when it sees this event.
+        response["HX-Trigger"] = "sync-finished"
+    return response
 
 
 @require_POST

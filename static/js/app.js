@@ -12,10 +12,10 @@
     return out;
   }
 
-  function readJson(id) {
-    var el = document.getElementById(id);
-    if (!el) return null;
-    try { return JSON.parse(el.textContent); } catch (e) { return null; }
+  // A chart's data: JSON in the canvas's data-series attribute (htmx removes <script> elements it swaps in,
+  // json_script ones included, so the data cannot live in one).
+  function readSeries(canvas) {
+    try { return JSON.parse(canvas.dataset.series || "null"); } catch (e) { return null; }
   }
 
   // Values arrive as decimal strings; Chart.js needs numbers only to draw (display text stays server-side).
@@ -29,7 +29,7 @@
   }
 
   function drawLine(canvas) {
-    var data = readJson(canvas.dataset.source);
+    var data = readSeries(canvas);
     if (!data || !window.Chart) return;
     destroyOn(canvas);
     var accent = css("--accent");
@@ -70,7 +70,7 @@
   }
 
   function drawDoughnut(canvas) {
-    var data = readJson(canvas.dataset.source);
+    var data = readSeries(canvas);
     if (!data || !window.Chart) return;
     destroyOn(canvas);
     var colors = palette();
@@ -170,21 +170,121 @@
     if (note) note.textContent = "This looks like a private key or seed phrase. This app is watch-only: it was not searched or kept.";
   });
 
-  // A button with data-copy puts that text on the clipboard (addresses in the activity feed).
-  document.addEventListener("click", function (evt) {
-    var button = evt.target.closest && evt.target.closest("[data-copy]");
-    if (!button || !navigator.clipboard) return;
-    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
-      button.setAttribute("data-copied", "1");
-      setTimeout(function () { button.removeAttribute("data-copied"); }, 1500);
+  // A refresh run ended (the progress fragment's answer carries HX-Trigger: sync-finished): fetch this page
+  // again and swap in its regions marked data-sync-live (the new figures), keeping the progress line and
+  // its errors in view. Without JavaScript the run's page links back instead.
+  document.addEventListener("sync-finished", function () {
+    if (!window.htmx) return;
+    document.querySelectorAll("[data-sync-live][id]").forEach(function (region) {
+      var swapped = window.htmx.ajax("GET", window.location.href, { source: region, target: "#" + region.id, select: "#" + region.id, swap: "outerHTML" });
+      // The swapped-out region is what htmx's settle event names: draw the new region's charts here.
+      if (swapped && swapped.then) swapped.then(function () { init(document); });
     });
   });
 
-  function init(root) { drawCharts(root); wireAutosubmit(root); wireSwitcher(root); markBrokenImages(root); }
+  // A holding's per-wallet rows: the first click loads them under the row (htmx, hx-trigger "click once"),
+  // later clicks fold and unfold them here; the link says whether they are shown.
+  document.addEventListener("click", function (evt) {
+    var link = evt.target && evt.target.closest && evt.target.closest("[data-testid='holding-expand']");
+    if (!link || evt.ctrlKey || evt.metaKey || evt.shiftKey) return;
+    var row = link.closest("tr");
+    var parts = row && row.nextElementSibling;
+    if (!parts || !parts.classList.contains("holding-parts")) return;
+    evt.preventDefault();
+    evt.stopImmediatePropagation();
+    parts.hidden = !parts.hidden;
+    markExpanded(document);
+  }, true);
+
+  function markExpanded(root) {
+    (root || document).querySelectorAll("tr.holding-row").forEach(function (row) {
+      var parts = row.nextElementSibling;
+      var open = !!(parts && parts.classList.contains("holding-parts") && !parts.hidden);
+      row.classList.toggle("open", open);
+      var link = row.querySelector("[data-testid='holding-expand']");
+      if (link) link.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  // A refused refresh (429: asked moments ago; 503: the task queue is down) answers with a short message.
+  // htmx leaves 4xx/5xx answers unswapped: show it in a note above the progress line instead, so the
+  // click is never met with silence and a run in flight keeps its progress.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var elt = evt.detail.requestConfig && evt.detail.requestConfig.elt;
+    if (!elt || !elt.closest || !elt.closest(".refresh-form")) return;
+    var status = evt.detail.xhr.status;
+    var region = document.getElementById("sync-status");
+    if (!region) return;
+    var note = document.getElementById("refresh-note");
+    if (status === 429 || status === 503) {
+      if (!note) {
+        note = document.createElement("div");
+        note.id = "refresh-note";
+        note.setAttribute("aria-live", "polite");
+        region.parentNode.insertBefore(note, region);
+      }
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+      evt.detail.target = note;
+    } else if (note) {
+      note.textContent = "";
+    }
+  });
+
+  // A table too wide for the screen scrolls inside its box: make that box focusable so it can be scrolled
+  // from the keyboard (WCAG 2.1.1), and name it after its table's caption or its card's heading.
+  function focusableScrollers(root) {
+    stackWideTables(root);
+    (root || document).querySelectorAll(".table-wrap").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        if (!box.hasAttribute("tabindex")) box.setAttribute("tabindex", "0");
+        if (!box.hasAttribute("role")) {
+          var card = box.closest(".card");
+          var title = box.querySelector("caption") || (card && card.querySelector("h2"));
+          box.setAttribute("role", "region");
+          box.setAttribute("aria-label", title ? title.textContent.trim() : "Table");
+        }
+      }
+    });
+  }
+
+  // On a phone a table that is still too wide becomes stacked rows (the .stack-sm CSS), each cell labelled
+  // with its column's heading; without JavaScript it scrolls inside its box instead.
+  function stackWideTables(root) {
+    if (!window.matchMedia || !window.matchMedia("(max-width: 560px)").matches) return;
+    (root || document).querySelectorAll(".table-wrap > table:not(.stack-sm):not(.holdings)").forEach(function (table) {
+      var box = table.parentNode;
+      if (box.scrollWidth <= box.clientWidth + 1) return;
+      var heads = [].map.call(table.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+      table.querySelectorAll("tbody tr").forEach(function (tr) {
+        [].forEach.call(tr.children, function (cell, i) {
+          if (i > 0 && heads[i] && !cell.hasAttribute("data-label") && cell.tagName === "TD") cell.setAttribute("data-label", heads[i]);
+        });
+      });
+      table.classList.add("stack-sm");
+    });
+  }
+
+  // The menu toggle (a checkbox, so the menu works without JavaScript) says whether the menu is open.
+  function wireNavToggle() {
+    var toggle = document.getElementById("nav-toggle");
+    if (!toggle || toggle.dataset.wired) return;
+    toggle.dataset.wired = "1";
+    var sync = function () { toggle.setAttribute("aria-expanded", toggle.checked ? "true" : "false"); };
+    toggle.addEventListener("change", sync);
+    sync();
+  }
+
+  function init(root) {
+    drawCharts(root); wireAutosubmit(root); wireSwitcher(root); markBrokenImages(root); focusableScrollers(root); wireNavToggle(); markExpanded(document);
+  }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (evt) { init(evt.target); });
   if (window.matchMedia) {
     window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", function () { drawCharts(document); });
+  }
+  if (window.addEventListener) {
+    window.addEventListener("resize", function () { focusableScrollers(document); });
   }
 })();

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.urls import reverse
@@ -93,13 +94,17 @@ def test_a_user_adds_wallets_refreshes_and_sees_the_chains_holdings(
     expect(page.locator("table.wallet-rows tbody tr")).to_have_count(3)
     assert Wallet.objects.filter(owner=owner).count() == 3
 
-    # Refresh on the dashboard: the progress fragment polls until every chain is done.
+    # Refresh on the dashboard: the button turns busy at once, the progress line polls until every chain is
+    # done, and then the new figures replace the "reading your wallets" card without a click or a reload.
     page.get_by_role("link", name="Dashboard").first.click()
     expect(page.get_by_test_id("first-sync")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")
     page.get_by_test_id("refresh-form").get_by_role("button").click()
     status = page.get_by_test_id("sync-status")
     expect(status).to_be_visible()
+    expect(page.locator(".refresh-btn .refresh-busy")).to_be_visible()
     expect(page.get_by_test_id("nothing-queued")).to_be_hidden()  # the first-sync card's hint is stale now
+    expect(page.get_by_test_id("net-worth")).to_have_count(0)
     screenshot("sync-progress")
     try:
         expect(status).to_have_attribute("data-status", "ok", timeout=SYNC_TIMEOUT_MS)
@@ -107,19 +112,26 @@ def test_a_user_adds_wallets_refreshes_and_sees_the_chains_holdings(
         screenshot("sync-progress-timeout")
         runs = [sync_status(run) for run in SyncRun.objects.filter(owner=owner)]
         raise AssertionError(f"{exc}\nruns: {dump(runs)}\nworker log:\n{celery_worker.log()[-6000:]}") from None
+    expect(page.get_by_test_id("net-worth")).to_contain_text("$")  # swapped in by htmx: nobody clicked
+    expect(page.get_by_test_id("first-sync")).to_have_count(0)
+    expect(page.get_by_test_id("networth-chart")).to_be_visible()
+    expect(page.get_by_test_id("allocation")).to_contain_text("ETH")
+    page.wait_for_function("() => [...document.querySelectorAll('canvas[data-chart]')].every(c => window.Chart.getChart(c))")
+    assert page.evaluate("window.__sameDocument") is True
+    expect(page.locator(".refresh-btn .refresh-idle")).to_be_visible()
+    expect(page.get_by_test_id("sync-summary")).to_contain_text("3 of 3")
+    # Per-chain status on demand: folded, endpoints by host, never a URL.
+    details = status.locator("details.sync-details")
+    expect(details).not_to_have_attribute("open", re.compile(".*"))
+    details.locator("summary").click()
     items = status.locator("tr.sync-item")
     expect(items).to_have_count(3)
     assert set(items.evaluate_all("rows => rows.map(r => r.dataset.state)")) == {"done"}
     for chain in devnet_chains.values():
         expect(status).to_contain_text(chain.name)
+    expect(status).to_contain_text("via local node :")
+    expect(status).not_to_contain_text("http")
     screenshot("sync-finished")
-
-    # The new figures: net worth from the oracle prices, the chart area, a range switch without a reload.
-    page.evaluate("window.__sameDocument = true")
-    status.get_by_role("link", name="Show the new balances").click()
-    expect(page.get_by_test_id("net-worth")).to_contain_text("$")
-    expect(page.get_by_test_id("networth-chart")).to_be_visible()
-    expect(page.get_by_test_id("allocation")).to_contain_text("ETH")
     screenshot("dashboard-synced")
     page.evaluate("window.__sameDocument = true")
     page.locator("#performance").get_by_role("link", name="7D").click()

@@ -85,7 +85,7 @@ def test_the_dashboard_figures_match_the_hand_worked_history(owner, history):
     assert s.unpriced_count == 1 and s.unpriced[0].symbol == "NOPE"
     assert [(x.label, x.value, x.share) for x in s.allocation["wallet"]] == [("hot", D(990), D(1))]
     assert [(x.key, x.value) for x in s.allocation["kind"]] == [("token", D(990))]
-    assert s.allocation["asset"][0].label == "ETH (Ethereum)"
+    assert s.allocation["asset"][0].label == "ETH · Ethereum"
     assert [(f.chain.slug, f.wallets, f.height) for f in s.freshness] == [("ethereum", 2, 102)]
 
 

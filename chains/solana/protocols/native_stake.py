@@ -113,6 +113,7 @@ class NativeStake(SolanaProtocol):
     wallet, memcmp on the authority offsets)."""
 
     name = "solana-stake"
+    label = "Solana native staking"
 
     def __init__(self, chain: Any) -> None:
         super().__init__(chain)

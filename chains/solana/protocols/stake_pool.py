@@ -126,6 +126,7 @@ class SplStakePool(SolanaProtocol):
     addresses; ``stake_pool_programs``, default the SPL program)."""
 
     name = "spl-stake-pool"
+    label = "SPL stake pool"
 
     def __init__(self, chain: Any) -> None:
         super().__init__(chain)
