@@ -72,6 +72,9 @@ def test_a_worker_killed_mid_sync_loses_nothing_and_syncs_once(owner, evm_devnet
     wc = WalletChain.objects.get(wallet=alice)
     assert Holding.objects.filter(wallet_chain=wc).count() == len(evm_devnet.scenario["wallets"][0]["balances"])
     assert NftItem.objects.filter(wallet_chain=wc).count() == len(evm_devnet.scenario["wallets"][0]["nfts"])
+    # The worker is not wedged by the killed process's claim (issue 15: SIGTERM never finished).
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=20) == 0, worker.log()[-3000:]
 
 
 def test_a_transient_rpc_failure_is_retried_and_succeeds(owner, evm_devnet, celery_worker, rpc_proxy_factory):
