@@ -9,8 +9,9 @@ class PortfolioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from portfolio import endpoint_health, metrics
+        from portfolio import endpoint_health, metrics, tracing
         from portfolio.services import accounts  # noqa: F401  (connects the Profile signal)
 
         metrics.install()  # RPC requests, errors, latency and waits from chains/ (its observer hook)
         endpoint_health.install()  # the admin's per-endpoint error rate, latency and last error
+        tracing.setup_from_settings()  # OpenTelemetry spans, only with OTEL_EXPORTER_OTLP_ENDPOINT
