@@ -120,7 +120,7 @@ _task_spans: dict[str, tuple[Any, Any]] = {}  # task id -> (span, context token)
 
 def task_started(task: Any, task_id: str) -> None:
     """Open the task's span (child of the sender's trace when the message carries one) and make it current."""
-    if _tracer is None or not task_id:
+    if _tracer is None or not task_id or task is None:
         return
     from opentelemetry import propagate, trace
     from opentelemetry import context as otel_context

@@ -94,28 +94,48 @@ def test_a_sync_task_and_its_rpc_requests_are_spans_of_one_trace_with_the_run_id
     assert expand.attributes["chainfolio.sync_run_id"] == str(run.pk)
 
 
+class _Collector:
+    """An OTLP/HTTP trace receiver on loopback: decodes every export into (span name, trace id, attributes)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        self.spans: list[tuple[str, str, dict]] = []
+        self.posts: list[tuple[str, str]] = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                collector.posts.append((self.path, self.headers.get("Content-Type", "")))
+                request = ExportTraceServiceRequest.FromString(body)
+                for resource in request.resource_spans:
+                    for scope in resource.scope_spans:
+                        for s in scope.spans:
+                            attrs = {a.key: a.value.string_value or a.value.int_value for a in s.attributes}
+                            collector.spans.append((s.name, s.trace_id.hex(), attrs))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
 def test_with_an_endpoint_set_spans_are_exported_over_otlp_http(settings, monkeypatch):
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    received: list[tuple[str, str, int]] = []
-
-    class Collector(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            received.append((self.path, self.headers.get("Content-Type", ""), len(body)))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url)
-    settings.OTEL_EXPORTER_OTLP_ENDPOINT = url
+    collector = _Collector()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    settings.OTEL_EXPORTER_OTLP_ENDPOINT = collector.url
     try:
         assert tracing.setup_from_settings()
         with tracing.span("exported"):
@@ -123,5 +143,28 @@ def test_with_an_endpoint_set_spans_are_exported_over_otlp_http(settings, monkey
         tracing.disable()  # flushes the batch
     finally:
         tracing.disable()
-        server.shutdown()
-    assert received and received[0][0] == "/v1/traces" and received[0][1] == "application/x-protobuf" and received[0][2] > 0
+        collector.close()
+    assert collector.posts == [("/v1/traces", "application/x-protobuf")]
+    assert [name for name, _, _ in collector.spans] == ["exported"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(120)
+def test_a_real_workers_task_span_reaches_the_collector_in_the_senders_trace(start_worker, spans):
+    from celery import current_app
+
+    from tests.fixtures.celery import wait_for
+
+    collector = _Collector()
+    try:
+        worker = start_worker(concurrency=1, env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "200"})
+        with tracing.span("the sender") as sender:
+            current_app.send_task("portfolio.tasks.reap_stalled_task", queue="default")
+        trace_id = format(sender.get_span_context().trace_id, "032x")
+        found = wait_for(lambda: [s for s in collector.spans if s[0] == "task portfolio.tasks.reap_stalled_task"], 60,
+                         "the task's span at the collector", worker)
+    finally:
+        collector.close()
+    (name, task_trace, attrs), = found
+    assert task_trace == trace_id  # the pool process joined the sender's trace through the message headers
+    assert attrs["celery.state"] == "SUCCESS" and attrs["celery.queue"] == "default"
