@@ -1,12 +1,20 @@
-"""Pages under gunicorn (as `make run` and production serve them) with 20 and 50 concurrent clients.
+"""Pages under gunicorn (as `make run` and production serve them) with 20 and 50 concurrent clients while
+syncs write, against Django's runserver interleaved in the same run as the baseline.
 
 A signed-in user with 5 EVM wallets and 200 holdings; every client loops over the dashboard, holdings,
-wallets and the holdings API for BENCH_WEB_SECONDS (8) per case, on loopback only and bounded (each
-client stops at the deadline or after 10,000 requests). Cases (SQLite, PostgreSQL) x (20, 50 clients)
-are interleaved over BENCH_ROUNDS (7) rounds against one gunicorn per database (default
-gunicorn.conf.py settings: 2 workers x 4 threads). PostgreSQL uses its own database
-chainfolio_bench_web on DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432); skipped
-when no server answers. Writes bench/results/web_load.json.
+wallets and the holdings API for BENCH_WEB_SECONDS (10; the issue's figure is 60) per case, on loopback
+only and bounded (each client stops at the deadline or after 10,000 requests). During every case a
+writer process stores syncs of those wallets through the sync's own write path (the same
+prepare/replace/mark-ok transaction a worker runs after a fetch, with every amount changed each time),
+one after another with BENCH_WRITE_PAUSE (0.2) s between them: the write load of a worker syncing the
+demo wallets without the chain round-trips. Cases (SQLite, PostgreSQL) x (20, 50 clients) x (gunicorn,
+runserver) are interleaved over BENCH_ROUNDS (2) rounds; both servers of a database share it. gunicorn
+runs with gunicorn.conf.py's defaults (2 workers x 4 threads); runserver threaded, --noreload.
+PostgreSQL uses its own database chainfolio_bench_web on BENCH_PG_URL's server (default
+postgres://postgres@127.0.0.1:5432); skipped when no server answers. The load average is recorded
+around each case (other engineers share the machine). Writes bench/results/web_load.json.
+
+Default run: ~4-5 minutes. The issue's full figure: BENCH_WEB_SECONDS=60 BENCH_ROUNDS=3 (~30 minutes).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -28,9 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import ROOT, add_spread, write_results  # noqa: E402
 from devnet.common import free_port  # noqa: E402
 
-SECONDS = float(os.environ.get("BENCH_WEB_SECONDS", "8"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
+SECONDS = float(os.environ.get("BENCH_WEB_SECONDS", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+WRITE_PAUSE = float(os.environ.get("BENCH_WRITE_PAUSE", "0.2"))
 CLIENTS = (20, 50)
+SERVERS = ("gunicorn", "runserver")
 PAGES = ("/", "/holdings/", "/wallets/", "/api/v1/holdings")
 PY = ROOT / ".venv" / "bin" / "python"
 PG_NAME = os.environ.get("BENCH_PG_DB", "chainfolio_bench_web")
@@ -60,6 +71,31 @@ s[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
 s[HASH_SESSION_KEY] = user.get_session_auth_hash()
 s.create()
 print(s.session_key)
+'''
+
+# The write load: syncs of the bench user's wallets through the sync's write path (run._record_success:
+# store.prepare, then one transaction of store.replace + mark ok), amounts changed every time.
+WRITER = '''
+import django, os, signal, sys, time
+django.setup()
+from chains.base import AssetRef, FetchResult, TokenBalance
+from portfolio.models import Asset, WalletChain
+from portfolio.sync import run
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+wcs = list(WalletChain.objects.filter(wallet__owner__username="bench", chain__enabled=True).select_related("wallet", "chain"))
+refs = [AssetRef(kind=a.kind, address=a.address, symbol=a.symbol, name=a.name, decimals=a.decimals, standard=a.standard)
+        for a in Asset.objects.filter(chain=wcs[0].chain, standard="erc20").order_by("id")]
+pause, n = float(sys.argv[1]), 0
+print("writing", flush=True)
+while not stop:
+    wc = wcs[n % len(wcs)]
+    result = FetchResult(balances=tuple(TokenBalance(owner=wc.wallet.address, asset=r, amount=10**18 * (j + 1) + n)
+                                        for j, r in enumerate(refs)), height=100 + n, endpoint="bench")
+    run._record_success([wc], {}, result)
+    n += 1
+    time.sleep(pause)
+print(n, flush=True)
 '''
 
 
@@ -92,10 +128,12 @@ def _postgres_url() -> str | None:
     return f"{base}/{PG_NAME}"
 
 
-def _start(var: Path, database_url: str, port: int) -> subprocess.Popen:
-    log = open(var / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py"], cwd=ROOT,
-                            env=_env(var, database_url, port), stdout=log, stderr=subprocess.STDOUT)
+def _start(var: Path, database_url: str, port: int, server: str) -> subprocess.Popen:
+    """gunicorn (gunicorn.conf.py) or Django's threaded runserver on ``port``, once /healthz answers."""
+    cmd = ([str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "gunicorn.conf.py"] if server == "gunicorn"
+           else [str(PY), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"])
+    log = open(var / f"{server}.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(var, database_url, port), stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -104,7 +142,21 @@ def _start(var: Path, database_url: str, port: int) -> subprocess.Popen:
         except httpx.HTTPError:
             time.sleep(0.3)
     proc.kill()
-    raise RuntimeError(f"gunicorn did not start:\n{(var / 'gunicorn.log').read_text()[-2000:]}")
+    raise RuntimeError(f"{server} did not start:\n{(var / f'{server}.log').read_text()[-2000:]}")
+
+
+def _start_writer(var: Path, database_url: str) -> subprocess.Popen:
+    proc = subprocess.Popen([str(PY), "-c", WRITER, str(WRITE_PAUSE)], cwd=ROOT, env=_env(var, database_url, 0),
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "writing", "the writer did not start"
+    return proc
+
+
+def _stop_writer(proc: subprocess.Popen) -> int:
+    """Stop the writer after its current sync; returns how many it stored."""
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    return int(out.split()[-1])
 
 
 async def _load(port: int, session: str, clients: int, seconds: float) -> dict[str, float]:
@@ -136,43 +188,82 @@ async def _load(port: int, session: str, clients: int, seconds: float) -> dict[s
     return {"rps": len(latencies) / took, "p50": q[49], "p95": q[94], "p99": q[98], "errors": errors, "requests": len(latencies)}
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def _case(var: Path, url: str, port: int, session: str, clients: int) -> dict[str, float]:
+    """One case: the writer running, ``clients`` clients for SECONDS, the load average around it."""
+    writer = _start_writer(var, url)
+    load_before = os.getloadavg()[0]
+    try:
+        res = asyncio.run(_load(port, session, clients, SECONDS))
+    finally:
+        written = _stop_writer(writer)
+    res.update(syncs_per_s=written / SECONDS, load=(load_before + os.getloadavg()[0]) / 2)
+    return res
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
-    servers: dict[str, tuple[subprocess.Popen, int, str]] = {}
+    procs: list[subprocess.Popen] = []
     try:
         targets = {"sqlite": f"sqlite:///{tmp / 'sqlite' / 'db.sqlite3'}"}
         pg = _postgres_url()
         if pg:
             targets["postgresql"] = pg
+        servers: dict[tuple[str, str], tuple[Path, str, int, str]] = {}
         for name, url in targets.items():
             var = tmp / name
             var.mkdir()
-            port = free_port()
-            session = _prepare(var, url, port)
-            servers[name] = (_start(var, url, port), port, session)
-            asyncio.run(_load(port, session, 8, 3.0))  # warm-up: every worker has imported and rendered each page
-        runs: dict[str, list[dict[str, float]]] = {}
+            session = _prepare(var, url, free_port())
+            for server in SERVERS:
+                port = free_port()
+                procs.append(_start(var, url, port, server))
+                servers[(name, server)] = (var, url, port, session)
+                asyncio.run(_load(port, session, 8, 3.0))  # warm-up: every worker has imported and rendered each page
+        runs: dict[tuple[str, int, str], list[dict[str, float]]] = {}
+        started = time.monotonic()
         for r in range(ROUNDS):
-            for name, (_, port, session) in servers.items():
+            for name in targets:
                 for clients in CLIENTS:
-                    res = asyncio.run(_load(port, session, clients, SECONDS))
-                    runs.setdefault(f"{name} {clients} clients", []).append(res)
-                    print(f"round {r + 1} {name:10s} {clients:2d} clients: {res['rps']:6.1f} req/s p50 {res['p50'] * 1000:6.0f} ms "
-                          f"p95 {res['p95'] * 1000:6.0f} ms p99 {res['p99'] * 1000:6.0f} ms errors {res['errors']}")
+                    for server in SERVERS:
+                        var, url, port, session = servers[(name, server)]
+                        res = _case(var, url, port, session, clients)
+                        runs.setdefault((name, clients, server), []).append(res)
+                        print(f"round {r + 1} {name:10s} {clients:2d} clients {server:9s}: {res['rps']:6.1f} req/s "
+                              f"p50 {res['p50'] * 1000:6.0f} ms p95 {res['p95'] * 1000:6.0f} ms p99 {res['p99'] * 1000:6.0f} ms "
+                              f"errors {res['errors']:.0f}  syncs written {res['syncs_per_s']:.1f}/s  load {res['load']:.1f}",
+                              flush=True)
         figures: dict[str, tuple[float, str]] = {}
-        for case, rs in runs.items():
+        for (name, clients, server), rs in runs.items():
+            case = f"{name} {clients} clients {server}"
             add_spread(figures, f"{case} req/s", [x["rps"] for x in rs], "req/s")
             for p in ("p50", "p95", "p99"):
                 figures[f"{case} {p} median"] = (statistics.median(x[p] for x in rs) * 1000, "ms")
-            figures[f"{case} errors"] = (sum(x["errors"] for x in rs), f"of {sum(x['requests'] for x in rs)} requests")
+            figures[f"{case} errors"] = (sum(x["errors"] for x in rs), f"of {sum(x['requests'] for x in rs):.0f} requests")
+            figures[f"{case} syncs written median"] = (statistics.median(x["syncs_per_s"] for x in rs), "syncs/s")
+        for name in targets:
+            for clients in CLIENTS:
+                g = statistics.median(x["rps"] for x in runs[(name, clients, "gunicorn")])
+                d = statistics.median(x["rps"] for x in runs[(name, clients, "runserver")])
+                figures[f"{name} {clients} clients gunicorn / runserver req/s"] = (g / d if d else float("nan"), "x")
+        loads = [x["load"] for rs in runs.values() for x in rs]
+        figures["load average (1 min) during the cases min"] = (min(loads), "")
+        figures["load average (1 min) during the cases median"] = (statistics.median(loads), "")
+        figures["load average (1 min) during the cases max"] = (max(loads), "")
+        figures["seconds per case"] = (SECONDS, "s")
+        figures["rounds"] = (ROUNDS, "")
+        figures["wall time of the cases"] = (time.monotonic() - started, "s")
         write_results("web_load", figures)
     finally:
-        for proc, _, _ in servers.values():
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        for proc in procs:
+            _stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

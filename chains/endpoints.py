@@ -7,6 +7,7 @@ Every adapter reaches the network through ``EndpointPool.call`` (or its async tw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import threading
@@ -62,6 +63,28 @@ def _notify(endpoint: EndpointConfig, method: str, kind: str, outcome: str, seco
             observer(event)
         except Exception:  # noqa: BLE001 - watching must never break a fetch
             pass
+
+
+# An OpenTelemetry tracer the application sets while tracing is on (portfolio.tracing); None: no spans,
+# and opentelemetry is never imported here.
+_tracer: Any = None
+_NO_SPAN = contextlib.nullcontext()
+
+
+def set_tracer(tracer: Any) -> None:
+    """Open a span per RPC request with ``tracer`` (an ``opentelemetry.trace.Tracer``), or stop (None)."""
+    global _tracer
+    _tracer = tracer
+
+
+def _span(endpoint: EndpointConfig, method: str, protocol: str):
+    """The span of one request to ``endpoint`` (a failed one records its redacted error), or a no-op."""
+    if _tracer is None:
+        return _NO_SPAN
+    from opentelemetry.trace import SpanKind
+
+    return _tracer.start_as_current_span(f"rpc {method}", kind=SpanKind.CLIENT, attributes={
+        "rpc.system": protocol, "rpc.method": method, "server.address": endpoint.label})
 
 
 def _outcome(exc: ChainError | None) -> str:
@@ -154,10 +177,12 @@ class EndpointPool:
         backoff_cap_s: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
         verify: Callable[[EndpointConfig], None] | None = None,
+        protocol: str = "jsonrpc",
     ) -> None:
         """``verify(endpoint)`` (optional) runs once per endpoint of this pool before its first use, e.g. a
         chain-identity check; it raises ``EndpointBroken`` (skip the endpoint for this pool's life) or
-        another ``ChainError`` (treated like a failed request)."""
+        another ``ChainError`` (treated like a failed request). ``protocol`` names the wire protocol in
+        traces (``jsonrpc``, or ``http`` for REST backends)."""
         if not endpoints:
             raise ChainError("no RPC endpoint is configured for this chain", permanent=True)
         self.endpoints = sorted(endpoints, key=lambda e: e.priority)
@@ -174,6 +199,7 @@ class EndpointPool:
         self.quiet_until: dict[str, float] = {}
         self.excluded: dict[str, ChainError] = {}
         self.verify = verify
+        self.protocol = protocol
         self._verified: set[str] = set()
         self._broken: set[str] = set()
         self._verify_lock = threading.Lock()
@@ -234,7 +260,8 @@ class EndpointPool:
                     self.limiter.acquire(step.endpoint.url, step.endpoint.rate_per_s)
                     _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
                 self.request_count += 1
-                result = fn(step.endpoint)
+                with _span(step.endpoint, method, self.protocol):
+                    result = fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc
                 _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started, str(exc))
@@ -267,7 +294,8 @@ class EndpointPool:
                     await asyncio.to_thread(self.limiter.acquire, step.endpoint.url, step.endpoint.rate_per_s)
                     _notify(step.endpoint, method, "wait", "rate_limit", time.monotonic() - waited)
                 self.request_count += 1
-                result = await fn(step.endpoint)
+                with _span(step.endpoint, method, self.protocol):
+                    result = await fn(step.endpoint)
             except ChainError as exc:
                 step.error = exc
                 _notify(step.endpoint, method, "request", _outcome(exc), time.monotonic() - started, str(exc))

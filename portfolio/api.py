@@ -15,7 +15,7 @@ from ninja.errors import ValidationError as RequestInvalid
 from portfolio.api_auth import API_AUTH, bearer_challenge
 from portfolio.api_routers import activity, chains, holdings, nfts, portfolios, positions, summary, sync, wallets
 from portfolio.api_routers.responses import ApiError
-from portfolio.limits import RefreshTooSoon
+from portfolio.limits import LimitReached, RefreshTooSoon
 
 api = NinjaAPI(
     title="Chainfolio API",
@@ -102,7 +102,12 @@ def refresh_too_soon(request: HttpRequest, exc: RefreshTooSoon) -> HttpResponse:
     return error_response(request, 429, str(exc), "rate_limited", {"Retry-After": str(exc.retry_after)})
 
 
+def limit_reached(request: HttpRequest, exc: LimitReached) -> HttpResponse:
+    return error_response(request, 429, exc.messages[0], "limit", {"Retry-After": str(exc.retry_after)})
+
+
 api.add_exception_handler(RefreshTooSoon, refresh_too_soon)
+api.add_exception_handler(LimitReached, limit_reached)  # before ValidationError: ninja takes the closest class
 
 
 # --------------------------------------------------------------------------- URLs

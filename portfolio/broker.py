@@ -10,8 +10,12 @@ written by the stock transport stay readable) and changes three things:
 - a producer writes ``.<name>.tmp`` (consumers skip dot-names) and renames it into the queue folder, so a
   message appears whole or not at all;
 - a consumer claims a message by renaming it into ``inflight/`` (atomic: exactly one consumer wins) and
-  holds an exclusive ``flock`` on it until the message is acknowledged (file deleted), rejected or
-  restored (renamed back into the queue folder);
+  holds an exclusive POSIX record lock (``lockf``) on it until the message is acknowledged (file
+  deleted), rejected or restored (renamed back into the queue folder). Not ``flock``: a pool process
+  forked while the worker holds a claim inherits ``flock`` locks (they belong to the open file), so
+  after that process was killed and Celery handed the message back (``task_reject_on_worker_lost``),
+  the worker blocked for good trying to lock the redelivered file; record locks belong to a process
+  and are not inherited by its children;
 - any consumer moves back the in-flight files whose lock is free (their consumer died: the kernel drops a
   dead process's locks) and a file that is not JSON goes to ``corrupt/`` with a warning instead of
   crashing the worker.
@@ -36,9 +40,14 @@ from kombu.utils.json import dumps, loads
 log = logging.getLogger(__name__)
 
 # A claimed file younger than this is never taken back: it closes the gap between a consumer's rename
-# into inflight/ and its flock (microseconds; the margin is generous).
+# into inflight/ and its lock (microseconds; the margin is generous).
 RECLAIM_GRACE_S = 30.0
 RECLAIM_EVERY_S = 10.0
+
+# In-flight files claimed by any channel of this process. A process never conflicts with its own record
+# locks, so a reclaim probe run by another channel of the same worker (the remote-control one) must skip
+# them by name or it would hand a running task's message back.
+_HELD_HERE: set[str] = set()
 
 
 def message_name(queue: str) -> str:
@@ -52,6 +61,15 @@ def queue_of(name: str) -> str | None:
     if name.startswith(".") or not name.endswith(".msg"):
         return None
     return name.partition(".")[2][: -len(".msg")] or None
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive record lock on the whole file without waiting; False if another process holds it."""
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # EACCES or EAGAIN: held by another process
+        return False
+    return True
 
 
 class QoS(virtual.QoS):
@@ -120,8 +138,12 @@ class Channel(filesystem.Channel):
                 os.rename(os.path.join(self.data_folder_in, name), path)
             except FileNotFoundError:
                 continue  # another consumer claimed it first
-            fd = os.open(path, os.O_RDWR)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            if not _try_lock(fd):
+                # Only another consumer's reclaim probe can hold it here (it skips young files, so this
+                # is near impossible); never block the worker on it: leave it for a later reclaim.
+                os.close(fd)
+                continue
             try:
                 payload = loads(os.read(fd, os.fstat(fd).st_size).decode())
                 tag = payload["properties"]["delivery_tag"]
@@ -131,6 +153,7 @@ class Channel(filesystem.Channel):
                 log.warning("broker: unreadable message file moved to %s", self.corrupt_folder)
                 continue
             self._claimed[tag] = (path, fd)
+            _HELD_HERE.add(path)
             return payload
         raise filesystem.Empty()
 
@@ -140,6 +163,7 @@ class Channel(filesystem.Channel):
         if claimed is None:
             return
         path, fd = claimed
+        _HELD_HERE.discard(path)
         try:
             if self.store_processed:
                 os.replace(path, os.path.join(self.processed_folder, os.path.basename(path)))
@@ -157,6 +181,7 @@ class Channel(filesystem.Channel):
         if claimed is None:
             return super()._restore(message)
         path, fd = claimed
+        _HELD_HERE.discard(path)
         try:
             os.rename(path, os.path.join(self.data_folder_in, os.path.basename(path)))
         finally:
@@ -164,9 +189,9 @@ class Channel(filesystem.Channel):
         self._listing.clear()
 
     def reclaim_orphans(self) -> int:
-        """Move back in-flight messages whose consumer is gone (its flock was released by the kernel);
+        """Move back in-flight messages whose consumer is gone (its lock was released by the kernel);
         returns how many. A file is only taken once it is RECLAIM_GRACE_S old and its lock is free."""
-        mine = {path for path, _ in self._claimed.values()}
+        mine = set(_HELD_HERE)
         moved = 0
         try:
             names = os.listdir(self.inflight_folder)
@@ -179,12 +204,10 @@ class Channel(filesystem.Channel):
             try:
                 if time.time() - os.stat(path).st_ctime < RECLAIM_GRACE_S:
                     continue
-                fd = os.open(path, os.O_RDONLY)
+                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not _try_lock(fd):
                 os.close(fd)
                 continue  # its consumer is alive and working on it
             try:

@@ -23,6 +23,28 @@ def stamp_time_limits(headers: dict[str, Any] | None = None, routing_key: str | 
     headers["timelimit"] = [hard or limits[1], soft or limits[0]]
 
 
+@before_task_publish.connect(dispatch_uid="portfolio.tracing.inject")
+def _carry_trace(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    from portfolio import tracing
+
+    if headers is not None and tracing.enabled():
+        tracing.inject(headers)  # the task's span joins the trace of the request (or task) that sent it
+
+
+@task_prerun.connect(dispatch_uid="portfolio.tracing.prerun")
+def _trace_task(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
+    from portfolio import tracing
+
+    tracing.task_started(task, task_id or "")
+
+
+@task_postrun.connect(dispatch_uid="portfolio.tracing.postrun")
+def _end_task_trace(task_id: str | None = None, state: str | None = None, **kwargs: Any) -> None:
+    from portfolio import tracing
+
+    tracing.task_finished(task_id or "", state)
+
+
 @task_prerun.connect(dispatch_uid="portfolio.metrics.prerun")
 def _task_started(task_id: str | None = None, **kwargs: Any) -> None:
     from portfolio import metrics

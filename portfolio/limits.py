@@ -2,8 +2,8 @@
 
 Site defaults are settings (MAX_WALLETS_PER_USER, MAX_PORTFOLIOS_PER_USER, REFRESH_MIN_INTERVAL_SECONDS); staff
 raise one user's counts in the admin (Profile.max_wallets / max_portfolios). Services call the checks, so the
-form, the API and any other caller meet the same limits; the API answers LimitReached with 422 and
-RefreshTooSoon with 429 and Retry-After (portfolio/api.py)."""
+form, the API and any other caller meet the same limits; the API answers both LimitReached (code ``limit``)
+and RefreshTooSoon (code ``rate_limited``) with 429 and Retry-After (portfolio/api.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ from portfolio.models import Portfolio, Profile, Wallet
 
 class LimitReached(ValidationError):
     """A count limit (wallets, portfolios) is reached. Code ``limit``."""
+
+    # The API's Retry-After: a count limit does not lift by itself (the user removes something or staff
+    # raise it), so this only tells a client not to retry in a loop.
+    retry_after = 3600
 
 
 class RefreshTooSoon(Exception):

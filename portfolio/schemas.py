@@ -58,7 +58,8 @@ class ErrorOut(Schema):
     400 ``unreadable_body``; 401 ``not_authenticated``, ``invalid_token``, ``token_revoked``,
     ``token_expired``, ``inactive_user``; 403 ``insufficient_scope`` (a read-only token), ``csrf_failed``
     (a session without its CSRF token); 404 ``not_found`` (no such object of yours); 409 ``duplicate``;
-    429 ``rate_limited`` (see Retry-After); 503 ``unavailable`` (the task queue does not answer)."""
+    429 ``rate_limited`` or ``limit`` (as many wallets or portfolios as the account may have; see
+    Retry-After); 503 ``unavailable`` (the task queue does not answer)."""
 
     detail: str
     code: str

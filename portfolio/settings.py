@@ -23,6 +23,10 @@ METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR
 METRICS_DIR.mkdir(parents=True, exist_ok=True)
 # /metrics: with a token, only `Authorization: Bearer <token>`; without one, only from loopback.
 METRICS_TOKEN = envstr("METRICS_TOKEN", "")
+# OpenTelemetry tracing (portfolio/tracing.py): off unless an OTLP/HTTP collector is named, e.g.
+# http://127.0.0.1:4318 (the exporter also reads the other standard OTEL_EXPORTER_OTLP_* variables).
+OTEL_EXPORTER_OTLP_ENDPOINT = envstr("OTEL_EXPORTER_OTLP_ENDPOINT", "") or envstr("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+OTEL_SERVICE_NAME = envstr("OTEL_SERVICE_NAME", "chainfolio")
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
@@ -48,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portfolio.middleware.RequestMetricsMiddleware",
+    "portfolio.tracing.TracingMiddleware",  # removed at start-up unless tracing is on
     "portfolio.middleware.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portfolio.middleware.ContentSecurityPolicyMiddleware",

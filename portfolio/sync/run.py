@@ -25,7 +25,7 @@ from portfolio.history.start import start_backfills
 from portfolio.services.alerts import do_check_health
 from portfolio.services.ens import refresh_after_sync
 from portfolio.services.snapshots import do_snapshot
-from portfolio import jobs
+from portfolio import jobs, tracing
 from portfolio.limits import claim_refresh, release_refresh
 from portfolio.sync import plan, store
 
@@ -85,8 +85,14 @@ def do_sync_wallet_chains(
 
     Idempotent: items of ``run_id`` already finished are skipped, so a redelivered task does nothing
     twice. Raises ``ChainError`` after recording it (the task decides on a retry; with
-    ``final_attempt`` False, run items go back to queued instead of failed).
+    ``final_attempt`` False, run items go back to queued instead of failed). Log lines and spans inside
+    carry ``run_id``.
     """
+    with tracing.sync_run(run_id):
+        return _sync_wallet_chains(wallet_chain_ids, run_id, final_attempt=final_attempt)
+
+
+def _sync_wallet_chains(wallet_chain_ids: Sequence[int], run_id: int | None, *, final_attempt: bool) -> list[SyncOutcome]:
     wallet_chains, items, skipped = _load(wallet_chain_ids, run_id)
     if not wallet_chains:
         return skipped
@@ -331,6 +337,11 @@ def do_expand_run(run_id: int) -> list[plan.Job]:
     """In a worker: create a manual run's (wallet, chain) items and return the jobs to send (grouped per
     chain like the scheduler's, so EVM wallets share Multicall batches). Idempotent: a redelivered
     expansion returns the jobs of the items not finished yet. A run with nothing to sync closes ok."""
+    with tracing.sync_run(run_id):
+        return _expand_run(run_id)
+
+
+def _expand_run(run_id: int) -> list[plan.Job]:
     run = SyncRun.objects.filter(pk=run_id, finished_at__isnull=True).select_related("owner").first()
     if run is None:
         return []

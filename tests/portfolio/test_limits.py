@@ -49,11 +49,20 @@ def test_the_form_says_so_clearly(owner, owner_client, small_limits):
     assert Wallet.objects.filter(owner=owner).count() == 2
 
 
-def test_the_api_answers_422_with_type_limit(owner, owner_client, small_limits):
+def test_the_api_answers_429_with_retry_after_and_a_clear_message(owner, owner_client, small_limits):
     for i in (1, 2):
         assert owner_client.post("/api/v1/wallets", {"family": "evm", "address": evm(i)}, content_type="application/json").status_code == 201
     response = owner_client.post("/api/v1/wallets", {"family": "evm", "address": evm(3)}, content_type="application/json")
-    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "limit"
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    assert response.json() == {"code": "limit", "detail": "You track 2 wallets, the most this account may have. Remove one, "
+                               "or ask an administrator to raise your limit."}
+    assert Wallet.objects.filter(owner=owner).count() == 2
+
+    do_create_portfolio(owner, "one")
+    response = owner_client.post("/api/v1/portfolios", {"name": "two"}, content_type="application/json")
+    assert response.status_code == 429 and response["Retry-After"]
+    assert response.json()["code"] == "limit" and "1 portfolios" in response.json()["detail"]
+    assert Portfolio.objects.filter(owner=owner).count() == 1
 
 
 def test_portfolios_are_limited_in_the_form_and_the_service(owner, owner_client, small_limits):

@@ -66,7 +66,8 @@ class BcoinBackend(PoolBacked):
     ) -> None:
         """``network`` (e.g. "regtest"): each endpoint's genesis block is checked against it before use."""
         self.network = network
-        self.pool = pool or EndpointPool(endpoints, limiter=limiter, verify=self._verify_genesis if network else None)
+        self.pool = pool or EndpointPool(endpoints, limiter=limiter, verify=self._verify_genesis if network else None,
+                                         protocol="http")
         self.batch_size = batch_size
         self.http = http or httpx.Client(follow_redirects=False)
 

@@ -58,7 +58,7 @@ class EsploraBackend(PoolBacked):
         bcl.setup()
         self.chain_network = network
         self.network = BCL_NETWORK.get(network, "bitcoin")
-        self.pool = pool or EndpointPool(endpoints, limiter=limiter, verify=self._verify_genesis)
+        self.pool = pool or EndpointPool(endpoints, limiter=limiter, verify=self._verify_genesis, protocol="http")
         self._clients: dict[str, Any] = {}
 
     def _client(self, endpoint: EndpointConfig):
