@@ -1,5 +1,5 @@
 """Bitcoin (an extended key) and Solana wallets backfilled through the framework against the session
-devnets' year of history, in-process (steps called as the task would): every backfilled day equals the
+devnets' year of history (backfilled 400 days deep), in-process (steps called as the task would): every backfilled day equals the
 scenario's own ledger, the transfers reconcile with the balance change, the wallet and activity pages
 show them, and a re-run changes nothing."""
 
@@ -23,9 +23,13 @@ from tests.portfolio.test_backfill import _run, _stored
 pytestmark = [pytest.mark.devnet, pytest.mark.django_db]
 
 
+DEPTH = 400  # longer than the devnets' year: the days before the first transaction are zero, not gaps
+
+
 @pytest.fixture
 def backfills_on(settings):
     settings.BACKFILL_ENABLED = True
+    settings.BACKFILL_DEPTH_DAYS = DEPTH
 
 
 def _first_read(owner, scenario, url, label):
@@ -56,8 +60,8 @@ def _check_backfill(owner_client, wallet, wc, changes, collection_of=lambda key:
     """Run the wallet's backfill and compare what a user sees with the ledger ``[(time, key, delta)]``."""
     backfill = _run(Backfill.objects.get(wallet_chain=wc).pk)
     until = timezone.now().date() - timedelta(days=1)
-    since = until - timedelta(days=364)
-    assert backfill.status == Backfill.DONE and backfill.days_done == backfill.days_total == 365, backfill.reason
+    since = until - timedelta(days=DEPTH - 1)
+    assert backfill.status == Backfill.DONE and backfill.days_done == backfill.days_total == DEPTH, backfill.reason
     assert backfill.complete_from.date() == since
 
     # Every day of the year: the amounts the ledger gives (zero before the first transaction).
@@ -66,6 +70,7 @@ def _check_backfill(owner_client, wallet, wc, changes, collection_of=lambda key:
     for day in days(since, until):
         assert stored.get(day, {}) == ledger[day], day
     assert len({tuple(sorted(v.items())) for v in ledger.values()}) > 3  # the year really moved
+    assert not ledger[since] and utc_day(min(t for t, _, _ in changes)) > since
     assert WalletValue.objects.filter(wallet=wallet, at__lte=_day_end(until)).count() >= len({d for d in ledger if ledger[d]})
 
     # The transfers of the year add up to the balance change: in - out - fees, per asset.
@@ -80,7 +85,7 @@ def _check_backfill(owner_client, wallet, wc, changes, collection_of=lambda key:
     assert Transfer.objects.filter(wallet_chain=wc).count() >= 3
 
     page = owner_client.get(reverse("wallet_detail", args=[wallet.pk])).content.decode()
-    assert "History: 365 of 365 days" in page
+    assert f"History: {DEPTH} of {DEPTH} days" in page
     activity = owner_client.get("/activity/", {"wallet": wallet.pk}).content.decode()
     latest = Transfer.objects.filter(wallet_chain=wc).order_by("-at").first()
     assert activity.count('data-testid="activity-row"') >= min(3, Transfer.objects.filter(wallet_chain=wc).count())
