@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from chains.base import FUNGIBLE, AssetRef, HistoryPage, HistoryRequest
+from chains.base import FUNGIBLE, NFT_COLLECTION, AssetRef, HistoryPage, HistoryRequest
 from portfolio.history.start import send_step
 from portfolio.models import Asset, Backfill, NftItem, PricePoint, Transfer, ValuePoint, WalletChain, WalletValue
 from portfolio.services.prices import counted_price, do_import_price_range, prices_at, store_quotes
@@ -81,7 +81,7 @@ def do_backfill_step(backfill_id: int) -> Backfill | None:
         Backfill.objects.filter(pk=backfill.pk).update(reason=f"retrying: {str(exc)[:280]}", updated_at=timezone.now())
         raise
     with transaction.atomic():
-        _store_page(wc, page, {a.address for a in request.known_assets if a.address})
+        _store_page(wc, page, {a.address for a in request.known_assets if a.address and a.kind != NFT_COLLECTION})
         days = sorted(set(backfill.cursor.get("days") or []) | {d.isoformat() for d in page.daily})
         if page.done:
             filled = _fill_days(wc, request.since, request.until, days, page.complete_from or request.since)
@@ -139,7 +139,8 @@ def _asset_address(key: str) -> str:
 
 
 def _nft_mints(chain, refs: Iterable[AssetRef], known: set[str]) -> dict[str, Asset | None]:
-    """The page's 0-decimal fungible assets a sync does not read as fungible (not in ``known``): NFT
+    """The page's 0-decimal fungible assets a sync does not read as fungible (``known``: the assets it
+    reads, NFT collections left out, since an NFT without a collection is its own mint's): NFT
     mints, as a chain's history sees them (Solana). Each maps to the collection asset a sync counts it
     under (an ``NftItem`` of that mint on the chain), or to None (left out) when no sync has seen it."""
     odd = {r.address for r in refs if r.kind == FUNGIBLE and r.decimals == 0 and r.address and r.address not in known}
