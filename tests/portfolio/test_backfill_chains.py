@@ -1,7 +1,7 @@
 """Bitcoin (an extended key) and Solana wallets backfilled through the framework against the session
 devnets' year of history (backfilled 400 days deep), in-process (steps called as the task would): every backfilled day equals the
 scenario's own ledger, the transfers reconcile with the balance change, the wallet and activity pages
-show them, and a re-run changes nothing."""
+show them, and a re-run changes nothing; and the rule for the days a history page leaves out."""
 
 from __future__ import annotations
 
@@ -120,3 +120,21 @@ def test_a_solana_wallet_backfills_a_year_equal_to_the_ledger_with_nfts_under_th
     (again,) = start_backfills([wc.id], restart=True)
     _run(again)
     assert _stored(wallet) == before
+
+
+def test_days_a_history_leaves_out_are_zero_before_its_first_day_and_carried_after_it(owner):
+    """The rule of ``HistoryPage`` for days no page listed, on stored points (no chain needed)."""
+    from portfolio.history.backfill import _fill_days, day_end
+    from portfolio.models import Chain, Wallet
+
+    chain = Chain.objects.get(slug="ethereum")
+    eth = Asset.objects.get(chain=chain, address="")
+    wc = WalletChain.objects.create(wallet=Wallet.objects.create(owner=owner, family="evm", address="0x" + "01" * 20), chain=chain)
+    d = [date(2026, 3, 1) + timedelta(days=i) for i in range(7)]
+    for day, amount in ((d[2], 5), (d[4], 7)):
+        ValuePoint.objects.create(wallet=wc.wallet, chain=chain, asset=eth, at=day_end(day), resolution=ValuePoint.DAILY, amount=amount,
+                                  backfilled=True)
+    filled = _fill_days(wc, d[0], d[6], [d[2].isoformat(), d[4].isoformat()], complete_from=d[1])
+    assert sorted(filled) == [d[1], d[3], d[5], d[6]]  # d[0] lies before the complete history: a gap, not a zero
+    stored = {p.at.date(): p.amount for p in ValuePoint.objects.filter(wallet=wc.wallet, backfilled=True)}
+    assert stored == {d[2]: 5, d[3]: 5, d[4]: 7, d[5]: 7, d[6]: 7}  # d[1] is zero: nothing stored
