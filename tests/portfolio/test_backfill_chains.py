@@ -1,7 +1,8 @@
 """Bitcoin (an extended key) and Solana wallets backfilled through the framework against the session
-devnets' year of history (backfilled 400 days deep), in-process (steps called as the task would): every backfilled day equals the
-scenario's own ledger, the transfers reconcile with the balance change, the wallet and activity pages
-show them, and a re-run changes nothing; and the rule for the days a history page leaves out."""
+devnets' year of history, 400 days deep, in-process (steps called as the task would): every backfilled
+day equals the scenario's own ledger, the transfers reconcile with the balance change, the wallet and
+activity pages show them, and a re-run changes nothing; and the rule for the days a history page
+leaves out."""
 
 from __future__ import annotations
 
