@@ -367,10 +367,18 @@ class HistoryRequest:
 @dataclass(frozen=True)
 class HistoryPage:
     """One resumable step of a backfill. ``daily`` maps a UTC day to the wallet's balances at that day's
-    end (asset key -> base units; a missing key is zero; every asset seen in the range appears in
-    ``assets``). ``complete_from`` is the first day whose balances are known to be complete (later than
-    ``since`` when the endpoint keeps no state that old: ``reason`` says why). ``done`` is False while
-    more pages follow (pass ``cursor`` back)."""
+    end (asset key -> base units; a missing or zero key is zero; every asset seen in the range appears
+    in ``assets``). The pages of one backfill list each day at most once, in any order, and need not
+    list every day of ``since``..``until``: when the last page is in, a day no page listed is zero if it
+    comes before the first listed day and on or after ``complete_from`` (nothing held yet), and carries
+    the previous listed day's balances if it comes after the first listed day; any other day is a gap.
+    So a page may leave out the days before the first transaction, and a page may list no day at all
+    (e.g. only the last page lists them). ``complete_from`` (on the last page; None means ``since``) is
+    the first day whose balances are known to be complete (later than ``since`` when the endpoint keeps
+    no state that old: ``reason`` says why). ``transfers`` may include fee-only ``out`` records (amount
+    0, ``fee`` set). On chains whose NFTs are token mints (Solana) an NFT may appear as a 0-decimal
+    fungible asset; the caller counts it under its NFT collection. ``done`` is False while more pages
+    follow (pass ``cursor`` back)."""
 
     daily: Mapping[date, Mapping[str, int]]
     assets: tuple[AssetRef, ...] = ()

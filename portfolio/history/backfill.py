@@ -24,9 +24,9 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from chains.base import HistoryPage, HistoryRequest
+from chains.base import FUNGIBLE, NFT_COLLECTION, AssetRef, HistoryPage, HistoryRequest
 from portfolio.history.start import send_step
-from portfolio.models import Asset, Backfill, PricePoint, Transfer, ValuePoint, WalletChain, WalletValue
+from portfolio.models import Asset, Backfill, NftItem, PricePoint, Transfer, ValuePoint, WalletChain, WalletValue
 from portfolio.services.prices import counted_price, do_import_price_range, prices_at, store_quotes
 from portfolio.services.snapshots import rebuild_scope_values, rebuild_wallet_values, value_point
 from portfolio.sync.run import build_adapter, known_assets
@@ -81,8 +81,11 @@ def do_backfill_step(backfill_id: int) -> Backfill | None:
         Backfill.objects.filter(pk=backfill.pk).update(reason=f"retrying: {str(exc)[:280]}", updated_at=timezone.now())
         raise
     with transaction.atomic():
-        _store_page(wc, page)
+        _store_page(wc, page, {a.address for a in request.known_assets if a.address and a.kind != NFT_COLLECTION})
         days = sorted(set(backfill.cursor.get("days") or []) | {d.isoformat() for d in page.daily})
+        if page.done:
+            filled = _fill_days(wc, request.since, request.until, days, page.complete_from or request.since)
+            days = sorted(set(days) | {d.isoformat() for d in filled})
         backfill.cursor = {**backfill.cursor, "page": dict(page.cursor), "days": days}
         backfill.days_done = min(len(days), backfill.days_total)
         backfill.requests += page.request_count
@@ -97,14 +100,17 @@ def do_backfill_step(backfill_id: int) -> Backfill | None:
     return backfill
 
 
-def _store_page(wc: WalletChain, page: HistoryPage) -> None:
-    """One page's transfers, on-chain prices and day-end amounts, each written by its unique key."""
+def _store_page(wc: WalletChain, page: HistoryPage, known: set[str]) -> None:
+    """One page's transfers, on-chain prices and day-end amounts, each written by its unique key (NFT
+    mints counted under their collection, see ``_nft_mints``)."""
     chain = wc.chain
     refs = [*page.assets, *(t.asset for t in page.transfers)]
-    assets = upsert_assets(chain, refs)
+    nfts = _nft_mints(chain, refs, known)
+    assets = upsert_assets(chain, [r for r in refs if r.address not in nfts])
+    assets.update({mint: collection for mint, collection in nfts.items() if collection is not None})
     transfers = [Transfer(wallet_chain=wc, asset=assets[asset_key(t.asset.address)], tx=t.tx[:100], key=str(t.key)[:40],
                           direction=t.direction, amount=t.amount, fee=t.fee, counterparty=(t.counterparty or "")[:200],
-                          at=t.at, height=t.height) for t in page.transfers]
+                          at=t.at, height=t.height) for t in page.transfers if asset_key(t.asset.address) in assets]
     Transfer.objects.bulk_create(transfers, batch_size=1000, update_conflicts=True,
                                  unique_fields=["wallet_chain", "asset", "tx", "key", "direction"],
                                  update_fields=["amount", "fee", "counterparty", "at", "height"])
@@ -115,16 +121,61 @@ def _store_page(wc: WalletChain, page: HistoryPage) -> None:
         store_quotes(chain, quotes.values(), at=at)
     moments = [day_end(d) for d in page.daily]
     ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, backfilled=True, at__in=moments).delete()
-    ValuePoint.objects.bulk_create([
-        ValuePoint(wallet_id=wc.wallet_id, chain_id=wc.chain_id, asset=assets[_asset_address(key)], at=day_end(day),
-                   resolution=ValuePoint.DAILY, amount=amount, backfilled=True)
-        for day, amounts in page.daily.items() for key, amount in amounts.items() if amount and _asset_address(key) in assets
-    ], batch_size=2000)
+    points: list[ValuePoint] = []
+    for day, amounts in page.daily.items():
+        summed: dict[int, tuple[Asset, int]] = {}
+        for key, amount in amounts.items():
+            asset = assets.get(_asset_address(key))
+            if amount and asset is not None:
+                summed[asset.pk] = (asset, summed.get(asset.pk, (asset, 0))[1] + amount)
+        points += [ValuePoint(wallet_id=wc.wallet_id, chain_id=wc.chain_id, asset=asset, at=day_end(day), resolution=ValuePoint.DAILY,
+                              amount=amount, backfilled=True) for asset, amount in summed.values()]
+    ValuePoint.objects.bulk_create(points, batch_size=2000)
 
 
 def _asset_address(key: str) -> str:
     """Asset.address of a HistoryPage asset key (``native`` or the contract/mint)."""
     return "" if key == "native" else key
+
+
+def _nft_mints(chain, refs: Iterable[AssetRef], known: set[str]) -> dict[str, Asset | None]:
+    """The page's 0-decimal fungible assets a sync does not read as fungible (``known``: the assets it
+    reads, NFT collections left out, since an NFT without a collection is its own mint's): NFT
+    mints, as a chain's history sees them (Solana). Each maps to the collection asset a sync counts it
+    under (an ``NftItem`` of that mint on the chain), or to None (left out) when no sync has seen it."""
+    odd = {r.address for r in refs if r.kind == FUNGIBLE and r.decimals == 0 and r.address and r.address not in known}
+    if not odd:
+        return {}
+    collections = {item.token_id: item.collection for item in NftItem.objects.filter(
+        wallet_chain__chain=chain, token_id__in=odd).select_related("collection")}
+    return {mint: collections.get(mint) for mint in odd}
+
+
+def _fill_days(wc: WalletChain, since: date, until: date, listed: Iterable[str], complete_from: date) -> list[date]:
+    """The days of ``since``..``until`` no page listed, that the history still tells (see
+    ``HistoryPage``): before the first listed day, zero from ``complete_from`` on (nothing held yet);
+    after it, the previous day's balances carried (their points copied). Returns the days filled."""
+    listed_days = {date.fromisoformat(d) for d in listed}
+    first = min(listed_days, default=until + timedelta(days=1))
+    filled = [since + timedelta(days=i) for i in range((min(first, until + timedelta(days=1)) - since).days)
+              if since + timedelta(days=i) >= complete_from]
+    stored: dict[date, list[tuple[int, int]]] = defaultdict(list)
+    for at, asset_id, amount in ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, backfilled=True).values_list(
+            "at", "asset_id", "amount"):
+        stored[at.astimezone(dt_timezone.utc).date()].append((asset_id, amount))
+    carried: list[ValuePoint] = []
+    previous: list[tuple[int, int]] = []
+    for i in range((until - first).days + 1):
+        day = first + timedelta(days=i)
+        if day in listed_days:
+            previous = stored.get(day, [])
+            continue
+        filled.append(day)
+        carried += [ValuePoint(wallet_id=wc.wallet_id, chain_id=wc.chain_id, asset_id=a, at=day_end(day), resolution=ValuePoint.DAILY,
+                               amount=amount, backfilled=True) for a, amount in previous]
+    ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, backfilled=True, at__in=[day_end(d) for d in filled]).delete()
+    ValuePoint.objects.bulk_create(carried, batch_size=2000)
+    return filled
 
 
 def finish_backfill(backfill: Backfill) -> None:
