@@ -14,6 +14,7 @@ from django.db.models.fields.json import KT
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from portfolio import freshness
 from portfolio.fields import ExactDecimalField
 from portfolio.models import Asset, Chain, NftItem, Portfolio, Position, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue
 from portfolio.pricing.fx import USD, rate_for
@@ -341,14 +342,19 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
 
 
 def chain_freshness(user, wallet_ids: list[int], is_all: bool = False, chains: dict | None = None) -> list[ChainFreshness]:
-    """Per chain: how many of the user's ``wallet_ids`` are there and how old their data is. Two queries."""
+    """Per chain: how many of the user's ``wallet_ids`` are there and how old their data is. Two queries
+    (all the user's wallets: one row of ``portfolio.freshness`` while no WalletChain changed)."""
     if not wallet_ids:
         return []
     qs = WalletChain.objects.filter(wallet__owner=user)
-    rows = list((qs if is_all else qs.filter(wallet_id__in=wallet_ids)).values("chain_id").annotate(
-        wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
-        failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True)),
-        active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]))))
+
+    def count() -> list[dict]:
+        return list((qs if is_all else qs.filter(wallet_id__in=wallet_ids)).values("chain_id").annotate(
+            wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
+            failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True)),
+            active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]))))
+
+    rows = freshness.cached_rows(user.pk, count) if is_all else count()  # "All wallets": one row, not a count per wallet
     chains = chains or Chain.objects.in_bulk([r["chain_id"] for r in rows])
     out = [ChainFreshness(chains[r["chain_id"]], r["wallets"], r["oldest_ok"], r["newest_ok"], r["failed"], r["never"], r["height"],
                           r["active"]) for r in rows]
