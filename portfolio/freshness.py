@@ -31,6 +31,22 @@ def changed(*, wallet_chain_ids: Iterable[int] = (), owner_ids: Iterable[int] = 
         FreshnessCache.objects.filter(owner_id__in=owners).update(version=F("version") + 1)
 
 
+def all_wallets_key(owner_id: int, wallets: int, top: int | None) -> str:
+    """The ``scope_key`` of the owner's ``wallets`` wallets whose highest id is ``top``, without reading
+    their ids while the set is the one stored (ids are never reused: a set with the same count and
+    highest id is the same set). One query; the ids are read and the key stored when the set changed."""
+    from portfolio.models import Wallet
+    from portfolio.services.snapshots import scope_key
+
+    cache, _ = FreshnessCache.objects.get_or_create(owner_id=owner_id)
+    if cache.scope_key and cache.key_wallets == wallets and cache.key_top == top:
+        return cache.scope_key
+    ids = list(Wallet.objects.filter(owner_id=owner_id).values_list("pk", flat=True))
+    key = scope_key(ids)
+    FreshnessCache.objects.filter(owner_id=owner_id).update(scope_key=key, key_wallets=len(ids), key_top=max(ids, default=None))
+    return key
+
+
 def cached_rows(owner_id: int, compute: Callable[[], list[dict]], now: datetime | None = None) -> list[dict]:
     """The owner's freshness rows (dicts of ``FIELDS``): from the cache when it is current, else from
     ``compute()`` (then stored unless a write came in meanwhile). One query when current."""

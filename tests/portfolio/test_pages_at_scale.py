@@ -167,5 +167,12 @@ def test_the_dashboard_reads_freshness_without_counting_wallet_chains(outsider, 
     run._record_failure(wcs[:2], {}, RuntimeError("boom"), final=True)
     page = outsider_client.get(url).content.decode()
     assert "2 failed" in page and "internal error (RuntimeError)" in page
+    assert b'data-testid="history-pending"' not in outsider_client.get(url).content
     do_delete_wallet(made[3])
-    assert '<td class="num">3</td>' in outsider_client.get(url).content.decode()
+    page = outsider_client.get(url).content.decode()
+    assert '<td class="num">3</td>' in page
+    assert 'data-testid="history-pending"' in page  # three wallets: not the four's series (its key is not kept)
+    do_snapshot()
+    assert b'data-testid="history-pending"' not in outsider_client.get(url).content
+    Wallet.objects.filter(pk=made[2].pk).delete()  # around the services: the set's count and highest id tell
+    assert b'data-testid="history-pending"' in outsider_client.get(url).content
