@@ -4,7 +4,8 @@ not count every WalletChain on each view (flat in the number of wallets).
 A reader computes the counts when the row is missing, stale or older than ``MAX_AGE`` and stores them
 only if no write bumped ``version`` meanwhile (the read took ``version`` before counting, the store is
 conditional on it). Writers call ``changed`` with the WalletChains or owners they wrote, in the same
-transaction: one UPDATE, none when nobody has read the cache yet."""
+transaction: one UPDATE, none when nobody has read the cache yet. The same row keeps "All wallets"'
+series key (``all_wallets_key``), checked against the owner's wallet count and highest id."""
 
 from __future__ import annotations
 
