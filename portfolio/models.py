@@ -339,6 +339,25 @@ class WalletChain(models.Model):
         return f"{self.wallet} on {self.chain.slug}"
 
 
+class FreshnessCache(models.Model):
+    """The owner's per-chain freshness over all wallets (``queries.chain_freshness`` of "All wallets"),
+    kept so the dashboard reads one row instead of counting every WalletChain. Computed on a read and
+    valid while ``computed_version == version``: every write that changes an owner's WalletChains bumps
+    ``version`` (``portfolio.freshness.changed``), and rows older than FRESHNESS_CACHE_SECONDS are
+    recomputed anyway (a write made around the code, in a shell or the admin). Also "All wallets"' series key."""
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.BigIntegerField(default=0)
+    computed_version = models.BigIntegerField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    rows = models.JSONField(default=list, blank=True)
+    # The scope_key of all the owner's wallets, and the set it was read from (count, highest id): ids are
+    # never reused, so the same count and highest id mean the same set (``freshness.all_wallets_key``).
+    scope_key = models.CharField(max_length=40, blank=True)
+    key_wallets = models.IntegerField(null=True, blank=True)
+    key_top = models.BigIntegerField(null=True, blank=True)
+
+
 class ReadAt:
     """When a synced row was read. Its own ``height``/``fetched_at`` are set only on a row carried over
     stale (its read failed since); NULL means "as of the WalletChain's last good sync", so a sync that

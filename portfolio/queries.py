@@ -14,6 +14,7 @@ from django.db.models.fields.json import KT
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from portfolio import freshness
 from portfolio.fields import ExactDecimalField
 from portfolio.models import Asset, Chain, NftItem, Portfolio, Position, ScopeValue, ValuePoint, Wallet, WalletChain, WalletValue
 from portfolio.pricing.fx import USD, rate_for
@@ -44,6 +45,26 @@ class ScopeIds(list):
     def __init__(self, ids: Iterable[int] = (), owner_id: int | None = None, is_all: bool = False) -> None:
         super().__init__(ids)  # (a copy made without an owner, as the ORM makes of a lookup value, vouches for nothing)
         self.owner_id, self.is_all = owner_id, is_all
+
+
+@dataclass(frozen=True)
+class AllWallets:
+    """All of one owner's wallets with their ids not read (``scope_all``): ``count`` of them, the highest
+    id ``top``. ``dashboard_summary`` takes it for "All wallets" (flat in the number of wallets); false
+    when the owner has none."""
+
+    owner_id: int
+    count: int
+    top: int | None
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+def scope_all(user) -> AllWallets:
+    """The user's "All wallets" without its ids: one aggregate on the owner's index."""
+    agg = Wallet.objects.filter(owner=user).aggregate(n=Count("id"), top=Max("id"))
+    return AllWallets(user.pk, agg["n"], agg["top"])
 
 
 def scope_wallet_ids(user, portfolio_id: int | None = None) -> ScopeIds:
@@ -167,10 +188,10 @@ def _points(qs, currency: str) -> list[_Point]:
     return [_Point(*row) for row in qs.values_list(*_POINT_FIELDS, fx)]
 
 
-def _scope_points(user, ids: list[int], start: datetime | None, currency: str) -> tuple[list[_Point], _Point | None, dict | None]:
+def _scope_points(user, key: str, start: datetime | None, currency: str) -> tuple[list[_Point], _Point | None, dict | None]:
     """The scope's materialised series: points after ``start``, the base point at or before it, and the
     latest point's breakdown. Three queries; ([], None, None) when the series is not built yet."""
-    qs = ScopeValue.objects.filter(owner=user, scope_key=scope_key(ids))
+    qs = ScopeValue.objects.filter(owner=user, scope_key=key)
     points = _points((qs.filter(at__gt=start) if start else qs).order_by("at"), currency)
     base = _points(qs.filter(at__lte=start).order_by("-at")[:1], currency) if start else []
     if not points and not base:
@@ -310,16 +331,22 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
     rows (written by each snapshot); a scope whose series is still being built shows its current
     totals per wallet. ``labelled``: only the largest slices of each allocation get their asset or
     wallet name (a page showing a few), the others keep their id."""
-    ids, is_all = _owned_scope(user, wallet_ids)
+    if isinstance(wallet_ids, AllWallets) and wallet_ids.owner_id == user.pk:  # no read of every wallet id
+        ids, is_all = None, bool(wallet_ids)
+        key = freshness.all_wallets_key(user.pk, wallet_ids.count, wallet_ids.top) if wallet_ids else None
+    else:
+        ids, is_all = _owned_scope(user, wallet_ids)
+        key = scope_key(ids) if ids else None
     now = now or timezone.now()
     delta = RANGES.get(range_key, RANGES["30d"])
-    points, base, breakdown = _scope_points(user, ids, now - delta if delta else None, currency) if ids else ([], None, None)
+    points, base, breakdown = _scope_points(user, key, now - delta if delta else None, currency) if key else ([], None, None)
     history = "materialised" if points or base else "live"
     currency, rate_now, fx_missing = _current_rate(currency, points, base)
     chains = {c.pk: c for c in Chain.objects.all()}
     with exact():
         series, figures, since = _performance(points, base, _Rates(rate_now))
-        if breakdown is None and ids:  # no snapshot of this scope carries an allocation yet
+        if breakdown is None and key:  # no snapshot of this scope carries an allocation yet
+            ids = ids if ids is not None else scope_wallet_ids(user)
             if history == "materialised" or WalletValue.objects.filter(wallet_id__in=ids).exists():
                 breakdown = _pending_breakdown(user, ids)
                 history = "materialised" if series else "pending"
@@ -336,20 +363,25 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
         change=figures.change if figures else None, pct=figures.pct if figures else None,
         twr=figures.twr if figures else None, profit=figures.profit if figures else None,
         net_flows=figures.net_flows if figures else None, market=figures.market if figures else None,
-        series=series, allocation=alloc, freshness=chain_freshness(user, ids, is_all, chains), fx_rate=rate_now, fx_missing=fx_missing,
+        series=series, allocation=alloc, freshness=chain_freshness(user, wallet_ids if ids is None else ids, is_all, chains), fx_rate=rate_now, fx_missing=fx_missing,
         history=history, since=since, nfts_unvalued=int(breakdown.get("nfts_unvalued") or 0),
     )
 
 
 def chain_freshness(user, wallet_ids: list[int], is_all: bool = False, chains: dict | None = None) -> list[ChainFreshness]:
-    """Per chain: how many of the user's ``wallet_ids`` are there and how old their data is. Two queries."""
+    """Per chain: how many of the user's ``wallet_ids`` are there and how old their data is. Two queries
+    (all the user's wallets: one row of ``portfolio.freshness`` while no WalletChain changed)."""
     if not wallet_ids:
         return []
     qs = WalletChain.objects.filter(wallet__owner=user)
-    rows = list((qs if is_all else qs.filter(wallet_id__in=wallet_ids)).values("chain_id").annotate(
-        wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
-        failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True)),
-        active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]))))
+
+    def count() -> list[dict]:
+        return list((qs if is_all else qs.filter(wallet_id__in=wallet_ids)).values("chain_id").annotate(
+            wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
+            failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True)),
+            active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]))))
+
+    rows = freshness.cached_rows(user.pk, count) if is_all else count()  # "All wallets": one row, not a count per wallet
     chains = chains or Chain.objects.in_bulk([r["chain_id"] for r in rows])
     out = [ChainFreshness(chains[r["chain_id"]], r["wallets"], r["oldest_ok"], r["newest_ok"], r["failed"], r["never"], r["height"],
                           r["active"]) for r in rows]

@@ -12,7 +12,7 @@ from chains.base import ChainError, InvalidAddress, ParsedAddress, SecretRefused
 from chains.evm.address import looks_like_ens_name
 from chains.registry import parse_address
 from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
-from portfolio import jobs
+from portfolio import freshness, jobs
 from portfolio.models import Chain, Portfolio, Wallet, WalletChain
 from portfolio.services.ens import resolve_name
 
@@ -109,6 +109,7 @@ def do_add_wallet(
                 ens_name=ens_name,
             )
             WalletChain.objects.bulk_create([WalletChain(wallet=wallet, chain=c) for c in chains])
+            freshness.changed(owner_ids=[owner.pk])
             if portfolios:
                 wallet.portfolios.set(portfolios)
                 _rebuild_series_after_commit(owner.pk)
@@ -145,6 +146,7 @@ def do_delete_wallet(wallet: Wallet) -> None:
     wallet_id = wallet.pk
     with transaction.atomic():
         wallet.delete()
+        freshness.changed(owner_ids=[wallet.owner_id])
     log.info("wallet deleted", extra={"wallet_id": wallet_id})
 
 
@@ -157,7 +159,7 @@ def ensure_wallet_chains(chain: Chain) -> int:
         return 0
     have = set(WalletChain.objects.filter(chain=chain).values_list("wallet_id", flat=True))
     missing = []
-    for wallet in Wallet.objects.filter(family=chain.family).exclude(pk__in=have).only("id", "family", "address"):
+    for wallet in Wallet.objects.filter(family=chain.family).exclude(pk__in=have).only("id", "owner_id", "family", "address"):
         try:
             networks = parse_address(wallet.family, wallet.address).networks
         except Exception:  # a stored wallet the parser no longer accepts: leave it alone
@@ -166,6 +168,7 @@ def ensure_wallet_chains(chain: Chain) -> int:
         if not networks or chain.network in networks:
             missing.append(WalletChain(wallet=wallet, chain=chain))
     WalletChain.objects.bulk_create(missing, ignore_conflicts=True)
+    freshness.changed(owner_ids=[wc.wallet.owner_id for wc in missing])
     if missing:
         log.info("wallet chains added", extra={"chain": chain.slug, "count": len(missing)})
     return len(missing)

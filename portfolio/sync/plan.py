@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from chains.registry import FAMILIES
-from portfolio import jobs
+from portfolio import freshness, jobs
 from portfolio.models import Chain, Portfolio, SyncRun, SyncRunItem, Wallet, WalletChain
 
 
@@ -56,6 +56,7 @@ def mark_queued(wallet_chains: list[WalletChain], now: datetime) -> None:
         by_interval.setdefault(wc.chain.sync_interval, []).append(wc.id)
     for interval, ids in by_interval.items():
         WalletChain.objects.filter(id__in=ids).update(status=WalletChain.QUEUED, next_due_at=now + interval, claimed_at=now)
+        freshness.changed(wallet_chain_ids=ids)
 
 
 def enqueue_jobs(jobs_: list[Job]) -> None:
@@ -95,6 +96,7 @@ def claim_due_wallet_chains(*, limit: int = 5000) -> list[WalletChain]:
                 next_due_at=now + intervals[chain_id], claimed_at=token, status=WalletChain.QUEUED
             )
     ids = [wc_id for wc_id, _ in candidates]
+    freshness.changed(wallet_chain_ids=ids)
     return list(WalletChain.objects.filter(id__in=ids, claimed_at=token).select_related("chain").order_by("next_due_at", "id"))
 
 

@@ -25,7 +25,7 @@ from portfolio.history.start import start_backfills
 from portfolio.services.alerts import do_check_health
 from portfolio.services.ens import refresh_after_sync
 from portfolio.services.snapshots import do_snapshot
-from portfolio import jobs, tracing
+from portfolio import freshness, jobs, tracing
 from portfolio.limits import claim_refresh, release_refresh
 from portfolio.sync import plan, store
 
@@ -146,6 +146,7 @@ def _load(wallet_chain_ids: Sequence[int], run_id: int | None):
 def _start(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem]) -> None:
     now = timezone.now()
     WalletChain.objects.filter(id__in=[wc.id for wc in wallet_chains]).update(status=WalletChain.RUNNING, last_attempt_at=now)
+    freshness.changed(wallet_chain_ids=[wc.id for wc in wallet_chains])
     if items:
         item_ids = [i.id for i in items.values()]
         SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.RUNNING, attempts=F("attempts") + 1)
@@ -203,6 +204,7 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, SyncRunItem]) -> list[Sy
         outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
     store.update_rows(WalletChain, ["status", "last_ok_at", "first_ok_at", "last_error", "height", "endpoint", "cursors", "problems"],
                       wallet_chains)
+    freshness.changed(wallet_chain_ids=[wc.id for wc in wallet_chains])
     store.update_rows(SyncRunItem, ["status", "finished_at", "error", "endpoint", "height", "counts"], list(items.values()))
     return outcomes
 
@@ -232,6 +234,7 @@ def _record_failure(wallet_chains, items, exc: BaseException, *, final: bool) ->
     ids = [wc.id for wc in wallet_chains]
     with transaction.atomic():
         WalletChain.objects.filter(id__in=ids).update(status=WalletChain.FAILED if final else WalletChain.QUEUED, last_error=error)
+        freshness.changed(wallet_chain_ids=ids)
         if items:
             item_ids = [i.id for i in items.values()]
             if final:
@@ -388,6 +391,7 @@ def do_reap_stalled(now=None) -> ReapReport:
             status=SyncRun.FAILED, finished_at=now, error=f"no worker finished this sync within {minutes} min; it was given up")
         WalletChain.objects.filter(pk__in=[i.wallet_chain_id for i in give_up], status__in=(WalletChain.QUEUED, WalletChain.RUNNING)).update(
             status=WalletChain.FAILED, last_error="the sync stalled (no worker finished it)")
+        freshness.changed(wallet_chain_ids=[i.wallet_chain_id for i in give_up])
         report.failed = len(give_up)
     for run_id, items in _by_run(again).items():
         SyncRunItem.objects.filter(pk__in=[i.pk for i in items]).update(

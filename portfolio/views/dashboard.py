@@ -24,10 +24,11 @@ SLICES_SHOWN = 8  # per allocation: the table's rows; the chart shows 7 and "Oth
 
 @dataclass
 class Scope:
-    """What a page shows: the user's portfolio (None = all wallets), its wallet ids, the user's currency."""
+    """What a page shows: the user's portfolio (None = all wallets), its wallet ids (``queries.AllWallets``,
+    ids unread, for the dashboard's "All wallets"), the user's currency."""
 
     portfolio: Portfolio | None
-    wallet_ids: list[int]
+    wallet_ids: list[int] | queries.AllWallets
     currency: str
     profile: object
     portfolios: list[Portfolio] = field(default_factory=list)
@@ -49,19 +50,26 @@ def _int_or_none(text: str | None) -> int | None:
         raise Http404("no such portfolio") from None
 
 
-def resolve_scope(request: HttpRequest, portfolio_id: int | None = None) -> Scope:
-    """The scope of a page: ``portfolio_id`` from the URL, else ``?portfolio=`` (another user's is a 404)."""
+def resolve_scope(request: HttpRequest, portfolio_id: int | None = None, *, read_all_ids: bool = True) -> Scope:
+    """The scope of a page: ``portfolio_id`` from the URL, else ``?portfolio=`` (another user's is a 404).
+    ``read_all_ids=False``: "All wallets" as ``queries.AllWallets`` (its ids not read)."""
     if portfolio_id is None:
         portfolio_id = _int_or_none(request.GET.get("portfolio"))
     portfolio = get_object_or_404(Portfolio, pk=portfolio_id, owner=request.user) if portfolio_id is not None else None
     profile = ensure_profile(request.user)
+    if portfolio is None and not read_all_ids:
+        wallet_ids = queries.scope_all(request.user)
+        wallet_count = wallet_ids.count
+    else:
+        wallet_ids = queries.scope_wallet_ids(request.user, portfolio.pk if portfolio else None)
+        wallet_count = Wallet.objects.filter(owner=request.user).count()
     return Scope(
         portfolio=portfolio,
-        wallet_ids=queries.scope_wallet_ids(request.user, portfolio.pk if portfolio else None),
+        wallet_ids=wallet_ids,
         currency=profile.quote_currency,
         profile=profile,
         portfolios=list(Portfolio.objects.filter(owner=request.user)),
-        wallet_count=Wallet.objects.filter(owner=request.user).count(),
+        wallet_count=wallet_count,
     )
 
 
@@ -125,7 +133,7 @@ def scope_summary(user, scope: Scope, range_key: str):
 
 @require_GET
 def dashboard(request: HttpRequest, portfolio_id: int | None = None) -> HttpResponse:
-    scope = resolve_scope(request, portfolio_id)
+    scope = resolve_scope(request, portfolio_id, read_all_ids=False)
     range_key = request.GET.get("range", DEFAULT_RANGE)
     if range_key not in RANGES:
         range_key = DEFAULT_RANGE

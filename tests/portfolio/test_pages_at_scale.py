@@ -21,6 +21,7 @@ from portfolio.services.snapshots import do_snapshot
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
 PAGE_BYTES = 300_000
+DASHBOARD_QUERIES = 15  # "All wallets", materialised, its freshness row current: whatever the number of wallets
 
 
 def build(owner, *, wallets: int, assets: int, base: int, failed: int = 0) -> list[Wallet]:
@@ -81,7 +82,7 @@ def test_the_dashboard_queries_do_not_grow_with_wallets_or_holdings(owner, outsi
                for u, c in ((owner, owner_client), (outsider, outsider_client))]
     assert pending[0][0] == pending[1][0]
     assert b'data-testid="history-pending"' in pending[1][1]
-    assert materialised[1] <= 20, "the dashboard should read a handful of queries"
+    assert materialised == (DASHBOARD_QUERIES + 1,) * 2, "a handful of queries (and one for the failures' messages)"
 
 
 def test_a_pending_portfolio_shows_its_wallets_latest_totals(outsider, outsider_client):
@@ -142,3 +143,36 @@ def test_a_portfolios_holdings_read_its_totals_in_the_same_queries_whatever_its_
     assert sorted((int(i["amount_raw"]), i["holders"]) for i in items) == [(11 * (k + 1) * 10**6, 11) for k in range(30)]
     # The outsider's portfolio: 11 wallets x 30 assets, each wallet holding (k + 1) units of token k.
     assert b'data-testid="holding-row"' in pages[1] and pages[1].count(b'data-testid="holding-row"') == 30
+
+
+def test_the_dashboard_reads_freshness_without_counting_wallet_chains(outsider, outsider_client):
+    """"All wallets" keeps its per-chain freshness in one row: a second view reads no WalletChain at all
+    (flat in the number of wallets), and each sync transition shows on the next view."""
+    from portfolio.services.wallets import do_delete_wallet
+    from portfolio.sync import plan, run
+
+    made = build(outsider, wallets=4, assets=1, base=8)
+    do_snapshot()
+    url = reverse("dashboard")
+    first = queries_of(outsider_client, url)
+    with CaptureQueriesContext(connection) as ctx:
+        assert outsider_client.get(url).status_code == 200
+    assert not [q for q in ctx.captured_queries if 'FROM "portfolio_walletchain"' in q["sql"]]
+    assert queries_of(outsider_client, url)[0] == len(ctx.captured_queries) == DASHBOARD_QUERIES
+    assert b"badge-ok" in first[1]
+
+    wcs = list(WalletChain.objects.filter(wallet__owner=outsider).select_related("chain", "wallet"))
+    plan.mark_queued(wcs[:1], timezone.now())
+    assert b"syncing" in outsider_client.get(url).content
+    run._record_failure(wcs[:2], {}, RuntimeError("boom"), final=True)
+    page = outsider_client.get(url).content.decode()
+    assert "2 failed" in page and "internal error (RuntimeError)" in page
+    assert b'data-testid="history-pending"' not in outsider_client.get(url).content
+    do_delete_wallet(made[3])
+    page = outsider_client.get(url).content.decode()
+    assert '<td class="num">3</td>' in page
+    assert 'data-testid="history-pending"' in page  # three wallets: not the four's series (its key is not kept)
+    do_snapshot()
+    assert b'data-testid="history-pending"' not in outsider_client.get(url).content
+    Wallet.objects.filter(pk=made[2].pk).delete()  # around the services: the set's count and highest id tell
+    assert b'data-testid="history-pending"' in outsider_client.get(url).content
