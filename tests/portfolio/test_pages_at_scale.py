@@ -170,7 +170,7 @@ def test_the_dashboard_reads_freshness_without_counting_wallet_chains(outsider, 
     assert b'data-testid="history-pending"' not in outsider_client.get(url).content
     do_delete_wallet(made[3])
     page = outsider_client.get(url).content.decode()
-    assert '<td class="num">3</td>' in page
+    assert '<td class="num" data-label="Wallets">3</td>' in page
     assert 'data-testid="history-pending"' in page  # three wallets: not the four's series (its key is not kept)
     do_snapshot()
     assert b'data-testid="history-pending"' not in outsider_client.get(url).content
