@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 PUBLIC = {
     "login", "signup", "account_login", "account_signup", "account_reset_password", "account_reset_password_done",
     "account_reset_password_from_key", "account_reset_password_from_key_done", "account_email_verification_sent",
-    "account_confirm_email", "account_inactive", "healthz", "readyz",
+    "account_confirm_email", "account_inactive", "healthz", "readyz", "favicon",
 }
 NEW_PASSWORD = "a much longer passphrase 77"
 
