@@ -334,7 +334,7 @@ def do_expand_run(run_id: int) -> list[plan.Job]:
     with transaction.atomic():
         if not SyncRunItem.objects.filter(run=run).exists():
             wallet_chains = plan.wallet_chains_for(run.owner, portfolio=run.portfolio, wallet=run.wallet)
-            SyncRunItem.objects.bulk_create([SyncRunItem(run=run, wallet_chain=wc) for wc in wallet_chains], batch_size=2000)
+            plan.create_items(run, [wc.id for wc in wallet_chains])
             plan.mark_queued(wallet_chains, now)
         SyncRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
         open_items = list(SyncRunItem.objects.filter(run=run).exclude(status__in=FINISHED)
