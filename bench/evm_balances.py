@@ -11,7 +11,10 @@ parsed as JSON and nothing else. So the ratio is what the adapter's own Python c
 node and the round trips, with the same concurrency on both sides.
 
 Both are timed alternately (the order flips every round) over ROUNDS rounds after a warm-up; min,
-median and max of each, and of the per-round ratio, plus the load average. Also: 200 wallets x 200
+median and max of each, and of the per-round ratio, plus the load average. Besides wall seconds, the
+CPU seconds of each side (this process, all threads, plus anvil's) are summed from /proc: on a machine
+other jobs share, wall time is roughly CPU time divided by the share the scheduler gives, so the CPU
+ratio is the steadier figure. Also: 200 wallets x 200
 tokens (adapter only) and 500 ``balanceOf`` as 500 eth_calls vs one multicall, interleaved likewise.
 Run: .venv/bin/python bench/evm_balances.py (starts its own anvil). Env: BENCH_EVM_TOKENS (default
 1000,5000,20000), BENCH_ROUNDS (default 7).
@@ -23,6 +26,7 @@ import os
 import statistics
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -111,17 +115,31 @@ def replay(client: httpx.Client, url: str, bodies: list[bytes], parallel: int) -
     return floor
 
 
-def interleaved(named: dict[str, Callable[[], None]], rounds: int = ROUNDS) -> dict[str, list[float]]:
-    """Time the callables alternately (after a warm-up), the order flipped every round, so all see the same load."""
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system) of this process, all threads, or of ``pid`` (0 when unreadable)."""
+    if pid is None:
+        return time.process_time()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def interleaved(named: dict[str, Callable[[], None]], rounds: int = ROUNDS, node_pid: int | None = None) -> dict[str, list[float]]:
+    """Time the callables alternately (after a warm-up), the order flipped every round, so all see the
+    same load; ``<name>_cpu``: CPU seconds of this process plus the node's, per run."""
     for fn in named.values():
         fn()
-    times: dict[str, list[float]] = {name: [] for name in named}
+    times: dict[str, list[float]] = {name: [] for name in named} | {f"{name}_cpu": [] for name in named}
     order = list(named)
     for r in range(rounds):
         for name in (order if r % 2 == 0 else order[::-1]):
+            cpu = cpu_seconds() + (cpu_seconds(node_pid) if node_pid else 0.0)
             with timer() as t:
                 named[name]()
             times[name].append(t["s"])
+            times[f"{name}_cpu"].append(cpu_seconds() + (cpu_seconds(node_pid) if node_pid else 0.0) - cpu)
     return times
 
 
@@ -157,7 +175,8 @@ def main() -> int:
             recorder.on = False
             assert len(result.balances) == n + 1 and not result.problems, result.problems
             bodies = list(recorder.bodies)
-            times = interleaved({"adapter": lambda: adapter.fetch(req), "floor": replay(client, url, bodies, adapter.parallel)})
+            times = interleaved({"adapter": lambda: adapter.fetch(req), "floor": replay(client, url, bodies, adapter.parallel)},
+                                node_pid=node.process.pid)
             loads.append(os.getloadavg()[0])
             ratios = [a / f for a, f in zip(times["adapter"], times["floor"])]
             p = f"1w_{n}t"
@@ -170,6 +189,10 @@ def main() -> int:
             add_spread(figures, f"{p}_floor_s", times["floor"], "s")
             add_spread(figures, f"{p}_ratio_adapter_over_floor", ratios, "x")
             figures[f"{p}_ratio_of_medians"] = (statistics.median(times["adapter"]) / statistics.median(times["floor"]), "x")
+            add_spread(figures, f"{p}_adapter_cpu_s", times["adapter_cpu"], "cpu s")
+            add_spread(figures, f"{p}_floor_cpu_s", times["floor_cpu"], "cpu s")
+            add_spread(figures, f"{p}_cpu_ratio_adapter_over_floor",
+                       [a / f for a, f in zip(times["adapter_cpu"], times["floor_cpu"]) if f > 0], "x")
             print(f"  {n} tokens: adapter / floor per round {', '.join(f'{r:.2f}' for r in ratios)} (load {loads[-1]:.1f})", flush=True)
 
         # --- 200 wallets x 200 tokens (adapter only), and 500 eth_calls vs one multicall (interleaved)
