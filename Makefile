@@ -42,8 +42,13 @@ run: setup
 soak: setup
 	$(PYTHON) tools/soak.py
 
+# Every benchmark at its default sizes (bench/RESULTS.md says which env/flags run the big cases); each
+# script's wall time and the total are printed at the end.
 bench: setup
-	for f in bench/[a-z]*.py; do $(PYTHON) $$f || exit 1; done
+	@start=$$(date +%s); : > var/bench-times.txt 2>/dev/null || { mkdir -p var && : > var/bench-times.txt; }; \
+	for f in bench/[a-z]*.py; do \
+	  t=$$(date +%s); $(PYTHON) $$f || exit 1; echo "$$f $$(( $$(date +%s) - t )) s" >> var/bench-times.txt; \
+	done; cat var/bench-times.txt; echo "make bench: $$(( $$(date +%s) - start )) s in all (load $$(cut -d' ' -f1-3 /proc/loadavg))"
 
 clean:
 	rm -rf var/celery var/devnet.json

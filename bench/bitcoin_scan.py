@@ -1,12 +1,17 @@
-"""Benchmark: full vs incremental vpub scan (100 used addresses) on bcoin, against one request per address."""
+"""Benchmark: full vs incremental vpub scan (100 used addresses) on bcoin, against one request per address.
+
+The four cases (full scan cold, full scan with derived addresses cached, incremental scan, the naive
+baseline of one request per address) run once per round, the order rotated every round, over
+BENCH_ROUNDS (7) rounds; min / median / max of each and the load average are written."""
 
 from __future__ import annotations
 
+import os
 import statistics
 
 import httpx
 
-from _common import timer, write_results  # noqa: I001 - puts the repo root on sys.path
+from _common import add_spread, timer, write_results  # noqa: I001 - puts the repo root on sys.path
 
 from chains.base import ChainConfig, EndpointConfig, FetchRequest, WalletRef
 from chains.bitcoin.adapter import BitcoinAdapter
@@ -16,7 +21,7 @@ from devnet.bitcoin.scenario import _Client
 
 USED = 100
 CHANGE_USED = 10
-RUNS = 3
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 7))
 MNEMONIC = "legal winner thank year wave sausage worth useful legal winner thank yellow"  # test vector seed
 
 
@@ -41,38 +46,52 @@ def main() -> None:
         endpoints = [EndpointConfig(url=node.url, timeout_s=60)]
         wallet = WalletRef(vpub, None, 20)
 
-        full_times, warm_times, inc_times = [], [], []
-        for _ in range(RUNS):
-            account_key.cache_clear()  # cold: a fresh worker derives every address
-            with timer() as t:
-                full = BitcoinAdapter(chain, endpoints).fetch(FetchRequest(wallets=(wallet,)))
-            full_times.append(t["s"])
-            with timer() as t:
-                BitcoinAdapter(chain, endpoints).fetch(FetchRequest(wallets=(wallet,)))
-            warm_times.append(t["s"])
-            account_key.cache_clear()  # incremental: addresses come from the cursor, nothing to derive
-            with timer() as t:
-                inc = BitcoinAdapter(chain, endpoints).fetch(FetchRequest(wallets=(wallet,), cursors=full.cursors))
-            inc_times.append(t["s"])
-        assert full.balances[0].amount == inc.balances[0].amount == sum(10_000 + i for i in range(USED)) + sum(20_000 + i for i in range(CHANGE_USED))
+        full = BitcoinAdapter(chain, endpoints).fetch(FetchRequest(wallets=(wallet,)))  # warm-up, and the cursor
         assert full.balances[0].details["receive_used_max"] == USED - 1
-
         # Naive baseline: the same addresses the full scan checks, one GET /tx/address/:a each.
         cursor = full.cursors[vpub]
         addresses = cursor["receive"]["addresses"] + cursor["change"]["addresses"]
-        naive_times = []
+        results = {}
+
+        def cold() -> None:
+            account_key.cache_clear()  # cold: a fresh worker derives every address
+            results["full"] = BitcoinAdapter(chain, endpoints).fetch(FetchRequest(wallets=(wallet,)))
+
+        def warm() -> None:  # run right after cold(): derived addresses cached, as in a worker that synced it before
+            BitcoinAdapter(chain, endpoints).fetch(FetchRequest(wallets=(wallet,)))
+
+        def incremental() -> None:
+            account_key.cache_clear()  # incremental: addresses come from the cursor, nothing to derive
+            results["inc"] = BitcoinAdapter(chain, endpoints).fetch(FetchRequest(wallets=(wallet,), cursors=full.cursors))
+
         with httpx.Client(timeout=60) as http:
-            for _ in range(RUNS):
-                with timer() as t:
-                    http.get(node.url + "/").json()
-                    for a in addresses:
-                        http.get(f"{node.url}/tx/address/{a}").json()
-                naive_times.append(t["s"])
+            def naive() -> None:
+                http.get(node.url + "/").json()
+                for a in addresses:
+                    http.get(f"{node.url}/tx/address/{a}").json()
+
+            units = [[("full", cold), ("warm", warm)], [("inc", incremental)], [("naive", naive)]]
+            times: dict[str, list[float]] = {"full": [], "warm": [], "inc": [], "naive": []}
+            loads = [os.getloadavg()[0]]
+            for r in range(ROUNDS):
+                for unit in units[r % len(units):] + units[:r % len(units)]:
+                    for name, case in unit:
+                        with timer() as t:
+                            case()
+                        times[name].append(t["s"])
+                loads.append(os.getloadavg()[0])
+        full, inc = results["full"], results["inc"]
+        assert full.balances[0].amount == inc.balances[0].amount == sum(10_000 + i for i in range(USED)) + sum(20_000 + i for i in range(CHANGE_USED))
         naive_requests = 1 + len(addresses)
         inc_asked = len(cursor["with_history"]) + 2 * 20
 
-    full_s, warm_s, inc_s, naive_s = (statistics.median(x) for x in (full_times, warm_times, inc_times, naive_times))
+    full_s, warm_s, inc_s, naive_s = (statistics.median(times[name]) for name in ("full", "warm", "inc", "naive"))
+    spreads: dict[str, tuple[float, str]] = {"rounds": (ROUNDS, "rounds")}
+    for name, label in (("full", "full_scan_cold_s"), ("warm", "full_scan_warm_s"), ("inc", "incremental_scan_s"), ("naive", "naive_s")):
+        add_spread(spreads, label, times[name], "s")
+    add_spread(spreads, "load_average_1m", loads, "load")
     write_results("bitcoin_scan", {
+        **spreads,
         "used_addresses": (USED + CHANGE_USED, "addresses"),
         "addresses_within_gap_window": (len(addresses), "addresses"),
         "addresses_asked_incremental": (inc_asked, "addresses"),

@@ -106,12 +106,15 @@ def main() -> None:
     import portfolio.broker  # noqa: F401
     kinds = ["ours", "kombu-fs", "sqlalchemy"]
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    loads = [os.getloadavg()[0]]
     for r in range(ROUNDS):
-        for kind in kinds:  # interleaved, so machine load hits every candidate alike
+        for kind in kinds[r % len(kinds):] + kinds[:r % len(kinds)]:  # interleaved, the order rotated: load hits all alike
             res = one_round(kind)
             runs[kind].append(res)
             print(f"round {r + 1} {kind:10s} {res['msgs_per_s']:8.0f} msg/s lost={res['lost']} doubled={res['doubled']} crashes={res['crashes']} {res['errors'][:1]}")
-    figures: dict[str, tuple[float, str]] = {}
+        loads.append(os.getloadavg()[0])
+    figures: dict[str, tuple[float, str]] = {"rounds": (ROUNDS, "rounds"), "messages_per_round": (MESSAGES, "messages")}
+    add_spread(figures, "load_average_1m", loads, "load")
     for kind, rs in runs.items():
         add_spread(figures, kind, [x["msgs_per_s"] for x in rs], "msg/s")
         for what in ("lost", "doubled", "crashes"):

@@ -10,6 +10,7 @@ Run: .venv/bin/python bench/ens_names.py (starts its own anvil; ~20 s of setup).
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from ens import abis  # noqa: E402
 from ens.utils import normal_name_to_hash  # noqa: E402
 from web3 import Web3  # noqa: E402
 
-from bench._common import timer, write_results  # noqa: E402
+from bench._common import add_spread, timer, write_results  # noqa: E402
 from chains.base import ChainConfig, EndpointConfig  # noqa: E402
 from chains.evm.address import to_checksum  # noqa: E402
 from chains.evm.ens import EnsClient, namehash, reverse_node  # noqa: E402
@@ -29,7 +30,7 @@ from devnet.evm.ens import deploy_ens  # noqa: E402
 from devnet.evm.node import start_anvil  # noqa: E402
 from devnet.evm.scenario import DEPLOYER  # noqa: E402
 
-ROUNDS = 7
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 7))
 ADDRESSES = 100
 NAMED = 50  # half the addresses have a name and reverse record, as in a real list of wallets
 ZERO = "0x" + "0" * 40
@@ -100,21 +101,23 @@ def main() -> int:
         assert ours.names(wanted) == theirs.one_by_one(wanted) == theirs.batched(wanted) == expected
 
         times: dict[str, list[float]] = {"multicall": [], "web3_batch": [], "web3_one_by_one": []}
+        ways = [("multicall", ours.names), ("web3_batch", theirs.batched), ("web3_one_by_one", theirs.one_by_one)]
+        loads = [os.getloadavg()[0]]
         for round_no in range(ROUNDS):
             print(f"round {round_no + 1}/{ROUNDS}", flush=True)
-            for label, fn in (("multicall", ours.names), ("web3_batch", theirs.batched), ("web3_one_by_one", theirs.one_by_one)):
+            for label, fn in ways[round_no % 3:] + ways[:round_no % 3]:  # the order rotates: load hits all alike
                 with timer() as t:
                     fn(wanted)
                 times[label].append(t["s"])
+            loads.append(os.getloadavg()[0])
         web3_hash, our_hash = [], []
         reverse_names = [a[2:].lower() + ".addr.reverse" for a in wanted]
-        for _ in range(ROUNDS):
-            with timer() as t:
-                [normal_name_to_hash(n) for n in reverse_names]
-            web3_hash.append(t["s"])
-            with timer() as t:
-                [namehash(n) for n in reverse_names]
-            our_hash.append(t["s"])
+        for round_no in range(ROUNDS):
+            pair = [(web3_hash, normal_name_to_hash), (our_hash, namehash)]
+            for out, fn in pair if round_no % 2 == 0 else pair[::-1]:
+                with timer() as t:
+                    [fn(n) for n in reverse_names]
+                out.append(t["s"])
         assert [bytes(normal_name_to_hash(n)) for n in reverse_names] == [namehash(n) for n in reverse_names]
         before = ours.request_count
         ours.names(wanted)
@@ -122,13 +125,15 @@ def main() -> int:
     finally:
         node.stop()
 
-    figures: dict[str, tuple[float, str]] = {"setup_deploy_ens_s": (setup["s"], "s")}
+    figures: dict[str, tuple[float, str]] = {"setup_deploy_ens_s": (setup["s"], "s"), "rounds": (ROUNDS, "rounds"),
+                                             "addresses": (ADDRESSES, "addresses")}
+    add_spread(figures, "load_average_1m", loads, "load")
     for label, values in times.items():
         figures[f"{label}_min_s"] = (min(values), "s")
         figures[f"{label}_median_s"] = (statistics.median(values), "s")
         figures[f"{label}_max_s"] = (max(values), "s")
     for label, values in (("namehash_web3", web3_hash), ("namehash_ours", our_hash)):
-        figures[f"{label}_{ADDRESSES}_median_s"] = (statistics.median(values), "s")
+        add_spread(figures, f"{label}_{ADDRESSES}_s", values, "s")
     figures["namehash_web3_over_ours"] = (statistics.median(web3_hash) / statistics.median(our_hash), "x")
     figures["multicall_http_requests"] = (requests, "requests")
     figures["web3_batch_over_multicall"] = (statistics.median(times["web3_batch"]) / statistics.median(times["multicall"]), "x")

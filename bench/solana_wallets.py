@@ -1,15 +1,17 @@
 """Benchmark: one Solana fetch of 200 wallets (SolanaAdapter) vs the same calls made one by one with httpx.
 
 Both sides run on the same LiteSVM devnet server (in a subprocess, like a node) in the same run,
-alternately, over ROUNDS rounds after a warm-up, so both see the same machine load:
+alternately (the order flips every round), over ROUNDS rounds after a warm-up, so both see the same
+machine load:
 - baseline: the JSON-RPC calls the adapter makes for these wallets (the same methods and parameters,
   from the adapter's own plan), sent sequentially with a plain ``httpx.Client``, each answer decoded
   as JSON and nothing else;
 - subject: ``SolanaAdapter.fetch`` of all wallets: batched JSON-RPC (plus one genesis check per
   batch), parsing, mint and metadata reads, positions (native stake, stake pools);
-- for information, once after the rounds, the adapter against an endpoint without batches
-  (``batch_size`` 0: the same calls one per request, up to 16 connections at once).
-Run: .venv/bin/python bench/solana_wallets.py  (about a minute on 2 cores).
+- for information, with BENCH_SOLANA_UNBATCHED=1, once after the rounds, the adapter against an
+  endpoint without batches (``batch_size`` 0: the same calls one per request, up to 16 connections at
+  once; ~40 s on a loaded machine, so not in ``make bench`` by default).
+Run: .venv/bin/python bench/solana_wallets.py  (about a minute on 2 cores). Env: BENCH_ROUNDS (7).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from devnet.solana.node import start_solana  # noqa: E402
 from devnet.solana.scenario import fund_wallets, keypair, run_scenario  # noqa: E402
 
 WALLETS = 200
-ROUNDS = 7
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 7))
+UNBATCHED = os.environ.get("BENCH_SOLANA_UNBATCHED", "") == "1"
 
 
 class RecordingTransport(httpx.AsyncHTTPTransport):
@@ -100,17 +103,18 @@ def main() -> None:
         subject(), baseline()  # warm-up: imports, connections, caches
         t_sub: list[float] = []
         t_base: list[float] = []
-        load = []
-        for _ in range(ROUNDS):
-            for fn, out in ((baseline, t_base), (subject, t_sub)):
+        load = [os.getloadavg()[0]]
+        for r in range(ROUNDS):
+            for fn, out in ((baseline, t_base), (subject, t_sub))[::1 if r % 2 == 0 else -1]:
                 with timer() as t:
                     fn()
                 out.append(t["s"])
             load.append(os.getloadavg()[0])
         result = results[-1]
-        with timer() as t_unb:
-            without_batches()
-        unbatched_requests = results[-1].request_count
+        if UNBATCHED:
+            with timer() as t_unb:
+                without_batches()
+            unbatched_requests = results[-1].request_count
         balances = [b for b in result.balances if b.asset.key == dusd and b.owner in set(wallets)]
         assert len(balances) == WALLETS and all(b.amount == 1_000_000 + wallets.index(b.owner) for b in balances)
 
@@ -128,12 +132,13 @@ def main() -> None:
         "adapter_fetch_median_s": (statistics.median(t_sub), "s"),
         "adapter_fetch_max_s": (max(t_sub), "s"),
         "adapter_http_requests": (result.request_count, "requests"),
-        "adapter_without_batches_one_run_s": (t_unb["s"], "s"),
-        "adapter_without_batches_http_requests": (unbatched_requests, "requests"),
+        **({"adapter_without_batches_one_run_s": (t_unb["s"], "s"),
+            "adapter_without_batches_http_requests": (unbatched_requests, "requests")} if UNBATCHED else {}),
         "speedup_min": (ratios[0], "x"),
         "speedup_median": (statistics.median(ratios), "x"),
         "speedup_max": (ratios[-1], "x"),
         "load_average_1m_min": (min(load), "load"),
+        "load_average_1m_median": (statistics.median(load), "load"),
         "load_average_1m_max": (max(load), "load"),
     })
 

@@ -8,8 +8,14 @@ Setup is cheap: one 13-byte token contract (``balanceOf(owner)`` returns ``owner
 size runs in its own process with a throw-away database: a SQLite file and the file-system broker, or
 with DATABASE_URL on PostgreSQL a database ``<name>_bench`` and with CELERY_BROKER_URL on Redis its
 database 14 under the key prefix ``bench-sync-pipeline-<pid>-``. The file's figures of other backends and
-sizes are kept, so one run per backend (or size) fills the table. Env: BENCH_SIZES (default 1000,4000), BENCH_ROUNDS
-(default 7), BENCH_TOKENS, BENCH_WORKERS.
+sizes are kept, so one run per backend (or size) fills the table. Env: BENCH_SIZES (default 250,1000; the
+growth table of bench/RESULTS.md is BENCH_SIZES=250,1000,4000, about 4x the time of 1,000 for 4,000),
+BENCH_ROUNDS (default 7), BENCH_TOKENS, BENCH_WORKERS.
+
+Besides wall seconds, each side's CPU seconds are summed from /proc (Linux): the pipeline's worker
+processes (and the Celery consumer), the fan-out in this process and anvil, against the adapter's pool
+processes and anvil. On a machine other jobs share, the CPU ratio is the steadier figure: wall time
+under contention is roughly CPU time divided by the share the scheduler gives.
 """
 
 
@@ -30,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import RESULTS, ROOT, timer, write_results  # noqa: E402
 
-SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "1000,4000").split(",")]
+SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "250,1000").split(",")]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 7))
 TOKENS = int(os.environ.get("BENCH_TOKENS", 100))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
@@ -79,6 +85,31 @@ def _set_up_chain(url: str, tokens: list[str]) -> None:
     for token in tokens:
         rpc(url, "anvil_setCode", [token, TOKEN_RUNTIME])
     rpc(url, "evm_mine", [])
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` and all their descendants so far (0 off Linux)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, todo, seen = 0.0, list(pids), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in os.listdir(f"/proc/{pid}/task"):
+                todo += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _own_cpu_seconds() -> float:
+    """This process's CPU seconds (all its threads), without its children."""
+    times = os.times()
+    return times.user + times.system
 
 
 def _adapter_fetch(args):
@@ -199,25 +230,32 @@ def _cursors() -> dict:
 
 
 def _pipeline(wallets: int, worker: subprocess.Popen) -> float:
-    """One scheduled sync of every wallet, from the fan-out to the run's finish: wall seconds."""
+    """One scheduled sync of every wallet, from the fan-out (run here, as the beat's task would in a
+    worker) to the moment the last worker closed the run (its ``finished_at``): wall seconds. The end is
+    read from the run, so this process polls only every 0.25 s and takes little CPU from the workers."""
+    from django.utils import timezone
+
     from portfolio.models import SyncRun, SyncRunItem
     from portfolio.tasks import fanout_due_task
 
     _due_now()
     last = SyncRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    with timer() as t:
-        fanout_due_task()
-        deadline = time.monotonic() + 1800
-        while not SyncRun.objects.filter(id__gt=last, trigger=SyncRun.SCHEDULE, finished_at__isnull=False).exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the pipeline did not finish in 30 minutes")
-            if worker.poll() is not None:
-                raise RuntimeError("the Celery worker exited; see worker.log")
-            time.sleep(0.05)  # the finish is seen within 50 ms
+    started = timezone.now()
+    fanout_due_task()
+    deadline = time.monotonic() + 1800
+    while True:
+        finished = SyncRun.objects.filter(id__gt=last, trigger=SyncRun.SCHEDULE, finished_at__isnull=False).values_list("finished_at", flat=True).first()
+        if finished is not None:
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError("the pipeline did not finish in 30 minutes")
+        if worker.poll() is not None:
+            raise RuntimeError("the Celery worker exited; see worker.log")
+        time.sleep(0.25)
     ok = SyncRunItem.objects.filter(run__id__gt=last, status=SyncRun.OK).count()
     if ok != wallets:
         raise RuntimeError(f"{wallets - ok} of {wallets} wallet syncs did not finish ok")
-    return t["s"]
+    return (finished - started).total_seconds()
 
 
 def _steady_writes() -> dict[str, float]:
@@ -271,20 +309,33 @@ def measure(wallets_n: int) -> dict:
         _wait_workers_ready(worker)
         _adapter_alone(pool, node.url, wallets[:GROUP * WORKERS], tokens, {})  # warm: imports, first connections
         _pipeline(wallets_n, worker)  # warm the workers the same way (not timed)
+        pool_pids = [p.pid for p in pool._pool]
+
+        def side(name: str, cursors: dict) -> tuple[float, float]:
+            """Wall seconds and CPU seconds of one side (pipeline: workers, this process, anvil;
+            adapter: the pool's processes and anvil)."""
+            pids = [node.process.pid] + ([worker.pid] if name == "pipeline" else pool_pids)
+            cpu, own = _cpu_seconds(pids), _own_cpu_seconds()
+            if name == "adapter":
+                wall = _adapter_alone(pool, node.url, wallets, tokens, cursors)["s"]
+            else:
+                wall = _pipeline(wallets_n, worker)
+            return wall, _cpu_seconds(pids) - cpu + (_own_cpu_seconds() - own if name == "pipeline" else 0.0)
+
         for r in range(ROUNDS):
             load = os.getloadavg()[0]
             _forget_state()
-            pair = {}
-            for side in (("adapter", "pipeline") if r % 2 == 0 else ("pipeline", "adapter")):
-                pair[side] = _adapter_alone(pool, node.url, wallets, tokens, {})["s"] if side == "adapter" else _pipeline(wallets_n, worker)
-            first = pair
+            first, first_cpu = {}, {}
+            for name in (("adapter", "pipeline") if r % 2 == 0 else ("pipeline", "adapter")):
+                first[name], first_cpu[name] = side(name, {})
             cursors = _cursors()
-            pair = {}
-            for side in (("pipeline", "adapter") if r % 2 == 0 else ("adapter", "pipeline")):
-                pair[side] = _adapter_alone(pool, node.url, wallets, tokens, cursors)["s"] if side == "adapter" else _pipeline(wallets_n, worker)
-            rounds.append({"first": first, "steady": pair, "load": load})
+            steady, steady_cpu = {}, {}
+            for name in (("pipeline", "adapter") if r % 2 == 0 else ("adapter", "pipeline")):
+                steady[name], steady_cpu[name] = side(name, cursors)
+            rounds.append({"first": first, "steady": steady, "first_cpu": first_cpu, "steady_cpu": steady_cpu, "load": load})
             print(f"  {wallets_n} wallets, round {r + 1}: first {first['pipeline']:.2f}s / {first['adapter']:.2f}s, "
-                  f"steady {pair['pipeline']:.2f}s / {pair['adapter']:.2f}s (load {load:.1f})", flush=True)
+                  f"steady {steady['pipeline']:.2f}s / {steady['adapter']:.2f}s, steady CPU {steady_cpu['pipeline']:.2f}s / "
+                  f"{steady_cpu['adapter']:.2f}s (load {load:.1f})", flush=True)
         holdings = Holding.objects.count()
         sample = Holding.objects.filter(asset__kind="fungible").select_related("asset", "wallet_chain__wallet")[:200]
         wrong = sum(int(h.amount) != int(h.wallet_chain.wallet.address, 16) ^ int(h.asset.address, 16) for h in sample)
@@ -309,14 +360,17 @@ def _figures(backend: str, n: int, m: dict) -> dict[str, tuple[float, str]]:
     out: dict[str, tuple[float, str]] = {}
     p = f"{backend}_{n}w"
     for phase in ("first", "steady"):
-        rows = [r[phase] for r in m["rounds"]]
-        ratios = [r["pipeline"] / r["adapter"] for r in rows]
-        for name, values, unit in (("adapter", [r["adapter"] for r in rows], "s"), ("pipeline", [r["pipeline"] for r in rows], "s"),
-                                   ("ratio", ratios, "x")):
-            for stat, v in zip(("min", "median", "max"), _spread(values)):
-                out[f"{p}_{phase}_{name}_{stat}"] = (v, unit)
+        for suffix in ("", "_cpu"):
+            rows = [r[phase + suffix] for r in m["rounds"]]
+            ratios = [r["pipeline"] / r["adapter"] for r in rows]
+            for name, values, unit in (("adapter", [r["adapter"] for r in rows], "s"), ("pipeline", [r["pipeline"] for r in rows], "s"),
+                                       ("ratio", ratios, "x")):
+                for stat, v in zip(("min", "median", "max"), _spread(values)):
+                    out[f"{p}_{phase}{suffix}_{name}_{stat}"] = (v, "cpu s" if suffix and unit == "s" else unit)
     loads = [r["load"] for r in m["rounds"]] + [m["load_after"]]
-    out[f"{p}_load_average_min"], out[f"{p}_load_average_max"] = (min(loads), "runnable"), (max(loads), "runnable")
+    for stat, v in zip(("min", "median", "max"), _spread(loads)):
+        out[f"{p}_load_average_{stat}"] = (v, "runnable")
+    out[f"{p}_wallets"] = (n, "wallets")
     out[f"{p}_rounds"] = (len(m["rounds"]), "rounds")
     out[f"{p}_holdings_stored"] = (m["holdings"], "rows")
     out[f"{p}_wrong_amounts_in_sample"] = (m["wrong"], "rows")

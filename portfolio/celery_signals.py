@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
-from celery.signals import before_task_publish, task_postrun, task_prerun, task_retry, worker_process_shutdown
+from celery.signals import before_task_publish, task_postrun, task_prerun, task_retry, worker_process_init, worker_process_shutdown
 from django.conf import settings
 
 
@@ -76,6 +77,17 @@ def _task_retried(request: Any = None, sender: Any = None, **kwargs: Any) -> Non
     from portfolio import metrics
 
     metrics.task_finished(getattr(request, "id", "") or "", getattr(sender, "name", "?"), metrics.queue_of(request), "retry")
+
+
+@worker_process_init.connect(dispatch_uid="portfolio.gc.freeze")
+def _freeze_startup_heap(**kwargs: Any) -> None:
+    """Move everything a pool process holds once started (Django, Celery, web3, the adapters' modules:
+    a few hundred thousand objects, none of them garbage) out of the cyclic collector's sight. A
+    sync allocates hundreds of thousands of tuples; each collection they set off would otherwise walk
+    that whole startup heap again (measured: a steady-state fetch of 250 wallets took 1.3-1.6x as long
+    in a worker as with the collector paused). Cycles made later are still collected."""
+    gc.collect()
+    gc.freeze()
 
 
 @worker_process_shutdown.connect(dispatch_uid="portfolio.metrics.process_dead")

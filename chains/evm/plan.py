@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from chains.evm.multicall import CallResult
 from chains.evm.protocols.base import Batch
@@ -20,6 +20,12 @@ class Plan(Batch):
         """Append a call known not to repeat (one balanceOf per wallet and token): no hashing."""
         self.calls.append((target, data))
         return len(self.calls) - 1
+
+    def add_unique_many(self, calls: Iterable[tuple[str, bytes]]) -> int:
+        """Append calls known not to repeat; returns the index of the first."""
+        start = len(self.calls)
+        self.calls.extend(calls)
+        return start
 
     def __getitem__(self, i: int) -> CallResult:
         return self.results[i]

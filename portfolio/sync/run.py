@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
 from chains.base import AssetRef, ChainError, FetchRequest, FetchResult
@@ -254,14 +254,16 @@ def finish_runs(run_ids: Iterable[int]) -> int:
     many runs this call closed."""
     count = 0
     for run_id in run_ids:
-        statuses = list(SyncRunItem.objects.filter(run_id=run_id).values_list("status", flat=True))
-        if any(s not in FINISHED for s in statuses):
+        # Counted by the database (a handful of rows): every task of a run calls this, so reading each
+        # item's status would cost O(items) per task and O(items^2) per run.
+        by_status = dict(SyncRunItem.objects.filter(run_id=run_id).order_by().values_list("status").annotate(n=Count("id")))
+        if any(s not in FINISHED for s in by_status):
             continue
-        failed = sum(s == SyncRun.FAILED for s in statuses)
-        status = SyncRun.OK if not failed else (SyncRun.FAILED if failed == len(statuses) else SyncRun.PARTIAL)
+        failed, total = by_status.get(SyncRun.FAILED, 0), sum(by_status.values())
+        status = SyncRun.OK if not failed else (SyncRun.FAILED if failed == total else SyncRun.PARTIAL)
         closed = SyncRun.objects.filter(id=run_id, finished_at__isnull=True).update(
             status=status, finished_at=timezone.now(),
-            error=f"{failed} of {len(statuses)} chain syncs failed" if failed else "",
+            error=f"{failed} of {total} chain syncs failed" if failed else "",
         )
         if closed:
             count += 1
@@ -352,7 +354,7 @@ def _expand_run(run_id: int) -> list[plan.Job]:
     with transaction.atomic():
         if not SyncRunItem.objects.filter(run=run).exists():
             wallet_chains = plan.wallet_chains_for(run.owner, portfolio=run.portfolio, wallet=run.wallet)
-            SyncRunItem.objects.bulk_create([SyncRunItem(run=run, wallet_chain=wc) for wc in wallet_chains], batch_size=2000)
+            plan.create_items(run, [wc.id for wc in wallet_chains])
             plan.mark_queued(wallet_chains, now)
         SyncRun.objects.filter(pk=run.pk, started_at__isnull=True).update(started_at=now)
         open_items = list(SyncRunItem.objects.filter(run=run).exclude(status__in=FINISHED)

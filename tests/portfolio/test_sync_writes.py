@@ -225,3 +225,23 @@ def test_a_protocol_that_could_not_all_be_read_keeps_its_previous_positions(owne
     kept = PositionRow.objects.get(wallet_chain=wc)
     assert kept.protocol == "liquid_staking" and [leg.amount for leg in kept.legs.all()] == [2 * 10**18]
     assert not Holding.objects.filter(wallet_chain=wc, asset__address=lst.address).exists()  # not twice
+
+
+def test_an_asset_read_twice_for_a_wallet_is_stored_once_with_the_sum(owner):
+    # An adapter may report one asset of a wallet in parts: the stored row is their sum, not the last part.
+    wcs = _wallet_chains(owner, 2)
+    alice, bob = wcs[0].wallet.address, wcs[1].wallet.address
+    result = FetchResult(balances=(
+        TokenBalance(owner=alice, asset=NATIVE_REF, amount=5, unconfirmed=1),
+        TokenBalance(owner=alice, asset=NATIVE_REF, amount=7, unconfirmed=-2, details={"utxo_count": 2}),
+        TokenBalance(owner=bob, asset=_token(1), amount=3),
+    ), height=5, endpoint="test")
+    prepared = _sync(wcs, result)
+
+    stored = {(h.wallet_chain_id, h.asset.address): h for h in Holding.objects.select_related("asset")}
+    native = stored[(wcs[0].id, "")]
+    assert (native.amount, native.unconfirmed, native.details) == (12, -1, {"utxo_count": 2})
+    assert stored[(wcs[1].id, _token(1).address)].amount == 3
+    assert len(stored) == 2
+    assert prepared.built[wcs[0].id].counts["balances"] == 1
+    assert prepared.built[wcs[1].id].counts["balances"] == 1
