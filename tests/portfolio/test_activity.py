@@ -90,6 +90,22 @@ def test_pages_follow_each_other_and_cost_the_same_queries_however_many_transfer
     assert len(set(counts)) == 1, counts
 
 
+def test_the_flows_line_covers_every_transfer_the_filters_keep_not_only_the_page(owner_client, book):
+    for i in range(60):  # 60 more buys of 0.001 ETH at the day's 300: $0.30 each, $18 in all
+        transfer(book["hot_wc"], book["eth"], "in", ETH // 1000, T0 + 3 * DAY + i * HOUR / 5, f"0xm{i:02d}")
+    first = owner_client.get("/activity/").content.decode()
+    nxt = first.split('rel="next"')[0].rsplit('href="', 1)[-1].split('"')[0].replace("&amp;", "&")
+    last = owner_client.get("/activity/" + nxt).content.decode()
+    assert first.count('data-testid="activity-row"') == 50 and last.count('data-testid="activity-row"') == 16
+    for html in (first, last):  # 600 + 18 in, 300 out; the internal pair cancels; the airdrop is unpriced
+        assert "All 66 transfers: in $618.00 · out $300.00 · net" in html and '"pos">+$318.00</span>' in html
+        assert "1 without a price of the time" in html
+    outs = owner_client.get("/activity/", {"direction": "out"}).content.decode()
+    assert "All 2 transfers these filters keep: in $0.00 · out $300.00" in outs  # the sale; the internal out cancels
+    cold = owner_client.get("/activity/", {"wallet": book["cold"].pk}).content.decode()
+    assert "All 1 transfer these filters keep: in $0.00 · out $0.00" in cold  # hot, its other side, is in the scope
+
+
 def test_another_users_transfers_are_never_visible(owner, owner_client, outsider, book):
     theirs = Wallet.objects.get(owner=outsider)
     their_portfolio = Portfolio.objects.create(owner=outsider, name="theirs")
