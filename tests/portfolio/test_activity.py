@@ -217,6 +217,25 @@ def test_the_holdings_api_and_page_carry_the_cost_basis(owner, owner_client, boo
     assert "cost basis incomplete: no price on the day of 1 inflow (first 2026-03-03)" in html
 
 
+def test_the_holdings_csv_carries_the_cost_basis_exactly_or_why_it_is_incomplete(owner, owner_client, book):
+    cold = Portfolio.objects.create(owner=owner, name="Cold only")
+    cold.wallets.add(book["cold"])
+    response = owner_client.get("/holdings.csv")
+    assert response.status_code == 200
+    rows = {r["asset"]: r for r in csv.DictReader(io.StringIO(response.content.decode()))}
+    eth, air = rows["ETH"], rows["AIR"]
+    # 2 at 100 + 2 at 200 = avg 150; 2.99 held (the fee and the sale left hot, the internal 1 moved) = 448.5
+    assert (eth["average_cost_USD"], eth["cost_USD"], eth["unrealised_USD"], eth["unrealised_pct"]) == (
+        "150", "448.5", "448.5", "100")
+    assert eth["cost_basis_incomplete"] == ""
+    assert air["cost_USD"] == air["average_cost_USD"] == air["unrealised_USD"] == ""
+    assert air["cost_basis_incomplete"] == "cost basis incomplete: no price on the day of 1 inflow (first 2026-03-03)"
+    # a scope holding only the receiving side: the internal transfer is an inflow of unknown cost
+    cold_rows = list(csv.DictReader(io.StringIO(owner_client.get("/holdings.csv", {"portfolio": cold.pk}).content.decode())))
+    assert [r["asset"] for r in cold_rows] == ["ETH"]
+    assert cold_rows[0]["cost_USD"] == "" and "from your wallet outside this scope" in cold_rows[0]["cost_basis_incomplete"]
+
+
 def test_the_same_transaction_out_of_one_wallet_and_into_another_is_internal_only_for_the_same_amount(owner, book):
     hot_wc, cold_wc, air = book["hot_wc"], book["cold_wc"], book["air"]
     at = T0 + 2 * DAY + 6 * HOUR
