@@ -16,7 +16,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from portfolio.costbasis import CostBasis
-from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet
+from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet, WalletChain
 from portfolio.overlaps import Cover, covered_pairs
 from portfolio.pricing.fx import rate_for
 from portfolio.queries import RANGES, PositionRow, _owned_scope, _quote, positions
@@ -401,3 +401,28 @@ def pair_values(user, currency: str) -> PairValues:
     result = PairValues(currency, dict(values), ZERO)
     result.total = result.of(ids, covered_pairs(ids))
     return result
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh a wallet's (or portfolio's) data is: its oldest good read, and how many of its chains
+    failed or were never read."""
+
+    oldest_ok: datetime | None
+    failed: int
+    never: int
+
+
+def add_values(wallets, values: PairValues, total: Decimal) -> None:
+    """Set each wallet's ``value``, ``share`` (of ``total``) and ``freshness`` (wallet_chains prefetched):
+    the wallet lists of the pages and of the API."""
+    for wallet in wallets:
+        wallet.value = values.of([wallet.pk])
+        wallet.share = share_of(wallet.value, total) if total > 0 else None
+        wallet.freshness = wallet_freshness(wallet.wallet_chains.all())
+
+
+def wallet_freshness(wallet_chains) -> Freshness:
+    reads = [wc.last_ok_at for wc in wallet_chains if wc.last_ok_at]
+    return Freshness(min(reads) if reads else None, sum(1 for wc in wallet_chains if wc.status == WalletChain.FAILED),
+                     sum(1 for wc in wallet_chains if wc.last_ok_at is None))

@@ -193,6 +193,22 @@ class WalletChainOut(Schema):
         return obj.chain.name
 
 
+class FreshnessOut(Schema):
+    """How fresh a wallet's numbers are, as on the wallets page."""
+
+    oldest_ok_at: datetime | None = Field(description="The oldest last good read of its chains; null when none was read yet.")
+    failed: int = Field(description="Chains whose last read failed.")
+    never_read: int = Field(description="Chains never read yet.")
+
+    @staticmethod
+    def resolve_oldest_ok_at(obj) -> datetime | None:
+        return obj.oldest_ok
+
+    @staticmethod
+    def resolve_never_read(obj) -> int:
+        return obj.never
+
+
 class WalletOut(Schema):
     id: int
     family: Family
@@ -205,6 +221,10 @@ class WalletOut(Schema):
     portfolio_ids: list[int]
     ens_name: str = Field(description="EVM: the ENS name the wallet was added by, or empty.")
     primary_name: str = Field(description="EVM: the address's ENS reverse name, verified to resolve back to it, or empty.")
+    currency: str = Field(description="Your quote currency, in which value is given.")
+    value: DecimalStr = Field(description="Priced holdings plus positions' net value, as on the wallets page.")
+    share: DecimalStr | None = Field(description="Fraction of your net worth (0..1); null when the net worth is 0.")
+    freshness: FreshnessOut
 
     @staticmethod
     def resolve_portfolio_ids(obj) -> list[int]:

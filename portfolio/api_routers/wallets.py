@@ -1,26 +1,50 @@
-"""/api/v1/wallets: list, add (watch-only: secrets refused), read with per-chain sync state, rename, delete."""
+"""/api/v1/wallets: list, add (watch-only: secrets refused), read with per-chain sync state, rename, delete.
+Every wallet answered carries its value, share of net worth and freshness, as on the wallets page."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from ninja import Router, Status
 from ninja.pagination import paginate
 
 from portfolio.api_routers.responses import Page, answers
-from portfolio.models import Portfolio, Wallet
+from portfolio.holdings import add_values, pair_values
+from portfolio.models import Portfolio, Wallet, WalletChain
 from portfolio.schemas import WalletDetailOut, WalletIn, WalletOut, WalletPatch
+from portfolio.services.accounts import ensure_profile
 from portfolio.services.wallets import do_add_wallet, do_delete_wallet, do_update_wallet
 
 router = Router(tags=["wallets"])
 
 
 def _mine(request):
-    return Wallet.objects.filter(owner=request.auth).prefetch_related("portfolios")
+    return Wallet.objects.filter(owner=request.auth).prefetch_related(
+        "portfolios", Prefetch("wallet_chains", queryset=WalletChain.objects.select_related("chain")))
+
+
+def _valued(request, wallets: list[Wallet]) -> list[Wallet]:
+    """``wallets`` with value, share and freshness set: one pass over all the user's wallets (a fixed
+    number of queries whatever the page size), in the user's quote currency."""
+    values = pair_values(request.auth, ensure_profile(request.auth).quote_currency)
+    add_values(wallets, values, values.total)
+    for wallet in wallets:
+        wallet.currency = values.currency
+    return wallets
+
+
+class WalletPage(Page):
+    """``Page`` whose wallets carry their values (set after the slice, so only the page is valued)."""
+
+    def paginate_queryset(self, queryset, pagination, request, **params):
+        page = super().paginate_queryset(queryset, pagination, request=request, **params)
+        page["items"] = _valued(request, list(page["items"]))
+        return page
 
 
 def _detail(request, wallet_id: int) -> Wallet:
-    return get_object_or_404(_mine(request).prefetch_related("wallet_chains__chain"), pk=wallet_id)
+    return _valued(request, [get_object_or_404(_mine(request), pk=wallet_id)])[0]
 
 
 def _owned_portfolios(request, ids) -> list[Portfolio]:
@@ -32,8 +56,8 @@ def _owned_portfolios(request, ids) -> list[Portfolio]:
     return portfolios
 
 
-@router.get("", response=answers({200: list[WalletOut]}), summary="List your wallets")
-@paginate(Page)
+@router.get("", response=answers({200: list[WalletOut]}), summary="List your wallets, with value, share and freshness")
+@paginate(WalletPage)
 def list_wallets(request):
     return _mine(request).order_by("family", "label", "pk")
 

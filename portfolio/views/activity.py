@@ -14,6 +14,7 @@ from ninja.errors import ValidationError as CursorInvalid
 
 from portfolio.activity import (
     DIRECTIONS, ActivityFilters, activity_filter_choices, activity_page, all_rows, parse_key, quote_currency,
+    scope_flows,
 )
 from portfolio.api_routers.responses import decode_cursor, encode_cursor
 from portfolio.valuation import exact_text
@@ -58,6 +59,7 @@ def activity(request: HttpRequest) -> HttpResponse:
     context = {
         "scope": scope,
         "page": page,
+        "flows": scope_flows(request.user, scope.wallet_ids, scope.currency, filters),
         "filters": filters,
         "next_after": encode_cursor(page.next_key) if page.next_key else "",
         "first_page": not request.GET.get("after"),

@@ -235,6 +235,19 @@ def _money_cell(value: Decimal | None) -> str:
     return "" if value is None else format(value.quantize(Decimal("0.01")), "f")
 
 
+def _cost_basis_cells(basis) -> list[str]:
+    """The cost-basis columns of a CSV row, exact as on the page's cell (average cost per unit, cost of
+    the amount held, unrealised profit, unrealised % = fraction x 100), or only the reason it is
+    incomplete; all empty without one (spam, positions)."""
+    if basis is None:
+        return ["", "", "", "", ""]
+    if not basis.complete:
+        return ["", "", "", "", _cell(basis.incomplete)]
+    with exact():
+        pct = None if basis.unrealised_pct is None else basis.unrealised_pct * 100
+    return ["" if v is None else exact_text(v) for v in (basis.average_cost, basis.cost, basis.unrealised, pct)] + [""]
+
+
 @require_GET
 def holdings_csv(request: HttpRequest) -> HttpResponse:
     """The filtered rows, then the positions (net value, debt negative): the value column sums to the
@@ -243,19 +256,21 @@ def holdings_csv(request: HttpRequest) -> HttpResponse:
     rows, filters, extra = filtered_rows(request, scope)
     result: Holdings = extra["holdings"]
     add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
+    add_cost_basis(request.user, extra["wallet_ids"], [r for r in rows if not r.asset.is_spam], result.currency)
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="holdings-{stamp}.csv"'
     writer = csv.writer(response)
     currency = result.currency
     writer.writerow(["kind", "asset", "name", "chain", "contract", "amount", f"price_{currency}", "price_source",
-                     f"value_{currency}", "change_24h", "share_pct", "spam", "status"])
+                     f"value_{currency}", "change_24h", "share_pct", "spam", "status", f"average_cost_{currency}",
+                     f"cost_{currency}", f"unrealised_{currency}", "unrealised_pct", "cost_basis_incomplete"])
     for r in rows:
         writer.writerow([
             "holding", _cell(r.asset.symbol), _cell(r.asset.name), _cell(r.asset.chain.slug), _cell(r.asset.address),
             exact_text(r.amount), "" if r.price is None else exact_text(r.price), _cell(r.price_source or ""),
             _money_cell(r.value), "" if r.change_24h is None else format(r.change_24h, "f"),
-            _share_pct(r.value, result.net_worth), "yes" if r.asset.is_spam else "", r.status,
+            _share_pct(r.value, result.net_worth), "yes" if r.asset.is_spam else "", r.status, *_cost_basis_cells(r.cost_basis),
         ])
     if not (filters.chain or filters.q or filters.hide_dust):
         for p in result.positions:
@@ -265,5 +280,6 @@ def holdings_csv(request: HttpRequest) -> HttpResponse:
                 "position", _cell(p.protocol), _cell(p.label or p.kind), _cell(p.chain.slug), _cell(p.ref),
                 _cell(legs + (f" - {debt}" if debt else "")), "", "", _money_cell(p.value), "",
                 _share_pct(p.value, result.net_worth), "", "priced" if p.unpriced_legs == 0 else "partly unpriced",
+                *_cost_basis_cells(None),
             ])
     return response

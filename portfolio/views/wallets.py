@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -17,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from portfolio import limits
 from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
-from portfolio.holdings import pair_values
+from portfolio.holdings import Freshness, add_values, pair_values
 from portfolio.models import Portfolio, Wallet, WalletChain
 from portfolio.overlaps import also_in, covered_pairs, covered_pairs_of_groups, overlap_note
 from portfolio.services import wallets as services
@@ -36,33 +33,9 @@ def _wallet_list_context(request: HttpRequest, form: WalletAddForm) -> dict:
     )
     page = _page(request, wallets)
     values = pair_values(request.user, ensure_profile(request.user).quote_currency)
-    _add_values(page, values, values.total)
+    add_values(page, values, values.total)
     return {"wallets": page, "page": page, "form": form, "nav_active": "wallets", "limit": limits.wallet_limit(request.user),
             "currency": values.currency, "total": values.total}
-
-
-@dataclass(frozen=True)
-class Freshness:
-    """How fresh a wallet's (or portfolio's) data is: its oldest good read, and how many of its chains
-    failed or were never read."""
-
-    oldest_ok: datetime | None
-    failed: int
-    never: int
-
-
-def _add_values(wallets, values, total: Decimal) -> None:
-    """Set each wallet's ``value``, ``share`` (of ``total``) and ``freshness`` (wallet_chains prefetched)."""
-    for wallet in wallets:
-        wallet.value = values.of([wallet.pk])
-        wallet.share = share_of(wallet.value, total) if total > 0 else None
-        wallet.freshness = _freshness(wallet.wallet_chains.all())
-
-
-def _freshness(wallet_chains) -> Freshness:
-    reads = [wc.last_ok_at for wc in wallet_chains if wc.last_ok_at]
-    return Freshness(min(reads) if reads else None, sum(1 for wc in wallet_chains if wc.status == WalletChain.FAILED),
-                     sum(1 for wc in wallet_chains if wc.last_ok_at is None))
 
 
 PER_PAGE = 50
@@ -198,7 +171,7 @@ def portfolio_detail(request: HttpRequest, portfolio_id: int) -> HttpResponse:
     values = pair_values(request.user, ensure_profile(request.user).quote_currency)
     member_ids = list(portfolio.wallets.values_list("pk", flat=True))
     total = values.of(member_ids, covered_pairs(member_ids))
-    _add_values(wallets, values, total)
+    add_values(wallets, values, total)
     return render(request, "portfolio/portfolio_detail.html", {"portfolio": portfolio, "wallets": wallets, "page": wallets,
                                                                 "total": total, "currency": values.currency, "nav_active": "portfolios"})
 

@@ -90,6 +90,22 @@ def test_pages_follow_each_other_and_cost_the_same_queries_however_many_transfer
     assert len(set(counts)) == 1, counts
 
 
+def test_the_flows_line_covers_every_transfer_the_filters_keep_not_only_the_page(owner_client, book):
+    for i in range(60):  # 60 more buys of 0.001 ETH at the day's 300: $0.30 each, $18 in all
+        transfer(book["hot_wc"], book["eth"], "in", ETH // 1000, T0 + 3 * DAY + i * HOUR / 5, f"0xm{i:02d}")
+    first = owner_client.get("/activity/").content.decode()
+    nxt = first.split('rel="next"')[0].rsplit('href="', 1)[-1].split('"')[0].replace("&amp;", "&")
+    last = owner_client.get("/activity/" + nxt).content.decode()
+    assert first.count('data-testid="activity-row"') == 50 and last.count('data-testid="activity-row"') == 16
+    for html in (first, last):  # 600 + 18 in, 300 out; the internal pair cancels; the airdrop is unpriced
+        assert "All 66 transfers: in $618.00 · out $300.00 · net" in html and '"pos">+$318.00</span>' in html
+        assert "1 without a price of the time" in html
+    outs = owner_client.get("/activity/", {"direction": "out"}).content.decode()
+    assert "All 2 transfers these filters keep: in $0.00 · out $300.00" in outs  # the sale; the internal out cancels
+    cold = owner_client.get("/activity/", {"wallet": book["cold"].pk}).content.decode()
+    assert "All 1 transfer these filters keep: in $0.00 · out $0.00" in cold  # hot, its other side, is in the scope
+
+
 def test_another_users_transfers_are_never_visible(owner, owner_client, outsider, book):
     theirs = Wallet.objects.get(owner=outsider)
     their_portfolio = Portfolio.objects.create(owner=outsider, name="theirs")
@@ -199,6 +215,25 @@ def test_the_holdings_api_and_page_carry_the_cost_basis(owner, owner_client, boo
     html = owner_client.get("/holdings/").content.decode()
     assert "+$448.50" in html and "avg $150.00 · cost $448.50" in html
     assert "cost basis incomplete: no price on the day of 1 inflow (first 2026-03-03)" in html
+
+
+def test_the_holdings_csv_carries_the_cost_basis_exactly_or_why_it_is_incomplete(owner, owner_client, book):
+    cold = Portfolio.objects.create(owner=owner, name="Cold only")
+    cold.wallets.add(book["cold"])
+    response = owner_client.get("/holdings.csv")
+    assert response.status_code == 200
+    rows = {r["asset"]: r for r in csv.DictReader(io.StringIO(response.content.decode()))}
+    eth, air = rows["ETH"], rows["AIR"]
+    # 2 at 100 + 2 at 200 = avg 150; 2.99 held (the fee and the sale left hot, the internal 1 moved) = 448.5
+    assert (eth["average_cost_USD"], eth["cost_USD"], eth["unrealised_USD"], eth["unrealised_pct"]) == (
+        "150", "448.5", "448.5", "100")
+    assert eth["cost_basis_incomplete"] == ""
+    assert air["cost_USD"] == air["average_cost_USD"] == air["unrealised_USD"] == ""
+    assert air["cost_basis_incomplete"] == "cost basis incomplete: no price on the day of 1 inflow (first 2026-03-03)"
+    # a scope holding only the receiving side: the internal transfer is an inflow of unknown cost
+    cold_rows = list(csv.DictReader(io.StringIO(owner_client.get("/holdings.csv", {"portfolio": cold.pk}).content.decode())))
+    assert [r["asset"] for r in cold_rows] == ["ETH"]
+    assert cold_rows[0]["cost_USD"] == "" and "from your wallet outside this scope" in cold_rows[0]["cost_basis_incomplete"]
 
 
 def test_the_same_transaction_out_of_one_wallet_and_into_another_is_internal_only_for_the_same_amount(owner, book):

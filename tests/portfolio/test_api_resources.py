@@ -161,6 +161,40 @@ def test_wallets_and_portfolios_are_listed_and_read(alice, world):
     assert alice.get(f"/portfolios/{world['portfolio'].pk}").json()["wallet_ids"] == [world["hot"].pk]
 
 
+def test_wallets_carry_value_share_and_freshness_as_on_the_wallets_page(alice, world, owner):
+    from datetime import datetime, timezone as tz
+
+    from django.test.utils import CaptureQueriesContext
+    from django.db import connection
+    from portfolio.valuation import share_of
+
+    read = datetime(2026, 11, 1, 12, 0, tzinfo=tz.utc)
+    WalletChain.objects.filter(wallet=world["hot"]).update(status=WalletChain.OK, last_ok_at=read)
+    WalletChain.objects.filter(wallet=world["cold"], chain=world["side"]).update(status=WalletChain.FAILED)
+    items = {w["label"]: w for w in alice.get("/wallets").json()["items"]}
+    # hot: 1 ETH; cold: 2 ETH + 500 USDC + 0.003 DUST + the Aave position (1 ETH supplied - 1000 USDC borrowed)
+    assert (items["hot"]["value"], items["cold"]["value"]) == ("2000", "5500.003")
+    assert items["hot"]["currency"] == items["cold"]["currency"] == "USD"
+    assert items["hot"]["share"] == str(share_of(Decimal("2000"), Decimal("7500.003")))
+    assert items["hot"]["freshness"] == {"oldest_ok_at": "2026-11-01T12:00:00Z", "failed": 0, "never_read": 0}
+    assert items["cold"]["freshness"] == {"oldest_ok_at": None, "failed": 1, "never_read": 2}
+    detail = alice.get(f"/wallets/{world['cold'].pk}").json()
+    assert (detail["value"], detail["share"], detail["freshness"]) == (items["cold"]["value"], items["cold"]["share"], items["cold"]["freshness"])
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert alice.get("/wallets").status_code == 200
+        return len(ctx.captured_queries)
+
+    before = queries()
+    for n in range(6):
+        more = Wallet.objects.create(owner=owner, family="evm", address=f"0x{n + 1:040x}", label=f"more {n}")
+        wc = WalletChain.objects.create(wallet=more, chain=world["main"], height=100)
+        Holding.objects.create(wallet_chain=wc, asset=world["eth"], amount=10**18, height=100)
+    assert queries() == before
+    assert sum(Decimal(w["value"]) for w in alice.get("/wallets").json()["items"]) == Decimal("19500.003")  # 7500.003 + 6 x 2000
+
+
 def test_wallets_are_added_renamed_moved_and_deleted(alice, world):
     pid = world["portfolio"].pk
     added = alice.send("post", "/wallets", {"family": "evm", "address": NEW_ADDRESS.lower(), "label": "new"})

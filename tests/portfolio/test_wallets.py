@@ -333,3 +333,28 @@ def test_a_portfolio_cannot_hold_someone_elses_wallet(owner, outsider, owner_cli
     response = owner_client.post(reverse("portfolios"), {"name": "Sneaky", "wallets": [theirs.pk]})
     assert response.status_code == 200 and b"errorlist" in response.content
     assert not Portfolio.objects.exists()
+
+
+@pytest.mark.parametrize("family,address,shows_gap", [
+    ("evm", EIP55, False),
+    ("solana", "H1zxrQ5vTjGMSzdBCNS4ED9T8LsRujzRnQDXQfqxSLn8", False),
+    ("bitcoin", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", False),
+    ("bitcoin", XPUB, True),
+])
+def test_the_edit_form_asks_for_a_gap_limit_only_for_an_extended_key(owner, owner_client, family, address, shows_gap):
+    wallet = do_add_wallet(owner, family, address, label="w")
+    page = owner_client.get(reverse("wallet_edit", args=[wallet.pk])).content.decode()
+    assert ("Gap limit" in page) is shows_gap and ('name="gap_limit"' in page) is shows_gap
+    posted = {"label": "renamed", **({"gap_limit": "35"} if shows_gap else {})}
+    assert owner_client.post(reverse("wallet_edit", args=[wallet.pk]), posted).status_code == 302
+    wallet.refresh_from_db()
+    assert wallet.label == "renamed" and wallet.gap_limit == (35 if shows_gap else 20)
+
+
+def test_a_chain_read_seconds_ago_says_just_now_not_zero_minutes(owner, owner_client):
+    from django.utils import timezone
+
+    wallet = do_add_wallet(owner, "evm", EIP55)
+    wallet.wallet_chains.update(status=WalletChain.OK, last_ok_at=timezone.now())
+    page = owner_client.get(reverse("wallets")).content.decode()
+    assert "just now" in page and "0 min" not in page and "0 minutes" not in page
