@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from decimal import Context, Decimal
 from typing import Any, Callable, ClassVar, Generator, Iterable, Mapping
 
@@ -183,6 +184,11 @@ def unsigned(word: int, bits: int) -> int:
 def address_of(word: int) -> str:
     if word >> 160:
         raise ProtocolDataError("address word has high bits set")
+    return _checksum_word(word)
+
+
+@lru_cache(maxsize=65536)  # the same few token and pool addresses come back in every position
+def _checksum_word(word: int) -> str:
     return to_checksum("0x" + word.to_bytes(20, "big").hex())
 
 
