@@ -183,9 +183,10 @@ class UniswapV3(EvmProtocol):
         lower, upper, liquidity = p["tick_lower"], p["tick_upper"], p["liquidity"]
         amount0, amount1 = v3math.amounts_for_liquidity(pool["tick"], pool["sqrt_price"], lower, upper, liquidity)
         fees = []
-        for side, glob in ((0, pool["g0"]), (1, pool["g1"])):
-            inside = v3math.fee_growth_inside(lower, upper, pool["tick"], glob, pool["ticks"][lower][side], pool["ticks"][upper][side])
-            fees.append(v3math.uncollected_fees(inside, p[f"inside{side}_last"], liquidity, p[f"owed{side}"]))
+        tick, ticks_lower, ticks_upper = pool["tick"], pool["ticks"][lower], pool["ticks"][upper]
+        for side, glob, last, owed in ((0, pool["g0"], p["inside0_last"], p["owed0"]), (1, pool["g1"], p["inside1_last"], p["owed1"])):
+            inside = v3math.fee_growth_inside(lower, upper, tick, glob, ticks_lower[side], ticks_upper[side])
+            fees.append(v3math.uncollected_fees(inside, last, liquidity, owed))
         if liquidity == 0 and not any(fees):
             return None  # a closed position: an empty NFT
         legs = [PositionLeg(a0, amount0, "supplied"), PositionLeg(a1, amount1, "supplied")]
