@@ -69,16 +69,24 @@ class AaveV3(EvmProtocol):
 
         third = Batch()
         balance_i: dict[str, dict[str, int]] = {}
+        kinds = ("a_token", "variable_debt", "stable_debt")
+        reserve_tokens = {r: [t for kind in kinds if (t := d[kind]) != ZERO] for r, d in info.items()}
+        reserve_bits = [(r, 2 * d["id"]) for r, d in info.items()]
         for w in ctx.wallets:
-            flagged = {r for r, d in info.items() if (configs[w][0] >> (2 * d["id"])) & 3}
+            config = configs[w][0]
+            flagged = {r for r, bit in reserve_bits if (config >> bit) & 3}
             flagged |= {token_reserve[t][0] for t in ctx.held(w) if t in token_reserve}
+            if not flagged:
+                continue
+            data = abi.call_with_address(abi.BALANCE_OF, w)
+            mine = balance_i[w] = {}
             for reserve in sorted(flagged):
-                for kind in ("a_token", "variable_debt", "stable_debt"):
-                    token = info[reserve][kind]
-                    if token != ZERO:
-                        balance_i.setdefault(w, {})[token] = third.add(token, abi.call_with_address(abi.BALANCE_OF, w))
+                for token in reserve_tokens[reserve]:
+                    mine[token] = third.add(token, data)
         results = (yield third.calls) if third.calls else []
 
+        # The rates shown per reserve: the same strings for every wallet, formatted once (when first used).
+        reserve_rates: dict[str, dict[str, str]] = {}
         out: list[Position] = []
         for w in ctx.wallets:
             legs: list[PositionLeg] = []
@@ -101,9 +109,11 @@ class AaveV3(EvmProtocol):
                     legs.append(PositionLeg(asset, amount[0], "supplied"))
                 else:
                     legs.append(PositionLeg(asset, amount[0], "borrowed", "variable debt" if kind == "variable_debt" else "stable debt"))
-                d = info[reserve]
-                rates[asset.symbol] = {"supply_apr": _percent(d["liquidity_rate"]), "variable_borrow_apr": _percent(d["variable_rate"]),
-                                       "ltv": _bps(d["ltv"]), "liquidation_threshold": _bps(d["threshold"])}
+                if reserve not in reserve_rates:
+                    d = info[reserve]
+                    reserve_rates[reserve] = {"supply_apr": _percent(d["liquidity_rate"]), "variable_borrow_apr": _percent(d["variable_rate"]),
+                                              "ltv": _bps(d["ltv"]), "liquidation_threshold": _bps(d["threshold"])}
+                rates[asset.symbol] = dict(reserve_rates[reserve])  # each position its own dict
             if not legs:
                 continue
             # No configuration bit set (a non-collateral supply only): the account data would be zeros.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from decimal import Context, Decimal
 from typing import Any, Callable, ClassVar, Generator, Iterable, Mapping
 
@@ -35,10 +36,10 @@ class Batch:
 
     def add(self, target: str, data: bytes) -> int:
         key = (target, data)
-        if key not in self._index:
-            self._index[key] = len(self.calls)
+        index = self._index.setdefault(key, len(self.calls))
+        if index == len(self.calls):
             self.calls.append(key)
-        return self._index[key]
+        return index
 
 
 @dataclass
@@ -157,9 +158,12 @@ def checksummed(value: Any) -> str:
 
 def words(result: CallResult, count: int, *, at_least: bool = False) -> list[int] | None:
     """The return data as ``count`` uint256 words (None when the call reverted or the size is wrong)."""
-    data = result.data
-    if not result.ok or (len(data) < WORD * count if at_least else len(data) != WORD * count):
+    ok, data = result[0], result[1]  # CallResult is a tuple: no attribute lookups in the hot loop
+    size = len(data)
+    if not ok or (size < WORD * count if at_least else size != WORD * count):
         return None
+    if count == 1:
+        return [int.from_bytes(data[:WORD], "big")]
     return [int.from_bytes(data[i:i + WORD], "big") for i in range(0, WORD * count, WORD)]
 
 
@@ -180,6 +184,11 @@ def unsigned(word: int, bits: int) -> int:
 def address_of(word: int) -> str:
     if word >> 160:
         raise ProtocolDataError("address word has high bits set")
+    return _checksum_word(word)
+
+
+@lru_cache(maxsize=65536)  # the same few token and pool addresses come back in every position
+def _checksum_word(word: int) -> str:
     return to_checksum("0x" + word.to_bytes(20, "big").hex())
 
 
@@ -204,9 +213,33 @@ def decode_address_array(result: CallResult, limit: int = 1000) -> list[str] | N
 
 
 def ratio(numerator: int, denominator: int, digits: int = 18) -> str:
-    """``numerator / denominator`` as a decimal string with ``digits`` places (for details)."""
+    """``numerator / denominator`` as a decimal string with ``digits`` places (for details), rounded half
+    to even: the string ``str()`` of the 100-digit ``Decimal`` quotient quantized to ``digits`` places
+    gives, computed in integers (thousands per fetch; the ``Decimal`` path is kept for huge operands,
+    where its rounding to 100 digits first could differ)."""
     if denominator == 0:
         return "0"
+    if numerator < 0 or denominator < 0 or not 18 <= digits <= 40:
+        return _decimal_ratio(numerator, denominator, digits)
+    quotient, rest = divmod(numerator * 10 ** digits, denominator)
+    # Below these sizes the 100-digit quotient keeps > 50 digits past the last place, more than the
+    # denominator's: its rounding cannot move a remainder across the half (the same result).
+    if quotient.bit_length() > 200 or denominator.bit_length() > 180:
+        return _decimal_ratio(numerator, denominator, digits)
+    twice = 2 * rest
+    if twice > denominator or (twice == denominator and quotient & 1):
+        quotient += 1
+    text = str(quotient)
+    n = len(text)
+    adjusted = n - 1 - digits
+    if adjusted < -6:  # Decimal's str() turns scientific below 1E-6 ("0E-18", "1.5E-7")
+        return text[0] + ("." + text[1:] if n > 1 else "") + f"E{adjusted}"
+    if n > digits:
+        return text[:-digits] + "." + text[-digits:]
+    return "0." + "0" * (digits - n) + text
+
+
+def _decimal_ratio(numerator: int, denominator: int, digits: int) -> str:
     return str(_WIDE.divide(Decimal(numerator), Decimal(denominator)).quantize(Decimal(1).scaleb(-digits), context=_WIDE))
 
 

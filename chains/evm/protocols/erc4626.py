@@ -62,6 +62,7 @@ class Erc4626(EvmProtocol):
         results = (yield batch.calls) if batch.calls else []
         assets = finish(results)
         out: list[Position] = []
+        shown: dict[str, tuple[str, int | None, int, int]] = {}  # vault -> label, share decimals, scales (per vault, not per wallet)
         for (w, v), i in convert_i.items():
             amount = words(results[i], 1)
             underlying, share_token = assets.get(vaults[v]), assets.get(v)
@@ -69,14 +70,16 @@ class Erc4626(EvmProtocol):
                 if v in registered:
                     ctx.problem(self.name, "position_read_failed", "convertToAssets or the asset's decimals() failed", v)
                 continue
-            name = share_token.symbol if share_token else v
+            if v not in shown:
+                share_decimals = share_token.decimals if share_token else None
+                shown[v] = (f"{share_token.symbol if share_token else v} vault", share_decimals,
+                            10 ** (share_decimals or 0), 10 ** underlying.decimals)
+            label, share_decimals, share_scale, asset_scale = shown[v]
             out.append(Position(
-                owner=w, protocol=self.name, kind="vault", ref=v, label=f"{name} vault",
+                owner=w, protocol=self.name, kind="vault", ref=v, label=label,
                 legs=(PositionLeg(underlying, amount[0], "supplied"),), accounts_for=(v,),
-                details={"vault": v, "asset": vaults[v], "shares": str(shares[(w, v)]),
-                         "share_decimals": share_token.decimals if share_token else None,
-                         "assets_per_share": ratio(amount[0] * 10 ** (share_token.decimals if share_token else 0),
-                                                   shares[(w, v)] * 10 ** underlying.decimals),
+                details={"vault": v, "asset": vaults[v], "shares": str(shares[(w, v)]), "share_decimals": share_decimals,
+                         "assets_per_share": ratio(amount[0] * share_scale, shares[(w, v)] * asset_scale),
                          "registered": v in registered},
             ))
         return out

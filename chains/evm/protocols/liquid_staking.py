@@ -45,8 +45,14 @@ class LiquidStaking(EvmProtocol):
                   for key, amount in held.items() if RATE_FUNCTIONS[tokens[key[1]]] is not None}
         results = (yield batch.calls) if batch.calls else []
         out: list[Position] = []
+        shown: dict[str, tuple[str, str, str, int]] = {}  # token -> label, symbol, model, scale (the same for every wallet)
+        native_scale = 10 ** ctx.native.decimals
         for (w, t), amount in held.items():
-            role = tokens[t]
+            if t not in shown:
+                role, token = tokens[t], assets.get(t)
+                symbol = token.symbol if token else role
+                shown[t] = (f"{LABELS[role]} ({symbol})", symbol, "rebasing" if RATE_FUNCTIONS[role] is None else "exchange rate",
+                            10 ** (token.decimals if token else 18))
             if (w, t) in rate_i:
                 value = words(results[rate_i[(w, t)]], 1)
                 if value is None:
@@ -55,13 +61,11 @@ class LiquidStaking(EvmProtocol):
                 staked = value[0]
             else:
                 staked = amount
-            token = assets.get(t)
-            symbol = token.symbol if token else role
+            label, symbol, model, scale = shown[t]
             out.append(Position(
-                owner=w, protocol=self.name, kind="staking", ref=t, label=f"{LABELS[role]} ({symbol})",
+                owner=w, protocol=self.name, kind="staking", ref=t, label=label,
                 legs=(PositionLeg(ctx.native, staked, "staked"),), accounts_for=(t,),
-                details={"token": t, "token_symbol": symbol, "token_balance": str(amount), 
-                         "model": "rebasing" if RATE_FUNCTIONS[role] is None else "exchange rate",
-                         "rate": ratio(staked * 10 ** (token.decimals if token else 18), amount * 10 ** ctx.native.decimals)},
+                details={"token": t, "token_symbol": symbol, "token_balance": str(amount), "model": model,
+                         "rate": ratio(staked * scale, amount * native_scale)},
             ))
         return out

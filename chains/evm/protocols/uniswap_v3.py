@@ -55,6 +55,7 @@ class UniswapV3(EvmProtocol):
     def __init__(self, contracts: Any) -> None:
         super().__init__(contracts)
         self._pools: dict[tuple[str, str, int], str] = {}
+        self._npm = self.address("position_manager")  # checksummed once, not per position
 
     def nft_contracts(self) -> set[str]:
         return {self.address("position_manager")}
@@ -182,18 +183,19 @@ class UniswapV3(EvmProtocol):
         lower, upper, liquidity = p["tick_lower"], p["tick_upper"], p["liquidity"]
         amount0, amount1 = v3math.amounts_for_liquidity(pool["tick"], pool["sqrt_price"], lower, upper, liquidity)
         fees = []
-        for side, glob in ((0, pool["g0"]), (1, pool["g1"])):
-            inside = v3math.fee_growth_inside(lower, upper, pool["tick"], glob, pool["ticks"][lower][side], pool["ticks"][upper][side])
-            fees.append(v3math.uncollected_fees(inside, p[f"inside{side}_last"], liquidity, p[f"owed{side}"]))
+        tick, ticks_lower, ticks_upper = pool["tick"], pool["ticks"][lower], pool["ticks"][upper]
+        for side, glob, last, owed in ((0, pool["g0"], p["inside0_last"], p["owed0"]), (1, pool["g1"], p["inside1_last"], p["owed1"])):
+            inside = v3math.fee_growth_inside(lower, upper, tick, glob, ticks_lower[side], ticks_upper[side])
+            fees.append(v3math.uncollected_fees(inside, last, liquidity, owed))
         if liquidity == 0 and not any(fees):
             return None  # a closed position: an empty NFT
         legs = [PositionLeg(a0, amount0, "supplied"), PositionLeg(a1, amount1, "supplied")]
         legs += [PositionLeg(asset, fee, "fees") for asset, fee in ((a0, fees[0]), (a1, fees[1])) if fee]
         in_range = lower <= pool["tick"] < upper
-        npm = self.address("position_manager")
+        npm = self._npm
         return Position(
             owner=wallet, protocol=self.name, kind="liquidity", ref=str(token_id),
-            label=f"{self.label} {a0.symbol}/{a1.symbol} {Decimal(p['fee']) / 10000}% #{token_id}",
+            label=f"{self.label} {a0.symbol}/{a1.symbol} {_fee_percent(p['fee'])}% #{token_id}",
             legs=tuple(legs), accounts_for=(f"{npm}:{token_id}",),
             details={
                 "token_id": str(token_id), "position_manager": npm, "pool": p["pool"], "fee_tier": p["fee"],
@@ -202,6 +204,12 @@ class UniswapV3(EvmProtocol):
                 **_range_prices(pool["sqrt_price"], lower, upper, a0.decimals, a1.decimals, a0.symbol, a1.symbol),
             },
         )
+
+
+@lru_cache(maxsize=256)
+def _fee_percent(fee: int) -> str:
+    """A fee tier in hundredths of a bip as a percentage: 3000 -> "0.3"."""
+    return str(Decimal(fee) / 10000)
 
 
 @lru_cache(maxsize=4096)  # many positions share a pool's price and a popular range

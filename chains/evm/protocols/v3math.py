@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, localcontext
+from functools import lru_cache
 
 MIN_TICK = -887272
 MAX_TICK = 887272
@@ -35,6 +36,7 @@ _TICK_FACTORS = (
 )
 
 
+@lru_cache(maxsize=65536)  # positions share their range bounds; the result is an int, safe to share
 def sqrt_ratio_at_tick(tick: int) -> int:
     """TickMath.getSqrtRatioAtTick: sqrt(1.0001^tick) * 2^96, rounded up. Raises ValueError outside the tick range."""
     abs_tick = abs(tick)
