@@ -13,7 +13,7 @@ PACKAGES = ("portfolio", "chains")
 
 
 def _parse(path: Path) -> ast.Module:
-    """``ast.parse`` of a file. CPython 3.11 before 3.11.9 keeps the AST converter's recursion depth in
+    """``ast.parse`` of a file. CPython 3.11 keeps the AST converter's recursion depth in
     shared state, so a parse running at the same time in another thread of the test process (a live
     server or an in-process worker of an earlier test) can fail this one with "AST constructor
     recursion depth mismatch" (gh-106905); such a parse is simply run again."""
