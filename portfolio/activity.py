@@ -85,19 +85,43 @@ class ActivityRow:
         return [self.at.isoformat(), self.id]
 
 
+@dataclass(frozen=True)
+class Flows:
+    """The flows of a set of transfers (a page, or every transfer a scope's filters keep), at the price
+    of each one's time: ``unpriced`` transfers (no price that day, spam) are in no figure."""
+
+    flows_in: Decimal
+    flows_out: Decimal
+    unpriced: int
+    count: int
+
+    @property
+    def net_flow(self) -> Decimal:
+        return self.flows_in - self.flows_out
+
+
+def sum_flows(valued: Iterable[tuple[str, Decimal | None, bool]]) -> Flows:
+    """The flows of (direction, value of the time or None, internal) triples: an unpriced transfer is
+    counted as such; an internal one (both sides in the scope) is no flow."""
+    flows = {Transfer.IN: Decimal(0), Transfer.OUT: Decimal(0)}
+    unpriced = count = 0
+    with exact():
+        for direction, value, internal in valued:
+            count += 1
+            if value is None:
+                unpriced += 1
+            elif not internal:
+                flows[direction] += value
+    return Flows(flows[Transfer.IN], flows[Transfer.OUT], unpriced, count)
+
+
 @dataclass
 class ActivityPage:
     rows: list[ActivityRow]
     currency: str
     fx_missing: bool
     next_key: list | None
-    flows_in: Decimal
-    flows_out: Decimal
-    unpriced: int
-
-    @property
-    def net_flow(self) -> Decimal:
-        return self.flows_in - self.flows_out
+    flows: Flows  # of this page's rows
 
 
 # --------------------------------------------------------------------------- the scope's transfers
@@ -306,31 +330,8 @@ def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: Activ
     found = legs(qs, limit + 1)
     transfers = found[:limit]
     rows = rows_of(user, transfers, scope_ids, currency)
-    flows_in = flows_out = Decimal(0)
-    with exact():
-        for r in rows:
-            if r.value is not None and not r.cancels:
-                if r.direction == Transfer.IN:
-                    flows_in += r.value
-                else:
-                    flows_out += r.value
     return ActivityPage(rows, currency, fx_missing, rows[-1].cursor_key if len(found) > limit and rows else None,
-                        flows_in, flows_out, sum(1 for r in rows if r.value is None))
-
-
-@dataclass(frozen=True)
-class Flows:
-    """The flows of every transfer a scope's filters keep, in ``currency`` at the price of each one's
-    time: ``unpriced`` transfers (no price that day, spam) are in no figure."""
-
-    flows_in: Decimal
-    flows_out: Decimal
-    unpriced: int
-    count: int
-
-    @property
-    def net_flow(self) -> Decimal:
-        return self.flows_in - self.flows_out
+                        sum_flows((r.direction, r.value, r.cancels) for r in rows))
 
 
 def scope_flows(user, wallet_ids: Iterable[int], currency: str, filters: ActivityFilters = ActivityFilters()) -> Flows:
@@ -351,20 +352,17 @@ def scope_flows(user, wallet_ids: Iterable[int], currency: str, filters: Activit
     info = {pk: (decimals, spam) for pk, decimals, spam in
             Asset.objects.filter(pk__in={t.asset_id for t in transfers}).values_list("pk", "decimals", "is_spam")}
     prices, scope = PricesOfTheTime([(t.asset_id, t.at) for t in transfers if not info[t.asset_id][1]], currency), set(scope_ids)
-    flows = {Transfer.IN: Decimal(0), Transfer.OUT: Decimal(0)}
-    unpriced = 0
-    with exact():
+    def valued():
         for t in transfers:
             decimals, spam = info[t.asset_id]
             then = prices.at(t.asset_id, t.at) if not spam else None  # spam is never valued
             if then is None:
-                unpriced += 1
+                yield t.direction, None, False
                 continue
-            other = own.other_side(t.w, t.c, t)
-            if other is not None and other in scope:
-                continue  # both legs in the scope: no flow
-            flows[t.direction] += to_units(t.amount, decimals) * then.price
-    return Flows(flows[Transfer.IN], flows[Transfer.OUT], unpriced, len(transfers))
+            other = own.other_side(t.w, t.c, t)  # both legs in the scope: no flow
+            yield t.direction, to_units(t.amount, decimals) * then.price, other is not None and other in scope
+
+    return sum_flows(valued())
 
 
 def rows_of(user, transfers: list[Leg], scope_ids: list[int], currency: str) -> list[ActivityRow]:

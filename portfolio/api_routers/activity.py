@@ -53,4 +53,4 @@ def list_activity(request, portfolio_id: int | None = None, wallet_id: int | Non
     count = scope_transfers(request.auth, wallet_ids, filters).count()
     return {"currency": page.currency, "count": count, "items": [activity_out(r) for r in page.rows],
             "next_cursor": encode_cursor(page.next_key) if page.next_key else None,
-            "flows_in": page.flows_in, "flows_out": page.flows_out}
+            "flows_in": page.flows.flows_in, "flows_out": page.flows.flows_out}
