@@ -25,6 +25,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from chains.base import FUNGIBLE, NFT_COLLECTION, AssetRef, HistoryPage, HistoryRequest
+from chains.history import days as day_range
 from portfolio.history.start import send_step
 from portfolio.models import Asset, Backfill, NftItem, PricePoint, Transfer, ValuePoint, WalletChain, WalletValue
 from portfolio.services.prices import counted_price, do_import_price_range, prices_at, store_quotes
@@ -157,16 +158,14 @@ def _fill_days(wc: WalletChain, since: date, until: date, listed: Iterable[str],
     after it, the previous day's balances carried (their points copied). Returns the days filled."""
     listed_days = {date.fromisoformat(d) for d in listed}
     first = min(listed_days, default=until + timedelta(days=1))
-    filled = [since + timedelta(days=i) for i in range((min(first, until + timedelta(days=1)) - since).days)
-              if since + timedelta(days=i) >= complete_from]
+    filled = [day for day in day_range(since, min(first, until + timedelta(days=1)) - timedelta(days=1)) if day >= complete_from]
     stored: dict[date, list[tuple[int, int]]] = defaultdict(list)
     for at, asset_id, amount in ValuePoint.objects.filter(wallet_id=wc.wallet_id, chain_id=wc.chain_id, backfilled=True).values_list(
             "at", "asset_id", "amount"):
         stored[at.astimezone(dt_timezone.utc).date()].append((asset_id, amount))
     carried: list[ValuePoint] = []
     previous: list[tuple[int, int]] = []
-    for i in range((until - first).days + 1):
-        day = first + timedelta(days=i)
+    for day in day_range(first, until):
         if day in listed_days:
             previous = stored.get(day, [])
             continue
