@@ -151,7 +151,8 @@ LOAN = st.tuples(st.integers(0, 10**20), st.integers(0, 10**9))  # ETH supplied 
        eth_price=st.decimals(min_value=D("0.01"), max_value=D("100000"), places=2))
 def test_every_page_and_endpoint_agrees_with_an_independent_sum(owner, owner_client, holdings, loans, eth_price):
     """A random mix of wallets, tokens (fresh, stale, unpriced, spam), huge amounts and loans: the holdings
-    page, the API, the CSV and the dashboard after a snapshot all show the sum the test computes."""
+    page, the API, the CSV, the wallets' values and the dashboard after a snapshot all show the sum the
+    test computes."""
     from portfolio.services.snapshots import do_snapshot
 
     Wallet.objects.filter(owner=owner).delete()
@@ -194,6 +195,8 @@ def test_every_page_and_endpoint_agrees_with_an_independent_sum(owner, owner_cli
     assert D(body["net_worth"]) == expected
     rows = list(csv.DictReader(io.StringIO(owner_client.get(reverse("holdings_csv")).content.decode())))
     assert abs(sum(D(r["value_USD"]) for r in rows if r["value_USD"]) - expected) <= D("0.01") * (len(rows) + 1)
+    per_wallet = owner_client.get(f"{API}/wallets?limit=100").json()["items"]  # the wallets list's values
+    assert sum(D(w["value"]) for w in per_wallet) == expected
     do_snapshot()
     summary = owner_client.get(f"{API}/summary?currency=USD").json()
     # Snapshots store each point's value to 18 decimal places: their sum may differ past the 16th.
