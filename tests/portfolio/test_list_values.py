@@ -148,3 +148,14 @@ def test_the_portfolio_dashboard_reads_its_freshness_from_one_row_whatever_its_s
     lists = owner_client.get(reverse("portfolios")).content.decode()
     assert "1 failed" in lists
     assert freshness_counts(owner_client, reverse("portfolios")) == 0
+
+
+@pytest.mark.parametrize("attrs", [{"id": "id_wallets"}, {"id": "id_wallets", "class": "c"}, None])
+def test_the_portfolio_forms_wallet_checkboxes_are_djangos_markup_built_faster(attrs):
+    from django import forms
+
+    from portfolio.forms import QuickCheckboxSelectMultiple
+
+    choices = [(1, "a <b>"), (2, "hot & cold"), (3, "x")]
+    assert (QuickCheckboxSelectMultiple(choices=choices).render("wallets", [2, 3], attrs)
+            == forms.CheckboxSelectMultiple(choices=choices).render("wallets", [2, 3], attrs))
