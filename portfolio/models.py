@@ -387,6 +387,7 @@ class PairValueCache(models.Model):
     computed_at = models.DateTimeField(null=True, blank=True)
     token = models.CharField(max_length=64, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
+    viewed_at = models.DateTimeField(null=True, blank=True)  # the last view that computed it (not the price task)
     pairs = models.JSONField(default=dict, blank=True)
 
     class Meta:

@@ -66,10 +66,11 @@ def price_token() -> str:
 
 
 def holding_values(owner_id: int, currency: str, fx: dict[str, Decimal], rate: Decimal, *,
-                   now: datetime | None = None) -> dict[Pair, Decimal]:
+                   now: datetime | None = None, viewed: bool = True) -> dict[Pair, Decimal]:
     """(wallet id, chain id) -> the value of the pair's priced holdings in ``currency`` (at ``rate``
     per USD, ``fx`` the rates of the prices' own currencies); pairs worth nothing are absent. Three
-    queries while the row is current (the token, the row, the changed pairs when ``version`` moved)."""
+    queries while the row is current (the token, the row, the changed pairs when ``version`` moved).
+    ``viewed``: a page asked (the price task revalues the rows viewed lately, not its own)."""
     now = now or timezone.now()
     token = price_token()
     cache, _ = PairValueCache.objects.get_or_create(owner_id=owner_id, currency=currency)
@@ -92,10 +93,24 @@ def holding_values(owner_id: int, currency: str, fx: dict[str, Decimal], rate: D
     with transaction.atomic():
         stored = PairValueCache.objects.filter(pk=cache.pk, version=cache.version).update(
             pairs={f"{w}:{c}": str(v) for (w, c), v in values.items()}, computed_version=cache.version, computed_at=at,
-            token=token, valid_until=until)
+            token=token, valid_until=until, **({"viewed_at": now} if viewed else {}))
         if stored and last is not None:
             PairValueChange.objects.filter(owner_id=owner_id, id__lte=last).delete()
     return values
+
+
+def do_revalue_viewed(*, within: timedelta = timedelta(hours=1), now: datetime | None = None) -> int:
+    """After new prices (the price task): recompute the kept values of the owners whose lists were viewed
+    within ``within``, so their next view reads one row instead of every holding. How many rows."""
+    from portfolio.queries import _quote
+    from portfolio.services.prices import latest_fx_rates
+
+    now = now or timezone.now()
+    rows = list(PairValueCache.objects.filter(viewed_at__gte=now - within).values_list("owner_id", "currency"))
+    fx = latest_fx_rates() if rows else {}
+    for owner_id, currency in rows:
+        holding_values(owner_id, currency, fx, _quote(currency, fx)[1], now=now, viewed=False)
+    return len(rows)
 
 
 def _decode(pairs: dict[str, str]) -> dict[Pair, Decimal]:

@@ -159,3 +159,15 @@ def test_the_portfolio_forms_wallet_checkboxes_are_djangos_markup_built_faster(a
     choices = [(1, "a <b>"), (2, "hot & cold"), (3, "x")]
     assert (QuickCheckboxSelectMultiple(choices=choices).render("wallets", [2, 3], attrs)
             == forms.CheckboxSelectMultiple(choices=choices).render("wallets", [2, 3], attrs))
+
+
+def test_the_price_task_revalues_the_lists_viewed_lately_so_their_next_view_reads_no_holding(owner_client, owner, outsider, synced):
+    from portfolio.tasks import refresh_prices_task
+
+    owner_client.get(reverse("wallets"))
+    PairValueCache.objects.create(owner=outsider, currency="USD")  # never viewed: left alone
+    price(_token(2).address, "3")
+    refresh_prices_task()  # (no CoinGecko URL in tests: only the revaluation does something)
+    assert PairValueCache.objects.get(owner=outsider).computed_at is None
+    assert reads(owner_client, reverse("wallets"), "portfolio_holding") == 0
+    assert_lists_agree(owner_client, owner)
