@@ -9,42 +9,28 @@ alike; figures are min/median/max over the rounds, the median CPU time of this p
 (of a second view: the steady state) and the response bytes, and each size's median against the 10k
 case's in the same rounds (the target is a list flat in the number of holdings). Then, unless --no-cold,
 one first view of the wallets page per size after a new price was stored and before the price task
-revalued it (every kept pair value is recomputed from the holdings then; 1M only with --cold-1m: ~10 s). The dataset is built once with plain INSERTs into
-var/bench/lists-<db>.sqlite3 (or the PostgreSQL database of BENCH_DATABASE_URL) and reused; --rebuild
-starts over. Writes bench/results/lists.json (lists_postgresql.json on PostgreSQL).
+revalued it (every kept pair value is recomputed from the holdings then; 1M only with --cold-1m: ~10 s).
+The dataset is built once with plain INSERTs into var/bench/lists-<db>.sqlite3 (or the PostgreSQL
+database of BENCH_DATABASE_URL) and reused; --rebuild starts over. Writes bench/results/lists.json (lists_postgresql.json on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
+
+from bench._common import client_environment, configure_database, page_figures, time_pages, write_results  # noqa: E402
+
 DATASET_VERSION = "lists-1"
 SIZES = {"10k": 10, "100k": 100, "1M": 1000}  # holdings per wallet, 1,000 wallets
 WALLETS, PORTFOLIOS, PER_PORTFOLIO, N_ASSETS = 1000, 20, 60, 2000
-
-
-def configure_database(rebuild: bool) -> str:
-    """Point DATABASE_URL at the bench's own database before Django starts; returns the vendor name."""
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if url:
-        os.environ["DATABASE_URL"] = url
-        return "postgresql"
-    path = ROOT / "var" / "bench" / "lists-sqlite.sqlite3"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if rebuild:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{path}"
-    return "sqlite"
 
 
 def _owner(label: str, per_wallet: int, chain, assets, now, db_vendor: str) -> int:
@@ -120,28 +106,6 @@ def cases(skip_1m: bool) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def run(rounds: int, skip_1m: bool, clients: dict) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    todo = cases(skip_1m)
-    info: dict[tuple[str, str], dict] = {}
-    for table, label, username, url in todo:
-        clients[username].get(url)  # warm: a first view builds the kept values (and times nothing)
-        with CaptureQueriesContext(connection) as ctx:
-            response = clients[username].get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": [], "cpu": []}
-    for r in range(rounds):
-        order = todo[r % len(todo):] + todo[:r % len(todo)]
-        for table, label, username, url in order:
-            start, cpu = time.perf_counter(), time.process_time()
-            clients[username].get(url)
-            info[(table, label)]["times"].append(time.perf_counter() - start)
-            info[(table, label)]["cpu"].append(time.process_time() - cpu)
-    return info
-
-
 def cold(sizes: list[str], clients: dict) -> dict[str, tuple[float, float]]:
     """Per size: (wall s, CPU s) of the wallets page's first view after a new price was stored."""
     from django.urls import reverse
@@ -166,22 +130,15 @@ def main() -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the first views after a new price")
     parser.add_argument("--cold-1m", action="store_true", help="time the first view after a new price at 1M too")
     args = parser.parse_args()
-    vendor = configure_database(args.rebuild)
+    vendor = configure_database("lists", args.rebuild)
 
     import django
 
     django.setup()
-    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
-    from django.test.utils import override_settings, setup_test_environment
 
-    from bench._common import write_results
-
-    setup_test_environment()  # the test client's templates/context capture, ALLOWED_HOSTS=testserver
-    # Static URLs without a collectstatic manifest (the page's cost, not the static pipeline's).
-    override_settings(STORAGES={**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}).enable()
+    client_environment()
     ensure_dataset(vendor, args.skip_1m)
     clients = {}
     for _, _, username, _ in cases(args.skip_1m):
@@ -189,26 +146,13 @@ def main() -> None:
             clients[username] = Client()
             clients[username].force_login(get_user_model().objects.get(username=username))
     load_before = os.getloadavg()[0]
-    info = run(args.rounds, args.skip_1m, clients)
+    info = time_pages(cases(args.skip_1m), clients, args.rounds)
     cold_sizes = [s for s in SIZES if s != "1M" or (args.cold_1m and not args.skip_1m)]
     first_views = {} if args.no_cold else cold(cold_sizes, clients)
     figures: dict[str, tuple[float, str]] = {"database": (1.0 if vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
                                              "rounds": (args.rounds, "rounds"), "load_average_before": (load_before, "load"),
                                              "load_average_after": (os.getloadavg()[0], "load")}
-    baselines = {}
-    for (table, label), d in info.items():
-        ms = sorted(t * 1000 for t in d["times"])
-        baselines.setdefault(table, (label, d["times"]))
-        base_label, base_times = baselines[table]
-        figures[f"{table}_{label}_min_ms"] = (ms[0], "ms")
-        figures[f"{table}_{label}_median_ms"] = (statistics.median(ms), "ms")
-        figures[f"{table}_{label}_max_ms"] = (ms[-1], "ms")
-        figures[f"{table}_{label}_cpu_median_ms"] = (statistics.median(t * 1000 for t in d["cpu"]), "ms")
-        figures[f"{table}_{label}_queries"] = (d["queries"], "queries")
-        figures[f"{table}_{label}_bytes"] = (d["bytes"], "bytes")
-        if label != base_label:
-            ratios = [t / b for t, b in zip(d["times"], base_times)]  # per round: the same moment's load
-            figures[f"{table}_{label}_vs_{base_label}_median"] = (statistics.median(ratios), "x")
+    page_figures(info, figures)
     for label, (wall, cpu) in first_views.items():
         figures[f"wallets_page_{label}_after_new_price_ms"] = (wall * 1000, "ms")
         figures[f"wallets_page_{label}_after_new_price_cpu_ms"] = (cpu * 1000, "ms")

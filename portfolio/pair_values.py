@@ -10,8 +10,8 @@ live, from their own small table). The row is used while
 - it is younger than ``MAX_AGE`` (a write around the code: an admin's bulk spam marking, a shell);
 - and the pairs whose holdings changed since are recomputed alone: the holdings' writers (the hooks of
   portfolio/totals.py: the sync's diff writer, a WalletChain's deletion, an ORM save) call ``changed`` in
-  their transaction, which lists the pairs in PairValueChange and bumps ``version`` (two statements,
-  none for an owner nobody viewed yet).
+  their transaction, which lists the pairs in PairValueChange and bumps ``version`` (a locking read,
+  and an insert and an update for an owner whose lists were viewed).
 A reader stores what it computed only if ``version`` did not move meanwhile (the read took it first)."""
 
 from __future__ import annotations
@@ -38,16 +38,20 @@ Pair = tuple[int, int]  # (wallet id, chain id)
 
 def changed(pairs: Iterable[tuple[int, int, int]]) -> None:
     """These (owner id, wallet id, chain id) pairs' holdings changed: their value is recomputed on the
-    next read of their owner's cache. No statement for an owner without a cache row."""
+    next read of their owner's cache. One locking read; an insert and an update for owners with a row."""
     pairs = sorted(set(pairs))
     owners = sorted({o for o, _, _ in pairs})
     if not owners:
         return
-    cached = set(PairValueCache.objects.filter(owner_id__in=owners).values_list("owner_id", flat=True))
-    if not cached:
-        return
-    PairValueChange.objects.bulk_create([PairValueChange(owner_id=o, wallet_id=w, chain_id=c) for o, w, c in pairs if o in cached])
-    PairValueCache.objects.filter(owner_id__in=sorted(cached)).update(version=F("version") + 1)
+    with transaction.atomic():
+        # Rows locked in one order (PostgreSQL): two syncs of overlapping owners cannot deadlock here.
+        rows = list(PairValueCache.objects.filter(owner_id__in=owners).order_by("owner_id", "currency").select_for_update()
+                    .values_list("pk", "owner_id"))
+        if not rows:
+            return
+        cached = {o for _, o in rows}
+        PairValueChange.objects.bulk_create([PairValueChange(owner_id=o, wallet_id=w, chain_id=c) for o, w, c in pairs if o in cached])
+        PairValueCache.objects.filter(pk__in=[pk for pk, _ in rows]).update(version=F("version") + 1)
 
 
 def forget(owner_ids: Iterable[int] | None = None) -> None:
