@@ -65,3 +65,74 @@ def add_spread(figures: dict[str, tuple[float, str]], name: str, values: list[fl
     figures[f"{name} min"] = (ordered[0], unit)
     figures[f"{name} median"] = (statistics.median(ordered), unit)
     figures[f"{name} max"] = (ordered[-1], unit)
+
+
+# --------------------------------------------------------------------------- whole pages through the test client
+
+
+def configure_database(name: str, rebuild: bool) -> str:
+    """Point DATABASE_URL at a bench's own database before Django starts (BENCH_DATABASE_URL's, else
+    var/bench/<name>-sqlite.sqlite3, deleted first with ``rebuild``); returns the vendor name."""
+    url = os.environ.get("BENCH_DATABASE_URL")
+    if url:
+        os.environ["DATABASE_URL"] = url
+        return "postgresql"
+    path = ROOT / "var" / "bench" / f"{name}-sqlite.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if rebuild:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{path}"
+    return "sqlite"
+
+
+def client_environment() -> None:
+    """After django.setup(): the test client's environment (ALLOWED_HOSTS=testserver), and static URLs
+    without a collectstatic manifest (the page's cost, not the static pipeline's)."""
+    from django.conf import settings
+    from django.test.utils import override_settings, setup_test_environment
+
+    setup_test_environment()
+    override_settings(STORAGES={**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}).enable()
+
+
+def time_pages(todo: list[tuple[str, str, str, str]], clients: dict, rounds: int) -> dict[tuple[str, str], dict]:
+    """(table, case, user name, url) cases through their users' test clients: a first view (it may build
+    a cache row), the queries and bytes of a second (the steady state), then ``rounds`` rounds each
+    requesting every case once in a rotated order (the machine's load hits all cases alike)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    info: dict[tuple[str, str], dict] = {}
+    for table, label, username, url in todo:
+        clients[username].get(url)
+        with CaptureQueriesContext(connection) as ctx:
+            response = clients[username].get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": [], "cpu": []}
+    for r in range(rounds):
+        for table, label, username, url in todo[r % len(todo):] + todo[:r % len(todo)]:
+            start, cpu = time.perf_counter(), time.process_time()
+            clients[username].get(url)
+            info[(table, label)]["times"].append(time.perf_counter() - start)
+            info[(table, label)]["cpu"].append(time.process_time() - cpu)
+    return info
+
+
+def page_figures(info: dict[tuple[str, str], dict], figures: dict[str, tuple[float, str]]) -> None:
+    """Per case of ``time_pages``: min/median/max ms, the median CPU ms of this process (the SQL too on
+    SQLite; what the load inflates least), queries, bytes, and the median of the per-round ratios to
+    its table's first case (the same moment's load on both)."""
+    baselines: dict[str, tuple[str, list[float]]] = {}
+    for (table, label), d in info.items():
+        ms = sorted(t * 1000 for t in d["times"])
+        base_label, base_times = baselines.setdefault(table, (label, d["times"]))
+        figures[f"{table}_{label}_min_ms"] = (ms[0], "ms")
+        figures[f"{table}_{label}_median_ms"] = (statistics.median(ms), "ms")
+        figures[f"{table}_{label}_max_ms"] = (ms[-1], "ms")
+        figures[f"{table}_{label}_cpu_median_ms"] = (statistics.median(t * 1000 for t in d["cpu"]), "ms")
+        figures[f"{table}_{label}_queries"] = (d["queries"], "queries")
+        figures[f"{table}_{label}_bytes"] = (d["bytes"], "bytes")
+        if label != base_label:
+            figures[f"{table}_{label}_vs_{base_label}_median"] = (statistics.median(t / b for t, b in zip(d["times"], base_times)), "x")

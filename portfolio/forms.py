@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 from chains.secrets import WATCH_ONLY_MESSAGE, secret_kind
 from chains.evm.address import looks_like_ens_name
@@ -36,6 +40,28 @@ class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
             if not 1 <= number <= DB_ID_MAX:
                 raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk})
         return super()._check_values(value)
+
+
+class QuickCheckboxSelectMultiple(forms.CheckboxSelectMultiple):
+    """CheckboxSelectMultiple with the markup of Django's templates built by plain string formatting: the
+    new-portfolio form lists every wallet, and two template includes per option took ~0.25 s for
+    1,000 wallets. Every value is escaped (``html.escape``, as Django's ``escape``)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        outer = "".join(f' {k}="{escape(str(widget["attrs"][k]))}"' for k in ("id", "class") if widget["attrs"].get(k))
+        options = "".join(f"<div>\n    {self._option(o)}\n\n</div>" for _g, group, _i in widget["optgroups"] for o in group)
+        return mark_safe(f"<div{outer}>{options}\n</div>")
+
+    @staticmethod
+    def _option(o: dict) -> str:
+        attrs = o["attrs"]
+        flat = "".join(f" {k}" if v is True else f' {k}="{escape(str(v))}"' for k, v in attrs.items() if v is not False)
+        box = f'<input type="{escape(o["type"])}" name="{escape(o["name"])}" value="{escape(str(o["value"]))}"{flat}>'
+        if not o["wrap_label"]:
+            return box
+        label_for = f' for="{escape(str(attrs["id"]))}"' if attrs.get("id") else ""
+        return f"<label{label_for}>{box}\n {conditional_escape(o['label'])}</label>"
 
 
 class SecretBlankingMixin:
@@ -159,7 +185,7 @@ class WalletEditForm(SecretBlankingForm):
 
 class PortfolioForm(SecretBlankingForm):
     name = forms.CharField(max_length=80)
-    wallets = IdMultipleChoiceField(queryset=Wallet.objects.none(), required=False, widget=forms.CheckboxSelectMultiple)
+    wallets = IdMultipleChoiceField(queryset=Wallet.objects.none(), required=False, widget=QuickCheckboxSelectMultiple)
     secret_checked = ("name",)
 
     def __init__(self, *args, owner, portfolio: Portfolio | None = None, **kwargs):

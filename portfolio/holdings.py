@@ -16,8 +16,10 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from portfolio.costbasis import CostBasis
+from portfolio.fields import raw_rows
 from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet, WalletChain
 from portfolio.overlaps import Cover, covered_pairs
+from portfolio.pair_values import holding_values as cached_pair_values
 from portfolio.pricing.fx import rate_for
 from portfolio.queries import RANGES, PositionRow, _owned_scope, _quote, positions
 from portfolio.services.prices import PRICED, UNPRICED, Price, latest_fx_rates, latest_prices, price_status
@@ -128,16 +130,6 @@ def asset_totals(holdings_qs) -> dict[int, tuple[int, int]]:
         totals[asset_id] += int(amount)  # int() of the stored text is exact
         holders[asset_id] += 1
     return {a: (totals[a], holders[a]) for a in totals}
-
-
-def raw_rows(values_qs):
-    """The tuples of a ``values_list`` query straight from the database cursor, in chunks: no field
-    converter runs per row (amounts stay the stored text on SQLite, for an exact ``int()``)."""
-    sql, params = values_qs.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        while chunk := cursor.fetchmany(10_000):
-            yield from chunk
 
 
 def _totals(user, ids: list[int], is_all: bool, portfolio_id: int | None, covered: dict) -> dict[int, tuple[int, int]]:
@@ -364,37 +356,33 @@ class PairValues:
     currency: str
     values: dict[tuple[int, int], Decimal]
     total: Decimal
+    by_wallet: dict[int, list[tuple[int, Decimal]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_wallet: dict[int, list[tuple[int, Decimal]]] = defaultdict(list)
+        for (wallet_id, chain_id), value in self.values.items():
+            by_wallet[wallet_id].append((chain_id, value))
+        self.by_wallet = dict(by_wallet)
 
     def of(self, wallet_ids: Iterable[int], covered: dict | None = None) -> Decimal:
         """The value of a set of wallets, leaving out the ``covered`` pairs (overlaps.covered_pairs)."""
-        wanted, covered = set(wallet_ids), covered or {}
+        covered = covered or {}
         with exact():
-            return sum((v for pair, v in self.values.items() if pair[0] in wanted and pair not in covered), ZERO)
+            return sum((v for w in set(wallet_ids) for c, v in self.by_wallet.get(w, ()) if (w, c) not in covered), ZERO)
 
 
 def pair_values(user, currency: str) -> PairValues:
-    """Every pair's value for the lists of wallets and portfolios: one pass over the user's holdings
-    (two columns of plain tuples, as ``asset_totals``), one price query, the positions. A fixed number
-    of queries whatever the number of wallets."""
+    """Every pair's value for the lists of wallets and portfolios: the holdings' part from the owner's
+    cached pair values (portfolio/pair_values.py: no read of the holdings while they and the prices are
+    unchanged), the positions' part live. A fixed number of queries whatever the number of wallets or
+    holdings."""
     ids, _ = _owned_scope(user, Wallet.objects.filter(owner=user).values_list("pk", flat=True))
     fx = latest_fx_rates() if ids else {}
     currency, rate, _ = _quote(currency, fx)
     if not ids:
         return PairValues(currency, {}, ZERO)
-    qs = (Holding.objects.filter(wallet_chain__wallet__owner=user).exclude(amount=0).exclude(asset__kind=Asset.NFT_COLLECTION)
-          .order_by().values_list("wallet_chain__wallet_id", "wallet_chain__chain_id", "asset_id", "amount"))
-    amounts: dict[tuple[int, int, int], int] = defaultdict(int)
-    for wallet_id, chain_id, asset_id, raw in raw_rows(qs):
-        amounts[(wallet_id, chain_id, asset_id)] += int(raw)
-    info = {pk: (decimals, kind, spam) for pk, decimals, kind, spam in
-            Asset.objects.filter(pk__in={a for _, _, a in amounts}).values_list("pk", "decimals", "kind", "is_spam")}
-    prices = latest_prices(info, fx=fx)
-    values: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    values: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO, cached_pair_values(user.pk, currency, fx, rate))
     with exact():
-        for (wallet_id, chain_id, asset_id), raw in amounts.items():
-            decimals, kind, spam = info[asset_id]
-            if price_status(kind, spam, prices.get(asset_id)) == PRICED:
-                values[(wallet_id, chain_id)] += to_units(raw, decimals) * prices[asset_id].usd * rate
         for p in positions(user, ids, currency):
             if p.value is not None:
                 values[(p.wallet.pk, p.chain.pk)] += p.value

@@ -358,6 +358,54 @@ class FreshnessCache(models.Model):
     key_top = models.BigIntegerField(null=True, blank=True)
 
 
+class PortfolioFreshnessCache(models.Model):
+    """A portfolio's per-chain freshness (``queries.chain_freshness`` of its wallets), kept so its
+    dashboard and the list of portfolios read one row instead of counting its WalletChains. Valid while
+    the owner's FreshnessCache.version is still ``owner_version`` (every write to the owner's
+    WalletChains bumps it: ``freshness.changed``), ``computed_version == version`` (a membership change
+    bumps the portfolio's) and younger than the owner's row's max age."""
+
+    portfolio = models.OneToOneField("Portfolio", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.BigIntegerField(default=0)
+    computed_version = models.BigIntegerField(null=True, blank=True)
+    owner_version = models.BigIntegerField(null=True, blank=True)  # the owner's FreshnessCache.version it was computed at
+    computed_at = models.DateTimeField(null=True, blank=True)
+    rows = models.JSONField(default=list, blank=True)
+
+
+class PairValueCache(models.Model):
+    """The current value of the priced holdings of each (wallet, chain) pair of an owner in one quote
+    currency (``pairs``: "wallet:chain" -> exact decimal text), so the lists of wallets and portfolios
+    do not read every holding on each view (portfolio/pair_values.py). Valid while the prices are the
+    ones it was computed with (``token``, ``valid_until``) and no younger than its max age; pairs whose
+    holdings changed since are listed in PairValueChange and recomputed alone."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=8)
+    version = models.BigIntegerField(default=0)
+    computed_version = models.BigIntegerField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    token = models.CharField(max_length=64, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    viewed_at = models.DateTimeField(null=True, blank=True)  # the last view that computed it (not the price task)
+    pairs = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "currency"], name="unique_pair_value_cache")]
+
+
+class PairValueChange(models.Model):
+    """A (wallet, chain) pair whose holdings changed after its owner's PairValueCache was computed
+    (written by the holdings' writers in their transaction, deleted once the pair is recomputed)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    wallet_id = models.BigIntegerField()
+    chain_id = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "id"], name="pair_value_change_owner")]
+
+
 class ReadAt:
     """When a synced row was read. Its own ``height``/``fetched_at`` are set only on a row carried over
     stale (its read failed since); NULL means "as of the WalletChain's last good sync", so a sync that

@@ -42,9 +42,10 @@ class ScopeIds(list):
     when they are all of the user's wallets, so readers need not check them again (one query less,
     and no read of every wallet id per reader)."""
 
-    def __init__(self, ids: Iterable[int] = (), owner_id: int | None = None, is_all: bool = False) -> None:
+    def __init__(self, ids: Iterable[int] = (), owner_id: int | None = None, is_all: bool = False,
+                 portfolio_id: int | None = None) -> None:
         super().__init__(ids)  # (a copy made without an owner, as the ORM makes of a lookup value, vouches for nothing)
-        self.owner_id, self.is_all = owner_id, is_all
+        self.owner_id, self.is_all, self.portfolio_id = owner_id, is_all, portfolio_id
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def scope_wallet_ids(user, portfolio_id: int | None = None) -> ScopeIds:
         return ScopeIds(ids, user.pk, bool(ids))
     portfolio = get_object_or_404(Portfolio, pk=portfolio_id, owner=user)
     ids = list(portfolio.wallets.filter(owner=user).order_by("pk").values_list("pk", flat=True))
-    return ScopeIds(ids, user.pk, False)
+    return ScopeIds(ids, user.pk, False, portfolio.pk)
 
 
 def _owned(user, wallet_ids: Iterable[int]) -> list[int]:
@@ -363,25 +364,48 @@ def dashboard_summary(user, wallet_ids: Iterable[int], currency: str, range_key:
         change=figures.change if figures else None, pct=figures.pct if figures else None,
         twr=figures.twr if figures else None, profit=figures.profit if figures else None,
         net_flows=figures.net_flows if figures else None, market=figures.market if figures else None,
-        series=series, allocation=alloc, freshness=chain_freshness(user, wallet_ids if ids is None else ids, is_all, chains), fx_rate=rate_now, fx_missing=fx_missing,
+        series=series, allocation=alloc, freshness=chain_freshness(user, wallet_ids if ids is None or getattr(wallet_ids, "portfolio_id", None) else ids, is_all, chains), fx_rate=rate_now, fx_missing=fx_missing,
         history=history, since=since, nfts_unvalued=int(breakdown.get("nfts_unvalued") or 0),
     )
 
 
+def _freshness_counts(qs, *group) -> list[dict]:
+    """Per ``group`` (chain, or portfolio and chain) of a WalletChain queryset: the freshness figures."""
+    return list(qs.values(*group).annotate(
+        wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
+        failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True)),
+        active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]))).order_by())
+
+
+def portfolio_freshness(user, portfolio_ids: list[int]) -> dict[int, list[dict]]:
+    """Per portfolio of the user's ``portfolio_ids``: its per-chain freshness rows (``freshness.FIELDS``),
+    from their cache rows (portfolio/freshness.py); the stale ones counted together. Two queries when
+    none changed, whatever the number of portfolios or wallets."""
+
+    def count(ids: list[int]) -> dict[int, list[dict]]:
+        out: dict[int, list[dict]] = {pid: [] for pid in ids}
+        for row in _freshness_counts(WalletChain.objects.filter(wallet__owner=user, wallet__portfolios__in=ids),
+                                     "wallet__portfolios", "chain_id"):
+            out[row.pop("wallet__portfolios")].append(row)
+        return out
+
+    return freshness.portfolio_rows(user.pk, portfolio_ids, count)
+
+
 def chain_freshness(user, wallet_ids: list[int], is_all: bool = False, chains: dict | None = None) -> list[ChainFreshness]:
     """Per chain: how many of the user's ``wallet_ids`` are there and how old their data is. Two queries
-    (all the user's wallets: one row of ``portfolio.freshness`` while no WalletChain changed)."""
+    (all the user's wallets, or a portfolio's ``ScopeIds``: one cached row of ``portfolio.freshness``
+    while no WalletChain changed)."""
     if not wallet_ids:
         return []
     qs = WalletChain.objects.filter(wallet__owner=user)
-
-    def count() -> list[dict]:
-        return list((qs if is_all else qs.filter(wallet_id__in=wallet_ids)).values("chain_id").annotate(
-            wallets=Count("id"), oldest_ok=Min("last_ok_at"), newest_ok=Max("last_ok_at"), height=Max("height"),
-            failed=Count("id", filter=Q(status=WalletChain.FAILED)), never=Count("id", filter=Q(last_ok_at__isnull=True)),
-            active=Count("id", filter=Q(status__in=[WalletChain.QUEUED, WalletChain.RUNNING]))))
-
-    rows = freshness.cached_rows(user.pk, count) if is_all else count()  # "All wallets": one row, not a count per wallet
+    portfolio_id = getattr(wallet_ids, "portfolio_id", None) if getattr(wallet_ids, "owner_id", None) == user.pk else None
+    if is_all:  # "All wallets": one row, not a count per wallet
+        rows = freshness.cached_rows(user.pk, lambda: _freshness_counts(qs, "chain_id"))
+    elif portfolio_id is not None:
+        rows = portfolio_freshness(user, [portfolio_id])[portfolio_id]
+    else:
+        rows = _freshness_counts(qs.filter(wallet_id__in=wallet_ids), "chain_id")
     chains = chains or Chain.objects.in_bulk([r["chain_id"] for r in rows])
     out = [ChainFreshness(chains[r["chain_id"]], r["wallets"], r["oldest_ok"], r["newest_ok"], r["failed"], r["never"], r["height"],
                           r["active"]) for r in rows]

@@ -13,6 +13,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from chains.base import ChainError
 from portfolio.history.backfill import do_backfill_step, fail_backfill
+from portfolio import pair_values
 from portfolio.services import icons, prices, snapshots
 from portfolio.sync import plan
 from portfolio.sync.run import SyncError, do_expand_run, do_reap_stalled, do_sync_wallet_chain, do_sync_wallet_chains
@@ -117,9 +118,10 @@ def downsample_task() -> None:
 
 @shared_task(ignore_result=True)
 def refresh_prices_task() -> None:
-    """Refresh off-chain prices and FX rates."""
+    """Refresh off-chain prices and FX rates, then the kept values of the lists viewed lately."""
     prices.do_refresh_prices()
     prices.do_refresh_fx()
+    pair_values.do_revalue_viewed()
 
 
 @shared_task(ignore_result=True)

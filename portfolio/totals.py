@@ -5,7 +5,8 @@ Who keeps them: the sync's diff writer adds what it changed (``apply_holding_cha
 holding changed), a portfolio's membership change adds or takes out the wallet's holdings, a
 WalletChain's deletion (a wallet's, a chain's) takes its holdings out, and a Holding saved through the
 ORM (admin, fixtures) recomputes its asset. ``rebuild`` recomputes an owner's totals from the holdings
-(the migration, and data loaded around the ORM). Sums are exact ints; on PostgreSQL a delta is added in
+(the migration, and data loaded around the ORM). The same hooks tell portfolio/pair_values.py whose
+pairs' values to recompute (``rebuild``: all the owner's). Sums are exact ints; on PostgreSQL a delta is added in
 SQL (NUMERIC, one upsert, safe with concurrent writers), on SQLite in Python under its one write lock."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Iterable, Sequence
 from django.db import connection
 from django.db.models.signals import m2m_changed, post_save, pre_delete
 
+from portfolio import pair_values
 from portfolio.models import AssetTotal, Holding, Portfolio, Wallet, WalletChain
 
 Key = tuple[int, int | None, int]  # (owner id, portfolio id or None for "All wallets", asset id)
@@ -109,6 +111,7 @@ def apply_holding_changes(wallet_chains: Sequence[WalletChain], changes: dict[tu
     owner_of = {wc.wallet_id: wc.wallet.owner_id for wc in wallet_chains}
     portfolios = _memberships(owner_of)
     apply(_scoped(owner_of, {k: tuple(v) for k, v in sums.items()}, {w: [None, *portfolios.get(w, ())] for w in owner_of}))
+    pair_values.changed({(owner_of[by_id[wc_id].wallet_id], by_id[wc_id].wallet_id, by_id[wc_id].chain_id) for wc_id, _ in changes})
 
 
 def _lock_wallets(wallet_ids: Sequence[int]) -> None:
@@ -144,6 +147,7 @@ def rebuild(owner_id: int, asset_ids: Iterable[int] | None = None) -> None:
     portfolios = _memberships(wallets)
     totals = _scoped({w: owner_id for w in wallets}, sums, {w: [None, *portfolios.get(w, ())] for w in wallets})
     existing.delete()
+    pair_values.forget([owner_id])
     AssetTotal.objects.bulk_create([AssetTotal(owner_id=o, portfolio_id=p, asset_id=a, amount=amount, holders=n)
                                     for (o, p, a), (amount, n) in totals.items()], batch_size=5000)
 
@@ -174,6 +178,7 @@ def _wallet_chain_deleted(sender, instance: WalletChain, **kwargs) -> None:
     owner_id = Wallet.objects.filter(pk=instance.wallet_id).values_list("owner_id", flat=True).first()
     scopes = {instance.wallet_id: [None, *_memberships([instance.wallet_id]).get(instance.wallet_id, ())]}
     apply(_scoped({instance.wallet_id: owner_id}, sums, scopes, -1))
+    pair_values.changed([(owner_id, instance.wallet_id, instance.chain_id)])
 
 
 def _holding_saved(sender, instance: Holding, raw: bool = False, **kwargs) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Min, Prefetch, Q
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
@@ -17,6 +17,7 @@ from portfolio.forms import PortfolioForm, WalletAddForm, WalletEditForm
 from portfolio.holdings import Freshness, add_values, pair_values
 from portfolio.models import Portfolio, Wallet, WalletChain
 from portfolio.overlaps import also_in, covered_pairs, covered_pairs_of_groups, overlap_note
+from portfolio.queries import portfolio_freshness
 from portfolio.services import wallets as services
 from portfolio.services.accounts import ensure_profile
 from portfolio.valuation import share_of
@@ -143,21 +144,19 @@ def portfolio_list(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Portfolio “{portfolio.name}” created.")
             return redirect("portfolio_detail", portfolio_id=portfolio.pk)
-    portfolios = _page(request, Portfolio.objects.filter(owner=request.user).annotate(
-        wallet_count=Count("wallets", distinct=True),
-        oldest_ok=Min("wallets__wallet_chains__last_ok_at"),
-        failed=Count("wallets__wallet_chains", filter=Q(wallets__wallet_chains__status=WalletChain.FAILED), distinct=True),
-        never=Count("wallets__wallet_chains", filter=Q(wallets__wallet_chains__last_ok_at__isnull=True), distinct=True),
-    ).order_by("name", "id"))
+    portfolios = _page(request, Portfolio.objects.filter(owner=request.user).order_by("name", "id"))
     values = pair_values(request.user, ensure_profile(request.user).quote_currency)
     members: dict[int, list[int]] = {p.pk: [] for p in portfolios}
     for portfolio_id, wallet_id in Portfolio.wallets.through.objects.filter(portfolio_id__in=members).values_list("portfolio_id", "wallet_id"):
         members[portfolio_id].append(wallet_id)
     covers = covered_pairs_of_groups(members)
+    chains = portfolio_freshness(request.user, list(members))  # cached per portfolio: no count over its WalletChains
     for p in portfolios:
+        p.wallet_count = len(members[p.pk])
         p.value = values.of(members[p.pk], covers[p.pk])
         p.share = share_of(p.value, values.total) if values.total > 0 else None
-        p.freshness = Freshness(p.oldest_ok, p.failed, p.never)
+        p.freshness = Freshness(min((r["oldest_ok"] for r in chains[p.pk] if r["oldest_ok"]), default=None),
+                                sum(r["failed"] for r in chains[p.pk]), sum(r["never"] for r in chains[p.pk]))
     context = {"portfolios": portfolios, "page": portfolios, "form": form, "nav_active": "portfolios", "limit": limits.portfolio_limit(request.user),
                "currency": values.currency, "total": values.total}
     return render(request, "portfolio/portfolio_list.html", context)
