@@ -3,19 +3,19 @@ with daily prices, 10,000 transfers. Whole requests through the test client (eve
 middleware): the feed's first and a deep page, the holdings page with its cost-basis column against
 the same page's read model without it, and the CSV export of everything.
 
-    .venv/bin/python bench/activity.py [--rounds 5] [--transfers 10000]
+    .venv/bin/python bench/activity.py [--rounds 7] [--transfers 10000]
 
-Figures are medians over the rounds, with the query count of each request. The dataset is built into a
-fresh var/bench/activity.sqlite3 each run. Writes bench/results/activity.json.
+Every round makes each request once, the order rotated per round (the holdings read model alone, the
+baseline of the holdings page's cost-basis column, among them); min / median / max over the rounds,
+with the query count of each request. The dataset is built into a fresh var/bench/activity.sqlite3
+each run. Writes bench/results/activity.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +33,7 @@ def build(n_transfers: int):
     the user's wallets) and balances that match them."""
     from django.contrib.auth import get_user_model
 
+    from portfolio import totals
     from portfolio.models import Asset, Backfill, Chain, Holding, PricePoint, Transfer, Wallet, WalletChain
 
     chain = Chain.objects.get(slug="ethereum")
@@ -69,30 +70,25 @@ def build(n_transfers: int):
             balances[(wc.pk, asset.pk)] = held + amount
     Transfer.objects.bulk_create(rows, batch_size=5000)
     Holding.objects.bulk_create([Holding(wallet_chain_id=wc, asset_id=a, amount=v) for (wc, a), v in balances.items() if v])
+    totals.rebuild(user.pk)  # holdings loaded around the sync: their per-asset totals, which the holdings page reads
     PricePoint.objects.bulk_create([PricePoint(asset=a, price=Decimal(9), currency="USD", source="manual") for a in assets])
     return user, len(rows)
 
 
-def timed(client, url: str, rounds: int) -> tuple[float, int, int]:
-    """(median seconds, queries, response bytes) of GET ``url``."""
+def counted(client, url: str) -> tuple[int, int]:
+    """(queries, response bytes) of GET ``url``, which must answer 200."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
-    queries = len(ctx.captured_queries)  # now: the next request's start empties the log
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        client.get(url)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), queries, len(response.content)
+    return len(ctx.captured_queries), len(response.content)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--transfers", type=int, default=10_000)
     args = parser.parse_args()
     DB.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +104,7 @@ def main() -> None:
     from django.conf import settings
     from django.test.utils import override_settings, setup_test_environment
 
-    from bench._common import write_results
+    from bench._common import add_spread, interleaved, write_results
     from portfolio.activity import activity_page
     from portfolio.api_routers.responses import encode_cursor
     from portfolio.holdings import scope_holdings
@@ -124,18 +120,22 @@ def main() -> None:
     client.force_login(user)
     ids = list(Wallet.objects.filter(owner=user).values_list("pk", flat=True))
     deep = activity_page(user, ids, "USD", limit=n // 2).next_key
-    figures: dict[str, tuple[float, str]] = {"transfers": (n, "rows")}
-    for name, url in (("feed first page", "/activity/"),
-                      ("feed page after half the history", f"/activity/?after={encode_cursor(deep)}"),
-                      ("holdings page (cost basis of 50 assets)", "/holdings/"), ("CSV of every transfer", "/activity.csv")):
-        seconds, queries, size = timed(client, url, args.rounds)
-        figures[f"{name}: time"] = (seconds, "s")
-        figures[f"{name}: queries"] = (queries, "queries")
-    start = time.perf_counter()
-    for _ in range(args.rounds):
-        scope_holdings(user, ids, "USD")
-    figures["holdings read model without cost basis: time"] = ((time.perf_counter() - start) / args.rounds, "s")
-    write_results("activity", figures)
+    figures: dict[str, tuple[float, str]] = {"transfers": (n, "rows"), "rounds": (args.rounds, "rounds")}
+    pages = {"feed first page": "/activity/",
+             "feed page after half the history": f"/activity/?after={encode_cursor(deep)}",
+             "holdings page (cost basis of 50 assets)": "/holdings/", "CSV of every transfer": "/activity.csv"}
+    for name, url in pages.items():  # also the warm-up
+        figures[f"{name}: queries"] = (counted(client, url)[0], "queries")
+    cases = {name: (lambda url=url: client.get(url)) for name, url in pages.items()}
+    cases["holdings read model without cost basis"] = lambda: scope_holdings(user, ids, "USD")
+    times = interleaved(cases, args.rounds)
+    for name, values in times.items():
+        add_spread(figures, f"{name}: time", values, "s")
+    ratios = [page / model for page, model in zip(times["holdings page (cost basis of 50 assets)"],
+                                                   times["holdings read model without cost basis"])]
+    add_spread(figures, "holdings page / read model alone, per round", ratios, "x")
+    write_results("activity", figures, sizes={"wallets": N_WALLETS, "assets": N_ASSETS, "transfers": n,
+                                              "price_days": 367, "rounds": args.rounds, "database": "sqlite"})
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Cost of the REST API's personal-token auth and request limits per request, against the browser session
-measured in the same run (interleaved rounds).
+measured in the same run (interleaved rounds, the order of the three cases rotated per round).
 
-    .venv/bin/python bench/api_auth.py [--rounds 7] [--requests 300]
+    .venv/bin/python bench/api_auth.py [--rounds 7] [--requests 100]
 
 In-process Django test client on a throwaway test database; GET /api/v1/chains (one small query of its
 own), so the auth and the limits are most of what is measured. Writes bench/results/api_auth.json.
@@ -27,18 +27,16 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
-from bench._common import timer, write_results  # noqa: E402
+from bench._common import interleaved, write_results  # noqa: E402
 
 PATH = "/api/v1/chains"
 
 
-def run_round(client: Client, headers: dict, n: int, limits: bool) -> float:
+def run_round(client: Client, headers: dict, n: int, limits: bool) -> None:
     settings.API_RATE_PER_MINUTE_TOKEN = settings.API_RATE_PER_MINUTE_USER = 10**9 if limits else 0
-    with timer() as t:
-        for _ in range(n):
-            response = client.get(PATH, **headers)
-            assert response.status_code == 200, response.status_code
-    return t["s"] / n * 1e6  # microseconds per request
+    for _ in range(n):
+        response = client.get(PATH, **headers)
+        assert response.status_code == 200, response.status_code
 
 
 def queries_per_request(client: Client, headers: dict) -> int:
@@ -50,7 +48,7 @@ def queries_per_request(client: Client, headers: dict) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=100)
     args = parser.parse_args()
 
     from django.contrib.auth import get_user_model
@@ -76,10 +74,9 @@ def main() -> None:
         }
         for client, headers, limits in cases.values():  # warm-up (and the once-a-minute last-used write)
             run_round(client, headers, 20, limits)
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(args.rounds):
-            for name, (client, headers, limits) in cases.items():
-                times[name].append(run_round(client, headers, args.requests, limits))
+        seconds = interleaved({name: (lambda case=case: run_round(*case[:2], args.requests, case[2]))
+                               for name, case in cases.items()}, args.rounds)
+        times = {name: [s / args.requests * 1e6 for s in values] for name, values in seconds.items()}  # us per request
         settings.API_RATE_PER_MINUTE_TOKEN = settings.API_RATE_PER_MINUTE_USER = 0
         figures: dict[str, tuple[float, str]] = {}
         for name, values in times.items():
@@ -90,7 +87,8 @@ def main() -> None:
         figures["token with limits / session"] = (statistics.median(times["token, with limits"]) / base, "x")
         figures["auth queries per request, session"] = (queries_per_request(session, {}), "queries")
         figures["auth queries per request, token"] = (queries_per_request(script, bearer), "queries")
-        write_results("api_auth", figures)
+        write_results("api_auth", figures, sizes={"rounds": args.rounds, "requests_per_round": args.requests,
+                                                  "database": connection.vendor})
     finally:
         runner.teardown_databases(old)
 

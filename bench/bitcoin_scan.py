@@ -11,7 +11,7 @@ import statistics
 
 import httpx
 
-from _common import add_spread, timer, write_results  # noqa: I001 - puts the repo root on sys.path
+from _common import add_spread, sample_load, timer, write_results  # noqa: I001 - puts the repo root on sys.path
 
 from chains.base import ChainConfig, EndpointConfig, FetchRequest, WalletRef
 from chains.bitcoin.adapter import BitcoinAdapter
@@ -72,14 +72,14 @@ def main() -> None:
 
             units = [[("full", cold), ("warm", warm)], [("inc", incremental)], [("naive", naive)]]
             times: dict[str, list[float]] = {"full": [], "warm": [], "inc": [], "naive": []}
-            loads = [os.getloadavg()[0]]
+            loads = [sample_load()]
             for r in range(ROUNDS):
                 for unit in units[r % len(units):] + units[:r % len(units)]:
                     for name, case in unit:
                         with timer() as t:
                             case()
                         times[name].append(t["s"])
-                loads.append(os.getloadavg()[0])
+                loads.append(sample_load())
         full, inc = results["full"], results["inc"]
         assert full.balances[0].amount == inc.balances[0].amount == sum(10_000 + i for i in range(USED)) + sum(20_000 + i for i in range(CHANGE_USED))
         naive_requests = 1 + len(addresses)
@@ -106,7 +106,7 @@ def main() -> None:
         "naive_over_full_wall_warm": (naive_s / warm_s, "x"),
         "naive_over_incremental_wall": (naive_s / inc_s, "x"),
         "full_cold_over_incremental_wall": (full_s / inc_s, "x"),
-    })
+    }, sizes={"used_addresses": USED + CHANGE_USED, "gap_limit": 20, "rounds": ROUNDS})
 
 
 if __name__ == "__main__":

@@ -2,11 +2,11 @@
 
 Starts its own anvil, runs the devnet scenario (Uniswap V2/V3, Aave V3, ERC-4626, LSTs from their
 published bytecode), gives 200 fresh wallets a position in every protocol (8 positions each), then
-times EvmAdapter.fetch of the 200 wallets with ``include_positions`` False and True, alternately,
-over 7 rounds after a warm-up, with the cursors of the warm-up (steady state: the log scan is
-incremental). The main pair reads no NFTs, so the difference is the positions alone; a second pair
-reads NFTs as a user's sync does, where the baseline fetches the Uniswap V3 position NFTs' on-chain
-SVG token URIs that the positions path skips. A third pair gives every wallet 100 listed tokens
+times EvmAdapter.fetch of the 200 wallets with ``include_positions`` False and True, alternately
+(the order flipping every round), over 7 rounds after a warm-up, with the cursors of the warm-up
+(steady state: the log scan is incremental). The main pair reads no NFTs, so the difference is the
+positions alone; a second pair reads NFTs as a user's sync does, where the baseline fetches the
+Uniswap V3 position NFTs' on-chain SVG token URIs that the positions path skips. A third pair gives every wallet 100 listed tokens
 besides its positions (a token list like a real one), without NFTs.
 Run: .venv/bin/python bench/positions.py
 """
@@ -26,7 +26,7 @@ from eth_utils import keccak, to_checksum_address  # noqa: E402
 
 import httpx  # noqa: E402
 
-from bench._common import timer, write_results  # noqa: E402
+from bench._common import sample_load, timer, write_results  # noqa: E402
 from bench.evm_balances import address, install  # noqa: E402
 from chains.base import FUNGIBLE, AssetRef, EndpointConfig, FetchRequest, WalletRef  # noqa: E402
 from chains.endpoints import EndpointHealth  # noqa: E402
@@ -72,8 +72,8 @@ def measure(adapter: EvmAdapter, request: FetchRequest) -> dict[str, list[float]
     for flag, req in arms.items():  # warm-up, and cursors so later fetches scan only new blocks
         arms[flag] = replace(req, cursors=adapter.fetch(req).cursors)
     out: dict[str, list[float]] = {}
-    for _ in range(ROUNDS):
-        for flag, req in arms.items():
+    for r in range(ROUNDS):
+        for flag, req in (arms.items() if r % 2 == 0 else reversed(arms.items())):
             NODE.seconds = 0.0
             with timer() as t:
                 res = adapter.fetch(req)
@@ -85,6 +85,7 @@ def measure(adapter: EvmAdapter, request: FetchRequest) -> dict[str, list[float]
             out.setdefault(f"{name}_requests", []).append(res.request_count)
             if flag:
                 assert len(res.positions) >= 8 * WALLETS and not [p for p in res.problems if p.protocol], res.problems
+        sample_load()
     return out
 
 
@@ -128,7 +129,8 @@ def main() -> int:
             figures[f"{label}added_by_positions_per_round_min_pct"] = ((min(ratios) - 1) * 100, "%")
             figures[f"{label}added_by_positions_per_round_max_pct"] = ((max(ratios) - 1) * 100, "%")
     figures["load_average_1m_at_end"] = (os.getloadavg()[0], "load")
-    write_results("positions", figures)
+    write_results("positions", figures, sizes={"wallets": WALLETS, "positions_per_wallet": 8, "listed_tokens": LISTED,
+                                               "rounds": ROUNDS})
     return 0
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
 
-from bench._common import timer, write_results  # noqa: E402
+from bench._common import sample_load, timer, write_results  # noqa: E402
 from chains.base import ChainConfig, EndpointConfig, FetchRequest, WalletRef  # noqa: E402
 from chains.endpoints import EndpointHealth  # noqa: E402
 from chains.solana.adapter import SolanaAdapter  # noqa: E402
@@ -103,13 +103,13 @@ def main() -> None:
         subject(), baseline()  # warm-up: imports, connections, caches
         t_sub: list[float] = []
         t_base: list[float] = []
-        load = [os.getloadavg()[0]]
+        load = [sample_load()]
         for r in range(ROUNDS):
             for fn, out in ((baseline, t_base), (subject, t_sub))[::1 if r % 2 == 0 else -1]:
                 with timer() as t:
                     fn()
                 out.append(t["s"])
-            load.append(os.getloadavg()[0])
+            load.append(sample_load())
         result = results[-1]
         if UNBATCHED:
             with timer() as t_unb:
@@ -140,7 +140,7 @@ def main() -> None:
         "load_average_1m_min": (min(load), "load"),
         "load_average_1m_median": (statistics.median(load), "load"),
         "load_average_1m_max": (max(load), "load"),
-    })
+    }, sizes={"wallets": WALLETS, "rounds": ROUNDS, "json_rpc_calls": len(calls)})
 
 
 if __name__ == "__main__":

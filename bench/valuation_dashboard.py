@@ -21,7 +21,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +37,7 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench._common import timer, write_results  # noqa: E402
+from bench._common import interleaved, timer, write_results  # noqa: E402
 
 HOURLY_POINTS = 7 * 24
 DAILY_POINTS = 365 - 7
@@ -69,34 +68,47 @@ def build(scale: float) -> dict:
     wcs = WalletChain.objects.bulk_create(
         [WalletChain(wallet=w, chain=c, last_ok_at=now, height=1000, status="ok") for w in wallets for c in chains]
     )
-    by_wallet_chain = {(wc.wallet_id, wc.chain_id): wc for wc in wcs}
+    by_wallet_chain = {(wc.wallet_id, wc.chain_id): wc.pk for wc in wcs}
+    # 100,000 holdings as plain rows, not a model instance each (every (wallet, asset) pair is distinct).
+    prep = {name: Holding._meta.get_field(name) for name in ("amount", "details")}
+    zero, details = prep["amount"].get_db_prep_save(0, connection), prep["details"].get_db_prep_save({}, connection)
     holdings = []
     for n, w in enumerate(wallets):
         for k in range(per_wallet):
             a = assets[(n * 7 + k * 5) % len(assets)]
-            holdings.append(Holding(wallet_chain=by_wallet_chain[(w.id, a.chain_id)], asset=a, amount=(k + 1) * 10**18 + n))
-    Holding.objects.bulk_create(holdings, batch_size=5000, ignore_conflicts=True)
+            holdings.append((by_wallet_chain[(w.id, a.chain_id)], a.pk,
+                             prep["amount"].get_db_prep_save((k + 1) * 10**18 + n, connection), zero, details))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {Holding._meta.db_table} (wallet_chain_id, asset_id, amount, unconfirmed, details)"
+                           f" VALUES (%s, %s, %s, %s, %s)", holdings)
     totals.rebuild(owner.pk)  # holdings loaded around the sync: their per-asset totals
 
     # One year of per-wallet totals (what each past snapshot wrote) and the materialised scope series.
+    # Wallet n's total at the i-th time is 10,000 + n + i % 50 (market part 1, or -49 every 50th time);
+    # one INSERT ... SELECT over the owner's wallets per time writes those rows in the database itself
+    # (525,000 of them at scale 1: model instances would take minutes). SQLite stores the integer
+    # results as the text of the TEXT columns, PostgreSQL casts them to numeric: the same exact values.
     times = [now - timedelta(hours=h) for h in range(1, HOURLY_POINTS)] + [now - timedelta(days=d) for d in range(7, 7 + DAILY_POINTS)]
     times.sort()
     fx = {"EUR": "0.9", "GBP": "0.8", "CHF": "0.88", "JPY": "150"}
-    rows, scope_totals = [], {}
-    for i, at in enumerate(times):
-        resolution = "hourly" if at >= now - timedelta(days=7) else "daily"
-        total = Decimal(0)
-        for n, w in enumerate(wallets):
-            value = Decimal(10_000 + n) + Decimal(i % 50)
-            market = Decimal(1) if i % 50 else Decimal(-49)
-            rows.append(WalletValue(wallet=w, at=at, resolution=resolution, value=value, flow_value=Decimal(0),
-                                    market_value=market if i else value, fx_rates=fx))
-            total += value
-        scope_totals[at] = (resolution, total)
-        if len(rows) >= 20_000:
-            WalletValue.objects.bulk_create(rows, batch_size=5000)
-            rows = []
-    WalletValue.objects.bulk_create(rows, batch_size=5000)
+    field = WalletValue._meta.get_field
+    insert = (
+        f"INSERT INTO {WalletValue._meta.db_table} (wallet_id, at, resolution, value, flow_value, market_value,"
+        f" opening_value, unpriced, fx_rates)"
+        f" SELECT id, %s, %s, {{value}}, 0, {{market}}, 0, 0, %s FROM {Wallet._meta.db_table} WHERE owner_id = %s"
+    )
+    value_sql = "10000 + CAST(SUBSTR(label, 2) AS INTEGER) + %s"  # label "w<n>"
+    fx_db = field("fx_rates").get_db_prep_save(fx, connection)
+    scope_totals = {}
+    base_total = sum(10_000 + n for n in range(n_wallets))
+    with connection.cursor() as cursor:
+        for i, at in enumerate(times):
+            resolution = "hourly" if at >= now - timedelta(days=7) else "daily"
+            market = value_sql if i == 0 else ("1" if i % 50 else "-49")
+            cursor.execute(insert.format(value=value_sql, market=market),
+                           [field("at").get_db_prep_save(at, connection), resolution, i % 50, *([i % 50] if i == 0 else []),
+                            fx_db, owner.pk])
+            scope_totals[at] = (resolution, Decimal(base_total + n_wallets * (i % 50)))
     key = scope_key(w.id for w in wallets)
     prev = Decimal(0)
     scope_rows = []
@@ -147,18 +159,6 @@ def naive_dashboard(user, wallet_ids, start):
                 if a in prices:
                     by_asset[a] = by_asset.get(a, ZERO) + to_units(amount, decimals) * prices[a].usd
     return sorted(series.items()), by_asset
-
-
-def interleaved(cases: dict, rounds: int) -> dict[str, list[float]]:
-    """Seconds of each case per round; every round runs every case once, in a rotated order."""
-    names = list(cases)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            cases[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def page(client, url: str):
@@ -241,7 +241,9 @@ def main() -> None:
                 figures[f"{name}_bytes"] = (counts[name][1], "bytes")
         ratios = [n / p for n, p in zip(times["naive_per_wallet"], times["page_1y_usd"])]
         figures["naive_vs_page_median"] = (statistics.median(ratios), "x")
-        write_results("valuation_dashboard", figures)
+        write_results("valuation_dashboard", figures, sizes={
+            "wallets": len(ids), "holdings": data["holdings"], "wallet_total_points": data["points"], "rounds": args.rounds,
+            "database": connection.vendor})
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
