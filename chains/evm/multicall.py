@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, Sequence
+from itertools import repeat
+from typing import Callable, NamedTuple, Sequence, TypeVar
 
 from chains.base import ChainError, MalformedResponse
-from chains.endpoints import JsonRpcClient, RpcError
-from chains.evm.abi import decode_aggregate3, encode_aggregate3
+from chains.endpoints import JsonRpcClient, RawJson, RpcError
+from chains.evm.abi import aggregate3_calldata, decode_aggregate3, decode_aggregate3_words
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_CHUNK_SIZE = 500
 DEFAULT_PARALLEL = 2
@@ -41,6 +46,61 @@ class CallResult(NamedTuple):
     ok: bool
     data: bytes = b""
     error: str = ""
+
+
+_new_tuple = tuple.__new__  # CallResults built at C speed from (ok, data, error) triples
+
+
+# One thread pool per process, shared by every read: a read borrows parallel - 1 of its threads and
+# works itself too, instead of starting (and joining) threads each time. Threads do not survive a
+# fork (Celery's prefork pool), so a child makes its own.
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_POOL_THREADS = 32
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_POOL_THREADS, thread_name_prefix="multicall")
+        return _POOL
+
+
+def _forget_pool() -> None:
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def in_flight(work: Callable[[T], R], items: Sequence[T], parallel: int) -> list[R]:
+    """``[work(item) for item in items]`` with up to ``parallel`` items in progress at once: this thread
+    and ``parallel - 1`` threads of the process's pool take the next item in turn. After a failure no
+    new item is started; the first exception is raised once the items in progress are done."""
+    results: list = [None] * len(items)
+    pending = iter(range(len(items)))  # next() on it is atomic: each index is taken once
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        for i in pending:
+            if errors:
+                return
+            try:
+                results[i] = work(items[i])
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the caller below
+                errors.append(exc)
+                return
+
+    helpers = [_pool().submit(worker) for _ in range(min(parallel, len(items)) - 1)]
+    worker()
+    for helper in helpers:
+        if not helper.cancel():  # a helper that never started has nothing left to do
+            helper.result()
+    if errors:
+        raise errors[0]
+    return results
 
 
 class MulticallReader:
@@ -85,11 +145,7 @@ class MulticallReader:
                   for j, (calls, block) in enumerate(jobs) for start in range(0, len(calls), self.chunk_size)]
         step = self.chunks_per_request
         groups = [chunks[i:i + step] for i in range(0, len(chunks), step)]
-        if len(groups) <= 1 or self.parallel == 1:
-            parts = [self._run_group(group) for group in groups]
-        else:
-            with ThreadPoolExecutor(max_workers=min(self.parallel, len(groups)), thread_name_prefix="multicall") as pool:
-                parts = list(pool.map(self._run_group, groups))
+        parts = in_flight(self._run_group, groups, self.parallel)
         out: list[list[CallResult]] = [[] for _ in jobs]
         for group, part in zip(groups, parts):
             for (_chunk, _block, j), results in zip(group, part):
@@ -142,8 +198,9 @@ class MulticallReader:
         half = len(chunk) // 2
         return self._run_chunk(chunk[:half], block) + self._run_chunk(chunk[half:], block)
 
-    def _params(self, chunk: list[tuple[str, bytes]], block: int) -> list:
-        return [{"to": self.address, "data": "0x" + encode_aggregate3(chunk).hex()}, hex(block)]
+    def _params(self, chunk: list[tuple[str, bytes]], block: int) -> RawJson:
+        # JSON text as is: an address, hex digits and a block number need no escaping
+        return RawJson(f'[{{"to":"{self.address}","data":"{aggregate3_calldata(chunk)}"}},"{hex(block)}"]')
 
     def _eth_call(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
         with self._lock:
@@ -159,4 +216,10 @@ class MulticallReader:
             payload = bytes.fromhex(raw[2:])
         except ValueError:
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call") from None
-        return [CallResult(ok, ret, "" if ok else "reverted") for ok, ret in decode_aggregate3(payload, len(chunk))]
+        n = len(chunk)
+        words = decode_aggregate3_words(payload, n)
+        if words is None:
+            return [CallResult(ok, ret, "" if ok else "reverted") for ok, ret in decode_aggregate3(payload, n)]
+        oks, data = words
+        errors = repeat("", n) if oks.count(1) == n else ["" if ok else "reverted" for ok in oks]
+        return list(map(_new_tuple, repeat(CallResult, n), zip(map(bool, oks), data, errors)))
