@@ -222,7 +222,10 @@ class FetchRequest:
 # --------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
+_FRESH_DICT: Any = object()  # TokenBalance's default ``details``: a new empty dict per balance
+
+
+@dataclass(frozen=True, init=False)
 class TokenBalance:
     """A balance of one asset held by one wallet. ``amount`` is confirmed, in base units; ``unconfirmed``
     is the pending change (may be negative, Bitcoin mempool). ``details``: e.g. utxo_count, tx_count."""
@@ -232,6 +235,14 @@ class TokenBalance:
     amount: int
     unconfirmed: int = 0
     details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, owner: str, asset: AssetRef, amount: int, unconfirmed: int = 0,
+                 details: Mapping[str, Any] = _FRESH_DICT) -> None:
+        # The dataclass's own __init__ sets each field through object.__setattr__ (it is frozen); one
+        # update of the instance dict is about twice as fast, and an EVM fetch builds tens of thousands.
+        # Assignments still raise FrozenInstanceError.
+        self.__dict__.update({"owner": owner, "asset": asset, "amount": amount, "unconfirmed": unconfirmed,
+                              "details": {} if details is _FRESH_DICT else details})
 
 
 @dataclass(frozen=True)

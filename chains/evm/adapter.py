@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from itertools import repeat
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -35,7 +34,7 @@ from chains.evm import abi
 from chains.evm.address import canonical, parse_address, to_checksum
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.history import read_history
-from chains.evm.plan import Plan as _Plan, WalletState as _WalletState
+from chains.evm.plan import BalanceRow, Plan as _Plan, WalletState as _WalletState
 from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
 from chains import metadata
 from chains.metadata import fetch_many
@@ -48,6 +47,7 @@ NFT_STANDARDS = ("erc721", "erc1155")
 INCOMPLETE = {"native_balance_failed", "balance_call_failed", "balance_bad_return", "log_scan_failed", "nft_ownership_failed"}
 METADATA_RETRY_S = 6 * 3600
 PRICE_CURRENCY = "USD"
+_ZERO_WORD = bytes(32)
 
 
 class EvmAdapter:
@@ -139,16 +139,11 @@ class EvmAdapter:
         # Everything that is read at ``height``, in as few eth_calls as possible.
         plan = _Plan()
         native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
-        balance_idx: dict[tuple[str, str], int] = {}
         protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
         listed = set(fungibles) | protocol_tokens
         listed_sorted = sorted(listed)
-        for w in wallets:
-            data = abi.call_with_address(abi.BALANCE_OF, w.address)  # the same calldata for every token
-            tokens = sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted
-            # one balanceOf per token, never repeated: appended at C speed (20,000 tokens is 20,000 calls)
-            start = plan.add_unique_many(zip(tokens, repeat(data)))
-            balance_idx.update(zip(zip(repeat(w.address), tokens), range(start, start + len(tokens))))
+        balance_rows = [plan.add_balances_of(w.address, sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted)
+                        for w in wallets]
         meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
         oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
         # Position NFTs (Uniswap V3) are read by their protocol, not as collectibles.
@@ -162,13 +157,13 @@ class EvmAdapter:
         self.last_rounds = 1
 
         discovered_meta = self._read_metadata(plan, meta_idx, meta_cache, problems)
-        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_idx, discovered_meta, problems,
+        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_rows, discovered_meta, problems,
                                   protocol_tokens, ctx.failed_balances)
         prices = self._prices(plan, oracle_assets, oracle_idx, height, problems)
         nfts = self._nfts(plan, wallets, nft_idx, collections, discovered_meta, problems) if request.include_nfts else []
         positions: list[Position] = []
         if protocols:
-            positions = self._positions(run, ctx, plan, protocol_idx, balance_idx, discovered_meta, height)
+            positions = self._positions(run, ctx, plan, protocol_idx, balance_rows, discovered_meta, height)
             problems.extend(ctx.problems)
             balances, nfts = _without_accounted(positions, balances, nfts)
 
@@ -363,7 +358,7 @@ class EvmAdapter:
         return out
 
     def _balances(self, plan: _Plan, wallets: list[_WalletState], native_ref: AssetRef, native_idx: Mapping[str, int],
-                  fungibles: Mapping[str, AssetRef], balance_idx: Mapping[tuple[str, str], int],
+                  fungibles: Mapping[str, AssetRef], balance_rows: Sequence[BalanceRow],
                   discovered: Mapping[str, AssetRef], problems: list[Problem], protocol_tokens: set[str] = frozenset(),
                   protocol_failed: set[str] | None = None) -> list[TokenBalance]:
         out: list[TokenBalance] = []
@@ -376,21 +371,20 @@ class EvmAdapter:
             else:
                 out.append(TokenBalance(owner=w.address, asset=native_ref, amount=amount))
         results = plan.results
-        for (wallet, token), i in balance_idx.items():  # hot loop: thousands of tokens
-            ok, data, _ = results[i]
-            if not ok or len(data) != 32:
+        append = out.append
+        for wallet, tokens, start in balance_rows:
+            for token, (ok, data, _) in zip(tokens, results[start:start + len(tokens)]):  # hot loop: thousands of tokens
+                if ok and len(data) == 32:
+                    if data != _ZERO_WORD:
+                        asset = fungibles.get(token) or discovered.get(token)
+                        if asset is not None:
+                            append(TokenBalance(wallet, asset, int.from_bytes(data, "big")))
+                    continue
                 if token in protocol_tokens and protocol_failed is not None:
                     protocol_failed.add(token)  # a protocol's contract: its problem, not the holdings'
                     continue
                 code = "balance_call_failed" if not ok else "balance_bad_return"
                 failed.setdefault((code, token), []).append(wallet)
-                continue
-            amount = int.from_bytes(data, "big")
-            if amount == 0:
-                continue
-            asset = fungibles.get(token) or discovered.get(token)
-            if asset is not None:
-                out.append(TokenBalance(wallet, asset, amount))
         by_wallet = {w.address: w for w in wallets}
         for (code, token), owners in failed.items():
             what = "balanceOf reverted" if code == "balance_call_failed" else "balanceOf returned data that is not one uint256"
@@ -516,14 +510,15 @@ class EvmAdapter:
         return out
 
     def _positions(self, run: ProtocolRun, ctx: ProtocolContext, plan: _Plan, protocol_idx: Mapping[str, list[int]],
-                   balance_idx: Mapping[tuple[str, str], int], discovered: Mapping[str, AssetRef], height: int) -> list[Position]:
+                   balance_rows: Sequence[BalanceRow], discovered: Mapping[str, AssetRef], height: int) -> list[Position]:
         """Finish the protocols' reads: their first round came back with the balances; later rounds
         (ids and addresses only known now) each take one more batched round of eth_calls."""
         ctx.assets.update(discovered)
-        for (wallet, token), i in balance_idx.items():
-            amount = abi.decode_uint(plan[i].data) if plan[i].ok else None
-            if amount:
-                ctx.balances.setdefault(wallet, {})[token] = amount
+        for wallet, tokens, start in balance_rows:
+            for token, (ok, data, _) in zip(tokens, plan.results[start:start + len(tokens)]):
+                amount = abi.decode_uint(data) if ok else None
+                if amount:
+                    ctx.balances.setdefault(wallet, {})[token] = amount
         run.resume({name: [plan[i] for i in idx] for name, idx in protocol_idx.items()})
 
         def execute(calls: list[tuple[str, bytes]]) -> list[CallResult]:
