@@ -225,7 +225,7 @@ class FetchRequest:
 _FRESH_DICT: Any = object()  # TokenBalance's default ``details``: a new empty dict per balance
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, slots=True, init=False)
 class TokenBalance:
     """A balance of one asset held by one wallet. ``amount`` is confirmed, in base units; ``unconfirmed``
     is the pending change (may be negative, Bitcoin mempool). ``details``: e.g. utxo_count, tx_count."""
@@ -238,11 +238,18 @@ class TokenBalance:
 
     def __init__(self, owner: str, asset: AssetRef, amount: int, unconfirmed: int = 0,
                  details: Mapping[str, Any] = _FRESH_DICT) -> None:
-        # The dataclass's own __init__ sets each field through object.__setattr__ (it is frozen); one
-        # update of the instance dict is about twice as fast, and an EVM fetch builds tens of thousands.
-        # Assignments still raise FrozenInstanceError.
-        self.__dict__.update({"owner": owner, "asset": asset, "amount": amount, "unconfirmed": unconfirmed,
-                              "details": {} if details is _FRESH_DICT else details})
+        # An EVM fetch builds tens of thousands: slots (no instance dict for the garbage collector to
+        # track) filled through their descriptors, instead of the frozen dataclass's object.__setattr__
+        # per field. Assignments still raise FrozenInstanceError.
+        _set_owner(self, owner)
+        _set_asset(self, asset)
+        _set_amount(self, amount)
+        _set_unconfirmed(self, unconfirmed)
+        _set_details(self, {} if details is _FRESH_DICT else details)
+
+
+_set_owner, _set_asset, _set_amount, _set_unconfirmed, _set_details = (
+    getattr(TokenBalance, name).__set__ for name in ("owner", "asset", "amount", "unconfirmed", "details"))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import httpx
 
@@ -152,13 +152,16 @@ class EvmAdapter:
         protocol_idx = {name: [plan.add(t, d) for t, d in calls] for name, calls in run.pending.items()}
 
         reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel, self.chunks_per_request)
-        plan.results = reader.run(plan.calls, height)
+        # balanceOf answers become TokenBalances chunk by chunk, while the node works on the next chunks
+        by_chunk: dict[int, _RowBalances] = {}
+        plan.results = reader.run(plan.calls, height, each=lambda first, results: by_chunk.__setitem__(
+            first, _row_balances(balance_rows, first, results, fungibles)))
         self.last_eth_calls = reader.eth_calls
         self.last_rounds = 1
 
         discovered_meta = self._read_metadata(plan, meta_idx, meta_cache, problems)
         balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_rows, discovered_meta, problems,
-                                  protocol_tokens, ctx.failed_balances)
+                                  protocol_tokens, ctx.failed_balances, [by_chunk[first] for first in sorted(by_chunk)])
         prices = self._prices(plan, oracle_assets, oracle_idx, height, problems)
         nfts = self._nfts(plan, wallets, nft_idx, collections, discovered_meta, problems) if request.include_nfts else []
         positions: list[Position] = []
@@ -360,7 +363,9 @@ class EvmAdapter:
     def _balances(self, plan: _Plan, wallets: list[_WalletState], native_ref: AssetRef, native_idx: Mapping[str, int],
                   fungibles: Mapping[str, AssetRef], balance_rows: Sequence[BalanceRow],
                   discovered: Mapping[str, AssetRef], problems: list[Problem], protocol_tokens: set[str] = frozenset(),
-                  protocol_failed: set[str] | None = None) -> list[TokenBalance]:
+                  protocol_failed: set[str] | None = None, found: Sequence[_RowBalances] | None = None) -> list[TokenBalance]:
+        """The wallets' native and token balances (zero ones left out), in call order. ``found``: what
+        ``_row_balances`` made of the plan's results already, chunk after chunk (default: made here)."""
         out: list[TokenBalance] = []
         failed: dict[tuple[str, str], list[str]] = {}
         for w in wallets:
@@ -370,20 +375,19 @@ class EvmAdapter:
                 problems.append(Problem("native_balance_failed", f"getEthBalance failed: {result.error or 'bad return data'}", w.address))
             else:
                 out.append(TokenBalance(owner=w.address, asset=native_ref, amount=amount))
-        results = plan.results
-        append = out.append
-        for wallet, tokens, start in balance_rows:
-            for token, (ok, data, _) in zip(tokens, results[start:start + len(tokens)]):  # hot loop: thousands of tokens
-                if ok and len(data) == 32:
-                    if data != _ZERO_WORD:
-                        asset = fungibles.get(token) or discovered.get(token)
-                        if asset is not None:
-                            append(TokenBalance(wallet, asset, int.from_bytes(data, "big")))
-                    continue
+        for part in (found if found is not None else [_row_balances(balance_rows, 0, plan.results, fungibles)]):
+            if part.unlisted:  # tokens only known from the logs: their metadata was read in the same round
+                for item in part.balances:
+                    if isinstance(item, TokenBalance):
+                        out.append(item)
+                    elif (asset := discovered.get(item[1])) is not None:
+                        out.append(TokenBalance(item[0], asset, item[2]))
+            else:
+                out.extend(part.balances)
+            for code, token, wallet in part.failed:
                 if token in protocol_tokens and protocol_failed is not None:
                     protocol_failed.add(token)  # a protocol's contract: its problem, not the holdings'
                     continue
-                code = "balance_call_failed" if not ok else "balance_bad_return"
                 failed.setdefault((code, token), []).append(wallet)
         by_wallet = {w.address: w for w in wallets}
         for (code, token), owners in failed.items():
@@ -552,6 +556,43 @@ class EvmAdapter:
             "tokens": dict(sorted(tokens.items())),
             "nft_meta": dict(sorted(w.nft_meta.items())),
         }
+
+
+class _RowBalances(NamedTuple):
+    """What one run of results says about the ``balanceOf`` calls it answers, in call order: nonzero
+    balances of listed tokens, ``(wallet, token, amount)`` of unlisted ones (``unlisted`` tells if any),
+    and ``(code, token, wallet)`` of the calls that failed or returned something else than one word."""
+
+    balances: list[TokenBalance | tuple[str, str, int]]
+    unlisted: bool
+    failed: list[tuple[str, str, str]]
+
+
+def _row_balances(rows: Sequence[BalanceRow], first: int, results: Sequence[CallResult],
+                  listed: Mapping[str, AssetRef]) -> _RowBalances:
+    """The balances among ``results``, which answer the plan's calls ``first``, ``first + 1``...
+    Safe to run in the reader's threads: it only reads its arguments."""
+    balances: list[TokenBalance | tuple[str, str, int]] = []
+    failed: list[tuple[str, str, str]] = []
+    append = balances.append
+    unlisted = False
+    end = first + len(results)
+    for wallet, tokens, start in rows:
+        lo, hi = max(start, first), min(start + len(tokens), end)
+        if lo >= hi:
+            continue
+        for token, (ok, data, _) in zip(tokens[lo - start:hi - start], results[lo - first:hi - first]):  # hot loop
+            if ok and len(data) == 32:
+                if data != _ZERO_WORD:
+                    asset = listed.get(token)
+                    if asset is not None:
+                        append(TokenBalance(wallet, asset, int.from_bytes(data, "big")))
+                    else:
+                        append((wallet, token, int.from_bytes(data, "big")))
+                        unlisted = True
+            else:
+                failed.append(("balance_call_failed" if not ok else "balance_bad_return", token, wallet))
+    return _RowBalances(balances, unlisted, failed)
 
 
 def _without_accounted(positions: list[Position], balances: list[TokenBalance],

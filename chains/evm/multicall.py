@@ -127,32 +127,44 @@ class MulticallReader:
         self.eth_calls = 0
         self._lock = threading.Lock()
 
-    def run(self, calls: Sequence[tuple[str, bytes]], block: int) -> list[CallResult]:
-        """Results in the order of ``calls``.
+    def run(self, calls: Sequence[tuple[str, bytes]], block: int, *,
+            each: Callable[[int, list[CallResult]], None] | None = None) -> list[CallResult]:
+        """Results in the order of ``calls``. ``each(first, results)``, when given, is called with every
+        chunk's results as soon as they are in (``results[0]`` answers ``calls[first]``), from the thread
+        that read it: the caller's own decoding then overlaps the node's work on the next chunks.
 
         Raises ``ChainError`` (transient) when no endpoint answers or a node is rate limiting,
         ``MalformedResponse`` when an answer cannot be decoded, a permanent ``ChainError`` when
         there is no Multicall3 contract at the configured address, and ``StateUnavailable`` when the
-        node keeps no state at ``block``.
+        node keeps no state at ``block``; and whatever ``each`` raises.
         """
-        return self.run_many([(calls, block)])[0]
+        return self.run_many([(calls, block)], each=each and (lambda _job, first, results: each(first, results)))[0]
 
-    def run_many(self, jobs: Sequence[tuple[Sequence[tuple[str, bytes]], int]]) -> list[list[CallResult]]:
+    def run_many(self, jobs: Sequence[tuple[Sequence[tuple[str, bytes]], int]], *,
+                 each: Callable[[int, int, list[CallResult]], None] | None = None) -> list[list[CallResult]]:
         """Several ``(calls, block)`` jobs (e.g. one per day of a backfill): their chunks share the
-        JSON-RPC batches, so days with few calls travel together. Results per job, in order; raises as
-        ``run``."""
-        chunks = [(list(calls[start:start + self.chunk_size]), block, j)
+        JSON-RPC batches, so days with few calls travel together. Results per job, in order; ``each(job,
+        first, results)`` as ``run``'s; raises as ``run``."""
+        chunks = [(list(calls[start:start + self.chunk_size]), block, j, start)
                   for j, (calls, block) in enumerate(jobs) for start in range(0, len(calls), self.chunk_size)]
         step = self.chunks_per_request
         groups = [chunks[i:i + step] for i in range(0, len(chunks), step)]
-        parts = in_flight(self._run_group, groups, self.parallel)
+
+        def read(group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[list[CallResult]]:
+            part = self._run_group(group)
+            if each is not None:
+                for (_chunk, _block, j, first), results in zip(group, part):
+                    each(j, first, results)
+            return part
+
+        parts = in_flight(read, groups, self.parallel)
         out: list[list[CallResult]] = [[] for _ in jobs]
         for group, part in zip(groups, parts):
-            for (_chunk, _block, j), results in zip(group, part):
+            for (_chunk, _block, j, _first), results in zip(group, part):
                 out[j].extend(results)
         return out
 
-    def _run_group(self, group: list[tuple[list[tuple[str, bytes]], int, int]]) -> list[list[CallResult]]:
+    def _run_group(self, group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[list[CallResult]]:
         """Several chunks in one JSON-RPC batch; a refused chunk is split, a refused batch sent singly."""
         if len(group) == 1:
             return [self._run_chunk(group[0][0], group[0][1])]
@@ -160,7 +172,7 @@ class MulticallReader:
             self.eth_calls += len(group)
         try:
             # decoded inside the failover: an endpoint whose answers do not decode is dropped for this fetch
-            replies = self.client.batch([("eth_call", self._params(chunk, block)) for chunk, block, _ in group],
+            replies = self.client.batch([("eth_call", self._params(chunk, block)) for chunk, block, *_ in group],
                                         decode=lambda i, raw: self._decode(group[i][0], raw))
         except RpcError as exc:
             with self._lock:
@@ -168,9 +180,9 @@ class MulticallReader:
             if STATE_MISSING.search(exc.rpc_message or ""):
                 raise StateUnavailable(f"no state at block {group[0][1]}: {exc.rpc_message}", block=group[0][1],
                                        method="eth_call") from None
-            return [self._run_chunk(chunk, block) for chunk, block, _ in group]
+            return [self._run_chunk(chunk, block) for chunk, block, *_ in group]
         out: list[list[CallResult]] = []
-        for (chunk, block, _), reply in zip(group, replies):
+        for (chunk, block, *_), reply in zip(group, replies):
             out.append(self._after_failure(chunk, block, reply) if isinstance(reply, RpcError) else reply)
         return out
 
