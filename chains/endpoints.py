@@ -545,7 +545,11 @@ class JsonRpcClient:
         if not calls:
             return []
         ids = [self._next_id() for _ in calls]
-        body = "[" + ",".join([_request_json(i, m, p) for i, (m, p) in zip(ids, calls)]) + "]"
+        parts = ["["]
+        for i, (m, p) in zip(ids, calls):
+            parts += (_request_json(i, m, p), ",")
+        parts[-1] = "]"
+        body = "".join(parts)  # one copy of what may be megabytes of hex
         label = f"batch[{len(calls)}]:{calls[0][0]}"
 
         def attempt(endpoint: EndpointConfig) -> list[Any]:

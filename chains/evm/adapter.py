@@ -141,7 +141,8 @@ class EvmAdapter:
         native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
         protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
         listed = set(fungibles) | protocol_tokens
-        listed_sorted = sorted(listed)
+        # the token list usually comes in an order close to sorted already: sorting it is then one pass
+        listed_sorted = sorted(fungibles if len(listed) == len(fungibles) else listed)
         balance_rows = [plan.add_balances_of(w.address, sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted)
                         for w in wallets]
         meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
@@ -232,13 +233,14 @@ class EvmAdapter:
         native_ref: AssetRef | None = None
         fungibles: dict[str, AssetRef] = {}
         collections: dict[str, AssetRef] = {}
-        for asset in assets:
-            if asset.kind == NATIVE or asset.address is None:
+        for asset in assets:  # thousands of listed tokens
+            kind, address = asset.kind, asset.address
+            if kind == FUNGIBLE and address is not None and asset.standard not in NFT_STANDARDS:
+                fungibles[canonical(address)] = asset
+            elif kind == NATIVE or address is None:
                 native_ref = native_ref or asset
-            elif asset.kind == NFT_COLLECTION or asset.standard in NFT_STANDARDS:
-                collections[canonical(asset.address)] = asset
-            elif asset.kind == FUNGIBLE:
-                fungibles[canonical(asset.address)] = asset
+            elif kind == NFT_COLLECTION or asset.standard in NFT_STANDARDS:
+                collections[canonical(address)] = asset
         if native_ref is None:
             native_ref = AssetRef(
                 kind=NATIVE, address=None, symbol=self.chain.native_symbol,
@@ -246,7 +248,7 @@ class EvmAdapter:
                 standard="native", oracle=(self.chain.extra or {}).get("native_oracle"),
             )
         oracle_assets: dict[str, AssetRef] = {}
-        for asset in [native_ref, *fungibles.values(), *collections.values()]:
+        for asset in [native_ref, *[a for a in fungibles.values() if a.oracle], *collections.values()]:
             if asset.oracle:
                 oracle_assets.setdefault(canonical(asset.oracle), asset)
         return native_ref, fungibles, collections, oracle_assets
