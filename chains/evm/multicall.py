@@ -150,14 +150,21 @@ class MulticallReader:
         step = self.chunks_per_request
         groups = [chunks[i:i + step] for i in range(0, len(chunks), step)]
 
-        def read(group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[list[CallResult]]:
-            part = self._run_group(group)
-            if each is not None:
+        if each is None:
+            parts = in_flight(self._run_group, groups, self.parallel)
+        else:
+            # Still at most ``parallel`` requests in flight, but the caller's decoding of one group runs
+            # outside that gate (one more thread): the next request goes out without waiting for it.
+            gate = threading.Semaphore(self.parallel)
+
+            def read(group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[list[CallResult]]:
+                with gate:
+                    part = self._run_group(group)
                 for (_chunk, _block, j, first), results in zip(group, part):
                     each(j, first, results)
-            return part
+                return part
 
-        parts = in_flight(read, groups, self.parallel)
+            parts = in_flight(read, groups, self.parallel + 1)
         out: list[list[CallResult]] = [[] for _ in jobs]
         for group, part in zip(groups, parts):
             for (_chunk, _block, j, _first), results in zip(group, part):
