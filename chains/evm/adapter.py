@@ -35,7 +35,7 @@ from chains.evm.address import canonical, parse_address, to_checksum
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.history import read_history
 from chains.evm.plan import BalanceRow, Plan as _Plan, WalletState as _WalletState
-from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
+from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader, WordResults
 from chains import metadata
 from chains.metadata import fetch_many
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
@@ -583,7 +583,11 @@ def _row_balances(rows: Sequence[BalanceRow], first: int, results: Sequence[Call
         lo, hi = max(start, first), min(start + len(tokens), end)
         if lo >= hi:
             continue
-        for token, (ok, data, _) in zip(tokens[lo - start:hi - start], results[lo - first:hi - first]):  # hot loop
+        if isinstance(results, WordResults):  # flags and words as they came, no CallResult each
+            oks, datas = results.flags[lo - first:hi - first], results.words[lo - first:hi - first]
+        else:
+            oks, datas, _ = zip(*results[lo - first:hi - first])
+        for token, ok, data in zip(tokens[lo - start:hi - start], oks, datas):  # hot loop
             if ok and len(data) == 32:
                 if data != _ZERO_WORD:
                     asset = listed.get(token)

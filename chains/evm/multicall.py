@@ -6,7 +6,8 @@ import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from itertools import repeat
+from bisect import bisect_right
+from itertools import accumulate, chain, islice
 from typing import Callable, NamedTuple, Sequence, TypeVar
 
 from chains.base import ChainError, MalformedResponse
@@ -46,9 +47,6 @@ class CallResult(NamedTuple):
     ok: bool
     data: bytes = b""
     error: str = ""
-
-
-_new_tuple = tuple.__new__  # CallResults built at C speed from (ok, data, error) triples
 
 
 # One thread pool per process, shared by every read: a read borrows parallel - 1 of its threads and
@@ -103,6 +101,60 @@ def in_flight(work: Callable[[T], R], items: Sequence[T], parallel: int) -> list
     return results
 
 
+class WordResults(Sequence[CallResult]):
+    """The results of a chunk whose every call returned one 32-byte word: the success flags (a byte
+    each) and the words, a ``CallResult`` made only when one is asked for. Thousands per fetch that
+    are read once, straight from ``flags`` and ``words``, cost no object each."""
+
+    __slots__ = ("flags", "words")
+
+    def __init__(self, flags: bytes, words: list[bytes]) -> None:
+        self.flags, self.words = flags, words
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return list(map(_result, self.flags[i], self.words[i]))
+        return _result(self.flags[i], self.words[i])
+
+    def __iter__(self):
+        return map(_result, self.flags, self.words)
+
+
+def _result(flag: int, word: bytes) -> CallResult:
+    return CallResult(flag == 1, word, "" if flag else "reverted")
+
+
+class CallResults(Sequence[CallResult]):
+    """A read's results in call order, kept as its chunks came back (lists, or ``WordResults``)."""
+
+    __slots__ = ("parts", "_starts", "_len")
+
+    def __init__(self, parts: list[Sequence[CallResult]]) -> None:
+        self.parts = parts
+        self._starts = [0, *accumulate(map(len, parts))]
+        self._len = self._starts.pop()
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self._len)
+            return list(islice(self, start, stop, step)) if step > 0 else [self[k] for k in range(start, stop, step)]
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError("call result index out of range")
+        p = bisect_right(self._starts, i) - 1
+        return self.parts[p][i - self._starts[p]]
+
+    def __iter__(self):
+        return chain.from_iterable(self.parts)
+
+
 class MulticallReader:
     """Runs many ``(target, calldata)`` reads through Multicall3 ``aggregate3`` (allowFailure=true) in
     chunks of ``chunk_size`` calls per ``eth_call``, every chunk at the same block. A chunk the node
@@ -128,50 +180,60 @@ class MulticallReader:
         self._lock = threading.Lock()
 
     def run(self, calls: Sequence[tuple[str, bytes]], block: int, *,
-            each: Callable[[int, list[CallResult]], None] | None = None) -> list[CallResult]:
-        """Results in the order of ``calls``. ``each(first, results)``, when given, is called with every
-        chunk's results as soon as they are in (``results[0]`` answers ``calls[first]``), from the thread
-        that read it: the caller's own decoding then overlaps the node's work on the next chunks.
+            each: Callable[[int, Sequence[CallResult]], None] | None = None) -> Sequence[CallResult]:
+        """Results in the order of ``calls``: a list, or with ``each`` a ``CallResults``. ``each(first,
+        results)``, when given, is called with every chunk's results as soon as they are in
+        (``results[0]`` answers ``calls[first]``; a list or ``WordResults``), from the thread that read
+        it: the caller's own decoding then overlaps the node's work on the next chunks.
 
         Raises ``ChainError`` (transient) when no endpoint answers or a node is rate limiting,
         ``MalformedResponse`` when an answer cannot be decoded, a permanent ``ChainError`` when
         there is no Multicall3 contract at the configured address, and ``StateUnavailable`` when the
         node keeps no state at ``block``; and whatever ``each`` raises.
         """
-        return self.run_many([(calls, block)], each=each and (lambda _job, first, results: each(first, results)))[0]
+        if each is None:
+            return self.run_many([(calls, block)])[0]
+        parts: list[Sequence[CallResult]] = []
+        self.run_many([(calls, block)], each=lambda _job, first, results: each(first, results), parts=parts)
+        return CallResults(parts)
 
     def run_many(self, jobs: Sequence[tuple[Sequence[tuple[str, bytes]], int]], *,
-                 each: Callable[[int, int, list[CallResult]], None] | None = None) -> list[list[CallResult]]:
+                 each: Callable[[int, int, Sequence[CallResult]], None] | None = None,
+                 parts: list[Sequence[CallResult]] | None = None) -> list[list[CallResult]]:
         """Several ``(calls, block)`` jobs (e.g. one per day of a backfill): their chunks share the
         JSON-RPC batches, so days with few calls travel together. Results per job, in order; ``each(job,
-        first, results)`` as ``run``'s; raises as ``run``."""
+        first, results)`` as ``run``'s; raises as ``run``. With ``parts`` (one job): the chunks' results
+        are put there as they are, in order, and the list returned is empty."""
         chunks = [(list(calls[start:start + self.chunk_size]), block, j, start)
                   for j, (calls, block) in enumerate(jobs) for start in range(0, len(calls), self.chunk_size)]
         step = self.chunks_per_request
         groups = [chunks[i:i + step] for i in range(0, len(chunks), step)]
 
         if each is None:
-            parts = in_flight(self._run_group, groups, self.parallel)
+            done = in_flight(self._run_group, groups, self.parallel)
         else:
             # Still at most ``parallel`` requests in flight, but the caller's decoding of one group runs
             # outside that gate (one more thread): the next request goes out without waiting for it.
             gate = threading.Semaphore(self.parallel)
 
-            def read(group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[list[CallResult]]:
+            def read(group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
                 with gate:
                     part = self._run_group(group)
                 for (_chunk, _block, j, first), results in zip(group, part):
                     each(j, first, results)
                 return part
 
-            parts = in_flight(read, groups, self.parallel + 1)
+            done = in_flight(read, groups, self.parallel + 1)
         out: list[list[CallResult]] = [[] for _ in jobs]
-        for group, part in zip(groups, parts):
+        for group, part in zip(groups, done):
             for (_chunk, _block, j, _first), results in zip(group, part):
-                out[j].extend(results)
+                if parts is not None:
+                    parts.append(results)
+                else:
+                    out[j].extend(results)
         return out
 
-    def _run_group(self, group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[list[CallResult]]:
+    def _run_group(self, group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
         """Several chunks in one JSON-RPC batch; a refused chunk is split, a refused batch sent singly."""
         if len(group) == 1:
             return [self._run_chunk(group[0][0], group[0][1])]
@@ -188,12 +250,12 @@ class MulticallReader:
                 raise StateUnavailable(f"no state at block {group[0][1]}: {exc.rpc_message}", block=group[0][1],
                                        method="eth_call") from None
             return [self._run_chunk(chunk, block) for chunk, block, *_ in group]
-        out: list[list[CallResult]] = []
+        out: list[Sequence[CallResult]] = []
         for (chunk, block, *_), reply in zip(group, replies):
             out.append(self._after_failure(chunk, block, reply) if isinstance(reply, RpcError) else reply)
         return out
 
-    def _run_chunk(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
+    def _run_chunk(self, chunk: list[tuple[str, bytes]], block: int) -> Sequence[CallResult]:
         try:
             return self._eth_call(chunk, block)
         except RpcError as exc:
@@ -204,7 +266,7 @@ class MulticallReader:
                 raise
             return self._split(chunk, block, exc.detail)
 
-    def _after_failure(self, chunk: list[tuple[str, bytes]], block: int, exc: RpcError) -> list[CallResult]:
+    def _after_failure(self, chunk: list[tuple[str, bytes]], block: int, exc: RpcError) -> Sequence[CallResult]:
         if RATE_LIMIT.search(exc.rpc_message or ""):
             raise ChainError(f"rate limited: {exc.rpc_message}", method="eth_call")
         if STATE_MISSING.search(exc.rpc_message or ""):
@@ -215,18 +277,18 @@ class MulticallReader:
         if len(chunk) == 1:
             return [CallResult(ok=False, error=f"call failed as a whole: {reason}")]
         half = len(chunk) // 2
-        return self._run_chunk(chunk[:half], block) + self._run_chunk(chunk[half:], block)
+        return [*self._run_chunk(chunk[:half], block), *self._run_chunk(chunk[half:], block)]
 
     def _params(self, chunk: list[tuple[str, bytes]], block: int) -> RawJson:
         # JSON text as is: an address, hex digits and a block number need no escaping
         return RawJson(f'[{{"to":"{self.address}","data":"{aggregate3_calldata(chunk)}"}},"{hex(block)}"]')
 
-    def _eth_call(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
+    def _eth_call(self, chunk: list[tuple[str, bytes]], block: int) -> Sequence[CallResult]:
         with self._lock:
             self.eth_calls += 1
         return self.client.request("eth_call", self._params(chunk, block), decode=lambda raw: self._decode(chunk, raw))
 
-    def _decode(self, chunk: list[tuple[str, bytes]], raw: object) -> list[CallResult]:
+    def _decode(self, chunk: list[tuple[str, bytes]], raw: object) -> list[CallResult] | WordResults:
         if not isinstance(raw, str) or not raw.startswith("0x"):
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call")
         if raw == "0x":
@@ -235,10 +297,7 @@ class MulticallReader:
             payload = bytes.fromhex(raw[2:])
         except ValueError:
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call") from None
-        n = len(chunk)
-        words = decode_aggregate3_words(payload, n)
-        if words is None:
-            return [CallResult(ok, ret, "" if ok else "reverted") for ok, ret in decode_aggregate3(payload, n)]
-        oks, data = words
-        errors = repeat("", n) if oks.count(1) == n else ["" if ok else "reverted" for ok in oks]
-        return list(map(_new_tuple, repeat(CallResult, n), zip(map(bool, oks), data, errors)))
+        words = decode_aggregate3_words(payload, len(chunk))
+        if words is not None:
+            return WordResults(*words)
+        return [CallResult(ok, ret, "" if ok else "reverted") for ok, ret in decode_aggregate3(payload, len(chunk))]

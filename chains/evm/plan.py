@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from chains.evm import abi
 from chains.evm.multicall import CallResult
@@ -24,7 +24,7 @@ class Plan(Batch):
 
     def __init__(self) -> None:
         super().__init__()
-        self.results: list[CallResult] = []
+        self.results: Sequence[CallResult] = []
 
     def add_unique(self, target: str, data: bytes) -> int:
         """Append a call known not to repeat (one balanceOf per wallet and token): no hashing."""

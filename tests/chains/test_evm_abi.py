@@ -7,7 +7,7 @@ from eth_abi import encode
 
 from chains.base import MalformedResponse
 from chains.evm import abi
-from chains.evm.multicall import CallResult, MulticallReader
+from chains.evm.multicall import CallResult, CallResults, MulticallReader, WordResults
 
 MAX = 2**256 - 1
 WALLET = "0x" + "ab" * 20
@@ -25,7 +25,7 @@ def word(value: int) -> bytes:
 
 def decoded_by_the_reader(payload: bytes, count: int) -> list[CallResult]:
     reader = MulticallReader(client=None, multicall_address="0x" + "11" * 20)  # type: ignore[arg-type]
-    return reader._decode([("0x" + "22" * 20, b"")] * count, "0x" + payload.hex())
+    return list(reader._decode([("0x" + "22" * 20, b"")] * count, "0x" + payload.hex()))
 
 
 def general(payload: bytes, count: int) -> list[CallResult]:
@@ -92,3 +92,17 @@ def test_other_calls_go_through_the_general_encoder(calls):
 def test_a_target_that_is_not_hex_is_refused():
     with pytest.raises(ValueError):
         abi.aggregate3_calldata([("0x" + "zz" * 20, abi.DECIMALS), (TOKENS[1], abi.DECIMALS)])
+
+
+def test_a_reads_results_index_slice_and_iterate_like_the_list_they_stand_for():
+    words = WordResults(bytes([1, 0, 1]), [word(1), word(MAX), word(0)])
+    general_part = [CallResult(True, b"x"), CallResult(False, b"", "call failed as a whole: out of gas")]
+    results = CallResults([words, general_part, WordResults(b"\x01", [word(7)])])
+    expected = [CallResult(True, word(1)), CallResult(False, word(MAX), "reverted"), CallResult(True, word(0)),
+                *general_part, CallResult(True, word(7))]
+    assert len(results) == 6 and list(results) == expected
+    assert [results[i] for i in range(6)] == expected and results[-1] == expected[-1]
+    assert results[1:5] == expected[1:5] and results[::2] == expected[::2] and results[::-1] == expected[::-1]
+    assert words[0:2] == expected[0:2]
+    with pytest.raises(IndexError):
+        results[6]
