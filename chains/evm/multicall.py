@@ -70,7 +70,8 @@ def _forget_pool() -> None:
     _POOL, _POOL_LOCK = None, threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_pool)
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def in_flight(work: Callable[[T], R], items: Sequence[T], parallel: int) -> list[R]:
