@@ -222,7 +222,10 @@ class FetchRequest:
 # --------------------------------------------------------------------------- results
 
 
-@dataclass(frozen=True)
+_FRESH_DICT: Any = object()  # TokenBalance's default ``details``: a new empty dict per balance
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class TokenBalance:
     """A balance of one asset held by one wallet. ``amount`` is confirmed, in base units; ``unconfirmed``
     is the pending change (may be negative, Bitcoin mempool). ``details``: e.g. utxo_count, tx_count."""
@@ -232,6 +235,21 @@ class TokenBalance:
     amount: int
     unconfirmed: int = 0
     details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, owner: str, asset: AssetRef, amount: int, unconfirmed: int = 0,
+                 details: Mapping[str, Any] = _FRESH_DICT) -> None:
+        # An EVM fetch builds tens of thousands: slots (no instance dict for the garbage collector to
+        # track) filled through their descriptors, instead of the frozen dataclass's object.__setattr__
+        # per field. Assignments still raise FrozenInstanceError.
+        _set_owner(self, owner)
+        _set_asset(self, asset)
+        _set_amount(self, amount)
+        _set_unconfirmed(self, unconfirmed)
+        _set_details(self, {} if details is _FRESH_DICT else details)
+
+
+_set_owner, _set_asset, _set_amount, _set_unconfirmed, _set_details = (
+    getattr(TokenBalance, name).__set__ for name in ("owner", "asset", "amount", "unconfirmed", "details"))
 
 
 @dataclass(frozen=True)

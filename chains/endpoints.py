@@ -419,16 +419,22 @@ def classify_http_response(response: httpx.Response, endpoint: EndpointConfig, m
 
 
 def http_json(
-    http: httpx.Client, endpoint: EndpointConfig, method: str, verb: str, url: str, body: Any = None
+    http: httpx.Client, endpoint: EndpointConfig, method: str, verb: str, url: str, body: Any = None, *,
+    json_text: str | None = None,
 ) -> Any:
     """One HTTP request to ``url`` on ``endpoint``, with the endpoint's headers and timeout and ``body``
-    (unless None) as JSON; returns the parsed JSON answer. ``method`` names the call in errors.
+    (unless None) as JSON, or ``json_text``, a body already encoded; returns the parsed JSON answer.
+    ``method`` names the call in errors.
 
     Raises ``ChainError`` (transient) on a timeout or failed connection, and whatever
     ``classify_http_response`` raises (``RateLimited``, ``ChainError``, ``MalformedResponse``).
     """
     try:
-        response = http.request(verb, url, json=body, headers=dict(endpoint.headers), timeout=endpoint.timeout_s)
+        if json_text is not None:
+            response = http.request(verb, url, content=json_text.encode(), timeout=endpoint.timeout_s,
+                                    headers={"Content-Type": "application/json", **endpoint.headers})
+        else:
+            response = http.request(verb, url, json=body, headers=dict(endpoint.headers), timeout=endpoint.timeout_s)
     except httpx.TimeoutException:
         raise ChainError("timed out", endpoint=endpoint.url, method=method) from None
     except httpx.HTTPError as exc:
@@ -472,6 +478,19 @@ def _decoded(result: Any, decode: Callable[[Any], Any] | None, endpoint: Endpoin
         raise EndpointBroken(f"undecodable answer: {detail}", endpoint=endpoint.url, method=method) from None
 
 
+class RawJson(str):
+    """Params already encoded as JSON text, spliced into the request as they are: an eth_call carrying
+    hundreds of kilobytes of hex (a Multicall3 chunk) then costs no second pass to escape it. The
+    caller vouches that the text is valid JSON."""
+
+
+def _request_json(rid: int, method: str, params: Any) -> str:
+    """One JSON-RPC 2.0 request object as compact JSON text."""
+    if isinstance(params, RawJson):
+        return f'{{"jsonrpc":"2.0","id":{rid},"method":{json.dumps(method)},"params":{params}}}'
+    return json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, separators=(",", ":"))
+
+
 class JsonRpcClient:
     """JSON-RPC 2.0 over HTTP through an ``EndpointPool``: single calls and batches.
 
@@ -493,44 +512,48 @@ class JsonRpcClient:
         ep = self.pool.last_endpoint or self.pool.endpoints[0]
         return ep.label
 
-    def _post(self, endpoint: EndpointConfig, payload: Any, method: str) -> Any:
-        return http_json(self.http, endpoint, method, "POST", endpoint.url, payload)
+    def _post(self, endpoint: EndpointConfig, body: str, method: str) -> Any:
+        return http_json(self.http, endpoint, method, "POST", endpoint.url, json_text=body)
 
     def _next_id(self) -> int:
         self._ids += 1
         return self._ids
 
-    def request(self, method: str, params: list[Any] | dict[str, Any] | None = None, *,
+    def request(self, method: str, params: list[Any] | dict[str, Any] | RawJson | None = None, *,
                 decode: Callable[[Any], T] | None = None) -> Any:
         """One call; returns ``result`` (or ``decode(result)``) or raises ``RpcError`` / ``ChainError``.
 
         ``decode`` runs inside the failover: an answer it cannot decode (``MalformedResponse``) marks the
         endpoint broken for this fetch and the call moves on to the next endpoint."""
-        payload = {"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": params if params is not None else []}
+        body = _request_json(self._next_id(), method, params if params is not None else [])
 
         def attempt(endpoint: EndpointConfig) -> Any:
-            reply = self._post(endpoint, payload, method)
+            reply = self._post(endpoint, body, method)
             return _decoded(_unwrap(reply, endpoint, method), decode, endpoint, method)
 
         return self.pool.call(method, attempt)
 
     def request_at(self, endpoint: EndpointConfig, method: str, params: list[Any] | None = None) -> Any:
         """One call to ``endpoint`` only, no failover (e.g. checking that endpoint's identity)."""
-        payload = {"jsonrpc": "2.0", "id": self._next_id(), "method": method, "params": params if params is not None else []}
-        return _unwrap(self._post(endpoint, payload, method), endpoint, method)
+        body = _request_json(self._next_id(), method, params if params is not None else [])
+        return _unwrap(self._post(endpoint, body, method), endpoint, method)
 
-    def batch(self, calls: Sequence[tuple[str, list[Any] | dict[str, Any]]], *,
+    def batch(self, calls: Sequence[tuple[str, list[Any] | dict[str, Any] | RawJson]], *,
               decode: Callable[[int, Any], Any] | None = None) -> list[Any | RpcError]:
         """Several calls in one HTTP request; each item is the result (or ``decode(index, result)``, run
         inside the failover like ``request``'s) or an ``RpcError`` (not raised)."""
         if not calls:
             return []
         ids = [self._next_id() for _ in calls]
-        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, calls)]
+        parts = ["["]
+        for i, (m, p) in zip(ids, calls):
+            parts += (_request_json(i, m, p), ",")
+        parts[-1] = "]"
+        body = "".join(parts)  # one copy of what may be megabytes of hex
         label = f"batch[{len(calls)}]:{calls[0][0]}"
 
         def attempt(endpoint: EndpointConfig) -> list[Any]:
-            replies = self._post(endpoint, payload, label)
+            replies = self._post(endpoint, body, label)
             if not isinstance(replies, list):
                 if isinstance(replies, dict) and "error" in replies:
                     _unwrap(replies, endpoint, label)  # raises the endpoint's error for the batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Sequence
 
 from eth_abi import decode as abi_decode
@@ -88,6 +89,43 @@ def encode_aggregate3(calls: Sequence[tuple[str, bytes]], allow_failure: bool = 
     return b"".join((AGGREGATE3, uint_word(32), uint_word(n), *heads, *tails))
 
 
+def aggregate3_calldata(calls: Sequence[tuple[str, bytes]], allow_failure: bool = True) -> str:
+    """``"0x"`` + the lowercase hex of ``encode_aggregate3(calls)``: eth_call's ``data`` field.
+
+    Calls that all send one calldata to ``0x`` + 40 hex targets (one ``balanceOf(wallet)`` over many
+    tokens) are laid out as hex directly, without a Python step per call: their offsets only depend
+    on the count and the calldata's length. Anything else goes through ``encode_aggregate3``
+    (which raises ``ValueError`` for a target that is not hex).
+    """
+    n = len(calls)
+    if n > 1:
+        targets, datas = zip(*calls)
+        data = datas[0]
+        if datas.count(data) == n:
+            # "0x" + 40 hex digits each: split apart at their prefixes (no hex digit is an "x")
+            bodies = "".join(targets).lower().split("0x")
+            if len(bodies) == n + 1 and not bodies.pop(0) and set(map(len, bodies)) == {40} and _is_hex("".join(bodies)):
+                body = (len(data).to_bytes(32, "big") + data + b"\0" * (-len(data) % 32)).hex()
+                tail = (_TRUE if allow_failure else _FALSE).hex() + _BYTES_OFFSET.hex() + body
+                return "".join(("0x", _uniform_head(n, 96 + len(body) // 2), "0" * 24, (tail + "0" * 24).join(bodies), tail))
+    return "0x" + encode_aggregate3(calls, allow_failure).hex()
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        return 2 * len(bytes.fromhex(text)) == len(text)  # fromhex skips white space between pairs
+    except ValueError:
+        return False
+
+
+@lru_cache(maxsize=16)
+def _uniform_head(n: int, tail_size: int) -> str:
+    """Selector, array offset, length and the ``n`` item offsets of an aggregate3 call whose items all
+    take ``tail_size`` bytes, as hex (the same for every full chunk of a read)."""
+    offsets = b"".join([(32 * n + tail_size * i).to_bytes(32, "big") for i in range(n)])
+    return (AGGREGATE3 + uint_word(32) + uint_word(n) + offsets).hex()
+
+
 def decode_aggregate3(data: bytes, expected: int) -> list[tuple[bool, bytes]]:
     """Decode ``(bool success, bytes returnData)[]``, bounds-checked. Raises ``MalformedResponse`` on
     anything else (wrong length, offsets outside the data, a bool that is not 0/1)."""
@@ -123,6 +161,36 @@ def decode_aggregate3(data: bytes, expected: int) -> list[tuple[bool, bytes]]:
         return out
     except ValueError as exc:
         raise MalformedResponse(f"undecodable aggregate3 answer: {exc}") from None
+
+
+# An aggregate3 answer whose every item returned exactly one word (balanceOf, decimals,
+# getEthBalance...) is laid out by Multicall3 in one regular way: item i at 32 * n + 128 * i, holding
+# (success, 0x40, 0x20, word). Checked in one pass with big-integer masks instead of item by item.
+_ITEM = 128
+_ITEM_MASK = b"\xff" * 31 + b"\xfe" + b"\xff" * 64 + bytes(32)  # all but the success bit and the word
+_ITEM_FIXED = bytes(63) + b"\x40" + bytes(31) + b"\x20" + bytes(32)
+
+
+def decode_aggregate3_words(data: bytes, expected: int) -> tuple[bytes, list[bytes]] | None:
+    """When every one of the ``expected`` results of an aggregate3 answer is one 32-byte word in
+    Multicall3's regular layout: the success flags (one byte, 0 or 1, per call) and the words.
+    None otherwise (other lengths, other offsets, a bool that is not 0/1, trailing bytes): then
+    ``decode_aggregate3`` decides, with its bounds checks. Both give the same outcome on a regular answer.
+    """
+    if expected < 1 or len(data) != 64 + (32 + _ITEM) * expected:
+        return None
+    start = 64 + 32 * expected
+    head, mask, fixed = _word_layout(expected)
+    if data[:start] != head or (int.from_bytes(data[start:], "big") & mask) != fixed:
+        return None
+    return data[start + 31::_ITEM], [data[p:p + 32] for p in range(start + 96, len(data), _ITEM)]
+
+
+@lru_cache(maxsize=8)
+def _word_layout(n: int) -> tuple[bytes, int, int]:
+    """The fixed head of a regular ``n``-word aggregate3 answer, and the mask and value its items must show."""
+    head = uint_word(32) + uint_word(n) + b"".join([(32 * n + _ITEM * i).to_bytes(32, "big") for i in range(n)])
+    return head, int.from_bytes(_ITEM_MASK * n, "big"), int.from_bytes(_ITEM_FIXED * n, "big")
 
 
 def decode_uint(data: bytes) -> int | None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from itertools import repeat
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import httpx
 
@@ -35,8 +34,8 @@ from chains.evm import abi
 from chains.evm.address import canonical, parse_address, to_checksum
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.history import read_history
-from chains.evm.plan import Plan as _Plan, WalletState as _WalletState
-from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader
+from chains.evm.plan import BalanceRow, Plan as _Plan, WalletState as _WalletState
+from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader, WordResults
 from chains import metadata
 from chains.metadata import fetch_many
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
@@ -48,6 +47,7 @@ NFT_STANDARDS = ("erc721", "erc1155")
 INCOMPLETE = {"native_balance_failed", "balance_call_failed", "balance_bad_return", "log_scan_failed", "nft_ownership_failed"}
 METADATA_RETRY_S = 6 * 3600
 PRICE_CURRENCY = "USD"
+_ZERO_WORD = bytes(32)
 
 
 class EvmAdapter:
@@ -139,16 +139,12 @@ class EvmAdapter:
         # Everything that is read at ``height``, in as few eth_calls as possible.
         plan = _Plan()
         native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
-        balance_idx: dict[tuple[str, str], int] = {}
         protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
         listed = set(fungibles) | protocol_tokens
-        listed_sorted = sorted(listed)
-        for w in wallets:
-            data = abi.call_with_address(abi.BALANCE_OF, w.address)  # the same calldata for every token
-            tokens = sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted
-            # one balanceOf per token, never repeated: appended at C speed (20,000 tokens is 20,000 calls)
-            start = plan.add_unique_many(zip(tokens, repeat(data)))
-            balance_idx.update(zip(zip(repeat(w.address), tokens), range(start, start + len(tokens))))
+        # the token list usually comes in an order close to sorted already: sorting it is then one pass
+        listed_sorted = sorted(fungibles if len(listed) == len(fungibles) else listed)
+        balance_rows = [plan.add_balances_of(w.address, sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted)
+                        for w in wallets]
         meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
         oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
         # Position NFTs (Uniswap V3) are read by their protocol, not as collectibles.
@@ -157,18 +153,21 @@ class EvmAdapter:
         protocol_idx = {name: [plan.add(t, d) for t, d in calls] for name, calls in run.pending.items()}
 
         reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel, self.chunks_per_request)
-        plan.results = reader.run(plan.calls, height)
+        # balanceOf answers become TokenBalances chunk by chunk, while the node works on the next chunks
+        by_chunk: dict[int, _RowBalances] = {}
+        plan.results = reader.run(plan.calls, height, each=lambda first, results: by_chunk.__setitem__(
+            first, _row_balances(balance_rows, first, results, fungibles)))
         self.last_eth_calls = reader.eth_calls
         self.last_rounds = 1
 
         discovered_meta = self._read_metadata(plan, meta_idx, meta_cache, problems)
-        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_idx, discovered_meta, problems,
-                                  protocol_tokens, ctx.failed_balances)
+        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_rows, discovered_meta, problems,
+                                  protocol_tokens, ctx.failed_balances, [by_chunk[first] for first in sorted(by_chunk)])
         prices = self._prices(plan, oracle_assets, oracle_idx, height, problems)
         nfts = self._nfts(plan, wallets, nft_idx, collections, discovered_meta, problems) if request.include_nfts else []
         positions: list[Position] = []
         if protocols:
-            positions = self._positions(run, ctx, plan, protocol_idx, balance_idx, discovered_meta, height)
+            positions = self._positions(run, ctx, plan, protocol_idx, balance_rows, discovered_meta, height)
             problems.extend(ctx.problems)
             balances, nfts = _without_accounted(positions, balances, nfts)
 
@@ -234,13 +233,14 @@ class EvmAdapter:
         native_ref: AssetRef | None = None
         fungibles: dict[str, AssetRef] = {}
         collections: dict[str, AssetRef] = {}
-        for asset in assets:
-            if asset.kind == NATIVE or asset.address is None:
+        for asset in assets:  # thousands of listed tokens
+            kind, address = asset.kind, asset.address
+            if kind == FUNGIBLE and address is not None and asset.standard not in NFT_STANDARDS:
+                fungibles[canonical(address)] = asset
+            elif kind == NATIVE or address is None:
                 native_ref = native_ref or asset
-            elif asset.kind == NFT_COLLECTION or asset.standard in NFT_STANDARDS:
-                collections[canonical(asset.address)] = asset
-            elif asset.kind == FUNGIBLE:
-                fungibles[canonical(asset.address)] = asset
+            elif kind == NFT_COLLECTION or asset.standard in NFT_STANDARDS:
+                collections[canonical(address)] = asset
         if native_ref is None:
             native_ref = AssetRef(
                 kind=NATIVE, address=None, symbol=self.chain.native_symbol,
@@ -248,7 +248,7 @@ class EvmAdapter:
                 standard="native", oracle=(self.chain.extra or {}).get("native_oracle"),
             )
         oracle_assets: dict[str, AssetRef] = {}
-        for asset in [native_ref, *fungibles.values(), *collections.values()]:
+        for asset in [native_ref, *[a for a in fungibles.values() if a.oracle], *collections.values()]:
             if asset.oracle:
                 oracle_assets.setdefault(canonical(asset.oracle), asset)
         return native_ref, fungibles, collections, oracle_assets
@@ -363,9 +363,11 @@ class EvmAdapter:
         return out
 
     def _balances(self, plan: _Plan, wallets: list[_WalletState], native_ref: AssetRef, native_idx: Mapping[str, int],
-                  fungibles: Mapping[str, AssetRef], balance_idx: Mapping[tuple[str, str], int],
+                  fungibles: Mapping[str, AssetRef], balance_rows: Sequence[BalanceRow],
                   discovered: Mapping[str, AssetRef], problems: list[Problem], protocol_tokens: set[str] = frozenset(),
-                  protocol_failed: set[str] | None = None) -> list[TokenBalance]:
+                  protocol_failed: set[str] | None = None, found: Sequence[_RowBalances] | None = None) -> list[TokenBalance]:
+        """The wallets' native and token balances (zero ones left out), in call order. ``found``: what
+        ``_row_balances`` made of the plan's results already, chunk after chunk (default: made here)."""
         out: list[TokenBalance] = []
         failed: dict[tuple[str, str], list[str]] = {}
         for w in wallets:
@@ -375,22 +377,20 @@ class EvmAdapter:
                 problems.append(Problem("native_balance_failed", f"getEthBalance failed: {result.error or 'bad return data'}", w.address))
             else:
                 out.append(TokenBalance(owner=w.address, asset=native_ref, amount=amount))
-        results = plan.results
-        for (wallet, token), i in balance_idx.items():  # hot loop: thousands of tokens
-            ok, data, _ = results[i]
-            if not ok or len(data) != 32:
+        for part in (found if found is not None else [_row_balances(balance_rows, 0, plan.results, fungibles)]):
+            if part.unlisted:  # tokens only known from the logs: their metadata was read in the same round
+                for item in part.balances:
+                    if isinstance(item, TokenBalance):
+                        out.append(item)
+                    elif (asset := discovered.get(item[1])) is not None:
+                        out.append(TokenBalance(item[0], asset, item[2]))
+            else:
+                out.extend(part.balances)
+            for code, token, wallet in part.failed:
                 if token in protocol_tokens and protocol_failed is not None:
                     protocol_failed.add(token)  # a protocol's contract: its problem, not the holdings'
                     continue
-                code = "balance_call_failed" if not ok else "balance_bad_return"
                 failed.setdefault((code, token), []).append(wallet)
-                continue
-            amount = int.from_bytes(data, "big")
-            if amount == 0:
-                continue
-            asset = fungibles.get(token) or discovered.get(token)
-            if asset is not None:
-                out.append(TokenBalance(wallet, asset, amount))
         by_wallet = {w.address: w for w in wallets}
         for (code, token), owners in failed.items():
             what = "balanceOf reverted" if code == "balance_call_failed" else "balanceOf returned data that is not one uint256"
@@ -516,14 +516,15 @@ class EvmAdapter:
         return out
 
     def _positions(self, run: ProtocolRun, ctx: ProtocolContext, plan: _Plan, protocol_idx: Mapping[str, list[int]],
-                   balance_idx: Mapping[tuple[str, str], int], discovered: Mapping[str, AssetRef], height: int) -> list[Position]:
+                   balance_rows: Sequence[BalanceRow], discovered: Mapping[str, AssetRef], height: int) -> list[Position]:
         """Finish the protocols' reads: their first round came back with the balances; later rounds
         (ids and addresses only known now) each take one more batched round of eth_calls."""
         ctx.assets.update(discovered)
-        for (wallet, token), i in balance_idx.items():
-            amount = abi.decode_uint(plan[i].data) if plan[i].ok else None
-            if amount:
-                ctx.balances.setdefault(wallet, {})[token] = amount
+        for wallet, tokens, start in balance_rows:
+            for token, (ok, data, _) in zip(tokens, plan.results[start:start + len(tokens)]):
+                amount = abi.decode_uint(data) if ok else None
+                if amount:
+                    ctx.balances.setdefault(wallet, {})[token] = amount
         run.resume({name: [plan[i] for i in idx] for name, idx in protocol_idx.items()})
 
         def execute(calls: list[tuple[str, bytes]]) -> list[CallResult]:
@@ -557,6 +558,47 @@ class EvmAdapter:
             "tokens": dict(sorted(tokens.items())),
             "nft_meta": dict(sorted(w.nft_meta.items())),
         }
+
+
+class _RowBalances(NamedTuple):
+    """What one run of results says about the ``balanceOf`` calls it answers, in call order: nonzero
+    balances of listed tokens, ``(wallet, token, amount)`` of unlisted ones (``unlisted`` tells if any),
+    and ``(code, token, wallet)`` of the calls that failed or returned something else than one word."""
+
+    balances: list[TokenBalance | tuple[str, str, int]]
+    unlisted: bool
+    failed: list[tuple[str, str, str]]
+
+
+def _row_balances(rows: Sequence[BalanceRow], first: int, results: Sequence[CallResult],
+                  listed: Mapping[str, AssetRef]) -> _RowBalances:
+    """The balances among ``results``, which answer the plan's calls ``first``, ``first + 1``...
+    Safe to run in the reader's threads: it only reads its arguments."""
+    balances: list[TokenBalance | tuple[str, str, int]] = []
+    failed: list[tuple[str, str, str]] = []
+    append = balances.append
+    unlisted = False
+    end = first + len(results)
+    for wallet, tokens, start in rows:
+        lo, hi = max(start, first), min(start + len(tokens), end)
+        if lo >= hi:
+            continue
+        if isinstance(results, WordResults):  # flags and words as they came, no CallResult each
+            oks, datas = results.flags[lo - first:hi - first], results.words[lo - first:hi - first]
+        else:
+            oks, datas, _ = zip(*results[lo - first:hi - first])
+        for token, ok, data in zip(tokens[lo - start:hi - start], oks, datas):  # hot loop
+            if ok and len(data) == 32:
+                if data != _ZERO_WORD:
+                    asset = listed.get(token)
+                    if asset is not None:
+                        append(TokenBalance(wallet, asset, int.from_bytes(data, "big")))
+                    else:
+                        append((wallet, token, int.from_bytes(data, "big")))
+                        unlisted = True
+            else:
+                failed.append(("balance_call_failed" if not ok else "balance_bad_return", token, wallet))
+    return _RowBalances(balances, unlisted, failed)
 
 
 def _without_accounted(positions: list[Position], balances: list[TokenBalance],

@@ -233,8 +233,7 @@ def read_history(adapter: Any, request: HistoryRequest) -> HistoryPage:
 
     plan = Plan()
     native_idx = {wallet: plan.add(adapter.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, wallet))}
-    data = abi.call_with_address(abi.BALANCE_OF, wallet)
-    balance_idx = {(wallet, token): plan.add_unique(token, data) for token in sorted(set(fungibles) | state.erc20)}
+    balance_rows = [plan.add_balances_of(wallet, sorted(set(fungibles) | state.erc20))]
     oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
 
     reader = MulticallReader(adapter.client, adapter.multicall_address, adapter.chunk_size, adapter.parallel, adapter.chunks_per_request)
@@ -247,7 +246,7 @@ def read_history(adapter: Any, request: HistoryRequest) -> HistoryPage:
         day_plan = Plan()
         day_plan.calls, day_plan.results = plan.calls, results
         problems: list = []
-        balances = adapter._balances(day_plan, [state], native_ref, native_idx, fungibles, balance_idx, discovered, problems)
+        balances = adapter._balances(day_plan, [state], native_ref, native_idx, fungibles, balance_rows, discovered, problems)
         daily[day] = {b.asset.key: b.amount for b in balances if b.amount}
         for b in balances:
             assets.setdefault(b.asset.key, b.asset)

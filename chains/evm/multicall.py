@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple, Sequence
+from bisect import bisect_right
+from itertools import accumulate, chain, islice
+from typing import Callable, NamedTuple, Sequence, TypeVar
 
 from chains.base import ChainError, MalformedResponse
-from chains.endpoints import JsonRpcClient, RpcError
-from chains.evm.abi import decode_aggregate3, encode_aggregate3
+from chains.endpoints import JsonRpcClient, RawJson, RpcError
+from chains.evm.abi import aggregate3_calldata, decode_aggregate3, decode_aggregate3_words
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_CHUNK_SIZE = 500
 DEFAULT_PARALLEL = 2
@@ -43,6 +49,113 @@ class CallResult(NamedTuple):
     error: str = ""
 
 
+# One thread pool per process, shared by every read: a read borrows parallel - 1 of its threads and
+# works itself too, instead of starting (and joining) threads each time. Threads do not survive a
+# fork (Celery's prefork pool), so a child makes its own.
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_POOL_THREADS = 32
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=_POOL_THREADS, thread_name_prefix="multicall")
+        return _POOL
+
+
+def _forget_pool() -> None:
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def in_flight(work: Callable[[T], R], items: Sequence[T], parallel: int) -> list[R]:
+    """``[work(item) for item in items]`` with up to ``parallel`` items in progress at once: this thread
+    and ``parallel - 1`` threads of the process's pool take the next item in turn. After a failure no
+    new item is started; the first exception is raised once the items in progress are done."""
+    results: list = [None] * len(items)
+    pending = iter(range(len(items)))  # next() on it is atomic: each index is taken once
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        for i in pending:
+            if errors:
+                return
+            try:
+                results[i] = work(items[i])
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the caller below
+                errors.append(exc)
+                return
+
+    helpers = [_pool().submit(worker) for _ in range(min(parallel, len(items)) - 1)]
+    worker()
+    for helper in helpers:
+        if not helper.cancel():  # a helper that never started has nothing left to do
+            helper.result()
+    if errors:
+        raise errors[0]
+    return results
+
+
+class WordResults(Sequence[CallResult]):
+    """The results of a chunk whose every call returned one 32-byte word: the success flags (a byte
+    each) and the words, a ``CallResult`` made only when one is asked for. Thousands per fetch that
+    are read once, straight from ``flags`` and ``words``, cost no object each."""
+
+    __slots__ = ("flags", "words")
+
+    def __init__(self, flags: bytes, words: list[bytes]) -> None:
+        self.flags, self.words = flags, words
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return list(map(_result, self.flags[i], self.words[i]))
+        return _result(self.flags[i], self.words[i])
+
+    def __iter__(self):
+        return map(_result, self.flags, self.words)
+
+
+def _result(flag: int, word: bytes) -> CallResult:
+    return CallResult(flag == 1, word, "" if flag else "reverted")
+
+
+class CallResults(Sequence[CallResult]):
+    """A read's results in call order, kept as its chunks came back (lists, or ``WordResults``)."""
+
+    __slots__ = ("parts", "_starts", "_len")
+
+    def __init__(self, parts: list[Sequence[CallResult]]) -> None:
+        self.parts = parts
+        self._starts = [0, *accumulate(map(len, parts))]
+        self._len = self._starts.pop()
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self._len)
+            return list(islice(self, start, stop, step)) if step > 0 else [self[k] for k in range(start, stop, step)]
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError("call result index out of range")
+        p = bisect_right(self._starts, i) - 1
+        return self.parts[p][i - self._starts[p]]
+
+    def __iter__(self):
+        return chain.from_iterable(self.parts)
+
+
 class MulticallReader:
     """Runs many ``(target, calldata)`` reads through Multicall3 ``aggregate3`` (allowFailure=true) in
     chunks of ``chunk_size`` calls per ``eth_call``, every chunk at the same block. A chunk the node
@@ -67,36 +180,61 @@ class MulticallReader:
         self.eth_calls = 0
         self._lock = threading.Lock()
 
-    def run(self, calls: Sequence[tuple[str, bytes]], block: int) -> list[CallResult]:
-        """Results in the order of ``calls``.
+    def run(self, calls: Sequence[tuple[str, bytes]], block: int, *,
+            each: Callable[[int, Sequence[CallResult]], None] | None = None) -> Sequence[CallResult]:
+        """Results in the order of ``calls``: a list, or with ``each`` a ``CallResults``. ``each(first,
+        results)``, when given, is called with every chunk's results as soon as they are in
+        (``results[0]`` answers ``calls[first]``; a list or ``WordResults``), from the thread that read
+        it: the caller's own decoding then overlaps the node's work on the next chunks.
 
         Raises ``ChainError`` (transient) when no endpoint answers or a node is rate limiting,
         ``MalformedResponse`` when an answer cannot be decoded, a permanent ``ChainError`` when
         there is no Multicall3 contract at the configured address, and ``StateUnavailable`` when the
-        node keeps no state at ``block``.
+        node keeps no state at ``block``; and whatever ``each`` raises.
         """
-        return self.run_many([(calls, block)])[0]
+        if each is None:
+            return self.run_many([(calls, block)])[0]
+        parts: list[Sequence[CallResult]] = []
+        self.run_many([(calls, block)], each=lambda _job, first, results: each(first, results), parts=parts)
+        return CallResults(parts)
 
-    def run_many(self, jobs: Sequence[tuple[Sequence[tuple[str, bytes]], int]]) -> list[list[CallResult]]:
+    def run_many(self, jobs: Sequence[tuple[Sequence[tuple[str, bytes]], int]], *,
+                 each: Callable[[int, int, Sequence[CallResult]], None] | None = None,
+                 parts: list[Sequence[CallResult]] | None = None) -> list[list[CallResult]]:
         """Several ``(calls, block)`` jobs (e.g. one per day of a backfill): their chunks share the
-        JSON-RPC batches, so days with few calls travel together. Results per job, in order; raises as
-        ``run``."""
-        chunks = [(list(calls[start:start + self.chunk_size]), block, j)
+        JSON-RPC batches, so days with few calls travel together. Results per job, in order; ``each(job,
+        first, results)`` as ``run``'s; raises as ``run``. With ``parts`` (one job): the chunks' results
+        are put there as they are, in order, and the list returned is empty."""
+        chunks = [(list(calls[start:start + self.chunk_size]), block, j, start)
                   for j, (calls, block) in enumerate(jobs) for start in range(0, len(calls), self.chunk_size)]
         step = self.chunks_per_request
         groups = [chunks[i:i + step] for i in range(0, len(chunks), step)]
-        if len(groups) <= 1 or self.parallel == 1:
-            parts = [self._run_group(group) for group in groups]
+
+        if each is None:
+            done = in_flight(self._run_group, groups, self.parallel)
         else:
-            with ThreadPoolExecutor(max_workers=min(self.parallel, len(groups)), thread_name_prefix="multicall") as pool:
-                parts = list(pool.map(self._run_group, groups))
+            # Still at most ``parallel`` requests in flight, but the caller's decoding of one group runs
+            # outside that gate (one more thread): the next request goes out without waiting for it.
+            gate = threading.Semaphore(self.parallel)
+
+            def read(group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
+                with gate:
+                    part = self._run_group(group)
+                for (_chunk, _block, j, first), results in zip(group, part):
+                    each(j, first, results)
+                return part
+
+            done = in_flight(read, groups, self.parallel + 1)
         out: list[list[CallResult]] = [[] for _ in jobs]
-        for group, part in zip(groups, parts):
-            for (_chunk, _block, j), results in zip(group, part):
-                out[j].extend(results)
+        for group, part in zip(groups, done):
+            for (_chunk, _block, j, _first), results in zip(group, part):
+                if parts is not None:
+                    parts.append(results)
+                else:
+                    out[j].extend(results)
         return out
 
-    def _run_group(self, group: list[tuple[list[tuple[str, bytes]], int, int]]) -> list[list[CallResult]]:
+    def _run_group(self, group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
         """Several chunks in one JSON-RPC batch; a refused chunk is split, a refused batch sent singly."""
         if len(group) == 1:
             return [self._run_chunk(group[0][0], group[0][1])]
@@ -104,7 +242,7 @@ class MulticallReader:
             self.eth_calls += len(group)
         try:
             # decoded inside the failover: an endpoint whose answers do not decode is dropped for this fetch
-            replies = self.client.batch([("eth_call", self._params(chunk, block)) for chunk, block, _ in group],
+            replies = self.client.batch([("eth_call", self._params(chunk, block)) for chunk, block, *_ in group],
                                         decode=lambda i, raw: self._decode(group[i][0], raw))
         except RpcError as exc:
             with self._lock:
@@ -112,13 +250,13 @@ class MulticallReader:
             if STATE_MISSING.search(exc.rpc_message or ""):
                 raise StateUnavailable(f"no state at block {group[0][1]}: {exc.rpc_message}", block=group[0][1],
                                        method="eth_call") from None
-            return [self._run_chunk(chunk, block) for chunk, block, _ in group]
-        out: list[list[CallResult]] = []
-        for (chunk, block, _), reply in zip(group, replies):
+            return [self._run_chunk(chunk, block) for chunk, block, *_ in group]
+        out: list[Sequence[CallResult]] = []
+        for (chunk, block, *_), reply in zip(group, replies):
             out.append(self._after_failure(chunk, block, reply) if isinstance(reply, RpcError) else reply)
         return out
 
-    def _run_chunk(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
+    def _run_chunk(self, chunk: list[tuple[str, bytes]], block: int) -> Sequence[CallResult]:
         try:
             return self._eth_call(chunk, block)
         except RpcError as exc:
@@ -129,7 +267,7 @@ class MulticallReader:
                 raise
             return self._split(chunk, block, exc.detail)
 
-    def _after_failure(self, chunk: list[tuple[str, bytes]], block: int, exc: RpcError) -> list[CallResult]:
+    def _after_failure(self, chunk: list[tuple[str, bytes]], block: int, exc: RpcError) -> Sequence[CallResult]:
         if RATE_LIMIT.search(exc.rpc_message or ""):
             raise ChainError(f"rate limited: {exc.rpc_message}", method="eth_call")
         if STATE_MISSING.search(exc.rpc_message or ""):
@@ -140,17 +278,18 @@ class MulticallReader:
         if len(chunk) == 1:
             return [CallResult(ok=False, error=f"call failed as a whole: {reason}")]
         half = len(chunk) // 2
-        return self._run_chunk(chunk[:half], block) + self._run_chunk(chunk[half:], block)
+        return [*self._run_chunk(chunk[:half], block), *self._run_chunk(chunk[half:], block)]
 
-    def _params(self, chunk: list[tuple[str, bytes]], block: int) -> list:
-        return [{"to": self.address, "data": "0x" + encode_aggregate3(chunk).hex()}, hex(block)]
+    def _params(self, chunk: list[tuple[str, bytes]], block: int) -> RawJson:
+        # JSON text as is: an address, hex digits and a block number need no escaping
+        return RawJson(f'[{{"to":"{self.address}","data":"{aggregate3_calldata(chunk)}"}},"{hex(block)}"]')
 
-    def _eth_call(self, chunk: list[tuple[str, bytes]], block: int) -> list[CallResult]:
+    def _eth_call(self, chunk: list[tuple[str, bytes]], block: int) -> Sequence[CallResult]:
         with self._lock:
             self.eth_calls += 1
         return self.client.request("eth_call", self._params(chunk, block), decode=lambda raw: self._decode(chunk, raw))
 
-    def _decode(self, chunk: list[tuple[str, bytes]], raw: object) -> list[CallResult]:
+    def _decode(self, chunk: list[tuple[str, bytes]], raw: object) -> list[CallResult] | WordResults:
         if not isinstance(raw, str) or not raw.startswith("0x"):
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call")
         if raw == "0x":
@@ -159,4 +298,7 @@ class MulticallReader:
             payload = bytes.fromhex(raw[2:])
         except ValueError:
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call") from None
+        words = decode_aggregate3_words(payload, len(chunk))
+        if words is not None:
+            return WordResults(*words)
         return [CallResult(ok, ret, "" if ok else "reverted") for ok, ret in decode_aggregate3(payload, len(chunk))]

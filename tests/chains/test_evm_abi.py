@@ -1,0 +1,108 @@
+"""The hand-rolled aggregate3 fast paths give exactly what the general encoder and decoder give (no network)."""
+
+from __future__ import annotations
+
+import pytest
+from eth_abi import encode
+
+from chains.base import MalformedResponse
+from chains.evm import abi
+from chains.evm.multicall import CallResult, CallResults, MulticallReader, WordResults
+
+MAX = 2**256 - 1
+WALLET = "0x" + "ab" * 20
+TOKENS = ["0x" + f"{0xC0FFEE00 + i:040x}" for i in range(7)] + ["0xdAC17F958D2ee523a2206206994597C13D831ec7"]
+
+
+def answer(results: list[tuple[bool, bytes]]) -> bytes:
+    """An aggregate3 answer as Multicall3 encodes it."""
+    return encode(["(bool,bytes)[]"], [results])
+
+
+def word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def decoded_by_the_reader(payload: bytes, count: int) -> list[CallResult]:
+    reader = MulticallReader(client=None, multicall_address="0x" + "11" * 20)  # type: ignore[arg-type]
+    return list(reader._decode([("0x" + "22" * 20, b"")] * count, "0x" + payload.hex()))
+
+
+def general(payload: bytes, count: int) -> list[CallResult]:
+    return [CallResult(ok, data, "" if ok else "reverted") for ok, data in abi.decode_aggregate3(payload, count)]
+
+
+def test_regular_word_answers_decode_as_the_general_decoder_does():
+    results = [(True, word(10**18)), (True, word(0)), (True, word(MAX)), (True, word(1))]
+    payload = answer(results)
+    oks, words = abi.decode_aggregate3_words(payload, 4)
+    assert [(ok == 1, w) for ok, w in zip(oks, words)] == abi.decode_aggregate3(payload, 4) == results
+    assert decoded_by_the_reader(payload, 4) == general(payload, 4)
+    assert int.from_bytes(decoded_by_the_reader(payload, 4)[2].data, "big") == MAX  # uint256 max exactly
+
+
+def test_a_failed_call_with_a_word_of_revert_data_stays_a_failure():
+    payload = answer([(True, word(5)), (False, word(MAX)), (True, word(7))])
+    assert abi.decode_aggregate3_words(payload, 3) is not None
+    got = decoded_by_the_reader(payload, 3)
+    assert got == general(payload, 3)
+    assert got[1] == CallResult(False, word(MAX), "reverted")
+
+
+@pytest.mark.parametrize("odd", [
+    (False, b""),  # a revert without data
+    (True, b"\x01" * 31),  # a short return
+    (True, word(1) + word(2)),  # two words
+    (False, bytes.fromhex("08c379a0") + encode(["string"], ["no"])),  # Error(string)
+], ids=["revert-empty", "short", "two-words", "error-string"])
+def test_irregular_answers_fall_back_to_the_general_decoder(odd):
+    payload = answer([(True, word(5)), odd, (True, word(MAX))])
+    assert abi.decode_aggregate3_words(payload, 3) is None
+    assert decoded_by_the_reader(payload, 3) == general(payload, 3)
+
+
+def test_garbage_is_refused_by_both():
+    payload = bytearray(answer([(True, word(5)), (True, word(6))]))
+    payload[64 + 64 + 31] = 2  # a success flag that is not a bool
+    assert abi.decode_aggregate3_words(bytes(payload), 2) is None
+    with pytest.raises(MalformedResponse):
+        abi.decode_aggregate3(bytes(payload), 2)
+    regular = answer([(True, word(5)), (True, word(6))])
+    assert abi.decode_aggregate3_words(regular, 3) is None  # not the count asked for
+    assert abi.decode_aggregate3_words(regular + bytes(32), 2) is None  # trailing bytes
+
+
+def test_calls_sharing_one_calldata_encode_as_the_general_encoder_and_eth_abi_do():
+    data = abi.call_with_address(abi.BALANCE_OF, WALLET)
+    calls = [(t, data) for t in TOKENS]
+    expected = abi.AGGREGATE3 + encode(["(address,bool,bytes)[]"], [[(t.lower(), True, data) for t in TOKENS]])
+    assert abi.aggregate3_calldata(calls) == "0x" + abi.encode_aggregate3(calls).hex() == "0x" + expected.hex()
+    assert abi.aggregate3_calldata(calls, allow_failure=False) == "0x" + abi.encode_aggregate3(calls, allow_failure=False).hex()
+
+
+@pytest.mark.parametrize("calls", [
+    [(TOKENS[0], abi.NAME), (TOKENS[1], abi.call_with_address(abi.BALANCE_OF, WALLET))],  # mixed calldata
+    [(TOKENS[0], abi.DECIMALS)],  # a single call
+    [("0x12", abi.DECIMALS), (TOKENS[1], abi.DECIMALS)],  # a short target: encoded as the general encoder does
+], ids=["mixed", "single", "short-target"])
+def test_other_calls_go_through_the_general_encoder(calls):
+    assert abi.aggregate3_calldata(calls) == "0x" + abi.encode_aggregate3(calls).hex()
+
+
+def test_a_target_that_is_not_hex_is_refused():
+    with pytest.raises(ValueError):
+        abi.aggregate3_calldata([("0x" + "zz" * 20, abi.DECIMALS), (TOKENS[1], abi.DECIMALS)])
+
+
+def test_a_reads_results_index_slice_and_iterate_like_the_list_they_stand_for():
+    words = WordResults(bytes([1, 0, 1]), [word(1), word(MAX), word(0)])
+    general_part = [CallResult(True, b"x"), CallResult(False, b"", "call failed as a whole: out of gas")]
+    results = CallResults([words, general_part, WordResults(b"\x01", [word(7)])])
+    expected = [CallResult(True, word(1)), CallResult(False, word(MAX), "reverted"), CallResult(True, word(0)),
+                *general_part, CallResult(True, word(7))]
+    assert len(results) == 6 and list(results) == expected
+    assert [results[i] for i in range(6)] == expected and results[-1] == expected[-1]
+    assert results[1:5] == expected[1:5] and results[::2] == expected[::2] and results[::-1] == expected[::-1]
+    assert words[0:2] == expected[0:2]
+    with pytest.raises(IndexError):
+        results[6]
