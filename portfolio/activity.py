@@ -474,19 +474,21 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
 
 def _history_gaps(ids: list[int], covered: dict, asset_ids: list[int]) -> list[tuple[int, str]]:
     """(asset, reason) for each wallet-chain holding one of ``asset_ids`` whose history is not known in
-    full: not backfilled (yet), or complete only from after the wallet was first read. Two queries."""
-    holders = Holding.objects.filter(wallet_chain__wallet_id__in=ids, asset_id__in=asset_ids).exclude(amount=0)
+    full: not backfilled (yet), or complete only from after the wallet was first read. One query, which
+    reads only the holdings of such wallet-chains, one row per (asset, backfill state): a scope whose
+    histories are all read returns nothing, however many wallets hold the page's assets (whether an asset was held before the
+    oldest day read shows in cost_basis's balance check)."""
+    ok = Q(backfill__status__in=(Backfill.DONE, Backfill.PARTIAL)) & (
+        Q(backfill__complete_from__isnull=True) | Q(first_ok_at__isnull=False, backfill__complete_from__lte=F("first_ok_at")))
+    gaps = WalletChain.objects.filter(wallet_id__in=ids).exclude(ok).values("pk")
+    holders = Holding.objects.filter(wallet_chain_id__in=gaps, asset_id__in=asset_ids).exclude(amount=0)
     if covered:
         holders = holders.exclude(_pairs_q(covered, "wallet_chain__"))
-    pairs = list(holders.values_list("asset_id", "wallet_chain_id", "wallet_chain__first_ok_at"))
-    fills = {wc: (status, complete_from) for wc, status, complete_from in Backfill.objects.filter(
-        wallet_chain_id__in={wc for _, wc, _ in pairs}).values_list("wallet_chain_id", "status", "complete_from")}
     out = []
-    for asset_id, wc, first_ok_at in pairs:
-        status, complete_from = fills.get(wc, (None, None))
+    for asset_id, status, complete_from in holders.order_by().values_list(
+            "asset_id", "wallet_chain__backfill__status", "wallet_chain__backfill__complete_from").distinct():
         if status not in (Backfill.DONE, Backfill.PARTIAL):
             out.append((asset_id, "history not read yet" if status != Backfill.FAILED else "history could not be read"))
-        elif complete_from is not None and (first_ok_at is None or complete_from > first_ok_at):
+        else:
             out.append((asset_id, f"history complete only from {complete_from:%Y-%m-%d}"))
-        # Otherwise whether it was held before the oldest day read shows in cost_basis's balance check.
     return sorted(set(out))
