@@ -121,7 +121,7 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
     rate, now = queries._quote(used, latest_fx_rates())[1], timezone.now()
     if page:  # price changes and per-wallet parts for this page only
         add_price_changes(page, used, rate, now)
-        add_cost_basis(request.auth, wallet_ids, [r for r in page if not r.asset.is_spam], used)
+        add_cost_basis(request.auth, wallet_ids, [r for r in page if not r.asset.is_spam], used, covered=result.covered)
     total = total_change_24h(result.rows, used, rate, now)
     if include == "wallets" and page:
         parts = holding_parts(request.auth, wallet_ids, [r.asset.pk for r in page], used,

@@ -12,7 +12,6 @@ value is escaped by ``format_html``.
 from __future__ import annotations
 
 from django import template
-from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -40,10 +39,11 @@ def price_source(row) -> SafeString:
     """A row's ``price_source`` (kind, feed) and ``price_at`` (machine-readable, full and as an age)."""
     name, label = source_name(row.price_source), source_label(row.price_source)
     at = template_localtime(row.price_at)
+    # The date filter's "c" and "Y-m-d H:i:s e", without its formatter per call (a third of a row's time).
+    iso, full = (at.isoformat(), f"{at:%Y-%m-%d %H:%M:%S} {at.tzname() or ''}") if at is not None else ("", "")
     feed = format_html('<br><span class="price-feed">{}</span>', label) if label and label != name else ""
     return format_html('<div class="subtle price-source" title="{}" data-testid="price-source">{}, <time datetime="{}" '
-                       'title="{}">{}</time>{}</div>', row.price_source, name, date_filter(at, "c"),
-                       date_filter(at, "Y-m-d H:i:s e"), ago(row.price_at), feed)
+                       'title="{}">{}</time>{}</div>', row.price_source, name, iso, full, ago(row.price_at), feed)
 
 
 def _price_cell(row, currency: str) -> SafeString:

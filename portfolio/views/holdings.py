@@ -160,7 +160,8 @@ def holdings(request: HttpRequest) -> HttpResponse:
     with_icons([r.asset for r in page_rows])
     if filters.sort.lstrip("-") != "change":
         add_price_changes(page_rows, extra["holdings"].currency, _rate(extra["holdings"].currency), timezone.now())
-    add_cost_basis(request.user, extra["wallet_ids"], [r for r in page_rows if not r.asset.is_spam], extra["holdings"].currency)
+    add_cost_basis(request.user, extra["wallet_ids"], [r for r in page_rows if not r.asset.is_spam], extra["holdings"].currency,
+                   covered=extra["holdings"].covered)
     with exact():
         shown_value = sum((r.value for r in rows if r.value is not None), Decimal(0))
     result: Holdings = extra["holdings"]
@@ -256,7 +257,7 @@ def holdings_csv(request: HttpRequest) -> HttpResponse:
     rows, filters, extra = filtered_rows(request, scope)
     result: Holdings = extra["holdings"]
     add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
-    add_cost_basis(request.user, extra["wallet_ids"], [r for r in rows if not r.asset.is_spam], result.currency)
+    add_cost_basis(request.user, extra["wallet_ids"], [r for r in rows if not r.asset.is_spam], result.currency, covered=result.covered)
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="holdings-{stamp}.csv"'
