@@ -435,13 +435,12 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
         return
     by_asset = {r.asset.pk: r for r in rows}
     covered = covered_pairs(ids) if covered is None else covered
-    key = f"cost-basis:{user.pk}:{currency}:{_history_stamp(user, ids)}:"
-    found = cache.get_many([f"{key}{a}" for a in by_asset])
-    ledgers = {a: found[f"{key}{a}"] for a in by_asset if f"{key}{a}" in found}
-    if len(ledgers) < len(by_asset):
-        made = _ledgers(user, ids, covered, [r.asset for a, r in by_asset.items() if a not in ledgers], currency)
-        cache.set_many({f"{key}{a}": ledger for a, ledger in made.items()}, LEDGER_SECONDS)
-        ledgers.update(made)
+    key = f"cost-basis:{user.pk}:{currency}:{_history_stamp(user, ids)}"
+    ledgers: dict[int, Ledger] = cache.get(key) or {}  # one entry per scope: the ledgers of the pages seen
+    missing = [r.asset for a, r in by_asset.items() if a not in ledgers]
+    if missing:
+        ledgers = {**ledgers, **_ledgers(user, ids, covered, missing, currency)}
+        cache.set(key, ledgers, LEDGER_SECONDS)
     problems: dict[int, list[str]] = {a: [] for a in by_asset}
     for asset_id, reason in _history_gaps(ids, covered, list(by_asset)):
         problems[asset_id].append(reason)

@@ -211,13 +211,15 @@ def prices_then(asset_ids: Iterable[int], currency: str, rate_now: Decimal, at: 
         return {a: p.usd * rate for a, p in latest_prices(ids, now=at, as_of=at, fx=fx_then).items() if not p.stale}
 
 
-def add_price_changes(rows: list[HoldingRow], currency: str, rate: Decimal, now: datetime) -> None:
+def add_price_changes(rows: list[HoldingRow], currency: str, rate: Decimal, now: datetime,
+                      day_before: dict[int, Decimal] | None = None) -> None:
     """Fill ``change_24h``/``change_7d`` of ``rows`` (a page, or every row for a total): the price now
     against the price 24 hours (7 days) before ``now`` in the stored price history (``prices_then``);
-    None where no price then exists. A fixed number of queries whatever the number of rows."""
+    None where no price then exists. ``day_before``: the prices 24 hours before ``now`` when the caller
+    has them (``prices_then`` of these rows or more). A fixed number of queries whatever the number of rows."""
     wanted = [r.asset.pk for r in rows if r.price is not None]
     for label, delta in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7))):
-        then = prices_then(wanted, currency, rate, now - delta)
+        then = day_before if label == "24h" and day_before is not None else prices_then(wanted, currency, rate, now - delta)
         for row in rows:
             if row.price is not None and row.asset.pk in then:
                 setattr(row, f"change_{label}", pct_change(then[row.asset.pk], row.price))
@@ -235,12 +237,15 @@ class TotalChange:
     missing: int
 
 
-def total_change_24h(rows: list[HoldingRow], currency: str, rate: Decimal, now: datetime) -> TotalChange:
+def total_change_24h(rows: list[HoldingRow], currency: str, rate: Decimal, now: datetime,
+                     day_before: dict[int, Decimal] | None = None) -> TotalChange:
     """The 24h change of the total of ``rows`` (their ``value``s) from the stored price history: each
     priced row's amount valued at the price 24 hours ago and now. Rows without a price then are left
-    out of both sides (and counted in ``missing``); no such row at all: value and pct are None."""
+    out of both sides (and counted in ``missing``); no such row at all: value and pct are None.
+    ``day_before`` as for ``add_price_changes``."""
     priced = [r for r in rows if r.value is not None]
-    then = prices_then([r.asset.pk for r in priced], currency, rate, now - timedelta(hours=24))
+    then = day_before if day_before is not None else prices_then([r.asset.pk for r in priced], currency, rate,
+                                                                 now - timedelta(hours=24))
     with exact():
         before = after = ZERO
         matched = 0
