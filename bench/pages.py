@@ -1,6 +1,7 @@
 """Whole pages through the test client (every query, template and middleware): the holdings page and the
-holdings API at 10k / 100k / 1M holdings (1,000 wallets each), the dashboard at 100 / 1,000 / 10,000
-wallets (1 year of history, materialised), and a portfolio whose series is not built yet.
+holdings API at 10k / 100k / 1M holdings (1,000 wallets each, 20k transfers of history read by the
+cost-basis column, daily prices over 180 days), the dashboard at 100 / 1,000 / 10,000 wallets (1 year
+of history, materialised), and a portfolio whose series is not built yet.
 
     .venv/bin/python bench/pages.py [--rounds 7] [--skip-1m] [--rebuild]
 
@@ -106,17 +107,28 @@ def _owner_with_wallets(name: str, n_wallets: int, chain, now):
 
 
 def _holdings(wcs, per_wallet: int, assets, now, db_vendor: str) -> int:
-    """Holdings as plain rows (around the sync), then the owner's per-asset totals the sync would keep."""
-    from portfolio import totals
-    from portfolio.models import Holding
+    """Holdings as plain rows (around the sync), and the owner's per-asset totals the sync would keep,
+    summed on the way (what ``totals.rebuild`` computes, without reading a million rows back)."""
+    from portfolio.models import AssetTotal, Holding
 
     amount_of, _, moment = _db(db_vendor)
     at, zero = moment(now), amount_of(0)
     asset_ids = [a.pk for a in assets]
-    rows = ((wc.pk, asset_ids[(n * 7 + k) % len(asset_ids)], amount_of((k + 1) * 10**18 + n), zero, 1000, at, "{}")
-            for n, wc in enumerate(wcs) for k in range(per_wallet))
-    n = _insert(Holding._meta.db_table, ("wallet_chain_id", "asset_id", "amount", "unconfirmed", "height", "fetched_at", "details"), rows)
-    totals.rebuild(wcs[0].wallet.owner_id)
+    sums: dict[int, list[int]] = {}
+
+    def rows():
+        for n, wc in enumerate(wcs):
+            for k in range(per_wallet):
+                asset_id, amount = asset_ids[(n * 7 + k) % len(asset_ids)], (k + 1) * 10**18 + n
+                cell = sums.setdefault(asset_id, [0, 0])
+                cell[0] += amount
+                cell[1] += 1
+                yield wc.pk, asset_id, amount_of(amount), zero, 1000, at, "{}"
+
+    n = _insert(Holding._meta.db_table, ("wallet_chain_id", "asset_id", "amount", "unconfirmed", "height", "fetched_at", "details"), rows())
+    owner_id = wcs[0].wallet.owner_id
+    _insert(AssetTotal._meta.db_table, ("owner_id", "portfolio_id", "asset_id", "amount", "holders"),
+            ((owner_id, None, a, amount_of(amount), holders) for a, (amount, holders) in sums.items()))
     return n
 
 
@@ -199,6 +211,12 @@ def build(db_vendor: str, skip_1m: bool) -> None:
 
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     chain = Chain.objects.get(slug="ethereum")
+    if db_vendor == "sqlite":  # this connection only: indexes grown in memory (the default 2 MB page cache
+        from django.db import connection  # thrashed on the holdings' asset index), no fsync per commit
+
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size = -400000")
+            cursor.execute("PRAGMA synchronous = OFF")
     t = time.perf_counter()
     assets = Asset.objects.bulk_create([Asset(chain=chain, kind="fungible", standard="erc20", address=f"0x{0xbe000 + i:040x}",
                                               symbol=f"TK{i}", name=f"Token {i}", decimals=18) for i in range(N_ASSETS)])
@@ -312,6 +330,10 @@ def main() -> None:
     override_settings(STORAGES={**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}).enable()
     ensure_dataset(vendor, args.skip_1m)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # as gunicorn's master does once the app is loaded (gunicorn.conf.py when_ready)
     load_before = os.getloadavg()[0]
     info = run(args.rounds, args.skip_1m)
     figures: dict[str, tuple[float, str]] = {"database": (1.0 if vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
