@@ -420,7 +420,8 @@ def activity_filter_choices(user, wallet_ids: Iterable[int]) -> dict:
 # --------------------------------------------------------------------------- cost basis
 
 
-def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], currency: str, covered: dict | None = None) -> None:
+def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], currency: str,
+                   covered: dict | None = None) -> None:
     """Fill ``cost_basis`` of holding ``rows`` (a page: money in ``currency``, the rows' own) from the
     scope's history: acquisitions at the price of their day, disposals and network fees at average cost,
     internal transfers left out when the scope holds both sides. ``covered``: the scope's covered pairs
@@ -520,10 +521,11 @@ def _history_gaps(ids: list[int], covered: dict, asset_ids: list[int]) -> list[t
     """(asset, reason) for each wallet-chain holding one of ``asset_ids`` whose history is not known in
     full: not backfilled (yet), or complete only from after the wallet was first read. One query, which
     reads only the holdings of such wallet-chains, one row per (asset, backfill state): a scope whose
-    histories are all read returns nothing, however many wallets hold the page's assets (whether an asset was held before the
-    oldest day read shows in cost_basis's balance check)."""
+    histories are all read returns nothing, however many wallets hold the page's assets (whether an
+    asset was held before the oldest day read shows in cost_basis's balance check)."""
     ok = Q(backfill__status__in=(Backfill.DONE, Backfill.PARTIAL)) & (
-        Q(backfill__complete_from__isnull=True) | Q(first_ok_at__isnull=False, backfill__complete_from__lte=F("first_ok_at")))
+        Q(backfill__complete_from__isnull=True)
+        | Q(first_ok_at__isnull=False, backfill__complete_from__lte=F("first_ok_at")))
     gaps = WalletChain.objects.filter(wallet_id__in=ids).exclude(ok).values("pk")
     holders = Holding.objects.filter(wallet_chain_id__in=gaps, asset_id__in=asset_ids).exclude(amount=0)
     if covered:

@@ -165,7 +165,8 @@ def _assets_with_chains(asset_ids: Iterable[int]) -> dict[int, Asset]:
     if not asset_ids:
         return {}
     names = [f.attname for f in Asset._meta.concrete_fields if f.attname not in ("price_sources", "created_at")]
-    qs = Asset.objects.exclude(kind=Asset.NFT_COLLECTION).filter(pk__in=sorted(asset_ids)).order_by().values_list(*names)
+    qs = (Asset.objects.exclude(kind=Asset.NFT_COLLECTION).filter(pk__in=sorted(asset_ids)).order_by()
+          .values_list(*names))
     assets = {}
     for values in qs:
         asset = Asset.__new__(Asset)  # what Model.from_db makes of a deferred row, without __init__'s work per field
@@ -219,7 +220,10 @@ def add_price_changes(rows: list[HoldingRow], currency: str, rate: Decimal, now:
     has them (``prices_then`` of these rows or more). A fixed number of queries whatever the number of rows."""
     wanted = [r.asset.pk for r in rows if r.price is not None]
     for label, delta in (("24h", timedelta(hours=24)), ("7d", timedelta(days=7))):
-        then = day_before if label == "24h" and day_before is not None else prices_then(wanted, currency, rate, now - delta)
+        if label == "24h" and day_before is not None:
+            then = day_before
+        else:
+            then = prices_then(wanted, currency, rate, now - delta)
         for row in rows:
             if row.price is not None and row.asset.pk in then:
                 setattr(row, f"change_{label}", pct_change(then[row.asset.pk], row.price))

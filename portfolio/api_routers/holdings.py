@@ -123,7 +123,8 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
     page, more = rows[:limit], len(rows) > limit
     rate, now = queries._quote(used, latest_fx_rates())[1], timezone.now()
     # The prices of 24 hours ago, read once for the total's change and the page's.
-    day_before = prices_then([r.asset.pk for r in result.rows if r.price is not None], used, rate, now - timedelta(hours=24))
+    day_before = prices_then([r.asset.pk for r in result.rows if r.price is not None], used, rate,
+                             now - timedelta(hours=24))
     if page:  # price changes and per-wallet parts for this page only
         add_price_changes(page, used, rate, now, day_before)
         add_cost_basis(request.auth, wallet_ids, [r for r in page if not r.asset.is_spam], used, covered=result.covered)

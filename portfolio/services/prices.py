@@ -142,10 +142,11 @@ def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: 
             latest = latest.filter(at__lte=as_of)
         # One subquery per source (the row's id), not one per column: four times fewer index probes.
         annotations[name] = Subquery(latest.order_by("-at", "-id").values("id")[:1])
-    rows = list(Asset.objects.filter(pk__in=ids).annotate(**annotations).values_list("pk", "price_sources", *annotations))
+    rows = list(Asset.objects.filter(pk__in=ids).annotate(**annotations).order_by()
+                .values_list("pk", "price_sources", *annotations))
     wanted = sorted({pk for row in rows for pk in row[2:] if pk is not None})
-    points = {pk: rest for pk, *rest in PricePoint.objects.filter(pk__in=wanted).values_list("pk", "price", "at", "source", "currency")} \
-        if wanted else {}
+    points = {pk: rest for pk, *rest in PricePoint.objects.filter(pk__in=wanted).order_by().values_list(
+        "pk", "price", "at", "source", "currency")} if wanted else {}
     limit = now - stale_after()
     out: dict[int, Price] = {}
     with exact():

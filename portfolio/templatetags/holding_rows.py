@@ -28,7 +28,8 @@ register = template.Library()
 def asset_icon(asset) -> SafeString:
     """``icon_url`` set by ``icons.with_icons``: the stored logo, else the symbol's initials."""
     if getattr(asset, "icon_url", ""):
-        inner = format_html('<img src="{}" alt="" width="28" height="28" loading="lazy" decoding="async">', asset.icon_url)
+        inner = format_html('<img src="{}" alt="" width="28" height="28" loading="lazy" decoding="async">',
+                            asset.icon_url)
     else:
         inner = format_html("{}", initials(asset.symbol))
     return format_html('<span class="asset-icon" aria-hidden="true">{}</span>', inner)
@@ -48,8 +49,8 @@ def price_source(row) -> SafeString:
 
 def _price_cell(row, currency: str) -> SafeString:
     if row.price is None:
-        return mark_safe("" if row.asset.is_spam else
-                         '<span class="badge badge-warn" title="No price source has a price for this asset">unpriced</span>')
+        return mark_safe("" if row.asset.is_spam else '<span class="badge badge-warn" '
+                         'title="No price source has a price for this asset">unpriced</span>')
     stale = ('<span class="badge badge-warn" title="Price older than the freshness limit: left out of the totals">'
              "stale · unpriced</span>") if row.price_stale else ""
     return format_html("{}{}{}", price(row.price, currency), price_source(row), mark_safe(stale))
@@ -60,24 +61,28 @@ def _cost_basis_cell(basis, currency: str) -> SafeString:
     if basis is None:
         inner = mark_safe('<span class="subtle">—</span>')
     elif not basis.complete:
-        inner = format_html('<span class="badge badge-warn" title="{}">incomplete</span><div class="subtle cost-basis-why">{}</div>',
-                            basis.incomplete, basis.incomplete)
+        inner = format_html('<span class="badge badge-warn" title="{}">incomplete</span>'
+                            '<div class="subtle cost-basis-why">{}</div>', basis.incomplete, basis.incomplete)
     else:
         if basis.unrealised is None:
             gain = mark_safe('<span class="subtle">—</span>')
         else:
-            gain = format_html('<span class="{}">{}</span>', signclass(basis.unrealised), money_signed(basis.unrealised, currency))
+            gain = format_html('<span class="{}">{}</span>', signclass(basis.unrealised),
+                               money_signed(basis.unrealised, currency))
             if basis.unrealised_pct is not None:
-                gain = format_html('{} <span class="{}">{}</span>', gain, signclass(basis.unrealised_pct), pct(basis.unrealised_pct))
-        inner = format_html('{}<div class="subtle" title="Average cost per unit (average-cost method) · cost of the amount held">'
-                            "avg {} · cost {}</div>", gain, price(basis.average_cost, currency), money(basis.cost, currency))
+                gain = format_html('{} <span class="{}">{}</span>', gain, signclass(basis.unrealised_pct),
+                                   pct(basis.unrealised_pct))
+        inner = format_html('{}<div class="subtle" title="Average cost per unit (average-cost method) · cost of the '
+                            'amount held">avg {} · cost {}</div>', gain, price(basis.average_cost, currency),
+                            money(basis.cost, currency))
     return format_html('<td class="num hide-sm" data-testid="cost-basis">{}</td>', inner)
 
 
 def _row(row, currency: str, query: str) -> SafeString:
     asset = row.asset
     href = f"{reverse('holding_wallets', args=[asset.pk])}?{query}"
-    spam = format_html(' <span class="badge badge-spam" title="{}">spam</span>', asset.spam_reason) if asset.is_spam else ""
+    spam = (format_html(' <span class="badge badge-spam" title="{}">spam</span>', asset.spam_reason)
+            if asset.is_spam else "")
     return format_html(
         '<tr class="holding-row{}" data-testid="holding-row">\n'
         '<td>\n'
@@ -94,13 +99,15 @@ def _row(row, currency: str, query: str) -> SafeString:
         '<td class="num hide-sm">{}</td>\n'
         '<td class="num">{}</td>\n'
         '<td class="num hide-sm {}">{}</td>\n'
-        '<td class="num hide-sm">{}<div class="share-bar" aria-hidden="true"><span style="width: {}%"></span></div></td>\n'
+        '<td class="num hide-sm">{}<div class="share-bar" aria-hidden="true">'
+        '<span style="width: {}%"></span></div></td>\n'
         '{}\n'
         '</tr>\n',
-        " spam" if asset.is_spam else "", href, href, asset.symbol, asset_icon(asset), asset.symbol, spam, asset.name, asset.name,
-        row.holders, "" if row.holders == 1 else "s", asset.chain.name, amount(row.amount, "exact"), asset.symbol,
-        amount(row.amount, 8), _price_cell(row, currency), money(row.value, currency), signclass(row.change_24h),
-        pct(row.change_24h), pct(row.share, "unsigned"), pct_width(row.share), _cost_basis_cell(row.cost_basis, currency))
+        " spam" if asset.is_spam else "", href, href, asset.symbol, asset_icon(asset), asset.symbol, spam, asset.name,
+        asset.name, row.holders, "" if row.holders == 1 else "s", asset.chain.name, amount(row.amount, "exact"),
+        asset.symbol, amount(row.amount, 8), _price_cell(row, currency), money(row.value, currency),
+        signclass(row.change_24h), pct(row.change_24h), pct(row.share, "unsigned"), pct_width(row.share),
+        _cost_basis_cell(row.cost_basis, currency))
 
 
 @register.simple_tag(takes_context=True)

@@ -264,7 +264,8 @@ def holdings_csv(request: HttpRequest) -> HttpResponse:
     rows, filters, extra = filtered_rows(request, scope)
     result: Holdings = extra["holdings"]
     add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
-    add_cost_basis(request.user, extra["wallet_ids"], [r for r in rows if not r.asset.is_spam], result.currency, covered=result.covered)
+    add_cost_basis(request.user, extra["wallet_ids"], [r for r in rows if not r.asset.is_spam], result.currency,
+                   covered=result.covered)
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="holdings-{stamp}.csv"'
