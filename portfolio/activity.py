@@ -429,7 +429,7 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
 
     Each asset's ledger (the history's part, before the amount held and the price now) is kept in the
     cache under the scope and a stamp of everything it was read from (``_history_stamp``): a view whose
-    stamp is unchanged reads no transfer and no past price, three queries; otherwise about ten, whatever
+    stamp is unchanged reads no transfer and no past price (two queries); otherwise about ten, whatever
     the history's size (the history and the prices of its span are read once, then looked up)."""
     ids, _ = _owned_scope(user, wallet_ids)
     if not rows or not ids:
