@@ -1,6 +1,7 @@
 """Whole pages through the test client (every query, template and middleware): the holdings page and the
-holdings API at 10k / 100k / 1M holdings (1,000 wallets each), the dashboard at 100 / 1,000 / 10,000
-wallets (1 year of history, materialised), and a portfolio whose series is not built yet.
+holdings API at 10k / 100k / 1M holdings (1,000 wallets each, 20k transfers of history read by the
+cost-basis column, daily prices over 180 days), the dashboard at 100 / 1,000 / 10,000 wallets (1 year
+of history, materialised), and a portfolio whose series is not built yet.
 
     .venv/bin/python bench/pages.py [--rounds 7] [--skip-1m] [--rebuild]
 
@@ -23,11 +24,12 @@ import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Iterable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
-DATASET_VERSION = "pages-2"  # 2: with the per-asset totals (portfolio/totals.py)
+DATASET_VERSION = "pages-3"  # 2: with the per-asset totals (portfolio/totals.py); 3: transfers, backfills, daily prices
 
 
 def configure_database(rebuild: bool) -> str:
@@ -49,25 +51,45 @@ HOURLY, DAILY = 7 * 24, 365 - 7
 HOLDING_SIZES = {"10k": 10, "100k": 100, "1M": 1000}  # holdings per wallet, 1,000 wallets
 WALLET_SIZES = {"100w": 100, "1000w": 1000, "10000w": 10_000}
 N_ASSETS = 2000
+N_TRANSFERS = 20_000  # per holdings owner: the history the cost-basis column reads
+HISTORY_DAYS = 180  # transfers and daily prices (the prices of their days) over this span
+EXTERNAL = "0x" + "ee" * 20
 
 
-def _insert(table: str, columns: tuple[str, ...], rows, batch: int = 20_000) -> int:
-    """Plain INSERTs of tuples (no model instance per row: the 1M-holding build stays ~a minute)."""
+def _insert(table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> int:
+    """Plain tuples straight through the driver, no model instance and no Django cursor per row: COPY
+    on PostgreSQL, one executemany on SQLite. Values must already be in the column's stored form
+    (``_db``)."""
     from django.db import connection, transaction
 
-    marks = ", ".join(["%s"] * len(columns))
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-    n, chunk = 0, []
-    with transaction.atomic(), connection.cursor() as cursor:
+    n = 0
+
+    def counted():
+        nonlocal n
         for row in rows:
-            chunk.append(row)
-            if len(chunk) >= batch:
-                cursor.executemany(sql, chunk)
-                n, chunk = n + len(chunk), []
-        if chunk:
-            cursor.executemany(sql, chunk)
-            n += len(chunk)
+            n += 1
+            yield row
+
+    with transaction.atomic():
+        connection.ensure_connection()
+        raw = connection.connection
+        if connection.vendor == "postgresql":
+            with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in counted():
+                    copy.write_row(row)
+        else:
+            raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", counted())
     return n
+
+
+def _db(db_vendor: str):
+    """(amount, decimal, moment) converters to the stored form: amounts and decimals are TEXT on SQLite,
+    moments its naive UTC text; PostgreSQL's driver takes the Python values."""
+    if db_vendor == "postgresql":
+        return (lambda a: a), (lambda d: d), (lambda t: t)
+    from django.db import connection
+
+    return str, (lambda d: format(d, "f")), connection.ops.adapt_datetimefield_value
 
 
 def _owner_with_wallets(name: str, n_wallets: int, chain, now):
@@ -85,21 +107,72 @@ def _owner_with_wallets(name: str, n_wallets: int, chain, now):
 
 
 def _holdings(wcs, per_wallet: int, assets, now, db_vendor: str) -> int:
-    """Holdings as plain rows (around the sync), then the owner's per-asset totals the sync would keep."""
-    from portfolio import totals
-    from portfolio.models import Holding
+    """Holdings as plain rows (around the sync), and the owner's per-asset totals the sync would keep,
+    summed on the way (what ``totals.rebuild`` computes, without reading a million rows back)."""
+    from portfolio.models import AssetTotal, Holding
+
+    amount_of, _, moment = _db(db_vendor)
+    at, zero = moment(now), amount_of(0)
+    asset_ids = [a.pk for a in assets]
+    sums: dict[int, list[int]] = {}
 
     def rows():
         for n, wc in enumerate(wcs):
             for k in range(per_wallet):
-                a = assets[(n * 7 + k) % len(assets)]
-                amount = (k + 1) * 10**18 + n
-                yield (wc.pk, a.pk, amount if db_vendor == "postgresql" else str(amount),
-                       0 if db_vendor == "postgresql" else "0", 1000, now, "{}")
+                asset_id, amount = asset_ids[(n * 7 + k) % len(asset_ids)], (k + 1) * 10**18 + n
+                cell = sums.setdefault(asset_id, [0, 0])
+                cell[0] += amount
+                cell[1] += 1
+                yield wc.pk, asset_id, amount_of(amount), zero, 1000, at, "{}"
 
     n = _insert(Holding._meta.db_table, ("wallet_chain_id", "asset_id", "amount", "unconfirmed", "height", "fetched_at", "details"), rows())
-    totals.rebuild(wcs[0].wallet.owner_id)
+    owner_id = wcs[0].wallet.owner_id
+    _insert(AssetTotal._meta.db_table, ("owner_id", "portfolio_id", "asset_id", "amount", "holders"),
+            ((owner_id, None, a, amount_of(amount), holders) for a, (amount, holders) in sums.items()))
     return n
+
+
+def _transfers(wallets, wcs, per_wallet: int, assets, now, db_vendor: str, tag: int) -> int:
+    """The owner's history: ``N_TRANSFERS`` over ``HISTORY_DAYS`` of assets its wallets hold, bought from
+    outside, every 5th a sale, every 50th a move between two of the owner's wallets (both legs, one
+    transaction), and a finished backfill per wallet-chain (so the cost basis is worked out, not cut
+    short as "history not read yet")."""
+    from portfolio.models import Backfill, Transfer
+
+    amount_of, _, moment = _db(db_vendor)
+    zero, asset_ids = amount_of(0), [a.pk for a in assets]
+    days = [moment(now - timedelta(days=d, minutes=m)) for d in range(HISTORY_DAYS) for m in (0, 7 * 60, 15 * 60)]
+
+    def rows():
+        for j in range(N_TRANSFERS):
+            n, k = j % len(wcs), (j // len(wcs)) % per_wallet
+            asset_id, at = asset_ids[(n * 7 + k) % len(asset_ids)], days[(j * 7919) % len(days)]
+            amount, tx = amount_of((1 + j % 9) * 10**17), f"0x{tag:04x}{j:060x}"
+            if j % 50 == 49:
+                m = (n + 1) % len(wcs)
+                yield wcs[n].pk, asset_id, tx, "0", "out", amount, zero, wallets[m].address, at, 1000
+                yield wcs[m].pk, asset_id, tx, "0", "in", amount, zero, wallets[n].address, at, 1000
+            else:
+                yield wcs[n].pk, asset_id, tx, "0", "out" if j % 5 == 4 else "in", amount, zero, EXTERNAL, at, 1000
+
+    n = _insert(Transfer._meta.db_table, ("wallet_chain_id", "asset_id", "tx", "key", "direction", "amount", "fee", "counterparty",
+                                          "at", "height"), rows())
+    done = moment(now)
+    _insert(Backfill._meta.db_table, ("wallet_chain_id", "status", "depth_days", "days_total", "days_done", "reason", "cursor",
+                                      "requests", "started_at", "finished_at", "updated_at"),
+            ((wc.pk, Backfill.DONE, HISTORY_DAYS, HISTORY_DAYS, HISTORY_DAYS, "", "{}", 0, done, done, done) for wc in wcs))
+    return n
+
+
+def _prices(assets, now, db_vendor: str) -> None:
+    """80% of the assets priced now, and daily over ``HISTORY_DAYS`` (the prices of the transfers' days,
+    of 24 hours and 7 days ago)."""
+    from portfolio.models import PricePoint
+
+    _, decimal, moment = _db(db_vendor)
+    rows = ((a.pk, moment(now - timedelta(days=d)), "USD", decimal(Decimal(f"{1 + i % 97 + d % 7}.{i:04d}")), "manual")
+            for i, a in enumerate(assets) if i % 5 for d in range(HISTORY_DAYS))
+    _insert(PricePoint._meta.db_table, ("asset_id", "at", "currency", "price", "source"), rows)
 
 
 def _history(user, wallets, now, db_vendor: str, *, wallet_points: bool) -> None:
@@ -108,26 +181,24 @@ def _history(user, wallets, now, db_vendor: str, *, wallet_points: bool) -> None
     from portfolio.models import ScopeValue, WalletValue
     from portfolio.services.snapshots import scope_key
 
+    _, money, moment = _db(db_vendor)
     times = sorted([now - timedelta(hours=h) for h in range(0, HOURLY)] + [now - timedelta(days=d) for d in range(7, 7 + DAILY)])
     fx = '{"EUR": "0.9", "GBP": "0.8"}'
-
-    def money(d: Decimal):
-        return d if db_vendor == "postgresql" else format(d, "f")
+    zero, one = money(Decimal(0)), money(Decimal(1))
 
     def wallet_rows():
         for i, at in enumerate(times if wallet_points else times[-1:]):
-            res = "hourly" if at >= now - timedelta(days=7) else "daily"
+            res, stored = "hourly" if at >= now - timedelta(days=7) else "daily", moment(at)
             for n, w in enumerate(wallets):
-                v = Decimal(10_000 + n + i % 50)
-                yield (w.pk, at, res, money(v), money(Decimal(0)), money(Decimal(1)), money(Decimal(0)), 0, fx)
+                yield (w.pk, stored, res, money(Decimal(10_000 + n + i % 50)), zero, one, zero, 0, fx)
 
     _insert(WalletValue._meta.db_table, ("wallet_id", "at", "resolution", "value", "flow_value", "market_value", "opening_value",
                                          "unpriced", "fx_rates"), wallet_rows())
     key = scope_key(w.pk for w in wallets)
     breakdown = ('{"by_asset": [], "by_chain": [], "by_wallet": [], "by_kind": [["token", "%d"]], "unpriced": []}'
                  % (10_000 * len(wallets)))
-    scope_rows = [(user.pk, key, at, "hourly" if at >= now - timedelta(days=7) else "daily",
-                   money(Decimal(10_000 * len(wallets) + i % 50)), money(Decimal(0)), money(Decimal(1)), money(Decimal(0)), 0, fx,
+    scope_rows = [(user.pk, key, moment(at), "hourly" if at >= now - timedelta(days=7) else "daily",
+                   money(Decimal(10_000 * len(wallets) + i % 50)), zero, one, zero, 0, fx,
                    breakdown if at == times[-1] else "{}") for i, at in enumerate(times)]
     _insert(ScopeValue._meta.db_table, ("owner_id", "scope_key", "at", "resolution", "value", "flow_value", "market_value",
                                          "opening_value", "unpriced", "fx_rates", "breakdown"), scope_rows)
@@ -136,21 +207,29 @@ def _history(user, wallets, now, db_vendor: str, *, wallet_points: bool) -> None
 def build(db_vendor: str, skip_1m: bool) -> None:
     from django.utils import timezone
 
-    from portfolio.models import Asset, Chain, Portfolio, PricePoint
+    from portfolio.models import Asset, Chain, Portfolio
 
     now = timezone.now().replace(minute=0, second=0, microsecond=0)
     chain = Chain.objects.get(slug="ethereum")
+    if db_vendor == "sqlite":  # this connection only: indexes grown in memory (the default 2 MB page cache
+        from django.db import connection  # thrashed on the holdings' asset index), no fsync per commit
+
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size = -400000")
+            cursor.execute("PRAGMA synchronous = OFF")
+    t = time.perf_counter()
     assets = Asset.objects.bulk_create([Asset(chain=chain, kind="fungible", standard="erc20", address=f"0x{0xbe000 + i:040x}",
                                               symbol=f"TK{i}", name=f"Token {i}", decimals=18) for i in range(N_ASSETS)])
-    PricePoint.objects.bulk_create([PricePoint(asset=a, at=now, price=Decimal(f"{1 + i % 97}.{i:04d}"), source="manual")
-                                    for i, a in enumerate(assets) if i % 5])
-    for label, per_wallet in HOLDING_SIZES.items():
+    _prices(assets, now, db_vendor)
+    print(f"  built assets and {HISTORY_DAYS} days of prices in {time.perf_counter() - t:.1f}s", flush=True)
+    for tag, (label, per_wallet) in enumerate(HOLDING_SIZES.items()):
         if label == "1M" and skip_1m:
             continue
         t = time.perf_counter()
         user, wallets, wcs = _owner_with_wallets(f"h{label}", 1000, chain, now)
         n = _holdings(wcs, per_wallet, assets, now, db_vendor)
-        print(f"  built holdings {label}: {n:,} rows in {time.perf_counter() - t:.1f}s", flush=True)
+        m = _transfers(wallets, wcs, per_wallet, assets, now, db_vendor, tag)
+        print(f"  built holdings {label}: {n:,} rows, {m:,} transfers in {time.perf_counter() - t:.1f}s", flush=True)
     for label, n_wallets in WALLET_SIZES.items():
         t = time.perf_counter()
         user, wallets, wcs = _owner_with_wallets(f"d{label}", n_wallets, chain, now)
@@ -251,6 +330,10 @@ def main() -> None:
     override_settings(STORAGES={**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}).enable()
     ensure_dataset(vendor, args.skip_1m)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # as gunicorn's master does once the app is loaded (gunicorn.conf.py when_ready)
     load_before = os.getloadavg()[0]
     info = run(args.rounds, args.skip_1m)
     figures: dict[str, tuple[float, str]] = {"database": (1.0 if vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),

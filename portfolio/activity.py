@@ -5,16 +5,19 @@ A fixed number of queries per page, however many wallets, chains or transfers.""
 
 from __future__ import annotations
 
+import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable, Iterator, NamedTuple
 
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import F, Q, QuerySet
 
 from chains.bitcoin.adapter import BitcoinAdapter
-from portfolio.costbasis import Movement, average_cost, cost_basis
+from portfolio.costbasis import Ledger, Movement, average_cost, cost_basis
 from portfolio.holdings import HoldingRow, _pairs_q
 from portfolio.models import Asset, Backfill, Chain, FxRate, Holding, PricePoint, Transfer, Wallet, WalletChain
 from portfolio.overlaps import covered_pairs
@@ -417,21 +420,68 @@ def activity_filter_choices(user, wallet_ids: Iterable[int]) -> dict:
 # --------------------------------------------------------------------------- cost basis
 
 
-def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], currency: str) -> None:
+def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], currency: str,
+                   covered: dict | None = None) -> None:
     """Fill ``cost_basis`` of holding ``rows`` (a page: money in ``currency``, the rows' own) from the
     scope's history: acquisitions at the price of their day, disposals and network fees at average cost,
-    internal transfers left out when the scope holds both sides. About ten queries whatever the history's
-    size (the history and the prices of its span are read once, then looked up)."""
+    internal transfers left out when the scope holds both sides. ``covered``: the scope's covered pairs
+    when the caller has them (``Holdings.covered``).
+
+    Each asset's ledger (the history's part, before the amount held and the price now) is kept in the
+    cache under the scope and a stamp of everything it was read from (``_history_stamp``): a view whose
+    stamp is unchanged reads no transfer and no past price (two queries); otherwise about ten, whatever
+    the history's size (the history and the prices of its span are read once, then looked up)."""
     ids, _ = _owned_scope(user, wallet_ids)
     if not rows or not ids:
         return
     by_asset = {r.asset.pk: r for r in rows}
-    natives = {r.asset.chain_id: r.asset.pk for r in rows if r.asset.kind == Asset.NATIVE}
+    covered = covered_pairs(ids) if covered is None else covered
+    key = f"cost-basis:{user.pk}:{currency}:{_history_stamp(user, ids)}"
+    ledgers: dict[int, Ledger] = cache.get(key) or {}  # one entry per scope: the ledgers of the pages seen
+    missing = [r.asset for a, r in by_asset.items() if a not in ledgers]
+    if missing:
+        ledgers = {**ledgers, **_ledgers(user, ids, covered, missing, currency)}
+        cache.set(key, ledgers, LEDGER_SECONDS)
+    problems: dict[int, list[str]] = {a: [] for a in by_asset}
+    for asset_id, reason in _history_gaps(ids, covered, list(by_asset)):
+        problems[asset_id].append(reason)
+    for asset_id, row in by_asset.items():
+        price_now = row.price if row.value is not None else None
+        row.cost_basis = cost_basis(ledgers[asset_id], row.amount, price_now, problems[asset_id])
+
+
+LEDGER_SECONDS = 24 * 3600  # a stamp that moved makes a new key: old entries just expire
+
+
+def _history_stamp(user, ids: list[int]) -> str:
+    """What a scope's ledgers were read from, in one query: the owner's transfers (how many, the
+    highest id: a transfer added or deleted, a wallet removed), its backfills' last write (a page
+    re-read in place), its wallets (how many, the highest id: which transfers are internal) and its
+    extended keys' last good read (their used addresses), the highest price and FX rate ids (a price
+    of a past day stored), the scope's wallets. Ids are never reused. Not seen: a stored transfer or
+    price edited by hand in place (the next backfill page or price stored shows it)."""
+    t, wc, w, b = (m._meta.db_table for m in (Transfer, WalletChain, Wallet, Backfill))
+    owned = f"FROM {wc} wc JOIN {w} w ON wc.wallet_id = w.id WHERE w.owner_id = %s"
+    sql = (f"SELECT (SELECT COUNT(*) FROM {t} t WHERE t.wallet_chain_id IN (SELECT wc.id {owned})), "
+           f"(SELECT MAX(t.id) FROM {t} t WHERE t.wallet_chain_id IN (SELECT wc.id {owned})), "
+           f"(SELECT MAX(b.updated_at) FROM {b} b WHERE b.wallet_chain_id IN (SELECT wc.id {owned})), "
+           f"(SELECT MAX(wc.last_ok_at) {owned} AND w.kind = %s), "
+           f"(SELECT COUNT(*) FROM {w} WHERE owner_id = %s), (SELECT MAX(id) FROM {w} WHERE owner_id = %s), "
+           f"(SELECT MAX(id) FROM {PricePoint._meta.db_table}), (SELECT MAX(id) FROM {FxRate._meta.db_table})")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, user.pk, user.pk, user.pk, Wallet.EXTENDED_KEY, user.pk, user.pk])
+        stamp = cursor.fetchone()
+    return hashlib.sha256(repr((stamp, sorted(ids))).encode()).hexdigest()
+
+
+def _ledgers(user, ids: list[int], covered: dict, assets: list[Asset], currency: str) -> dict[int, Ledger]:
+    """Each asset's ledger over the scope's history (see ``add_cost_basis``)."""
+    by_asset = {a.pk: a for a in assets}
+    natives = {a.chain_id: a.pk for a in assets if a.kind == Asset.NATIVE}
     # The owner's legs of these assets (all wallets: the other side of an internal transfer may be outside
     # the scope), and the fees their native coins paid on any transfer.
     fees = Q(wallet_chain__chain_id__in=list(natives), direction=Transfer.OUT) & ~Q(fee=0)
     relevant = Q(asset_id__in=list(by_asset)) | fees
-    covered = covered_pairs(ids)
     qs = Transfer.objects.filter(relevant, wallet_chain__wallet__owner=user)
     if covered:
         qs = qs.exclude(_pairs_q(covered, "wallet_chain__"))
@@ -440,20 +490,19 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
     own.add_legs((t.c, t.tx, t.asset_id, t.direction, t.amount, t.w) for t in transfers)
     scope, acquisitions = set(ids), []
     moves: dict[int, list[Movement]] = {a: [] for a in by_asset}
-    problems: dict[int, list[str]] = {a: [] for a in by_asset}
     with exact():
         for t in transfers:
             if t.w not in scope:
                 continue
             if t.fee and t.direction == Transfer.OUT and t.c in natives:
-                native = by_asset[natives[t.c]].asset
+                native = by_asset[natives[t.c]]
                 moves[native.pk].append(Movement(t.at, to_units(t.fee, native.decimals), acquired=False))
             if t.asset_id not in by_asset:
                 continue
             other = own.other_side(t.w, t.c, t)
             if other is not None and other in scope:
                 continue  # both legs are in the scope: units moved between its wallets, cost with them
-            units = to_units(t.amount, by_asset[t.asset_id].asset.decimals)
+            units = to_units(t.amount, by_asset[t.asset_id].decimals)
             if t.direction == Transfer.OUT:
                 moves[t.asset_id].append(Movement(t.at, units, acquired=False))
             elif other is not None:
@@ -465,28 +514,27 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
     for asset_id, at, units in acquisitions:
         then = prices.at(asset_id, at)
         moves[asset_id].append(Movement(at, units, acquired=True, price=then.price if then else None))
-    for asset_id, reason in _history_gaps(ids, covered, list(by_asset)):
-        problems[asset_id].append(reason)
-    for asset_id, row in by_asset.items():
-        price_now = row.price if row.value is not None else None
-        row.cost_basis = cost_basis(average_cost(moves[asset_id]), row.amount, price_now, problems[asset_id])
+    return {asset_id: average_cost(m) for asset_id, m in moves.items()}
 
 
 def _history_gaps(ids: list[int], covered: dict, asset_ids: list[int]) -> list[tuple[int, str]]:
     """(asset, reason) for each wallet-chain holding one of ``asset_ids`` whose history is not known in
-    full: not backfilled (yet), or complete only from after the wallet was first read. Two queries."""
-    holders = Holding.objects.filter(wallet_chain__wallet_id__in=ids, asset_id__in=asset_ids).exclude(amount=0)
+    full: not backfilled (yet), or complete only from after the wallet was first read. One query, which
+    reads only the holdings of such wallet-chains, one row per (asset, backfill state): a scope whose
+    histories are all read returns nothing, however many wallets hold the page's assets (whether an
+    asset was held before the oldest day read shows in cost_basis's balance check)."""
+    ok = Q(backfill__status__in=(Backfill.DONE, Backfill.PARTIAL)) & (
+        Q(backfill__complete_from__isnull=True)
+        | Q(first_ok_at__isnull=False, backfill__complete_from__lte=F("first_ok_at")))
+    gaps = WalletChain.objects.filter(wallet_id__in=ids).exclude(ok).values("pk")
+    holders = Holding.objects.filter(wallet_chain_id__in=gaps, asset_id__in=asset_ids).exclude(amount=0)
     if covered:
         holders = holders.exclude(_pairs_q(covered, "wallet_chain__"))
-    pairs = list(holders.values_list("asset_id", "wallet_chain_id", "wallet_chain__first_ok_at"))
-    fills = {wc: (status, complete_from) for wc, status, complete_from in Backfill.objects.filter(
-        wallet_chain_id__in={wc for _, wc, _ in pairs}).values_list("wallet_chain_id", "status", "complete_from")}
     out = []
-    for asset_id, wc, first_ok_at in pairs:
-        status, complete_from = fills.get(wc, (None, None))
+    for asset_id, status, complete_from in holders.order_by().values_list(
+            "asset_id", "wallet_chain__backfill__status", "wallet_chain__backfill__complete_from").distinct():
         if status not in (Backfill.DONE, Backfill.PARTIAL):
             out.append((asset_id, "history not read yet" if status != Backfill.FAILED else "history could not be read"))
-        elif complete_from is not None and (first_ok_at is None or complete_from > first_ok_at):
+        else:
             out.append((asset_id, f"history complete only from {complete_from:%Y-%m-%d}"))
-        # Otherwise whether it was held before the oldest day read shows in cost_basis's balance check.
     return sorted(set(out))

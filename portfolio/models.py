@@ -626,18 +626,32 @@ class Backfill(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
 
+# Which registered price source (portfolio/pricing/registry.py) a stored ``PricePoint.source`` belongs to,
+# by its prefixes, in the registry's order: a new source's prefixes go here too (and a migration).
+PRICE_KINDS = {"oracle": ("oracle:", "chainlink:"), "coingecko": ("coingecko",), "manual": ("manual",)}
+
+
 class PricePoint(models.Model):
-    """The price of one whole unit of an asset in a currency at a time, with its source."""
+    """The price of one whole unit of an asset in a currency at a time, with its source. ``kind`` is the
+    source's registered name, computed by the database from ``source`` (``PRICE_KINDS``): the latest
+    price of each kind of an asset is one probe of ``price_latest_by_kind`` however long its history
+    (a prefix match on ``source`` scanned every point of the asset)."""
 
     asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="prices")
     at = models.DateTimeField(default=timezone.now)
     currency = models.CharField(max_length=3, default="USD")
     price = ExactDecimalField(max_digits=50, decimal_places=18)
     source = models.CharField(max_length=120, help_text="oracle:<feed>, coingecko, manual")
+    kind = models.GeneratedField(
+        expression=models.Case(*[models.When(source__startswith=prefix, then=models.Value(name))
+                                 for name, prefixes in PRICE_KINDS.items() for prefix in prefixes],
+                               default=models.Value(""), output_field=models.CharField(max_length=20)),
+        output_field=models.CharField(max_length=20), db_persist=True)
 
     class Meta:
         ordering = ["-at"]
-        indexes = [models.Index(fields=["asset", "currency", "-at"], name="price_latest")]
+        indexes = [models.Index(fields=["asset", "currency", "-at"], name="price_latest"),
+                   models.Index(fields=["asset", "kind", "-at", "-id"], name="price_latest_by_kind")]
 
 
 class FxRate(models.Model):

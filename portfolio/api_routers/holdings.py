@@ -4,6 +4,7 @@ strings; filters like the holdings page, cursor pages."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -15,7 +16,9 @@ from portfolio import queries
 from portfolio.activity import add_cost_basis
 from portfolio.api_routers.responses import MAX_PAGE, answers, bad_cursor, decode_cursor, encode_cursor
 from portfolio.costbasis import CostBasis
-from portfolio.holdings import HoldingRow, WalletAmount, add_price_changes, holding_parts, scope_holdings, total_change_24h
+from portfolio.holdings import (
+    HoldingRow, WalletAmount, add_price_changes, holding_parts, prices_then, scope_holdings, total_change_24h,
+)
 from portfolio.schemas import Currency, HoldingsOut
 from portfolio.services.accounts import ensure_profile
 from portfolio.services.prices import latest_fx_rates
@@ -119,10 +122,13 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
         rows = rows[offset:]
     page, more = rows[:limit], len(rows) > limit
     rate, now = queries._quote(used, latest_fx_rates())[1], timezone.now()
+    # The prices of 24 hours ago, read once for the total's change and the page's.
+    day_before = prices_then([r.asset.pk for r in result.rows if r.price is not None], used, rate,
+                             now - timedelta(hours=24))
     if page:  # price changes and per-wallet parts for this page only
-        add_price_changes(page, used, rate, now)
-        add_cost_basis(request.auth, wallet_ids, [r for r in page if not r.asset.is_spam], used)
-    total = total_change_24h(result.rows, used, rate, now)
+        add_price_changes(page, used, rate, now, day_before)
+        add_cost_basis(request.auth, wallet_ids, [r for r in page if not r.asset.is_spam], used, covered=result.covered)
+    total = total_change_24h(result.rows, used, rate, now, day_before)
     if include == "wallets" and page:
         parts = holding_parts(request.auth, wallet_ids, [r.asset.pk for r in page], used,
                               {r.asset.pk: r.price if r.value is not None else None for r in page})

@@ -124,9 +124,10 @@ def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: 
     """The usable price of each asset, by its source order: the first source with a fresh price, else
     the first with any price (flagged stale). Assets with no price at all are absent (= unpriced).
 
-    Two queries however many assets: the id of each source's latest price per asset (a correlated
-    subquery per source on the ``price_latest`` index), then those prices. ``orders`` maps asset id ->
-    source order when the caller already has Asset.price_sources; else it is read in the first query.
+    Two queries however many assets and however long their history: the id of each source's latest
+    price per asset (a correlated subquery per source, one probe of the ``price_latest_by_kind`` index),
+    then those prices. ``orders`` maps asset id -> source order when the caller already has
+    Asset.price_sources; else it is read in the first query.
     ``as_of`` ignores prices stored after that time (a past snapshot).
     """
     ids = sorted(set(asset_ids))
@@ -136,19 +137,16 @@ def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: 
     fx = fx if fx is not None else latest_fx_rates(as_of)
     annotations = {}
     for name in SOURCES:
-        prefixes = get_source(name).stored_prefixes
-        match = Q()
-        for prefix in prefixes:
-            match |= Q(source__startswith=prefix)
-        latest = PricePoint.objects.filter(match, asset=OuterRef("pk"))
+        latest = PricePoint.objects.filter(asset=OuterRef("pk"), kind=name)  # one probe of price_latest_by_kind
         if as_of is not None:
             latest = latest.filter(at__lte=as_of)
         # One subquery per source (the row's id), not one per column: four times fewer index probes.
         annotations[name] = Subquery(latest.order_by("-at", "-id").values("id")[:1])
-    rows = list(Asset.objects.filter(pk__in=ids).annotate(**annotations).values_list("pk", "price_sources", *annotations))
+    rows = list(Asset.objects.filter(pk__in=ids).annotate(**annotations).order_by()
+                .values_list("pk", "price_sources", *annotations))
     wanted = sorted({pk for row in rows for pk in row[2:] if pk is not None})
-    points = {pk: rest for pk, *rest in PricePoint.objects.filter(pk__in=wanted).values_list("pk", "price", "at", "source", "currency")} \
-        if wanted else {}
+    points = {pk: rest for pk, *rest in PricePoint.objects.filter(pk__in=wanted).order_by().values_list(
+        "pk", "price", "at", "source", "currency")} if wanted else {}
     limit = now - stale_after()
     out: dict[int, Price] = {}
     with exact():

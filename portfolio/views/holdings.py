@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Iterable
 
@@ -15,7 +16,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from portfolio.activity import add_cost_basis
-from portfolio.holdings import HoldingRow, Holdings, add_price_changes, holding_parts, scope_holdings, total_change_24h
+from portfolio.holdings import (
+    HoldingRow, Holdings, add_price_changes, holding_parts, prices_then, scope_holdings, total_change_24h,
+)
 from portfolio.icons import with_icons
 from portfolio.models import Asset, Chain, Wallet
 from portfolio.queries import _quote
@@ -158,14 +161,19 @@ def holdings(request: HttpRequest) -> HttpResponse:
     page, pages = _page_number(request, len(rows))
     page_rows = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     with_icons([r.asset for r in page_rows])
+    result: Holdings = extra["holdings"]
+    rate, now = _rate(result.currency), timezone.now()
+    # The prices of 24 hours ago, read once for the total's change and the page's column.
+    day_before = prices_then([r.asset.pk for r in result.rows if r.price is not None], result.currency, rate,
+                             now - timedelta(hours=24))
     if filters.sort.lstrip("-") != "change":
-        add_price_changes(page_rows, extra["holdings"].currency, _rate(extra["holdings"].currency), timezone.now())
-    add_cost_basis(request.user, extra["wallet_ids"], [r for r in page_rows if not r.asset.is_spam], extra["holdings"].currency)
+        add_price_changes(page_rows, result.currency, rate, now, day_before)
+    add_cost_basis(request.user, extra["wallet_ids"], [r for r in page_rows if not r.asset.is_spam], result.currency,
+                   covered=result.covered)
     with exact():
         shown_value = sum((r.value for r in rows if r.value is not None), Decimal(0))
-    result: Holdings = extra["holdings"]
     context = {
-        "change_24h": total_change_24h(result.rows, result.currency, _rate(result.currency), timezone.now()),
+        "change_24h": total_change_24h(result.rows, result.currency, rate, now, day_before),
         "scope": scope,
         "rows": page_rows,
         "shown": len(rows),
@@ -256,7 +264,8 @@ def holdings_csv(request: HttpRequest) -> HttpResponse:
     rows, filters, extra = filtered_rows(request, scope)
     result: Holdings = extra["holdings"]
     add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
-    add_cost_basis(request.user, extra["wallet_ids"], [r for r in rows if not r.asset.is_spam], result.currency)
+    add_cost_basis(request.user, extra["wallet_ids"], [r for r in rows if not r.asset.is_spam], result.currency,
+                   covered=result.covered)
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="holdings-{stamp}.csv"'

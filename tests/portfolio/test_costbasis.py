@@ -173,3 +173,28 @@ def test_cost_basis_reads_a_fixed_number_of_queries_whatever_the_history(owner, 
     with CaptureQueriesContext(connection) as many:
         add_cost_basis(owner, ids, rows, "USD")
     assert len(many) == len(few)
+
+
+def test_a_second_view_reads_no_history_and_a_new_transfer_price_or_wallet_shows_at_once(owner, book):
+    """The ledgers are kept per scope and stamp: an unchanged history is not read again (no transfer, no
+    past price), and a transfer, a price of a past day, a wallet or a re-read backfill page shows on the
+    next view, as it does on /activity."""
+    ids = [book["hot"].pk, book["cold"].pk]
+    assert basis_of(owner, ids)["ETH"].cost == D("448.5")
+    with CaptureQueriesContext(connection) as again:
+        assert basis_of(owner, ids)["ETH"].cost == D("448.5")
+    reads = [q["sql"] for q in again.captured_queries]
+    history = ('SELECT "portfolio_transfer"', 'SELECT "portfolio_pricepoint"."asset_id"')  # the transfers, past prices
+    assert not [q for q in reads if q.startswith(history)]
+    # A buy of 1 ETH on day 1 (200): 5 in, 4 held after the sale's share; the balance follows.
+    transfer(book["hot_wc"], book["eth"], "in", ETH, T0 + DAY + 2 * HOUR, "0xb3")
+    Holding.objects.filter(wallet_chain=book["hot_wc"], asset=book["eth"]).update(amount=ETH * 299 // 100)
+    totals.rebuild(owner.pk)
+    assert basis_of(owner, ids)["ETH"].average_cost == D(160)  # (200 + 400 + 200) / 5
+    # A price of day 0 stored later (a backfill's oracle read): the first buy's price is now 50.
+    PricePoint.objects.create(asset=book["eth"], at=T0 + HOUR, price=D(50), currency="USD", source="coingecko")
+    assert basis_of(owner, ids)["ETH"].average_cost == D(140)  # (2 x 50 + 400 + 200) / 5
+    # A wallet added that sent the day-1 buy: it is internal now (and the history no longer adds up).
+    other, _ = _wallet(owner, Chain.objects.get(slug="ethereum"), 3, "other")
+    Transfer.objects.filter(tx="0xb3").update(counterparty=other.address)
+    assert "received 2026-03-02 from your wallet outside this scope" in basis_of(owner, ids)["ETH"].incomplete

@@ -176,3 +176,16 @@ def test_the_client_caches_answers_and_takes_a_rate_limit_token_per_request(db):
         assert client.simple_price(["bitcoin", "ethereum"]) == {"ethereum": D("2500"), "bitcoin": D("60000")}
         assert len(cg.requests) == 1
     assert limiter.calls == [("coingecko", 0.5)]
+
+
+def test_a_stored_price_s_kind_is_the_registered_source_its_prefix_belongs_to(eth):
+    """PricePoint.kind (computed by the database, indexed for latest_prices) agrees with the registry:
+    every stored prefix of every source, and a source no registered one claims."""
+    from portfolio.pricing.registry import SOURCES, get_source, source_name_of
+
+    stored = {f"{prefix}feed-1": name for name in SOURCES for prefix in get_source(name).stored_prefixes}
+    stored["someone-else"] = ""
+    for source in stored:
+        PricePoint.objects.create(asset=eth, price=D(1), currency="USD", source=source)
+    kinds = dict(PricePoint.objects.filter(source__in=stored).values_list("source", "kind"))
+    assert kinds == stored == {s: source_name_of(s) or "" for s in stored}
