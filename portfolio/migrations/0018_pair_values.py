@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portfolio', '0016_dash_flat'),
+        ('portfolio', '0017_price_kind'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
