@@ -220,7 +220,7 @@ def _forget_state() -> None:
     from portfolio.models import Holding, WalletChain
 
     Holding.objects.all().delete()
-    WalletChain.objects.update(cursors={}, last_ok_at=None, height=None, status=WalletChain.IDLE)
+    WalletChain.objects.update(cursors={}, last_ok_at=None, height=None, status=WalletChain.IDLE, stored_fingerprint="")
 
 
 def _cursors() -> dict:

@@ -196,14 +196,15 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, SyncRunItem]) -> list[Sy
         wc.first_ok_at = wc.first_ok_at or now  # its amounts now are an opening balance (see snapshots)
         wc.cursors = _cursor_for(wc, result, len(wallet_chains) == 1)
         wc.problems = _problems_for(result, addresses - {wc.wallet.address})
+        wc.stored_fingerprint = prepared.fingerprint_of(wc.id)
         item = items.get(wc.id)
         if item is not None:
             counts.update(requests=result.request_count, wallets_in_fetch=len(wallet_chains), problems=len(wc.problems))
             item.status, item.finished_at, item.error, item.endpoint, item.height, item.counts = (
                 SyncRun.OK, now, "", endpoint, result.height, counts)
         outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
-    store.update_rows(WalletChain, ["status", "last_ok_at", "first_ok_at", "last_error", "height", "endpoint", "cursors", "problems"],
-                      wallet_chains)
+    store.update_rows(WalletChain, ["status", "last_ok_at", "first_ok_at", "last_error", "height", "endpoint", "cursors", "problems",
+                                    "stored_fingerprint"], wallet_chains)
     freshness.changed(wallet_chain_ids=[wc.id for wc in wallet_chains])
     store.update_rows(SyncRunItem, ["status", "finished_at", "error", "endpoint", "height", "counts"], list(items.values()))
     return outcomes
