@@ -579,10 +579,27 @@ def insert_rows(model, field_names: Sequence[str], rows: Sequence[tuple]) -> Non
     run_statement(prepare_insert(model, field_names, rows))
 
 
+_PLAIN = (str, int, bool, datetime)
+
+
+def _one_value(values: Sequence[Any]) -> bool:
+    """Whether a column holds one value many times, over and over the same text once converted: None,
+    a string, int, bool or datetime, an empty dict or list (not, say, Decimal("1.0") among Decimal("1"),
+    equal but written differently), all of one type. At C speed."""
+    if len(values) < 2:
+        return False
+    first = values[0]
+    plain = first is None or type(first) in _PLAIN or (type(first) in (dict, list) and not first)
+    return plain and values.count(first) == len(values) and len(set(map(type, values))) == 1
+
+
 def _prep_column(field, values: Sequence[Any]) -> Sequence[Any]:
     """One column's values as the database adapter takes them. Amounts that are all plain ints in
     range become their digits at C speed (what ``AmountField`` stores off PostgreSQL); anything else
-    goes through the field."""
+    goes through the field. A column of one value (defaults, NULLs) is converted once."""
+    if _one_value(values):
+        prep = _prep_for(field)
+        return [values[0] if prep is None else prep(values[0])] * len(values)
     if isinstance(field, AmountField) and connection.vendor != "postgresql" and all(type(v) is int for v in values):
         if -(10**AMOUNT_DIGITS) < min(values) and max(values) < 10**AMOUNT_DIGITS:
             return list(map(str, values))
@@ -592,7 +609,10 @@ def _prep_column(field, values: Sequence[Any]) -> Sequence[Any]:
 
 def _copy_column(values: Sequence[Any]) -> Sequence[str]:
     """One column in COPY text format; a column of plain ints (ids, amounts) at C speed, a column of
-    datetimes (nearly all the same ``now``) formatted once per distinct value."""
+    datetimes (nearly all the same ``now``) formatted once per distinct value, a column of one value
+    (defaults, NULLs) once."""
+    if _one_value(values):
+        return [_copy_text(values[0])] * len(values)
     if all(type(v) is int for v in values):
         return list(map(str, values))
     if all(type(v) is datetime for v in values):
@@ -622,20 +642,17 @@ def _copy_text(value: Any) -> str:
 
 
 def update_rows(model, field_names: Sequence[str], objs: Sequence[Any]) -> None:
-    """UPDATE each object's ``field_names`` by primary key, with one executemany."""
+    """UPDATE each object's ``field_names`` by primary key, with one executemany; values converted a
+    column at a time (a column of one value, e.g. a group's status and time, once)."""
     if not objs:
         return
     fields = [model._meta.get_field(name) for name in field_names]
-    preps = [_prep_for(f) or _as_is for f in fields]
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
     sql = f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s"
-    values = [tuple(prep(getattr(o, f.attname)) for prep, f in zip(preps, fields)) + (o.pk,) for o in objs]
+    columns = [_prep_column(f, list(map(attrgetter(f.attname), objs))) for f in fields]
+    values = list(zip(*columns, map(attrgetter("pk"), objs)))
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
-
-
-def _as_is(value):
-    return value
 
 
 def _prep_for(field):
