@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from itertools import compress, repeat
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import httpx
@@ -588,11 +589,18 @@ def _row_balances(rows: Sequence[BalanceRow], first: int, results: Sequence[Call
         lo, hi = max(start, first), min(start + len(tokens), end)
         if lo >= hi:
             continue
+        row_tokens = tokens[lo - start:hi - start]
         if isinstance(results, WordResults):  # flags and words as they came, no CallResult each
             oks, datas = results.flags[lo - first:hi - first], results.words[lo - first:hi - first]
+            if oks.count(1) == len(oks) and all(map(listed.__contains__, row_tokens)):
+                # the usual case, every call answered one word and every token listed: no Python step per token
+                nonzero = list(map(_ZERO_WORD.__ne__, datas))
+                balances += map(TokenBalance, repeat(wallet), map(listed.__getitem__, compress(row_tokens, nonzero)),
+                                map(int.from_bytes, compress(datas, nonzero), repeat("big")))
+                continue
         else:
             oks, datas, _ = zip(*results[lo - first:hi - first])
-        for token, ok, data in zip(tokens[lo - start:hi - start], oks, datas):  # hot loop
+        for token, ok, data in zip(row_tokens, oks, datas):
             if ok and len(data) == 32:
                 if data != _ZERO_WORD:
                     asset = listed.get(token)
