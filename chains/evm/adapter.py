@@ -163,6 +163,9 @@ class EvmAdapter:
             by_chunk: dict[int, _RowBalances] = {}
             plan.results = reader.run(plan.calls, height, each=lambda first, results: by_chunk.__setitem__(
                 first, _row_balances(balance_rows, first, results, fungibles)))
+            # Its (target, calldata) pairs, one per token, are not needed any more: freed now, they never
+            # meet the collection that follows the pause (the results are what is read from here on).
+            plan.calls = []
             self.last_eth_calls = reader.eth_calls
             self.last_rounds = 1
 
