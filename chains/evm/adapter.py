@@ -146,7 +146,7 @@ class EvmAdapter:
             plan = _Plan()
             native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
             protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
-            listed = set(fungibles) | protocol_tokens
+            listed = fungibles.keys() | protocol_tokens if protocol_tokens else fungibles.keys()  # no copy of 20,000 keys
             # the token list usually comes in an order close to sorted already: sorting it is then one pass
             listed_sorted = sorted(fungibles if len(listed) == len(fungibles) else listed)
             balance_rows = [plan.add_balances_of(w.address, sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted)
