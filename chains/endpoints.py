@@ -495,7 +495,8 @@ def _request_json(rid: int, method: str, params: Any) -> list[bytes]:
     """One JSON-RPC 2.0 request object as compact JSON text, in pieces (joined by the caller)."""
     if isinstance(params, RawJson):
         return [f'{{"jsonrpc":"2.0","id":{rid},"method":{json.dumps(method)},"params":'.encode(), *params.parts, b"}"]
-    return [json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, separators=(",", ":")).encode()]
+    text = json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, separators=(",", ":"))
+    return [text.encode()]
 
 
 class JsonRpcClient:

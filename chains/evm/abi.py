@@ -111,7 +111,8 @@ def aggregate3_calldata_parts(calls: Sequence[tuple[str, bytes]], allow_failure:
         if datas.count(data) == n:
             # "0x" + 40 hex digits each: split apart at their prefixes (no hex digit is an "x")
             bodies = "".join(targets).lower().encode("ascii", "replace").split(b"0x")
-            if len(bodies) == n + 1 and not bodies.pop(0) and set(map(len, bodies)) == {40} and _is_hex(b"".join(bodies)):
+            if (len(bodies) == n + 1 and not bodies.pop(0) and set(map(len, bodies)) == {40}
+                    and _is_hex(b"".join(bodies))):
                 body = (len(data).to_bytes(32, "big") + data + b"\0" * (-len(data) % 32)).hex().encode()
                 tail = (_TRUE if allow_failure else _FALSE).hex().encode() + _BYTES_OFFSET.hex().encode() + body
                 # head, then per call: 24 zeros, the target, its tail

@@ -144,21 +144,25 @@ class EvmAdapter:
 
             # Everything that is read at ``height``, in as few eth_calls as possible.
             plan = _Plan()
-            native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
+            native_idx = {w.address: plan.add(self.multicall_address,
+                                              abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
             protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
-            listed = fungibles.keys() | protocol_tokens if protocol_tokens else fungibles.keys()  # no copy of 20,000 keys
+            # the token list's own keys unless protocols add theirs: no copy of 20,000 keys
+            listed = fungibles.keys() | protocol_tokens if protocol_tokens else fungibles.keys()
             # the token list usually comes in an order close to sorted already: sorting it is then one pass
             listed_sorted = sorted(fungibles if len(listed) == len(fungibles) else listed)
-            balance_rows = [plan.add_balances_of(w.address, sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted)
+            balance_rows = [plan.add_balances_of(w.address, listed_sorted if not w.erc20 - listed else sorted(listed | w.erc20))
                             for w in wallets]
             meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
-            oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
+            oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA))
+                          for feed in sorted(oracle_assets)}
             # Position NFTs (Uniswap V3) are read by their protocol, not as collectibles.
             position_nfts = {c for p in protocols.values() for c in p.nft_contracts()}
             nft_idx = self._plan_nfts(plan, wallets, position_nfts) if request.include_nfts else {}
             protocol_idx = {name: [plan.add(t, d) for t, d in calls] for name, calls in run.pending.items()}
 
-            reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel, self.chunks_per_request)
+            reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel,
+                                     self.chunks_per_request)
             # balanceOf answers become TokenBalances chunk by chunk, while the node works on the next chunks
             by_chunk: dict[int, _RowBalances] = {}
             plan.results = reader.run(plan.calls, height, each=lambda first, results: by_chunk.__setitem__(
@@ -170,8 +174,9 @@ class EvmAdapter:
             self.last_rounds = 1
 
             discovered_meta = self._read_metadata(plan, meta_idx, meta_cache, problems)
-            balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_rows, discovered_meta, problems,
-                                      protocol_tokens, ctx.failed_balances, [by_chunk[first] for first in sorted(by_chunk)])
+            balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_rows, discovered_meta,
+                                      problems, protocol_tokens, ctx.failed_balances,
+                                      [by_chunk[first] for first in sorted(by_chunk)])
             prices = self._prices(plan, oracle_assets, oracle_idx, height, problems)
         nfts = self._nfts(plan, wallets, nft_idx, collections, discovered_meta, problems) if request.include_nfts else []
         positions: list[Position] = []
@@ -537,7 +542,8 @@ class EvmAdapter:
         run.resume({name: [plan[i] for i in idx] for name, idx in protocol_idx.items()})
 
         def execute(calls: list[tuple[str, bytes]]) -> list[CallResult]:
-            reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel, self.chunks_per_request)
+            reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel,
+                                     self.chunks_per_request)
             results = reader.run(calls, height)
             self.last_eth_calls += reader.eth_calls
             self.last_rounds += 1
