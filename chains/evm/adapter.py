@@ -151,8 +151,9 @@ class EvmAdapter:
             listed = fungibles.keys() | protocol_tokens if protocol_tokens else fungibles.keys()
             # the token list usually comes in an order close to sorted already: sorting it is then one pass
             listed_sorted = sorted(fungibles if len(listed) == len(fungibles) else listed)
-            balance_rows = [plan.add_balances_of(w.address, listed_sorted if not w.erc20 - listed else sorted(listed | w.erc20))
-                            for w in wallets]
+            balance_rows = [
+                plan.add_balances_of(w.address, sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted)
+                for w in wallets]
             meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
             oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA))
                           for feed in sorted(oracle_assets)}
