@@ -1,4 +1,4 @@
-"""The hand-rolled aggregate3 fast paths (encoding, decoding, balances of word chunks) match the general code (no network)."""
+"""Hand-rolled aggregate3 fast paths (encoding, decoding, balances of word chunks) match the general code."""
 
 from __future__ import annotations
 
