@@ -8,11 +8,9 @@ WalletChain whose fetch has the fingerprint of what is stored (``fingerprint``) 
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace as replaced
 from datetime import datetime
 from decimal import Decimal
@@ -23,6 +21,7 @@ from typing import Any, Iterable, Sequence
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from chains.base import NATIVE, AssetRef, FetchResult
+from chains.gcpause import without_cyclic_gc
 from portfolio import totals
 from portfolio.fields import AMOUNT_DIGITS, AmountField
 from portfolio.models import Asset, Chain, Holding, NftItem, Position, PositionLeg, WalletChain
@@ -219,21 +218,10 @@ class Prepared:
         return {d.kind.model._meta.model_name: d.counts for d in self.diffs}
 
 
-@contextmanager
-def _without_cyclic_gc():
-    """Pause the cyclic garbage collector while a fetch's rows are built and diffed: that allocates a
-    few hundred thousand tuples and dicts (none in a cycle), and each collection the allocations set
-    off walks the worker's whole heap again; measured, the pauses tripled the time of ``prepare``."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-@_without_cyclic_gc()
+# A fetch's rows are built and diffed with the collector paused: that allocates a few hundred thousand
+# tuples and dicts (none in a cycle), and each collection the allocations set off walks the worker's
+# whole heap again; measured, the pauses tripled the time of ``prepare``.
+@without_cyclic_gc()
 def prepare(wallet_chains: Sequence[WalletChain], result: FetchResult, now: datetime) -> Prepared:
     """Upsert the result's assets, build the new rows of every WalletChain the fetch changes and diff
     them against the stored ones (no write lock held). The WalletChains it does not change (their
@@ -298,7 +286,7 @@ def replace(prepared: Prepared) -> None:
         seen = seen.select_for_update()
     now_seen = _versions(seen)
     if now_seen != prepared.seen:  # another writer came first: diff every WalletChain against its rows as they are now
-        with _without_cyclic_gc():
+        with without_cyclic_gc():
             prepared.unchanged = set()
             _build(prepared)
             prepared.seen = now_seen
