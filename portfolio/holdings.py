@@ -164,9 +164,9 @@ def _asset(values: tuple, chains: dict[int, Chain], db: str) -> Asset:
     __init__'s work per field."""
     asset = Asset.__new__(Asset)
     asset.__dict__.update(zip(ASSET_COLUMNS, values))
-    asset._state = ModelState()
-    asset._state.adding, asset._state.db = False, db
-    asset.chain = chains[asset.chain_id]
+    asset._state = state = ModelState()
+    state.adding, state.db = False, db
+    state.fields_cache = {"chain": chains[asset.chain_id]}  # what ``asset.chain = ...`` stores, without its checks
     return asset
 
 
