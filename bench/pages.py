@@ -3,13 +3,14 @@ holdings API at 10k / 100k / 1M holdings (1,000 wallets each, 20k transfers of h
 cost-basis column, daily prices over 180 days), the dashboard at 100 / 1,000 / 10,000 wallets (1 year
 of history, materialised), and a portfolio whose series is not built yet.
 
-    .venv/bin/python bench/pages.py [--rounds 7] [--skip-1m] [--rebuild]
+    .venv/bin/python bench/pages.py [--rounds 7] [--skip-1m] [--rebuild] [--no-cold]
 
 Each round requests every case once, in a rotated order, so load on the shared machine hits all cases
 alike; figures are min/median/max over the rounds, the median CPU time of this process, the query
 count (of a second view: the steady state) and the response bytes; then, per holdings case, the
-median of 3 first views right after a new price was stored (--no-cold leaves them out). The "baseline" of a growth table is its smallest case in the same
-rounds: the target is a flat page, so the ratio to it is the figure to read. The dataset is built once
+median of 3 first views right after a new price was stored (--no-cold leaves them out). The
+"baseline" of a growth table is its smallest case in the same rounds: the target is a flat page, so
+the ratio to it is the figure to read. The dataset is built once
 into var/bench/pages-<db>.sqlite3 (or the PostgreSQL database of BENCH_DATABASE_URL) and reused;
 --rebuild starts over.
 Writes bench/results/pages_<db>.json.
@@ -377,8 +378,9 @@ def main() -> None:
         if label != base_label:
             figures[f"{table}_{label}_vs_{base_label}_median"] = (statistics.median(ratios), "x")
     for (table, label), views in first_views.items():
-        figures[f"{table}_{label}_after_new_price_median_ms"] = (statistics.median(w * 1000 for w, _ in views), "ms")
-        figures[f"{table}_{label}_after_new_price_cpu_median_ms"] = (statistics.median(c * 1000 for _, c in views), "ms")
+        name = f"{table}_{label}_after_new_price"
+        figures[f"{name}_median_ms"] = (statistics.median(w * 1000 for w, _ in views), "ms")
+        figures[f"{name}_cpu_median_ms"] = (statistics.median(c * 1000 for _, c in views), "ms")
     write_results(f"pages_{vendor}", figures)
 
 

@@ -468,10 +468,12 @@ def _history_stamp(user, ids: list[int]) -> tuple[str, int | None, datetime | No
     t, wc, w, b = (m._meta.db_table for m in (Transfer, WalletChain, Wallet, Backfill))
     owned = f"FROM {wc} wc JOIN {w} w ON wc.wallet_id = w.id WHERE w.owner_id = %s"
     # The transfers read once for their three figures (three subqueries scanned them three times).
-    sql = (f"SELECT x.n, x.last, (SELECT MAX(b.updated_at) FROM {b} b WHERE b.wallet_chain_id IN (SELECT wc.id {owned})), "
+    sql = (f"SELECT x.n, x.last, "
+           f"(SELECT MAX(b.updated_at) FROM {b} b WHERE b.wallet_chain_id IN (SELECT wc.id {owned})), "
            f"(SELECT MAX(wc.last_ok_at) {owned} AND w.kind = %s), "
            f"(SELECT COUNT(*) FROM {w} WHERE owner_id = %s), (SELECT MAX(id) FROM {w} WHERE owner_id = %s), "
-           f"(SELECT MAX(id) FROM {FxRate._meta.db_table}), (SELECT MAX(id) FROM {PricePoint._meta.db_table}), x.newest "
+           f"(SELECT MAX(id) FROM {FxRate._meta.db_table}), "
+           f"(SELECT MAX(id) FROM {PricePoint._meta.db_table}), x.newest "
            f"FROM (SELECT COUNT(*) AS n, MAX(t.id) AS last, MAX(t.at) AS newest FROM {t} t "
            f"WHERE t.wallet_chain_id IN (SELECT wc.id {owned})) x")
     with connection.cursor() as cursor:

@@ -372,8 +372,9 @@ def _kept_rows(user, ids: list[int], is_all: bool, portfolio_id: int | None, cov
     entry = holdings_cache.get(key, now)
     if entry is not None:
         chains, db = {c.pk: c for c in Chain.objects.all()}, Asset.objects.db
-        rows = [HoldingRow(asset=_asset(values, chains, db), currency=currency, amount=amount, amount_raw=raw, price=price,
-                           price_source=source, price_at=at, price_stale=stale, value=value, status=status, holders=holders)
+        rows = [HoldingRow(asset=_asset(values, chains, db), currency=currency, amount=amount, amount_raw=raw,
+                           price=price, price_source=source, price_at=at, price_stale=stale, value=value,
+                           status=status, holders=holders)
                 for values, amount, raw, price, source, at, stale, value, status, holders in entry.rows]
         return rows, entry.day_before, entry.change_24h
     totals = _totals(user, ids, is_all, portfolio_id, covered)
@@ -388,8 +389,8 @@ def _kept_rows(user, ids: list[int], is_all: bool, portfolio_id: int | None, cov
     following = next_price_after(wanted, then) if wanted else None
     until = min(_valid_until(prices.values(), now), _valid_until(points_then.values(), then) + timedelta(hours=24),
                 now + holdings_cache.MAX_AGE, *([following + timedelta(hours=24)] if following is not None else []))
-    kept = [(tuple(r.asset.__dict__[c] for c in ASSET_COLUMNS), r.amount, r.amount_raw, r.price, r.price_source, r.price_at,
-             r.price_stale, r.value, r.status, r.holders) for r in rows]
+    kept = [(tuple(r.asset.__dict__[c] for c in ASSET_COLUMNS), r.amount, r.amount_raw, r.price, r.price_source,
+             r.price_at, r.price_stale, r.value, r.status, r.holders) for r in rows]
     holdings_cache.put(key, holdings_cache.Entry(kept, day_before, change, until), now)
     return rows, day_before, change
 
@@ -406,7 +407,8 @@ def rows_day_before(result: Holdings, now: datetime) -> dict[int, Decimal]:
 def scope_change_24h(result: Holdings, now: datetime) -> "TotalChange":
     """The 24h change of ``result``'s total (``total_change_24h`` of every row): kept, else computed."""
     if result.change_24h is None:
-        result.change_24h = total_change_24h(result.rows, result.currency, result.rate, now, rows_day_before(result, now))
+        result.change_24h = total_change_24h(result.rows, result.currency, result.rate, now,
+                                             rows_day_before(result, now))
     return result.change_24h
 
 

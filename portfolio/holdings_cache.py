@@ -46,7 +46,8 @@ def _bump(names: Iterable[str]) -> None:
     table = connection.ops.quote_name(HoldingsVersion._meta.db_table)
     with connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} (name, version) VALUES (%s, 1) "
-                           f"ON CONFLICT (name) DO UPDATE SET version = {table}.version + 1", [(n,) for n in sorted(set(names))])
+                           f"ON CONFLICT (name) DO UPDATE SET version = {table}.version + 1",
+                           [(n,) for n in sorted(set(names))])
 
 
 def changed(owner_ids: Iterable[int]) -> None:

@@ -168,8 +168,8 @@ def next_price_after(asset_ids: Iterable[int], at: datetime) -> datetime | None:
     if ids:
         annotations = {name: Subquery(PricePoint.objects.filter(asset=OuterRef("pk"), kind=name, at__gt=at)
                                       .order_by("at").values("at")[:1]) for name in SOURCES}
-        firsts = [t for row in Asset.objects.filter(pk__in=ids).annotate(**annotations).order_by().values_list(*annotations)
-                  for t in row if t is not None]
+        rows = Asset.objects.filter(pk__in=ids).annotate(**annotations).order_by().values_list(*annotations)
+        firsts = [t for row in rows for t in row if t is not None]
     fx = FxRate.objects.filter(at__gt=at).order_by("at").values_list("at", flat=True).first()
     return min(firsts + ([fx] if fx is not None else []), default=None)
 

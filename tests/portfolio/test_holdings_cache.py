@@ -31,7 +31,8 @@ API = "/api/v1"
 
 def urls(owner) -> list[str]:
     portfolio = Portfolio.objects.get(owner=owner)
-    return [f"{API}/holdings?currency=USD&include_spam=true", f"{API}/holdings?portfolio_id={portfolio.pk}&currency=USD",
+    return [f"{API}/holdings?currency=USD&include_spam=true",
+            f"{API}/holdings?portfolio_id={portfolio.pk}&currency=USD",
             reverse("holdings") + "?hide_spam=0", reverse("holdings") + f"?portfolio={portfolio.pk}"]
 
 
@@ -81,8 +82,8 @@ def test_a_new_price_and_a_sync_change_show_on_the_next_view(owner_client, owner
     assert_same_as_without_cache(owner_client, owner)
 
 
-def test_an_asset_marked_spam_in_the_admin_and_a_membership_change_show_on_the_next_view(owner_client, owner, admin_user,
-                                                                                         synced):
+def test_an_asset_marked_spam_in_the_admin_and_a_membership_change_show_on_the_next_view(
+        owner_client, owner, admin_user, synced):
     assert_same_as_without_cache(owner_client, owner)
     token = Asset.objects.get(address=_token(0).address)
     request = RequestFactory().post("/")
