@@ -147,6 +147,7 @@ def time_pages(todo: list[tuple[str, str, str, str]], clients: dict, rounds: int
         assert response.status_code == 200, (url, response.status_code)
         info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": [], "cpu": []}
     for r in range(rounds):
+        sample_load()
         for table, label, username, url in todo[r % len(todo):] + todo[:r % len(todo)]:
             start, cpu = time.perf_counter(), time.process_time()
             clients[username].get(url)

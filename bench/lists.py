@@ -28,33 +28,63 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
 
 from bench._common import client_environment, configure_database, page_figures, time_pages, write_results  # noqa: E402
 
-DATASET_VERSION = "lists-1"
+DATASET_VERSION = "lists-2"  # 2: totals summed while inserting
 SIZES = {"10k": 10, "100k": 100, "1M": 1000}  # holdings per wallet, 1,000 wallets
 WALLETS, PORTFOLIOS, PER_PORTFOLIO, N_ASSETS = 1000, 20, 60, 2000
 
 
 def _owner(label: str, per_wallet: int, chain, assets, now, db_vendor: str) -> int:
     """An owner with 1,000 wallets of ``per_wallet`` holdings each and 20 portfolios of 60 wallets,
-    the holdings and memberships as plain rows (around the sync), then the totals the sync would keep."""
-    from bench.pages import _insert, _owner_with_wallets
-    from portfolio import totals
-    from portfolio.models import Holding, Portfolio
+    the holdings and memberships as plain rows (around the sync), and the per-asset totals of the owner
+    and of each portfolio the sync would keep, summed on the way (what ``totals.rebuild`` computes,
+    without reading a million rows back; checked against it by ``--check-totals``)."""
+    from bench.pages import _db, _insert, _owner_with_wallets
+    from portfolio.models import AssetTotal, Holding, Portfolio
 
+    amount_of, _, moment = _db(db_vendor)
+    at, zero = moment(now), amount_of(0)
     user, wallets, wcs = _owner_with_wallets(f"l{label}", WALLETS, chain, now)
+    portfolios = Portfolio.objects.bulk_create([Portfolio(owner=user, name=f"p{i:02d}") for i in range(PORTFOLIOS)])
+    members = [(p.pk, (i * 50 + j) % WALLETS) for i, p in enumerate(portfolios) for j in range(PER_PORTFOLIO)]
+    _insert(Portfolio.wallets.through._meta.db_table, ("portfolio_id", "wallet_id"), ((p, wallets[n].pk) for p, n in members))
+    scopes: list[list] = [[None] for _ in range(WALLETS)]  # wallet index -> the scopes its holdings count in
+    for p, n in members:
+        scopes[n].append(p)
+    sums: dict[tuple, list[int]] = {}
 
     def rows():
         for n, wc in enumerate(wcs):
             for k in range(per_wallet):
-                amount = (k + 1) * 10**18 + n
-                yield (wc.pk, assets[(n * 7 + k) % len(assets)].pk, amount if db_vendor == "postgresql" else str(amount),
-                       0 if db_vendor == "postgresql" else "0", 1000, now, "{}")
+                asset_id, amount = assets[(n * 7 + k) % len(assets)].pk, (k + 1) * 10**18 + n
+                for scope in scopes[n]:
+                    cell = sums.setdefault((scope, asset_id), [0, 0])
+                    cell[0] += amount
+                    cell[1] += 1
+                yield wc.pk, asset_id, amount_of(amount), zero, 1000, at, "{}"
 
     n = _insert(Holding._meta.db_table, ("wallet_chain_id", "asset_id", "amount", "unconfirmed", "height", "fetched_at", "details"), rows())
-    portfolios = Portfolio.objects.bulk_create([Portfolio(owner=user, name=f"p{i:02d}") for i in range(PORTFOLIOS)])
-    _insert(Portfolio.wallets.through._meta.db_table, ("portfolio_id", "wallet_id"),
-            ((p.pk, wallets[(i * 50 + j) % WALLETS].pk) for i, p in enumerate(portfolios) for j in range(PER_PORTFOLIO)))
-    totals.rebuild(user.pk)
+    _insert(AssetTotal._meta.db_table, ("owner_id", "portfolio_id", "asset_id", "amount", "holders"),
+            ((user.pk, p, a, amount_of(amount), holders) for (p, a), (amount, holders) in sums.items()))
     return n
+
+
+def check_totals() -> None:
+    """The summed totals equal what ``totals.rebuild`` computes from the stored holdings (every owner)."""
+    from django.contrib.auth import get_user_model
+
+    from portfolio import totals
+    from portfolio.models import AssetTotal
+
+    for label in SIZES:
+        user = get_user_model().objects.filter(username=f"l{label}").first()
+        if user is None:
+            continue
+        rows = lambda: sorted(AssetTotal.objects.filter(owner=user).values_list("portfolio_id", "asset_id", "amount", "holders"),
+                              key=lambda r: (r[0] or 0, r[1]))  # noqa: E731
+        summed = rows()
+        totals.rebuild(user.pk)
+        assert rows() == summed, f"{label}: the summed totals differ from totals.rebuild"
+        print(f"  {label}: {len(summed):,} totals equal totals.rebuild's", flush=True)
 
 
 def ensure_dataset(db_vendor: str, skip_1m: bool) -> None:
@@ -129,6 +159,7 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--no-cold", action="store_true", help="skip the first views after a new price")
     parser.add_argument("--cold-1m", action="store_true", help="time the first view after a new price at 1M too")
+    parser.add_argument("--check-totals", action="store_true", help="check the built totals against totals.rebuild, then stop")
     args = parser.parse_args()
     vendor = configure_database("lists", args.rebuild)
 
@@ -140,6 +171,8 @@ def main() -> None:
 
     client_environment()
     ensure_dataset(vendor, args.skip_1m)
+    if args.check_totals:
+        return check_totals()
     clients = {}
     for _, _, username, _ in cases(args.skip_1m):
         if username not in clients:
@@ -156,7 +189,10 @@ def main() -> None:
     for label, (wall, cpu) in first_views.items():
         figures[f"wallets_page_{label}_after_new_price_ms"] = (wall * 1000, "ms")
         figures[f"wallets_page_{label}_after_new_price_cpu_ms"] = (cpu * 1000, "ms")
-    write_results("lists" if vendor == "sqlite" else f"lists_{vendor}", figures)
+    write_results("lists" if vendor == "sqlite" else f"lists_{vendor}", figures,
+                  sizes={"wallets": WALLETS, "portfolios": PORTFOLIOS, "wallets_per_portfolio": PER_PORTFOLIO, "assets": N_ASSETS,
+                         "holdings": {label: per_wallet * WALLETS for label, per_wallet in SIZES.items()
+                                      if label != "1M" or not args.skip_1m}, "rounds": args.rounds, "database": vendor})
 
 
 if __name__ == "__main__":

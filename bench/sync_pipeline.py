@@ -10,7 +10,10 @@ with DATABASE_URL on PostgreSQL a database ``<name>_bench`` and with CELERY_BROK
 database 14 under the key prefix ``bench-sync-pipeline-<pid>-``. The file's figures of other backends and
 sizes are kept, so one run per backend (or size) fills the table. Env: BENCH_SIZES (default 250,1000; the
 growth table of bench/RESULTS.md is BENCH_SIZES=250,1000,4000, about 4x the time of 1,000 for 4,000),
-BENCH_ROUNDS (default 7), BENCH_TOKENS, BENCH_WORKERS.
+BENCH_ROUNDS (default 7: the steady-state sync, the figure of issue #14), BENCH_FIRST_ROUNDS (default 3:
+the first sync, measured in the first rounds only; it stores every holding and costs 2-3x a steady
+round), BENCH_TOKENS, BENCH_WORKERS. The script's own time per size (setup, warm-up, rounds) is printed
+and kept as figures.
 
 Besides wall seconds, each side's CPU seconds are summed from /proc (Linux): the pipeline's worker
 processes (and the Celery consumer), the fan-out in this process and anvil, against the adapter's pool
@@ -38,6 +41,7 @@ from bench._common import RESULTS, ROOT, timer, write_results  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "250,1000").split(",")]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 7))
+FIRST_ROUNDS = min(ROUNDS, int(os.environ.get("BENCH_FIRST_ROUNDS", 3)))
 TOKENS = int(os.environ.get("BENCH_TOKENS", 100))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
 GROUP = 250  # wallets per fetch: the fan-out's EVM group size (SYNC_EVM_GROUP_SIZE)
@@ -220,7 +224,7 @@ def _forget_state() -> None:
     from portfolio.models import Holding, WalletChain
 
     Holding.objects.all().delete()
-    WalletChain.objects.update(cursors={}, last_ok_at=None, height=None, status=WalletChain.IDLE)
+    WalletChain.objects.update(cursors={}, last_ok_at=None, height=None, status=WalletChain.IDLE, stored_fingerprint="")
 
 
 def _cursors() -> dict:
@@ -281,6 +285,7 @@ def _steady_writes() -> dict[str, float]:
 def measure(wallets_n: int) -> dict:
     """Rounds of (baseline, subject) for the first and the steady-state sync at one size, in order
     alternating per round so a drift of the shared machine's load hits both sides alike."""
+    began = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     env = _prepare_environment(tmp)
     # The baseline's processes fork now, before Django opens a connection: forking later, with the
@@ -307,8 +312,10 @@ def measure(wallets_n: int) -> dict:
         _seed(node.url, wallets, tokens)
         worker = _start_workers(env, tmp)
         _wait_workers_ready(worker)
+        set_up = time.perf_counter()
         _adapter_alone(pool, node.url, wallets[:GROUP * WORKERS], tokens, {})  # warm: imports, first connections
         _pipeline(wallets_n, worker)  # warm the workers the same way (not timed)
+        warmed = time.perf_counter()
         pool_pids = [p.pid for p in pool._pool]
 
         def side(name: str, cursors: dict) -> tuple[float, float]:
@@ -324,16 +331,18 @@ def measure(wallets_n: int) -> dict:
 
         for r in range(ROUNDS):
             load = os.getloadavg()[0]
-            _forget_state()
             first, first_cpu = {}, {}
-            for name in (("adapter", "pipeline") if r % 2 == 0 else ("pipeline", "adapter")):
-                first[name], first_cpu[name] = side(name, {})
+            if r < FIRST_ROUNDS:
+                _forget_state()
+                for name in (("adapter", "pipeline") if r % 2 == 0 else ("pipeline", "adapter")):
+                    first[name], first_cpu[name] = side(name, {})
             cursors = _cursors()
             steady, steady_cpu = {}, {}
             for name in (("pipeline", "adapter") if r % 2 == 0 else ("adapter", "pipeline")):
                 steady[name], steady_cpu[name] = side(name, cursors)
             rounds.append({"first": first, "steady": steady, "first_cpu": first_cpu, "steady_cpu": steady_cpu, "load": load})
-            print(f"  {wallets_n} wallets, round {r + 1}: first {first['pipeline']:.2f}s / {first['adapter']:.2f}s, "
+            first_text = f"first {first['pipeline']:.2f}s / {first['adapter']:.2f}s, " if first else ""
+            print(f"  {wallets_n} wallets, round {r + 1}: {first_text}"
                   f"steady {steady['pipeline']:.2f}s / {steady['adapter']:.2f}s, steady CPU {steady_cpu['pipeline']:.2f}s / "
                   f"{steady_cpu['adapter']:.2f}s (load {load:.1f})", flush=True)
         holdings = Holding.objects.count()
@@ -349,7 +358,11 @@ def measure(wallets_n: int) -> dict:
             except subprocess.TimeoutExpired:
                 worker.kill()
         node.stop()
-    return {"rounds": rounds, "holdings": holdings, "wrong": wrong, "writes": writes, "load_after": os.getloadavg()[0]}
+    ended = time.perf_counter()
+    print(f"  {wallets_n} wallets: script {ended - began:.0f}s (set-up {set_up - began:.0f}s, warm-up {warmed - set_up:.0f}s, "
+          f"rounds {ended - warmed:.0f}s)", flush=True)
+    return {"rounds": rounds, "holdings": holdings, "wrong": wrong, "writes": writes, "load_after": os.getloadavg()[0],
+            "script_s": {"total": ended - began, "setup": set_up - began, "warm_up": warmed - set_up, "rounds": ended - warmed}}
 
 
 def _spread(values: list[float]) -> tuple[float, float, float]:
@@ -361,7 +374,7 @@ def _figures(backend: str, n: int, m: dict) -> dict[str, tuple[float, str]]:
     p = f"{backend}_{n}w"
     for phase in ("first", "steady"):
         for suffix in ("", "_cpu"):
-            rows = [r[phase + suffix] for r in m["rounds"]]
+            rows = [r[phase + suffix] for r in m["rounds"] if r[phase + suffix]]
             ratios = [r["pipeline"] / r["adapter"] for r in rows]
             for name, values, unit in (("adapter", [r["adapter"] for r in rows], "s"), ("pipeline", [r["pipeline"] for r in rows], "s"),
                                        ("ratio", ratios, "x")):
@@ -372,6 +385,9 @@ def _figures(backend: str, n: int, m: dict) -> dict[str, tuple[float, str]]:
         out[f"{p}_load_average_{stat}"] = (v, "runnable")
     out[f"{p}_wallets"] = (n, "wallets")
     out[f"{p}_rounds"] = (len(m["rounds"]), "rounds")
+    out[f"{p}_first_sync_rounds"] = (sum(1 for r in m["rounds"] if r["first"]), "rounds")
+    for part, seconds in m["script_s"].items():
+        out[f"{p}_script_{part}_s"] = (seconds, "s")
     out[f"{p}_holdings_stored"] = (m["holdings"], "rows")
     out[f"{p}_wrong_amounts_in_sample"] = (m["wrong"], "rows")
     out[f"{p}_steady_group_statements"] = (m["writes"]["statements"], "statements")

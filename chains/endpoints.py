@@ -420,10 +420,10 @@ def classify_http_response(response: httpx.Response, endpoint: EndpointConfig, m
 
 def http_json(
     http: httpx.Client, endpoint: EndpointConfig, method: str, verb: str, url: str, body: Any = None, *,
-    json_text: str | None = None,
+    json_text: str | bytes | None = None,
 ) -> Any:
     """One HTTP request to ``url`` on ``endpoint``, with the endpoint's headers and timeout and ``body``
-    (unless None) as JSON, or ``json_text``, a body already encoded; returns the parsed JSON answer.
+    (unless None) as JSON, or ``json_text``, a body already encoded (UTF-8 when bytes); returns the parsed JSON answer.
     ``method`` names the call in errors.
 
     Raises ``ChainError`` (transient) on a timeout or failed connection, and whatever
@@ -431,7 +431,8 @@ def http_json(
     """
     try:
         if json_text is not None:
-            response = http.request(verb, url, content=json_text.encode(), timeout=endpoint.timeout_s,
+            content = json_text if isinstance(json_text, bytes) else json_text.encode()
+            response = http.request(verb, url, content=content, timeout=endpoint.timeout_s,
                                     headers={"Content-Type": "application/json", **endpoint.headers})
         else:
             response = http.request(verb, url, json=body, headers=dict(endpoint.headers), timeout=endpoint.timeout_s)
@@ -478,17 +479,24 @@ def _decoded(result: Any, decode: Callable[[Any], Any] | None, endpoint: Endpoin
         raise EndpointBroken(f"undecodable answer: {detail}", endpoint=endpoint.url, method=method) from None
 
 
-class RawJson(str):
-    """Params already encoded as JSON text, spliced into the request as they are: an eth_call carrying
-    hundreds of kilobytes of hex (a Multicall3 chunk) then costs no second pass to escape it. The
-    caller vouches that the text is valid JSON."""
+class RawJson:
+    """Params already encoded as JSON text, in ASCII pieces spliced into the request as they are: an
+    eth_call carrying hundreds of kilobytes of hex (a Multicall3 chunk) then costs no second pass to
+    escape it, and its text is copied once, into the request body. The caller vouches that the
+    pieces joined are valid JSON."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, *parts: bytes) -> None:
+        self.parts = parts
 
 
-def _request_json(rid: int, method: str, params: Any) -> str:
-    """One JSON-RPC 2.0 request object as compact JSON text."""
+def _request_json(rid: int, method: str, params: Any) -> list[bytes]:
+    """One JSON-RPC 2.0 request object as compact JSON text, in pieces (joined by the caller)."""
     if isinstance(params, RawJson):
-        return f'{{"jsonrpc":"2.0","id":{rid},"method":{json.dumps(method)},"params":{params}}}'
-    return json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, separators=(",", ":"))
+        return [f'{{"jsonrpc":"2.0","id":{rid},"method":{json.dumps(method)},"params":'.encode(), *params.parts, b"}"]
+    text = json.dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}, separators=(",", ":"))
+    return [text.encode()]
 
 
 class JsonRpcClient:
@@ -512,7 +520,7 @@ class JsonRpcClient:
         ep = self.pool.last_endpoint or self.pool.endpoints[0]
         return ep.label
 
-    def _post(self, endpoint: EndpointConfig, body: str, method: str) -> Any:
+    def _post(self, endpoint: EndpointConfig, body: bytes, method: str) -> Any:
         return http_json(self.http, endpoint, method, "POST", endpoint.url, json_text=body)
 
     def _next_id(self) -> int:
@@ -525,7 +533,7 @@ class JsonRpcClient:
 
         ``decode`` runs inside the failover: an answer it cannot decode (``MalformedResponse``) marks the
         endpoint broken for this fetch and the call moves on to the next endpoint."""
-        body = _request_json(self._next_id(), method, params if params is not None else [])
+        body = b"".join(_request_json(self._next_id(), method, params if params is not None else []))
 
         def attempt(endpoint: EndpointConfig) -> Any:
             reply = self._post(endpoint, body, method)
@@ -535,7 +543,7 @@ class JsonRpcClient:
 
     def request_at(self, endpoint: EndpointConfig, method: str, params: list[Any] | None = None) -> Any:
         """One call to ``endpoint`` only, no failover (e.g. checking that endpoint's identity)."""
-        body = _request_json(self._next_id(), method, params if params is not None else [])
+        body = b"".join(_request_json(self._next_id(), method, params if params is not None else []))
         return _unwrap(self._post(endpoint, body, method), endpoint, method)
 
     def batch(self, calls: Sequence[tuple[str, list[Any] | dict[str, Any] | RawJson]], *,
@@ -545,11 +553,12 @@ class JsonRpcClient:
         if not calls:
             return []
         ids = [self._next_id() for _ in calls]
-        parts = ["["]
+        parts = [b"["]
         for i, (m, p) in zip(ids, calls):
-            parts += (_request_json(i, m, p), ",")
-        parts[-1] = "]"
-        body = "".join(parts)  # one copy of what may be megabytes of hex
+            parts += _request_json(i, m, p)
+            parts.append(b",")
+        parts[-1] = b"]"
+        body = b"".join(parts)  # one copy of what may be megabytes of hex
         label = f"batch[{len(calls)}]:{calls[0][0]}"
 
         def attempt(endpoint: EndpointConfig) -> list[Any]:

@@ -340,9 +340,20 @@ def activity_page(user, wallet_ids: Iterable[int], currency: str, filters: Activ
 def scope_flows(user, wallet_ids: Iterable[int], currency: str, filters: ActivityFilters = ActivityFilters()) -> Flows:
     """In, out and net of the whole filtered set (not one page): valued as the feed's rows, internal
     transfers left out when the scope holds both sides. One pass over plain columns, about eight
-    queries whatever the history's size."""
+    queries whatever the history's size; kept in the cache under the filters and the history's stamp
+    (``_history_stamp``, as the cost basis), so a view whose history did not move reads one row."""
     scope_ids, _ = _owned_scope(user, wallet_ids)
     currency, _ = quote_currency(currency)
+    stamp, price_id, _ = _history_stamp(user, scope_ids)
+    key = f"flows:{user.pk}:{currency}:{stamp}:{price_id}:{filters!r}"  # any new price: valued again
+    flows = cache.get(key)
+    if flows is None:
+        flows = _scope_flows(user, scope_ids, currency, filters)
+        cache.set(key, flows, LEDGER_SECONDS)
+    return flows
+
+
+def _scope_flows(user, scope_ids: list[int], currency: str, filters: ActivityFilters) -> Flows:
     qs = scope_transfers(user, scope_ids, filters)
     transfers = legs(qs)
     if not transfers:
@@ -461,11 +472,12 @@ def _history_stamp(user, ids: list[int]) -> tuple[str, int | None, datetime | No
     """What a scope's ledgers were read from, in one query: the owner's transfers (how many, the
     highest id: a transfer added or deleted, a wallet removed), its backfills' last write (a page
     re-read in place), its wallets (how many, the highest id: which transfers are internal) and its
-    extended keys' last good read (their used addresses), the highest FX rate id, the scope's wallets;
-    apart, the highest price id and the newest transfer's time (a price stored since counts only if
-    it is of a day the history covers: ``add_cost_basis``). Ids are never reused. Not seen: a stored
-    transfer or price edited by hand in place (the next backfill page or price stored shows it)."""
-    t, wc, w, b = (m._meta.db_table for m in (Transfer, WalletChain, Wallet, Backfill))
+    extended keys' last good read (their used addresses), the highest FX rate id, the assets marked spam
+    (never valued), the scope's wallets; apart, the highest price id and the newest transfer's time (a
+    price stored since counts only if it is of a day the history covers: ``add_cost_basis``). Ids are
+    never reused. Not seen: a stored transfer or price edited by hand in place (the next backfill page
+    or price stored shows it)."""
+    t, wc, w, b, a = (m._meta.db_table for m in (Transfer, WalletChain, Wallet, Backfill, Asset))
     owned = f"FROM {wc} wc JOIN {w} w ON wc.wallet_id = w.id WHERE w.owner_id = %s"
     # The transfers read once for their three figures (three subqueries scanned them three times).
     sql = (f"SELECT x.n, x.last, "
@@ -473,6 +485,7 @@ def _history_stamp(user, ids: list[int]) -> tuple[str, int | None, datetime | No
            f"(SELECT MAX(wc.last_ok_at) {owned} AND w.kind = %s), "
            f"(SELECT COUNT(*) FROM {w} WHERE owner_id = %s), (SELECT MAX(id) FROM {w} WHERE owner_id = %s), "
            f"(SELECT MAX(id) FROM {FxRate._meta.db_table}), "
+           f"(SELECT COUNT(*) FROM {a} WHERE is_spam), (SELECT SUM(id) FROM {a} WHERE is_spam), "
            f"(SELECT MAX(id) FROM {PricePoint._meta.db_table}), x.newest "
            f"FROM (SELECT COUNT(*) AS n, MAX(t.id) AS last, MAX(t.at) AS newest FROM {t} t "
            f"WHERE t.wallet_chain_id IN (SELECT wc.id {owned})) x")

@@ -330,6 +330,9 @@ class WalletChain(models.Model):
     endpoint = models.CharField(max_length=300, blank=True, help_text="Redacted label of the endpoint that answered.")
     cursors = models.JSONField(default=dict, blank=True)
     problems = models.JSONField(default=list, blank=True, help_text="Partial failures of the last good sync.")
+    # What the last good sync stored, as a fingerprint of its fetch (sync/fingerprint.py): a fetch with the
+    # same one changes no holding, NFT or position, so they are neither read nor written. Empty: unknown.
+    stored_fingerprint = models.CharField(max_length=40, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["wallet", "chain"]

@@ -21,6 +21,7 @@ from django.db.models.signals import m2m_changed, post_save, pre_delete
 
 from portfolio import holdings_cache, pair_values
 from portfolio.models import AssetTotal, Holding, Portfolio, Wallet, WalletChain
+from portfolio.sync import fingerprint
 
 Key = tuple[int, int | None, int]  # (owner id, portfolio id or None for "All wallets", asset id)
 Sums = dict[tuple[int, int], tuple[int, int]]  # (wallet id, asset id) -> (amount, holdings)
@@ -139,7 +140,11 @@ def change_members(pairs: Iterable[tuple[int, int]], sign: int) -> None:
 
 
 def rebuild(owner_id: int, asset_ids: Iterable[int] | None = None) -> None:
-    """Recompute an owner's totals (of ``asset_ids`` only, when given) from the holdings."""
+    """Recompute an owner's totals (of ``asset_ids`` only, when given) from the holdings. A full rebuild
+    is the step that follows rows written around the sync, so the owner's stored fingerprints are
+    forgotten too: each WalletChain's next sync diffs its rows in full (and repairs them)."""
+    if asset_ids is None:
+        fingerprint.forget(owner_ids=[owner_id])
     holdings = Holding.objects.filter(wallet_chain__wallet__owner_id=owner_id)
     existing = AssetTotal.objects.filter(owner_id=owner_id)
     if asset_ids is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from itertools import compress, repeat
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import httpx
@@ -41,6 +42,7 @@ from chains.metadata import fetch_many
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
 from chains.evm.protocols import PROTOCOLS
 from chains.evm.protocols.base import EvmProtocol, ProtocolContext, ProtocolRun
+from chains.gcpause import without_cyclic_gc
 
 NFT_STANDARDS = ("erc721", "erc1155")
 # Problems that mean part of the holdings could not be read (FetchResult.complete = False).
@@ -127,43 +129,56 @@ class EvmAdapter:
         height = self._head()
         problems: list[Problem] = []
 
-        native_ref, fungibles, collections, oracle_assets = self._known(request.known_assets)
         self._scan(wallets, height, problems)
         protocols = self._protocols(problems) if request.include_positions else {}
-        ctx = ProtocolContext(
-            wallets=tuple(w.address for w in wallets), height=height, native=native_ref, assets=dict(fungibles),
-            nft_ids={w.address: w.erc721 for w in wallets},  # the wallets' own sets: see ProtocolContext
-        )
-        run = ProtocolRun(protocols, ctx)
 
-        # Everything that is read at ``height``, in as few eth_calls as possible.
-        plan = _Plan()
-        native_idx = {w.address: plan.add(self.multicall_address, abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
-        protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
-        listed = set(fungibles) | protocol_tokens
-        # the token list usually comes in an order close to sorted already: sorting it is then one pass
-        listed_sorted = sorted(fungibles if len(listed) == len(fungibles) else listed)
-        balance_rows = [plan.add_balances_of(w.address, sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted)
-                        for w in wallets]
-        meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
-        oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA)) for feed in sorted(oracle_assets)}
-        # Position NFTs (Uniswap V3) are read by their protocol, not as collectibles.
-        position_nfts = {c for p in protocols.values() for c in p.nft_contracts()}
-        nft_idx = self._plan_nfts(plan, wallets, position_nfts) if request.include_nfts else {}
-        protocol_idx = {name: [plan.add(t, d) for t, d in calls] for name, calls in run.pending.items()}
+        # From here to the prices, tens of thousands of objects are made (calls, results, TokenBalances),
+        # none of them in a reference cycle: collections they would set off are wasted work.
+        with without_cyclic_gc():
+            native_ref, fungibles, collections, oracle_assets = self._known(request.known_assets)
+            ctx = ProtocolContext(
+                wallets=tuple(w.address for w in wallets), height=height, native=native_ref, assets=dict(fungibles),
+                nft_ids={w.address: w.erc721 for w in wallets},  # the wallets' own sets: see ProtocolContext
+            )
+            run = ProtocolRun(protocols, ctx)
 
-        reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel, self.chunks_per_request)
-        # balanceOf answers become TokenBalances chunk by chunk, while the node works on the next chunks
-        by_chunk: dict[int, _RowBalances] = {}
-        plan.results = reader.run(plan.calls, height, each=lambda first, results: by_chunk.__setitem__(
-            first, _row_balances(balance_rows, first, results, fungibles)))
-        self.last_eth_calls = reader.eth_calls
-        self.last_rounds = 1
+            # Everything that is read at ``height``, in as few eth_calls as possible.
+            plan = _Plan()
+            native_idx = {w.address: plan.add(self.multicall_address,
+                                              abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
+            protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
+            # the token list's own keys unless protocols add theirs: no copy of 20,000 keys
+            listed = fungibles.keys() | protocol_tokens if protocol_tokens else fungibles.keys()
+            # the token list usually comes in an order close to sorted already: sorting it is then one pass
+            listed_sorted = sorted(fungibles if len(listed) == len(fungibles) else listed)
+            balance_rows = [
+                plan.add_balances_of(w.address, sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted)
+                for w in wallets]
+            meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
+            oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA))
+                          for feed in sorted(oracle_assets)}
+            # Position NFTs (Uniswap V3) are read by their protocol, not as collectibles.
+            position_nfts = {c for p in protocols.values() for c in p.nft_contracts()}
+            nft_idx = self._plan_nfts(plan, wallets, position_nfts) if request.include_nfts else {}
+            protocol_idx = {name: [plan.add(t, d) for t, d in calls] for name, calls in run.pending.items()}
 
-        discovered_meta = self._read_metadata(plan, meta_idx, meta_cache, problems)
-        balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_rows, discovered_meta, problems,
-                                  protocol_tokens, ctx.failed_balances, [by_chunk[first] for first in sorted(by_chunk)])
-        prices = self._prices(plan, oracle_assets, oracle_idx, height, problems)
+            reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel,
+                                     self.chunks_per_request)
+            # balanceOf answers become TokenBalances chunk by chunk, while the node works on the next chunks
+            by_chunk: dict[int, _RowBalances] = {}
+            plan.results = reader.run(plan.calls, height, each=lambda first, results: by_chunk.__setitem__(
+                first, _row_balances(balance_rows, first, results, fungibles)))
+            # Its (target, calldata) pairs, one per token, are not needed any more: freed now, they never
+            # meet the collection that follows the pause (the results are what is read from here on).
+            plan.calls = []
+            self.last_eth_calls = reader.eth_calls
+            self.last_rounds = 1
+
+            discovered_meta = self._read_metadata(plan, meta_idx, meta_cache, problems)
+            balances = self._balances(plan, wallets, native_ref, native_idx, fungibles, balance_rows, discovered_meta,
+                                      problems, protocol_tokens, ctx.failed_balances,
+                                      [by_chunk[first] for first in sorted(by_chunk)])
+            prices = self._prices(plan, oracle_assets, oracle_idx, height, problems)
         nfts = self._nfts(plan, wallets, nft_idx, collections, discovered_meta, problems) if request.include_nfts else []
         positions: list[Position] = []
         if protocols:
@@ -528,7 +543,8 @@ class EvmAdapter:
         run.resume({name: [plan[i] for i in idx] for name, idx in protocol_idx.items()})
 
         def execute(calls: list[tuple[str, bytes]]) -> list[CallResult]:
-            reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel, self.chunks_per_request)
+            reader = MulticallReader(self.client, self.multicall_address, self.chunk_size, self.parallel,
+                                     self.chunks_per_request)
             results = reader.run(calls, height)
             self.last_eth_calls += reader.eth_calls
             self.last_rounds += 1
@@ -583,11 +599,18 @@ def _row_balances(rows: Sequence[BalanceRow], first: int, results: Sequence[Call
         lo, hi = max(start, first), min(start + len(tokens), end)
         if lo >= hi:
             continue
+        row_tokens = tokens[lo - start:hi - start]
         if isinstance(results, WordResults):  # flags and words as they came, no CallResult each
             oks, datas = results.flags[lo - first:hi - first], results.words[lo - first:hi - first]
+            if oks.count(1) == len(oks) and all(map(listed.__contains__, row_tokens)):
+                # the usual case, every call answered one word and every token listed: no Python step per token
+                nonzero = list(map(_ZERO_WORD.__ne__, datas))
+                balances += map(TokenBalance, repeat(wallet), map(listed.__getitem__, compress(row_tokens, nonzero)),
+                                map(int.from_bytes, compress(datas, nonzero), repeat("big")))
+                continue
         else:
             oks, datas, _ = zip(*results[lo - first:hi - first])
-        for token, ok, data in zip(tokens[lo - start:hi - start], oks, datas):  # hot loop
+        for token, ok, data in zip(row_tokens, oks, datas):
             if ok and len(data) == 32:
                 if data != _ZERO_WORD:
                     asset = listed.get(token)

@@ -12,7 +12,7 @@ from typing import Callable, NamedTuple, Sequence, TypeVar
 
 from chains.base import ChainError, MalformedResponse
 from chains.endpoints import JsonRpcClient, RawJson, RpcError
-from chains.evm.abi import aggregate3_calldata, decode_aggregate3, decode_aggregate3_words
+from chains.evm.abi import aggregate3_calldata_parts, decode_aggregate3, decode_aggregate3_words
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -282,7 +282,8 @@ class MulticallReader:
 
     def _params(self, chunk: list[tuple[str, bytes]], block: int) -> RawJson:
         # JSON text as is: an address, hex digits and a block number need no escaping
-        return RawJson(f'[{{"to":"{self.address}","data":"{aggregate3_calldata(chunk)}"}},"{hex(block)}"]')
+        return RawJson(f'[{{"to":"{self.address}","data":"'.encode(), *aggregate3_calldata_parts(chunk),
+                       f'"}},"{hex(block)}"]'.encode())
 
     def _eth_call(self, chunk: list[tuple[str, bytes]], block: int) -> Sequence[CallResult]:
         with self._lock:

@@ -70,37 +70,46 @@ def enqueue_jobs(jobs_: list[Job]) -> None:
             jobs.enqueue(jobs.SYNC_WALLET_CHAINS, job.wallet_chain_ids, job.run_id, queue=job.queue)
 
 
-def claim_due_wallet_chains(*, limit: int = 5000) -> list[WalletChain]:
-    """Claim due WalletChains so that two beats or many workers never sync one twice.
+def claim_due_wallet_chains(*, limit: int = 5000) -> list[tuple[int, int]]:
+    """Claim due WalletChains so that two beats or many workers never sync one twice; returns the
+    claimed (WalletChain id, chain id) pairs in the order they fell due.
 
     PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` then an UPDATE of exactly those rows. Elsewhere:
-    a conditional ``UPDATE ... SET claimed_at = <this claim's token> WHERE id IN (...) AND next_due_at
-    <= now`` per chain, then the rows carrying our token are ours (a row another claimer took first
-    no longer matches ``next_due_at <= now``, so each row is won exactly once)."""
+    a conditional ``UPDATE ... SET claimed_at = <this claim's token> WHERE ... next_due_at <= now`` per
+    chain, then the rows carrying our token are ours (a row another claimer took first no longer
+    matches ``next_due_at <= now``, so each row is won exactly once).
+
+    Only ids travel (no model instance per claimed row, no list of thousands of ids in a statement
+    when everything due fits in ``limit``): the fan-out runs before the first sync can start."""
     now = timezone.now()
-    # The claimed rows only feed the jobs (id, chain): their cursors and problems (JSON, the bulk of a
-    # row) are not read, the task loads them.
-    due = WalletChain.objects.filter(chain__enabled=True, next_due_at__lte=now).exclude(wallet__isnull=True).defer("cursors", "problems")
+    due = WalletChain.objects.filter(chain__enabled=True, next_due_at__lte=now).exclude(wallet__isnull=True)
+    intervals = dict(Chain.objects.filter(enabled=True).values_list("id", "sync_interval"))
     if connection.vendor == "postgresql":
         with transaction.atomic():
-            rows = list(due.select_for_update(skip_locked=True, of=("self",)).select_related("chain").order_by("next_due_at")[:limit])
-            mark_queued(rows, now)
-        return rows
+            rows = list(due.select_for_update(skip_locked=True, of=("self",)).order_by("next_due_at")
+                        .values_list("id", "chain_id", "wallet__owner_id")[:limit])
+            by_chain: dict[int, list[int]] = {}
+            for wc_id, chain_id, _owner in rows:
+                by_chain.setdefault(chain_id, []).append(wc_id)
+            for chain_id, ids in by_chain.items():
+                WalletChain.objects.filter(id__in=ids).update(status=WalletChain.QUEUED, next_due_at=now + intervals[chain_id], claimed_at=now)
+            freshness.changed(owner_ids={owner for _, _, owner in rows})
+        return [(wc_id, chain_id) for wc_id, chain_id, _ in rows]
     # A claim token: "now" plus random microseconds, unique among claimers in practice.
     token = now + timedelta(microseconds=secrets.randbelow(999_999) + 1)
-    candidates = list(due.order_by("next_due_at").values_list("id", "chain_id")[:limit])
-    by_chain: dict[int, list[int]] = {}
-    for wc_id, chain_id in candidates:
+    candidates = list(due.order_by("next_due_at").values_list("id", "chain_id", "wallet__owner_id")[:limit])
+    by_chain = {}
+    for wc_id, chain_id, _owner in candidates:
         by_chain.setdefault(chain_id, []).append(wc_id)
-    intervals = dict(Chain.objects.filter(id__in=list(by_chain)).values_list("id", "sync_interval"))
     for chain_id, ids in by_chain.items():
+        claim = {"next_due_at": now + intervals[chain_id], "claimed_at": token, "status": WalletChain.QUEUED}
+        if len(candidates) < limit:  # all that is due: by condition (one that fell due since is claimed too)
+            due.filter(chain_id=chain_id).update(**claim)
+            continue
         for i in range(0, len(ids), 500):
-            WalletChain.objects.filter(id__in=ids[i:i + 500], next_due_at__lte=now).update(
-                next_due_at=now + intervals[chain_id], claimed_at=token, status=WalletChain.QUEUED
-            )
-    ids = [wc_id for wc_id, _ in candidates]
-    freshness.changed(wallet_chain_ids=ids)
-    return list(WalletChain.objects.filter(id__in=ids, claimed_at=token).select_related("chain").order_by("next_due_at", "id"))
+            WalletChain.objects.filter(id__in=ids[i:i + 500], next_due_at__lte=now).update(**claim)
+    freshness.changed(owner_ids={owner for _, _, owner in candidates})
+    return list(WalletChain.objects.filter(claimed_at=token).order_by("next_due_at", "id").values_list("id", "chain_id"))
 
 
 def do_fanout_due() -> tuple[SyncRun | None, list[Job]]:
@@ -111,8 +120,8 @@ def do_fanout_due() -> tuple[SyncRun | None, list[Job]]:
         return None, []
     with transaction.atomic():
         run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED)
-        create_items(run, [wc.id for wc in claimed])
-    return run, jobs_for(run.id, claimed)
+        create_items(run, [wc_id for wc_id, _ in claimed])
+    return run, _jobs(run.id, claimed, Chain.objects.in_bulk({chain_id for _, chain_id in claimed}))
 
 
 def create_items(run: SyncRun, wallet_chain_ids: list[int]) -> None:
@@ -126,13 +135,18 @@ def create_items(run: SyncRun, wallet_chain_ids: list[int]) -> None:
 
 def jobs_for(run_id: int, wallet_chains: list[WalletChain]) -> list[Job]:
     """The tasks of a run: its WalletChains grouped per chain, ``group_size`` each (``chain`` loaded)."""
-    by_chain: dict[int, list[WalletChain]] = {}
-    for wc in wallet_chains:
-        by_chain.setdefault(wc.chain_id, []).append(wc)
+    return _jobs(run_id, [(wc.id, wc.chain_id) for wc in wallet_chains], {wc.chain_id: wc.chain for wc in wallet_chains})
+
+
+def _jobs(run_id: int, pairs: list[tuple[int, int]], chains: dict[int, Chain]) -> list[Job]:
+    by_chain: dict[int, list[int]] = {}
+    for wc_id, chain_id in pairs:
+        by_chain.setdefault(chain_id, []).append(wc_id)
     planned: list[Job] = []
-    for wcs in by_chain.values():
-        size = max(1, group_size(wcs[0].chain))
-        for i in range(0, len(wcs), size):
-            planned.append(Job([wc.id for wc in wcs[i:i + size]], run_id, queue_for(wcs[0].chain)))
+    for chain_id, ids in by_chain.items():
+        chain = chains[chain_id]
+        size = max(1, group_size(chain))
+        for i in range(0, len(ids), size):
+            planned.append(Job(ids[i:i + size], run_id, queue_for(chain)))
     return planned
 

@@ -14,7 +14,8 @@ from typing import Iterable, Sequence
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, Q
+from django.db.models import Count, DateTimeField, F, Max, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from chains.base import AssetRef, ChainError, FetchRequest, FetchResult
@@ -132,25 +133,34 @@ def do_sync_wallet_chain(wallet_chain_id: int, run_item_id: int | None = None, *
 
 
 def _load(wallet_chain_ids: Sequence[int], run_id: int | None):
-    """The WalletChains still to sync, their run items, and outcomes for the items already finished."""
-    wallet_chains = list(WalletChain.objects.select_related("wallet", "chain").filter(id__in=wallet_chain_ids))
+    """The WalletChains still to sync (with their wallet, and their chain: one instance per chain, not
+    per row), their run items (the columns the sync reads; it writes the others), and outcomes for
+    the items already finished."""
+    wallet_chains = list(WalletChain.objects.select_related("wallet").filter(id__in=wallet_chain_ids))
+    chains = Chain.objects.in_bulk({wc.chain_id for wc in wallet_chains})
+    for wc in wallet_chains:
+        wc.chain = chains[wc.chain_id]
     if run_id is None:
         return wallet_chains, {}, []
-    items = {i.wallet_chain_id: i for i in SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__in=wallet_chain_ids)}
+    items = {i.wallet_chain_id: i for i in SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__in=wallet_chain_ids)
+             .only("id", "run_id", "wallet_chain_id", "status")}
     done = {wc_id for wc_id, i in items.items() if i.status in FINISHED}
     skipped = [SyncOutcome(wc_id, items[wc_id].status, skipped=True) for wc_id in done]
     return ([wc for wc in wallet_chains if wc.id not in done],
             {k: v for k, v in items.items() if k not in done}, skipped)
 
 
+def _owners(wallet_chains: Sequence[WalletChain]) -> set[int]:
+    return {wc.wallet.owner_id for wc in wallet_chains}
+
+
 def _start(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem]) -> None:
     now = timezone.now()
     WalletChain.objects.filter(id__in=[wc.id for wc in wallet_chains]).update(status=WalletChain.RUNNING, last_attempt_at=now)
-    freshness.changed(wallet_chain_ids=[wc.id for wc in wallet_chains])
+    freshness.changed(owner_ids=_owners(wallet_chains))
     if items:
-        item_ids = [i.id for i in items.values()]
-        SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.RUNNING, attempts=F("attempts") + 1)
-        SyncRunItem.objects.filter(id__in=item_ids, started_at__isnull=True).update(started_at=now)
+        SyncRunItem.objects.filter(id__in=[i.id for i in items.values()]).update(
+            status=SyncRun.RUNNING, attempts=F("attempts") + 1, started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())))
         run_ids = {i.run_id for i in items.values()}
         SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
 
@@ -176,6 +186,9 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
     with transaction.atomic():
         store.replace(prepared)
         outcomes = _mark_ok(prepared, items)
+    # After the commit, not inside: a reader recomputing meanwhile sees the new rows or is told again,
+    # and syncs of one owner do not queue on its freshness row (PostgreSQL) while they hold theirs.
+    freshness.changed(owner_ids=_owners(wallet_chains))
     store.store_price_quotes(wallet_chains[0].chain, result.prices)
     if first_reads:
         start_backfills(first_reads)  # a wallet-chain read for the first time: rebuild its past on the "history" queue
@@ -196,15 +209,15 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, SyncRunItem]) -> list[Sy
         wc.first_ok_at = wc.first_ok_at or now  # its amounts now are an opening balance (see snapshots)
         wc.cursors = _cursor_for(wc, result, len(wallet_chains) == 1)
         wc.problems = _problems_for(result, addresses - {wc.wallet.address})
+        wc.stored_fingerprint = prepared.fingerprint_of(wc.id)
         item = items.get(wc.id)
         if item is not None:
             counts.update(requests=result.request_count, wallets_in_fetch=len(wallet_chains), problems=len(wc.problems))
             item.status, item.finished_at, item.error, item.endpoint, item.height, item.counts = (
                 SyncRun.OK, now, "", endpoint, result.height, counts)
         outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
-    store.update_rows(WalletChain, ["status", "last_ok_at", "first_ok_at", "last_error", "height", "endpoint", "cursors", "problems"],
-                      wallet_chains)
-    freshness.changed(wallet_chain_ids=[wc.id for wc in wallet_chains])
+    store.update_rows(WalletChain, ["status", "last_ok_at", "first_ok_at", "last_error", "height", "endpoint", "cursors", "problems",
+                                    "stored_fingerprint"], wallet_chains)
     store.update_rows(SyncRunItem, ["status", "finished_at", "error", "endpoint", "height", "counts"], list(items.values()))
     return outcomes
 
@@ -234,7 +247,7 @@ def _record_failure(wallet_chains, items, exc: BaseException, *, final: bool) ->
     ids = [wc.id for wc in wallet_chains]
     with transaction.atomic():
         WalletChain.objects.filter(id__in=ids).update(status=WalletChain.FAILED if final else WalletChain.QUEUED, last_error=error)
-        freshness.changed(wallet_chain_ids=ids)
+        freshness.changed(owner_ids=_owners(wallet_chains))
         if items:
             item_ids = [i.id for i in items.values()]
             if final:

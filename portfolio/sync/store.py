@@ -3,16 +3,15 @@ by key through one diff writer (insert new keys, update changed rows, delete van
 statement per kind and change: COPY on PostgreSQL, one executemany elsewhere).
 
 ``prepare`` reads the stored rows, diffs and converts everything before the caller's transaction opens
-(on SQLite that transaction holds the database's one write lock); ``replace`` runs inside it."""
+(on SQLite that transaction holds the database's one write lock); ``replace`` runs inside it. A
+WalletChain whose fetch has the fingerprint of what is stored (``fingerprint``) is left out of both."""
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 from collections import Counter
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as replaced
 from datetime import datetime
 from decimal import Decimal
 from itertools import repeat
@@ -22,16 +21,16 @@ from typing import Any, Iterable, Sequence
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from chains.base import NATIVE, AssetRef, FetchResult
+from chains.gcpause import without_cyclic_gc
 from portfolio import totals
 from portfolio.fields import AMOUNT_DIGITS, AmountField
 from portfolio.models import Asset, Chain, Holding, NftItem, Position, PositionLeg, WalletChain
 from portfolio.services.prices import store_quotes
+from portfolio.sync import fingerprint
+from portfolio.sync.fingerprint import UNREAD_CODES
 from portfolio.sync.spam import spam_reason
 
 log = logging.getLogger(__name__)
-
-# Problem codes that mean an asset's balance could not be read: its previous amount is kept.
-UNREAD_CODES = {"balance_call_failed", "balance_bad_return", "native_balance_failed"}
 
 
 def asset_key(address: str | None) -> str:
@@ -185,7 +184,8 @@ class Built:
 @dataclass
 class Prepared:
     """Everything ``replace`` writes, built before the transaction from the stored rows as they were
-    when ``seen`` (each WalletChain's last_ok_at and height) was read."""
+    when ``seen`` (each WalletChain's last_ok_at, height and stored fingerprint) was read. The
+    ``unchanged`` WalletChains (the fetch has their stored fingerprint) have no rows built or diffed."""
 
     wallet_chains: list[WalletChain]
     result: FetchResult
@@ -200,6 +200,17 @@ class Prepared:
     new_legs: dict[tuple, tuple] = field(default_factory=dict)  # position key -> legs, for positions whose legs change
     total_changes: dict[tuple, tuple[int, int]] = field(default_factory=dict)  # (wc id, asset id) -> (amount, holders) delta
     drop_legs: "_Statement | None" = None
+    fingerprints: fingerprint.Fingerprints = field(default_factory=fingerprint.Fingerprints)
+    unchanged: set[int] = field(default_factory=set)
+
+    @property
+    def changed_ids(self) -> list[int]:
+        return [pk for pk in self.ids if pk not in self.unchanged]
+
+    def fingerprint_of(self, wc_id: int) -> str:
+        """What to store as the WalletChain's fingerprint once this is written: empty unless its rows
+        are now exactly the fetched ones (see ``fingerprint.of_fetch``)."""
+        return self.fingerprints.by_id.get(wc_id, "")
 
     @property
     def written(self) -> dict[str, tuple[int, int, int]]:
@@ -207,39 +218,58 @@ class Prepared:
         return {d.kind.model._meta.model_name: d.counts for d in self.diffs}
 
 
-@contextmanager
-def _without_cyclic_gc():
-    """Pause the cyclic garbage collector while a fetch's rows are built and diffed: that allocates a
-    few hundred thousand tuples and dicts (none in a cycle), and each collection the allocations set
-    off walks the worker's whole heap again; measured, the pauses tripled the time of ``prepare``."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-@_without_cyclic_gc()
+# A fetch's rows are built and diffed with the collector paused: that allocates a few hundred thousand
+# tuples and dicts (none in a cycle), and each collection the allocations set off walks the worker's
+# whole heap again; measured, the pauses tripled the time of ``prepare``.
+@without_cyclic_gc()
 def prepare(wallet_chains: Sequence[WalletChain], result: FetchResult, now: datetime) -> Prepared:
-    """Upsert the result's assets, build every WalletChain's new rows and diff them against the stored
-    ones (no write lock held)."""
-    chain = wallet_chains[0].chain
+    """Upsert the result's assets, build the new rows of every WalletChain the fetch changes and diff
+    them against the stored ones (no write lock held). The WalletChains it does not change (their
+    stored fingerprint is the fetch's: the steady state) are left out, their rows neither read nor
+    built; ``seen`` is taken from the instances as loaded, before the fetch."""
+    fingerprints = fingerprint.of_fetch(wallet_chains, result)
+    unchanged = fingerprints.unchanged(wallet_chains)
+    prepared = Prepared(
+        wallet_chains=list(wallet_chains), result=result, now=now, assets={}, holdings={},
+        built={wc_id: Built({}, {}, dict(fingerprints.counts[wc_id])) for wc_id in unchanged},
+        unread={p.subject for p in result.problems if p.code in UNREAD_CODES}, ids=[wc.id for wc in wallet_chains],
+        seen={wc.id: (wc.last_ok_at, wc.height, wc.stored_fingerprint) for wc in wallet_chains},
+        fingerprints=fingerprints, unchanged=unchanged,
+    )
+    _build(prepared)
+    if prepared.changed_ids:
+        _plan(prepared)
+    return prepared
+
+
+def _build(prepared: Prepared) -> None:
+    """Upsert the assets of the changed WalletChains' rows (and of the price quotes) and build those rows."""
+    changed = [wc for wc in prepared.wallet_chains if wc.id not in prepared.unchanged]
+    result = _rows_of(prepared, changed)
     refs: list[AssetRef] = [b.asset for b in result.balances] + [n.collection for n in result.nfts]
     refs += [leg.asset for p in result.positions for leg in p.legs] + [q.asset for q in result.prices]
-    assets = upsert_assets(chain, refs)
-    parts = _partition(wallet_chains, result)
-    holdings = _holding_rows(wallet_chains, result, parts, assets)
-    built = {wc.id: _new_rows(wc, parts[wc.id], assets) for wc in wallet_chains}
-    for wc_id, n in Counter(map(itemgetter(0), holdings)).items():
+    if refs:
+        prepared.assets = upsert_assets(prepared.wallet_chains[0].chain, refs)
+    if not changed:
+        return
+    assets = prepared.assets
+    parts = _partition(changed, result)
+    prepared.holdings = _holding_rows(changed, result, parts, assets)
+    built = {wc.id: _new_rows(wc, parts[wc.id], assets) for wc in changed}
+    for wc_id, n in Counter(map(itemgetter(0), prepared.holdings)).items():
         built[wc_id].counts["balances"] = n
-    prepared = Prepared(
-        wallet_chains=list(wallet_chains), result=result, now=now, assets=assets, holdings=holdings, built=built,
-        unread={p.subject for p in result.problems if p.code in UNREAD_CODES}, ids=[wc.id for wc in wallet_chains],
-    )
-    _plan(prepared)
-    return prepared
+    prepared.built.update(built)
+
+
+def _rows_of(prepared: Prepared, wallet_chains: list[WalletChain]) -> FetchResult:
+    """The fetch with only the rows of ``wallet_chains`` (all of it when they are all its WalletChains)."""
+    result, fingerprints = prepared.result, prepared.fingerprints
+    if len(wallet_chains) == len(prepared.wallet_chains):
+        return result
+    balances = result.balances
+    return replaced(result, balances=tuple(balances[i] for wc in wallet_chains for i in fingerprints.balance_rows[wc.id]),
+                    nfts=tuple(n for wc in wallet_chains for n in fingerprints.nfts[wc.id]),
+                    positions=tuple(p for wc in wallet_chains for p in fingerprints.positions[wc.id]))
 
 
 def replace(prepared: Prepared) -> None:
@@ -249,12 +279,17 @@ def replace(prepared: Prepared) -> None:
     flagged stale (``counts["stale"]``).
 
     The diff was computed before the transaction; should another writer have stored these WalletChains
-    since (their last_ok_at moved), it is computed again from the rows as they are now."""
+    since (their last_ok_at, height or fingerprint moved), it is computed again, for every one of them,
+    from the rows as they are now."""
     seen = WalletChain.objects.filter(id__in=prepared.ids).order_by("id")
     if connection.vendor == "postgresql":  # serialise with other writers of these rows (ordered: no deadlocks)
         seen = seen.select_for_update()
-    if _versions(seen) != prepared.seen:
-        with _without_cyclic_gc():
+    now_seen = _versions(seen)
+    if now_seen != prepared.seen:  # another writer came first: diff every WalletChain against its rows as they are now
+        with without_cyclic_gc():
+            prepared.unchanged = set()
+            _build(prepared)
+            prepared.seen = now_seen
             _plan(prepared)
     run_statement(prepared.drop_legs)  # before their positions go
     for diff in prepared.diffs:
@@ -265,13 +300,14 @@ def replace(prepared: Prepared) -> None:
 
 
 def _versions(queryset) -> dict[int, tuple]:
-    return {pk: (ok_at, height) for pk, ok_at, height in queryset.values_list("id", "last_ok_at", "height")}
+    return {pk: (ok_at, height, stored) for pk, ok_at, height, stored in
+            queryset.values_list("id", "last_ok_at", "height", "stored_fingerprint")}
 
 
 def _plan(prepared: Prepared) -> None:
-    """Read the stored rows and diff the new ones against them (``prepared.diffs``)."""
-    ids = prepared.ids
-    prepared.seen = _versions(WalletChain.objects.filter(id__in=ids))  # first: a later write shows as a change
+    """Read the stored rows of the changed WalletChains and diff the new ones against them
+    (``prepared.diffs``); ``prepared.seen`` must have been read before."""
+    ids = prepared.changed_ids
     stored = HOLDINGS.stored(ids)
     holdings = prepared.holdings  # not changed in place: a second _plan (see replace) starts from it again
     if prepared.unread:
@@ -344,7 +380,7 @@ def _carried(prepared: Prepared, stored: dict[tuple, tuple[int, tuple]], fresh: 
         wallet_keys = {wc.wallet.address, wc.wallet.address.lower()}
         if address in prepared.unread or (kind == Asset.NATIVE and prepared.unread & wallet_keys):
             amount, unconfirmed, height, fetched_at, details = stored[key][1]
-            last_ok_at, last_height = prepared.seen[wc.id]
+            last_ok_at, last_height, _ = prepared.seen[wc.id]
             carried[key] = (amount, unconfirmed, last_height if height is None else height,
                             last_ok_at if fetched_at is None else fetched_at, {**details, "stale": True})
     for built in prepared.built.values():
@@ -358,7 +394,7 @@ def _insert_legs(prepared: Prepared) -> None:
     """The legs of new positions and of positions whose legs changed (their ids: new ones exist now)."""
     keys = set(prepared.new_legs)
     ids = {(wc, protocol, ref): pk for pk, wc, protocol, ref in
-           Position.objects.filter(wallet_chain_id__in=prepared.ids).values_list("id", *POSITIONS.key)
+           Position.objects.filter(wallet_chain_id__in=prepared.changed_ids).values_list("id", *POSITIONS.key)
            if (wc, protocol, ref) in keys}
     rows = [(ids[key],) + leg for key, legs in prepared.new_legs.items() for leg in legs]
     insert_rows(PositionLeg, LEG_COLUMNS, rows)
@@ -531,10 +567,27 @@ def insert_rows(model, field_names: Sequence[str], rows: Sequence[tuple]) -> Non
     run_statement(prepare_insert(model, field_names, rows))
 
 
+_PLAIN = (str, int, bool, datetime)
+
+
+def _one_value(values: Sequence[Any]) -> bool:
+    """Whether a column holds one value many times, over and over the same text once converted: None,
+    a string, int, bool or datetime, an empty dict or list (not, say, Decimal("1.0") among Decimal("1"),
+    equal but written differently), all of one type. At C speed."""
+    if len(values) < 2:
+        return False
+    first = values[0]
+    plain = first is None or type(first) in _PLAIN or (type(first) in (dict, list) and not first)
+    return plain and values.count(first) == len(values) and len(set(map(type, values))) == 1
+
+
 def _prep_column(field, values: Sequence[Any]) -> Sequence[Any]:
     """One column's values as the database adapter takes them. Amounts that are all plain ints in
     range become their digits at C speed (what ``AmountField`` stores off PostgreSQL); anything else
-    goes through the field."""
+    goes through the field. A column of one value (defaults, NULLs) is converted once."""
+    if _one_value(values):
+        prep = _prep_for(field)
+        return [values[0] if prep is None else prep(values[0])] * len(values)
     if isinstance(field, AmountField) and connection.vendor != "postgresql" and all(type(v) is int for v in values):
         if -(10**AMOUNT_DIGITS) < min(values) and max(values) < 10**AMOUNT_DIGITS:
             return list(map(str, values))
@@ -544,7 +597,10 @@ def _prep_column(field, values: Sequence[Any]) -> Sequence[Any]:
 
 def _copy_column(values: Sequence[Any]) -> Sequence[str]:
     """One column in COPY text format; a column of plain ints (ids, amounts) at C speed, a column of
-    datetimes (nearly all the same ``now``) formatted once per distinct value."""
+    datetimes (nearly all the same ``now``) formatted once per distinct value, a column of one value
+    (defaults, NULLs) once."""
+    if _one_value(values):
+        return [_copy_text(values[0])] * len(values)
     if all(type(v) is int for v in values):
         return list(map(str, values))
     if all(type(v) is datetime for v in values):
@@ -574,20 +630,17 @@ def _copy_text(value: Any) -> str:
 
 
 def update_rows(model, field_names: Sequence[str], objs: Sequence[Any]) -> None:
-    """UPDATE each object's ``field_names`` by primary key, with one executemany."""
+    """UPDATE each object's ``field_names`` by primary key, with one executemany; values converted a
+    column at a time (a column of one value, e.g. a group's status and time, once)."""
     if not objs:
         return
     fields = [model._meta.get_field(name) for name in field_names]
-    preps = [_prep_for(f) or _as_is for f in fields]
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
     sql = f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s"
-    values = [tuple(prep(getattr(o, f.attname)) for prep, f in zip(preps, fields)) + (o.pk,) for o in objs]
+    columns = [_prep_column(f, list(map(attrgetter(f.attname), objs))) for f in fields]
+    values = list(zip(*columns, map(attrgetter("pk"), objs)))
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
-
-
-def _as_is(value):
-    return value
 
 
 def _prep_for(field):

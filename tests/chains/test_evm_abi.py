@@ -1,13 +1,15 @@
-"""The hand-rolled aggregate3 fast paths give exactly what the general encoder and decoder give (no network)."""
+"""Hand-rolled aggregate3 fast paths (encoding, decoding, balances of word chunks) match the general code."""
 
 from __future__ import annotations
 
 import pytest
 from eth_abi import encode
 
-from chains.base import MalformedResponse
+from chains.base import FUNGIBLE, AssetRef, MalformedResponse, TokenBalance
 from chains.evm import abi
+from chains.evm.adapter import _row_balances
 from chains.evm.multicall import CallResult, CallResults, MulticallReader, WordResults
+from chains.evm.plan import BalanceRow
 
 MAX = 2**256 - 1
 WALLET = "0x" + "ab" * 20
@@ -106,3 +108,28 @@ def test_a_reads_results_index_slice_and_iterate_like_the_list_they_stand_for():
     assert words[0:2] == expected[0:2]
     with pytest.raises(IndexError):
         results[6]
+
+
+
+def test_word_chunks_become_the_same_balances_with_or_without_a_failure_or_an_unlisted_token():
+    listed = {t: AssetRef(kind=FUNGIBLE, address=t, symbol="T", name="T", decimals=18, standard="erc20")
+              for t in TOKENS[:6]}
+    other = TOKENS[7]
+    rows = [BalanceRow(WALLET, TOKENS[:4], 0), BalanceRow(other, TOKENS[:6], 4)]
+    values = [MAX, 0, 7, 10**18, 1, 0, 2, 3, MAX, 5]
+    regular = WordResults(bytes([1] * 10), [word(v) for v in values])
+    for results in (regular, list(regular)):  # C-level maps, and the per-token loop: same calls, same answers
+        found = _row_balances(rows, 0, results, listed)
+        assert found.balances == [
+            TokenBalance(WALLET, listed[TOKENS[0]], MAX), TokenBalance(WALLET, listed[TOKENS[2]], 7),
+            TokenBalance(WALLET, listed[TOKENS[3]], 10**18), TokenBalance(other, listed[TOKENS[0]], 1),
+            TokenBalance(other, listed[TOKENS[2]], 2), TokenBalance(other, listed[TOKENS[3]], 3),
+            TokenBalance(other, listed[TOKENS[4]], MAX), TokenBalance(other, listed[TOKENS[5]], 5)]
+        assert (found.unlisted, found.failed) == (False, [])
+
+    # the chunk answering calls 5..9 (the second wallet's tokens 1..5): one call reverted, one token not listed
+    partly = WordResults(bytes([1, 0, 1, 1, 1]), [word(v) for v in values[5:]])
+    found = _row_balances(rows, 5, partly, {t: a for t, a in listed.items() if t != TOKENS[5]})
+    assert found.balances == [TokenBalance(other, listed[TOKENS[3]], 3), TokenBalance(other, listed[TOKENS[4]], MAX),
+                              (other, TOKENS[5], 5)]
+    assert found.unlisted and found.failed == [("balance_call_failed", TOKENS[2], other)]

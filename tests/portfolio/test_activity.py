@@ -75,6 +75,7 @@ def test_pages_follow_each_other_and_cost_the_same_queries_however_many_transfer
         wallets.append(WalletChain.objects.create(wallet=w, chain=chain))
     for i in range(120):  # 120 transfers at 60 moments: ties on time are kept apart by id
         transfer(wallets[i % 6], eth, "in", i + 1, T0 + 3 * DAY + (i // 2) * HOUR, f"0xp{i:03d}")
+    owner_client.get("/activity/")  # the flows of the whole set are computed once, then kept (see below)
     seen, url, pages, counts = [], "/activity/", 0, []
     while url:
         with CaptureQueriesContext(connection) as queries:
@@ -104,6 +105,17 @@ def test_the_flows_line_covers_every_transfer_the_filters_keep_not_only_the_page
     assert "All 2 transfers these filters keep: in $0.00 · out $300.00" in outs  # the sale; the internal out cancels
     cold = owner_client.get("/activity/", {"wallet": book["cold"].pk}).content.decode()
     assert "All 1 transfer these filters keep: in $0.00 · out $0.00" in cold  # hot, its other side, is in the scope
+
+
+def test_the_kept_flows_follow_a_new_transfer_and_an_asset_marked_spam(owner_client, book):
+    line = "All 6 transfers: in $600.00 · out $300.00"
+    assert line in owner_client.get("/activity/").content.decode()
+    assert line in owner_client.get("/activity/").content.decode()  # the second view reads the kept figure
+    transfer(book["hot_wc"], book["eth"], "in", ETH, T0 + 3 * DAY, "0xnew")  # 1 ETH at the day's 300
+    assert "All 7 transfers: in $900.00 · out $300.00" in owner_client.get("/activity/").content.decode()
+    book["eth"].is_spam = True
+    book["eth"].save(update_fields=["is_spam"])  # spam is never valued: every ETH transfer loses its value
+    assert "All 7 transfers: in $0.00 · out $0.00" in owner_client.get("/activity/").content.decode()
 
 
 def test_another_users_transfers_are_never_visible(owner, owner_client, outsider, book):

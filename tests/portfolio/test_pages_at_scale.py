@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from chains.base import AssetRef, FetchResult, TokenBalance
 from portfolio import totals
 from portfolio.models import Asset, Chain, Holding, Portfolio, PricePoint, Wallet, WalletChain
 from portfolio.services.snapshots import do_snapshot
@@ -149,7 +150,7 @@ def test_a_portfolios_holdings_read_its_totals_in_the_same_queries_whatever_its_
     assert b'data-testid="holding-row"' in pages[1] and pages[1].count(b'data-testid="holding-row"') == 30
 
 
-def test_the_dashboard_reads_freshness_without_counting_wallet_chains(outsider, outsider_client):
+def test_the_dashboard_reads_freshness_without_counting_wallet_chains(outsider, outsider_client, monkeypatch):
     """"All wallets" keeps its per-chain freshness in one row: a second view reads no WalletChain at all
     (flat in the number of wallets), and each sync transition shows on the next view."""
     from portfolio.services.wallets import do_delete_wallet
@@ -171,6 +172,17 @@ def test_the_dashboard_reads_freshness_without_counting_wallet_chains(outsider, 
     run._record_failure(wcs[:2], {}, RuntimeError("boom"), final=True)
     page = outsider_client.get(url).content.decode()
     assert "2 failed" in page and "internal error (RuntimeError)" in page
+    token = AssetRef(kind=Asset.FUNGIBLE, address=f"0x{8 * 100_000:040x}", symbol="T8x0", name="", decimals=6, standard="erc20")
+
+    def fetch(wallet_chains):
+        assert b"syncing" in outsider_client.get(url).content  # a view while the sync runs keeps that state
+        return FetchResult(balances=tuple(TokenBalance(owner=wc.wallet.address, asset=token, amount=10**6) for wc in wallet_chains),
+                           height=101, endpoint="x")
+
+    monkeypatch.setattr(run, "_fetch", fetch)
+    run.do_sync_wallet_chains([wc.id for wc in wcs[:2]])  # read again: the next view shows it
+    page = outsider_client.get(url).content.decode()
+    assert "failed" not in page and "syncing" not in page
     assert b'data-testid="history-pending"' not in outsider_client.get(url).content
     do_delete_wallet(made[3])
     page = outsider_client.get(url).content.decode()

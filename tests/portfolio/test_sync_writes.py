@@ -61,10 +61,14 @@ class WriteCounter:
 
     def __init__(self):
         self.writes: list[str] = []
-        self.statements = 0
+        self.seen: list[str] = []
+
+    @property
+    def statements(self) -> int:
+        return len(self.seen)
 
     def __call__(self, execute, sql, params, many, context):
-        self.statements += 1
+        self.seen.append(sql)
         if sql.lstrip().upper().startswith(WRITES):
             self.writes.append(sql)
         return execute(sql, params, many, context)

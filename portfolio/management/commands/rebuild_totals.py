@@ -12,7 +12,8 @@ from portfolio import totals
 class Command(BaseCommand):
     help = (
         "Recompute every scope's per-asset totals (All wallets and each portfolio) from the stored holdings: "
-        "after holdings were loaded or edited around the sync (a restore, raw SQL). Safe to re-run."
+        "after holdings were loaded or edited around the sync (a restore, raw SQL). Also makes the users' next "
+        "syncs diff every stored row again (their stored fingerprints are forgotten). Safe to re-run."
     )
 
     def add_arguments(self, parser) -> None:

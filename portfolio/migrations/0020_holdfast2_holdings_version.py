@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portfolio', '0018_pair_values'),
+        ('portfolio', '0019_stored_fingerprint'),
     ]
 
     operations = [
