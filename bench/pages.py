@@ -3,12 +3,14 @@ holdings API at 10k / 100k / 1M holdings (1,000 wallets each, 20k transfers of h
 cost-basis column, daily prices over 180 days), the dashboard at 100 / 1,000 / 10,000 wallets (1 year
 of history, materialised), and a portfolio whose series is not built yet.
 
-    .venv/bin/python bench/pages.py [--rounds 7] [--skip-1m] [--rebuild]
+    .venv/bin/python bench/pages.py [--rounds 7] [--skip-1m] [--rebuild] [--no-cold]
 
 Each round requests every case once, in a rotated order, so load on the shared machine hits all cases
 alike; figures are min/median/max over the rounds, the median CPU time of this process, the query
-count (of a second view: the steady state) and the response bytes. The "baseline" of a growth table is its smallest case in the same
-rounds: the target is a flat page, so the ratio to it is the figure to read. The dataset is built once
+count (of a second view: the steady state) and the response bytes; then, per holdings case, the
+median of 3 first views right after a new price was stored (--no-cold leaves them out). The
+"baseline" of a growth table is its smallest case in the same rounds: the target is a flat page, so
+the ratio to it is the figure to read. The dataset is built once
 into var/bench/pages-<db>.sqlite3 (or the PostgreSQL database of BENCH_DATABASE_URL) and reused;
 --rebuild starts over.
 Writes bench/results/pages_<db>.json.
@@ -279,7 +281,7 @@ def cases(skip_1m: bool) -> list[tuple[str, str, str]]:
     return out
 
 
-def run(rounds: int, skip_1m: bool) -> dict:
+def run(rounds: int, skip_1m: bool) -> tuple[dict, dict]:
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
@@ -304,7 +306,25 @@ def run(rounds: int, skip_1m: bool) -> dict:
             clients[username].get(url)
             info[(table, label)]["times"].append(time.perf_counter() - start)
             info[(table, label)]["cpu"].append(time.process_time() - cpu)
-    return info
+    return info, clients
+
+
+def cold(skip_1m: bool, clients: dict, repeats: int = 3) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """Per holdings case: (wall s, CPU s) of ``repeats`` first views right after a new price was stored
+    (the kept asset list and the cost basis' ledgers are then recomputed: the unflattering case)."""
+    from portfolio.models import Asset, PricePoint
+
+    asset = Asset.objects.exclude(kind=Asset.NFT_COLLECTION).order_by("pk").first()
+    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for n in range(repeats):
+        for table, label, username, url in cases(skip_1m):
+            if not table.startswith("holdings"):
+                continue
+            PricePoint.objects.create(asset=asset, price=Decimal("1.0001") + Decimal(n) / 10**6, source="manual")
+            start, cpu = time.perf_counter(), time.process_time()
+            clients[username].get(url)
+            out.setdefault((table, label), []).append((time.perf_counter() - start, time.process_time() - cpu))
+    return out
 
 
 def main() -> None:
@@ -312,6 +332,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--skip-1m", action="store_true", help="leave the 1M-holdings case out (quicker build)")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--no-cold", action="store_true", help="skip the first views after a new price")
     args = parser.parse_args()
     vendor = configure_database(args.rebuild)
 
@@ -335,7 +356,8 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # as gunicorn's master does once the app is loaded (gunicorn.conf.py when_ready)
     load_before = os.getloadavg()[0]
-    info = run(args.rounds, args.skip_1m)
+    info, clients = run(args.rounds, args.skip_1m)
+    first_views = {} if args.no_cold else cold(args.skip_1m, clients)
     figures: dict[str, tuple[float, str]] = {"database": (1.0 if vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
                                              "rounds": (args.rounds, "rounds"), "load_average_before": (load_before, "load"),
                                              "load_average_after": (os.getloadavg()[0], "load")}
@@ -355,6 +377,10 @@ def main() -> None:
         figures[f"{table}_{label}_bytes"] = (d["bytes"], "bytes")
         if label != base_label:
             figures[f"{table}_{label}_vs_{base_label}_median"] = (statistics.median(ratios), "x")
+    for (table, label), views in first_views.items():
+        name = f"{table}_{label}_after_new_price"
+        figures[f"{name}_median_ms"] = (statistics.median(w * 1000 for w, _ in views), "ms")
+        figures[f"{name}_cpu_median_ms"] = (statistics.median(c * 1000 for _, c in views), "ms")
     write_results(f"pages_{vendor}", figures)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Iterable, Iterator, NamedTuple
 
@@ -344,7 +344,8 @@ def scope_flows(user, wallet_ids: Iterable[int], currency: str, filters: Activit
     (``_history_stamp``, as the cost basis), so a view whose history did not move reads one row."""
     scope_ids, _ = _owned_scope(user, wallet_ids)
     currency, _ = quote_currency(currency)
-    key = f"flows:{user.pk}:{currency}:{_history_stamp(user, scope_ids)}:{filters!r}"
+    stamp, price_id, _ = _history_stamp(user, scope_ids)
+    key = f"flows:{user.pk}:{currency}:{stamp}:{price_id}:{filters!r}"  # any new price: valued again
     flows = cache.get(key)
     if flows is None:
         flows = _scope_flows(user, scope_ids, currency, filters)
@@ -446,12 +447,16 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
         return
     by_asset = {r.asset.pk: r for r in rows}
     covered = covered_pairs(ids) if covered is None else covered
-    key = f"cost-basis:{user.pk}:{currency}:{_history_stamp(user, ids)}"
-    ledgers: dict[int, Ledger] = cache.get(key) or {}  # one entry per scope: the ledgers of the pages seen
+    stamp, price_id, newest = _history_stamp(user, ids)
+    key = f"cost-basis:{user.pk}:{currency}:{stamp}"
+    # One entry per scope: the ledgers of the pages seen, and the newest price id they were read with.
+    seen, ledgers = cache.get(key) or (price_id, {})
+    if seen != price_id and newest is not None and PricePoint.objects.filter(pk__gt=seen or 0, at__lte=newest).exists():
+        ledgers = {}  # a price of a day of the history was stored since (newer ones are no acquisition's)
     missing = [r.asset for a, r in by_asset.items() if a not in ledgers]
-    if missing:
-        ledgers = {**ledgers, **_ledgers(user, ids, covered, missing, currency)}
-        cache.set(key, ledgers, LEDGER_SECONDS)
+    if missing or seen != price_id:
+        ledgers = {**ledgers, **_ledgers(user, ids, covered, missing, currency)} if missing else ledgers
+        cache.set(key, (price_id, ledgers), LEDGER_SECONDS)
     problems: dict[int, list[str]] = {a: [] for a in by_asset}
     for asset_id, reason in _history_gaps(ids, covered, list(by_asset)):
         problems[asset_id].append(reason)
@@ -463,27 +468,33 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
 LEDGER_SECONDS = 24 * 3600  # a stamp that moved makes a new key: old entries just expire
 
 
-def _history_stamp(user, ids: list[int]) -> str:
+def _history_stamp(user, ids: list[int]) -> tuple[str, int | None, datetime | None]:
     """What a scope's ledgers were read from, in one query: the owner's transfers (how many, the
     highest id: a transfer added or deleted, a wallet removed), its backfills' last write (a page
     re-read in place), its wallets (how many, the highest id: which transfers are internal) and its
-    extended keys' last good read (their used addresses), the highest price and FX rate ids (a price
-    of a past day stored), the assets marked spam (never valued), the scope's wallets. Ids are never
-    reused. Not seen: a stored transfer or price edited by hand in place (the next backfill page or
-    price stored shows it)."""
+    extended keys' last good read (their used addresses), the highest FX rate id, the assets marked spam
+    (never valued), the scope's wallets; apart, the highest price id and the newest transfer's time (a
+    price stored since counts only if it is of a day the history covers: ``add_cost_basis``). Ids are
+    never reused. Not seen: a stored transfer or price edited by hand in place (the next backfill page
+    or price stored shows it)."""
     t, wc, w, b, a = (m._meta.db_table for m in (Transfer, WalletChain, Wallet, Backfill, Asset))
     owned = f"FROM {wc} wc JOIN {w} w ON wc.wallet_id = w.id WHERE w.owner_id = %s"
-    sql = (f"SELECT (SELECT COUNT(*) FROM {t} t WHERE t.wallet_chain_id IN (SELECT wc.id {owned})), "
-           f"(SELECT MAX(t.id) FROM {t} t WHERE t.wallet_chain_id IN (SELECT wc.id {owned})), "
+    # The transfers read once for their three figures (three subqueries scanned them three times).
+    sql = (f"SELECT x.n, x.last, "
            f"(SELECT MAX(b.updated_at) FROM {b} b WHERE b.wallet_chain_id IN (SELECT wc.id {owned})), "
            f"(SELECT MAX(wc.last_ok_at) {owned} AND w.kind = %s), "
            f"(SELECT COUNT(*) FROM {w} WHERE owner_id = %s), (SELECT MAX(id) FROM {w} WHERE owner_id = %s), "
-           f"(SELECT MAX(id) FROM {PricePoint._meta.db_table}), (SELECT MAX(id) FROM {FxRate._meta.db_table}), "
-           f"(SELECT COUNT(*) FROM {a} WHERE is_spam), (SELECT SUM(id) FROM {a} WHERE is_spam)")
+           f"(SELECT MAX(id) FROM {FxRate._meta.db_table}), "
+           f"(SELECT COUNT(*) FROM {a} WHERE is_spam), (SELECT SUM(id) FROM {a} WHERE is_spam), "
+           f"(SELECT MAX(id) FROM {PricePoint._meta.db_table}), x.newest "
+           f"FROM (SELECT COUNT(*) AS n, MAX(t.id) AS last, MAX(t.at) AS newest FROM {t} t "
+           f"WHERE t.wallet_chain_id IN (SELECT wc.id {owned})) x")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, user.pk, user.pk, user.pk, Wallet.EXTENDED_KEY, user.pk, user.pk])
-        stamp = cursor.fetchone()
-    return hashlib.sha256(repr((stamp, sorted(ids))).encode()).hexdigest()
+        cursor.execute(sql, [user.pk, user.pk, Wallet.EXTENDED_KEY, user.pk, user.pk, user.pk])
+        *stamp, price_id, newest = cursor.fetchone()
+    if isinstance(newest, str):  # SQLite answers an aggregate of a datetime column as text (UTC)
+        newest = datetime.fromisoformat(newest).replace(tzinfo=UTC)
+    return hashlib.sha256(repr((stamp, sorted(ids))).encode()).hexdigest(), price_id, newest
 
 
 def _ledgers(user, ids: list[int], covered: dict, assets: list[Asset], currency: str) -> dict[int, Ledger]:

@@ -14,7 +14,7 @@ from chains.base import ChainError
 from chains.endpoints import EndpointBroken
 from chains.identity import check_endpoint
 
-from portfolio import models
+from portfolio import holdings_cache, models, pair_values
 from portfolio.services.tokens import do_revoke_api_token
 from portfolio.services.wallets import ensure_wallet_chains
 
@@ -186,6 +186,12 @@ class RpcEndpointAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queryset.update(enabled=False)} endpoint(s) disabled.", messages.SUCCESS)
 
 
+def _assets_edited() -> None:
+    """A bulk update sends no signal: the kept holdings lists and pair values are recomputed at once."""
+    holdings_cache.assets_changed()
+    pair_values.forget()
+
+
 @admin.register(models.Asset)
 class AssetAdmin(admin.ModelAdmin):
     list_display = ("symbol", "name", "chain", "kind", "standard", "contract", "decimals", "listed", "is_spam", "coingecko_id")
@@ -204,11 +210,13 @@ class AssetAdmin(admin.ModelAdmin):
     @admin.action(description="Mark as spam (hidden from totals)")
     def mark_spam(self, request: HttpRequest, queryset: QuerySet) -> None:
         n = queryset.update(is_spam=True, spam_reason="marked by an administrator")
+        _assets_edited()
         self.message_user(request, f"{n} asset(s) marked as spam.", messages.SUCCESS)
 
     @admin.action(description="Mark as not spam")
     def mark_not_spam(self, request: HttpRequest, queryset: QuerySet) -> None:
         n = queryset.update(is_spam=False, spam_reason="")
+        _assets_edited()
         self.message_user(request, f"{n} asset(s) marked as not spam.", messages.SUCCESS)
 
 

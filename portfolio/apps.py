@@ -9,7 +9,7 @@ class PortfolioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from portfolio import endpoint_health, freshness, metrics, pair_values, totals, tracing
+        from portfolio import endpoint_health, freshness, holdings_cache, metrics, pair_values, totals, tracing
         from portfolio.services import accounts  # noqa: F401  (connects the Profile signal)
         from portfolio.sync import fingerprint
 
@@ -17,6 +17,7 @@ class PortfolioConfig(AppConfig):
         endpoint_health.install()  # the admin's per-endpoint error rate, latency and last error
         totals.install()  # per-asset totals of each scope follow membership changes and deletions
         pair_values.install()  # an asset edited (spam, decimals, price sources): every cached pair value recomputed
+        holdings_cache.install()  # an asset edited: every kept holdings list recomputed
         freshness.install()  # a portfolio's cached freshness follows its membership changes
         fingerprint.install()  # a holding, NFT or position saved through the ORM is diffed in full at the next sync
         tracing.setup_from_settings()  # OpenTelemetry spans, only with OTEL_EXPORTER_OTLP_ENDPOINT

@@ -16,14 +16,18 @@ from django.db.models import Count, Q, Sum
 from django.db.models.base import ModelState
 from django.utils import timezone
 
+from portfolio import holdings_cache
 from portfolio.costbasis import CostBasis
 from portfolio.fields import raw_rows
 from portfolio.models import Asset, Chain, Holding, NftItem, ValuePoint, Wallet, WalletChain
 from portfolio.overlaps import Cover, covered_pairs
+from portfolio.pair_values import _valid_until
 from portfolio.pair_values import holding_values as cached_pair_values
 from portfolio.pricing.fx import rate_for
 from portfolio.queries import RANGES, PositionRow, _owned_scope, _quote, positions
-from portfolio.services.prices import PRICED, UNPRICED, Price, latest_fx_rates, latest_prices, price_status
+from portfolio.services.prices import (
+    PRICED, UNPRICED, Price, latest_fx_rates, latest_prices, next_price_after, price_status,
+)
 from portfolio.totals import scope_totals
 from portfolio.valuation import ZERO, exact, pct_change, share_of, to_units
 
@@ -96,6 +100,9 @@ class Holdings:
     unpriced: int
     nfts_not_valued: int
     covered: dict = field(default_factory=dict)
+    rate: Decimal = Decimal(1)  # units of ``currency`` per USD
+    day_before: dict[int, Decimal] | None = None  # the rows' prices 24 hours ago (``day_before``)
+    change_24h: "TotalChange | None" = None  # the total's (``change_24h``)
 
 
 # --------------------------------------------------------------------------- steps
@@ -148,6 +155,21 @@ def _totals(user, ids: list[int], is_all: bool, portfolio_id: int | None, covere
     return {a: t for a, t in totals.items() if t[1] > 0}
 
 
+# The Asset columns a holdings row shows (``price_sources``, ``created_at``: loaded if ever read).
+ASSET_COLUMNS = [f.attname for f in Asset._meta.concrete_fields if f.attname not in ("price_sources", "created_at")]
+
+
+def _asset(values: tuple, chains: dict[int, Chain], db: str) -> Asset:
+    """An Asset from its ASSET_COLUMNS values: what Model.from_db makes of a deferred row, without
+    __init__'s work per field."""
+    asset = Asset.__new__(Asset)
+    asset.__dict__.update(zip(ASSET_COLUMNS, values))
+    asset._state = state = ModelState()
+    state.adding, state.db = False, db
+    state.fields_cache = {"chain": chains[asset.chain_id]}  # what ``asset.chain = ...`` stores, without its checks
+    return asset
+
+
 def _assets_with_chains(asset_ids: Iterable[int]) -> dict[int, Asset]:
     """The fungible and native assets among ``asset_ids`` (NFT collections are not holdings rows),
     without the two columns no row shows (``price_sources``, ``created_at``: loaded if ever read).
@@ -156,18 +178,9 @@ def _assets_with_chains(asset_ids: Iterable[int]) -> dict[int, Asset]:
     chains = {c.pk: c for c in Chain.objects.all()}
     if not asset_ids:
         return {}
-    names = [f.attname for f in Asset._meta.concrete_fields if f.attname not in ("price_sources", "created_at")]
     qs = (Asset.objects.exclude(kind=Asset.NFT_COLLECTION).filter(pk__in=sorted(asset_ids)).order_by()
-          .values_list(*names))
-    assets = {}
-    for values in qs:
-        asset = Asset.__new__(Asset)  # what Model.from_db makes of a deferred row, without __init__'s work per field
-        asset.__dict__.update(zip(names, values))
-        asset._state = ModelState()
-        asset._state.adding, asset._state.db = False, qs.db
-        asset.chain = chains[asset.chain_id]
-        assets[asset.pk] = asset
-    return assets
+          .values_list(*ASSET_COLUMNS))
+    return {values[0]: _asset(values, chains, qs.db) for values in qs}
 
 
 def _priced_rows(totals: dict[int, tuple[int, int]], assets: dict[int, Asset], prices: dict[int, Price],
@@ -195,13 +208,20 @@ def prices_then(asset_ids: Iterable[int], currency: str, rate_now: Decimal, at: 
     history (CoinGecko, oracle reads, manual points; the sources' order as for current prices), at
     that moment's FX rate (the current one when none was stored then). An asset whose newest price
     then was already stale (or that had none) is absent: there is nothing to compare with. Three queries."""
+    return _prices_then(asset_ids, currency, rate_now, at)[0]
+
+
+def _prices_then(asset_ids: Iterable[int], currency: str, rate_now: Decimal,
+                 at: datetime) -> tuple[dict[int, Decimal], dict[int, Price]]:
+    """``prices_then``, and the prices chosen then (their staleness then)."""
     ids = sorted(set(asset_ids))
     if not ids:
-        return {}
+        return {}, {}
     fx_then = latest_fx_rates(at)
     rate = rate_for(currency, fx_then) or rate_now
+    points = latest_prices(ids, now=at, as_of=at, fx=fx_then)
     with exact():
-        return {a: p.usd * rate for a, p in latest_prices(ids, now=at, as_of=at, fx=fx_then).items() if not p.stale}
+        return {a: p.usd * rate for a, p in points.items() if not p.stale}, points
 
 
 def add_price_changes(rows: list[HoldingRow], currency: str, rate: Decimal, now: datetime,
@@ -318,13 +338,17 @@ def scope_holdings(user, wallet_ids: Iterable[int], currency: str, *, with_posit
     fx = latest_fx_rates() if ids else {}
     currency, rate, _ = _quote(currency, fx)
     if not ids:
-        return Holdings(currency, [], [], ZERO, ZERO, ZERO, 0, 0)
+        return Holdings(currency, [], [], ZERO, ZERO, ZERO, 0, 0, rate=rate)
     covered = covered_pairs(ids)
-    totals = _totals(user, ids, is_all, portfolio_id, covered)
-    if only_asset is not None:
-        totals = {only_asset: totals[only_asset]} if only_asset in totals else {}
-    assets = _assets_with_chains(totals)
-    rows = _priced_rows(totals, assets, latest_prices(totals, fx=fx), currency, rate)
+    day_before = change = None
+    if only_asset is None and (is_all or portfolio_id is not None):
+        rows, day_before, change = _kept_rows(user, ids, is_all, portfolio_id, covered, currency, rate, fx)
+    else:
+        totals = _totals(user, ids, is_all, portfolio_id, covered)
+        if only_asset is not None:
+            totals = {only_asset: totals[only_asset]} if only_asset in totals else {}
+        assets = _assets_with_chains(totals)
+        rows = _priced_rows(totals, assets, latest_prices(totals, fx=fx), currency, rate)
     position_rows = _scope_positions(user, ids, currency, covered) if with_positions else []
     with exact():
         holdings_value = sum((r.value for r in rows if r.value is not None), ZERO)
@@ -334,7 +358,58 @@ def scope_holdings(user, wallet_ids: Iterable[int], currency: str, *, with_posit
             row.share = share_of(row.value, net_worth) if net_worth > 0 else None
     nfts = _nfts_not_valued(user, ids, is_all, covered) if with_positions else 0
     return Holdings(currency, rows, position_rows, holdings_value, positions_value, net_worth,
-                    _unpriced_assets(rows, position_rows), nfts, covered)
+                    _unpriced_assets(rows, position_rows), nfts, covered, rate, day_before, change)
+
+
+def _kept_rows(user, ids: list[int], is_all: bool, portfolio_id: int | None, covered: dict, currency: str,
+               rate: Decimal, fx: dict[str, Decimal]) -> tuple[list[HoldingRow], dict[int, Decimal], "TotalChange"]:
+    """The rows of "All wallets" or a whole portfolio, their prices of 24 hours ago and the total's 24h
+    change: from the kept entry while its stamp is current (portfolio/holdings_cache.py: one query and
+    the chains, nothing priced), else computed as for any scope and kept (six queries more)."""
+    now = timezone.now()
+    key = holdings_cache.key(user.pk, None if is_all else portfolio_id, currency, rate, ids, covered,
+                             holdings_cache.stamp(user.pk))
+    entry = holdings_cache.get(key, now)
+    if entry is not None:
+        chains, db = {c.pk: c for c in Chain.objects.all()}, Asset.objects.db
+        rows = [HoldingRow(asset=_asset(values, chains, db), currency=currency, amount=amount, amount_raw=raw,
+                           price=price, price_source=source, price_at=at, price_stale=stale, value=value,
+                           status=status, holders=holders)
+                for values, amount, raw, price, source, at, stale, value, status, holders in entry.rows]
+        return rows, entry.day_before, entry.change_24h
+    totals = _totals(user, ids, is_all, portfolio_id, covered)
+    prices = latest_prices(totals, now=now, fx=fx)
+    rows = _priced_rows(totals, _assets_with_chains(totals), prices, currency, rate)
+    then = now - timedelta(hours=24)
+    wanted = [r.asset.pk for r in rows if r.price is not None]
+    day_before, points_then = _prices_then(wanted, currency, rate, then)
+    change = total_change_24h(rows, currency, rate, now, day_before)
+    # Until a price used turns stale (now, or as of 24 hours ago) or a price or rate stored after 24
+    # hours ago starts to count as "24 hours ago" (each capped at holdings_cache.MAX_AGE).
+    following = next_price_after(wanted, then) if wanted else None
+    until = min(_valid_until(prices.values(), now), _valid_until(points_then.values(), then) + timedelta(hours=24),
+                now + holdings_cache.MAX_AGE, *([following + timedelta(hours=24)] if following is not None else []))
+    kept = [(tuple(r.asset.__dict__[c] for c in ASSET_COLUMNS), r.amount, r.amount_raw, r.price, r.price_source,
+             r.price_at, r.price_stale, r.value, r.status, r.holders) for r in rows]
+    holdings_cache.put(key, holdings_cache.Entry(kept, day_before, change, until), now)
+    return rows, day_before, change
+
+
+def rows_day_before(result: Holdings, now: datetime) -> dict[int, Decimal]:
+    """The prices 24 hours before ``now`` of ``result``'s rows with a price: kept with the rows
+    (``scope_holdings`` of "All wallets" or a portfolio), else read (three queries)."""
+    if result.day_before is None:
+        result.day_before = prices_then([r.asset.pk for r in result.rows if r.price is not None], result.currency,
+                                        result.rate, now - timedelta(hours=24))
+    return result.day_before
+
+
+def scope_change_24h(result: Holdings, now: datetime) -> "TotalChange":
+    """The 24h change of ``result``'s total (``total_change_24h`` of every row): kept, else computed."""
+    if result.change_24h is None:
+        result.change_24h = total_change_24h(result.rows, result.currency, result.rate, now,
+                                             rows_day_before(result, now))
+    return result.change_24h
 
 
 def holding_parts(user, wallet_ids: Iterable[int], asset_ids: Iterable[int], currency: str,

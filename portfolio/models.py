@@ -397,6 +397,15 @@ class PairValueCache(models.Model):
         constraints = [models.UniqueConstraint(fields=["owner", "currency"], name="unique_pair_value_cache")]
 
 
+class HoldingsVersion(models.Model):
+    """A counter that grows with every write to what a scope's valued asset list is computed from
+    (portfolio/holdings_cache.py): one per owner ("owner:<id>", its AssetTotals) and one for every owner
+    ("assets": an asset's spam flag, decimals or price sources edited)."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    version = models.BigIntegerField(default=0)
+
+
 class PairValueChange(models.Model):
     """A (wallet, chain) pair whose holdings changed after its owner's PairValueCache was computed
     (written by the holdings' writers in their transaction, deleted once the pair is recomputed)."""

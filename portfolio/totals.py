@@ -6,7 +6,8 @@ holding changed), a portfolio's membership change adds or takes out the wallet's
 WalletChain's deletion (a wallet's, a chain's) takes its holdings out, and a Holding saved through the
 ORM (admin, fixtures) recomputes its asset. ``rebuild`` recomputes an owner's totals from the holdings
 (the migration, and data loaded around the ORM). The same hooks tell portfolio/pair_values.py whose
-pairs' values to recompute (``rebuild``: all the owner's). Sums are exact ints; on PostgreSQL a delta is added in
+pairs' values to recompute (``rebuild``: all the owner's), and portfolio/holdings_cache.py
+whose kept asset lists (last, after the other writes). Sums are exact ints; on PostgreSQL a delta is added in
 SQL (NUMERIC, one upsert, safe with concurrent writers), on SQLite in Python under its one write lock."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Iterable, Sequence
 from django.db import connection
 from django.db.models.signals import m2m_changed, post_save, pre_delete
 
-from portfolio import pair_values
+from portfolio import holdings_cache, pair_values
 from portfolio.models import AssetTotal, Holding, Portfolio, Wallet, WalletChain
 from portfolio.sync import fingerprint
 
@@ -113,6 +114,7 @@ def apply_holding_changes(wallet_chains: Sequence[WalletChain], changes: dict[tu
     portfolios = _memberships(owner_of)
     apply(_scoped(owner_of, {k: tuple(v) for k, v in sums.items()}, {w: [None, *portfolios.get(w, ())] for w in owner_of}))
     pair_values.changed({(owner_of[by_id[wc_id].wallet_id], by_id[wc_id].wallet_id, by_id[wc_id].chain_id) for wc_id, _ in changes})
+    holdings_cache.changed(owner_of.values())  # last: every writer takes these locks after the others
 
 
 def _lock_wallets(wallet_ids: Sequence[int]) -> None:
@@ -134,6 +136,7 @@ def change_members(pairs: Iterable[tuple[int, int]], sign: int) -> None:
     sums = holding_sums(Holding.objects.filter(wallet_chain__wallet_id__in=sorted(scopes)))
     owner_of = dict(Wallet.objects.filter(pk__in=sorted(scopes)).values_list("pk", "owner_id"))
     apply(_scoped(owner_of, sums, scopes, sign))
+    holdings_cache.changed(owner_of.values())
 
 
 def rebuild(owner_id: int, asset_ids: Iterable[int] | None = None) -> None:
@@ -155,6 +158,7 @@ def rebuild(owner_id: int, asset_ids: Iterable[int] | None = None) -> None:
     pair_values.forget([owner_id])
     AssetTotal.objects.bulk_create([AssetTotal(owner_id=o, portfolio_id=p, asset_id=a, amount=amount, holders=n)
                                     for (o, p, a), (amount, n) in totals.items()], batch_size=5000)
+    holdings_cache.changed([owner_id])
 
 
 def scope_totals(owner_id: int, portfolio_id: int | None) -> dict[int, tuple[int, int]]:
@@ -184,6 +188,7 @@ def _wallet_chain_deleted(sender, instance: WalletChain, **kwargs) -> None:
     scopes = {instance.wallet_id: [None, *_memberships([instance.wallet_id]).get(instance.wallet_id, ())]}
     apply(_scoped({instance.wallet_id: owner_id}, sums, scopes, -1))
     pair_values.changed([(owner_id, instance.wallet_id, instance.chain_id)])
+    holdings_cache.changed([owner_id])
 
 
 def _holding_saved(sender, instance: Holding, raw: bool = False, **kwargs) -> None:

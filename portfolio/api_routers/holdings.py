@@ -4,7 +4,6 @@ strings; filters like the holdings page, cursor pages."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -17,11 +16,10 @@ from portfolio.activity import add_cost_basis
 from portfolio.api_routers.responses import MAX_PAGE, answers, bad_cursor, decode_cursor, encode_cursor
 from portfolio.costbasis import CostBasis
 from portfolio.holdings import (
-    HoldingRow, WalletAmount, add_price_changes, holding_parts, prices_then, scope_holdings, total_change_24h,
+    HoldingRow, WalletAmount, add_price_changes, holding_parts, rows_day_before, scope_change_24h, scope_holdings,
 )
 from portfolio.schemas import Currency, HoldingsOut
 from portfolio.services.accounts import ensure_profile
-from portfolio.services.prices import latest_fx_rates
 
 router = Router(tags=["holdings"])
 
@@ -121,14 +119,11 @@ def list_holdings(request, portfolio_id: int | None = None, wallet_id: int | Non
     elif offset:
         rows = rows[offset:]
     page, more = rows[:limit], len(rows) > limit
-    rate, now = queries._quote(used, latest_fx_rates())[1], timezone.now()
-    # The prices of 24 hours ago, read once for the total's change and the page's.
-    day_before = prices_then([r.asset.pk for r in result.rows if r.price is not None], used, rate,
-                             now - timedelta(hours=24))
-    if page:  # price changes and per-wallet parts for this page only
-        add_price_changes(page, used, rate, now, day_before)
+    now = timezone.now()
+    if page:  # price changes and per-wallet parts for this page only (24 hours ago: kept with the rows)
+        add_price_changes(page, used, result.rate, now, rows_day_before(result, now))
         add_cost_basis(request.auth, wallet_ids, [r for r in page if not r.asset.is_spam], used, covered=result.covered)
-    total = total_change_24h(result.rows, used, rate, now, day_before)
+    total = scope_change_24h(result, now)
     if include == "wallets" and page:
         parts = holding_parts(request.auth, wallet_ids, [r.asset.pk for r in page], used,
                               {r.asset.pk: r.price if r.value is not None else None for r in page})

@@ -159,6 +159,21 @@ def latest_prices(asset_ids: Iterable[int], *, now: datetime | None = None, fx: 
     return out
 
 
+def next_price_after(asset_ids: Iterable[int], at: datetime) -> datetime | None:
+    """The first moment after ``at`` at which a stored price of one of these assets (of a registered
+    source) or an FX rate was taken: until then ``latest_prices(as_of=...)`` and ``latest_fx_rates``
+    answer as they did at ``at``. Two queries (one index probe per asset and source)."""
+    ids = sorted(set(asset_ids))
+    firsts = []
+    if ids:
+        annotations = {name: Subquery(PricePoint.objects.filter(asset=OuterRef("pk"), kind=name, at__gt=at)
+                                      .order_by("at").values("at")[:1]) for name in SOURCES}
+        rows = Asset.objects.filter(pk__in=ids).annotate(**annotations).order_by().values_list(*annotations)
+        firsts = [t for row in rows for t in row if t is not None]
+    fx = FxRate.objects.filter(at__gt=at).order_by("at").values_list("at", flat=True).first()
+    return min(firsts + ([fx] if fx is not None else []), default=None)
+
+
 def _choose(order: Sequence[str], latest_of, fx: dict[str, Decimal], limit: datetime) -> Price | None:
     """The price of one asset among its sources' latest stored ones (``latest_of(name) -> (price, at,
     source, currency)``, price None when that source has none): the first fresh one in ``order``,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Iterable
 
@@ -17,12 +16,10 @@ from django.views.decorators.http import require_GET
 
 from portfolio.activity import add_cost_basis
 from portfolio.holdings import (
-    HoldingRow, Holdings, add_price_changes, holding_parts, prices_then, scope_holdings, total_change_24h,
+    HoldingRow, Holdings, add_price_changes, holding_parts, rows_day_before, scope_change_24h, scope_holdings,
 )
 from portfolio.icons import with_icons
 from portfolio.models import Asset, Chain, Wallet
-from portfolio.queries import _quote
-from portfolio.services.prices import latest_fx_rates
 from portfolio.valuation import exact, exact_text, share_of
 from portfolio.views.dashboard import Scope, resolve_scope, sync_state
 
@@ -129,7 +126,8 @@ def filtered_rows(request: HttpRequest, scope: Scope) -> tuple[list[HoldingRow],
     result: Holdings = scope_holdings(request.user, wallet_ids, scope.currency, portfolio_id=_whole_portfolio(scope, filters.wallet))
     rows, hidden = _filter(result.rows, filters, scope)
     if filters.sort.lstrip("-") == "change":
-        add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
+        now = timezone.now()
+        add_price_changes(rows, result.currency, result.rate, now, rows_day_before(result, now))
     rows = _sort_rows(rows, filters.sort)
     return rows, filters, {"wallets": wallets, "many_wallets": len(wallets) > WALLET_CHOICES, "chains": chains, "total": len(result.rows), "hidden": hidden,
                            "holdings": result, "wallet_ids": wallet_ids}
@@ -138,10 +136,6 @@ def filtered_rows(request: HttpRequest, scope: Scope) -> tuple[list[HoldingRow],
 def _whole_portfolio(scope: Scope, wallet: int | None) -> int | None:
     """The scope's portfolio id when the page shows all of its wallets (its per-asset totals are kept)."""
     return scope.portfolio.pk if scope.portfolio is not None and wallet is None else None
-
-
-def _rate(currency: str) -> Decimal:
-    return _quote(currency, latest_fx_rates())[1]
 
 
 def _page_number(request: HttpRequest, count: int) -> tuple[int, int]:
@@ -162,18 +156,15 @@ def holdings(request: HttpRequest) -> HttpResponse:
     page_rows = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     with_icons([r.asset for r in page_rows])
     result: Holdings = extra["holdings"]
-    rate, now = _rate(result.currency), timezone.now()
-    # The prices of 24 hours ago, read once for the total's change and the page's column.
-    day_before = prices_then([r.asset.pk for r in result.rows if r.price is not None], result.currency, rate,
-                             now - timedelta(hours=24))
-    if filters.sort.lstrip("-") != "change":
-        add_price_changes(page_rows, result.currency, rate, now, day_before)
+    now = timezone.now()
+    if filters.sort.lstrip("-") != "change":  # the prices of 24 hours ago: kept with the rows (or read once)
+        add_price_changes(page_rows, result.currency, result.rate, now, rows_day_before(result, now))
     add_cost_basis(request.user, extra["wallet_ids"], [r for r in page_rows if not r.asset.is_spam], result.currency,
                    covered=result.covered)
     with exact():
         shown_value = sum((r.value for r in rows if r.value is not None), Decimal(0))
     context = {
-        "change_24h": total_change_24h(result.rows, result.currency, rate, now, day_before),
+        "change_24h": scope_change_24h(result, now),
         "scope": scope,
         "rows": page_rows,
         "shown": len(rows),
@@ -263,7 +254,8 @@ def holdings_csv(request: HttpRequest) -> HttpResponse:
     scope = resolve_scope(request)
     rows, filters, extra = filtered_rows(request, scope)
     result: Holdings = extra["holdings"]
-    add_price_changes(rows, result.currency, _rate(result.currency), timezone.now())
+    now = timezone.now()
+    add_price_changes(rows, result.currency, result.rate, now, rows_day_before(result, now))
     add_cost_basis(request.user, extra["wallet_ids"], [r for r in rows if not r.asset.is_spam], result.currency,
                    covered=result.covered)
     stamp = timezone.now().strftime("%Y%m%d-%H%M")

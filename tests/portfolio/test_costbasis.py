@@ -186,6 +186,12 @@ def test_a_second_view_reads_no_history_and_a_new_transfer_price_or_wallet_shows
     reads = [q["sql"] for q in again.captured_queries]
     history = ('SELECT "portfolio_transfer"', 'SELECT "portfolio_pricepoint"."asset_id"')  # the transfers, past prices
     assert not [q for q in reads if q.startswith(history)]
+    # Today's price (after every transfer: no acquisition's price of the day) reads no history either.
+    PricePoint.objects.create(asset=book["eth"], at=datetime.now(tz.utc), price=D(3000), currency="USD",
+                              source="manual")
+    with CaptureQueriesContext(connection) as priced:
+        assert basis_of(owner, ids)["ETH"].cost == D("448.5")
+    assert not [q["sql"] for q in priced.captured_queries if q["sql"].startswith(history)]
     # A buy of 1 ETH on day 1 (200): 5 in, 4 held after the sale's share; the balance follows.
     transfer(book["hot_wc"], book["eth"], "in", ETH, T0 + DAY + 2 * HOUR, "0xb3")
     Holding.objects.filter(wallet_chain=book["hot_wc"], asset=book["eth"]).update(amount=ETH * 299 // 100)
