@@ -344,13 +344,25 @@ def scope_flows(user, wallet_ids: Iterable[int], currency: str, filters: Activit
     (``_history_stamp``, as the cost basis), so a view whose history did not move reads one row."""
     scope_ids, _ = _owned_scope(user, wallet_ids)
     currency, _ = quote_currency(currency)
-    stamp, price_id, _ = _history_stamp(user, scope_ids)
-    key = f"flows:{user.pk}:{currency}:{stamp}:{price_id}:{filters!r}"  # any new price: valued again
-    flows = cache.get(key)
-    if flows is None:
-        flows = _scope_flows(user, scope_ids, currency, filters)
-        cache.set(key, flows, LEDGER_SECONDS)
+    stamp, price_id, newest = _history_stamp(user, scope_ids)
+    key = f"flows:{user.pk}:{currency}:{stamp}:{filters!r}"
+    kept = cache.get(key)  # (the newest price id it was valued with, the flows)
+    if kept is not None and not _history_repriced(kept[0], price_id, newest):
+        if kept[0] != price_id:
+            cache.set(key, (price_id, kept[1]), LEDGER_SECONDS)
+        return kept[1]
+    flows = _scope_flows(user, scope_ids, currency, filters)
+    cache.set(key, (price_id, flows), LEDGER_SECONDS)
     return flows
+
+
+def _history_repriced(seen: int | None, price_id: int | None, newest: datetime | None) -> bool:
+    """Whether a price stored since the price id ``seen`` can value a transfer of the history: one taken
+    at or before its newest transfer (``newest``). A price is valued at or before a transfer's time, so
+    the prices of the days after the history (every refresh of today's) change nothing. One query."""
+    if seen == price_id or newest is None:
+        return False
+    return PricePoint.objects.filter(pk__gt=seen or 0, at__lte=newest).exists()
 
 
 def _scope_flows(user, scope_ids: list[int], currency: str, filters: ActivityFilters) -> Flows:
@@ -451,7 +463,7 @@ def add_cost_basis(user, wallet_ids: Iterable[int], rows: list[HoldingRow], curr
     key = f"cost-basis:{user.pk}:{currency}:{stamp}"
     # One entry per scope: the ledgers of the pages seen, and the newest price id they were read with.
     seen, ledgers = cache.get(key) or (price_id, {})
-    if seen != price_id and newest is not None and PricePoint.objects.filter(pk__gt=seen or 0, at__lte=newest).exists():
+    if _history_repriced(seen, price_id, newest):
         ledgers = {}  # a price of a day of the history was stored since (newer ones are no acquisition's)
     missing = [r.asset for a, r in by_asset.items() if a not in ledgers]
     if missing or seen != price_id:

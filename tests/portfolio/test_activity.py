@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from portfolio.models import ApiToken, Chain, FxRate, Portfolio, Profile, Transfer, Wallet, WalletChain
+from portfolio.models import ApiToken, Chain, FxRate, Portfolio, PricePoint, Profile, Transfer, Wallet, WalletChain
 from portfolio.services.tokens import do_create_api_token
 from tests.portfolio.test_costbasis import DAY, ETH, EXTERNAL, HOUR, T0, book, transfer  # noqa: F401  (fixture)
 
@@ -107,15 +107,24 @@ def test_the_flows_line_covers_every_transfer_the_filters_keep_not_only_the_page
     assert "All 1 transfer these filters keep: in $0.00 · out $0.00" in cold  # hot, its other side, is in the scope
 
 
-def test_the_kept_flows_follow_a_new_transfer_and_an_asset_marked_spam(owner_client, book):
-    line = "All 6 transfers: in $600.00 · out $300.00"
-    assert line in owner_client.get("/activity/").content.decode()
-    assert line in owner_client.get("/activity/").content.decode()  # the second view reads the kept figure
-    transfer(book["hot_wc"], book["eth"], "in", ETH, T0 + 3 * DAY, "0xnew")  # 1 ETH at the day's 300
-    assert "All 7 transfers: in $900.00 · out $300.00" in owner_client.get("/activity/").content.decode()
+def test_the_kept_flows_follow_a_new_transfer_a_price_of_its_day_and_an_asset_marked_spam(owner_client, book):
+    def line():
+        with CaptureQueriesContext(connection) as queries:
+            html = owner_client.get("/activity/").content.decode()
+        return html.split(" · net", 1)[0].rsplit("All ", 1)[1], len(queries)
+
+    first, cold = line()
+    assert first == "6 transfers: in $600.00 · out $300.00"
+    assert line() == (first, cold - 8)  # the second view reads the kept figure, not the history and its prices
+    transfer(book["hot_wc"], book["eth"], "in", ETH, T0 + 3 * DAY + 2 * HOUR, "0xnew")  # 1 ETH at the day's 300
+    assert line()[0] == "7 transfers: in $900.00 · out $300.00"
+    PricePoint.objects.create(asset=book["eth"], at=T0 + 5 * DAY, price=D(999), source="manual")  # after the history
+    assert line() == ("7 transfers: in $900.00 · out $300.00", cold - 7)  # kept: one query to tell
+    PricePoint.objects.create(asset=book["eth"], at=T0 + 3 * DAY + HOUR, price=D(400), source="manual")  # of its day
+    assert line()[0] == "7 transfers: in $1,000.00 · out $300.00"
     book["eth"].is_spam = True
     book["eth"].save(update_fields=["is_spam"])  # spam is never valued: every ETH transfer loses its value
-    assert "All 7 transfers: in $0.00 · out $0.00" in owner_client.get("/activity/").content.decode()
+    assert line()[0] == "7 transfers: in $0.00 · out $0.00"
 
 
 def test_another_users_transfers_are_never_visible(owner, owner_client, outsider, book):
