@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace as replaced
 from datetime import datetime
 from decimal import Decimal
-from itertools import repeat
+from itertools import chain as iter_chain, repeat
 from operator import attrgetter, itemgetter
 from typing import Any, Iterable, Sequence
 
@@ -504,7 +504,7 @@ class _Statement:
 
     sql: str
     params: Any  # rows for executemany, the COPY text on PostgreSQL, or one parameter tuple
-    mode: str = "many"  # "many": executemany; "copy": COPY ... FROM STDIN; "one": execute
+    mode: str = "many"  # "many": executemany; "copy": COPY ... FROM STDIN; "one": execute; "each": (sql, params) pairs
 
 
 def prepare_insert(model, field_names: Sequence[str], rows: Sequence[tuple]) -> _Statement | None:
@@ -527,14 +527,46 @@ def prepare_insert(model, field_names: Sequence[str], rows: Sequence[tuple]) -> 
 
 
 def prepare_update(model, field_names: Sequence[str], rows: Sequence[tuple]) -> _Statement | None:
-    """UPDATE ``field_names`` of many rows by id, one executemany; each row is its values then its id."""
+    """UPDATE ``field_names`` of many rows by id; each row is its values then its id. One statement per
+    1,000 rows on PostgreSQL (``_values_update``), one executemany elsewhere."""
     if not rows:
         return None
     fields = [model._meta.get_field(name) for name in field_names]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
     columns = list(zip(*rows))
     params = list(zip(*(_prep_column(f, values) for f, values in zip(fields, columns)), columns[-1]))
+    if connection.vendor == "postgresql":
+        return _Statement("", _values_update(model, fields, params), mode="each")
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
     return _Statement(f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s", params)
+
+
+# Rows per UPDATE ... FROM (VALUES ...): bounds a statement's parameters (PostgreSQL takes at most 65,535).
+VALUES_ROWS = 1000
+
+
+def _values_update(model, fields: Sequence[Any], rows: Sequence[tuple]) -> list[tuple[str, list]]:
+    """``rows`` (prepared values then the id) as ``UPDATE t SET a = v.a ... FROM (VALUES ...) AS v WHERE
+    t.id = v.id`` statements with their flat parameters: the server parses and plans one statement per
+    chunk instead of one per row (executemany binds client-side, a statement per row). Every
+    placeholder is cast to its column's type, so NULLs and the first row don't decide a column's type;
+    varchar keeps no length in the cast (a too long value fails as in a plain UPDATE, not truncated)."""
+    qn = connection.ops.quote_name
+    names = [qn(f.column) for f in fields]
+    types = [_cast_type(f) for f in fields] + [model._meta.pk.rel_db_type(connection)]
+    row_sql = "(" + ", ".join(f"CAST(%s AS {t})" for t in types) + ")"
+    size = min(VALUES_ROWS, 65535 // len(types))
+    head = (f"UPDATE {qn(model._meta.db_table)} AS t SET " + ", ".join(f"{n} = v.{n}" for n in names) + " FROM (VALUES ")
+    tail = f") AS v ({', '.join(names)}, __id) WHERE t.{qn(model._meta.pk.column)} = v.__id"
+    statements = []
+    for start in range(0, len(rows), size):
+        chunk = rows[start:start + size]
+        statements.append((head + ", ".join([row_sql] * len(chunk)) + tail, list(iter_chain.from_iterable(chunk))))
+    return statements
+
+
+def _cast_type(field) -> str:
+    db_type = field.db_type(connection)
+    return "varchar" if db_type.startswith("varchar(") else db_type
 
 
 def prepare_delete(model, field_name: str, values: Sequence[int]) -> _Statement | None:
@@ -558,6 +590,9 @@ def run_statement(statement: _Statement | None) -> None:
                 copy.write(statement.params)
         elif statement.mode == "one":
             cursor.execute(statement.sql, statement.params)
+        elif statement.mode == "each":
+            for sql, params in statement.params:
+                cursor.execute(sql, params)
         else:
             cursor.executemany(statement.sql, statement.params)
 
@@ -630,15 +665,19 @@ def _copy_text(value: Any) -> str:
 
 
 def update_rows(model, field_names: Sequence[str], objs: Sequence[Any]) -> None:
-    """UPDATE each object's ``field_names`` by primary key, with one executemany; values converted a
-    column at a time (a column of one value, e.g. a group's status and time, once)."""
+    """UPDATE each object's ``field_names`` by primary key: one statement per 1,000 rows on PostgreSQL
+    (``_values_update``), one executemany elsewhere; values converted a column at a time (a column of
+    one value, e.g. a group's status and time, once)."""
     if not objs:
         return
     fields = [model._meta.get_field(name) for name in field_names]
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s"
     columns = [_prep_column(f, list(map(attrgetter(f.attname), objs))) for f in fields]
     values = list(zip(*columns, map(attrgetter("pk"), objs)))
+    if connection.vendor == "postgresql":
+        run_statement(_Statement("", _values_update(model, fields, values), mode="each"))
+        return
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s"
     with connection.cursor() as cursor:
         cursor.executemany(sql, values)
 

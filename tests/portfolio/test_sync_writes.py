@@ -62,6 +62,7 @@ class WriteCounter:
     def __init__(self):
         self.writes: list[str] = []
         self.seen: list[str] = []
+        self.many: list[str] = []  # writes run as an executemany: a statement per row at the server
 
     @property
     def statements(self) -> int:
@@ -71,6 +72,8 @@ class WriteCounter:
         self.seen.append(sql)
         if sql.lstrip().upper().startswith(WRITES):
             self.writes.append(sql)
+            if many:
+                self.many.append(sql)
         return execute(sql, params, many, context)
 
     def on(self, table: str) -> int:
@@ -101,6 +104,8 @@ def test_a_resync_that_finds_nothing_new_writes_no_row_whatever_the_number_of_wa
     # The same statements for 5 wallets and for 40: the WalletChain and item books only.
     assert counters[5].statements == counters[40].statements
     assert len(counters[40].writes) <= 2, counters[40].writes
+    if connection.vendor == "postgresql":  # UPDATE ... FROM (VALUES ...): one statement at the server too
+        assert counters[40].many == [], counters[40].many
 
 
 def test_changed_new_and_vanished_rows_are_updated_inserted_and_deleted(owner):
@@ -249,3 +254,52 @@ def test_an_asset_read_twice_for_a_wallet_is_stored_once_with_the_sum(owner):
     assert len(stored) == 2
     assert prepared.built[wcs[0].id].counts["balances"] == 1
     assert prepared.built[wcs[1].id].counts["balances"] == 1
+
+
+class UpdateCounter:
+    """Every UPDATE the connection runs, with whether it went as an executemany."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, bool, int]] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("UPDATE"):
+            self.calls.append((sql, many, len(params)))
+        return execute(sql, params, many, context)
+
+
+def test_update_rows_writes_nulls_json_uint256_amounts_and_times_exactly_in_one_statement_per_thousand_rows(owner, monkeypatch):
+    wcs = _wallet_chains(owner, 3)
+    _sync(wcs, _result(wcs, 99, 100))
+    holdings = list(Holding.objects.order_by("id"))
+    assert len(holdings) == 300
+    at = sync_run.timezone.now().replace(microsecond=123456)
+    details = [{}, {"utxo_count": 2, "tags": ["a", "it's \"quoted\"", None]}, {"nested": {"k": None, "ü": 1.5}}, {"s": "tab\tline\nend\\"}]
+    for i, h in enumerate(holdings):
+        h.amount = (2**256 - 1 - i) if i % 3 == 0 else 0 if i % 3 == 1 else i
+        h.unconfirmed = -(10**77) + i if i % 2 else 0
+        h.height = None if i % 2 else 10**15 + i
+        h.fetched_at = None if i % 5 == 0 else at.replace(second=i % 60)
+        h.details = details[i % 4]
+    counter = UpdateCounter()
+    with connection.execute_wrapper(counter):
+        store.update_rows(Holding, ["amount", "unconfirmed", "height", "fetched_at", "details"], holdings)
+    if connection.vendor == "postgresql":
+        assert [(many, n) for _, many, n in counter.calls] == [(False, 300 * 6)]  # one statement, not one per row
+    else:
+        assert [many for _, many, _ in counter.calls] == [True]  # one executemany
+    stored = {h.id: h for h in Holding.objects.all()}
+    for h in holdings:
+        got = stored[h.id]
+        assert (got.amount, got.unconfirmed, got.height, got.fetched_at, got.details) == (
+            h.amount, h.unconfirmed, h.height, h.fetched_at, h.details)
+
+    if connection.vendor == "postgresql":
+        monkeypatch.setattr(store, "VALUES_ROWS", 128)
+        counter = UpdateCounter()
+        for h in holdings:
+            h.amount, h.details = 5, {"x": h.id}
+        with connection.execute_wrapper(counter):
+            store.update_rows(Holding, ["amount", "details"], holdings)
+        assert [n for _, _, n in counter.calls] == [128 * 3, 128 * 3, 44 * 3]
+        assert {h.id: (h.amount, h.details) for h in Holding.objects.all()} == {h.id: (5, {"x": h.id}) for h in holdings}
