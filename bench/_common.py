@@ -132,20 +132,28 @@ def client_environment() -> None:
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}).enable()
 
 
-def time_pages(todo: list[tuple[str, str, str, str]], clients: dict, rounds: int) -> dict[tuple[str, str], dict]:
-    """(table, case, user name, url) cases through their users' test clients: a first view (it may build
-    a cache row), the queries and bytes of a second (the steady state), then ``rounds`` rounds each
-    requesting every case once in a rotated order (the machine's load hits all cases alike)."""
+def time_pages(todo: list[tuple[str, str, str, str]], rounds: int) -> tuple[dict[tuple[str, str], dict], dict, float]:
+    """(table, case, user name, url) cases through a signed-in test client per user: a first view (it
+    may build a cache row), the queries and bytes of a second (the steady state), then ``rounds`` rounds
+    each requesting every case once in a rotated order (the machine's load hits all cases alike).
+    Returns the cases' figures, the clients and the load average before the rounds."""
+    from django.contrib.auth import get_user_model
     from django.db import connection
+    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    clients: dict[str, Client] = {}
     info: dict[tuple[str, str], dict] = {}
     for table, label, username, url in todo:
+        if username not in clients:
+            clients[username] = Client()
+            clients[username].force_login(get_user_model().objects.get(username=username))
         clients[username].get(url)
         with CaptureQueriesContext(connection) as ctx:
             response = clients[username].get(url)
         assert response.status_code == 200, (url, response.status_code)
         info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": [], "cpu": []}
+    load_before = os.getloadavg()[0]
     for r in range(rounds):
         sample_load()
         for table, label, username, url in todo[r % len(todo):] + todo[:r % len(todo)]:
@@ -153,7 +161,14 @@ def time_pages(todo: list[tuple[str, str, str, str]], clients: dict, rounds: int
             clients[username].get(url)
             info[(table, label)]["times"].append(time.perf_counter() - start)
             info[(table, label)]["cpu"].append(time.process_time() - cpu)
-    return info
+    return info, clients, load_before
+
+
+def page_header(vendor: str, rounds: int, load_before: float) -> dict[str, tuple[float, str]]:
+    """The first figures of a pages bench: the database, the rounds, the load average before and now."""
+    return {"database": (1.0 if vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
+            "rounds": (rounds, "rounds"), "load_average_before": (load_before, "load"),
+            "load_average_after": (os.getloadavg()[0], "load")}
 
 
 def page_figures(info: dict[tuple[str, str], dict], figures: dict[str, tuple[float, str]]) -> None:

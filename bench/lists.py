@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
 
-from bench._common import client_environment, configure_database, page_figures, time_pages, write_results  # noqa: E402
+from bench._common import client_environment, configure_database, page_figures, page_header, time_pages, write_results  # noqa: E402
 
 DATASET_VERSION = "lists-2"  # 2: totals summed while inserting
 SIZES = {"10k": 10, "100k": 100, "1M": 1000}  # holdings per wallet, 1,000 wallets
@@ -166,25 +166,14 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
     client_environment()
     ensure_dataset(vendor, args.skip_1m)
     if args.check_totals:
         return check_totals()
-    clients = {}
-    for _, _, username, _ in cases(args.skip_1m):
-        if username not in clients:
-            clients[username] = Client()
-            clients[username].force_login(get_user_model().objects.get(username=username))
-    load_before = os.getloadavg()[0]
-    info = time_pages(cases(args.skip_1m), clients, args.rounds)
+    info, clients, load_before = time_pages(cases(args.skip_1m), args.rounds)
     cold_sizes = [s for s in SIZES if s != "1M" or (args.cold_1m and not args.skip_1m)]
     first_views = {} if args.no_cold else cold(cold_sizes, clients)
-    figures: dict[str, tuple[float, str]] = {"database": (1.0 if vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
-                                             "rounds": (args.rounds, "rounds"), "load_average_before": (load_before, "load"),
-                                             "load_average_after": (os.getloadavg()[0], "load")}
+    figures = page_header(vendor, args.rounds, load_before)
     page_figures(info, figures)
     for label, (wall, cpu) in first_views.items():
         figures[f"wallets_page_{label}_after_new_price_ms"] = (wall * 1000, "ms")

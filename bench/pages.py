@@ -31,22 +31,10 @@ from typing import Iterable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portfolio.settings")
+
+from bench._common import client_environment, configure_database, page_figures, page_header, time_pages, write_results  # noqa: E402
+
 DATASET_VERSION = "pages-3"  # 2: with the per-asset totals (portfolio/totals.py); 3: transfers, backfills, daily prices
-
-
-def configure_database(rebuild: bool) -> str:
-    """Point DATABASE_URL at the bench's own database before Django starts; returns the vendor name."""
-    url = os.environ.get("BENCH_DATABASE_URL")
-    if url:
-        os.environ["DATABASE_URL"] = url
-        return "postgresql"
-    path = ROOT / "var" / "bench" / "pages-sqlite.sqlite3"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if rebuild:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{path}"
-    return "sqlite"
 
 
 HOURLY, DAILY = 7 * 24, 365 - 7
@@ -281,34 +269,6 @@ def cases(skip_1m: bool) -> list[tuple[str, str, str]]:
     return out
 
 
-def run(rounds: int, skip_1m: bool) -> tuple[dict, dict]:
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
-    clients = {}
-    todo = cases(skip_1m)
-    info: dict[tuple[str, str], dict] = {}
-    for table, label, username, url in todo:
-        if username not in clients:
-            clients[username] = Client()
-            clients[username].force_login(get_user_model().objects.get(username=username))
-        clients[username].get(url)  # warm: a first view may build a cache row (the dashboard's freshness)
-        with CaptureQueriesContext(connection) as ctx:
-            response = clients[username].get(url)
-        assert response.status_code == 200, (url, response.status_code)
-        info[(table, label)] = {"queries": len(ctx.captured_queries), "bytes": len(response.content), "times": [], "cpu": []}
-    for r in range(rounds):
-        order = todo[r % len(todo):] + todo[:r % len(todo)]
-        for table, label, username, url in order:
-            start, cpu = time.perf_counter(), time.process_time()
-            clients[username].get(url)
-            info[(table, label)]["times"].append(time.perf_counter() - start)
-            info[(table, label)]["cpu"].append(time.process_time() - cpu)
-    return info, clients
-
-
 def cold(skip_1m: bool, clients: dict, repeats: int = 3) -> dict[tuple[str, str], list[tuple[float, float]]]:
     """Per holdings case: (wall s, CPU s) of ``repeats`` first views right after a new price was stored
     (the kept asset list and the cost basis' ledgers are then recomputed: the unflattering case)."""
@@ -334,49 +294,21 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--no-cold", action="store_true", help="skip the first views after a new price")
     args = parser.parse_args()
-    vendor = configure_database(args.rebuild)
+    vendor = configure_database("pages", args.rebuild)
 
     import django
 
     django.setup()
-    from django.test.utils import setup_test_environment
-
-    from bench._common import write_results
-
-    from django.conf import settings
-    from django.test.utils import override_settings
-
-    setup_test_environment()  # the test client's templates/context capture, ALLOWED_HOSTS=testserver
-    # Static URLs without a collectstatic manifest (the page's cost, not the static pipeline's).
-    override_settings(STORAGES={**settings.STORAGES, "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}).enable()
+    client_environment()
     ensure_dataset(vendor, args.skip_1m)
     import gc
 
     gc.collect()
     gc.freeze()  # as gunicorn's master does once the app is loaded (gunicorn.conf.py when_ready)
-    load_before = os.getloadavg()[0]
-    info, clients = run(args.rounds, args.skip_1m)
+    info, clients, load_before = time_pages(cases(args.skip_1m), args.rounds)
     first_views = {} if args.no_cold else cold(args.skip_1m, clients)
-    figures: dict[str, tuple[float, str]] = {"database": (1.0 if vendor == "postgresql" else 0.0, "1 = PostgreSQL, 0 = SQLite"),
-                                             "rounds": (args.rounds, "rounds"), "load_average_before": (load_before, "load"),
-                                             "load_average_after": (os.getloadavg()[0], "load")}
-    baselines = {}
-    for (table, label), d in info.items():
-        ms = sorted(t * 1000 for t in d["times"])
-        baselines.setdefault(table, (label, d["times"]))
-        base_label, base_times = baselines[table]
-        ratios = sorted(t / b for t, b in zip(d["times"], base_times))
-        figures[f"{table}_{label}_min_ms"] = (ms[0], "ms")
-        figures[f"{table}_{label}_median_ms"] = (statistics.median(ms), "ms")
-        figures[f"{table}_{label}_max_ms"] = (ms[-1], "ms")
-        # This process's CPU time (the SQL too on SQLite, not the server's on PostgreSQL): what the
-        # machine's load inflates least.
-        figures[f"{table}_{label}_cpu_median_ms"] = (statistics.median(t * 1000 for t in d["cpu"]), "ms")
-        figures[f"{table}_{label}_queries"] = (d["queries"], "queries")
-        figures[f"{table}_{label}_bytes"] = (d["bytes"], "bytes")
-        if label != base_label:
-            figures[f"{table}_{label}_vs_{base_label}_median"] = (statistics.median(ratios), "x")
+    figures = page_header(vendor, args.rounds, load_before)
+    page_figures(info, figures)
     for (table, label), views in first_views.items():
         name = f"{table}_{label}_after_new_price"
         figures[f"{name}_median_ms"] = (statistics.median(w * 1000 for w, _ in views), "ms")
