@@ -528,7 +528,7 @@ def prepare_insert(model, field_names: Sequence[str], rows: Sequence[tuple]) -> 
 
 def prepare_update(model, field_names: Sequence[str], rows: Sequence[tuple]) -> _Statement | None:
     """UPDATE ``field_names`` of many rows by id; each row is its values then its id. One statement per
-    1,000 rows on PostgreSQL (``_values_update``), one executemany elsewhere."""
+    10,000 rows on PostgreSQL (``_values_update``), one executemany elsewhere."""
     if not rows:
         return None
     fields = [model._meta.get_field(name) for name in field_names]
@@ -540,28 +540,61 @@ def prepare_update(model, field_names: Sequence[str], rows: Sequence[tuple]) -> 
     return _Statement(f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s", params)
 
 
-# Rows per UPDATE ... FROM (VALUES ...): bounds a statement's parameters (PostgreSQL takes at most 65,535).
-VALUES_ROWS = 1000
+# Rows per UPDATE statement on PostgreSQL: bounds one statement's text on the wire.
+VALUES_ROWS = 10000
 
 
 def _values_update(model, fields: Sequence[Any], rows: Sequence[tuple]) -> list[tuple[str, list]]:
-    """``rows`` (prepared values then the id) as ``UPDATE t SET a = v.a ... FROM (VALUES ...) AS v WHERE
-    t.id = v.id`` statements with their flat parameters: the server parses and plans one statement per
-    chunk instead of one per row (executemany binds client-side, a statement per row). Every
-    placeholder is cast to its column's type, so NULLs and the first row don't decide a column's type;
-    varchar keeps no length in the cast (a too long value fails as in a plain UPDATE, not truncated)."""
+    """``rows`` (prepared values then the id) as ``UPDATE t SET a = v.a::type ... FROM ROWS FROM
+    (jsonb_array_elements_text(%s::jsonb), ...) AS v (a, ..., __id) WHERE t.id = v.__id::type``
+    statements: each column goes as ONE parameter, the JSON array of its values' texts (made by
+    ``json.dumps`` at C speed; null for SQL NULL), and the server casts each text to its column's
+    type. With one placeholder per value instead, psycopg (which binds client-side: it scans the
+    query text for placeholders and quotes every value into it) and the server both worked per
+    value, and an array parameter is escaped element by element in Python. varchar keeps no length
+    in the cast (a too long value fails as in a plain UPDATE, not truncated)."""
     qn = connection.ops.quote_name
     names = [qn(f.column) for f in fields]
     types = [_cast_type(f) for f in fields] + [model._meta.pk.rel_db_type(connection)]
-    row_sql = "(" + ", ".join(f"CAST(%s AS {t})" for t in types) + ")"
-    size = min(VALUES_ROWS, 65535 // len(types))
-    head = (f"UPDATE {qn(model._meta.db_table)} AS t SET " + ", ".join(f"{n} = v.{n}" for n in names) + " FROM (VALUES ")
-    tail = f") AS v ({', '.join(names)}, __id) WHERE t.{qn(model._meta.pk.column)} = v.__id"
+    sets = ", ".join(f"{n} = v.{n}::{t}" for n, t in zip(names, types))
+    arrays = ", ".join(["jsonb_array_elements_text(%s::jsonb)"] * len(types))
+    sql = (f"UPDATE {qn(model._meta.db_table)} AS t SET {sets} FROM ROWS FROM ({arrays}) AS v ({', '.join(names)}, __id) "
+           f"WHERE t.{qn(model._meta.pk.column)} = v.__id::{types[-1]}")
     statements = []
-    for start in range(0, len(rows), size):
-        chunk = rows[start:start + size]
-        statements.append((head + ", ".join([row_sql] * len(chunk)) + tail, list(iter_chain.from_iterable(chunk))))
+    for start in range(0, len(rows), VALUES_ROWS):
+        columns = zip(*rows[start:start + VALUES_ROWS])
+        statements.append((sql, [json.dumps(_column_texts(column), ensure_ascii=False, separators=(",", ":")) for column in columns]))
     return statements
+
+
+def _column_texts(values: Sequence[Any]) -> list[str | None]:
+    """One column's prepared values as the texts PostgreSQL reads for its type (None for SQL NULL):
+    ints and Decimals as their digits (exact: never through a float), datetimes in ISO 8601 with their
+    offset, booleans as true/false, JSON (psycopg's ``Jsonb`` wrapper) as its JSON text. A column of
+    one value (a group's status and time) is converted once."""
+    if _one_value(values):
+        return [_text(values[0])] * len(values)
+    if all(type(v) is int for v in values):
+        return list(map(str, values))
+    return list(map(_text, values))
+
+
+def _text(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "obj") and hasattr(value, "dumps"):  # psycopg's Jsonb / Json: what JSONField prepares
+        return (value.dumps or json.dumps)(value.obj)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError("binary values are not written by update_rows")
+    return str(value)  # date, time, UUID: their str() is what the type's input reads
 
 
 def _cast_type(field) -> str:
@@ -665,7 +698,7 @@ def _copy_text(value: Any) -> str:
 
 
 def update_rows(model, field_names: Sequence[str], objs: Sequence[Any]) -> None:
-    """UPDATE each object's ``field_names`` by primary key: one statement per 1,000 rows on PostgreSQL
+    """UPDATE each object's ``field_names`` by primary key: one statement per 10,000 rows on PostgreSQL
     (``_values_update``), one executemany elsewhere; values converted a column at a time (a column of
     one value, e.g. a group's status and time, once)."""
     if not objs:

@@ -193,3 +193,22 @@ def test_batches_can_be_switched_off_per_chain(evm_devnet, evm_known_assets, rpc
     res = make_adapter(evm_devnet, [rpc_proxy.url], config=cfg, chunk_size=10).fetch(request(evm_devnet, evm_known_assets))
     assert not any(isinstance(p, list) for p in rpc_proxy.payloads)
     assert amounts(res, BOB) == expected(evm_devnet, "Bob")
+
+
+def test_an_adapter_per_sync_does_not_load_the_ca_bundle_each_time(evm_devnet, evm_known_assets, monkeypatch):
+    """Every sync builds its adapter, and so its HTTP client: the verifying TLS context (the whole CA
+    bundle parsed, ~35 ms of CPU) is made once per process and shared, and the adapters still read."""
+    import ssl
+
+    loads = []
+    original = ssl.SSLContext.load_verify_locations
+
+    def counting(self, *args, **kwargs):
+        loads.append(args or kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting)
+    adapters = [make_adapter(evm_devnet, [evm_devnet.url]) for _ in range(3)]
+    assert len(loads) <= 1  # none when an earlier adapter of this process made the context, else one
+    result = adapters[-1].fetch(request(evm_devnet, evm_known_assets))
+    assert amounts(result, ALICE) == expected(evm_devnet, "Alice")

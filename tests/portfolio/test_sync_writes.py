@@ -268,7 +268,7 @@ class UpdateCounter:
         return execute(sql, params, many, context)
 
 
-def test_update_rows_writes_nulls_json_uint256_amounts_and_times_exactly_in_one_statement_per_thousand_rows(owner, monkeypatch):
+def test_update_rows_writes_nulls_json_uint256_amounts_and_times_exactly_in_one_statement_of_one_array_per_column(owner, monkeypatch):
     wcs = _wallet_chains(owner, 3)
     _sync(wcs, _result(wcs, 99, 100))
     holdings = list(Holding.objects.order_by("id"))
@@ -285,7 +285,7 @@ def test_update_rows_writes_nulls_json_uint256_amounts_and_times_exactly_in_one_
     with connection.execute_wrapper(counter):
         store.update_rows(Holding, ["amount", "unconfirmed", "height", "fetched_at", "details"], holdings)
     if connection.vendor == "postgresql":
-        assert [(many, n) for _, many, n in counter.calls] == [(False, 300 * 6)]  # one statement, not one per row
+        assert [(many, n) for _, many, n in counter.calls] == [(False, 6)]  # one statement, one JSON array per column (5 + the ids)
     else:
         assert [many for _, many, _ in counter.calls] == [True]  # one executemany
     stored = {h.id: h for h in Holding.objects.all()}
@@ -301,5 +301,21 @@ def test_update_rows_writes_nulls_json_uint256_amounts_and_times_exactly_in_one_
             h.amount, h.details = 5, {"x": h.id}
         with connection.execute_wrapper(counter):
             store.update_rows(Holding, ["amount", "details"], holdings)
-        assert [n for _, _, n in counter.calls] == [128 * 3, 128 * 3, 44 * 3]
+        assert [n for _, _, n in counter.calls] == [3, 3, 3]  # chunks of 128, 128 and 44 rows
         assert {h.id: (h.amount, h.details) for h in Holding.objects.all()} == {h.id: (5, {"x": h.id}) for h in holdings}
+
+
+def test_update_rows_keeps_texts_exactly_as_written(owner):
+    """On PostgreSQL the rows go as one JSON array of texts per column, cast on the server: a text that
+    is NULL, braces, commas, quotes, backslashes, blank or not ASCII must come back as written, and an empty list of
+    problems or cursors as JSON."""
+    wcs = _wallet_chains(owner, 8)
+    texts = ["NULL", "{a,b}", 'say "hi", \\ then', "", " spaced ", "ü ñ 😀", "tab\there\nnewline", "x" * 300]
+    for wc, text in zip(wcs, texts):
+        wc.last_error, wc.endpoint = text, text[::-1][:300]
+        wc.cursors, wc.problems = ({"logs": {"from": 10**20, "note": text}}, [{"code": "c", "message": text}]) if text else ({}, [])
+    store.update_rows(WalletChain, ["last_error", "endpoint", "cursors", "problems"], wcs)
+    stored = {wc.id: wc for wc in WalletChain.objects.filter(id__in=[wc.id for wc in wcs])}
+    for wc in wcs:
+        got = stored[wc.id]
+        assert (got.last_error, got.endpoint, got.cursors, got.problems) == (wc.last_error, wc.endpoint, wc.cursors, wc.problems)

@@ -13,7 +13,7 @@ from chains.base import EndpointConfig, MalformedResponse, RateLimiter
 from chains.bitcoin.backends import AddressStats, ChainTx
 from chains.bitcoin.codec import CodecError, _convertbits, bech32_decode, decode_segwit, encode_segwit
 from chains.bitcoin.genesis import check_genesis
-from chains.endpoints import EndpointPool, PoolBacked, http_json
+from chains.endpoints import EndpointPool, PoolBacked, http_client, http_json
 
 
 def bcoin_form(address: str) -> str:
@@ -69,7 +69,7 @@ class BcoinBackend(PoolBacked):
         self.pool = pool or EndpointPool(endpoints, limiter=limiter, verify=self._verify_genesis if network else None,
                                          protocol="http")
         self.batch_size = batch_size
-        self.http = http or httpx.Client(follow_redirects=False)
+        self.http = http or http_client()
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
         def attempt(endpoint: EndpointConfig) -> Any:
