@@ -72,6 +72,19 @@ def _flush_endpoint_health(**kwargs: Any) -> None:
         logging.getLogger(__name__).warning("endpoint health not written: %s", type(exc).__name__)
 
 
+@task_postrun.connect(dispatch_uid="portfolio.db.return_connections")
+def _return_connections(task: Any = None, **kwargs: Any) -> None:
+    """After each task (and after the handlers above, which may still write), hand this process's
+    database connection back: to the pool on PostgreSQL, where the next task's checkout checks it,
+    closed on SQLite. Celery's own Django fix-up would close the whole pool instead (see
+    ``CELERY_DB_REUSE_MAX``). An eager task runs inside its caller's transaction: nothing is closed."""
+    if getattr(getattr(task, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 @task_retry.connect(dispatch_uid="portfolio.metrics.retry")
 def _task_retried(request: Any = None, sender: Any = None, **kwargs: Any) -> None:
     from portfolio import metrics
