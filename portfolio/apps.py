@@ -9,7 +9,7 @@ class PortfolioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from portfolio import endpoint_health, freshness, holdings_cache, metrics, pair_values, totals, tracing
+        from portfolio import endpoint_health, freshness, holdings_cache, lookups, metrics, pair_values, totals, tracing  # noqa: F401 (lookups: registers __any)
         from portfolio.services import accounts  # noqa: F401  (connects the Profile signal)
         from portfolio.sync import fingerprint
 

@@ -64,8 +64,8 @@ def _safe_error(exc: BaseException) -> str:
 def known_assets(chain: Chain, wallet_chains: Sequence[WalletChain]) -> list[AssetRef]:
     """The assets to read: the chain's listed ones plus every asset these WalletChains held before."""
     ids = [wc.id for wc in wallet_chains]
-    held = Q(id__in=Holding.objects.filter(wallet_chain_id__in=ids).values("asset_id"))
-    held |= Q(id__in=NftItem.objects.filter(wallet_chain_id__in=ids).values("collection_id"))
+    held = Q(id__in=Holding.objects.filter(wallet_chain_id__any=ids).values("asset_id"))
+    held |= Q(id__in=NftItem.objects.filter(wallet_chain_id__any=ids).values("collection_id"))
     assets = Asset.objects.filter(chain=chain).filter(Q(listed=True) | Q(kind=Asset.NATIVE) | held)
     return [a.to_ref() for a in assets]
 
@@ -132,17 +132,24 @@ def do_sync_wallet_chain(wallet_chain_id: int, run_item_id: int | None = None, *
     return outcomes[0] if outcomes else SyncOutcome(wallet_chain_id, "missing", skipped=True)
 
 
+# What a sync reads of its WalletChains and their wallets (the rest, e.g. next_due_at or the wallet's
+# label, is written by others and neither read nor written here; it stays deferred).
+_LOADED = ("wallet", "chain", "status", "last_ok_at", "first_ok_at", "height", "cursors", "stored_fingerprint",
+           "wallet__owner", "wallet__family", "wallet__kind", "wallet__address", "wallet__script_type", "wallet__gap_limit",
+           "wallet__primary_name")
+
+
 def _load(wallet_chain_ids: Sequence[int], run_id: int | None):
     """The WalletChains still to sync (with their wallet, and their chain: one instance per chain, not
     per row), their run items (the columns the sync reads; it writes the others), and outcomes for
     the items already finished."""
-    wallet_chains = list(WalletChain.objects.select_related("wallet").filter(id__in=wallet_chain_ids))
+    wallet_chains = list(WalletChain.objects.select_related("wallet").only(*_LOADED).filter(id__any=list(wallet_chain_ids)))
     chains = Chain.objects.in_bulk({wc.chain_id for wc in wallet_chains})
     for wc in wallet_chains:
         wc.chain = chains[wc.chain_id]
     if run_id is None:
         return wallet_chains, {}, []
-    items = {i.wallet_chain_id: i for i in SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__in=wallet_chain_ids)
+    items = {i.wallet_chain_id: i for i in SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__any=list(wallet_chain_ids))
              .only("id", "run_id", "wallet_chain_id", "status")}
     done = {wc_id for wc_id, i in items.items() if i.status in FINISHED}
     skipped = [SyncOutcome(wc_id, items[wc_id].status, skipped=True) for wc_id in done]
@@ -156,10 +163,10 @@ def _owners(wallet_chains: Sequence[WalletChain]) -> set[int]:
 
 def _start(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem]) -> None:
     now = timezone.now()
-    WalletChain.objects.filter(id__in=[wc.id for wc in wallet_chains]).update(status=WalletChain.RUNNING, last_attempt_at=now)
+    WalletChain.objects.filter(id__any=[wc.id for wc in wallet_chains]).update(status=WalletChain.RUNNING, last_attempt_at=now)
     freshness.changed(owner_ids=_owners(wallet_chains))
     if items:
-        SyncRunItem.objects.filter(id__in=[i.id for i in items.values()]).update(
+        SyncRunItem.objects.filter(id__any=[i.id for i in items.values()]).update(
             status=SyncRun.RUNNING, attempts=F("attempts") + 1, started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())))
         run_ids = {i.run_id for i in items.values()}
         SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
@@ -193,7 +200,7 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
     if first_reads:
         start_backfills(first_reads)  # a wallet-chain read for the first time: rebuild its past on the "history" queue
     if any(p.health_factor is not None for p in result.positions) or HealthAlert.objects.filter(
-            wallet_chain_id__in=prepared.ids, cleared_at__isnull=True).exists():
+            wallet_chain_id__any=prepared.ids, cleared_at__isnull=True).exists():
         do_check_health(prepared.ids)
     return outcomes
 

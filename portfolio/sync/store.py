@@ -281,7 +281,7 @@ def replace(prepared: Prepared) -> None:
     The diff was computed before the transaction; should another writer have stored these WalletChains
     since (their last_ok_at, height or fingerprint moved), it is computed again, for every one of them,
     from the rows as they are now."""
-    seen = WalletChain.objects.filter(id__in=prepared.ids).order_by("id")
+    seen = WalletChain.objects.filter(id__any=prepared.ids).order_by("id")
     if connection.vendor == "postgresql":  # serialise with other writers of these rows (ordered: no deadlocks)
         seen = seen.select_for_update()
     now_seen = _versions(seen)

@@ -166,3 +166,42 @@ def test_a_token_that_cannot_be_read_keeps_its_last_known_amount(evm_devnet, evm
     kept = Holding.objects.get(wallet_chain=_wc(alice), asset=broken)
     assert kept.amount == 5 * 10**18 and kept.details.get("stale") is True and kept.height == 1
     assert any(p["code"] == "balance_call_failed" for p in _wc(alice).problems)
+
+
+def _statements(fn) -> list[str]:
+    from django.db import connection
+
+    seen: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        fn()
+    return seen
+
+
+def test_a_group_sync_runs_as_many_statements_for_eight_wallets_as_for_two(evm_devnet, evm_wallets, owner):
+    """A sync reads and writes its group set-wise: no statement per wallet (e.g. a field left out of
+    what it loads, read back one row at a time), in the first sync or in the steady state."""
+    from portfolio.models import Wallet
+
+    chain, wallets = evm_wallets
+    for i in range(8 - len(wallets)):  # addresses holding nothing on the devnet
+        wallet = Wallet.objects.create(owner=owner, family="evm", address=f"0x{i + 1:040x}", label=f"empty {i}")
+        WalletChain.objects.create(wallet=wallet, chain=chain)
+    ids = list(WalletChain.objects.filter(chain=chain).order_by("id").values_list("id", flat=True))
+    assert len(ids) == 8
+
+    def sync(group):
+        run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED)
+        plan.create_items(run, group)
+        return _statements(lambda: sync_run.do_sync_wallet_chains(group, run.id))
+
+    first_two, steady_two = sync(ids[:2]), sync(ids[:2])
+    first_eight, steady_eight = sync(ids), sync(ids)  # six of them synced for the first time
+    steady_again = sync(ids)
+    assert {i.status for i in SyncRunItem.objects.all()} == {SyncRun.OK}
+    assert len(steady_eight) == len(steady_two) == len(steady_again), (steady_two, steady_eight)
+    assert len(first_eight) <= len(first_two) + 8  # the first read of each wallet starts its backfill (one row each)

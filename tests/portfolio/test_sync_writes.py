@@ -319,3 +319,17 @@ def test_update_rows_keeps_texts_exactly_as_written(owner):
     for wc in wcs:
         got = stored[wc.id]
         assert (got.last_error, got.endpoint, got.cursors, got.problems) == (wc.last_error, wc.endpoint, wc.cursors, wc.problems)
+
+
+def test_any_is_in_on_every_database(owner):
+    """``__any`` (one array parameter on PostgreSQL) selects what ``__in`` selects: ids, foreign keys
+    given as ids or rows, repeated ids, None, and nothing for an empty list."""
+    wcs = _wallet_chains(owner, 4)
+    _sync(wcs, _result(wcs, 3, 100))
+    ids = [wc.id for wc in wcs]
+    for lookup in (ids[:2], ids[:2] + ids[:1], [None, ids[3]], [], ids):
+        assert set(WalletChain.objects.filter(id__any=lookup)) == set(WalletChain.objects.filter(id__in=lookup))
+        assert (sorted(Holding.objects.filter(wallet_chain_id__any=lookup).values_list("id", flat=True))
+                == sorted(Holding.objects.filter(wallet_chain_id__in=lookup).values_list("id", flat=True)))
+    assert Holding.objects.filter(wallet_chain__any=wcs[:2]).count() == Holding.objects.filter(wallet_chain__in=wcs[:2]).count() > 0
+    assert list(WalletChain.objects.filter(wallet__address__any=[wcs[1].wallet.address])) == [wcs[1]]

@@ -1,0 +1,46 @@
+"""``field__any=[...]``: membership in a list of ids that may be long (a sync group's 250 WalletChains).
+
+Django's ``__in`` writes one placeholder per value. psycopg binds client-side, so each such statement
+is text that it scans for placeholders again (its parse cache keeps short statements only) and that
+the server parses and plans per value. ``__any`` is ``= ANY(%s)`` on PostgreSQL, with the whole list as
+ONE array parameter; elsewhere it is exactly ``__in`` (``RelatedIn`` on a foreign key). A list of plain
+ints (ids) skips the per-value preparation; anything else is prepared as ``__in`` prepares it."""
+
+from __future__ import annotations
+
+from django.core.exceptions import EmptyResultSet
+from django.db.models import Field, ForeignObject
+from django.db.models.fields.related_lookups import RelatedIn
+from django.db.models.lookups import In
+
+
+class _AnyOf:
+    lookup_name = "any"
+
+    def get_prep_lookup(self):
+        if isinstance(self.rhs, (list, tuple, set, frozenset)) and all(type(v) is int for v in self.rhs):
+            return list(self.rhs)
+        return super().get_prep_lookup()
+
+    def as_postgresql(self, compiler, connection):
+        if not self.rhs_is_direct_value():
+            return super().as_sql(compiler, connection)
+        values = [v for v in self.rhs if v is not None]  # NULL is never equal to anything (as ``__in``)
+        if not values:
+            raise EmptyResultSet
+        if not all(type(v) is int for v in values):
+            field = self.lhs.output_field
+            values = [getattr(field, "target_field", field).get_db_prep_value(getattr(v, "pk", v), connection, prepared=False)
+                      for v in values]
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*lhs_params, list(dict.fromkeys(values)))
+
+
+@Field.register_lookup
+class AnyOf(_AnyOf, In):
+    pass
+
+
+@ForeignObject.register_lookup
+class RelatedAnyOf(_AnyOf, RelatedIn):
+    pass
