@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import chain, groupby
 from operator import attrgetter
 from typing import Iterable, Sequence
 
@@ -40,7 +40,7 @@ class Fingerprints:
     many rows of each kind it makes (the run item's counts, without building the rows)."""
 
     by_id: dict[int, str] = field(default_factory=dict)
-    balance_rows: dict[int, list[int]] = field(default_factory=dict)  # WalletChain id -> indexes into balances
+    balance_rows: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # WalletChain id -> [start, stop) runs of balances
     nfts: dict[int, list] = field(default_factory=dict)
     positions: dict[int, list] = field(default_factory=dict)
     counts: dict[int, dict[str, int]] = field(default_factory=dict)
@@ -57,7 +57,7 @@ def of_fetch(wallet_chains: Sequence[WalletChain], result: FetchResult) -> Finge
     over), a protocol's positions not all read (its last ones are kept), or a row names no wallet of
     the group. About 15 ms for 250 wallets x 100 tokens (reading and diffing their stored rows costs
     ~10 times that): the columns are picked and serialised at C speed, one Python step runs per
-    WalletChain and per run of rows of one owner, none per row."""
+    WalletChain and per run of rows of one owner (sliced), none per row."""
     if result.incomplete_protocols or any(p.code in UNREAD_CODES for p in result.problems):
         return Fingerprints()
     index: dict[str, int] = {}
@@ -70,13 +70,15 @@ def of_fetch(wallet_chains: Sequence[WalletChain], result: FetchResult) -> Finge
         return index.get(owner) or index.get(owner.lower()) or single
 
     balances = result.balances
-    owners = list(map(_OWNER, balances))
-    rows: dict[int, list[int]] = {wc.id: [] for wc in wallet_chains}
-    for owner, run in groupby(range(len(owners)), owners.__getitem__):
+    rows: dict[int, list[tuple[int, int]]] = {wc.id: [] for wc in wallet_chains}
+    start = 0
+    for owner, run in groupby(map(_OWNER, balances)):  # runs of one owner: slices, no step per row
         wc_id = owner_of(owner)
         if wc_id is None:
             return Fingerprints()
-        rows[wc_id].extend(run)
+        stop = start + len(list(run))
+        rows[wc_id].append((start, stop))
+        start = stop
     nfts: dict[int, list] = {wc.id: [] for wc in wallet_chains}
     positions: dict[int, list] = {wc.id: [] for wc in wallet_chains}
     for kind, items in ((nfts, result.nfts), (positions, result.positions)):
@@ -89,8 +91,9 @@ def of_fetch(wallet_chains: Sequence[WalletChain], result: FetchResult) -> Finge
     unconfirmed, details = list(map(_UNCONFIRMED, balances)), list(map(_DETAILS, balances))
     columns = (addresses, amounts, unconfirmed, details) if any(details) else (addresses, amounts, unconfirmed)
     out = Fingerprints(balance_rows=rows, nfts=nfts, positions=positions)
-    for wc_id, picked in rows.items():
-        own = tuple(list(map(column.__getitem__, picked)) for column in columns)
+    for wc_id, runs in rows.items():
+        own = tuple(column[runs[0][0]:runs[0][1]] if len(runs) == 1 else
+                    list(chain.from_iterable(column[a:b] for a, b in runs)) for column in columns)
         # NFTs and positions (a few) as their repr, exact for their types (ints, strings, Decimal, dicts)
         out.by_id[wc_id] = _digest((VERSION, own, repr(nfts[wc_id]), repr(positions[wc_id])))
         out.counts[wc_id] = _counts(own[0], nfts[wc_id], positions[wc_id])

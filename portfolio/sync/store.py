@@ -267,7 +267,8 @@ def _rows_of(prepared: Prepared, wallet_chains: list[WalletChain]) -> FetchResul
     if len(wallet_chains) == len(prepared.wallet_chains):
         return result
     balances = result.balances
-    return replaced(result, balances=tuple(balances[i] for wc in wallet_chains for i in fingerprints.balance_rows[wc.id]),
+    return replaced(result, balances=tuple(b for wc in wallet_chains for start, stop in fingerprints.balance_rows[wc.id]
+                                           for b in balances[start:stop]),
                     nfts=tuple(n for wc in wallet_chains for n in fingerprints.nfts[wc.id]),
                     positions=tuple(p for wc in wallet_chains for p in fingerprints.positions[wc.id]))
 
