@@ -285,7 +285,7 @@ def test_update_rows_writes_nulls_json_uint256_amounts_and_times_exactly_in_one_
     with connection.execute_wrapper(counter):
         store.update_rows(Holding, ["amount", "unconfirmed", "height", "fetched_at", "details"], holdings)
     if connection.vendor == "postgresql":
-        assert [(many, n) for _, many, n in counter.calls] == [(False, 6)]  # one statement, one JSON array per column (5 + the ids)
+        assert [(many, n) for _, many, n in counter.calls] == [(False, 7)]  # one statement: a JSON array per column (5 + the ids), the ids' array
     else:
         assert [many for _, many, _ in counter.calls] == [True]  # one executemany
     stored = {h.id: h for h in Holding.objects.all()}
@@ -301,7 +301,7 @@ def test_update_rows_writes_nulls_json_uint256_amounts_and_times_exactly_in_one_
             h.amount, h.details = 5, {"x": h.id}
         with connection.execute_wrapper(counter):
             store.update_rows(Holding, ["amount", "details"], holdings)
-        assert [n for _, _, n in counter.calls] == [3, 3, 3]  # chunks of 128, 128 and 44 rows
+        assert [n for _, _, n in counter.calls] == [4, 4, 4]  # chunks of 128, 128 and 44 rows
         assert {h.id: (h.amount, h.details) for h in Holding.objects.all()} == {h.id: (5, {"x": h.id}) for h in holdings}
 
 
