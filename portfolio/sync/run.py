@@ -163,6 +163,11 @@ def _owners(wallet_chains: Sequence[WalletChain]) -> set[int]:
 
 def _start(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem]) -> None:
     now = timezone.now()
+    with store.pipelined():  # four writes, one round trip
+        _mark_running(wallet_chains, items, now)
+
+
+def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem], now) -> None:
     WalletChain.objects.filter(id__any=[wc.id for wc in wallet_chains]).update(status=WalletChain.RUNNING, last_attempt_at=now)
     freshness.changed(owner_ids=_owners(wallet_chains))
     if items:
