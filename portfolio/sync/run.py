@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
 from django.conf import settings
@@ -132,6 +132,26 @@ def do_sync_wallet_chain(wallet_chain_id: int, run_item_id: int | None = None, *
     return outcomes[0] if outcomes else SyncOutcome(wallet_chain_id, "missing", skipped=True)
 
 
+@dataclass(slots=True)
+class RunItem:
+    """A run item as a sync reads and writes it (``update_rows`` writes its fields by name): a plain
+    object rather than a model instance, of which a task would build one per WalletChain."""
+
+    id: int
+    run_id: int
+    wallet_chain_id: int
+    status: str
+    finished_at: datetime | None = None
+    error: str = ""
+    endpoint: str = ""
+    height: int | None = None
+    counts: dict = field(default_factory=dict)
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
 # What a sync reads of its WalletChains and their wallets (the rest, e.g. next_due_at or the wallet's
 # label, is written by others and neither read nor written here; it stays deferred).
 _LOADED = ("wallet", "chain", "status", "last_ok_at", "first_ok_at", "height", "cursors", "stored_fingerprint",
@@ -149,8 +169,9 @@ def _load(wallet_chain_ids: Sequence[int], run_id: int | None):
         wc.chain = chains[wc.chain_id]
     if run_id is None:
         return wallet_chains, {}, []
-    items = {i.wallet_chain_id: i for i in SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__any=list(wallet_chain_ids))
-             .only("id", "run_id", "wallet_chain_id", "status")}
+    items = {wc_id: RunItem(pk, run, wc_id, status) for pk, run, wc_id, status in
+             SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__any=list(wallet_chain_ids))
+             .values_list("id", "run_id", "wallet_chain_id", "status")}
     done = {wc_id for wc_id, i in items.items() if i.status in FINISHED}
     skipped = [SyncOutcome(wc_id, items[wc_id].status, skipped=True) for wc_id in done]
     return ([wc for wc in wallet_chains if wc.id not in done],
@@ -161,13 +182,13 @@ def _owners(wallet_chains: Sequence[WalletChain]) -> set[int]:
     return {wc.wallet.owner_id for wc in wallet_chains}
 
 
-def _start(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem]) -> None:
+def _start(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem]) -> None:
     now = timezone.now()
     with store.pipelined():  # four writes, one round trip
         _mark_running(wallet_chains, items, now)
 
 
-def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, SyncRunItem], now) -> None:
+def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem], now) -> None:
     WalletChain.objects.filter(id__any=[wc.id for wc in wallet_chains]).update(status=WalletChain.RUNNING, last_attempt_at=now)
     freshness.changed(owner_ids=_owners(wallet_chains))
     if items:
@@ -210,7 +231,7 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
     return outcomes
 
 
-def _mark_ok(prepared: store.Prepared, items: dict[int, SyncRunItem]) -> list[SyncOutcome]:
+def _mark_ok(prepared: store.Prepared, items: dict[int, RunItem]) -> list[SyncOutcome]:
     result, now, wallet_chains = prepared.result, prepared.now, prepared.wallet_chains
     endpoint = (result.endpoint or "")[:300]
     addresses = {wc.wallet.address for wc in wallet_chains}
