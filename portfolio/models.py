@@ -315,7 +315,8 @@ class WalletChain(models.Model):
     IDLE, QUEUED, RUNNING, OK, FAILED = "idle", "queued", "running", "ok", "failed"
     STATUS_CHOICES = [(IDLE, "Never synced"), (QUEUED, "Queued"), (RUNNING, "Running"), (OK, "OK"), (FAILED, "Failed")]
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="wallet_chains")
+    # No index of its own: the unique constraint's index starts with this column.
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="wallet_chains", db_index=False)
     chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="wallet_chains")
     status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=IDLE)
     next_due_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -440,7 +441,8 @@ class ReadAt:
 class Holding(ReadAt, models.Model):
     """A balance of one asset in one WalletChain, written by key on each successful sync."""
 
-    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="holdings")
+    # No index of its own: the unique constraint's index starts with this column.
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="holdings", db_index=False)
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="holdings")
     amount = AmountField(help_text="Confirmed amount in base units.")
     unconfirmed = AmountField(default=0, help_text="Pending change in base units (Bitcoin mempool).")
@@ -475,7 +477,8 @@ class AssetTotal(models.Model):
 class NftItem(ReadAt, models.Model):
     """One NFT (or an ERC-1155 amount of one id) held in one WalletChain."""
 
-    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="nfts")
+    # No index of its own: the unique constraint's index starts with this column.
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="nfts", db_index=False)
     collection = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="nft_items")
     token_id = models.CharField(max_length=100)
     amount = AmountField(default=1)
@@ -493,7 +496,8 @@ class NftItem(ReadAt, models.Model):
 class Position(ReadAt, models.Model):
     """A DeFi or staking position in one WalletChain (legs in PositionLeg)."""
 
-    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="positions")
+    # No index of its own: the unique constraint's index starts with this column.
+    wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="positions", db_index=False)
     protocol = models.CharField(max_length=60)
     kind = models.CharField(max_length=20, help_text="staking, lending, liquidity, vault")
     ref = models.CharField(max_length=120, help_text="Stable id: account or contract.")
@@ -564,7 +568,8 @@ class SyncRun(models.Model):
 class SyncRunItem(models.Model):
     """The outcome of one WalletChain inside a SyncRun."""
 
-    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: the unique constraint's index starts with this column.
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="items", db_index=False)
     wallet_chain = models.ForeignKey(WalletChain, on_delete=models.CASCADE, related_name="run_items")
     status = models.CharField(max_length=10, choices=SyncRun.STATUS_CHOICES, default=SyncRun.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
