@@ -109,7 +109,7 @@ class WordResults(Sequence[CallResult]):
 
     __slots__ = ("flags", "words")
 
-    def __init__(self, flags: bytes, words: list[bytes]) -> None:
+    def __init__(self, flags: bytes, words: Sequence[bytes]) -> None:
         self.flags, self.words = flags, words
 
     def __len__(self) -> int:
@@ -295,11 +295,11 @@ class MulticallReader:
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call")
         if raw == "0x":
             raise ChainError(f"no Multicall3 contract at {self.address} on this chain", permanent=True, method="eth_call")
+        words = decode_aggregate3_words(raw, len(chunk))  # checked as hex text: no need to decode all of it
+        if words is not None:
+            return WordResults(*words)
         try:
             payload = bytes.fromhex(raw[2:])
         except ValueError:
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call") from None
-        words = decode_aggregate3_words(payload, len(chunk))
-        if words is not None:
-            return WordResults(*words)
         return [CallResult(ok, ret, "" if ok else "reverted") for ok, ret in decode_aggregate3(payload, len(chunk))]

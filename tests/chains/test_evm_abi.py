@@ -25,6 +25,11 @@ def word(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
 
+def hex_text(payload: bytes) -> str:
+    """An eth_call answer as the node sends it."""
+    return "0x" + payload.hex()
+
+
 def decoded_by_the_reader(payload: bytes, count: int) -> list[CallResult]:
     reader = MulticallReader(client=None, multicall_address="0x" + "11" * 20)  # type: ignore[arg-type]
     return list(reader._decode([("0x" + "22" * 20, b"")] * count, "0x" + payload.hex()))
@@ -37,7 +42,7 @@ def general(payload: bytes, count: int) -> list[CallResult]:
 def test_regular_word_answers_decode_as_the_general_decoder_does():
     results = [(True, word(10**18)), (True, word(0)), (True, word(MAX)), (True, word(1))]
     payload = answer(results)
-    oks, words = abi.decode_aggregate3_words(payload, 4)
+    oks, words = abi.decode_aggregate3_words(hex_text(payload), 4)
     assert [(ok == 1, w) for ok, w in zip(oks, words)] == abi.decode_aggregate3(payload, 4) == results
     assert decoded_by_the_reader(payload, 4) == general(payload, 4)
     assert int.from_bytes(decoded_by_the_reader(payload, 4)[2].data, "big") == MAX  # uint256 max exactly
@@ -45,7 +50,7 @@ def test_regular_word_answers_decode_as_the_general_decoder_does():
 
 def test_a_failed_call_with_a_word_of_revert_data_stays_a_failure():
     payload = answer([(True, word(5)), (False, word(MAX)), (True, word(7))])
-    assert abi.decode_aggregate3_words(payload, 3) is not None
+    assert abi.decode_aggregate3_words(hex_text(payload), 3) is not None
     got = decoded_by_the_reader(payload, 3)
     assert got == general(payload, 3)
     assert got[1] == CallResult(False, word(MAX), "reverted")
@@ -59,19 +64,42 @@ def test_a_failed_call_with_a_word_of_revert_data_stays_a_failure():
 ], ids=["revert-empty", "short", "two-words", "error-string"])
 def test_irregular_answers_fall_back_to_the_general_decoder(odd):
     payload = answer([(True, word(5)), odd, (True, word(MAX))])
-    assert abi.decode_aggregate3_words(payload, 3) is None
+    assert abi.decode_aggregate3_words(hex_text(payload), 3) is None
     assert decoded_by_the_reader(payload, 3) == general(payload, 3)
 
 
 def test_garbage_is_refused_by_both():
     payload = bytearray(answer([(True, word(5)), (True, word(6))]))
     payload[64 + 64 + 31] = 2  # a success flag that is not a bool
-    assert abi.decode_aggregate3_words(bytes(payload), 2) is None
+    assert abi.decode_aggregate3_words(hex_text(bytes(payload)), 2) is None
     with pytest.raises(MalformedResponse):
         abi.decode_aggregate3(bytes(payload), 2)
     regular = answer([(True, word(5)), (True, word(6))])
-    assert abi.decode_aggregate3_words(regular, 3) is None  # not the count asked for
-    assert abi.decode_aggregate3_words(regular + bytes(32), 2) is None  # trailing bytes
+    assert abi.decode_aggregate3_words(hex_text(regular), 3) is None  # not the count asked for
+    assert abi.decode_aggregate3_words(hex_text(regular + bytes(32)), 2) is None  # trailing bytes
+
+
+def test_one_word_answers_decode_at_any_count():
+    for count in (1, 2, 500):
+        results = [(i % 3 != 1, word(MAX if i == count - 1 else i * 7)) for i in range(count)]
+        payload = answer(results)
+        flags, words = abi.decode_aggregate3_words(hex_text(payload), count)
+        assert [(ok == 1, w) for ok, w in zip(flags, words)] == results
+        assert decoded_by_the_reader(payload, count) == general(payload, count)
+
+
+def test_hex_the_fast_path_does_not_read_as_is_left_to_the_general_decoder():
+    payload = answer([(True, word(5)), (True, word(0xABCDEF))])
+    text = hex_text(payload)
+    upper = "0x" + text[2:].upper()  # valid hex, not the lowercase layout: decoded the general way
+    assert abi.decode_aggregate3_words(upper, 2) is None
+    assert list(MulticallReader(client=None, multicall_address="0x" + "11" * 20)._decode([("0x" + "22" * 20, b"")] * 2, upper)) \
+        == general(payload, 2)
+    for bad in ("zz", " 1", "\u00e9"):  # not hex, white space, not ASCII, inside a word
+        broken = text[:-len(bad)] + bad
+        assert abi.decode_aggregate3_words(broken, 2) is None
+        with pytest.raises(MalformedResponse):
+            MulticallReader(client=None, multicall_address="0x" + "11" * 20)._decode([("0x" + "22" * 20, b"")] * 2, broken)
 
 
 def test_calls_sharing_one_calldata_encode_as_the_general_encoder_and_eth_abi_do():
