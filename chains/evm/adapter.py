@@ -29,6 +29,7 @@ from chains.base import (
     RateLimiter,
     TokenBalance,
     WalletRef,
+    token_balances,
 )
 from chains.endpoints import EndpointBroken, EndpointHealth, EndpointPool, JsonRpcClient, RpcError
 from chains.evm import abi
@@ -605,8 +606,8 @@ def _row_balances(rows: Sequence[BalanceRow], first: int, results: Sequence[Call
             if oks.count(1) == len(oks) and all(map(listed.__contains__, row_tokens)):
                 # the usual case, every call answered one word and every token listed: no Python step per token
                 nonzero = list(map(_ZERO_WORD.__ne__, datas))
-                balances += map(TokenBalance, repeat(wallet), map(listed.__getitem__, compress(row_tokens, nonzero)),
-                                map(int.from_bytes, compress(datas, nonzero), repeat("big")))
+                balances += token_balances(wallet, map(listed.__getitem__, compress(row_tokens, nonzero)),
+                                           map(int.from_bytes, compress(datas, nonzero), repeat("big")))
                 continue
         else:
             oks, datas, _ = zip(*results[lo - first:hi - first])
