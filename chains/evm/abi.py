@@ -110,17 +110,17 @@ def aggregate3_calldata_parts(calls: Sequence[tuple[str, bytes]], allow_failure:
         targets, datas = zip(*calls)
         data = datas[0]
         if datas.count(data) == n:
-            # "0x" + 40 hex digits each: split apart at their prefixes (no hex digit is an "x")
-            bodies = "".join(targets).lower().encode("ascii", "replace").split(b"0x")
-            if (len(bodies) == n + 1 and not bodies.pop(0) and set(map(len, bodies)) == {40}
-                    and _is_hex(b"".join(bodies))):
-                body = (len(data).to_bytes(32, "big") + data + b"\0" * (-len(data) % 32)).hex().encode()
-                tail = (_TRUE if allow_failure else _FALSE).hex().encode() + _BYTES_OFFSET.hex().encode() + body
-                # head, then per call: 24 zeros, the target, its tail
-                parts = [b"0" * 24, b""] * n
-                parts[1::2] = bodies
-                parts[2::2] = [tail + b"0" * 24] * (n - 1)
-                return [b"0x", _uniform_head(n, 96 + len(body) // 2), *parts, tail]
+            # "0x" + 40 hex digits each: an "0x" every 42 characters and no other (split apart there),
+            # nothing but hex digits in between
+            text = "".join(targets).lower().encode("ascii", "replace")
+            if len(text) == 42 * n and text[::42] == b"0" * n and text[1::42] == b"x" * n:
+                targets_hex = text.split(b"0x")
+                del targets_hex[0]
+                if len(targets_hex) == n and _is_hex(b"".join(targets_hex)):
+                    body = (len(data).to_bytes(32, "big") + data + b"\0" * (-len(data) % 32)).hex().encode()
+                    tail = (_TRUE if allow_failure else _FALSE).hex().encode() + _BYTES_OFFSET.hex().encode() + body
+                    # head, then per call: 24 zeros, the target, its tail (one C-level join, no list per call)
+                    return [b"0x", _uniform_head(n, 96 + len(body) // 2), b"0" * 24, (tail + b"0" * 24).join(targets_hex), tail]
     return [b"0x", encode_aggregate3(calls, allow_failure).hex().encode()]
 
 

@@ -114,14 +114,18 @@ def test_calls_sharing_one_calldata_encode_as_the_general_encoder_and_eth_abi_do
     [(TOKENS[0], abi.NAME), (TOKENS[1], abi.call_with_address(abi.BALANCE_OF, WALLET))],  # mixed calldata
     [(TOKENS[0], abi.DECIMALS)],  # a single call
     [("0x12", abi.DECIMALS), (TOKENS[1], abi.DECIMALS)],  # a short target: encoded as the general encoder does
-], ids=["mixed", "single", "short-target"])
+    [(TOKENS[0][:-2], abi.DECIMALS), ("0x" + "ab" * 21, abi.DECIMALS)],  # lengths that add up, 0x out of place
+    [(TOKENS[0], abi.DECIMALS), ("0X" + TOKENS[1][2:], abi.DECIMALS)],  # an upper-case prefix
+], ids=["mixed", "single", "short-target", "misaligned", "upper-prefix"])
 def test_other_calls_go_through_the_general_encoder(calls):
     assert abi.aggregate3_calldata(calls) == "0x" + abi.encode_aggregate3(calls).hex()
 
 
-def test_a_target_that_is_not_hex_is_refused():
+@pytest.mark.parametrize("target", ["0x" + "zz" * 20, "0x" + "ab" * 19 + "x1", "0x" + "ab" * 19 + "\u00e91", "0x" + "ab" * 19 + " 1"],
+                         ids=["letters", "an-x", "not-ascii", "space"])
+def test_a_target_that_is_not_hex_is_refused(target):
     with pytest.raises(ValueError):
-        abi.aggregate3_calldata([("0x" + "zz" * 20, abi.DECIMALS), (TOKENS[1], abi.DECIMALS)])
+        abi.aggregate3_calldata([(target, abi.DECIMALS), (TOKENS[1], abi.DECIMALS)])
 
 
 def test_a_reads_results_index_slice_and_iterate_like_the_list_they_stand_for():
