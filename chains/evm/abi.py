@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from binascii import unhexlify
 from functools import lru_cache
+from itertools import repeat
 from operator import itemgetter
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector, keccak
@@ -66,6 +67,28 @@ _FALSE = uint_word(0)
 _BYTES_OFFSET = uint_word(96)
 
 
+class SameCalldata(Sequence[tuple[str, bytes]]):
+    """The calls ``(target, data)`` for each of ``targets``, all with one calldata (``balanceOf(wallet)``
+    over a token list), kept as the targets and the calldata: no pair per call. A slice is again a
+    ``SameCalldata``; the encoders lay it out without looking at its calls one by one."""
+
+    __slots__ = ("targets", "data")
+
+    def __init__(self, targets: Sequence[str], data: bytes) -> None:
+        self.targets, self.data = targets, data
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return SameCalldata(self.targets[i], self.data)
+        return self.targets[i], self.data
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        return zip(self.targets, repeat(self.data))
+
+
 def encode_aggregate3(calls: Sequence[tuple[str, bytes]], allow_failure: bool = True) -> bytes:
     """Calldata of ``aggregate3(Call3[])`` for ``(target, calldata)`` pairs. Hand-packed (eth_abi is
     ~10x slower here) and memoised per target and per calldata: thousands of calls per fetch share
@@ -107,9 +130,13 @@ def aggregate3_calldata_parts(calls: Sequence[tuple[str, bytes]], allow_failure:
     """
     n = len(calls)
     if n > 1:
-        targets, datas = zip(*calls)
-        data = datas[0]
-        if datas.count(data) == n:
+        if isinstance(calls, SameCalldata):
+            targets, data, same = calls.targets, calls.data, True
+        else:
+            targets, datas = zip(*calls)
+            data = datas[0]
+            same = datas.count(data) == n
+        if same:
             # "0x" + 40 hex digits each: an "0x" every 42 characters and no other (split apart there),
             # nothing but hex digits in between
             text = "".join(targets).lower().encode("ascii", "replace")

@@ -9,7 +9,7 @@ from chains.base import FUNGIBLE, AssetRef, MalformedResponse, TokenBalance
 from chains.evm import abi
 from chains.evm.adapter import _row_balances
 from chains.evm.multicall import CallResult, CallResults, MulticallReader, WordResults
-from chains.evm.plan import BalanceRow
+from chains.evm.plan import BalanceRow, Plan
 
 MAX = 2**256 - 1
 WALLET = "0x" + "ab" * 20
@@ -165,3 +165,36 @@ def test_word_chunks_become_the_same_balances_with_or_without_a_failure_or_an_un
     assert found.balances == [TokenBalance(other, listed[TOKENS[3]], 3), TokenBalance(other, listed[TOKENS[4]], MAX),
                               (other, TOKENS[5], 5)]
     assert found.unlisted and found.failed == [("balance_call_failed", TOKENS[2], other)]
+
+
+def test_a_plans_calls_index_slice_and_iterate_like_the_list_of_pairs_they_stand_for():
+    plan, pairs = Plan(), []
+    for target, data in [(TOKENS[0], abi.NAME), (TOKENS[1], abi.DECIMALS)]:
+        plan.add(target, data)
+        pairs.append((target, data))
+    for owner in (WALLET, "0x" + "cd" * 20):
+        row = plan.add_balances_of(owner, TOKENS)
+        assert row.start == len(pairs)
+        pairs += [(t, abi.call_with_address(abi.BALANCE_OF, owner)) for t in TOKENS]
+    plan.add(TOKENS[2], abi.SYMBOL)
+    pairs.append((TOKENS[2], abi.SYMBOL))
+    calls = plan.calls
+    assert len(calls) == len(pairs) and list(calls) == pairs
+    assert [calls[i] for i in range(-len(pairs), len(pairs))] == pairs + pairs
+    for start in range(len(pairs) + 1):
+        for stop in range(start, len(pairs) + 2):
+            assert list(calls[start:stop]) == pairs[start:stop]
+    assert list(calls[::3]) == pairs[::3] and list(calls[5:1:-1]) == pairs[5:1:-1]
+    assert isinstance(calls[3:7], abi.SameCalldata)  # inside one wallet's balanceOf run
+    with pytest.raises(IndexError):
+        calls[len(pairs)]
+
+
+@pytest.mark.parametrize("count", [1, 2, len(TOKENS)])
+def test_calls_of_one_calldata_encode_as_their_pairs_do(count):
+    data = abi.call_with_address(abi.BALANCE_OF, WALLET)
+    same = abi.SameCalldata(TOKENS[:count], data)
+    pairs = [(t, data) for t in TOKENS[:count]]
+    assert abi.aggregate3_calldata(same) == abi.aggregate3_calldata(pairs) == "0x" + abi.encode_aggregate3(pairs).hex()
+    assert abi.aggregate3_calldata(abi.SameCalldata(["0x12", *TOKENS[1:count]], data)) \
+        == abi.aggregate3_calldata([("0x12", data), *pairs[1:]])  # an odd target: the general encoder
