@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
+from chains.base import AssetRef
 from chains.evm import abi
 from chains.evm.abi import SameCalldata
 from chains.evm.multicall import CallResult
@@ -14,11 +15,13 @@ from chains.evm.protocols.base import Batch
 
 
 class BalanceRow(NamedTuple):
-    """One wallet's ``balanceOf`` calls in a plan: ``tokens[k]`` was planned at index ``start + k``."""
+    """One wallet's ``balanceOf`` calls in a plan: ``tokens[k]`` was planned at index ``start + k``;
+    ``assets[k]``, when given, is its listed ``AssetRef`` (every token of the row is listed)."""
 
     owner: str
     tokens: list[str]
     start: int
+    assets: Sequence[AssetRef] | None = None
 
 
 class CallList(Sequence[tuple[str, bytes]]):
@@ -100,10 +103,12 @@ class Plan(Batch):
         self.calls.extend(calls)
         return start
 
-    def add_balances_of(self, owner: str, tokens: list[str]) -> BalanceRow:
+    def add_balances_of(self, owner: str, tokens: list[str], assets: Sequence[AssetRef] | None = None) -> BalanceRow:
         """One ``balanceOf(owner)`` per token (``tokens`` must not repeat), all with the same calldata:
-        kept as one ``SameCalldata`` run (20,000 tokens are 20,000 calls, and no pair each)."""
-        return BalanceRow(owner, tokens, self.add_unique_many(SameCalldata(tokens, abi.call_with_address(abi.BALANCE_OF, owner))))
+        kept as one ``SameCalldata`` run (20,000 tokens are 20,000 calls, and no pair each).
+        ``assets``: the tokens' listed ``AssetRef``s in the same order, when all are listed."""
+        return BalanceRow(owner, tokens, self.add_unique_many(SameCalldata(tokens, abi.call_with_address(abi.BALANCE_OF, owner))),
+                          assets)
 
     def __getitem__(self, i: int) -> CallResult:
         return self.results[i]

@@ -150,8 +150,11 @@ def test_word_chunks_become_the_same_balances_with_or_without_a_failure_or_an_un
     rows = [BalanceRow(WALLET, TOKENS[:4], 0), BalanceRow(other, TOKENS[:6], 4)]
     values = [MAX, 0, 7, 10**18, 1, 0, 2, 3, MAX, 5]
     regular = WordResults(bytes([1] * 10), [word(v) for v in values])
-    for results in (regular, list(regular)):  # C-level maps, and the per-token loop: same calls, same answers
-        found = _row_balances(rows, 0, results, listed)
+    # rows that carry their tokens' AssetRefs (every token listed) look nothing up: same balances
+    with_assets = [BalanceRow(owner, tokens, start, [listed[t] for t in tokens]) for owner, tokens, start, _ in rows]
+    for results, some_rows in [(r, some) for r in (regular, list(regular)) for some in (rows, with_assets)]:
+        # C-level maps, and the per-token loop: same calls, same answers
+        found = _row_balances(some_rows, 0, results, listed)
         assert found.balances == [
             TokenBalance(WALLET, listed[TOKENS[0]], MAX), TokenBalance(WALLET, listed[TOKENS[2]], 7),
             TokenBalance(WALLET, listed[TOKENS[3]], 10**18), TokenBalance(other, listed[TOKENS[0]], 1),
@@ -165,6 +168,10 @@ def test_word_chunks_become_the_same_balances_with_or_without_a_failure_or_an_un
     assert found.balances == [TokenBalance(other, listed[TOKENS[3]], 3), TokenBalance(other, listed[TOKENS[4]], MAX),
                               (other, TOKENS[5], 5)]
     assert found.unlisted and found.failed == [("balance_call_failed", TOKENS[2], other)]
+    found = _row_balances(with_assets, 5, partly, listed)
+    assert found.balances == [TokenBalance(other, listed[TOKENS[3]], 3), TokenBalance(other, listed[TOKENS[4]], MAX),
+                              TokenBalance(other, listed[TOKENS[5]], 5)]
+    assert not found.unlisted and found.failed == [("balance_call_failed", TOKENS[2], other)]
 
 
 def test_a_plans_calls_index_slice_and_iterate_like_the_list_of_pairs_they_stand_for():
