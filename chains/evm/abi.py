@@ -147,7 +147,8 @@ def aggregate3_calldata_parts(calls: Sequence[tuple[str, bytes]], allow_failure:
                     body = (len(data).to_bytes(32, "big") + data + b"\0" * (-len(data) % 32)).hex().encode()
                     tail = (_TRUE if allow_failure else _FALSE).hex().encode() + _BYTES_OFFSET.hex().encode() + body
                     # head, then per call: 24 zeros, the target, its tail (one C-level join, no list per call)
-                    return [b"0x", _uniform_head(n, 96 + len(body) // 2), b"0" * 24, (tail + b"0" * 24).join(targets_hex), tail]
+                    return [b"0x", _uniform_head(n, 96 + len(body) // 2), b"0" * 24,
+                            (tail + b"0" * 24).join(targets_hex), tail]
     return [b"0x", encode_aggregate3(calls, allow_failure).hex().encode()]
 
 
@@ -249,7 +250,8 @@ def _word_layout(n: int) -> tuple[str, Callable[[str], Sequence[str]], str, dict
     """For a regular ``n``-word aggregate3 answer in hex: its fixed head (``"0x"`` included), what cuts
     its words' hex out of it, its success flags' digits when every call succeeded, and each item's hex
     before its word by success flag."""
-    head = "0x" + (uint_word(32) + uint_word(n) + b"".join([(32 * n + _ITEM * i).to_bytes(32, "big") for i in range(n)])).hex()
+    offsets = b"".join([(32 * n + _ITEM * i).to_bytes(32, "big") for i in range(n)])
+    head = "0x" + (uint_word(32) + uint_word(n) + offsets).hex()
     first = len(head) + 192
     hex_words = itemgetter(*[slice(p, p + 64) for p in range(first, first + _HEX_ITEM * n, _HEX_ITEM)])
     tail = (uint_word(64) + uint_word(32)).hex()

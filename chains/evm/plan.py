@@ -107,8 +107,8 @@ class Plan(Batch):
         """One ``balanceOf(owner)`` per token (``tokens`` must not repeat), all with the same calldata:
         kept as one ``SameCalldata`` run (20,000 tokens are 20,000 calls, and no pair each).
         ``assets``: the tokens' listed ``AssetRef``s in the same order, when all are listed."""
-        return BalanceRow(owner, tokens, self.add_unique_many(SameCalldata(tokens, abi.call_with_address(abi.BALANCE_OF, owner))),
-                          assets)
+        calls = SameCalldata(tokens, abi.call_with_address(abi.BALANCE_OF, owner))
+        return BalanceRow(owner, tokens, self.add_unique_many(calls), assets)
 
     def __getitem__(self, i: int) -> CallResult:
         return self.results[i]

@@ -9,8 +9,9 @@ import pytest
 from chains.base import FUNGIBLE, NATIVE, AssetRef, TokenBalance, token_balances
 
 OWNER = "0x" + "ab" * 20
-ASSETS = [AssetRef(kind=FUNGIBLE, address="0x" + f"{i:040x}", symbol=f"T{i}", name=f"Token {i}", decimals=18, standard="erc20")
-          for i in range(3)] + [AssetRef(kind=NATIVE, address=None, symbol="ETH", name="Ether", decimals=18)]
+ASSETS = [AssetRef(kind=FUNGIBLE, address="0x" + f"{i:040x}", symbol=f"T{i}", name=f"Token {i}", decimals=18,
+                   standard="erc20") for i in range(3)]
+ASSETS.append(AssetRef(kind=NATIVE, address=None, symbol="ETH", name="Ether", decimals=18))
 AMOUNTS = [1, 2**256 - 1, 10**18, 0]
 
 
@@ -28,7 +29,8 @@ def test_token_balances_are_what_the_constructor_makes():
     for m, b in zip(made, built):
         assert type(m) is TokenBalance
         assert repr(m) == repr(b)
-        assert (m.owner, m.asset, m.amount, m.unconfirmed, m.details) == (b.owner, b.asset, b.amount, b.unconfirmed, b.details)
+        fields = ("owner", "asset", "amount", "unconfirmed", "details")
+        assert [getattr(m, f) for f in fields] == [getattr(b, f) for f in fields]
         assert dataclasses.astuple(m) == dataclasses.astuple(b)
         assert outcome(lambda: hash(m)) == outcome(lambda: hash(b))
         assert dataclasses.replace(m, amount=5) == dataclasses.replace(b, amount=5) == TokenBalance(OWNER, b.asset, 5)
@@ -44,6 +46,7 @@ def test_token_balances_are_frozen_and_own_their_details():
     with pytest.raises(dataclasses.FrozenInstanceError):
         del first.owner
     built = TokenBalance(OWNER, ASSETS[0], AMOUNTS[0])
-    assert outcome(lambda: setattr(first, "extra", 1)) == outcome(lambda: setattr(built, "extra", 1))  # raises either way
+    # no other attribute either way (the frozen dataclass raises)
+    assert outcome(lambda: setattr(first, "extra", 1)) == outcome(lambda: setattr(built, "extra", 1))
     assert first.details == {} and first.details is not second.details
     assert first.amount == AMOUNTS[0]

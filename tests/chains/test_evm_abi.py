@@ -93,13 +93,13 @@ def test_hex_the_fast_path_does_not_read_as_is_left_to_the_general_decoder():
     text = hex_text(payload)
     upper = "0x" + text[2:].upper()  # valid hex, not the lowercase layout: decoded the general way
     assert abi.decode_aggregate3_words(upper, 2) is None
-    assert list(MulticallReader(client=None, multicall_address="0x" + "11" * 20)._decode([("0x" + "22" * 20, b"")] * 2, upper)) \
-        == general(payload, 2)
+    reader, chunk = MulticallReader(client=None, multicall_address="0x" + "11" * 20), [("0x" + "22" * 20, b"")] * 2
+    assert list(reader._decode(chunk, upper)) == general(payload, 2)
     for bad in ("zz", " 1", "\u00e9"):  # not hex, white space, not ASCII, inside a word
         broken = text[:-len(bad)] + bad
         assert abi.decode_aggregate3_words(broken, 2) is None
         with pytest.raises(MalformedResponse):
-            MulticallReader(client=None, multicall_address="0x" + "11" * 20)._decode([("0x" + "22" * 20, b"")] * 2, broken)
+            reader._decode(chunk, broken)
 
 
 def test_calls_sharing_one_calldata_encode_as_the_general_encoder_and_eth_abi_do():
@@ -121,8 +121,8 @@ def test_other_calls_go_through_the_general_encoder(calls):
     assert abi.aggregate3_calldata(calls) == "0x" + abi.encode_aggregate3(calls).hex()
 
 
-@pytest.mark.parametrize("target", ["0x" + "zz" * 20, "0x" + "ab" * 19 + "x1", "0x" + "ab" * 19 + "\u00e91", "0x" + "ab" * 19 + " 1"],
-                         ids=["letters", "an-x", "not-ascii", "space"])
+@pytest.mark.parametrize("target", ["0x" + "zz" * 20, "0x" + "ab" * 19 + "x1", "0x" + "ab" * 19 + "\u00e91",
+                                    "0x" + "ab" * 19 + " 1"], ids=["letters", "an-x", "not-ascii", "space"])
 def test_a_target_that_is_not_hex_is_refused(target):
     with pytest.raises(ValueError):
         abi.aggregate3_calldata([(target, abi.DECIMALS), (TOKENS[1], abi.DECIMALS)])
