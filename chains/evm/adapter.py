@@ -29,6 +29,7 @@ from chains.base import (
     RateLimiter,
     TokenBalance,
     WalletRef,
+    token_balances,
 )
 from chains.endpoints import EndpointBroken, EndpointHealth, EndpointPool, JsonRpcClient, RpcError
 from chains.evm import abi
@@ -151,8 +152,12 @@ class EvmAdapter:
             listed = fungibles.keys() | protocol_tokens if protocol_tokens else fungibles.keys()
             # the token list usually comes in an order close to sorted already: sorting it is then one pass
             listed_sorted = sorted(fungibles if len(listed) == len(fungibles) else listed)
+            # Their AssetRefs looked up once, now, while the sort has just read these keys: the reader's
+            # threads, which make the balances, then look up nothing (and their caches are cold).
+            listed_assets = list(map(fungibles.__getitem__, listed_sorted)) if len(listed) == len(fungibles) else None
             balance_rows = [
-                plan.add_balances_of(w.address, sorted(listed | w.erc20) if w.erc20 - listed else listed_sorted)
+                plan.add_balances_of(w.address, sorted(listed | w.erc20)) if w.erc20 - listed
+                else plan.add_balances_of(w.address, listed_sorted, listed_assets)
                 for w in wallets]
             meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
             oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA))
@@ -535,7 +540,7 @@ class EvmAdapter:
         """Finish the protocols' reads: their first round came back with the balances; later rounds
         (ids and addresses only known now) each take one more batched round of eth_calls."""
         ctx.assets.update(discovered)
-        for wallet, tokens, start in balance_rows:
+        for wallet, tokens, start, _assets in balance_rows:
             for token, (ok, data, _) in zip(tokens, plan.results[start:start + len(tokens)]):
                 amount = abi.decode_uint(data) if ok else None
                 if amount:
@@ -595,18 +600,19 @@ def _row_balances(rows: Sequence[BalanceRow], first: int, results: Sequence[Call
     append = balances.append
     unlisted = False
     end = first + len(results)
-    for wallet, tokens, start in rows:
+    for wallet, tokens, start, assets in rows:
         lo, hi = max(start, first), min(start + len(tokens), end)
         if lo >= hi:
             continue
         row_tokens = tokens[lo - start:hi - start]
         if isinstance(results, WordResults):  # flags and words as they came, no CallResult each
             oks, datas = results.flags[lo - first:hi - first], results.words[lo - first:hi - first]
-            if oks.count(1) == len(oks) and all(map(listed.__contains__, row_tokens)):
+            if oks.count(1) == len(oks) and (assets is not None or all(map(listed.__contains__, row_tokens))):
                 # the usual case, every call answered one word and every token listed: no Python step per token
                 nonzero = list(map(_ZERO_WORD.__ne__, datas))
-                balances += map(TokenBalance, repeat(wallet), map(listed.__getitem__, compress(row_tokens, nonzero)),
-                                map(int.from_bytes, compress(datas, nonzero), repeat("big")))
+                held = (compress(assets[lo - start:hi - start], nonzero) if assets is not None
+                        else map(listed.__getitem__, compress(row_tokens, nonzero)))
+                balances += token_balances(wallet, held, map(int.from_bytes, compress(datas, nonzero), repeat("big")))
                 continue
         else:
             oks, datas, _ = zip(*results[lo - first:hi - first])

@@ -109,7 +109,7 @@ class WordResults(Sequence[CallResult]):
 
     __slots__ = ("flags", "words")
 
-    def __init__(self, flags: bytes, words: list[bytes]) -> None:
+    def __init__(self, flags: bytes, words: Sequence[bytes]) -> None:
         self.flags, self.words = flags, words
 
     def __len__(self) -> int:
@@ -205,7 +205,8 @@ class MulticallReader:
         JSON-RPC batches, so days with few calls travel together. Results per job, in order; ``each(job,
         first, results)`` as ``run``'s; raises as ``run``. With ``parts`` (one job): the chunks' results
         are put there as they are, in order, and the list returned is empty."""
-        chunks = [(list(calls[start:start + self.chunk_size]), block, j, start)
+        # a chunk is a slice of the calls: a list, or a SameCalldata (see chains.evm.plan.CallList)
+        chunks = [(calls[start:start + self.chunk_size], block, j, start)
                   for j, (calls, block) in enumerate(jobs) for start in range(0, len(calls), self.chunk_size)]
         step = self.chunks_per_request
         groups = [chunks[i:i + step] for i in range(0, len(chunks), step)]
@@ -217,7 +218,7 @@ class MulticallReader:
             # outside that gate (one more thread): the next request goes out without waiting for it.
             gate = threading.Semaphore(self.parallel)
 
-            def read(group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
+            def read(group: list[tuple[Sequence[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
                 with gate:
                     part = self._run_group(group)
                 for (_chunk, _block, j, first), results in zip(group, part):
@@ -234,7 +235,7 @@ class MulticallReader:
                     out[j].extend(results)
         return out
 
-    def _run_group(self, group: list[tuple[list[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
+    def _run_group(self, group: list[tuple[Sequence[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
         """Several chunks in one JSON-RPC batch; a refused chunk is split, a refused batch sent singly."""
         if len(group) == 1:
             return [self._run_chunk(group[0][0], group[0][1])]
@@ -256,7 +257,7 @@ class MulticallReader:
             out.append(self._after_failure(chunk, block, reply) if isinstance(reply, RpcError) else reply)
         return out
 
-    def _run_chunk(self, chunk: list[tuple[str, bytes]], block: int) -> Sequence[CallResult]:
+    def _run_chunk(self, chunk: Sequence[tuple[str, bytes]], block: int) -> Sequence[CallResult]:
         try:
             return self._eth_call(chunk, block)
         except RpcError as exc:
@@ -267,39 +268,39 @@ class MulticallReader:
                 raise
             return self._split(chunk, block, exc.detail)
 
-    def _after_failure(self, chunk: list[tuple[str, bytes]], block: int, exc: RpcError) -> Sequence[CallResult]:
+    def _after_failure(self, chunk: Sequence[tuple[str, bytes]], block: int, exc: RpcError) -> Sequence[CallResult]:
         if RATE_LIMIT.search(exc.rpc_message or ""):
             raise ChainError(f"rate limited: {exc.rpc_message}", method="eth_call")
         if STATE_MISSING.search(exc.rpc_message or ""):
             raise StateUnavailable(f"no state at block {block}: {exc.rpc_message}", block=block, method="eth_call")
         return self._split(chunk, block, exc.rpc_message or "call failed")
 
-    def _split(self, chunk: list[tuple[str, bytes]], block: int, reason: str) -> list[CallResult]:
+    def _split(self, chunk: Sequence[tuple[str, bytes]], block: int, reason: str) -> list[CallResult]:
         if len(chunk) == 1:
             return [CallResult(ok=False, error=f"call failed as a whole: {reason}")]
         half = len(chunk) // 2
         return [*self._run_chunk(chunk[:half], block), *self._run_chunk(chunk[half:], block)]
 
-    def _params(self, chunk: list[tuple[str, bytes]], block: int) -> RawJson:
+    def _params(self, chunk: Sequence[tuple[str, bytes]], block: int) -> RawJson:
         # JSON text as is: an address, hex digits and a block number need no escaping
         return RawJson(f'[{{"to":"{self.address}","data":"'.encode(), *aggregate3_calldata_parts(chunk),
                        f'"}},"{hex(block)}"]'.encode())
 
-    def _eth_call(self, chunk: list[tuple[str, bytes]], block: int) -> Sequence[CallResult]:
+    def _eth_call(self, chunk: Sequence[tuple[str, bytes]], block: int) -> Sequence[CallResult]:
         with self._lock:
             self.eth_calls += 1
         return self.client.request("eth_call", self._params(chunk, block), decode=lambda raw: self._decode(chunk, raw))
 
-    def _decode(self, chunk: list[tuple[str, bytes]], raw: object) -> list[CallResult] | WordResults:
+    def _decode(self, chunk: Sequence[tuple[str, bytes]], raw: object) -> list[CallResult] | WordResults:
         if not isinstance(raw, str) or not raw.startswith("0x"):
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call")
         if raw == "0x":
             raise ChainError(f"no Multicall3 contract at {self.address} on this chain", permanent=True, method="eth_call")
+        words = decode_aggregate3_words(raw, len(chunk))  # checked as hex text: no need to decode all of it
+        if words is not None:
+            return WordResults(*words)
         try:
             payload = bytes.fromhex(raw[2:])
         except ValueError:
             raise MalformedResponse("eth_call answer is not hex data", method="eth_call") from None
-        words = decode_aggregate3_words(payload, len(chunk))
-        if words is not None:
-            return WordResults(*words)
         return [CallResult(ok, ret, "" if ok else "reverted") for ok, ret in decode_aggregate3(payload, len(chunk))]

@@ -2,21 +2,86 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from itertools import repeat
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from itertools import chain
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
+from chains.base import AssetRef
 from chains.evm import abi
+from chains.evm.abi import SameCalldata
 from chains.evm.multicall import CallResult
 from chains.evm.protocols.base import Batch
 
 
 class BalanceRow(NamedTuple):
-    """One wallet's ``balanceOf`` calls in a plan: ``tokens[k]`` was planned at index ``start + k``."""
+    """One wallet's ``balanceOf`` calls in a plan: ``tokens[k]`` was planned at index ``start + k``;
+    ``assets[k]``, when given, is its listed ``AssetRef`` (every token of the row is listed)."""
 
     owner: str
     tokens: list[str]
     start: int
+    assets: Sequence[AssetRef] | None = None
+
+
+class CallList(Sequence[tuple[str, bytes]]):
+    """A plan's calls in order, as they were added: runs of single ``(target, calldata)`` pairs, and
+    whole ``SameCalldata`` runs (a wallet's 20,000 ``balanceOf`` calls are one object, not 20,000
+    pairs). A slice within one run is a slice of that run (a chunk of ``balanceOf`` calls stays a
+    ``SameCalldata``, which the encoder lays out at C speed); a slice across runs is a list of pairs."""
+
+    __slots__ = ("_runs", "_starts", "_len")
+
+    def __init__(self) -> None:
+        self._runs: list[list[tuple[str, bytes]] | SameCalldata] = []
+        self._starts: list[int] = []
+        self._len = 0
+
+    def append(self, call: tuple[str, bytes]) -> None:
+        if not self._runs or isinstance(self._runs[-1], SameCalldata):
+            self._runs.append([])
+            self._starts.append(self._len)
+        self._runs[-1].append(call)  # type: ignore[union-attr]
+        self._len += 1
+
+    def extend(self, calls: Iterable[tuple[str, bytes]]) -> None:
+        if isinstance(calls, SameCalldata):
+            if calls:
+                self._runs.append(calls)
+                self._starts.append(self._len)
+                self._len += len(calls)
+            return
+        for call in calls:
+            self.append(call)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        return chain.from_iterable(self._runs)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if not isinstance(i, slice):
+            if i < 0:
+                i += self._len
+            if not 0 <= i < self._len:
+                raise IndexError("call index out of range")
+            r = bisect_right(self._starts, i) - 1
+            return self._runs[r][i - self._starts[r]]
+        start, stop, step = i.indices(self._len)
+        if step != 1:
+            return [self[k] for k in range(start, stop, step)]
+        if start >= stop:
+            return []
+        r = bisect_right(self._starts, start) - 1
+        if stop <= self._starts[r] + len(self._runs[r]):
+            return self._runs[r][start - self._starts[r]:stop - self._starts[r]]
+        out: list[tuple[str, bytes]] = []
+        while start < stop:
+            run, first = self._runs[r], self._starts[r]
+            out.extend(run[start - first:stop - first])
+            start, r = first + len(run), r + 1
+        return out
 
 
 class Plan(Batch):
@@ -24,6 +89,7 @@ class Plan(Batch):
 
     def __init__(self) -> None:
         super().__init__()
+        self.calls: CallList = CallList()  # type: ignore[assignment]
         self.results: Sequence[CallResult] = []
 
     def add_unique(self, target: str, data: bytes) -> int:
@@ -37,10 +103,12 @@ class Plan(Batch):
         self.calls.extend(calls)
         return start
 
-    def add_balances_of(self, owner: str, tokens: list[str]) -> BalanceRow:
-        """One ``balanceOf(owner)`` per token (``tokens`` must not repeat), appended at C speed (20,000
-        tokens are 20,000 calls), all with the same calldata."""
-        return BalanceRow(owner, tokens, self.add_unique_many(zip(tokens, repeat(abi.call_with_address(abi.BALANCE_OF, owner)))))
+    def add_balances_of(self, owner: str, tokens: list[str], assets: Sequence[AssetRef] | None = None) -> BalanceRow:
+        """One ``balanceOf(owner)`` per token (``tokens`` must not repeat), all with the same calldata:
+        kept as one ``SameCalldata`` run (20,000 tokens are 20,000 calls, and no pair each).
+        ``assets``: the tokens' listed ``AssetRef``s in the same order, when all are listed."""
+        calls = SameCalldata(tokens, abi.call_with_address(abi.BALANCE_OF, owner))
+        return BalanceRow(owner, tokens, self.add_unique_many(calls), assets)
 
     def __getitem__(self, i: int) -> CallResult:
         return self.results[i]
