@@ -345,7 +345,8 @@ def scope_flows(user, wallet_ids: Iterable[int], currency: str, filters: Activit
     scope_ids, _ = _owned_scope(user, wallet_ids)
     currency, _ = quote_currency(currency)
     stamp, price_id, newest = _history_stamp(user, scope_ids)
-    key = f"flows:{user.pk}:{currency}:{stamp}:{filters!r}"
+    # the filters (free text among them) as a digest: a key of plain characters and bounded length
+    key = f"flows:{user.pk}:{currency}:{stamp}:{hashlib.sha256(repr(filters).encode()).hexdigest()[:32]}"
     kept = cache.get(key)  # (the newest price id it was valued with, the flows)
     if kept is not None and not _history_repriced(kept[0], price_id, newest):
         if kept[0] != price_id:
