@@ -181,7 +181,7 @@ class SecretQueryMiddleware:
             from django.http import JsonResponse
 
             detail = [{"loc": ["query", "[refused]"], "msg": WATCH_ONLY_MESSAGE, "type": "secret"} for _ in refused]
-            return JsonResponse({"detail": detail}, status=422)
+            return JsonResponse({"detail": detail, "code": "invalid"}, status=422)  # as every API 422 (ValidationErrorOut)
         if request.method in ("GET", "HEAD") and not getattr(request, "htmx", False):
             from django.contrib import messages
             from django.shortcuts import redirect

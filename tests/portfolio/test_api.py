@@ -278,6 +278,17 @@ def test_it_refuses_private_keys_and_seed_phrases_without_echoing_them(owner_cli
     assert not Wallet.objects.exists()
 
 
+@pytest.mark.parametrize("query", [f"portfolio_id={HEX_PRIVATE_KEY}", f"q={SEED_PHRASE}", f"portfolio_id={int(HEX_PRIVATE_KEY, 16)}"])
+def test_a_secret_in_the_query_string_is_refused_in_the_apis_error_shape(owner_client, query):
+    """Refused before any view runs, and answered as every other 422 of the API (``detail`` and
+    ``code``, the schema's ValidationErrorOut), without the secret."""
+    response = owner_client.get(f"{API}/history?{query}")
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "invalid" and body["detail"][0]["type"] == "secret" and body["detail"][0]["msg"] == WATCH_ONLY_MESSAGE
+    assert query.split("=", 1)[1][:20].encode() not in response.content
+
+
 def test_a_secret_in_an_overlong_label_still_gets_the_watch_only_message(owner_client, chain):
     payload = {"family": "evm", "address": ALICE_ADDRESS, "label": SEED_PHRASE + " " + SEED_PHRASE}
     response = post_json(owner_client, "/wallets", payload)
