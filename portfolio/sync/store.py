@@ -533,9 +533,15 @@ def prepare_update(model, field_names: Sequence[str], rows: Sequence[tuple]) -> 
     10,000 rows on PostgreSQL (``_values_update``), one executemany elsewhere."""
     if not rows:
         return None
+    *columns, ids = zip(*rows)
+    return _update_statement(model, field_names, columns, ids)
+
+
+def _update_statement(model, field_names: Sequence[str], columns: Sequence[Sequence[Any]], ids: Sequence[int]) -> _Statement:
+    """The UPDATE of ``field_names`` (each one's values in ``columns``, converted a column at a time)
+    of the rows ``ids``: ``_values_update``'s statements on PostgreSQL, one executemany elsewhere."""
     fields = [model._meta.get_field(name) for name in field_names]
-    columns = list(zip(*rows))
-    params = list(zip(*(_prep_column(f, values) for f, values in zip(fields, columns)), columns[-1]))
+    params = list(zip(*(_prep_column(f, values) for f, values in zip(fields, columns)), ids))
     if connection.vendor == "postgresql":
         return _Statement("", _values_update(model, fields, params), mode="each")
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
@@ -599,7 +605,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, (dict, list)):
         return json.dumps(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        raise TypeError("binary values are not written by update_rows")
+        raise TypeError("binary values are not written by the bulk writes of store")
     return str(value)  # date, time, UUID: their str() is what the type's input reads
 
 
@@ -702,20 +708,10 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 
 def _copy_text(value: Any) -> str:
-    """One value in PostgreSQL's COPY text format (ints stay exact: NUMERIC parses the digits)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, (dict, list)):
-        if not value:
-            return "{}" if isinstance(value, dict) else "[]"
-        return json.dumps(value).translate(_COPY_ESCAPES)
-    return str(value).translate(_COPY_ESCAPES)
+    """One value in PostgreSQL's COPY text format: its text as ``_text`` writes it (ints stay exact:
+    NUMERIC parses the digits), escaped; NULL as \\N."""
+    text = _text(value)
+    return "\\N" if text is None else text.translate(_COPY_ESCAPES)
 
 
 def update_rows(model, field_names: Sequence[str], objs: Sequence[Any]) -> None:
@@ -724,16 +720,8 @@ def update_rows(model, field_names: Sequence[str], objs: Sequence[Any]) -> None:
     one value, e.g. a group's status and time, once)."""
     if not objs:
         return
-    fields = [model._meta.get_field(name) for name in field_names]
-    columns = [_prep_column(f, list(map(attrgetter(f.attname), objs))) for f in fields]
-    values = list(zip(*columns, map(attrgetter("pk"), objs)))
-    if connection.vendor == "postgresql":
-        run_statement(_Statement("", _values_update(model, fields, values), mode="each"))
-        return
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s"
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, values)
+    columns = [list(map(attrgetter(model._meta.get_field(name).attname), objs)) for name in field_names]
+    run_statement(_update_statement(model, field_names, columns, list(map(attrgetter("pk"), objs))))
 
 
 def _prep_for(field):
