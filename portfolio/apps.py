@@ -9,10 +9,11 @@ class PortfolioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from portfolio import endpoint_health, freshness, holdings_cache, lookups, metrics, pair_values, totals, tracing  # noqa: F401 (lookups: registers __any)
+        from portfolio import endpoint_health, freshness, holdings_cache, lookups, metrics, pair_values, pgtimestamps, totals, tracing  # noqa: F401 (lookups: registers __any)
         from portfolio.services import accounts  # noqa: F401  (connects the Profile signal)
         from portfolio.sync import fingerprint
 
+        pgtimestamps.install()  # UTC timestamps read from PostgreSQL parsed at C speed
         metrics.install()  # RPC requests, errors, latency and waits from chains/ (its observer hook)
         endpoint_health.install()  # the admin's per-endpoint error rate, latency and last error
         totals.install()  # per-asset totals of each scope follow membership changes and deletions

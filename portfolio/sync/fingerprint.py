@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import marshal
 from dataclasses import dataclass, field
-from itertools import chain, groupby
+from itertools import groupby
 from operator import attrgetter
 from typing import Iterable, Sequence
 
@@ -30,8 +30,8 @@ UNREAD_CODES = {"balance_call_failed", "balance_bad_return", "native_balance_fai
 # fetch (a new column, another truncation), so that every WalletChain is diffed once again.
 VERSION = "1"
 
-_OWNER, _ADDRESS, _AMOUNT, _UNCONFIRMED, _DETAILS = (attrgetter(name) for name in (
-    "owner", "asset.address", "amount", "unconfirmed", "details"))
+_OWNER, _ASSET, _AMOUNT, _UNCONFIRMED, _DETAILS = (attrgetter(name) for name in (
+    "owner", "asset", "amount", "unconfirmed", "details"))
 
 
 @dataclass
@@ -55,9 +55,11 @@ def of_fetch(wallet_chains: Sequence[WalletChain], result: FetchResult) -> Finge
     """The fingerprint of ``result`` for each WalletChain; none at all (an empty ``by_id``) when the
     fetch is not to be stored as fetched: a balance could not be read (its last amount is carried
     over), a protocol's positions not all read (its last ones are kept), or a row names no wallet of
-    the group. About 15 ms for 250 wallets x 100 tokens (reading and diffing their stored rows costs
-    ~10 times that): the columns are picked and serialised at C speed, one Python step runs per
-    WalletChain and per run of rows of one owner (sliced), none per row."""
+    the group. About 8 ms for 250 wallets x 100 tokens (reading and diffing their stored rows costs
+    ~20 times that): the columns are picked and serialised at C speed, one Python step runs per
+    WalletChain and per run of rows of one owner (sliced), none per row. The part that names the
+    assets (their addresses, serialised, and the holdings they make) is built once per distinct run
+    of assets: the wallets of a group are read for the same list, so it is built once per group."""
     if result.incomplete_protocols or any(p.code in UNREAD_CODES for p in result.problems):
         return Fingerprints()
     index: dict[str, int] = {}
@@ -87,26 +89,51 @@ def of_fetch(wallet_chains: Sequence[WalletChain], result: FetchResult) -> Finge
             if wc_id is None:
                 return Fingerprints()
             kind[wc_id].append(item)
-    addresses, amounts = list(map(_ADDRESS, balances)), list(map(_AMOUNT, balances))
-    unconfirmed, details = list(map(_UNCONFIRMED, balances)), list(map(_DETAILS, balances))
-    columns = (addresses, amounts, unconfirmed, details) if any(details) else (addresses, amounts, unconfirmed)
+    assets, amounts = list(map(_ASSET, balances)), list(map(_AMOUNT, balances))
+    # Unconfirmed amounts (Bitcoin) and details (UTXO counts) are in the digest only when a balance
+    # of the fetch has one: a fetch with and one without them never share a digest (another shape).
+    columns = [amounts]
+    for pick in (_UNCONFIRMED, _DETAILS):
+        if any(map(pick, balances)):
+            columns.append(list(map(pick, balances)))
     out = Fingerprints(balance_rows=rows, nfts=nfts, positions=positions)
+    named: list = [None]  # the last run of assets seen, then its serialised addresses and held keys
     for wc_id, runs in rows.items():
-        own = tuple(column[runs[0][0]:runs[0][1]] if len(runs) == 1 else
-                    list(chain.from_iterable(column[a:b] for a, b in runs)) for column in columns)
+        own_assets = _take(assets, runs)
+        if own_assets != named[0]:  # the same AssetRef objects as the last WalletChain's: compared by identity first
+            addresses = [a.address for a in own_assets]
+            named = [own_assets, marshal.dumps((VERSION, addresses), 2), _held(addresses)]
         # NFTs and positions (a few) as their repr, exact for their types (ints, strings, Decimal, dicts)
-        out.by_id[wc_id] = _digest((VERSION, own, repr(nfts[wc_id]), repr(positions[wc_id])))
-        out.counts[wc_id] = _counts(own[0], nfts[wc_id], positions[wc_id])
+        own = (tuple(_take(column, runs) for column in columns), repr(nfts[wc_id]), repr(positions[wc_id]))
+        out.by_id[wc_id] = _digest(named[1], own)
+        out.counts[wc_id] = _counts(named[2], nfts[wc_id], positions[wc_id])
     return out
 
 
-def _counts(addresses: list[str | None], nfts: list, positions: list) -> dict[str, int]:
-    """The rows ``store`` makes of one WalletChain's part of a fetch, counted by key as it counts them:
-    an asset listed twice is one holding, a token a position accounts for none."""
+def _take(column: list, runs: list[tuple[int, int]]) -> list:
+    """A WalletChain's part of a column: its one run as a slice, or its runs joined."""
+    if len(runs) == 1:
+        return column[runs[0][0]:runs[0][1]]
+    part = column[runs[0][0]:runs[0][1]]
+    for a, b in runs[1:]:
+        part += column[a:b]
+    return part
+
+
+def _held(addresses: list[str | None]) -> set[str]:
+    """The holding keys of a run of balances: each address once, the native asset (no address) as ""."""
     held = set(addresses)
-    if None in held:  # the native asset: no address
+    if None in held:
         held.discard(None)
         held.add("")
+    return held
+
+
+def _counts(held: set[str], nfts: list, positions: list) -> dict[str, int]:
+    """The rows ``store`` makes of one WalletChain's part of a fetch, counted by key as it counts them:
+    an asset listed twice is one holding, a token a position accounts for none."""
+    if not nfts and not positions:
+        return {"balances": len(held), "nfts": 0, "positions": 0, "stale": 0}
     accounted = {a.lower() for p in positions for a in p.accounts_for}
     if accounted:
         held = {a for a in held if a.lower() not in accounted}
@@ -114,16 +141,17 @@ def _counts(addresses: list[str | None], nfts: list, positions: list) -> dict[st
             "positions": len({(p.protocol[:60], p.ref[:120]) for p in positions}), "stale": 0}
 
 
-def _digest(value: tuple) -> str:
-    """A digest of plain values (ints, strings, lists, dicts, tuples) by their marshal serialisation:
-    C speed, exact (it decodes back to the same values). Version 2 writes no back-references, so
+def _digest(head: bytes, value: tuple) -> str:
+    """A digest of ``head`` (a marshal serialisation) and plain values (ints, strings, lists, dicts,
+    tuples) by their marshal serialisation: C speed, exact (it decodes back to the same values, and
+    two serialisations end to end decode back to the two). Version 2 writes no back-references, so
     equal values give equal bytes (a string's interning flag aside, which can only tell equal values
     apart: a needless full diff, never a missed change). Other values fall back to their repr."""
     try:
         data = marshal.dumps(value, 2)
     except ValueError:
         data = repr(value).encode()
-    return hashlib.sha256(data).hexdigest()[:32]
+    return hashlib.sha256(head + data).hexdigest()[:32]
 
 
 def forget(*, wallet_chain_ids: Iterable[int] = (), owner_ids: Iterable[int] = ()) -> None:

@@ -541,9 +541,9 @@ def _update_statement(model, field_names: Sequence[str], columns: Sequence[Seque
     """The UPDATE of ``field_names`` (each one's values in ``columns``, converted a column at a time)
     of the rows ``ids``: ``_values_update``'s statements on PostgreSQL, one executemany elsewhere."""
     fields = [model._meta.get_field(name) for name in field_names]
-    params = list(zip(*(_prep_column(f, values) for f, values in zip(fields, columns)), ids))
     if connection.vendor == "postgresql":
-        return _Statement("", _values_update(model, fields, params), mode="each")
+        return _Statement("", _values_update(model, fields, columns, ids), mode="each")
+    params = list(zip(*(_prep_column(f, values) for f, values in zip(fields, columns)), ids))
     assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
     return _Statement(f"UPDATE {connection.ops.quote_name(model._meta.db_table)} SET {assignments} WHERE id = %s", params)
 
@@ -552,31 +552,40 @@ def _update_statement(model, field_names: Sequence[str], columns: Sequence[Seque
 VALUES_ROWS = 10000
 
 
-def _values_update(model, fields: Sequence[Any], rows: Sequence[tuple]) -> list[tuple[str, list]]:
-    """``rows`` (prepared values then the id) as ``UPDATE t SET a = v.a::type ... FROM ROWS FROM
-    (jsonb_array_elements_text(%s::jsonb), ...) AS v (a, ..., __id) WHERE t.id = v.__id::type``
-    statements: each column goes as ONE parameter, the JSON array of its values' texts (made by
-    ``json.dumps`` at C speed; null for SQL NULL), and the server casts each text to its column's
-    type. With one placeholder per value instead, psycopg (which binds client-side: it scans the
-    query text for placeholders and quotes every value into it) and the server both worked per
-    value, and an array parameter is escaped element by element in Python. varchar keeps no length
-    in the cast (a too long value fails as in a plain UPDATE, not truncated)."""
+def _values_update(model, fields: Sequence[Any], columns: Sequence[Sequence[Any]], ids: Sequence[int]) -> list[tuple[str, list]]:
+    """``columns`` (one per field, a value per row) of the rows ``ids`` as ``UPDATE t SET a = v.a::type
+    ... FROM ROWS FROM (jsonb_array_elements_text(%s::jsonb), ...) AS v (a, ..., __id) WHERE t.id =
+    v.__id::type`` statements: each column goes as ONE parameter, the JSON array of its values' texts
+    (made by ``json.dumps`` at C speed; null for SQL NULL), and the server casts each text to its
+    column's type. A JSON column without NULLs goes as the JSON array of its values themselves
+    (``jsonb_array_elements``: one ``json.dumps`` for the column, not one per value). With one
+    placeholder per value instead, psycopg (which binds client-side: it scans the query text for
+    placeholders and quotes every value into it) and the server both worked per value, and an array
+    parameter is escaped element by element in Python. varchar keeps no length in the cast (a too
+    long value fails as in a plain UPDATE, not truncated)."""
     qn = connection.ops.quote_name
     names = [qn(f.column) for f in fields]
+    as_json = [f.get_internal_type() == "JSONField" and None not in column for f, column in zip(fields, columns)]
     types = [_cast_type(f) for f in fields] + [model._meta.pk.rel_db_type(connection)]
     sets = ", ".join(f"{n} = v.{n}::{t}" for n, t in zip(names, types))
-    arrays = ", ".join(["jsonb_array_elements_text(%s::jsonb)"] * len(types))
+    arrays = ", ".join([f"jsonb_array_elements{'' if j else '_text'}(%s::jsonb)" for j in as_json] + ["jsonb_array_elements_text(%s::jsonb)"])
     pk = f"t.{qn(model._meta.pk.column)}"
     # The ids once more as an array: the planner then finds the rows through the primary key (a
     # set-returning function is estimated at 100 rows: it would hash-join a scan of the whole table).
     sql = (f"UPDATE {qn(model._meta.db_table)} AS t SET {sets} FROM ROWS FROM ({arrays}) AS v ({', '.join(names)}, __id) "
            f"WHERE {pk} = v.__id::{types[-1]} AND {pk} = ANY(%s)")
     statements = []
-    for start in range(0, len(rows), VALUES_ROWS):
-        chunk = rows[start:start + VALUES_ROWS]
-        texts = [json.dumps(_column_texts(column), ensure_ascii=False, separators=(",", ":")) for column in zip(*chunk)]
-        statements.append((sql, [*texts, [row[-1] for row in chunk]]))
+    for start in range(0, len(ids), VALUES_ROWS):
+        part = slice(start, start + VALUES_ROWS)
+        chunk_ids = list(ids[part])
+        texts = [_json_array(column[part], field.encoder) if j else _json_array(_column_texts(_prep_column(field, column[part])))
+                 for field, column, j in zip(fields, columns, as_json)]
+        statements.append((sql, [*texts, _json_array(list(map(str, chunk_ids))), chunk_ids]))
     return statements
+
+
+def _json_array(values: Sequence[Any], encoder=None) -> str:
+    return json.dumps(list(values), cls=encoder, ensure_ascii=False, separators=(",", ":"))
 
 
 def _column_texts(values: Sequence[Any]) -> list[str | None]:

@@ -333,3 +333,26 @@ def test_any_is_in_on_every_database(owner):
                 == sorted(Holding.objects.filter(wallet_chain_id__in=lookup).values_list("id", flat=True)))
     assert Holding.objects.filter(wallet_chain__any=wcs[:2]).count() == Holding.objects.filter(wallet_chain__in=wcs[:2]).count() > 0
     assert list(WalletChain.objects.filter(wallet__address__any=[wcs[1].wallet.address])) == [wcs[1]]
+
+
+def test_a_sync_loads_its_wallet_chains_as_the_orm_would_with_their_wallet_and_chain(owner, django_assert_num_queries):
+    wcs = _wallet_chains(owner, 3)
+    _sync(wcs, _result(wcs, 2, 100))
+    ids = [wc.id for wc in wcs]
+    with django_assert_num_queries(2):  # the rows with their wallets, and their chain
+        loaded = sync_run.load_wallet_chains(ids)
+    with django_assert_num_queries(0):
+        seen = [(wc.wallet.address, wc.wallet.owner_id, wc.chain.slug, wc.last_ok_at, wc.cursors, wc.stored_fingerprint) for wc in loaded]
+    orm = {wc.id: wc for wc in WalletChain.objects.select_related("wallet", "chain").filter(id__in=ids)}
+    assert sorted(seen) == sorted((o.wallet.address, o.wallet.owner_id, o.chain.slug, o.last_ok_at, o.cursors, o.stored_fingerprint)
+                                  for o in orm.values())
+    assert {wc.chain for wc in loaded} == {wcs[0].chain} and len({id(wc.chain) for wc in loaded}) == 1
+    first = loaded[0]
+    assert not first._state.adding and first._state.db == "default"
+    assert "next_due_at" in first.get_deferred_fields() and "label" in first.wallet.get_deferred_fields()
+    with django_assert_num_queries(2):  # a deferred column is read on access, as with only()
+        assert first.next_due_at == orm[first.id].next_due_at and first.wallet.label == orm[first.id].wallet.label
+    assert first == orm[first.id] and first.wallet == orm[first.id].wallet
+    first.status = WalletChain.FAILED
+    first.save(update_fields=["status"])
+    assert WalletChain.objects.get(id=first.id).status == WalletChain.FAILED
