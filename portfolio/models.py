@@ -563,6 +563,10 @@ class SyncRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    planned = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="A scheduled run's number of items: its fan-out sends each group as soon as the group's items exist, "
+                  "and the run is not finished before this many are. Empty: every item existed before any was sent.")
 
     class Meta:
         ordering = ["-created_at"]

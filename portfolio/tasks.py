@@ -93,8 +93,7 @@ def reap_stalled_task() -> None:
 @shared_task(ignore_result=True)
 def fanout_due_task() -> int:
     """Claim due WalletChains (safe with several beats) and enqueue their syncs, grouped per chain."""
-    _run, jobs = plan.do_fanout_due()
-    plan.enqueue_jobs(jobs)
+    _run, jobs = plan.do_fanout_due()  # sends each job as soon as its items exist
     return sum(len(job.wallet_chain_ids) for job in jobs)
 
 

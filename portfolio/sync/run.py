@@ -341,10 +341,10 @@ def finish_runs(run_ids: Iterable[int]) -> int:
             continue
         failed, total = by_status.get(SyncRun.FAILED, 0), sum(by_status.values())
         status = SyncRun.OK if not failed else (SyncRun.FAILED if failed == total else SyncRun.PARTIAL)
-        closed = SyncRun.objects.filter(id=run_id, finished_at__isnull=True).update(
-            status=status, finished_at=timezone.now(),
-            error=f"{failed} of {total} chain syncs failed" if failed else "",
-        )
+        # Not before its fan-out wrote all its items (``planned``); a run without failures keeps the
+        # note the reaper may have left (a fan-out stopped half-way).
+        closed = SyncRun.objects.filter(Q(planned__isnull=True) | Q(planned__lte=total), id=run_id, finished_at__isnull=True).update(
+            status=status, finished_at=timezone.now(), **({"error": f"{failed} of {total} chain syncs failed"} if failed else {}))
         if closed:
             count += 1
             _after_run(run_id)
@@ -483,7 +483,7 @@ def do_reap_stalled(now=None) -> ReapReport:
             report.requeued += len(items)
         except Exception:  # noqa: BLE001 - the broker is down too: the next pass tries again
             log.warning("could not send stalled items of run %s again", run_id)
-    report.runs_closed = _reap_unexpanded(deadline, now) + finish_runs({i.run_id for i in give_up})
+    report.runs_closed = _reap_unexpanded(deadline, now) + _reap_short_fanouts(deadline) + finish_runs({i.run_id for i in give_up})
     return report
 
 
@@ -492,6 +492,19 @@ def _by_run(items: list[SyncRunItem]) -> dict[int, list[SyncRunItem]]:
     for item in items:
         out.setdefault(item.run_id, []).append(item)
     return out
+
+
+def _reap_short_fanouts(deadline) -> int:
+    """Scheduled runs whose fan-out stopped before writing all their items (its worker killed, the
+    database gone half-way): planned down to the items they have, with a note, and closed once those
+    are finished. The WalletChains left out were claimed: they are synced when next due."""
+    short = list(SyncRun.objects.filter(finished_at__isnull=True, planned__isnull=False, created_at__lt=deadline)
+                 .annotate(written=Count("items")).filter(written__lt=F("planned")).values_list("id", "planned", "written"))
+    for run_id, planned, written in short:
+        log.warning("the fan-out of sync run %s stopped after %s of %s items", run_id, written, planned)
+        SyncRun.objects.filter(id=run_id, finished_at__isnull=True).update(
+            planned=written, error=f"the fan-out stopped after {written} of {planned} chain syncs; the others wait for their next turn")
+    return finish_runs([run_id for run_id, _, _ in short])
 
 
 def _reap_unexpanded(deadline, now) -> int:

@@ -109,3 +109,75 @@ def test_a_database_outage_under_a_sync_task_is_retried_with_back_off(monkeypatc
     with pytest.raises(Retry):
         tasks.sync_wallet_chains_task.run([1], 2)
     assert retried and retried[0]["countdown"] > 0 and isinstance(retried[0]["exc"], OperationalError)
+
+
+@pytest.fixture
+def due_wallets(owner, settings):
+    """Five due EVM wallets on their own chain, synced two per task."""
+    settings.SYNC_EVM_GROUP_SIZE = 2
+    chain, _ = Chain.objects.get_or_create(slug="fanout-evm", defaults=dict(name="Fanout EVM", family="evm", chain_id=7_778,
+                                                                          network="devnet", native_symbol="ETH", enabled=True))
+    Chain.objects.exclude(pk=chain.pk).update(enabled=False)
+    wallets = Wallet.objects.bulk_create([Wallet(owner=owner, family="evm", address=f"0x{i + 1:040x}", label=f"w{i}") for i in range(5)])
+    WalletChain.objects.bulk_create([WalletChain(wallet=w, chain=chain, next_due_at=timezone.now() - timedelta(seconds=1)) for w in wallets])
+    return wallets
+
+
+def _finish(item_ids, status=SyncRun.OK) -> None:
+    SyncRunItem.objects.filter(id__in=item_ids).update(status=status, finished_at=timezone.now())
+
+
+def test_the_fanout_sends_each_group_as_soon_as_its_items_exist_and_the_run_waits_for_all(due_wallets):
+    seen = []
+
+    def send(jobs_):  # what a task sent now would find: its own items, not yet the later groups'
+        (job,) = jobs_
+        seen.append((sorted(job.wallet_chain_ids), sorted(SyncRunItem.objects.filter(run_id=job.run_id).values_list("wallet_chain_id", flat=True))))
+        if len(seen) == 1:  # the first group finishes before the fan-out wrote the others' items
+            _finish(SyncRunItem.objects.filter(run_id=job.run_id).values_list("id", flat=True))
+            assert sync_run.finish_runs([job.run_id]) == 0
+
+    run, jobs_ = sync_run.plan.do_fanout_due(send=send)
+    assert run.planned == 5 and [len(j.wallet_chain_ids) for j in jobs_] == [2, 2, 1]
+    assert [items for _, items in seen] == [seen[0][0], seen[0][0] + seen[1][0], sorted(seen[0][0] + seen[1][0] + seen[2][0])]
+    _finish(SyncRunItem.objects.filter(run=run, status=SyncRun.QUEUED).values_list("id", flat=True)[:2])
+    assert sync_run.finish_runs([run.pk]) == 0  # 4 of 5 finished
+    _finish(SyncRunItem.objects.filter(run=run, status=SyncRun.QUEUED).values_list("id", flat=True))
+    assert sync_run.finish_runs([run.pk]) == 1
+    run.refresh_from_db()
+    assert (run.status, run.error) == (SyncRun.OK, "")
+
+
+def test_a_send_that_fails_half_way_still_writes_every_item_for_the_reaper(due_wallets):
+    sent_jobs = []
+
+    def send(jobs_):
+        if sent_jobs:
+            raise ConnectionError("broker gone")
+        sent_jobs.extend(jobs_)
+
+    with pytest.raises(ConnectionError):
+        sync_run.plan.do_fanout_due(send=send)
+    run = SyncRun.objects.get(trigger=SyncRun.SCHEDULE)
+    assert len(sent_jobs) == 1 and run.planned == 5 == SyncRunItem.objects.filter(run=run, status=SyncRun.QUEUED).count()
+
+
+def test_a_fanout_stopped_half_way_is_closed_by_the_reaper_with_a_note(due_wallets, sent, settings):
+    settings.SYNC_STALL_SECONDS = 300
+
+    def send(jobs_):
+        if sent:
+            raise SystemExit("worker killed")  # not an Exception: nothing after it runs
+        sent.append(jobs_)
+
+    with pytest.raises(SystemExit):
+        sync_run.plan.do_fanout_due(send=send)
+    run = SyncRun.objects.get(trigger=SyncRun.SCHEDULE)
+    assert (run.planned, SyncRunItem.objects.filter(run=run).count()) == (5, 4)
+    _finish(SyncRunItem.objects.filter(run=run).values_list("id", flat=True))
+    assert sync_run.finish_runs([run.pk]) == 0 and sync_run.do_reap_stalled().runs_closed == 0  # not stalled yet
+    SyncRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+    assert sync_run.do_reap_stalled().runs_closed == 1
+    run.refresh_from_db()
+    assert (run.status, run.planned) == (SyncRun.OK, 4) and run.finished_at is not None
+    assert run.error == "the fan-out stopped after 4 of 5 chain syncs; the others wait for their next turn"
