@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from chains.registry import FAMILIES
 from portfolio import freshness, jobs
+from portfolio.lookups import any_of
 from portfolio.models import Chain, Portfolio, SyncRun, SyncRunItem, Wallet, WalletChain
 from portfolio.sync import store
 
@@ -93,7 +94,7 @@ def claim_due_wallet_chains(*, limit: int = 5000) -> list[tuple[int, int]]:
             for wc_id, chain_id, _owner in rows:
                 by_chain.setdefault(chain_id, []).append(wc_id)
             for chain_id, ids in by_chain.items():
-                WalletChain.objects.filter(id__any=ids).update(status=WalletChain.QUEUED, next_due_at=now + intervals[chain_id], claimed_at=now)
+                WalletChain.objects.filter(id__any=any_of(ids)).update(status=WalletChain.QUEUED, next_due_at=now + intervals[chain_id], claimed_at=now)
             freshness.changed(owner_ids={owner for _, _, owner in rows})
         return [(wc_id, chain_id) for wc_id, chain_id, _ in rows]
     # A claim token: "now" plus random microseconds, unique among claimers in practice.

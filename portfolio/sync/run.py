@@ -29,6 +29,7 @@ from portfolio.services.ens import refresh_after_sync
 from portfolio.services.snapshots import do_snapshot
 from portfolio import freshness, jobs, tracing
 from portfolio.limits import claim_refresh, release_refresh
+from portfolio.lookups import any_of
 from portfolio.sync import plan, store
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ def known_assets(chain: Chain, wallet_chains: Sequence[WalletChain]) -> list[Ass
     """The assets to read: the chain's listed ones plus every asset these WalletChains held before
     (as ``Asset.to_ref`` makes them, from the columns alone: no model instance per asset)."""
     ids = [wc.id for wc in wallet_chains]
-    held = Q(id__in=Holding.objects.filter(wallet_chain_id__any=ids).values("asset_id"))
-    held |= Q(id__in=NftItem.objects.filter(wallet_chain_id__any=ids).values("collection_id"))
+    held = Q(id__in=Holding.objects.filter(wallet_chain_id__any=any_of(ids)).values("asset_id"))
+    held |= Q(id__in=NftItem.objects.filter(wallet_chain_id__any=any_of(ids)).values("collection_id"))
     assets = Asset.objects.filter(chain=chain).filter(Q(listed=True) | Q(kind=Asset.NATIVE) | held)
     return [AssetRef(kind=kind, address=address or None, symbol=symbol, name=name, decimals=decimals, standard=standard,
                      logo_url=logo_url, oracle=oracle or None)
@@ -171,7 +172,7 @@ def _load(wallet_chain_ids: Sequence[int], run_id: int | None):
     if run_id is None:
         return wallet_chains, {}, []
     items = {wc_id: RunItem(pk, run, wc_id, status) for pk, run, wc_id, status in
-             SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__any=list(wallet_chain_ids))
+             SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__any=any_of(wallet_chain_ids))
              .values_list("id", "run_id", "wallet_chain_id", "status")}
     done = {wc_id for wc_id, i in items.items() if i.status in FINISHED}
     skipped = [SyncOutcome(wc_id, items[wc_id].status, skipped=True) for wc_id in done]
@@ -185,7 +186,7 @@ def load_wallet_chains(wallet_chain_ids: Sequence[int]) -> list[WalletChain]:
     per chain). Built from one ``values_list`` row each, as ``Model.from_db`` would build them but
     without its per-field pass over every column of both models: for a group of 250 that pass and
     ``select_related``'s were a third of the sync's book-keeping."""
-    queryset = WalletChain.objects.filter(id__any=list(wallet_chain_ids))
+    queryset = WalletChain.objects.filter(id__any=any_of(wallet_chain_ids))
     db = queryset.db
     split = len(_WALLET_CHAIN_COLUMNS)
     rows = list(queryset.values_list(*_WALLET_CHAIN_COLUMNS, *(f"wallet__{c.removesuffix('_id')}" for c in _WALLET_COLUMNS)))
@@ -223,10 +224,10 @@ def _start(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem]) -> N
 
 
 def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem], now) -> None:
-    WalletChain.objects.filter(id__any=[wc.id for wc in wallet_chains]).update(status=WalletChain.RUNNING, last_attempt_at=now)
+    WalletChain.objects.filter(id__any=any_of(wc.id for wc in wallet_chains)).update(status=WalletChain.RUNNING, last_attempt_at=now)
     freshness.changed(owner_ids=_owners(wallet_chains))
     if items:
-        SyncRunItem.objects.filter(id__any=[i.id for i in items.values()]).update(
+        SyncRunItem.objects.filter(id__any=any_of(i.id for i in items.values())).update(
             status=SyncRun.RUNNING, attempts=F("attempts") + 1, started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())))
         run_ids = {i.run_id for i in items.values()}
         SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
@@ -260,7 +261,7 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
     if first_reads:
         start_backfills(first_reads)  # a wallet-chain read for the first time: rebuild its past on the "history" queue
     if any(p.health_factor is not None for p in result.positions) or HealthAlert.objects.filter(
-            wallet_chain_id__any=prepared.ids, cleared_at__isnull=True).exists():
+            wallet_chain_id__any=any_of(prepared.ids), cleared_at__isnull=True).exists():
         do_check_health(prepared.ids)
     return outcomes
 

@@ -25,6 +25,7 @@ from chains.base import NATIVE, AssetRef, FetchResult
 from chains.gcpause import without_cyclic_gc
 from portfolio import totals
 from portfolio.fields import AMOUNT_DIGITS, AmountField
+from portfolio.lookups import any_of, int_array
 from portfolio.models import Asset, Chain, Holding, NftItem, Position, PositionLeg, WalletChain
 from portfolio.services.prices import store_quotes
 from portfolio.sync import fingerprint
@@ -283,7 +284,7 @@ def replace(prepared: Prepared) -> None:
     The diff was computed before the transaction; should another writer have stored these WalletChains
     since (their last_ok_at, height or fingerprint moved), it is computed again, for every one of them,
     from the rows as they are now."""
-    seen = WalletChain.objects.filter(id__any=prepared.ids).order_by("id")
+    seen = WalletChain.objects.filter(id__any=any_of(prepared.ids)).order_by("id")
     if connection.vendor == "postgresql":  # serialise with other writers of these rows (ordered: no deadlocks)
         seen = seen.select_for_update()
     now_seen = _versions(seen)
@@ -573,14 +574,14 @@ def _values_update(model, fields: Sequence[Any], columns: Sequence[Sequence[Any]
     # The ids once more as an array: the planner then finds the rows through the primary key (a
     # set-returning function is estimated at 100 rows: it would hash-join a scan of the whole table).
     sql = (f"UPDATE {qn(model._meta.db_table)} AS t SET {sets} FROM ROWS FROM ({arrays}) AS v ({', '.join(names)}, __id) "
-           f"WHERE {pk} = v.__id::{types[-1]} AND {pk} = ANY(%s)")
+           f"WHERE {pk} = v.__id::{types[-1]} AND {pk} = ANY(%s::{types[-1]}[])")
     statements = []
     for start in range(0, len(ids), VALUES_ROWS):
         part = slice(start, start + VALUES_ROWS)
         chunk_ids = list(ids[part])
         texts = [_json_array(column[part], field.encoder) if j else _json_array(_column_texts(_prep_column(field, column[part])))
                  for field, column, j in zip(fields, columns, as_json)]
-        statements.append((sql, [*texts, _json_array(list(map(str, chunk_ids))), chunk_ids]))
+        statements.append((sql, [*texts, _json_array(list(map(str, chunk_ids))), int_array(chunk_ids)]))
     return statements
 
 
@@ -631,7 +632,10 @@ def prepare_delete(model, field_name: str, values: Sequence[int]) -> _Statement 
     column = connection.ops.quote_name(model._meta.get_field(field_name).column)
     sql = f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {column}"
     if connection.vendor == "postgresql":
-        return _Statement(f"{sql} = ANY(%s)", (list(values),), mode="one")
+        values = list(values)
+        if all(type(v) is int for v in values):
+            return _Statement(f"{sql} = ANY(%s::bigint[])", (int_array(values),), mode="one")
+        return _Statement(f"{sql} = ANY(%s)", (values,), mode="one")
     return _Statement(f"{sql} = %s", [(v,) for v in values])
 
 

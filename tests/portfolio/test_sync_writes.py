@@ -9,9 +9,11 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from chains.base import NATIVE, AssetRef, FetchResult, NftHolding, Position, PositionLeg, Problem, TokenBalance
 from portfolio.holdings import holding_parts
+from portfolio.lookups import any_of
 from portfolio.models import Asset, Chain, Holding, NftItem, Position as PositionRow, PositionLeg as LegRow, Wallet, WalletChain
 from portfolio.sync import run as sync_run
 from portfolio.sync import store
@@ -333,6 +335,13 @@ def test_any_is_in_on_every_database(owner):
                 == sorted(Holding.objects.filter(wallet_chain_id__in=lookup).values_list("id", flat=True)))
     assert Holding.objects.filter(wallet_chain__any=wcs[:2]).count() == Holding.objects.filter(wallet_chain__in=wcs[:2]).count() > 0
     assert list(WalletChain.objects.filter(wallet__address__any=[wcs[1].wallet.address])) == [wcs[1]]
+    # a frozenset (any_of: not walked value by value by the ORM) selects the same; ids beyond 32 bits too
+    assert set(WalletChain.objects.filter(id__any=any_of(ids[1:] + [2**40]))) == set(wcs[1:])
+    assert not WalletChain.objects.filter(id__any=any_of([])).exists()
+    if connection.vendor == "postgresql":
+        with CaptureQueriesContext(connection) as seen:
+            list(WalletChain.objects.filter(id__any=any_of(ids)))
+        assert "= ANY('{" in seen.captured_queries[0]["sql"] and "::bigint[])" in seen.captured_queries[0]["sql"]
 
 
 def test_a_sync_loads_its_wallet_chains_as_the_orm_would_with_their_wallet_and_chain(owner, django_assert_num_queries):
