@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-_ZERO = timezone.utc.utcoffset(None)
-
 
 def install() -> None:
     """Make Django's PostgreSQL connections read UTC timestamps with ``UtcTimestampLoader``."""
@@ -37,9 +35,9 @@ def install() -> None:
                 value = datetime.fromisoformat(bytes(data).decode())
             except ValueError:
                 return super().load(data)
-            if value.utcoffset() != _ZERO:
+            if value.tzinfo is not timezone.utc:  # "+00" is read as timezone.utc itself
                 return super().load(data)
-            return value.replace(tzinfo=timezone.utc)
+            return value
 
     def register_tzloader(tz, context):
         if tz is timezone.utc:

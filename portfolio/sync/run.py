@@ -270,13 +270,15 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, RunItem]) -> list[SyncOu
     result, now, wallet_chains = prepared.result, prepared.now, prepared.wallet_chains
     endpoint = (result.endpoint or "")[:300]
     addresses = {wc.wallet.address for wc in wallet_chains}
+    single = len(wallet_chains) == 1
+    first_reads = any(wc.first_ok_at is None for wc in wallet_chains)
     outcomes = []
     for wc in wallet_chains:
         counts = prepared.built[wc.id].counts
         wc.status, wc.last_ok_at, wc.last_error, wc.height, wc.endpoint = WalletChain.OK, now, "", result.height, endpoint
         wc.first_ok_at = wc.first_ok_at or now  # its amounts now are an opening balance (see snapshots)
-        wc.cursors = _cursor_for(wc, result, len(wallet_chains) == 1)
-        wc.problems = _problems_for(result, addresses - {wc.wallet.address})
+        wc.cursors = _cursor_for(wc, result, single)
+        wc.problems = _problems_for(result, wc.wallet.address, addresses) if result.problems else []
         wc.stored_fingerprint = prepared.fingerprint_of(wc.id)
         item = items.get(wc.id)
         if item is not None:
@@ -284,18 +286,19 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, RunItem]) -> list[SyncOu
             item.status, item.finished_at, item.error, item.endpoint, item.height, item.counts = (
                 SyncRun.OK, now, "", endpoint, result.height, counts)
         outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
-    store.update_rows(WalletChain, ["status", "last_ok_at", "first_ok_at", "last_error", "height", "endpoint", "cursors", "problems",
-                                    "stored_fingerprint"], wallet_chains)
+    # first_ok_at only changes on a WalletChain's first good sync (a steady one leaves it as it is)
+    store.update_rows(WalletChain, ["status", "last_ok_at", *(["first_ok_at"] if first_reads else []), "last_error", "height", "endpoint",
+                                    "cursors", "problems", "stored_fingerprint"], wallet_chains)
     store.update_rows(SyncRunItem, ["status", "finished_at", "error", "endpoint", "height", "counts"], list(items.values()))
     return outcomes
 
 
-def _problems_for(result: FetchResult, others: set[str]) -> list[dict[str, str]]:
+def _problems_for(result: FetchResult, own: str, addresses: set[str]) -> list[dict[str, str]]:
     """The problems that concern this wallet (those naming another wallet of the batch are theirs)."""
     return [
         {"code": p.code, "message": p.message[:500], "subject": p.subject}
         for p in result.problems
-        if not (p.subject and p.subject in others)
+        if not (p.subject and p.subject != own and p.subject in addresses)
     ][:100]
 
 
