@@ -20,10 +20,11 @@ EXPAND_RUN = "portfolio.tasks.expand_run_task"
 REAP_STALLED = "portfolio.tasks.reap_stalled_task"
 FETCH_ICONS = "portfolio.tasks.fetch_icons_task"
 BACKFILL_STEP = "portfolio.tasks.backfill_step_task"
+PRUNE_RUNS = "portfolio.tasks.prune_runs_task"
 HISTORY_QUEUE = "history"  # backfills' own queue (portfolio/celery.py declares it)
 
 ALL = (SYNC_WALLET_CHAIN, SYNC_WALLET_CHAINS, FANOUT_DUE, SNAPSHOT, MATERIALISE_SCOPES, DOWNSAMPLE, REFRESH_PRICES,
-       EXPAND_RUN, REAP_STALLED, FETCH_ICONS, BACKFILL_STEP)
+       EXPAND_RUN, REAP_STALLED, FETCH_ICONS, BACKFILL_STEP, PRUNE_RUNS)
 
 
 def enqueue(name: str, *args: Any, queue: str = "default") -> None:

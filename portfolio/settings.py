@@ -317,6 +317,8 @@ SYNC_RETRY_CAP_SECONDS = envint("SYNC_RETRY_CAP_SECONDS", 300, minimum=1)
 # (SYNC_REAP_REQUEUES times at most), then closes it as failed, so every run ends.
 SYNC_STALL_SECONDS = envint("SYNC_STALL_SECONDS", 600, minimum=30)
 SYNC_REAP_REQUEUES = envint("SYNC_REAP_REQUEUES", 1, minimum=0)
+# Finished sync runs (and their per-wallet items) are deleted this many days after they finished.
+SYNC_RUN_RETENTION_DAYS = envint("SYNC_RUN_RETENTION_DAYS", 14, minimum=1)
 SNAPSHOT_INTERVAL_MINUTES = envint("SNAPSHOT_INTERVAL_MINUTES", 60, minimum=1)
 # Brakes on greed (README "Limits"): per user, staff may raise them per user in the admin (Profile).
 MAX_WALLETS_PER_USER = envint("MAX_WALLETS_PER_USER", 200, minimum=1)

@@ -16,7 +16,7 @@ from portfolio.history.backfill import do_backfill_step, fail_backfill
 from portfolio import pair_values
 from portfolio.services import icons, prices, snapshots
 from portfolio.sync import plan
-from portfolio.sync.run import SyncError, do_expand_run, do_reap_stalled, do_sync_wallet_chain, do_sync_wallet_chains
+from portfolio.sync.run import SyncError, do_expand_run, do_prune_runs, do_reap_stalled, do_sync_wallet_chain, do_sync_wallet_chains
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,12 @@ def expand_run_task(self, run_id: int) -> None:
 def reap_stalled_task() -> None:
     """Every minute: send stalled sync items again, or close them as failed, so every run ends."""
     do_reap_stalled()
+
+
+@shared_task(ignore_result=True)
+def prune_runs_task() -> int:
+    """Daily: delete sync runs (and their items) finished more than SYNC_RUN_RETENTION_DAYS ago."""
+    return do_prune_runs()
 
 
 @shared_task(ignore_result=True)

@@ -13,6 +13,7 @@ PERIODIC_TASKS = [
     ("chainfolio: downsample history", jobs.DOWNSAMPLE, "daily", "03:15"),
     ("chainfolio: refresh prices", jobs.REFRESH_PRICES, "every_min", 5),
     ("chainfolio: reap stalled syncs", jobs.REAP_STALLED, "every_s", 60),
+    ("chainfolio: prune old sync runs", jobs.PRUNE_RUNS, "daily", "03:45"),
     ("chainfolio: fetch asset logos", jobs.FETCH_ICONS, "every_min", 5),
 ]
 

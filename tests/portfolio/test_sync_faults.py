@@ -181,3 +181,24 @@ def test_a_fanout_stopped_half_way_is_closed_by_the_reaper_with_a_note(due_walle
     run.refresh_from_db()
     assert (run.status, run.planned) == (SyncRun.OK, 4) and run.finished_at is not None
     assert run.error == "the fan-out stopped after 4 of 5 chain syncs; the others wait for their next turn"
+
+
+def test_finished_runs_past_their_retention_are_deleted_with_their_items(due_wallets, settings, django_assert_max_num_queries):
+    settings.SYNC_RUN_RETENTION_DAYS = 14
+    runs = [sync_run.plan.do_fanout_due(send=lambda jobs_: None)[0]]
+    for _ in range(4):
+        WalletChain.objects.update(next_due_at=timezone.now() - timedelta(seconds=1))
+        runs.append(sync_run.plan.do_fanout_due(send=lambda jobs_: None)[0])
+    old, older, recent, unfinished_old, unfinished_new = runs
+    now = timezone.now()
+    for run, finished in ((old, now - timedelta(days=15)), (older, now - timedelta(days=40)), (recent, now - timedelta(days=13))):
+        _finish(SyncRunItem.objects.filter(run=run).values_list("id", flat=True))
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.OK, finished_at=finished)
+    SyncRun.objects.filter(pk=unfinished_old.pk).update(created_at=now - timedelta(days=60))  # the reaper ends it first
+    with django_assert_max_num_queries(12):  # in batches of two runs: a read and two deletes each (+ savepoints)
+        assert sync_run.do_prune_runs(batch=2) == 2
+    assert set(SyncRun.objects.values_list("id", flat=True)) == {recent.pk, unfinished_old.pk, unfinished_new.pk}
+    assert set(SyncRunItem.objects.values_list("run_id", flat=True)) == {recent.pk, unfinished_old.pk, unfinished_new.pk}
+    assert SyncRunItem.objects.count() == 3 * 5
+    assert sync_run.do_prune_runs() == 0
+

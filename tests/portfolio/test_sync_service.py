@@ -153,7 +153,8 @@ def test_the_beat_schedule_exists_once_after_migrate():
     assert schedule.ensure_periodic_tasks() == 0  # post_migrate already created them
     tasks = dict(PeriodicTask.objects.values_list("task", "interval__every"))
     assert tasks["portfolio.tasks.fanout_due_task"] == 60
-    assert {"portfolio.tasks.snapshot_task", "portfolio.tasks.downsample_task", "portfolio.tasks.refresh_prices_task"} <= set(tasks)
+    assert {"portfolio.tasks.snapshot_task", "portfolio.tasks.downsample_task", "portfolio.tasks.refresh_prices_task",
+            "portfolio.tasks.prune_runs_task"} <= set(tasks)
 
 
 def test_a_token_that_cannot_be_read_keeps_its_last_known_amount(evm_devnet, evm_wallets):
