@@ -33,7 +33,7 @@ from chains.base import (
 )
 from chains.endpoints import EndpointBroken, EndpointHealth, EndpointPool, JsonRpcClient, RpcError
 from chains.evm import abi
-from chains.evm.address import canonical, parse_address, to_checksum
+from chains.evm.address import canonical, canonical_seen, parse_address, to_checksum
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.history import read_history
 from chains.evm.plan import BalanceRow, Plan as _Plan, WalletState as _WalletState
@@ -253,10 +253,11 @@ class EvmAdapter:
         native_ref: AssetRef | None = None
         fungibles: dict[str, AssetRef] = {}
         collections: dict[str, AssetRef] = {}
+        seen = canonical_seen
         for asset in assets:  # thousands of listed tokens
             kind, address = asset.kind, asset.address
             if kind == FUNGIBLE and address is not None and asset.standard not in NFT_STANDARDS:
-                fungibles[canonical(address)] = asset
+                fungibles[seen(address) or canonical(address)] = asset
             elif kind == NATIVE or address is None:
                 native_ref = native_ref or asset
             elif kind == NFT_COLLECTION or asset.standard in NFT_STANDARDS:
