@@ -155,8 +155,10 @@ class EvmAdapter:
             # Their AssetRefs looked up once, now, while the sort has just read these keys: the reader's
             # threads, which make the balances, then look up nothing (and their caches are cold).
             listed_assets = list(map(fungibles.__getitem__, listed_sorted)) if len(listed) == len(fungibles) else None
+            # (``w.erc20 - listed`` would go through all 20,000 listed keys: a set minus a keys view is
+            # computed by discarding each of them from a copy of the set)
             balance_rows = [
-                plan.add_balances_of(w.address, sorted(listed | w.erc20)) if w.erc20 - listed
+                plan.add_balances_of(w.address, sorted(listed | w.erc20)) if any(t not in listed for t in w.erc20)
                 else plan.add_balances_of(w.address, listed_sorted, listed_assets)
                 for w in wallets]
             meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
