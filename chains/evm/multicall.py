@@ -186,8 +186,9 @@ class MulticallReader:
         """Results in the order of ``calls``: a list, or with ``each`` a ``CallResults``. ``each(first,
         results)``, when given, is called with every chunk's results as soon as they are in
         (``results[0]`` answers ``calls[first]``; a list or ``WordResults``), one call at a time, on
-        one more thread than the reading ones: the caller's own decoding then overlaps the node's work
-        on the next chunks, and never holds up a request.
+        one more thread than the reading ones (the last ones, once every answer is in, on the calling
+        thread): the caller's own decoding then overlaps the node's work on the next chunks, and never
+        holds up a request.
 
         Raises ``ChainError`` (transient) when no endpoint answers or a node is rate limiting,
         ``MalformedResponse`` when an answer cannot be decoded, a permanent ``ChainError`` when
@@ -231,33 +232,57 @@ class MulticallReader:
         """``in_flight(self._run_group, groups, self.parallel)``, with ``each`` called for every chunk's
         results on one more thread, in the order the answers come back: the thread that read an answer
         sends its next request at once instead of decoding first (the node would wait on that slot),
-        and the caller's decoding runs while the node works. Raises what ``_run_group`` or ``each``
-        raised; after a failure of ``each`` no new request is started."""
+        and the caller's decoding runs while the node works. Once every answer is in, this thread
+        decodes what is still waiting itself (the decoding thread would have to be woken for it, and
+        this one again after it). Raises what ``_run_group`` or ``each`` raised; after a failure of
+        ``each`` no new request is started."""
         handed: queue.SimpleQueue = queue.SimpleQueue()
         failed: list[BaseException] = []
+        one_at_a_time = threading.Lock()
+        settled = threading.Condition()
+        counts = [0, 0]  # answers handed over, decoded
+
+        def decode(item: tuple[int, int, Sequence[CallResult]]) -> None:
+            with one_at_a_time:
+                if not failed:
+                    try:
+                        each(*item)
+                    except BaseException as exc:  # noqa: BLE001 - raised by the reading thread below
+                        failed.append(exc)
+            with settled:
+                counts[1] += 1
+                settled.notify_all()
 
         def read(group: list[tuple[Sequence[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
             if failed:
                 raise failed[0]
             part = self._run_group(group)
             for (_chunk, _block, j, first), results in zip(group, part):
+                with settled:
+                    counts[0] += 1
                 handed.put((j, first, results))
             return part
 
-        def decode() -> None:
+        def decoding_thread() -> None:
             while (item := handed.get()) is not None:
-                if not failed:
-                    try:
-                        each(*item)
-                    except BaseException as exc:  # noqa: BLE001 - raised by the reading thread below
-                        failed.append(exc)
+                decode(item)
 
-        decoder = _pool().submit(decode)
+        decoder = _pool().submit(decoding_thread)
         try:
             done = in_flight(read, groups, self.parallel)
-        finally:
+        except BaseException:
             handed.put(None)
             decoder.result()
+            raise
+        while True:
+            try:
+                item = handed.get_nowait()
+            except queue.Empty:
+                break
+            decode(item)
+        with settled:  # the decoding thread may still be at the item it took last
+            settled.wait_for(lambda: counts[1] == counts[0])
+        handed.put(None)
         if failed:
             raise failed[0]
         return done
