@@ -242,3 +242,16 @@ def test_a_target_that_is_not_hex_is_refused_across_runs_too():
     plan.add_balances_of(WALLET, ["0x" + "zz" * 20, *TOKENS[1:]])
     with pytest.raises(ValueError):
         abi.aggregate3_calldata(plan.calls[0:3])
+
+
+def test_targets_are_checked_once_and_then_laid_out_from_the_process_memo(monkeypatch):
+    monkeypatch.setattr(abi, "_TARGET_HEX", {})
+    data = abi.call_with_address(abi.BALANCE_OF, WALLET)
+    pairs = [(t, data) for t in TOKENS]
+    first = abi.aggregate3_calldata(abi.SameCalldata(TOKENS, data))
+    assert abi._TARGET_HEX == {t: t[2:].lower().encode() for t in TOKENS}
+    again = abi.aggregate3_calldata(abi.SameCalldata(TOKENS, data))  # laid out from the memo
+    assert first == again == "0x" + abi.encode_aggregate3(pairs).hex()
+    with pytest.raises(ValueError):  # a target that is not hex is never remembered, next to known ones
+        abi.aggregate3_calldata(abi.SameCalldata([*TOKENS[:3], "0x" + "zz" * 20], data))
+    assert "0x" + "zz" * 20 not in abi._TARGET_HEX
