@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from binascii import unhexlify
+from bisect import bisect_right
 from functools import lru_cache
-from itertools import repeat
+from itertools import chain, repeat
 from operator import itemgetter
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector, keccak
@@ -89,6 +90,57 @@ class SameCalldata(Sequence[tuple[str, bytes]]):
         return zip(self.targets, repeat(self.data))
 
 
+class CallRuns(Sequence[tuple[str, bytes]]):
+    """Calls kept as runs in order: lists of single ``(target, calldata)`` pairs and whole
+    ``SameCalldata`` runs. A slice within one run is a slice of that run; a slice across runs is
+    again a ``CallRuns``, which the encoder lays out run by run."""
+
+    __slots__ = ("_runs", "_starts", "_len")
+
+    def __init__(self, runs: Iterable[list[tuple[str, bytes]] | SameCalldata] = ()) -> None:
+        self._runs: list[list[tuple[str, bytes]] | SameCalldata] = []
+        self._starts: list[int] = []
+        self._len = 0
+        for run in runs:
+            if run:
+                self._runs.append(run)
+                self._starts.append(self._len)
+                self._len += len(run)
+
+    @property
+    def runs(self) -> list[list[tuple[str, bytes]] | SameCalldata]:
+        return self._runs
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[tuple[str, bytes]]:
+        return chain.from_iterable(self._runs)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if not isinstance(i, slice):
+            if i < 0:
+                i += self._len
+            if not 0 <= i < self._len:
+                raise IndexError("call index out of range")
+            r = bisect_right(self._starts, i) - 1
+            return self._runs[r][i - self._starts[r]]
+        start, stop, step = i.indices(self._len)
+        if step != 1:
+            return [self[k] for k in range(start, stop, step)]
+        if start >= stop:
+            return []
+        r = bisect_right(self._starts, start) - 1
+        if stop <= self._starts[r] + len(self._runs[r]):
+            return self._runs[r][start - self._starts[r]:stop - self._starts[r]]
+        pieces = []
+        while start < stop:
+            run, first = self._runs[r], self._starts[r]
+            pieces.append(run[start - first:stop - first])
+            start, r = first + len(run), r + 1
+        return CallRuns(pieces)
+
+
 def encode_aggregate3(calls: Sequence[tuple[str, bytes]], allow_failure: bool = True) -> bytes:
     """Calldata of ``aggregate3(Call3[])`` for ``(target, calldata)`` pairs. Hand-packed (eth_abi is
     ~10x slower here) and memoised per target and per calldata: thousands of calls per fetch share
@@ -106,12 +158,17 @@ def encode_aggregate3(calls: Sequence[tuple[str, bytes]], allow_failure: bool = 
             head = target_parts[target] = _ZERO12 + bytes.fromhex(target[2:]) + flag + _BYTES_OFFSET
         body = data_parts.get(data)
         if body is None:
-            body = data_parts[data] = len(data).to_bytes(32, "big") + data + b"\0" * (-len(data) % 32)
+            body = data_parts[data] = _bytes_body(data)
         heads.append(offset.to_bytes(32, "big"))
         tails.append(head)
         tails.append(body)
         offset += 96 + len(body)
     return b"".join((AGGREGATE3, uint_word(32), uint_word(n), *heads, *tails))
+
+
+def _bytes_body(data: bytes) -> bytes:
+    """``data`` as the tail of an ABI ``bytes`` value: its length word, then the data padded to 32 bytes."""
+    return len(data).to_bytes(32, "big") + data + b"\0" * (-len(data) % 32)
 
 
 def aggregate3_calldata(calls: Sequence[tuple[str, bytes]], allow_failure: bool = True) -> str:
@@ -125,31 +182,79 @@ def aggregate3_calldata_parts(calls: Sequence[tuple[str, bytes]], allow_failure:
 
     Calls that all send one calldata to ``0x`` + 40 hex targets (one ``balanceOf(wallet)`` over many
     tokens) are laid out as hex directly, without a Python step per call: their offsets only depend
-    on the count and the calldata's length. Anything else goes through ``encode_aggregate3``
-    (which raises ``ValueError`` for a target that is not hex).
+    on the count and the calldata's length. ``CallRuns`` (a slice of a plan across its runs, e.g. a
+    wallet's ``getEthBalance`` then its first ``balanceOf`` calls) are laid out run by run in the
+    same way. Anything else goes through ``encode_aggregate3`` (which raises ``ValueError`` for a
+    target that is not hex); the text is the same either way.
     """
     n = len(calls)
     if n > 1:
-        if isinstance(calls, SameCalldata):
-            targets, data, same = calls.targets, calls.data, True
-        else:
-            targets, datas = zip(*calls)
-            data = datas[0]
-            same = datas.count(data) == n
-        if same:
-            # "0x" + 40 hex digits each: an "0x" every 42 characters and no other (split apart there),
-            # nothing but hex digits in between
-            text = "".join(targets).lower().encode("ascii", "replace")
-            if len(text) == 42 * n and text[::42] == b"0" * n and text[1::42] == b"x" * n:
-                targets_hex = text.split(b"0x")
-                del targets_hex[0]
-                if len(targets_hex) == n and _is_hex(b"".join(targets_hex)):
-                    body = (len(data).to_bytes(32, "big") + data + b"\0" * (-len(data) % 32)).hex().encode()
-                    tail = (_TRUE if allow_failure else _FALSE).hex().encode() + _BYTES_OFFSET.hex().encode() + body
-                    # head, then per call: 24 zeros, the target, its tail (one C-level join, no list per call)
-                    return [b"0x", _uniform_head(n, 96 + len(body) // 2), b"0" * 24,
-                            (tail + b"0" * 24).join(targets_hex), tail]
+        flag = _TRUE if allow_failure else _FALSE
+        if isinstance(calls, CallRuns):
+            items: list[bytes] = []
+            sizes: list[tuple[int, int]] = []  # (calls, bytes each) per piece of items
+            for run in calls.runs:
+                laid = _uniform_items(run, flag) if len(run) > 1 else None
+                if laid is None:  # a few single calls: the general way, one by one
+                    for target, data in run:
+                        body = _bytes_body(data)
+                        items.append((_ZERO12 + bytes.fromhex(target[2:]) + flag + _BYTES_OFFSET + body).hex().encode())
+                        sizes.append((1, 96 + len(body)))
+                else:
+                    items.append(laid[0])
+                    sizes.append((len(run), laid[1]))
+            if len({size for _count, size in sizes}) == 1:
+                head = _uniform_head(n, sizes[0][1])
+            else:
+                offsets, at = [], 32 * n
+                for count, size in sizes:
+                    offsets += range(at, at + count * size, size)
+                    at += count * size
+                head = (AGGREGATE3 + uint_word(32) + uint_word(n)
+                        + b"".join([o.to_bytes(32, "big") for o in offsets])).hex().encode()
+            return [b"0x", head, *items]
+        laid = _uniform_items(calls, flag)
+        if laid is not None:
+            return [b"0x", _uniform_head(n, laid[1]), laid[0]]
     return [b"0x", encode_aggregate3(calls, allow_failure).hex().encode()]
+
+
+# A target's 40 hex digits as laid out in calldata (lowercase ASCII), by the address as given: the same
+# token list is read for every wallet and every sync, so its addresses are checked and cut out once per
+# process (up to 65,536 of them) instead of once per chunk.
+_TARGET_HEX: dict[str, bytes] = {}
+_TARGET_HEX_MAX = 65536
+
+
+def _uniform_items(calls: Sequence[tuple[str, bytes]], flag: bytes) -> tuple[bytes, int] | None:
+    """The items of ``calls`` in hex, and the bytes each takes, when they all send one calldata to
+    ``0x`` + 40 hex targets; None otherwise."""
+    n = len(calls)
+    if isinstance(calls, SameCalldata):
+        targets, data = calls.targets, calls.data
+    else:
+        targets, datas = zip(*calls)
+        data = datas[0]
+        if datas.count(data) != n:
+            return None
+    targets_hex = list(map(_TARGET_HEX.get, targets))
+    if None in targets_hex:
+        # "0x" + 40 hex digits each: an "0x" every 42 characters and no other (split apart there),
+        # nothing but hex digits in between
+        text = "".join(targets).lower().encode("ascii", "replace")
+        if len(text) != 42 * n or text[::42] != b"0" * n or text[1::42] != b"x" * n:
+            return None
+        targets_hex = text.split(b"0x")
+        del targets_hex[0]
+        if len(targets_hex) != n or not _is_hex(b"".join(targets_hex)):
+            return None
+        if len(_TARGET_HEX) > _TARGET_HEX_MAX:
+            _TARGET_HEX.clear()
+        _TARGET_HEX.update(zip(targets, targets_hex))
+    body = _bytes_body(data).hex().encode()
+    tail = flag.hex().encode() + _BYTES_OFFSET.hex().encode() + body
+    # per call: 24 zeros, the target, its tail (one C-level join, no list per call)
+    return b"0" * 24 + (tail + b"0" * 24).join(targets_hex) + tail, 96 + len(body) // 2
 
 
 def _is_hex(text: bytes) -> bool:

@@ -33,7 +33,7 @@ from chains.base import (
 )
 from chains.endpoints import EndpointBroken, EndpointHealth, EndpointPool, JsonRpcClient, RpcError
 from chains.evm import abi
-from chains.evm.address import canonical, parse_address, to_checksum
+from chains.evm.address import canonical, canonical_seen, parse_address, to_checksum
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.history import read_history
 from chains.evm.plan import BalanceRow, Plan as _Plan, WalletState as _WalletState
@@ -155,8 +155,10 @@ class EvmAdapter:
             # Their AssetRefs looked up once, now, while the sort has just read these keys: the reader's
             # threads, which make the balances, then look up nothing (and their caches are cold).
             listed_assets = list(map(fungibles.__getitem__, listed_sorted)) if len(listed) == len(fungibles) else None
+            # (``w.erc20 - listed`` would go through all 20,000 listed keys: a set minus a keys view is
+            # computed by discarding each of them from a copy of the set)
             balance_rows = [
-                plan.add_balances_of(w.address, sorted(listed | w.erc20)) if w.erc20 - listed
+                plan.add_balances_of(w.address, sorted(listed | w.erc20)) if any(t not in listed for t in w.erc20)
                 else plan.add_balances_of(w.address, listed_sorted, listed_assets)
                 for w in wallets]
             meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
@@ -253,10 +255,11 @@ class EvmAdapter:
         native_ref: AssetRef | None = None
         fungibles: dict[str, AssetRef] = {}
         collections: dict[str, AssetRef] = {}
+        seen = canonical_seen
         for asset in assets:  # thousands of listed tokens
             kind, address = asset.kind, asset.address
             if kind == FUNGIBLE and address is not None and asset.standard not in NFT_STANDARDS:
-                fungibles[canonical(address)] = asset
+                fungibles[seen(address) or canonical(address)] = asset
             elif kind == NATIVE or address is None:
                 native_ref = native_ref or asset
             elif kind == NFT_COLLECTION or asset.standard in NFT_STANDARDS:

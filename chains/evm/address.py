@@ -22,14 +22,27 @@ def to_checksum(address: str) -> str:
     return "0x" + "".join(c.upper() if int(digest[i], 16) >= 8 else c for i, c in enumerate(lower))
 
 
-@lru_cache(maxsize=65536)
+_CANONICAL: dict[str, str] = {}
+_CANONICAL_MAX = 65536
+
+
 def canonical(address: str) -> str:
     """Checksummed form of an address that should already be checksummed (``AssetRef.address``):
-    mixed case is trusted as is, so thousands of token-list entries cost no hashing."""
-    body = address[2:]
-    if body != body.lower() and body != body.upper():
-        return address
-    return to_checksum(address)
+    mixed case is trusted as is, so thousands of token-list entries cost no hashing. Remembered per
+    process (up to 65,536 addresses): ``canonical_seen``."""
+    known = _CANONICAL.get(address)
+    if known is None:
+        body = address[2:]
+        known = address if body != body.lower() and body != body.upper() else to_checksum(address)
+        if len(_CANONICAL) >= _CANONICAL_MAX:
+            _CANONICAL.clear()
+        _CANONICAL[address] = known
+    return known
+
+
+# ``canonical(address)`` of an address seen before, else None: a plain dict lookup, for loops over a
+# token list (an lru_cache hit also relinks its entry, several cache misses more per token).
+canonical_seen = _CANONICAL.get
 
 
 def parse_address(text: str) -> ParsedAddress:

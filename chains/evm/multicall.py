@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -184,8 +185,10 @@ class MulticallReader:
             each: Callable[[int, Sequence[CallResult]], None] | None = None) -> Sequence[CallResult]:
         """Results in the order of ``calls``: a list, or with ``each`` a ``CallResults``. ``each(first,
         results)``, when given, is called with every chunk's results as soon as they are in
-        (``results[0]`` answers ``calls[first]``; a list or ``WordResults``), from the thread that read
-        it: the caller's own decoding then overlaps the node's work on the next chunks.
+        (``results[0]`` answers ``calls[first]``; a list or ``WordResults``), one call at a time, on
+        one more thread than the reading ones (the last ones, once every answer is in, on the calling
+        thread): the caller's own decoding then overlaps the node's work on the next chunks, and never
+        holds up a request.
 
         Raises ``ChainError`` (transient) when no endpoint answers or a node is rate limiting,
         ``MalformedResponse`` when an answer cannot be decoded, a permanent ``ChainError`` when
@@ -214,18 +217,7 @@ class MulticallReader:
         if each is None:
             done = in_flight(self._run_group, groups, self.parallel)
         else:
-            # Still at most ``parallel`` requests in flight, but the caller's decoding of one group runs
-            # outside that gate (one more thread): the next request goes out without waiting for it.
-            gate = threading.Semaphore(self.parallel)
-
-            def read(group: list[tuple[Sequence[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
-                with gate:
-                    part = self._run_group(group)
-                for (_chunk, _block, j, first), results in zip(group, part):
-                    each(j, first, results)
-                return part
-
-            done = in_flight(read, groups, self.parallel + 1)
+            done = self._read_handing_over(groups, each)
         out: list[list[CallResult]] = [[] for _ in jobs]
         for group, part in zip(groups, done):
             for (_chunk, _block, j, _first), results in zip(group, part):
@@ -234,6 +226,66 @@ class MulticallReader:
                 else:
                     out[j].extend(results)
         return out
+
+    def _read_handing_over(self, groups: list[list[tuple[Sequence[tuple[str, bytes]], int, int, int]]],
+                           each: Callable[[int, int, Sequence[CallResult]], None]) -> list[list[Sequence[CallResult]]]:
+        """``in_flight(self._run_group, groups, self.parallel)``, with ``each`` called for every chunk's
+        results on one more thread, in the order the answers come back: the thread that read an answer
+        sends its next request at once instead of decoding first (the node would wait on that slot),
+        and the caller's decoding runs while the node works. Once every answer is in, this thread
+        decodes what is still waiting itself (the decoding thread would have to be woken for it, and
+        this one again after it). Raises what ``_run_group`` or ``each`` raised; after a failure of
+        ``each`` no new request is started."""
+        handed: queue.SimpleQueue = queue.SimpleQueue()
+        failed: list[BaseException] = []
+        one_at_a_time = threading.Lock()
+        settled = threading.Condition()
+        counts = [0, 0]  # answers handed over, decoded
+
+        def decode(item: tuple[int, int, Sequence[CallResult]]) -> None:
+            with one_at_a_time:
+                if not failed:
+                    try:
+                        each(*item)
+                    except BaseException as exc:  # noqa: BLE001 - raised by the reading thread below
+                        failed.append(exc)
+            with settled:
+                counts[1] += 1
+                settled.notify_all()
+
+        def read(group: list[tuple[Sequence[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
+            if failed:
+                raise failed[0]
+            part = self._run_group(group)
+            for (_chunk, _block, j, first), results in zip(group, part):
+                with settled:
+                    counts[0] += 1
+                handed.put((j, first, results))
+            return part
+
+        def decoding_thread() -> None:
+            while (item := handed.get()) is not None:
+                decode(item)
+
+        decoder = _pool().submit(decoding_thread)
+        try:
+            done = in_flight(read, groups, self.parallel)
+        except BaseException:
+            handed.put(None)
+            decoder.result()
+            raise
+        while True:
+            try:
+                item = handed.get_nowait()
+            except queue.Empty:
+                break
+            decode(item)
+        with settled:  # the decoding thread may still be at the item it took last
+            settled.wait_for(lambda: counts[1] == counts[0])
+        handed.put(None)
+        if failed:
+            raise failed[0]
+        return done
 
     def _run_group(self, group: list[tuple[Sequence[tuple[str, bytes]], int, int, int]]) -> list[Sequence[CallResult]]:
         """Several chunks in one JSON-RPC batch; a refused chunk is split, a refused batch sent singly."""

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
-from itertools import chain
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from chains.base import AssetRef
 from chains.evm import abi
-from chains.evm.abi import SameCalldata
+from chains.evm.abi import CallRuns, SameCalldata
 from chains.evm.multicall import CallResult
 from chains.evm.protocols.base import Batch
 
@@ -24,18 +22,14 @@ class BalanceRow(NamedTuple):
     assets: Sequence[AssetRef] | None = None
 
 
-class CallList(Sequence[tuple[str, bytes]]):
+class CallList(CallRuns):
     """A plan's calls in order, as they were added: runs of single ``(target, calldata)`` pairs, and
     whole ``SameCalldata`` runs (a wallet's 20,000 ``balanceOf`` calls are one object, not 20,000
     pairs). A slice within one run is a slice of that run (a chunk of ``balanceOf`` calls stays a
-    ``SameCalldata``, which the encoder lays out at C speed); a slice across runs is a list of pairs."""
+    ``SameCalldata``, which the encoder lays out at C speed); a slice across runs is a ``CallRuns``,
+    laid out run by run."""
 
-    __slots__ = ("_runs", "_starts", "_len")
-
-    def __init__(self) -> None:
-        self._runs: list[list[tuple[str, bytes]] | SameCalldata] = []
-        self._starts: list[int] = []
-        self._len = 0
+    __slots__ = ()
 
     def append(self, call: tuple[str, bytes]) -> None:
         if not self._runs or isinstance(self._runs[-1], SameCalldata):
@@ -53,35 +47,6 @@ class CallList(Sequence[tuple[str, bytes]]):
             return
         for call in calls:
             self.append(call)
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator[tuple[str, bytes]]:
-        return chain.from_iterable(self._runs)
-
-    def __getitem__(self, i):  # type: ignore[override]
-        if not isinstance(i, slice):
-            if i < 0:
-                i += self._len
-            if not 0 <= i < self._len:
-                raise IndexError("call index out of range")
-            r = bisect_right(self._starts, i) - 1
-            return self._runs[r][i - self._starts[r]]
-        start, stop, step = i.indices(self._len)
-        if step != 1:
-            return [self[k] for k in range(start, stop, step)]
-        if start >= stop:
-            return []
-        r = bisect_right(self._starts, start) - 1
-        if stop <= self._starts[r] + len(self._runs[r]):
-            return self._runs[r][start - self._starts[r]:stop - self._starts[r]]
-        out: list[tuple[str, bytes]] = []
-        while start < stop:
-            run, first = self._runs[r], self._starts[r]
-            out.extend(run[start - first:stop - first])
-            start, r = first + len(run), r + 1
-        return out
 
 
 class Plan(Batch):

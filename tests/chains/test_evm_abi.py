@@ -205,3 +205,53 @@ def test_calls_of_one_calldata_encode_as_their_pairs_do(count):
     assert abi.aggregate3_calldata(same) == abi.aggregate3_calldata(pairs) == "0x" + abi.encode_aggregate3(pairs).hex()
     assert abi.aggregate3_calldata(abi.SameCalldata(["0x12", *TOKENS[1:count]], data)) \
         == abi.aggregate3_calldata([("0x12", data), *pairs[1:]])  # an odd target: the general encoder
+
+
+def test_a_slice_across_a_plans_runs_encodes_run_by_run_as_its_pairs_do():
+    # a wallet's getEthBalance before its balanceOf run (every first chunk of a fetch), metadata calls
+    # with other calldata lengths, a second wallet's run, and a lone call at the end
+    plan, pairs = Plan(), []
+    for target, data in [("0x" + "11" * 20, abi.call_with_address(abi.GET_ETH_BALANCE, WALLET)),
+                         (TOKENS[0], abi.NAME), (TOKENS[1], abi.DECIMALS)]:
+        plan.add(target, data)
+        pairs.append((target, data))
+    for owner in (WALLET, "0x" + "cd" * 20):
+        plan.add_balances_of(owner, TOKENS)
+        pairs += [(t, abi.call_with_address(abi.BALANCE_OF, owner)) for t in TOKENS]
+    plan.add(TOKENS[2], abi.call_with_uint(abi.TOKEN_URI, 7))
+    pairs.append((TOKENS[2], abi.call_with_uint(abi.TOKEN_URI, 7)))
+    calls = plan.calls
+    crossing = calls[0:len(TOKENS) + 1]
+    assert isinstance(crossing, abi.CallRuns) and list(crossing) == pairs[:len(TOKENS) + 1]
+    for start in range(len(pairs)):
+        for stop in range(start + 1, len(pairs) + 1):
+            for allow_failure in (True, False):
+                assert abi.aggregate3_calldata(calls[start:stop], allow_failure) \
+                    == "0x" + abi.encode_aggregate3(pairs[start:stop], allow_failure).hex()
+    assert list(crossing[1:-1]) == pairs[1:len(TOKENS)]  # a chunk split in halves after a failure
+
+
+def test_a_target_that_is_not_hex_is_refused_across_runs_too():
+    plan = Plan()
+    plan.add("0x" + "zz" * 20, abi.DECIMALS)
+    plan.add_balances_of(WALLET, TOKENS)
+    with pytest.raises(ValueError):
+        abi.aggregate3_calldata(plan.calls[0:3])
+    plan = Plan()
+    plan.add(TOKENS[0], abi.DECIMALS)
+    plan.add_balances_of(WALLET, ["0x" + "zz" * 20, *TOKENS[1:]])
+    with pytest.raises(ValueError):
+        abi.aggregate3_calldata(plan.calls[0:3])
+
+
+def test_targets_are_checked_once_and_then_laid_out_from_the_process_memo(monkeypatch):
+    monkeypatch.setattr(abi, "_TARGET_HEX", {})
+    data = abi.call_with_address(abi.BALANCE_OF, WALLET)
+    pairs = [(t, data) for t in TOKENS]
+    first = abi.aggregate3_calldata(abi.SameCalldata(TOKENS, data))
+    assert abi._TARGET_HEX == {t: t[2:].lower().encode() for t in TOKENS}
+    again = abi.aggregate3_calldata(abi.SameCalldata(TOKENS, data))  # laid out from the memo
+    assert first == again == "0x" + abi.encode_aggregate3(pairs).hex()
+    with pytest.raises(ValueError):  # a target that is not hex is never remembered, next to known ones
+        abi.aggregate3_calldata(abi.SameCalldata([*TOKENS[:3], "0x" + "zz" * 20], data))
+    assert "0x" + "zz" * 20 not in abi._TARGET_HEX

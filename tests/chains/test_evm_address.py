@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chains.base import InvalidAddress, SecretRefused
-from chains.evm.address import parse_address
+from chains.evm import address
+from chains.evm.address import canonical, canonical_seen, parse_address
 
 ALICE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
@@ -46,3 +47,15 @@ def test_it_refuses_a_private_key_without_echoing_it():
     with pytest.raises(SecretRefused) as info:
         parse_address(key)
     assert key[2:12] not in str(info.value)
+
+
+def test_a_token_lists_addresses_are_checksummed_once_and_then_looked_up(monkeypatch):
+    monkeypatch.setattr(address, "_CANONICAL_MAX", 3)
+    address._CANONICAL.clear()
+    upper = "0x" + ALICE[2:].upper()
+    assert canonical_seen(ALICE.lower()) is None
+    assert canonical(ALICE.lower()) == canonical(upper) == ALICE  # no checksum to trust: computed
+    assert canonical("0x70997970c51812DC3A010C7D01B50E0D17DC79c8") == "0x70997970c51812DC3A010C7D01B50E0D17DC79c8"  # mixed: trusted
+    assert canonical_seen(ALICE.lower()) == canonical_seen(upper) == ALICE
+    canonical("0x" + "12" * 20)  # a fourth address: the memo starts over instead of growing
+    assert canonical_seen(ALICE.lower()) is None and canonical_seen("0x" + "12" * 20) == "0x" + "12" * 20
