@@ -4,7 +4,7 @@ Django's ``__in`` writes one placeholder per value. psycopg binds client-side, s
 is text that it scans for placeholders again (its parse cache keeps short statements only) and that
 the server parses and plans per value. ``__any`` is ``= ANY(%s)`` on PostgreSQL, with the whole list as
 ONE array parameter (ints as the array's literal text: ``int_array``); elsewhere it is exactly ``__in``
-(``RelatedIn`` on a foreign key). A list of plain ints (ids) skips the per-value preparation; anything
+(``RelatedIn`` on a foreign key), ints written into the statement as their digits. A list of plain ints (ids) skips the per-value preparation; anything
 else is prepared as ``__in`` prepares it. ``any_of(ids)`` hands a long list to a filter as a frozenset,
 which the ORM does not walk value by value."""
 
@@ -16,6 +16,9 @@ from django.db.models.fields.related_lookups import RelatedIn
 from django.db.models.lookups import In
 
 
+_INT64 = 2**63
+
+
 class _AnyOf:
     lookup_name = "any"
 
@@ -23,6 +26,16 @@ class _AnyOf:
         if isinstance(self.rhs, (list, tuple, set, frozenset)) and all(type(v) is int for v in self.rhs):
             return list(self.rhs)
         return super().get_prep_lookup()
+
+    def as_sql(self, compiler, connection):
+        """Elsewhere ``__in``; ints (ids) are written into the statement as their digits, ``IN (1,2,3)``,
+        instead of a placeholder each that Django prepares value by value (and SQLite caps in number)."""
+        values = self.rhs
+        if (self.rhs_is_direct_value() and isinstance(values, list) and values
+                and all(type(v) is int and -_INT64 <= v < _INT64 for v in values)):
+            lhs, lhs_params = self.process_lhs(compiler, connection)
+            return f"{lhs} IN ({','.join(map(str, dict.fromkeys(values)))})", tuple(lhs_params)
+        return super().as_sql(compiler, connection)
 
     def as_postgresql(self, compiler, connection):
         if not self.rhs_is_direct_value():
