@@ -195,7 +195,7 @@ def test_finished_runs_past_their_retention_are_deleted_with_their_items(due_wal
         _finish(SyncRunItem.objects.filter(run=run).values_list("id", flat=True))
         SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.OK, finished_at=finished)
     SyncRun.objects.filter(pk=unfinished_old.pk).update(created_at=now - timedelta(days=60))  # the reaper ends it first
-    with django_assert_max_num_queries(12):  # in batches of two runs: a read and two deletes each (+ savepoints)
+    with django_assert_max_num_queries(12):  # in batches of two runs: their ids, the runs, and two deletes (items by the cascade)
         assert sync_run.do_prune_runs(batch=2) == 2
     assert set(SyncRun.objects.values_list("id", flat=True)) == {recent.pk, unfinished_old.pk, unfinished_new.pk}
     assert set(SyncRunItem.objects.values_list("run_id", flat=True)) == {recent.pk, unfinished_old.pk, unfinished_new.pk}
