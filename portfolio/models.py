@@ -211,17 +211,20 @@ class Asset(models.Model):
     def __str__(self) -> str:
         return f"{self.symbol} ({self.chain.slug})"
 
+    # The columns an AssetRef is made of, in ``ref_from``'s order: ``values_list(*REF_COLUMNS)`` rows
+    # become AssetRefs without a model instance each (a sync reads its chain's whole list).
+    REF_COLUMNS = ("kind", "address", "symbol", "name", "decimals", "standard", "logo_url", "oracle_address")
+
     def to_ref(self) -> AssetRef:
-        return AssetRef(
-            kind=self.kind,
-            address=self.address or None,
-            symbol=self.symbol,
-            name=self.name,
-            decimals=self.decimals,
-            standard=self.standard,
-            logo_url=self.logo_url,
-            oracle=self.oracle_address or None,
-        )
+        return Asset.ref_from(self.kind, self.address, self.symbol, self.name, self.decimals, self.standard, self.logo_url,
+                              self.oracle_address)
+
+    @staticmethod
+    def ref_from(kind: str, address: str, symbol: str, name: str, decimals: int, standard: str, logo_url: str,
+                 oracle_address: str) -> AssetRef:
+        """The AssetRef of an asset given its ``REF_COLUMNS``."""
+        return AssetRef(kind=kind, address=address or None, symbol=symbol, name=name, decimals=decimals, standard=standard,
+                        logo_url=logo_url, oracle=oracle_address or None)
 
 
 class AssetIcon(models.Model):

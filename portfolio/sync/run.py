@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import starmap
 from typing import Iterable, Sequence
 
 from django.conf import settings
@@ -65,15 +66,12 @@ def _safe_error(exc: BaseException) -> str:
 
 def known_assets(chain: Chain, wallet_chains: Sequence[WalletChain]) -> list[AssetRef]:
     """The assets to read: the chain's listed ones plus every asset these WalletChains held before
-    (as ``Asset.to_ref`` makes them, from the columns alone: no model instance per asset)."""
+    (``Asset.ref_from`` of their columns, as ``Asset.to_ref`` makes them: no model instance per asset)."""
     ids = [wc.id for wc in wallet_chains]
     held = Q(id__in=Holding.objects.filter(wallet_chain_id__any=any_of(ids)).values("asset_id"))
     held |= Q(id__in=NftItem.objects.filter(wallet_chain_id__any=any_of(ids)).values("collection_id"))
     assets = Asset.objects.filter(chain=chain).filter(Q(listed=True) | Q(kind=Asset.NATIVE) | held)
-    return [AssetRef(kind=kind, address=address or None, symbol=symbol, name=name, decimals=decimals, standard=standard,
-                     logo_url=logo_url, oracle=oracle or None)
-            for kind, address, symbol, name, decimals, standard, logo_url, oracle in
-            assets.values_list("kind", "address", "symbol", "name", "decimals", "standard", "logo_url", "oracle_address")]
+    return list(starmap(Asset.ref_from, assets.values_list(*Asset.REF_COLUMNS)))
 
 
 def build_adapter(chain: Chain):
