@@ -48,10 +48,8 @@ class _AnyOf:
             values = [getattr(field, "target_field", field).get_db_prep_value(getattr(v, "pk", v), connection, prepared=False)
                       for v in values]
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        values = list(dict.fromkeys(values))
-        if all(type(v) is int for v in values):
-            return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, int_array(values))
-        return f"{lhs} = ANY(%s)", (*lhs_params, values)
+        placeholder, param = array_param(list(dict.fromkeys(values)))
+        return f"{lhs} = ANY({placeholder})", (*lhs_params, param)
 
 
 @Field.register_lookup
@@ -62,6 +60,14 @@ class AnyOf(_AnyOf, In):
 @ForeignObject.register_lookup
 class RelatedAnyOf(_AnyOf, RelatedIn):
     pass
+
+
+def array_param(values: list) -> tuple[str, object]:
+    """The placeholder and parameter of ``values`` as one PostgreSQL array, for ``= ANY(...)``: ints as
+    the array's literal text (``%s::bigint[]``), anything else as the list psycopg adapts."""
+    if all(type(v) is int for v in values):
+        return "%s::bigint[]", int_array(values)
+    return "%s", values
 
 
 def int_array(values) -> str:

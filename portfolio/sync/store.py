@@ -25,7 +25,7 @@ from chains.base import NATIVE, AssetRef, FetchResult
 from chains.gcpause import without_cyclic_gc
 from portfolio import totals
 from portfolio.fields import AMOUNT_DIGITS, AmountField
-from portfolio.lookups import any_of, int_array
+from portfolio.lookups import any_of, array_param, int_array
 from portfolio.models import Asset, Chain, Holding, NftItem, Position, PositionLeg, WalletChain
 from portfolio.services.prices import store_quotes
 from portfolio.sync import fingerprint
@@ -632,10 +632,8 @@ def prepare_delete(model, field_name: str, values: Sequence[int]) -> _Statement 
     column = connection.ops.quote_name(model._meta.get_field(field_name).column)
     sql = f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {column}"
     if connection.vendor == "postgresql":
-        values = list(values)
-        if all(type(v) is int for v in values):
-            return _Statement(f"{sql} = ANY(%s::bigint[])", (int_array(values),), mode="one")
-        return _Statement(f"{sql} = ANY(%s)", (values,), mode="one")
+        placeholder, param = array_param(list(values))
+        return _Statement(f"{sql} = ANY({placeholder})", (param,), mode="one")
     return _Statement(f"{sql} = %s", [(v,) for v in values])
 
 
