@@ -97,16 +97,18 @@ def of_fetch(wallet_chains: Sequence[WalletChain], result: FetchResult) -> Finge
         if any(map(pick, balances)):
             columns.append(list(map(pick, balances)))
     out = Fingerprints(balance_rows=rows, nfts=nfts, positions=positions)
-    named: list = [None]  # the last run of assets seen, then its serialised addresses and held keys
+    # the last run of assets seen, its addresses serialised, and the holding keys they make
+    last_assets: list | None = None
+    head, held = b"", set()
     for wc_id, runs in rows.items():
         own_assets = _take(assets, runs)
-        if own_assets != named[0]:  # the same AssetRef objects as the last WalletChain's: compared by identity first
+        if own_assets != last_assets:  # the same AssetRef objects as the last WalletChain's: compared by identity first
             addresses = [a.address for a in own_assets]
-            named = [own_assets, marshal.dumps((VERSION, addresses), 2), _held(addresses)]
+            last_assets, head, held = own_assets, marshal.dumps((VERSION, addresses), 2), _held(addresses)
         # NFTs and positions (a few) as their repr, exact for their types (ints, strings, Decimal, dicts)
         own = (tuple(_take(column, runs) for column in columns), repr(nfts[wc_id]), repr(positions[wc_id]))
-        out.by_id[wc_id] = _digest(named[1], own)
-        out.counts[wc_id] = _counts(named[2], nfts[wc_id], positions[wc_id])
+        out.by_id[wc_id] = _digest(head, own)
+        out.counts[wc_id] = _counts(held, nfts[wc_id], positions[wc_id])
     return out
 
 
