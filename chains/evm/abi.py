@@ -90,6 +90,17 @@ class SameCalldata(Sequence[tuple[str, bytes]]):
         return zip(self.targets, repeat(self.data))
 
 
+def item_of_parts(parts: Sequence[Sequence], starts: Sequence[int], length: int, i: int, what: str):
+    """Item ``i`` (negative: from the end) of a sequence of ``length`` kept as ``parts``, part ``p``
+    starting at index ``starts[p]``; ``IndexError`` naming ``what`` outside it."""
+    if i < 0:
+        i += length
+    if not 0 <= i < length:
+        raise IndexError(f"{what} index out of range")
+    p = bisect_right(starts, i) - 1
+    return parts[p][i - starts[p]]
+
+
 class CallRuns(Sequence[tuple[str, bytes]]):
     """Calls kept as runs in order: lists of single ``(target, calldata)`` pairs and whole
     ``SameCalldata`` runs. A slice within one run is a slice of that run; a slice across runs is
@@ -119,12 +130,7 @@ class CallRuns(Sequence[tuple[str, bytes]]):
 
     def __getitem__(self, i):  # type: ignore[override]
         if not isinstance(i, slice):
-            if i < 0:
-                i += self._len
-            if not 0 <= i < self._len:
-                raise IndexError("call index out of range")
-            r = bisect_right(self._starts, i) - 1
-            return self._runs[r][i - self._starts[r]]
+            return item_of_parts(self._runs, self._starts, self._len, i, "call")
         start, stop, step = i.indices(self._len)
         if step != 1:
             return [self[k] for k in range(start, stop, step)]

@@ -7,13 +7,12 @@ import queue
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from bisect import bisect_right
 from itertools import accumulate, chain, islice
 from typing import Callable, NamedTuple, Sequence, TypeVar
 
 from chains.base import ChainError, MalformedResponse
 from chains.endpoints import JsonRpcClient, RawJson, RpcError
-from chains.evm.abi import aggregate3_calldata_parts, decode_aggregate3, decode_aggregate3_words
+from chains.evm.abi import aggregate3_calldata_parts, decode_aggregate3, decode_aggregate3_words, item_of_parts
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -146,12 +145,7 @@ class CallResults(Sequence[CallResult]):
         if isinstance(i, slice):
             start, stop, step = i.indices(self._len)
             return list(islice(self, start, stop, step)) if step > 0 else [self[k] for k in range(start, stop, step)]
-        if i < 0:
-            i += self._len
-        if not 0 <= i < self._len:
-            raise IndexError("call result index out of range")
-        p = bisect_right(self._starts, i) - 1
-        return self.parts[p][i - self._starts[p]]
+        return item_of_parts(self.parts, self._starts, self._len, i, "call result")
 
     def __iter__(self):
         return chain.from_iterable(self.parts)
