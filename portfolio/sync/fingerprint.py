@@ -113,7 +113,10 @@ def of_fetch(wallet_chains: Sequence[WalletChain], result: FetchResult) -> Finge
 
 
 def _take(column: list, runs: list[tuple[int, int]]) -> list:
-    """A WalletChain's part of a column: its one run as a slice, or its runs joined."""
+    """A WalletChain's part of a column: its one run as a slice, its runs joined, or none (a fetch
+    without a balance of this wallet)."""
+    if not runs:
+        return []
     if len(runs) == 1:
         return column[runs[0][0]:runs[0][1]]
     part = column[runs[0][0]:runs[0][1]]

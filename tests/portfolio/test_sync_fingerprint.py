@@ -88,7 +88,7 @@ def test_an_unchanged_fetch_reads_and_writes_no_holding_nft_or_position(owner):
 
 def test_a_synced_run_item_counts_the_same_whether_its_rows_were_diffed_or_not(owner, monkeypatch):
     wcs = _wallet_chains(owner, 2)
-    monkeypatch.setattr(sync_run, "_fetch", lambda wallet_chains: _full(wallet_chains, 7))
+    monkeypatch.setattr(sync_run, "_fetcher", lambda wallet_chains: lambda: _full(wallet_chains, 7))
     counts = []
     for _ in range(2):
         run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED)
@@ -241,3 +241,16 @@ def test_a_store_between_an_unchanged_diff_and_its_transaction_makes_it_diff_aga
         sync_run._mark_ok(late, {})
     assert _stored(wcs) == _only_in_a_fresh_database(wcs, _full(wcs, 101))
     assert _sync(_reload(wcs), _full(wcs, 103)).unchanged == {wc.id for wc in wcs}
+
+
+def test_a_fetch_without_any_balance_of_one_wallet_empties_its_holdings_and_is_fingerprinted(owner):
+    """A fetch may hold nothing at all for a wallet of its group (an adapter that lists no zero
+    balance): that wallet's stored rows go, and the next equal fetch is recognised as unchanged."""
+    wcs = _wallet_chains(owner, 2)
+    _sync(wcs, _result(wcs, 2, 100))
+    only_first = _result(wcs[:1], 2, 101)
+    prepared = _sync(_reload(wcs), only_first)
+    assert prepared.built[wcs[1].id].counts["balances"] == 0
+    assert not Holding.objects.filter(wallet_chain=wcs[1]).exists() and Holding.objects.filter(wallet_chain=wcs[0]).count() == 3
+    assert "" not in set(WalletChain.objects.filter(id__in=[wc.id for wc in wcs]).values_list("stored_fingerprint", flat=True))
+    assert store.prepare(_reload(wcs), only_first, sync_run.timezone.now()).unchanged == {wc.id for wc in wcs}
