@@ -7,11 +7,16 @@ The flow of one sync, from a Refresh click or the beat's fan-out to stored holdi
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import starmap
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -103,9 +108,13 @@ def _sync_wallet_chains(wallet_chain_ids: Sequence[int], run_id: int | None, *, 
         return skipped
     if len({wc.chain_id for wc in wallet_chains}) != 1:
         raise ValueError("do_sync_wallet_chains syncs WalletChains of one chain at a time")
-    _start(wallet_chains, items)
     try:
-        result = _fetch(wallet_chains)
+        fetch = _fetcher(wallet_chains)
+    except Exception as exc:  # noqa: BLE001 - recorded below as the fetch's failure, once the books say it started
+        fetch = partial(_raise, exc)
+    fetched = _start_while_fetching(wallet_chains, items, fetch)
+    try:
+        result = fetched()
     except (ChainError, SyncError) as exc:
         final = final_attempt or isinstance(exc, SyncError) or exc.permanent
         _record_failure(wallet_chains, items, exc, final=final)
@@ -231,7 +240,10 @@ def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem
         SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
 
 
-def _fetch(wallet_chains: Sequence[WalletChain]) -> FetchResult:
+def _fetcher(wallet_chains: Sequence[WalletChain]) -> Callable[[], FetchResult]:
+    """The fetch of these WalletChains, ready to run: what it reads of the database (the chain, its
+    endpoints, the assets to read) is read here; running it touches no database (``chains`` code only).
+    Raises ``SyncError`` when the chain is disabled."""
     chain = wallet_chains[0].chain
     if not chain.enabled:
         raise SyncError(f"{chain.name} is disabled")
@@ -240,7 +252,40 @@ def _fetch(wallet_chains: Sequence[WalletChain]) -> FetchResult:
         known_assets=tuple(known_assets(chain, wallet_chains)),
         cursors={wc.wallet.address: wc.cursors for wc in wallet_chains if wc.cursors},
     )
-    return build_adapter(chain).fetch(request)
+    return partial(build_adapter(chain).fetch, request)
+
+
+def _start_while_fetching(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem],
+                          fetch: Callable[[], FetchResult]) -> Callable[[], FetchResult]:
+    """Mark the WalletChains and their run items running (``_start``) while the fetch runs in a thread
+    of its own: the node starts working at once instead of after the book-keeping's round trips.
+    Returns the fetch's outcome as a callable (its result, or its exception raised). The thread is
+    always waited for, even when ``_start`` fails (then its error is raised and the fetch's dropped);
+    a task's soft time limit interrupts the wait, and the abandoned fetch ends within its endpoints'
+    timeouts (the hard limit ends the process)."""
+    future = _fetch_pool().submit(contextvars.copy_context().run, fetch)
+    try:
+        _start(wallet_chains, items)
+    except BaseException:
+        futures_wait([future])
+        raise
+    return future.result
+
+
+def _raise(exc: BaseException):
+    raise exc
+
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _fetch_pool() -> ThreadPoolExecutor:
+    """This process's threads for fetches (made after a worker's fork, never inherited from its parent);
+    a thread per concurrent sync (a worker with a thread pool runs several), made when first needed."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=64, thread_name_prefix="sync-fetch"))
+    return _pool[1]
 
 
 def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutcome]:

@@ -174,12 +174,17 @@ def test_the_dashboard_reads_freshness_without_counting_wallet_chains(outsider, 
     assert "2 failed" in page and "internal error (RuntimeError)" in page
     token = AssetRef(kind=Asset.FUNGIBLE, address=f"0x{8 * 100_000:040x}", symbol="T8x0", name="", decimals=6, standard="erc20")
 
-    def fetch(wallet_chains):
-        assert b"syncing" in outsider_client.get(url).content  # a view while the sync runs keeps that state
-        return FetchResult(balances=tuple(TokenBalance(owner=wc.wallet.address, asset=token, amount=10**6) for wc in wallet_chains),
-                           height=101, endpoint="x")
+    def fetcher(wallet_chains):  # the fetch runs in a thread of its own: no database there
+        return lambda: FetchResult(balances=tuple(TokenBalance(owner=wc.wallet.address, asset=token, amount=10**6) for wc in wallet_chains),
+                                   height=101, endpoint="x")
 
-    monkeypatch.setattr(run, "_fetch", fetch)
+    def prepare(*args, **kwargs):  # fetched, not stored yet
+        assert b"syncing" in outsider_client.get(url).content  # a view while the sync runs keeps that state
+        return prepare_rows(*args, **kwargs)
+
+    prepare_rows = run.store.prepare
+    monkeypatch.setattr(run, "_fetcher", fetcher)
+    monkeypatch.setattr(run.store, "prepare", prepare)
     run.do_sync_wallet_chains([wc.id for wc in wcs[:2]])  # read again: the next view shows it
     page = outsider_client.get(url).content.decode()
     assert "failed" not in page and "syncing" not in page

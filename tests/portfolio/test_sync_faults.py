@@ -202,3 +202,73 @@ def test_finished_runs_past_their_retention_are_deleted_with_their_items(due_wal
     assert SyncRunItem.objects.count() == 3 * 5
     assert sync_run.do_prune_runs() == 0
 
+
+
+def test_the_node_works_while_the_run_items_are_marked_running(due_wallets, monkeypatch):
+    """The fetch starts before the books say "running" and runs while they are written: with a remote
+    node the round trips to the database no longer come before the node's. Proven by a fetch that
+    waits for the marking to have happened (sequential code would wait in vain)."""
+    import threading
+
+    from chains.base import FetchResult
+
+    marked, order = threading.Event(), []
+    start = sync_run._start
+
+    def marking(wallet_chains, items):
+        order.append("books")
+        start(wallet_chains, items)
+        marked.set()
+
+    def fetcher(wallet_chains):
+        def fetch():
+            order.append("fetch")
+            assert marked.wait(10), "the run items were not marked while the fetch ran"
+            return FetchResult(balances=(), height=7, endpoint="node")
+        return fetch
+
+    monkeypatch.setattr(sync_run, "_start", marking)
+    monkeypatch.setattr(sync_run, "_fetcher", fetcher)
+    run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED)
+    ids = list(WalletChain.objects.filter(wallet__in=due_wallets).values_list("id", flat=True)[:2])
+    from portfolio.sync import plan
+
+    plan.create_items(run, ids)
+    outcomes = sync_run.do_sync_wallet_chains(ids, run.id)
+    assert [o.status for o in outcomes] == [SyncRun.OK, SyncRun.OK] and sorted(order) == ["books", "fetch"]
+    assert set(SyncRunItem.objects.filter(run=run).values_list("status", "attempts")) == {(SyncRun.OK, 1)}
+    assert set(WalletChain.objects.filter(id__in=ids).values_list("status", "height")) == {(WalletChain.OK, 7)}
+
+
+def test_books_that_fail_while_the_node_works_wait_for_the_fetch_and_store_nothing(due_wallets, monkeypatch):
+    import threading
+
+    from chains.base import FetchResult
+
+    fetched = threading.Event()
+
+    def fetcher(wallet_chains):
+        def fetch():
+            fetched.wait(0.2)
+            fetched.set()
+            return FetchResult(balances=(), height=7, endpoint="node")
+        return fetch
+
+    def outage(wallet_chains, items):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(sync_run, "_fetcher", fetcher)
+    monkeypatch.setattr(sync_run, "_start", outage)
+    ids = list(WalletChain.objects.filter(wallet__in=due_wallets).values_list("id", flat=True)[:2])
+    with pytest.raises(OperationalError):
+        sync_run.do_sync_wallet_chains(ids)
+    assert fetched.is_set()  # no fetch left running behind the task's back
+    assert set(WalletChain.objects.filter(id__in=ids).values_list("status", "height")) == {(WalletChain.IDLE, None)}
+
+
+def test_a_disabled_chain_is_recorded_as_a_failed_sync_not_fetched(due_wallets):
+    ids = list(WalletChain.objects.filter(wallet__in=due_wallets).values_list("id", flat=True)[:1])
+    Chain.objects.filter(slug="fanout-evm").update(enabled=False)
+    with pytest.raises(sync_run.SyncError, match="disabled"):
+        sync_run.do_sync_wallet_chains(ids)
+    assert WalletChain.objects.get(id=ids[0]).status == WalletChain.FAILED
