@@ -568,15 +568,22 @@ class SyncRun(models.Model):
     error = models.TextField(blank=True)
     planned = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="A scheduled run's number of items: its fan-out sends each group as soon as the group's items exist, "
-                  "and the run is not finished before this many are. Empty: every item existed before any was sent.")
+        help_text="A scheduled run's number of chain syncs: its items are written as they finish (by the worker, in the "
+                  "transaction that stores the sync), and the run is not finished before this many are. Empty: every "
+                  "item existed before any was sent (a Refresh).")
+    claimed_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="A scheduled run's claim: the WalletChains it claimed carry this claimed_at (until claimed again), "
+                  "so the reaper can tell which of them never reached a worker.")
 
     class Meta:
         ordering = ["-created_at"]
 
 
 class SyncRunItem(models.Model):
-    """The outcome of one WalletChain inside a SyncRun."""
+    """The outcome of one WalletChain inside a SyncRun. A Refresh writes its items queued, before they
+    are sent; a scheduled run's item is written once, when its sync ends (ok, failed, or queued for a
+    retry), or by the reaper for a claimed WalletChain no worker took."""
 
     # No index of its own: the unique constraint's index starts with this column.
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="items", db_index=False)

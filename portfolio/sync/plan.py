@@ -74,7 +74,13 @@ def enqueue_jobs(jobs_: list[Job]) -> None:
 
 def claim_due_wallet_chains(*, limit: int = 5000) -> list[tuple[int, int]]:
     """Claim due WalletChains so that two beats or many workers never sync one twice; returns the
-    claimed (WalletChain id, chain id) pairs in the order they fell due.
+    claimed (WalletChain id, chain id) pairs in the order they fell due (``claim``)."""
+    return claim(limit=limit)[1]
+
+
+def claim(*, limit: int = 5000) -> tuple[datetime, list[tuple[int, int]]]:
+    """Claim due WalletChains (see ``claim_due_wallet_chains``); returns the claim's ``claimed_at``,
+    which every WalletChain it claimed now carries, with the claimed (WalletChain id, chain id) pairs.
 
     PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` then an UPDATE of exactly those rows. Elsewhere:
     a conditional ``UPDATE ... SET claimed_at = <this claim's token> WHERE ... next_due_at <= now`` per
@@ -96,7 +102,7 @@ def claim_due_wallet_chains(*, limit: int = 5000) -> list[tuple[int, int]]:
             for chain_id, ids in by_chain.items():
                 WalletChain.objects.filter(id__any=any_of(ids)).update(status=WalletChain.QUEUED, next_due_at=now + intervals[chain_id], claimed_at=now)
             freshness.changed(owner_ids={owner for _, _, owner in rows})
-        return [(wc_id, chain_id) for wc_id, chain_id, _ in rows]
+        return now, [(wc_id, chain_id) for wc_id, chain_id, _ in rows]
     # A claim token: "now" plus random microseconds, unique among claimers in practice.
     token = now + timedelta(microseconds=secrets.randbelow(999_999) + 1)
     candidates = list(due.order_by("next_due_at").values_list("id", "chain_id", "wallet__owner_id")[:limit])
@@ -111,31 +117,24 @@ def claim_due_wallet_chains(*, limit: int = 5000) -> list[tuple[int, int]]:
         for i in range(0, len(ids), 500):
             WalletChain.objects.filter(id__in=ids[i:i + 500], next_due_at__lte=now).update(**claim)
     freshness.changed(owner_ids={owner for _, _, owner in candidates})
-    return list(WalletChain.objects.filter(claimed_at=token).order_by("next_due_at", "id").values_list("id", "chain_id"))
+    return token, list(WalletChain.objects.filter(claimed_at=token).order_by("next_due_at", "id").values_list("id", "chain_id"))
 
 
 def do_fanout_due(send: Callable[[list[Job]], None] | None = None) -> tuple[SyncRun | None, list[Job]]:
-    """Claim due WalletChains, record them as one scheduled SyncRun of ``planned`` items, and for each
-    job (grouped per chain, ``group_size`` WalletChains each) write its items and ``send`` it
-    (``enqueue_jobs``) at once: the first group syncs while the later groups' items are written,
-    instead of every sync waiting for all of them (a few ms per 100 items, most of it the foreign
-    keys' checks at commit). The run closes only once ``planned`` items are finished (``finish_runs``);
-    a fan-out stopped half-way is closed by the reaper. Should a send fail, the remaining items are
-    still written (the reaper sends them again) and the error raised."""
+    """Claim due WalletChains, record them as one scheduled SyncRun of ``planned`` chain syncs, and
+    ``send`` (``enqueue_jobs``) its jobs, grouped per chain, ``group_size`` WalletChains each. No item
+    is written here: each sync writes its own, once, in the transaction that stores it (a few ms per
+    hundred items, most of it the foreign keys' checks, that no sync waits for and no second write
+    updates). The run closes once ``planned`` items are finished (``finish_runs``); a job lost on the
+    way (a send that failed, a message lost, a fan-out stopped half-way) is found by the reaper from
+    the run's ``claimed_at`` and sent again (``do_reap_stalled``)."""
     send = send or enqueue_jobs
-    claimed = claim_due_wallet_chains()
+    claimed_at, claimed = claim()
     if not claimed:
         return None, []
-    run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED, planned=len(claimed))
+    run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED, planned=len(claimed), claimed_at=claimed_at)
     jobs_ = _jobs(run.id, claimed, Chain.objects.in_bulk({chain_id for _, chain_id in claimed}))
-    for i, job in enumerate(jobs_):
-        create_items(run, job.wallet_chain_ids)  # its own transaction: committed before its task can start
-        try:
-            send([job])
-        except Exception:
-            for rest in jobs_[i + 1:]:
-                create_items(run, rest.wallet_chain_ids)
-            raise
+    send(jobs_)
     return run, jobs_
 
 

@@ -44,7 +44,7 @@ def sync_status(run: SyncRun) -> dict[str, Any]:
         "created_at": run.created_at.isoformat(),
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "error": run.error,
-        "total": len(rows),
+        "total": max(len(rows), run.planned or 0),  # a scheduled run's items appear as its syncs end
         "done": done,
         "items": rows,
     }

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import starmap
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -148,9 +148,10 @@ def do_sync_wallet_chain(wallet_chain_id: int, run_item_id: int | None = None, *
 @dataclass(slots=True)
 class RunItem:
     """A run item as a sync reads and writes it (``update_rows`` writes its fields by name): a plain
-    object rather than a model instance, of which a task would build one per WalletChain."""
+    object rather than a model instance, of which a task would build one per WalletChain. ``id`` is
+    None for an item not written yet (a scheduled run's: the sync writes it once, when it ends)."""
 
-    id: int
+    id: int | None
     run_id: int
     wallet_chain_id: int
     status: str
@@ -159,6 +160,7 @@ class RunItem:
     endpoint: str = ""
     height: int | None = None
     counts: dict = field(default_factory=dict)
+    started_at: datetime | None = None
 
     @property
     def pk(self) -> int:
@@ -173,18 +175,21 @@ _WALLET_COLUMNS = ("owner_id", "family", "kind", "address", "script_type", "gap_
 
 def _load(wallet_chain_ids: Sequence[int], run_id: int | None):
     """The WalletChains still to sync (with their wallet, and their chain: one instance per chain, not
-    per row), their run items (the columns the sync reads; it writes the others), and outcomes for
-    the items already finished."""
+    per row), their run items (the columns the sync reads; it writes the others; those not written
+    yet, a scheduled run's, without an id), and outcomes for the items already finished."""
     wallet_chains = load_wallet_chains(wallet_chain_ids)
     if run_id is None:
         return wallet_chains, {}, []
     items = {wc_id: RunItem(pk, run, wc_id, status) for pk, run, wc_id, status in
              SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__any=any_of(wallet_chain_ids))
              .values_list("id", "run_id", "wallet_chain_id", "status")}
+    if not items and not SyncRun.objects.filter(id=run_id).exists():  # deleted meanwhile: nothing to write items into
+        log.warning("sync run %s is gone; its WalletChains are synced without it", run_id)
+        return wallet_chains, {}, []
     done = {wc_id for wc_id, i in items.items() if i.status in FINISHED}
     skipped = [SyncOutcome(wc_id, items[wc_id].status, skipped=True) for wc_id in done]
-    return ([wc for wc in wallet_chains if wc.id not in done],
-            {k: v for k, v in items.items() if k not in done}, skipped)
+    to_sync = [wc for wc in wallet_chains if wc.id not in done]
+    return to_sync, {wc.id: items.get(wc.id) or RunItem(None, run_id, wc.id, SyncRun.QUEUED) for wc in to_sync}, skipped
 
 
 def load_wallet_chains(wallet_chain_ids: Sequence[int]) -> list[WalletChain]:
@@ -231,11 +236,17 @@ def _start(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem]) -> N
 
 
 def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem], now) -> None:
+    """The WalletChains, their run items that exist, and their run are running (an item not written
+    yet keeps its start time, for the one write at its end)."""
     WalletChain.objects.filter(id__any=any_of(wc.id for wc in wallet_chains)).update(status=WalletChain.RUNNING, last_attempt_at=now)
     freshness.changed(owner_ids=_owners(wallet_chains))
     if items:
-        SyncRunItem.objects.filter(id__any=any_of(i.id for i in items.values())).update(
-            status=SyncRun.RUNNING, attempts=F("attempts") + 1, started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())))
+        written = [i.id for i in items.values() if i.id is not None]
+        if written:
+            SyncRunItem.objects.filter(id__any=any_of(written)).update(
+                status=SyncRun.RUNNING, attempts=F("attempts") + 1, started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())))
+        for item in items.values():
+            item.started_at = now
         run_ids = {i.run_id for i in items.values()}
         SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
 
@@ -332,8 +343,27 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, RunItem]) -> list[SyncOu
     # first_ok_at only changes on a WalletChain's first good sync (a steady one leaves it as it is)
     store.update_rows(WalletChain, ["status", "last_ok_at", *(["first_ok_at"] if first_reads else []), "last_error", "height", "endpoint",
                                     "cursors", "problems", "stored_fingerprint"], wallet_chains)
-    store.update_rows(SyncRunItem, ["status", "finished_at", "error", "endpoint", "height", "counts"], list(items.values()))
+    _write_items(items, ["status", "finished_at", "error", "endpoint", "height", "counts"])
     return outcomes
+
+
+def _write_items(items: dict[int, RunItem], field_names: list[str]) -> None:
+    """Write the run items' ``field_names``: UPDATE those that exist, INSERT the others (a scheduled
+    run's, written once: as started once, at their ``started_at``)."""
+    written = [i for i in items.values() if i.id is not None]
+    store.update_rows(SyncRunItem, field_names, written)
+    if len(written) < len(items):
+        names = ["run", "wallet_chain", "attempts", "started_at", *field_names]
+        defaults = _item_defaults(names)
+        store.insert_rows(SyncRunItem, [*names, *defaults], [
+            (i.run_id, i.wallet_chain_id, 1, i.started_at, *(getattr(i, name) for name in field_names), *defaults.values())
+            for i in items.values() if i.id is None])
+
+
+def _item_defaults(names: Sequence[str]) -> dict[str, Any]:
+    """A new run item's other columns, by name, with their defaults (as ``plan.create_items`` writes them)."""
+    template = SyncRunItem(run_id=0, wallet_chain_id=0)
+    return {f.name: getattr(template, f.attname) for f in SyncRunItem._meta.concrete_fields if not f.primary_key and f.name not in names}
 
 
 def _problems_for(result: FetchResult, own: str, addresses: set[str]) -> list[dict[str, str]]:
@@ -363,11 +393,10 @@ def _record_failure(wallet_chains, items, exc: BaseException, *, final: bool) ->
         WalletChain.objects.filter(id__in=ids).update(status=WalletChain.FAILED if final else WalletChain.QUEUED, last_error=error)
         freshness.changed(owner_ids=_owners(wallet_chains))
         if items:
-            item_ids = [i.id for i in items.values()]
-            if final:
-                SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.FAILED, finished_at=now, error=error)
-            else:
-                SyncRunItem.objects.filter(id__in=item_ids).update(status=SyncRun.QUEUED, error=f"retrying: {error}")
+            for item in items.values():
+                item.status, item.error = (SyncRun.FAILED, error) if final else (SyncRun.QUEUED, f"retrying: {error}")
+                item.finished_at = now if final else None
+            _write_items(items, ["status", "finished_at", "error"] if final else ["status", "error"])
     return [SyncOutcome(i, SyncRun.FAILED if final else SyncRun.QUEUED, error=error) for i in ids]
 
 
@@ -502,7 +531,8 @@ class ReapReport:
 def do_reap_stalled(now=None) -> ReapReport:
     """Make every run end: an item queued or running for ``SYNC_STALL_SECONDS`` without finishing (its
     message lost, its worker killed, the database gone mid-task) is sent again, ``SYNC_REAP_REQUEUES``
-    times at most, then closed as failed with the reason; a manual run never expanded likewise."""
+    times at most, then closed as failed with the reason; so is a scheduled run's claimed WalletChain
+    that never got its item (``_reap_unsent``); a manual run never expanded is closed as failed."""
     now = now or timezone.now()
     deadline = now - timedelta(seconds=settings.SYNC_STALL_SECONDS)
     report = ReapReport()
@@ -530,7 +560,7 @@ def do_reap_stalled(now=None) -> ReapReport:
             report.requeued += len(items)
         except Exception:  # noqa: BLE001 - the broker is down too: the next pass tries again
             log.warning("could not send stalled items of run %s again", run_id)
-    report.runs_closed = _reap_unexpanded(deadline, now) + _reap_short_fanouts(deadline) + finish_runs({i.run_id for i in give_up})
+    report.runs_closed = _reap_unexpanded(deadline, now) + _reap_unsent(deadline, now, report) + finish_runs({i.run_id for i in give_up})
     return report
 
 
@@ -556,17 +586,39 @@ def do_prune_runs(now=None, *, batch: int = 2000) -> int:
         deleted += SyncRun.objects.filter(id__any=any_of(ids)).delete()[1].get(SyncRun._meta.label, 0)
 
 
-def _reap_short_fanouts(deadline) -> int:
-    """Scheduled runs whose fan-out stopped before writing all their items (its worker killed, the
-    database gone half-way): planned down to the items they have, with a note, and closed once those
-    are finished. The WalletChains left out were claimed: they are synced when next due."""
-    short = list(SyncRun.objects.filter(finished_at__isnull=True, planned__isnull=False, created_at__lt=deadline)
-                 .annotate(written=Count("items")).filter(written__lt=F("planned")).values_list("id", "planned", "written"))
-    for run_id, planned, written in short:
-        log.warning("the fan-out of sync run %s stopped after %s of %s items", run_id, written, planned)
-        SyncRun.objects.filter(id=run_id, finished_at__isnull=True).update(
-            planned=written, error=f"the fan-out stopped after {written} of {planned} chain syncs; the others wait for their next turn")
-    return finish_runs([run_id for run_id, _, _ in short])
+def _reap_unsent(deadline, now, report: ReapReport) -> int:
+    """Scheduled runs older than the deadline with fewer items than ``planned`` (a sync writes its item
+    when it ends). The WalletChains such a run claimed (its ``claimed_at``) that have no item in it and
+    no attempt since the deadline never reached a worker, or their worker died before its commit (a
+    send that failed, a lost message, a fan-out or worker stopped half-way): each gets its item,
+    queued, and is sent again; from then on the items' own reaping applies (sent again up to
+    ``SYNC_REAP_REQUEUES`` times, then failed). A run none of whose claimed WalletChains is left
+    without an item (claimed again since, by a Refresh or the next interval, or deleted) is planned
+    down to the items it has, with a note, and closed once those are finished. Returns the runs closed."""
+    runs = list(SyncRun.objects.filter(finished_at__isnull=True, planned__isnull=False, created_at__lt=deadline)
+                .annotate(written=Count("items")).filter(written__lt=F("planned")).values_list("id", "planned", "written", "claimed_at"))
+    minutes = max(1, settings.SYNC_STALL_SECONDS // 60)
+    short = []
+    for run_id, planned, written, claimed_at in runs:
+        waiting = [] if claimed_at is None else list(
+            WalletChain.objects.filter(claimed_at=claimed_at, status__in=(WalletChain.QUEUED, WalletChain.RUNNING))
+            .exclude(run_items__run_id=run_id).select_related("chain"))
+        lost = [wc for wc in waiting if wc.last_attempt_at is None or wc.last_attempt_at < deadline]
+        if lost:
+            SyncRunItem.objects.bulk_create([
+                SyncRunItem(run_id=run_id, wallet_chain=wc, status=SyncRun.QUEUED, requeues=1, requeued_at=now,
+                            error=f"sent again: no worker finished it within {minutes} min") for wc in lost], ignore_conflicts=True)
+            try:
+                plan.enqueue_jobs(plan.jobs_for(run_id, lost))
+                report.requeued += len(lost)
+            except Exception:  # noqa: BLE001 - the broker is down too: their items are queued, the next pass sends them
+                log.warning("could not send the lost syncs of run %s again", run_id)
+        elif not waiting:
+            log.warning("sync run %s ends with %s of its %s chain syncs; the others were claimed again or removed", run_id, written, planned)
+            SyncRun.objects.filter(id=run_id, finished_at__isnull=True).update(
+                planned=written, error=f"{planned - written} of {planned} chain syncs were left to a later run")
+            short.append(run_id)
+    return finish_runs(short)
 
 
 def _reap_unexpanded(deadline, now) -> int:

@@ -127,68 +127,121 @@ def _finish(item_ids, status=SyncRun.OK) -> None:
     SyncRunItem.objects.filter(id__in=item_ids).update(status=status, finished_at=timezone.now())
 
 
-def test_the_fanout_sends_each_group_as_soon_as_its_items_exist_and_the_run_waits_for_all(due_wallets):
+@pytest.fixture
+def fetched(monkeypatch):
+    """Every sync's fetch, without a node: ether for each wallet at block 7."""
+    from chains.base import NATIVE, AssetRef, FetchResult, TokenBalance
+
+    ether = AssetRef(kind=NATIVE, address=None, symbol="ETH", name="Ether", decimals=18)
+    monkeypatch.setattr(sync_run, "_fetcher", lambda wallet_chains: lambda: FetchResult(
+        balances=tuple(TokenBalance(owner=wc.wallet.address, asset=ether, amount=10**18) for wc in wallet_chains), height=7, endpoint="node"))
+
+
+def _run_job(job) -> list:
+    """A worker's sync of one job, in this process."""
+    return sync_run.do_sync_wallet_chains(job.wallet_chain_ids, job.run_id)
+
+
+def test_the_fanout_sends_every_group_at_once_and_each_sync_writes_its_items_once(due_wallets, fetched):
+    from tests.portfolio.test_sync_writes import _count
+
     seen = []
 
-    def send(jobs_):  # what a task sent now would find: its own items, not yet the later groups'
-        (job,) = jobs_
-        seen.append((sorted(job.wallet_chain_ids), sorted(SyncRunItem.objects.filter(run_id=job.run_id).values_list("wallet_chain_id", flat=True))))
-        if len(seen) == 1:  # the first group finishes before the fan-out wrote the others' items
-            _finish(SyncRunItem.objects.filter(run_id=job.run_id).values_list("id", flat=True))
-            assert sync_run.finish_runs([job.run_id]) == 0
+    def send(jobs_):  # no task waits for items to be written first
+        seen.append((len(jobs_), SyncRunItem.objects.count()))
 
     run, jobs_ = sync_run.plan.do_fanout_due(send=send)
-    assert run.planned == 5 and [len(j.wallet_chain_ids) for j in jobs_] == [2, 2, 1]
-    assert [items for _, items in seen] == [seen[0][0], seen[0][0] + seen[1][0], sorted(seen[0][0] + seen[1][0] + seen[2][0])]
-    _finish(SyncRunItem.objects.filter(run=run, status=SyncRun.QUEUED).values_list("id", flat=True)[:2])
-    assert sync_run.finish_runs([run.pk]) == 0  # 4 of 5 finished
-    _finish(SyncRunItem.objects.filter(run=run, status=SyncRun.QUEUED).values_list("id", flat=True))
-    assert sync_run.finish_runs([run.pk]) == 1
+    assert seen == [(3, 0)] and run.planned == 5 and [len(j.wallet_chain_ids) for j in jobs_] == [2, 2, 1]
+    assert set(WalletChain.objects.values_list("claimed_at", flat=True)) == {run.claimed_at}
+    counter = _count(lambda: _run_job(jobs_[0]))
+    assert counter.on("portfolio_syncrunitem") == 1 and not any("UPDATE" in sql and "syncrunitem" in sql for sql in counter.writes)
+    items = list(SyncRunItem.objects.filter(run=run))
+    assert {(i.status, i.attempts, i.height, i.endpoint, i.counts["balances"]) for i in items} == {(SyncRun.OK, 1, 7, "node", 1)}
+    assert all(i.started_at is not None and i.started_at <= i.finished_at for i in items) and len(items) == 2
+    assert sync_run.finish_runs([run.pk]) == 0  # 2 of 5
+    assert [o.skipped for o in _run_job(jobs_[0])] == [True, True]  # a redelivered job: nothing twice
+    _run_job(jobs_[1])
     run.refresh_from_db()
-    assert (run.status, run.error) == (SyncRun.OK, "")
+    assert run.finished_at is None and run.status == SyncRun.RUNNING
+    _run_job(jobs_[2])
+    run.refresh_from_db()
+    assert (run.status, run.error, run.items.count()) == (SyncRun.OK, "", 5) and run.finished_at is not None
 
 
-def test_a_send_that_fails_half_way_still_writes_every_item_for_the_reaper(due_wallets):
-    sent_jobs = []
+def test_a_failed_sync_writes_its_item_failed_and_a_retried_one_queued(due_wallets, fetched, monkeypatch):
+    from chains.base import ChainError
+
+    run, jobs_ = sync_run.plan.do_fanout_due(send=lambda jobs_: None)
+
+    def failing(wallet_chains):
+        def fetch():
+            raise ChainError("node said no", endpoint="node")
+        return fetch
+
+    monkeypatch.setattr(sync_run, "_fetcher", failing)
+    with pytest.raises(ChainError):
+        sync_run.do_sync_wallet_chains(jobs_[0].wallet_chain_ids, run.pk, final_attempt=False)
+    assert set(SyncRunItem.objects.filter(run=run).values_list("status", "attempts", "error")) == {
+        (SyncRun.QUEUED, 1, "retrying: node said no (at node)")}
+    with pytest.raises(ChainError):  # the retry finds its items and marks them as any Refresh's
+        sync_run.do_sync_wallet_chains(jobs_[0].wallet_chain_ids, run.pk)
+    assert set(SyncRunItem.objects.filter(run=run).values_list("status", "attempts", "error")) == {(SyncRun.FAILED, 2, "node said no (at node)")}
+    with pytest.raises(ChainError):
+        sync_run.do_sync_wallet_chains(jobs_[1].wallet_chain_ids, run.pk)
+    assert SyncRunItem.objects.filter(run=run, status=SyncRun.FAILED, attempts=1).count() == 2
+
+
+def test_jobs_lost_on_the_way_are_found_by_the_reaper_and_sent_again(due_wallets, fetched, sent, settings):
+    """A send that fails after the run was written (the broker gone): no item exists, but the run's
+    claim tells which WalletChains are its own; once stalled they get their items and are sent again."""
+    settings.SYNC_STALL_SECONDS = 300
 
     def send(jobs_):
-        if sent_jobs:
-            raise ConnectionError("broker gone")
-        sent_jobs.extend(jobs_)
+        raise ConnectionError("broker gone")
 
     with pytest.raises(ConnectionError):
         sync_run.plan.do_fanout_due(send=send)
     run = SyncRun.objects.get(trigger=SyncRun.SCHEDULE)
-    assert len(sent_jobs) == 1 and run.planned == 5 == SyncRunItem.objects.filter(run=run, status=SyncRun.QUEUED).count()
-
-
-def test_a_fanout_stopped_half_way_is_closed_by_the_reaper_with_a_note(due_wallets, sent, settings):
-    settings.SYNC_STALL_SECONDS = 300
-
-    def send(jobs_):
-        if sent:
-            raise SystemExit("worker killed")  # not an Exception: nothing after it runs
-        sent.append(jobs_)
-
-    with pytest.raises(SystemExit):
-        sync_run.plan.do_fanout_due(send=send)
-    run = SyncRun.objects.get(trigger=SyncRun.SCHEDULE)
-    assert (run.planned, SyncRunItem.objects.filter(run=run).count()) == (5, 4)
-    _finish(SyncRunItem.objects.filter(run=run).values_list("id", flat=True))
-    assert sync_run.finish_runs([run.pk]) == 0 and sync_run.do_reap_stalled().runs_closed == 0  # not stalled yet
+    assert (run.planned, run.items.count()) == (5, 0)
+    assert sync_run.do_reap_stalled().requeued == 0 and sent == []  # not stalled yet
     SyncRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=6))
-    assert sync_run.do_reap_stalled().runs_closed == 1
+    report = sync_run.do_reap_stalled()
+    assert (report.requeued, report.runs_closed) == (5, 0)
+    assert set(run.items.values_list("status", "requeues")) == {(SyncRun.QUEUED, 1)}
+    assert sorted(i for name, (ids, run_id) in sent for i in ids) == sorted(WalletChain.objects.values_list("id", flat=True))
+    for _name, (ids, run_id) in sent:
+        sync_run.do_sync_wallet_chains(ids, run_id)
     run.refresh_from_db()
-    assert (run.status, run.planned) == (SyncRun.OK, 4) and run.finished_at is not None
-    assert run.error == "the fan-out stopped after 4 of 5 chain syncs; the others wait for their next turn"
+    assert (run.status, run.items.filter(status=SyncRun.OK, attempts=1).count()) == (SyncRun.OK, 5)
+
+
+def test_a_sync_in_progress_is_left_alone_and_a_run_whose_syncs_were_taken_over_is_planned_down(due_wallets, fetched, sent, settings):
+    settings.SYNC_STALL_SECONDS = 300
+    run, jobs_ = sync_run.plan.do_fanout_due(send=lambda jobs_: None)
+    _run_job(jobs_[0])
+    _run_job(jobs_[1])
+    (last,) = jobs_[2].wallet_chain_ids
+    WalletChain.objects.filter(pk=last).update(status=WalletChain.RUNNING, last_attempt_at=timezone.now())  # its worker is on it
+    SyncRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=6))
+    assert sync_run.do_reap_stalled() == sync_run.ReapReport() and sent == []
+    sync_run.plan.mark_queued(list(WalletChain.objects.filter(pk=last).select_related("chain")), timezone.now())  # a Refresh took it
+    assert sync_run.do_reap_stalled().runs_closed == 1 and sent == []
+    run.refresh_from_db()
+    assert (run.status, run.planned, run.items.count()) == (SyncRun.OK, 4, 4) and run.finished_at is not None
+    assert run.error == "1 of 5 chain syncs were left to a later run"
 
 
 def test_finished_runs_past_their_retention_are_deleted_with_their_items(due_wallets, settings, django_assert_max_num_queries):
     settings.SYNC_RUN_RETENTION_DAYS = 14
-    runs = [sync_run.plan.do_fanout_due(send=lambda jobs_: None)[0]]
+    def fanout() -> SyncRun:  # with its items, as its syncs write them
+        run = sync_run.plan.do_fanout_due(send=lambda jobs_: None)[0]
+        sync_run.plan.create_items(run, list(WalletChain.objects.values_list("id", flat=True)))
+        return run
+
+    runs = [fanout()]
     for _ in range(4):
         WalletChain.objects.update(next_due_at=timezone.now() - timedelta(seconds=1))
-        runs.append(sync_run.plan.do_fanout_due(send=lambda jobs_: None)[0])
+        runs.append(fanout())
     old, older, recent, unfinished_old, unfinished_new = runs
     now = timezone.now()
     for run, finished in ((old, now - timedelta(days=15)), (older, now - timedelta(days=40)), (recent, now - timedelta(days=13))):

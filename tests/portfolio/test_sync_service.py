@@ -183,9 +183,11 @@ def _statements(fn) -> list[str]:
     return seen
 
 
-def test_a_group_sync_runs_as_many_statements_for_eight_wallets_as_for_two(evm_devnet, evm_wallets, owner):
+@pytest.mark.parametrize("items_first", [True, False], ids=["refresh-items-written-first", "scheduled-items-written-at-the-end"])
+def test_a_group_sync_runs_as_many_statements_for_eight_wallets_as_for_two(evm_devnet, evm_wallets, owner, items_first):
     """A sync reads and writes its group set-wise: no statement per wallet (e.g. a field left out of
-    what it loads, read back one row at a time), in the first sync or in the steady state."""
+    what it loads, read back one row at a time), in the first sync or in the steady state, whether its
+    run items were written before it (a Refresh) or are written by it (a scheduled run)."""
     from portfolio.models import Wallet
 
     chain, wallets = evm_wallets
@@ -196,8 +198,9 @@ def test_a_group_sync_runs_as_many_statements_for_eight_wallets_as_for_two(evm_d
     assert len(ids) == 8
 
     def sync(group):
-        run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED)
-        plan.create_items(run, group)
+        run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED, planned=None if items_first else len(group))
+        if items_first:
+            plan.create_items(run, group)
         return _statements(lambda: sync_run.do_sync_wallet_chains(group, run.id))
 
     first_two, steady_two = sync(ids[:2]), sync(ids[:2])
