@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, DateTimeField, F, Max, Q, Value
+from django.db.models import Count, DateTimeField, F, FilteredRelation, Max, Q, Value
 from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -180,12 +180,14 @@ def _load(wallet_chain_ids: Sequence[int], run_id: int | None):
     wallet_chains = load_wallet_chains(wallet_chain_ids)
     if run_id is None:
         return wallet_chains, {}, []
-    items = {wc_id: RunItem(pk, run, wc_id, status) for pk, run, wc_id, status in
-             SyncRunItem.objects.filter(run_id=run_id, wallet_chain_id__any=any_of(wallet_chain_ids))
-             .values_list("id", "run_id", "wallet_chain_id", "status")}
-    if not items and not SyncRun.objects.filter(id=run_id).exists():  # deleted meanwhile: nothing to write items into
+    # The run with its items of these WalletChains (none yet: a scheduled run's), in one query: no row
+    # at all when the run was deleted meanwhile.
+    rows = list(SyncRun.objects.filter(id=run_id).annotate(mine=FilteredRelation(
+        "items", condition=Q(items__wallet_chain_id__any=any_of(wallet_chain_ids)))).values_list("mine__id", "mine__wallet_chain_id", "mine__status"))
+    if not rows:
         log.warning("sync run %s is gone; its WalletChains are synced without it", run_id)
         return wallet_chains, {}, []
+    items = {wc_id: RunItem(pk, run_id, wc_id, status) for pk, wc_id, status in rows if pk is not None}
     done = {wc_id for wc_id, i in items.items() if i.status in FINISHED}
     skipped = [SyncOutcome(wc_id, items[wc_id].status, skipped=True) for wc_id in done]
     to_sync = [wc for wc in wallet_chains if wc.id not in done]
@@ -239,7 +241,8 @@ def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem
     """The WalletChains, their run items that exist, and their run are running (an item not written
     yet keeps its start time, for the one write at its end)."""
     WalletChain.objects.filter(id__any=any_of(wc.id for wc in wallet_chains)).update(status=WalletChain.RUNNING, last_attempt_at=now)
-    freshness.changed(owner_ids=_owners(wallet_chains))
+    if any(wc.status not in (WalletChain.QUEUED, WalletChain.RUNNING) for wc in wallet_chains):  # queued ones count as active already
+        freshness.changed(owner_ids=_owners(wallet_chains))
     if items:
         written = [i.id for i in items.values() if i.id is not None]
         if written:

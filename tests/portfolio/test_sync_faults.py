@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -154,7 +154,9 @@ def test_the_fanout_sends_every_group_at_once_and_each_sync_writes_its_items_onc
     assert seen == [(3, 0)] and run.planned == 5 and [len(j.wallet_chain_ids) for j in jobs_] == [2, 2, 1]
     assert set(WalletChain.objects.values_list("claimed_at", flat=True)) == {run.claimed_at}
     counter = _count(lambda: _run_job(jobs_[0]))
-    assert counter.on("portfolio_syncrunitem") == 1 and not any("UPDATE" in sql and "syncrunitem" in sql for sql in counter.writes)
+    # one INSERT of the job's items, no UPDATE (PostgreSQL's COPY is not seen by execute wrappers)
+    assert counter.on("portfolio_syncrunitem") == (0 if connection.vendor == "postgresql" else 1)
+    assert not any("UPDATE" in sql and "syncrunitem" in sql for sql in counter.writes)
     items = list(SyncRunItem.objects.filter(run=run))
     assert {(i.status, i.attempts, i.height, i.endpoint, i.counts["balances"]) for i in items} == {(SyncRun.OK, 1, 7, "node", 1)}
     assert all(i.started_at is not None and i.started_at <= i.finished_at for i in items) and len(items) == 2
