@@ -317,8 +317,11 @@ def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutco
     store.store_price_quotes(wallet_chains[0].chain, result.prices)
     if first_reads:
         start_backfills(first_reads)  # a wallet-chain read for the first time: rebuild its past on the "history" queue
-    if any(p.health_factor is not None for p in result.positions) or HealthAlert.objects.filter(
-            wallet_chain_id__any=any_of(prepared.ids), cleared_at__isnull=True).exists():
+    # An open alert is cleared once its position is gone: only a WalletChain whose rows changed can have
+    # lost one (an unchanged one stored this very fetch last time, and was checked then).
+    changed = prepared.changed_ids
+    if any(p.health_factor is not None for p in result.positions) or changed and HealthAlert.objects.filter(
+            wallet_chain_id__any=any_of(changed), cleared_at__isnull=True).exists():
         do_check_health(prepared.ids)
     return outcomes
 

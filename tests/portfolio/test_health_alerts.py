@@ -52,3 +52,30 @@ def test_a_closed_position_clears_its_alert(owner, loan):
     loan.delete()
     assert do_check_health([loan.wallet_chain_id]) == (0, 1)
     assert HealthAlert.objects.get().cleared_at is not None
+
+
+def test_a_sync_that_finds_the_loan_repaid_clears_its_alert_and_a_steady_one_does_not_ask(owner, monkeypatch):
+    """Through the sync: the fetch with the loan below the threshold opens the alert; the next fetch
+    without it (repaid) clears it; a fetch equal to the stored rows, with no loan, reads no alert."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from chains.base import FetchResult, PositionLeg as Leg, Position as Loan, TokenBalance
+    from portfolio.sync import run as sync_run
+    from tests.portfolio.test_sync_writes import NATIVE_REF, _token, _wallet_chains
+
+    (wc,) = _wallet_chains(owner, 1)
+    address = wc.wallet.address
+    loan = Loan(owner=address, protocol="lend", kind="lending", ref="a", health_factor=D("1.05"),
+                legs=(Leg(asset=_token(0), amount=5, role="supplied"), Leg(asset=_token(1), amount=2, role="borrowed")))
+    ether = (TokenBalance(owner=address, asset=NATIVE_REF, amount=7),)
+    fetches = iter([FetchResult(balances=ether, height=1, endpoint="node", positions=(loan,)), FetchResult(balances=ether, height=2, endpoint="node"),
+                    FetchResult(balances=ether, height=3, endpoint="node")])
+    monkeypatch.setattr(sync_run, "_fetcher", lambda wallet_chains: lambda: next(fetches))
+    sync_run.do_sync_wallet_chains([wc.id])
+    assert HealthAlert.objects.get(cleared_at__isnull=True).health_factor == D("1.05")
+    sync_run.do_sync_wallet_chains([wc.id])  # repaid
+    assert HealthAlert.objects.get().cleared_at is not None
+    with CaptureQueriesContext(connection) as seen:
+        sync_run.do_sync_wallet_chains([wc.id])  # nothing changed
+    assert not [q for q in seen.captured_queries if "healthalert" in q["sql"]]
