@@ -10,7 +10,8 @@ with DATABASE_URL on PostgreSQL a database ``<name>_bench`` and with CELERY_BROK
 database 14 under the key prefix ``bench-sync-pipeline-<pid>-``. The file's figures of other backends and
 sizes are kept, so one run per backend (or size) fills the table. Env: BENCH_SIZES (default 250,1000; the
 growth table of bench/RESULTS.md is BENCH_SIZES=250,1000,4000, about 4x the time of 1,000 for 4,000),
-BENCH_ROUNDS (default 7: the steady-state sync, the figure of issue #14), BENCH_FIRST_ROUNDS (default 3:
+BENCH_ROUNDS (default 15: the steady-state sync, the figure of issue #14; a single median of 7 rounds
+moved by +-0.1 between runs on this shared 2-core machine), BENCH_FIRST_ROUNDS (default 3:
 the first sync, measured in the first rounds only; it stores every holding and costs 2-3x a steady
 round), BENCH_TOKENS, BENCH_WORKERS. The script's own time per size (setup, warm-up, rounds) is printed
 and kept as figures.
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import RESULTS, ROOT, timer, write_results  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "250,1000").split(",")]
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", 7))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 15))
 FIRST_ROUNDS = min(ROUNDS, int(os.environ.get("BENCH_FIRST_ROUNDS", 3)))
 TOKENS = int(os.environ.get("BENCH_TOKENS", 100))
 WORKERS = int(os.environ.get("BENCH_WORKERS", 2))
