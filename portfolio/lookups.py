@@ -4,9 +4,9 @@ Django's ``__in`` writes one placeholder per value. psycopg binds client-side, s
 is text that it scans for placeholders again (its parse cache keeps short statements only) and that
 the server parses and plans per value. ``__any`` is ``= ANY(%s)`` on PostgreSQL, with the whole list as
 ONE array parameter (ints as the array's literal text: ``int_array``); elsewhere it is exactly ``__in``
-(``RelatedIn`` on a foreign key), ints written into the statement as their digits. A list of plain ints (ids) skips the per-value preparation; anything
-else is prepared as ``__in`` prepares it. ``any_of(ids)`` hands a long list to a filter as a frozenset,
-which the ORM does not walk value by value."""
+(``RelatedIn`` on a foreign key), ints written into the statement as their digits. A list of plain
+ints (ids) skips the per-value preparation; anything else is prepared as ``__in`` prepares it.
+``any_of(ids)`` hands a long list to a filter as a frozenset, which the ORM does not walk value by value."""
 
 from __future__ import annotations
 

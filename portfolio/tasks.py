@@ -99,7 +99,7 @@ def prune_runs_task() -> int:
 @shared_task(ignore_result=True)
 def fanout_due_task() -> int:
     """Claim due WalletChains (safe with several beats) and enqueue their syncs, grouped per chain."""
-    _run, jobs = plan.do_fanout_due()  # sends each job as soon as its items exist
+    _run, jobs = plan.do_fanout_due()  # records the run and sends its jobs
     return sum(len(job.wallet_chain_ids) for job in jobs)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -139,12 +139,17 @@ def do_fanout_due(send: Callable[[list[Job]], None] | None = None) -> tuple[Sync
 
 
 def create_items(run: SyncRun, wallet_chain_ids: list[int]) -> None:
-    """One queued SyncRunItem per WalletChain in one statement (the fan-out makes thousands each
-    minute; ``bulk_create`` would build and convert a model instance each, at several times the cost)."""
-    template = SyncRunItem(run=run, wallet_chain_id=0)
-    names = [f.name for f in SyncRunItem._meta.concrete_fields if not f.primary_key and f.name != "wallet_chain"]
-    values = tuple(getattr(template, SyncRunItem._meta.get_field(name).attname) for name in names)
-    store.insert_rows(SyncRunItem, ["wallet_chain", *names], [(wc_id, *values) for wc_id in wallet_chain_ids])
+    """One queued SyncRunItem per WalletChain in one statement (a Refresh of every wallet makes one per
+    wallet and chain; ``bulk_create`` would build and convert a model instance each, at several times
+    the cost)."""
+    defaults = item_defaults(["run", "wallet_chain"])
+    store.insert_rows(SyncRunItem, ["run", "wallet_chain", *defaults], [(run.pk, wc_id, *defaults.values()) for wc_id in wallet_chain_ids])
+
+
+def item_defaults(names: Sequence[str]) -> dict[str, Any]:
+    """A new run item's columns other than ``names``, by name, with their defaults (queued, no attempt)."""
+    template = SyncRunItem(run_id=0, wallet_chain_id=0)
+    return {f.name: getattr(template, f.attname) for f in SyncRunItem._meta.concrete_fields if not f.primary_key and f.name not in names}
 
 
 def jobs_for(run_id: int, wallet_chains: list[WalletChain]) -> list[Job]:

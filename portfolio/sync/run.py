@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import starmap
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -360,16 +360,10 @@ def _write_items(items: dict[int, RunItem], field_names: list[str]) -> None:
     store.update_rows(SyncRunItem, field_names, written)
     if len(written) < len(items):
         names = ["run", "wallet_chain", "attempts", "started_at", *field_names]
-        defaults = _item_defaults(names)
+        defaults = plan.item_defaults(names)
         store.insert_rows(SyncRunItem, [*names, *defaults], [
             (i.run_id, i.wallet_chain_id, 1, i.started_at, *(getattr(i, name) for name in field_names), *defaults.values())
             for i in items.values() if i.id is None])
-
-
-def _item_defaults(names: Sequence[str]) -> dict[str, Any]:
-    """A new run item's other columns, by name, with their defaults (as ``plan.create_items`` writes them)."""
-    template = SyncRunItem(run_id=0, wallet_chain_id=0)
-    return {f.name: getattr(template, f.attname) for f in SyncRunItem._meta.concrete_fields if not f.primary_key and f.name not in names}
 
 
 def _problems_for(result: FetchResult, own: str, addresses: set[str]) -> list[dict[str, str]]:
@@ -423,8 +417,8 @@ def finish_runs(run_ids: Iterable[int]) -> int:
             continue
         failed, total = by_status.get(SyncRun.FAILED, 0), sum(by_status.values())
         status = SyncRun.OK if not failed else (SyncRun.FAILED if failed == total else SyncRun.PARTIAL)
-        # Not before its fan-out wrote all its items (``planned``); a run without failures keeps the
-        # note the reaper may have left (a fan-out stopped half-way).
+        # Not before ``planned`` items are finished (a scheduled run's syncs write theirs as they end); a
+        # run without failures keeps the note the reaper may have left (syncs left to a later run).
         closed = SyncRun.objects.filter(Q(planned__isnull=True) | Q(planned__lte=total), id=run_id, finished_at__isnull=True).update(
             status=status, finished_at=timezone.now(), **({"error": f"{failed} of {total} chain syncs failed"} if failed else {}))
         if closed:
@@ -561,13 +555,20 @@ def do_reap_stalled(now=None) -> ReapReport:
     for run_id, items in _by_run(again).items():
         SyncRunItem.objects.filter(pk__in=[i.pk for i in items]).update(
             status=SyncRun.QUEUED, requeued_at=now, requeues=F("requeues") + 1, error=f"sent again: no progress within {minutes} min")
-        try:
-            plan.enqueue_jobs(plan.jobs_for(run_id, [i.wallet_chain for i in items]))
-            report.requeued += len(items)
-        except Exception:  # noqa: BLE001 - the broker is down too: the next pass tries again
-            log.warning("could not send stalled items of run %s again", run_id)
-    report.runs_closed = _reap_unexpanded(deadline, now) + _reap_unsent(deadline, now, report) + finish_runs({i.run_id for i in give_up})
+        _send_again(run_id, [i.wallet_chain for i in items], report)
+    report.runs_closed = (_reap_unexpanded(deadline, now) + _reap_unsent(deadline, now, minutes, report)
+                          + finish_runs({i.run_id for i in give_up}))
     return report
+
+
+def _send_again(run_id: int, wallet_chains: list[WalletChain], report: ReapReport) -> None:
+    """Send the syncs of these WalletChains of the run again (their items are queued: should the broker
+    be down too, the reaper's next pass sends them)."""
+    try:
+        plan.enqueue_jobs(plan.jobs_for(run_id, wallet_chains))
+        report.requeued += len(wallet_chains)
+    except Exception:  # noqa: BLE001 - the broker is down too: the next pass tries again
+        log.warning("could not send the stalled syncs of run %s again", run_id)
 
 
 def _by_run(items: list[SyncRunItem]) -> dict[int, list[SyncRunItem]]:
@@ -592,7 +593,7 @@ def do_prune_runs(now=None, *, batch: int = 2000) -> int:
         deleted += SyncRun.objects.filter(id__any=any_of(ids)).delete()[1].get(SyncRun._meta.label, 0)
 
 
-def _reap_unsent(deadline, now, report: ReapReport) -> int:
+def _reap_unsent(deadline, now, minutes: int, report: ReapReport) -> int:
     """Scheduled runs older than the deadline with fewer items than ``planned`` (a sync writes its item
     when it ends). The WalletChains such a run claimed (its ``claimed_at``) that have no item in it and
     no attempt since the deadline never reached a worker, or their worker died before its commit (a
@@ -603,7 +604,6 @@ def _reap_unsent(deadline, now, report: ReapReport) -> int:
     down to the items it has, with a note, and closed once those are finished. Returns the runs closed."""
     runs = list(SyncRun.objects.filter(finished_at__isnull=True, planned__isnull=False, created_at__lt=deadline)
                 .annotate(written=Count("items")).filter(written__lt=F("planned")).values_list("id", "planned", "written", "claimed_at"))
-    minutes = max(1, settings.SYNC_STALL_SECONDS // 60)
     short = []
     for run_id, planned, written, claimed_at in runs:
         waiting = [] if claimed_at is None else list(
@@ -614,11 +614,7 @@ def _reap_unsent(deadline, now, report: ReapReport) -> int:
             SyncRunItem.objects.bulk_create([
                 SyncRunItem(run_id=run_id, wallet_chain=wc, status=SyncRun.QUEUED, requeues=1, requeued_at=now,
                             error=f"sent again: no worker finished it within {minutes} min") for wc in lost], ignore_conflicts=True)
-            try:
-                plan.enqueue_jobs(plan.jobs_for(run_id, lost))
-                report.requeued += len(lost)
-            except Exception:  # noqa: BLE001 - the broker is down too: their items are queued, the next pass sends them
-                log.warning("could not send the lost syncs of run %s again", run_id)
+            _send_again(run_id, lost, report)
         elif not waiting:
             log.warning("sync run %s ends with %s of its %s chain syncs; the others were claimed again or removed", run_id, written, planned)
             SyncRun.objects.filter(id=run_id, finished_at__isnull=True).update(
