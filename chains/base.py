@@ -211,7 +211,9 @@ class WalletRef:
 @dataclass(frozen=True)
 class FetchRequest:
     """What to read. ``cursors`` maps ``WalletRef.address`` to the state a previous fetch returned
-    (last scanned block, derived addresses, ...) and is treated as opaque JSON by the caller."""
+    (last scanned block, derived addresses, ...) and is treated as opaque JSON by the caller.
+    ``known_assets``: the token list to read besides what the wallets are found to hold; an adapter
+    may return balances in its order, so give the same list in the same order for the same result."""
 
     wallets: tuple[WalletRef, ...]
     known_assets: tuple[AssetRef, ...] = ()

@@ -37,7 +37,9 @@ from chains.evm.address import canonical, canonical_seen, parse_address, to_chec
 from chains.evm.discovery import LogScanner, ScanFindings
 from chains.evm.history import read_history
 from chains.evm.plan import BalanceRow, Plan as _Plan, WalletState as _WalletState
-from chains.evm.multicall import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader, WordResults
+from chains.evm.multicall import (
+    DEFAULT_CHUNK_SIZE, DEFAULT_CHUNKS_PER_REQUEST, DEFAULT_PARALLEL, CallResult, MulticallReader, WordResults, shared_pool,
+)
 from chains import metadata
 from chains.metadata import fetch_many
 from chains.evm.nft import MetadataFetcher, default_fetcher, display_url, expand_uri, load_metadata
@@ -124,19 +126,27 @@ class EvmAdapter:
         the endpoint serves another chain id or the chain has no Multicall3, and a transient
         ``ChainError`` (including ``MalformedResponse`` / ``RateLimited``) when no endpoint gives a
         usable answer. Broken tokens, failed log ranges and metadata are ``problems``, not errors.
+        Balances come per wallet, native first, then the listed tokens in ``known_assets``' order.
         """
         start_requests = self.pool.request_count
         wallets = self._wallet_states(request)
-        height = self._head()
-        problems: list[Problem] = []
-
-        self._scan(wallets, height, problems)
+        # The token list (thousands of AssetRefs) is sorted out on another thread while this one waits
+        # for the node's head and logs: none of it depends on their answers. (Not started yet, when
+        # every thread of the pool is busy: this thread does it, nothing waits on a queue.)
+        known = shared_pool().submit(self._known, request.known_assets)
+        try:
+            height = self._head()
+            problems: list[Problem] = []
+            self._scan(wallets, height, problems)
+        except BaseException:
+            known.cancel()
+            raise
+        native_ref, fungibles, collections, oracle_assets = self._known(request.known_assets) if known.cancel() else known.result()
         protocols = self._protocols(problems) if request.include_positions else {}
 
         # From here to the prices, tens of thousands of objects are made (calls, results, TokenBalances),
         # none of them in a reference cycle: collections they would set off are wasted work.
         with without_cyclic_gc():
-            native_ref, fungibles, collections, oracle_assets = self._known(request.known_assets)
             ctx = ProtocolContext(
                 wallets=tuple(w.address for w in wallets), height=height, native=native_ref, assets=dict(fungibles),
                 nft_ids={w.address: w.erc721 for w in wallets},  # the wallets' own sets: see ProtocolContext
@@ -148,18 +158,23 @@ class EvmAdapter:
             native_idx = {w.address: plan.add(self.multicall_address,
                                               abi.call_with_address(abi.GET_ETH_BALANCE, w.address)) for w in wallets}
             protocol_tokens = {t for p in protocols.values() for t in p.balance_tokens()}
-            # the token list's own keys unless protocols add theirs: no copy of 20,000 keys
-            listed = fungibles.keys() | protocol_tokens if protocol_tokens else fungibles.keys()
-            # the token list usually comes in an order close to sorted already: sorting it is then one pass
-            listed_sorted = sorted(fungibles if len(listed) == len(fungibles) else listed)
-            # Their AssetRefs looked up once, now, while the sort has just read these keys: the reader's
-            # threads, which make the balances, then look up nothing (and their caches are cold).
-            listed_assets = list(map(fungibles.__getitem__, listed_sorted)) if len(listed) == len(fungibles) else None
-            # (``w.erc20 - listed`` would go through all 20,000 listed keys: a set minus a keys view is
-            # computed by discarding each of them from a copy of the set)
+            # Every wallet's balanceOf calls: the token list in its own order (so the same list gives the
+            # same calls and the same balances, in the same order), then the protocols' tokens that it
+            # does not hold, then the wallet's tokens only known from its logs, both sorted. No sort of
+            # 20,000 keys, no copy of them: a set minus a keys view would go through every key.
+            listed_order = list(fungibles)
+            # their AssetRefs taken at once, in order: the reader's threads then look up nothing
+            listed_assets: list[AssetRef] | None = list(fungibles.values())
+            if extra := sorted(t for t in protocol_tokens if t not in fungibles):
+                listed_order, listed_assets = listed_order + extra, None
+
+            def is_listed(token: str) -> bool:
+                return token in fungibles or token in protocol_tokens
+
             balance_rows = [
-                plan.add_balances_of(w.address, sorted(listed | w.erc20)) if any(t not in listed for t in w.erc20)
-                else plan.add_balances_of(w.address, listed_sorted, listed_assets)
+                plan.add_balances_of(w.address, listed_order + sorted(t for t in w.erc20 if not is_listed(t)))
+                if not all(map(is_listed, w.erc20))
+                else plan.add_balances_of(w.address, listed_order, listed_assets)
                 for w in wallets]
             meta_idx, meta_cache = self._plan_metadata(plan, wallets, fungibles, collections)
             oracle_idx = {feed: (plan.add(feed, abi.DECIMALS), plan.add(feed, abi.LATEST_ROUND_DATA))
@@ -255,11 +270,14 @@ class EvmAdapter:
         native_ref: AssetRef | None = None
         fungibles: dict[str, AssetRef] = {}
         collections: dict[str, AssetRef] = {}
+        any_oracle = False
         seen = canonical_seen
-        for asset in assets:  # thousands of listed tokens
+        for asset in assets:  # thousands of listed tokens: one pass over them
             kind, address = asset.kind, asset.address
             if kind == FUNGIBLE and address is not None and asset.standard not in NFT_STANDARDS:
                 fungibles[seen(address) or canonical(address)] = asset
+                if asset.oracle:
+                    any_oracle = True
             elif kind == NATIVE or address is None:
                 native_ref = native_ref or asset
             elif kind == NFT_COLLECTION or asset.standard in NFT_STANDARDS:
@@ -271,7 +289,9 @@ class EvmAdapter:
                 standard="native", oracle=(self.chain.extra or {}).get("native_oracle"),
             )
         oracle_assets: dict[str, AssetRef] = {}
-        for asset in [native_ref, *[a for a in fungibles.values() if a.oracle], *collections.values()]:
+        # (the listed tokens with a feed, as the list keeps them: a second pass only when there is one)
+        with_oracle = [a for a in fungibles.values() if a.oracle] if any_oracle else []
+        for asset in [native_ref, *with_oracle, *collections.values()]:
             if asset.oracle:
                 oracle_assets.setdefault(canonical(asset.oracle), asset)
         return native_ref, fungibles, collections, oracle_assets

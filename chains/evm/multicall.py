@@ -57,7 +57,8 @@ _POOL_LOCK = threading.Lock()
 _POOL_THREADS = 32
 
 
-def _pool() -> ThreadPoolExecutor:
+def shared_pool() -> ThreadPoolExecutor:
+    """The process's thread pool for work that waits on the network, or overlaps it (made on first use)."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None:
@@ -92,7 +93,7 @@ def in_flight(work: Callable[[T], R], items: Sequence[T], parallel: int) -> list
                 errors.append(exc)
                 return
 
-    helpers = [_pool().submit(worker) for _ in range(min(parallel, len(items)) - 1)]
+    helpers = [shared_pool().submit(worker) for _ in range(min(parallel, len(items)) - 1)]
     worker()
     for helper in helpers:
         if not helper.cancel():  # a helper that never started has nothing left to do
@@ -261,7 +262,7 @@ class MulticallReader:
             while (item := handed.get()) is not None:
                 decode(item)
 
-        decoder = _pool().submit(decoding_thread)
+        decoder = shared_pool().submit(decoding_thread)
         try:
             done = in_flight(read, groups, self.parallel)
         except BaseException:

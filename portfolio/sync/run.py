@@ -71,12 +71,14 @@ def _safe_error(exc: BaseException) -> str:
 
 def known_assets(chain: Chain, wallet_chains: Sequence[WalletChain]) -> list[AssetRef]:
     """The assets to read: the chain's listed ones plus every asset these WalletChains held before
-    (``Asset.ref_from`` of their columns, as ``Asset.to_ref`` makes them: no model instance per asset)."""
+    (``Asset.ref_from`` of their columns, as ``Asset.to_ref`` makes them: no model instance per asset),
+    in the order they were added (by id): an adapter reads them in the order given, so the same assets
+    make the same calls and the same balances, in the same order (their fingerprint: ``fingerprint``)."""
     ids = [wc.id for wc in wallet_chains]
     held = Q(id__in=Holding.objects.filter(wallet_chain_id__any=any_of(ids)).values("asset_id"))
     held |= Q(id__in=NftItem.objects.filter(wallet_chain_id__any=any_of(ids)).values("collection_id"))
     assets = Asset.objects.filter(chain=chain).filter(Q(listed=True) | Q(kind=Asset.NATIVE) | held)
-    return list(starmap(Asset.ref_from, assets.values_list(*Asset.REF_COLUMNS)))
+    return list(starmap(Asset.ref_from, assets.order_by("id").values_list(*Asset.REF_COLUMNS)))
 
 
 def build_adapter(chain: Chain):

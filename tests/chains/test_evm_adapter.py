@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from decimal import Decimal
 
 import pytest
 
 from chains.base import ChainAdapter, ChainError, FetchRequest, NATIVE, WalletRef
 from chains.endpoints import EndpointHealth
+from chains.evm import multicall
 from chains.evm.adapter import EvmAdapter
+from chains.evm.multicall import shared_pool
 from chains.metadata import fetch_json
 from devnet.evm.scenario import ALICE, BOB, DEPLOYER, call, deploy
 from tests.fixtures.evm import chain_config_for
@@ -71,6 +75,54 @@ def test_it_finds_the_unlisted_token_by_log_scan_with_its_metadata(evm_devnet, r
     assert (balance.asset.symbol, balance.asset.name, balance.asset.decimals) == ("DISC", "Discovered Coin", 18)
     assert disc["address"] in result.cursors[ALICE]["erc20"]
     assert result.cursors[ALICE]["last_scanned_block"] == result.height
+
+
+def fungible_order(result, owner):
+    return [b.asset.address for b in result.balances if b.owner == owner and b.asset.address is not None]
+
+
+def test_balances_come_in_the_token_lists_order_and_a_reordered_list_reads_the_same(evm_devnet, adapter, request_all, result):
+    listed = [a.address for a in request_all.known_assets if a.kind == "fungible" and a.address]
+    held = amounts(result, ALICE)
+    # the tokens only known from Alice's logs (DISC among them) after the listed ones, sorted
+    unlisted = sorted(t for t in held if t != NATIVE and t not in listed)
+    assert evm_devnet.asset("DISC")["address"] in unlisted
+    assert fungible_order(result, ALICE) == [t for t in listed if t in held] + unlisted
+    assert result.balances[0].asset.address is None  # the native coin first
+
+    reordered = adapter.fetch(FetchRequest(wallets=request_all.wallets, known_assets=request_all.known_assets[::-1]))
+    for wallet in evm_devnet.scenario["wallets"]:
+        assert amounts(reordered, wallet["address"]) == amounts(result, wallet["address"]), wallet["label"]
+    assert fungible_order(reordered, ALICE) == [t for t in listed[::-1] if t in held] + unlisted
+    assert adapter.fetch(FetchRequest(wallets=request_all.wallets, known_assets=request_all.known_assets)).balances == result.balances
+
+
+def test_a_fetch_completes_while_every_thread_of_the_shared_pool_is_busy(adapter, request_all, result):
+    """The token list, the second request in flight and the decoding fall back to the fetching thread
+    when the pool has no thread free: nothing waits on a queue behind the work that holds the pool."""
+    release, started, lock = threading.Event(), [], threading.Lock()
+
+    def hold() -> None:
+        with lock:
+            started.append(1)
+        release.wait(60)
+
+    blockers = [shared_pool().submit(hold) for _ in range(multicall._POOL_THREADS)]
+    try:
+        deadline = time.monotonic() + 10
+        while len(started) < multicall._POOL_THREADS and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(started) == multicall._POOL_THREADS
+        out: list = []
+        fetching = threading.Thread(target=lambda: out.append(adapter.fetch(request_all)), daemon=True)
+        fetching.start()
+        fetching.join(30)
+        assert not fetching.is_alive(), "the fetch waited for a thread of the pool"
+        assert out[0].balances == result.balances and out[0].problems == result.problems
+    finally:
+        release.set()
+        for b in blockers:
+            b.result(10)
 
 
 def test_it_reads_a_bytes32_symbol(evm_devnet, adapter, evm_known_assets):
