@@ -317,6 +317,10 @@ SYNC_RETRY_CAP_SECONDS = envint("SYNC_RETRY_CAP_SECONDS", 300, minimum=1)
 # (SYNC_REAP_REQUEUES times at most), then closes it as failed, so every run ends.
 SYNC_STALL_SECONDS = envint("SYNC_STALL_SECONDS", 600, minimum=30)
 SYNC_REAP_REQUEUES = envint("SYNC_REAP_REQUEUES", 1, minimum=0)
+# A scheduled sync (of WalletChains queued by the fan-out) whose fetch ends within this many
+# milliseconds is not marked running first: its WalletChains are written once, with its outcome
+# (0: always mark them running as the fetch starts).
+SYNC_RUNNING_MARK_AFTER_MS = envint("SYNC_RUNNING_MARK_AFTER_MS", 1000, minimum=0)
 # Finished sync runs (and their per-wallet items) are deleted this many days after they finished.
 SYNC_RUN_RETENTION_DAYS = envint("SYNC_RUN_RETENTION_DAYS", 14, minimum=1)
 SNAPSHOT_INTERVAL_MINUTES = envint("SNAPSHOT_INTERVAL_MINUTES", 60, minimum=1)

@@ -114,21 +114,21 @@ def _sync_wallet_chains(wallet_chain_ids: Sequence[int], run_id: int | None, *, 
         fetch = _fetcher(wallet_chains)
     except Exception as exc:  # noqa: BLE001 - recorded below as the fetch's failure, once the books say it started
         fetch = partial(_raise, exc)
-    fetched = _start_while_fetching(wallet_chains, items, fetch)
+    fetched, marked = _start_while_fetching(wallet_chains, items, fetch)
     try:
         result = fetched()
     except (ChainError, SyncError) as exc:
         final = final_attempt or isinstance(exc, SyncError) or exc.permanent
-        _record_failure(wallet_chains, items, exc, final=final)
+        _record_failure(wallet_chains, items, exc, final=final, marked=marked)
         if final:
             finish_runs({i.run_id for i in items.values()})
         raise
     except Exception as exc:
         log.exception("sync of %s failed unexpectedly", [wc.id for wc in wallet_chains])
-        _record_failure(wallet_chains, items, exc, final=True)
+        _record_failure(wallet_chains, items, exc, final=True, marked=marked)
         finish_runs({i.run_id for i in items.values()})
         raise
-    outcomes = _record_success(wallet_chains, items, result)
+    outcomes = _record_success(wallet_chains, items, result, marked=marked)
     refresh_after_sync(wallet_chains)  # verified ENS names of the wallets, on the ENS chain only
     finish_runs({i.run_id for i in items.values()})
     return skipped + outcomes
@@ -163,6 +163,7 @@ class RunItem:
     height: int | None = None
     counts: dict = field(default_factory=dict)
     started_at: datetime | None = None
+    run_queued: bool = False  # its run had not started when the sync read it
 
     @property
     def pk(self) -> int:
@@ -185,15 +186,17 @@ def _load(wallet_chain_ids: Sequence[int], run_id: int | None):
     # The run with its items of these WalletChains (none yet: a scheduled run's), in one query: no row
     # at all when the run was deleted meanwhile.
     rows = list(SyncRun.objects.filter(id=run_id).annotate(mine=FilteredRelation(
-        "items", condition=Q(items__wallet_chain_id__any=any_of(wallet_chain_ids)))).values_list("mine__id", "mine__wallet_chain_id", "mine__status"))
+        "items", condition=Q(items__wallet_chain_id__any=any_of(wallet_chain_ids)))).values_list(
+            "mine__id", "mine__wallet_chain_id", "mine__status", "status"))
     if not rows:
         log.warning("sync run %s is gone; its WalletChains are synced without it", run_id)
         return wallet_chains, {}, []
-    items = {wc_id: RunItem(pk, run_id, wc_id, status) for pk, wc_id, status in rows if pk is not None}
+    queued = rows[0][3] == SyncRun.QUEUED
+    items = {wc_id: RunItem(pk, run_id, wc_id, status, run_queued=queued) for pk, wc_id, status, _ in rows if pk is not None}
     done = {wc_id for wc_id, i in items.items() if i.status in FINISHED}
     skipped = [SyncOutcome(wc_id, items[wc_id].status, skipped=True) for wc_id in done]
     to_sync = [wc for wc in wallet_chains if wc.id not in done]
-    return to_sync, {wc.id: items.get(wc.id) or RunItem(None, run_id, wc.id, SyncRun.QUEUED) for wc in to_sync}, skipped
+    return to_sync, {wc.id: items.get(wc.id) or RunItem(None, run_id, wc.id, SyncRun.QUEUED, run_queued=queued) for wc in to_sync}, skipped
 
 
 def load_wallet_chains(wallet_chain_ids: Sequence[int]) -> list[WalletChain]:
@@ -233,8 +236,8 @@ def _owners(wallet_chains: Sequence[WalletChain]) -> set[int]:
     return {wc.wallet.owner_id for wc in wallet_chains}
 
 
-def _start(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem]) -> None:
-    now = timezone.now()
+def _start(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem], now=None) -> None:
+    now = now or timezone.now()
     with store.pipelined():  # four writes, one round trip
         _mark_running(wallet_chains, items, now)
 
@@ -252,7 +255,14 @@ def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem
                 status=SyncRun.RUNNING, attempts=F("attempts") + 1, started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())))
         for item in items.values():
             item.started_at = now
-        run_ids = {i.run_id for i in items.values()}
+        _run_started(items, now, every=True)
+
+
+def _run_started(items: dict[int, RunItem], now, *, every: bool = False) -> None:
+    """The items' run is running from ``now`` on, if it was still queued (of a run read as running
+    already, nothing is written unless ``every``)."""
+    run_ids = {i.run_id for i in items.values() if every or i.run_queued}
+    if run_ids:
         SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
 
 
@@ -272,20 +282,40 @@ def _fetcher(wallet_chains: Sequence[WalletChain]) -> Callable[[], FetchResult]:
 
 
 def _start_while_fetching(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem],
-                          fetch: Callable[[], FetchResult]) -> Callable[[], FetchResult]:
+                          fetch: Callable[[], FetchResult]) -> tuple[Callable[[], FetchResult], bool]:
     """Mark the WalletChains and their run items running (``_start``) while the fetch runs in a thread
     of its own: the node starts working at once instead of after the book-keeping's round trips.
-    Returns the fetch's outcome as a callable (its result, or its exception raised). The thread is
-    always waited for, even when ``_start`` fails (then its error is raised and the fetch's dropped);
-    a task's soft time limit interrupts the wait, and the abandoned fetch ends within its endpoints'
-    timeouts (the hard limit ends the process)."""
+
+    A sync of WalletChains queued already (claimed by the fan-out, which the pages show as syncing)
+    that writes no run item before it ends (a scheduled run's) first waits up to
+    ``SYNC_RUNNING_MARK_AFTER_MS`` for its fetch, and is not marked running at all when the fetch ends
+    by then: its outcome's one write says when it started (``last_attempt_at``, the item's
+    ``started_at``), so a steady sync writes its WalletChains once, not twice. (A worker that dies
+    meanwhile leaves them as a lost message would, for the reaper.) Any other sync is marked running
+    at once: a Refresh's items, written when it was asked for, whose progress is watched, and
+    WalletChains the pages would otherwise show as idle or failed while they sync.
+
+    Returns the fetch's outcome as a callable (its result, or its exception raised) and whether the
+    books were marked running. The thread is always waited for, even when ``_start`` fails (then its
+    error is raised and the fetch's dropped); a task's soft time limit interrupts the wait, and the
+    abandoned fetch ends within its endpoints' timeouts (the hard limit ends the process)."""
     future = _fetch_pool().submit(contextvars.copy_context().run, fetch)
+    now = timezone.now()
+    for wc in wallet_chains:
+        wc.last_attempt_at = now
+    for item in items.values():
+        item.started_at = now
+    quiet_s = settings.SYNC_RUNNING_MARK_AFTER_MS / 1000
+    if (quiet_s and not any(i.id is not None for i in items.values())
+            and all(wc.status in (WalletChain.QUEUED, WalletChain.RUNNING) for wc in wallet_chains)
+            and futures_wait([future], timeout=quiet_s).done):
+        return future.result, False
     try:
-        _start(wallet_chains, items)
+        _start(wallet_chains, items, now)
     except BaseException:
         futures_wait([future])
         raise
-    return future.result
+    return future.result, True
 
 
 def _raise(exc: BaseException):
@@ -304,15 +334,18 @@ def _fetch_pool() -> ThreadPoolExecutor:
     return _pool[1]
 
 
-def _record_success(wallet_chains, items, result: FetchResult) -> list[SyncOutcome]:
+def _record_success(wallet_chains, items, result: FetchResult, *, marked: bool = True) -> list[SyncOutcome]:
     """Replace the stored state of every WalletChain of the fetch and mark them and their run items ok,
-    in ONE transaction (a few set-based statements for the whole group)."""
+    in ONE transaction (a few set-based statements for the whole group); their run is started there
+    when the sync was not ``marked`` running (``_start_while_fetching``)."""
     now = timezone.now()
     first_reads = [wc.id for wc in wallet_chains if wc.first_ok_at is None]
     prepared = store.prepare(wallet_chains, result, now)
     with transaction.atomic():
         store.replace(prepared)
         outcomes = _mark_ok(prepared, items)
+        if not marked:
+            _run_started(items, wallet_chains[0].last_attempt_at)
     # After the commit, not inside: a reader recomputing meanwhile sees the new rows or is told again,
     # and syncs of one owner do not queue on its freshness row (PostgreSQL) while they hold theirs.
     freshness.changed(owner_ids=_owners(wallet_chains))
@@ -349,8 +382,8 @@ def _mark_ok(prepared: store.Prepared, items: dict[int, RunItem]) -> list[SyncOu
                 SyncRun.OK, now, "", endpoint, result.height, counts)
         outcomes.append(SyncOutcome(wc.id, SyncRun.OK, counts))
     # first_ok_at only changes on a WalletChain's first good sync (a steady one leaves it as it is)
-    store.update_rows(WalletChain, ["status", "last_ok_at", *(["first_ok_at"] if first_reads else []), "last_error", "height", "endpoint",
-                                    "cursors", "problems", "stored_fingerprint"], wallet_chains)
+    store.update_rows(WalletChain, ["status", "last_ok_at", "last_attempt_at", *(["first_ok_at"] if first_reads else []), "last_error",
+                                    "height", "endpoint", "cursors", "problems", "stored_fingerprint"], wallet_chains)
     _write_items(items, ["status", "finished_at", "error", "endpoint", "height", "counts"])
     return outcomes
 
@@ -386,13 +419,17 @@ def _cursor_for(wc: WalletChain, result: FetchResult, single: bool):
     return dict(cursor) if cursor is not None else wc.cursors
 
 
-def _record_failure(wallet_chains, items, exc: BaseException, *, final: bool) -> list[SyncOutcome]:
-    """Keep the last good data; store the (redacted) error. Items fail only when no retry follows."""
+def _record_failure(wallet_chains, items, exc: BaseException, *, final: bool, marked: bool = True) -> list[SyncOutcome]:
+    """Keep the last good data; store the (redacted) error. Items fail only when no retry follows.
+    (Of a sync not ``marked`` running, its start is written here, and its run started.)"""
     now = timezone.now()
     error = _safe_error(exc)
     ids = [wc.id for wc in wallet_chains]
+    started = {} if marked else {"last_attempt_at": wallet_chains[0].last_attempt_at}
     with transaction.atomic():
-        WalletChain.objects.filter(id__in=ids).update(status=WalletChain.FAILED if final else WalletChain.QUEUED, last_error=error)
+        WalletChain.objects.filter(id__in=ids).update(status=WalletChain.FAILED if final else WalletChain.QUEUED, last_error=error, **started)
+        if not marked:
+            _run_started(items, started["last_attempt_at"])
         freshness.changed(owner_ids=_owners(wallet_chains))
         if items:
             for item in items.values():

@@ -270,9 +270,9 @@ def test_the_node_works_while_the_run_items_are_marked_running(due_wallets, monk
     marked, order = threading.Event(), []
     start = sync_run._start
 
-    def marking(wallet_chains, items):
+    def marking(wallet_chains, items, now=None):
         order.append("books")
-        start(wallet_chains, items)
+        start(wallet_chains, items, now)
         marked.set()
 
     def fetcher(wallet_chains):
@@ -295,8 +295,10 @@ def test_the_node_works_while_the_run_items_are_marked_running(due_wallets, monk
     assert set(WalletChain.objects.filter(id__in=ids).values_list("status", "height")) == {(WalletChain.OK, 7)}
 
 
-def test_books_that_fail_while_the_node_works_wait_for_the_fetch_and_store_nothing(due_wallets, monkeypatch):
+def test_books_that_fail_while_the_node_works_wait_for_the_fetch_and_store_nothing(due_wallets, monkeypatch, settings):
     import threading
+
+    settings.SYNC_RUNNING_MARK_AFTER_MS = 0  # marked running as the fetch starts, however short it is
 
     from chains.base import FetchResult
 
@@ -309,7 +311,7 @@ def test_books_that_fail_while_the_node_works_wait_for_the_fetch_and_store_nothi
             return FetchResult(balances=(), height=7, endpoint="node")
         return fetch
 
-    def outage(wallet_chains, items):
+    def outage(wallet_chains, items, now=None):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(sync_run, "_fetcher", fetcher)
@@ -319,6 +321,98 @@ def test_books_that_fail_while_the_node_works_wait_for_the_fetch_and_store_nothi
         sync_run.do_sync_wallet_chains(ids)
     assert fetched.is_set()  # no fetch left running behind the task's back
     assert set(WalletChain.objects.filter(id__in=ids).values_list("status", "height")) == {(WalletChain.IDLE, None)}
+
+
+def _wallet_chain_writes(queries) -> list[str]:
+    """The UPDATEs of WalletChain rows among captured queries (an executemany is logged as "N times: ...")."""
+    import re
+
+    return [q["sql"] for q in queries if re.search(r'\bUPDATE\s+"?portfolio_walletchain"?\s', q["sql"], re.IGNORECASE)]
+
+
+def test_a_quick_scheduled_sync_writes_its_wallet_chains_once(due_wallets, monkeypatch, settings):
+    """A scheduled sync whose fetch ends within SYNC_RUNNING_MARK_AFTER_MS is not marked running first:
+    its WalletChains are written once, with the outcome, which also says when the sync started (their
+    last attempt, the item's start) and starts the run."""
+    from django.test.utils import CaptureQueriesContext
+
+    from chains.base import FetchResult
+
+    settings.SYNC_RUNNING_MARK_AFTER_MS = 10_000
+    monkeypatch.setattr(sync_run, "_fetcher", lambda wcs: lambda: FetchResult(balances=(), height=7, endpoint="node"))
+    ids = list(WalletChain.objects.filter(wallet__in=due_wallets).values_list("id", flat=True)[:2])
+    run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED, planned=2)
+    WalletChain.objects.filter(id__in=ids).update(status=WalletChain.QUEUED)
+    before = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        outcomes = sync_run.do_sync_wallet_chains(ids, run.id)
+    assert [o.status for o in outcomes] == [SyncRun.OK, SyncRun.OK]
+    writes = _wallet_chain_writes(queries)
+    assert len(writes) == 1 and "running" not in writes[0].lower(), writes
+    items = list(SyncRunItem.objects.filter(run=run))
+    assert {(i.status, i.attempts) for i in items} == {(SyncRun.OK, 1)}
+    started = {i.started_at for i in items}
+    assert len(started) == 1 and before <= min(started) <= min(i.finished_at for i in items)
+    assert set(WalletChain.objects.filter(id__in=ids).values_list("status", "last_attempt_at")) == {(WalletChain.OK, *started)}
+    run.refresh_from_db()
+    assert run.status == SyncRun.OK and run.started_at == min(started) and run.finished_at is not None
+
+
+def test_a_quick_failed_scheduled_sync_still_says_when_it_was_tried(due_wallets, monkeypatch, settings):
+    from django.test.utils import CaptureQueriesContext
+
+    from chains.base import ChainError
+
+    settings.SYNC_RUNNING_MARK_AFTER_MS = 10_000
+
+    def down():
+        raise ChainError("no endpoint answered", permanent=True)
+
+    monkeypatch.setattr(sync_run, "_fetcher", lambda wcs: down)
+    ids = list(WalletChain.objects.filter(wallet__in=due_wallets).values_list("id", flat=True)[:2])
+    run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED, planned=2)
+    WalletChain.objects.filter(id__in=ids).update(status=WalletChain.QUEUED)
+    before = timezone.now()
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ChainError):
+        sync_run.do_sync_wallet_chains(ids, run.id)
+    assert len(_wallet_chain_writes(queries)) == 1
+    tried = set(WalletChain.objects.filter(id__in=ids).values_list("status", "last_attempt_at"))
+    assert len(tried) == 1 and next(iter(tried))[0] == WalletChain.FAILED and next(iter(tried))[1] >= before
+    run.refresh_from_db()
+    assert run.status == SyncRun.FAILED and run.started_at == next(iter(tried))[1]
+
+
+def test_a_slow_scheduled_sync_is_marked_running_while_its_fetch_goes_on(due_wallets, monkeypatch, settings):
+    """Past SYNC_RUNNING_MARK_AFTER_MS the books say "running" while the fetch still runs (the pages
+    show it syncing): proven by a fetch that waits for the marking."""
+    import threading
+
+    from chains.base import FetchResult
+
+    settings.SYNC_RUNNING_MARK_AFTER_MS = 50
+    marked, start = threading.Event(), sync_run._start
+
+    def marking(wallet_chains, items, now=None):
+        start(wallet_chains, items, now)
+        marked.set()
+
+    def fetcher(wallet_chains):
+        def fetch():
+            assert marked.wait(10), "not marked running while the fetch ran"
+            return FetchResult(balances=(), height=7, endpoint="node")
+        return fetch
+
+    monkeypatch.setattr(sync_run, "_start", marking)
+    monkeypatch.setattr(sync_run, "_fetcher", fetcher)
+    ids = list(WalletChain.objects.filter(wallet__in=due_wallets).values_list("id", flat=True)[:2])
+    run = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED, planned=2)
+    WalletChain.objects.filter(id__in=ids).update(status=WalletChain.QUEUED)
+    outcomes = sync_run.do_sync_wallet_chains(ids, run.id)
+    assert [o.status for o in outcomes] == [SyncRun.OK, SyncRun.OK] and marked.is_set()
+    item = SyncRunItem.objects.filter(run=run).first()
+    wc = WalletChain.objects.get(id=item.wallet_chain_id)
+    run.refresh_from_db()
+    assert wc.last_attempt_at == item.started_at == run.started_at and run.status == SyncRun.OK
 
 
 def test_a_disabled_chain_is_recorded_as_a_failed_sync_not_fetched(due_wallets):
