@@ -142,5 +142,11 @@ def test_workers_together_respect_an_endpoint_rate_limit(owner, evm_devnet, cele
     wait_for(lambda: all(_run_finished(r) for r in runs), 120, "the rate-limited syncs", worker)
     assert {r.status for r in runs} == {SyncRun.OK}
     stamps = sorted(proxy.stamps)
+    # The limiter spaces the requests' starts 0.25 s apart across the 3 processes; the proxy sees their
+    # arrivals, and a process the loaded machine schedules late delivers one slot's request next to
+    # the following slot's. So: 4 a second over the whole run, and no second with more than one
+    # request beyond the 5 an on-time schedule allows (without the shared limiter the 3 workers send
+    # them all within about a second: both fail).
     busiest = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
-    assert len(stamps) >= 6 and busiest <= 5
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert len(stamps) >= 6 and busiest <= 6 and rate <= 4.2, (busiest, rate)
