@@ -20,6 +20,11 @@ Besides wall seconds, each side's CPU seconds are summed from /proc (Linux): the
 processes (and the Celery consumer), the fan-out in this process and anvil, against the adapter's pool
 processes and anvil. On a machine other jobs share, the CPU ratio is the steadier figure: wall time
 under contention is roughly CPU time divided by the share the scheduler gives.
+
+After the rounds, one group's steady-state sync is run in this process with every statement counted:
+``steady_group_*`` as a worker runs a group the fan-out claimed (WalletChains queued, a queued
+scheduled run whose item the sync writes and whose end it records), ``steady_direct_group_*`` as a
+direct sync of idle WalletChains without a run (marked running first, no run to start or finish).
 """
 
 
@@ -85,11 +90,14 @@ def _prepare_environment(tmp: Path) -> dict[str, str]:
 
 
 def _set_up_chain(url: str, tokens: list[str]) -> None:
-    from devnet.common import rpc
+    """The token code at every token address and a block on top, in one JSON-RPC batch."""
+    import httpx
 
-    for token in tokens:
-        rpc(url, "anvil_setCode", [token, TOKEN_RUNTIME])
-    rpc(url, "evm_mine", [])
+    calls = [("anvil_setCode", [token, TOKEN_RUNTIME]) for token in tokens] + [("evm_mine", [])]
+    replies = httpx.post(url, json=[{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)],
+                         timeout=60).json()
+    if not isinstance(replies, list) or len(replies) != len(calls) or any("error" in r for r in replies):
+        raise RuntimeError(f"setting up the chain failed: {str(replies)[:500]}")
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -170,7 +178,6 @@ def _start_workers(env: dict[str, str], tmp: Path) -> subprocess.Popen:
            "--pool", "prefork", "--concurrency", str(WORKERS), "--without-gossip", "--without-mingle", "--without-heartbeat",
            "-n", f"bench-{os.getpid()}@%h", "--loglevel", os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING")]
     process = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    time.sleep(1)
     return process
 
 
@@ -263,11 +270,13 @@ def _pipeline(wallets: int, worker: subprocess.Popen) -> float:
     return (finished - started).total_seconds()
 
 
-def _steady_writes() -> dict[str, float]:
-    """One group's steady-state sync in this process: every statement, the writes, and those on holdings."""
+def _steady_writes(scheduled: bool) -> dict[str, float]:
+    """One group's steady-state sync in this process: every statement, the writes, and those on
+    holdings. ``scheduled``: as a worker runs a group the fan-out claimed (its WalletChains queued, a
+    queued scheduled run); otherwise a direct sync of WalletChains shown idle (marked running first)."""
     from django.db import connection
 
-    from portfolio.models import WalletChain
+    from portfolio.models import SyncRun, WalletChain
     from portfolio.sync import run as sync_run
 
     seen: list[str] = []
@@ -277,10 +286,17 @@ def _steady_writes() -> dict[str, float]:
         return execute(sql, params, many, context)
 
     ids = list(WalletChain.objects.order_by("id").values_list("id", flat=True)[:GROUP])
+    run_id = None
+    if scheduled:
+        run_id = SyncRun.objects.create(trigger=SyncRun.SCHEDULE, status=SyncRun.QUEUED, planned=len(ids)).id
+        WalletChain.objects.filter(id__in=ids).update(status=WalletChain.QUEUED)
     with connection.execute_wrapper(count):
-        sync_run.do_sync_wallet_chains(ids)
+        outcomes = sync_run.do_sync_wallet_chains(ids, run_id)
+    if any(o.status != SyncRun.OK for o in outcomes):
+        raise RuntimeError(f"the counted sync did not end ok: {outcomes[:3]}")
     writes = [sql for sql in seen if sql.startswith(("INSERT", "UPDATE", "DELETE", "COPY"))]
-    return {"statements": len(seen), "writes": len(writes), "holding_writes": sum("PORTFOLIO_HOLDING" in sql for sql in writes)}
+    return {"statements": len(seen), "writes": len(writes), "holding_writes": sum("PORTFOLIO_HOLDING" in sql for sql in writes),
+            "wallet_chain_writes": sum("PORTFOLIO_WALLETCHAIN" in sql for sql in writes)}
 
 
 def measure(wallets_n: int) -> dict:
@@ -309,9 +325,9 @@ def measure(wallets_n: int) -> dict:
     worker = None
     rounds: list[dict] = []
     try:
+        worker = _start_workers(env, tmp)  # they start up (imports, Django) while the chain and the books are set up
         _set_up_chain(node.url, tokens)
         _seed(node.url, wallets, tokens)
-        worker = _start_workers(env, tmp)
         _wait_workers_ready(worker)
         set_up = time.perf_counter()
         _adapter_alone(pool, node.url, wallets[:GROUP * WORKERS], tokens, {})  # warm: imports, first connections
@@ -349,7 +365,7 @@ def measure(wallets_n: int) -> dict:
         holdings = Holding.objects.count()
         sample = Holding.objects.filter(asset__kind="fungible").select_related("asset", "wallet_chain__wallet")[:200]
         wrong = sum(int(h.amount) != int(h.wallet_chain.wallet.address, 16) ^ int(h.asset.address, 16) for h in sample)
-        writes = _steady_writes()
+        writes = {"direct": _steady_writes(scheduled=False), "scheduled": _steady_writes(scheduled=True)}
     finally:
         pool.terminate()
         if worker is not None:
@@ -391,9 +407,12 @@ def _figures(backend: str, n: int, m: dict) -> dict[str, tuple[float, str]]:
         out[f"{p}_script_{part}_s"] = (seconds, "s")
     out[f"{p}_holdings_stored"] = (m["holdings"], "rows")
     out[f"{p}_wrong_amounts_in_sample"] = (m["wrong"], "rows")
-    out[f"{p}_steady_group_statements"] = (m["writes"]["statements"], "statements")
-    out[f"{p}_steady_group_write_statements"] = (m["writes"]["writes"], "statements")
-    out[f"{p}_steady_group_holding_writes"] = (m["writes"]["holding_writes"], "statements")
+    for path, prefix in (("scheduled", "steady_group"), ("direct", "steady_direct_group")):
+        counted = m["writes"][path]
+        out[f"{p}_{prefix}_statements"] = (counted["statements"], "statements")
+        out[f"{p}_{prefix}_write_statements"] = (counted["writes"], "statements")
+        out[f"{p}_{prefix}_holding_writes"] = (counted["holding_writes"], "statements")
+        out[f"{p}_{prefix}_wallet_chain_writes"] = (counted["wallet_chain_writes"], "statements")
     return out
 
 
