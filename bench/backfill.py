@@ -49,7 +49,7 @@ from chains.evm.adapter import EvmAdapter  # noqa: E402
 from chains.evm.address import to_checksum  # noqa: E402
 from chains.history import daily_from_changes, read_all_pages, utc_day  # noqa: E402
 from chains.solana.adapter import SolanaAdapter  # noqa: E402
-from devnet.common import wait_until  # noqa: E402
+from devnet.common import rpc_batch, wait_until  # noqa: E402
 from devnet.evm.node import CHAIN_ID, artifact, start_anvil  # noqa: E402
 from tests.fixtures.proxy import RpcProxy  # noqa: E402
 
@@ -74,13 +74,6 @@ def _rpc(http: httpx.Client, url: str, method: str, params: list | None = None) 
     if reply.get("error"):
         raise RuntimeError(f"{method}: {reply['error']}")
     return reply["result"]
-
-
-def _rpc_batch(http: httpx.Client, url: str, calls: list[tuple[str, list]]) -> None:
-    replies = http.post(url, json=[{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]).json()
-    errors = [r["error"] for r in replies if r.get("error")]
-    if errors:
-        raise RuntimeError(f"batch: {errors[:3]}")
 
 
 def json_rpc_calls(payloads: list[Any]) -> list[dict]:
@@ -133,7 +126,7 @@ def evm_year(url: str, tokens: int, today: date) -> tuple[list[str], str]:
     slot = "0x" + keccak(bytes.fromhex("00" * 12 + WALLET[2:]) + BALANCES_SLOT.to_bytes(32, "big")).hex()
     _rpc(http, url, "anvil_setTime", [_noon(today - timedelta(days=DAYS + 5))])
     balance = "0x" + (10**24).to_bytes(32, "big").hex()
-    _rpc_batch(http, url, [c for a in addresses for c in (("anvil_setCode", [a, code]), ("anvil_setStorageAt", [a, slot, balance]))])
+    rpc_batch(url, [c for a in addresses for c in (("anvil_setCode", [a, code]), ("anvil_setStorageAt", [a, slot, balance]))], http=http)
     feed_code = artifact("PriceFeed")["bytecode"] + encode(["uint8", "string", "int256"], [8, "ETH / USD", 2000 * 10**8]).hex()
     tx = _rpc(http, url, "eth_sendTransaction", [{"from": DEPLOYER, "data": feed_code, "gas": hex(3_000_000)}])
     receipt = wait_until(lambda: _rpc(http, url, "eth_getTransactionReceipt", [tx]), timeout_s=15, what="feed deployment")

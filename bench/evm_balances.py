@@ -44,6 +44,7 @@ from chains.base import FUNGIBLE, AssetRef, ChainConfig, EndpointConfig, FetchRe
 from chains.endpoints import EndpointHealth  # noqa: E402
 from chains.evm.adapter import EvmAdapter  # noqa: E402
 from chains.evm.address import to_checksum  # noqa: E402
+from devnet.common import rpc_batch  # noqa: E402
 from devnet.evm.node import MULTICALL3_ADDRESS, artifact, start_anvil  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("BENCH_EVM_TOKENS", "1000,5000,20000").split(",")]
@@ -60,18 +61,6 @@ def address(prefix: int, i: int) -> str:
     return to_checksum("0x" + (prefix * 16**36 + i).to_bytes(20, "big").hex())
 
 
-def post_batch(client: httpx.Client, url: str, calls: list[tuple[str, list]]) -> None:
-    for start in range(0, len(calls), 250):  # anvil refuses very large request bodies
-        part = calls[start:start + 250]
-        replies = client.post(url, json=[{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                                         for i, (m, p) in enumerate(part)]).json()
-        if isinstance(replies, dict):
-            raise RuntimeError(replies)
-        bad = [r for r in replies if "error" in r]
-        if bad:
-            raise RuntimeError(bad[0])
-
-
 def install(client: httpx.Client, url: str, tokens: list[str], wallets: list[str]) -> None:
     """Real ERC-20 runtime code at every token address, and a balance for every wallet in its storage."""
     code = artifact("DemoToken")["deployedBytecode"]
@@ -80,7 +69,7 @@ def install(client: httpx.Client, url: str, tokens: list[str], wallets: list[str
         slot = "0x" + keccak(bytes.fromhex("00" * 12 + w[2:]) + BALANCES_SLOT.to_bytes(32, "big")).hex()
         value = "0x" + (10**18 + w_i).to_bytes(32, "big").hex()
         calls += [("anvil_setStorageAt", [t, slot, value]) for t in tokens]
-    post_batch(client, url, calls)
+    rpc_batch(url, calls, http=client)
 
 
 class RecordingTransport(httpx.HTTPTransport):

@@ -91,13 +91,9 @@ def _prepare_environment(tmp: Path) -> dict[str, str]:
 
 def _set_up_chain(url: str, tokens: list[str]) -> None:
     """The token code at every token address and a block on top, in one JSON-RPC batch."""
-    import httpx
+    from devnet.common import rpc_batch
 
-    calls = [("anvil_setCode", [token, TOKEN_RUNTIME]) for token in tokens] + [("evm_mine", [])]
-    replies = httpx.post(url, json=[{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)],
-                         timeout=60).json()
-    if not isinstance(replies, list) or len(replies) != len(calls) or any("error" in r for r in replies):
-        raise RuntimeError(f"setting up the chain failed: {str(replies)[:500]}")
+    rpc_batch(url, [("anvil_setCode", [token, TOKEN_RUNTIME]) for token in tokens] + [("evm_mine", [])])
 
 
 def _cpu_seconds(pids: list[int]) -> float:

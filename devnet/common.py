@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,21 @@ def rpc(url: str, method: str, params: list | dict | None = None, *, timeout_s: 
     if reply.get("error"):
         raise RuntimeError(f"{method}: {reply['error']}")
     return reply["result"]
+
+
+def rpc_batch(url: str, calls: list[tuple[str, list]], *, http: httpx.Client | None = None, timeout_s: float = 60.0) -> None:
+    """``(method, params)`` calls for scenario and benchmark set-ups, as JSON-RPC batches of at most
+    250 (anvil refuses very large request bodies), in order. Raises on a reply that is not a batch
+    answer or holds an error."""
+    post = http.post if http is not None else partial(httpx.post, timeout=timeout_s)
+    for start in range(0, len(calls), 250):
+        part = calls[start:start + 250]
+        replies = post(url, json=[{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(part)]).json()
+        if not isinstance(replies, list) or len(replies) != len(part):
+            raise RuntimeError(f"batch of {part[0][0]}: {str(replies)[:500]}")
+        errors = [r["error"] for r in replies if r.get("error")]
+        if errors:
+            raise RuntimeError(f"batch of {part[0][0]}: {errors[:3]}")
 
 
 def write_state(section: str, data: dict[str, Any]) -> None:
