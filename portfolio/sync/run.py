@@ -244,7 +244,7 @@ def _start(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem], now=
 
 def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem], now) -> None:
     """The WalletChains, their run items that exist, and their run are running (an item not written
-    yet keeps its start time, for the one write at its end)."""
+    yet keeps the start time ``_start_while_fetching`` gave it, for the one write at its end)."""
     WalletChain.objects.filter(id__any=any_of(wc.id for wc in wallet_chains)).update(status=WalletChain.RUNNING, last_attempt_at=now)
     if any(wc.status not in (WalletChain.QUEUED, WalletChain.RUNNING) for wc in wallet_chains):  # queued ones count as active already
         freshness.changed(owner_ids=_owners(wallet_chains))
@@ -253,15 +253,13 @@ def _mark_running(wallet_chains: Sequence[WalletChain], items: dict[int, RunItem
         if written:
             SyncRunItem.objects.filter(id__any=any_of(written)).update(
                 status=SyncRun.RUNNING, attempts=F("attempts") + 1, started_at=Coalesce("started_at", Value(now, output_field=DateTimeField())))
-        for item in items.values():
-            item.started_at = now
-        _run_started(items, now, every=True)
+        _run_started(items, now)
 
 
-def _run_started(items: dict[int, RunItem], now, *, every: bool = False) -> None:
-    """The items' run is running from ``now`` on, if it was still queued (of a run read as running
-    already, nothing is written unless ``every``)."""
-    run_ids = {i.run_id for i in items.values() if every or i.run_queued}
+def _run_started(items: dict[int, RunItem], now) -> None:
+    """The items' run is running from ``now`` on, if it was still queued (a run read as running already
+    never goes back to queued: nothing is written for it)."""
+    run_ids = {i.run_id for i in items.values() if i.run_queued}
     if run_ids:
         SyncRun.objects.filter(id__in=run_ids, status=SyncRun.QUEUED).update(status=SyncRun.RUNNING, started_at=now)
 
